@@ -1,0 +1,51 @@
+# Two commands for a newcomer:  `make run` (demo on SQLite)  and  `make test` (whole suite).
+VENV   ?= .venv
+PYTHON ?= python3
+PY      = $(VENV)/bin/python
+FLASK   = $(VENV)/bin/flask --app wsgi
+HOST   ?= 127.0.0.1
+PORT   ?= 5000
+
+.PHONY: run test install translations translations-update migrate demo lint bench-lookup clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+translations: install
+	$(VENV)/bin/pybabel compile --use-fuzzy -d translations >/dev/null
+
+# After adding or changing UI strings: refresh the catalogue, then translate the new entries in the .po.
+translations-update: install
+	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location -o translations/messages.pot .
+	$(VENV)/bin/pybabel update -i translations/messages.pot -d translations --no-wrap
+
+migrate: translations
+	$(FLASK) db upgrade
+
+demo: migrate
+	$(FLASK) crm demo
+
+run: demo
+	@echo ""
+	@echo "  Member CRM is starting at http://$(HOST):$(PORT)/"
+	@echo "  Demo logins (password demo1234): admin, manager, frontdesk, hoteldesk, cashier, marketing"
+	@echo "  API docs: http://$(HOST):$(PORT)/api/v1/docs/"
+	@echo ""
+	$(FLASK) run --host $(HOST) --port $(PORT)
+
+test: translations
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check crm tests bench
+
+bench-lookup: install
+	$(PY) bench/lookup.py
+
+clean:
+	rm -rf $(VENV) instance/*.sqlite3*

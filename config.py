@@ -1,0 +1,72 @@
+"""Configuration read from the environment (and an optional `.env` file).
+
+Every setting has a safe default for a newcomer's laptop; production sets
+DATABASE_URL, SECRET_KEY and RATELIMIT_STORAGE_URI at least (see README).
+"""
+import os
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+BASE_DIR = Path(__file__).resolve().parent
+load_dotenv(BASE_DIR / ".env")
+
+
+def normalise_database_url(url: str) -> str:
+    """Use psycopg 3 for PostgreSQL whatever spelling the operator gave."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _int(name, default):
+    return int(os.environ.get(name, default))
+
+
+class Config:
+    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-not-secret")
+    # Card QR payloads are signed with this key; rotating it invalidates printed cards.
+    CARD_SIGNING_KEY = os.environ.get("CARD_SIGNING_KEY") or None
+    SQLALCHEMY_DATABASE_URI = normalise_database_url(
+        os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'instance' / 'crm.sqlite3'}")
+    )
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    CRM_TIMEZONE = os.environ.get("CRM_TIMEZONE", "Asia/Shanghai")
+
+    # Staff sessions (UI): idle and absolute timeouts, in minutes.
+    SESSION_IDLE_MINUTES = _int("SESSION_IDLE_MINUTES", 30)
+    SESSION_ABSOLUTE_MINUTES = _int("SESSION_ABSOLUTE_MINUTES", 12 * 60)
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = os.environ.get("SESSION_COOKIE_SECURE", "0") == "1"
+    API_TOKEN_HOURS = _int("API_TOKEN_HOURS", 12)
+
+    # Failed logins allowed per user and per address in the window.
+    LOGIN_FAILURE_LIMIT = os.environ.get("LOGIN_FAILURE_LIMIT", "5 per 15 minutes")
+    # memory:// is per process; with several gunicorn workers use redis://127.0.0.1:6379.
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    RATELIMIT_HEADERS_ENABLED = True
+    # Number of reverse proxies in front of the app whose X-Forwarded-For to trust.
+    TRUSTED_PROXIES = _int("TRUSTED_PROXIES", 0)
+
+    BABEL_DEFAULT_LOCALE = "zh_CN"
+    BABEL_DEFAULT_TIMEZONE = CRM_TIMEZONE
+    LANGUAGES = ("zh_CN", "en")
+    BABEL_TRANSLATION_DIRECTORIES = str(BASE_DIR / "translations")
+
+    IDEMPOTENCY_KEY_HOURS = _int("IDEMPOTENCY_KEY_HOURS", 48)
+
+    API_TITLE = "Membership & Loyalty CRM"
+    API_VERSION = "v1"
+    OPENAPI_VERSION = "3.0.3"
+    OPENAPI_URL_PREFIX = "/api/v1"
+    OPENAPI_JSON_PATH = "openapi.json"
+    WTF_CSRF_TIME_LIMIT = None  # the session timeouts already bound a form's life
+
+
+class TestConfig(Config):
+    TESTING = True
+    SECRET_KEY = "test-secret"
+    WTF_CSRF_ENABLED = True
+    SQLALCHEMY_DATABASE_URI = "sqlite://"

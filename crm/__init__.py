@@ -1,0 +1,104 @@
+"""Membership & loyalty CRM for restaurant and hotel chains."""
+import logging
+
+from flask import Flask, request, session
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from .core import database  # noqa: F401  (installs the SQLite engine events)
+
+
+def create_app(config_object="config.Config", **overrides) -> Flask:
+    app = Flask(__name__, template_folder="../templates", static_folder="../static",
+                instance_relative_config=True)
+    app.config.from_object(config_object)
+    app.config.update(overrides)
+    if app.config["TRUSTED_PROXIES"]:
+        n = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+    _ensure_sqlite_dir(app)
+    _init_extensions(app)
+    _register_blueprints(app)
+    from .errors import register_error_handlers
+    register_error_handlers(app)
+    from .cli import register_cli
+    register_cli(app)
+    logging.basicConfig(level=logging.INFO)
+    return app
+
+
+def _ensure_sqlite_dir(app):
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    if uri.startswith("sqlite:///"):
+        from pathlib import Path
+        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    if uri.startswith("sqlite"):
+        opts = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}))
+        opts.setdefault("connect_args", {})["timeout"] = 30  # busy timeout while another writer commits
+        if uri in ("sqlite://", "sqlite:///:memory:"):
+            from sqlalchemy.pool import StaticPool
+            opts.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = opts
+
+
+def _locale():
+    """The API speaks English (codes are what integrations rely on); the UI follows the session."""
+    from flask import current_app
+    if request and request.path.startswith("/api/"):
+        return "en"
+    lang = session.get("lang")
+    return lang if lang in current_app.config["LANGUAGES"] else current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def _init_extensions(app):
+    from . import models  # noqa: F401  (every table registered before migrate/create_all)
+    from .auth.models import Staff
+    from .extensions import api, babel, csrf, db, limiter, login_manager, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"))
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.session_protection = "strong"
+
+    @login_manager.user_loader
+    def _load(staff_id):
+        staff = db.session.get(Staff, int(staff_id))
+        return staff if staff is not None and staff.active else None
+
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=_locale)
+    limiter.init_app(app)
+    api.init_app(app)
+
+    from .auth.access import enforce_access
+    app.before_request(enforce_access)
+
+    from .auth.roles import ROLE_NAMES
+    from .core.money import format_fen
+
+    @app.context_processor
+    def _ui_globals():
+        from flask_babel import get_locale
+        return {"current_locale": str(get_locale()), "request_path": request.path, "role_names": ROLE_NAMES}
+
+    app.add_template_filter(format_fen, "money")
+
+
+def _register_blueprints(app):
+    from . import docs, health
+    from .auth import api as auth_api
+    from .auth import views as auth_views
+    from .cards import api as cards_api
+    from .cards import views as cards_views
+    from .extensions import api, csrf
+    from .members import api as members_api
+    from .members import views as members_views
+    from .programme import api as programme_api
+    from .stores import api as stores_api
+
+    for module in (auth_api, stores_api, programme_api, members_api, cards_api):
+        api.register_blueprint(module.blp)
+        csrf.exempt(module.blp)  # Bearer-token API: no cookies, so no CSRF
+    for module in (auth_views, members_views, cards_views, health, docs):
+        app.register_blueprint(module.bp)
+    docs.document_security(api)

@@ -1,0 +1,1 @@
+"""Staff accounts, roles, API tokens, UI sessions and the deny-by-default access check."""

@@ -1,0 +1,108 @@
+"""Deny-by-default access control, run before every request.
+
+A view opts in with `@allow(roles)` (admin is always added) or `@public`. A route
+whose view says neither is closed to everyone: forgetting the decorator fails safe.
+API callers authenticate with `Authorization: Bearer <token>` only (no cookies, so
+the API needs no CSRF token); UI callers with the Flask-Login session, which expires
+after SESSION_IDLE_MINUTES idle or SESSION_ABSOLUTE_MINUTES after login.
+"""
+import time
+
+from flask import current_app, flash, g, redirect, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, logout_user
+
+from ..core.actor import Actor
+from ..core.database import set_write_intent
+from ..errors import Forbidden, Unauthorized, is_api_request
+from . import service
+from .roles import ADMIN
+
+# Endpoints of third-party blueprints that are open by nature.
+_PUBLIC_ENDPOINTS = {"static", "api-docs.openapi_json", "swagger_ui.show"}
+_READ_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def allow(roles):
+    """Open a view to these roles (and admin)."""
+    allowed = frozenset(roles) | {ADMIN}
+
+    def decorator(fn):
+        fn._roles = allowed
+        return fn
+    return decorator
+
+
+def public(fn):
+    fn._public = True
+    return fn
+
+
+def rule_for(view_func, method: str):
+    """The access marker of the code that will handle this method: a role set, 'public' or None."""
+    target = view_func
+    view_class = getattr(view_func, "view_class", None)
+    if view_class is not None:
+        target = getattr(view_class, method.lower(), None)
+        if target is None and method == "HEAD":
+            target = getattr(view_class, "get", None)
+    if target is None:
+        return None
+    if getattr(target, "_public", False):
+        return "public"
+    return getattr(target, "_roles", None)
+
+
+def actor_for(staff) -> Actor:
+    return Actor(staff_id=staff.id, username=staff.username, role=staff.role,
+                 store_id=staff.store_id, address=request.remote_addr)
+
+
+def _bearer_staff():
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer "):
+        return None
+    return service.staff_for_token(header[7:].strip())
+
+
+def _session_staff():
+    """The logged-in UI user, unless the session has gone idle or grown too old."""
+    if not current_user.is_authenticated:
+        return None
+    now = time.time()
+    cfg = current_app.config
+    login_at, seen_at = session.get("login_at", 0), session.get("seen_at", 0)
+    if (now - seen_at > cfg["SESSION_IDLE_MINUTES"] * 60
+            or now - login_at > cfg["SESSION_ABSOLUTE_MINUTES"] * 60):
+        logout_user()
+        session.clear()
+        flash(_("Your session expired. Please log in again."), "warning")
+        return None
+    session["seen_at"] = now
+    return current_user._get_current_object()
+
+
+def enforce_access():
+    """before_request: authenticate, then check the route's roles; deny when unmarked."""
+    set_write_intent(request.method not in _READ_METHODS)
+    g.actor = None
+    if request.routing_exception is not None or request.endpoint is None:
+        return None  # 404 / 405 are answered as such
+    if request.method == "OPTIONS":
+        return None
+    staff = _bearer_staff() if is_api_request() else _session_staff()
+    if staff is not None:
+        g.staff = staff
+        g.actor = actor_for(staff)
+    if request.endpoint in _PUBLIC_ENDPOINTS:
+        return None
+    rule = rule_for(current_app.view_functions[request.endpoint], request.method)
+    if rule == "public":
+        return None
+    if staff is None:
+        if is_api_request():
+            raise Unauthorized()
+        return redirect(url_for("auth.login", next=request.full_path))
+    if rule is None or staff.role not in rule:
+        raise Forbidden()
+    return None

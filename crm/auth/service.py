@@ -1,0 +1,125 @@
+"""Staff accounts, password checks and API tokens (the rules; no request here)."""
+import hashlib
+import secrets
+from datetime import timedelta
+
+from flask_babel import gettext as _
+from sqlalchemy import select, update
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from ..core import audit
+from ..core.actor import Actor
+from ..core.timeutil import as_utc, utcnow
+from ..errors import Conflict, Invalid, NotFound, Unauthorized
+from ..extensions import db
+from .models import ApiToken, Staff
+from .roles import ROLES
+
+MIN_PASSWORD = 8
+# Checked against when the username is unknown, so timing does not reveal which names exist.
+_DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+
+def _check_password(password: str):
+    if len(password or "") < MIN_PASSWORD:
+        raise Invalid(_("A password needs at least %(n)d characters.", n=MIN_PASSWORD),
+                      code="weak_password", field="password")
+
+
+def _check_role(role: str):
+    if role not in ROLES:
+        raise Invalid(_("Role must be one of: %(roles)s.", roles=", ".join(ROLES)), code="invalid_role", field="role")
+
+
+def create_staff(actor: Actor, *, username, password, role, name="", store_id=None) -> Staff:
+    """Create a staff account with a hashed password."""
+    username = (username or "").strip().lower()
+    if not username:
+        raise Invalid(_("Enter a username."), code="invalid_username", field="username")
+    _check_role(role)
+    _check_password(password)
+    if db.session.scalar(select(Staff.id).where(Staff.username == username)):
+        raise Conflict(_("That username is taken."), code="username_taken", field="username")
+    staff = Staff(username=username, password_hash=generate_password_hash(password),
+                  role=role, name=name or username, store_id=store_id)
+    db.session.add(staff)
+    db.session.flush()
+    audit.record(actor, "staff.create", entity=staff, role_granted=role)
+    return staff
+
+
+def update_staff(actor: Actor, staff_id: int, **changes) -> Staff:
+    """Change role, name, home store, active flag or password; deactivation revokes tokens."""
+    staff = get_staff(staff_id)
+    if "role" in changes:
+        _check_role(changes["role"])
+        staff.role = changes["role"]
+    if "name" in changes:
+        staff.name = changes["name"]
+    if "store_id" in changes:
+        staff.store_id = changes["store_id"]
+    if "password" in changes:
+        _check_password(changes["password"])
+        staff.password_hash = generate_password_hash(changes["password"])
+        revoke_all_tokens(staff.id)
+    if "active" in changes:
+        staff.active = bool(changes["active"])
+        if not staff.active:
+            revoke_all_tokens(staff.id)
+    audit.record(actor, "staff.update", entity=staff,
+                 fields=sorted(k if k != "password" else "password(reset)" for k in changes))
+    return staff
+
+
+def get_staff(staff_id: int) -> Staff:
+    staff = db.session.get(Staff, staff_id)
+    if staff is None:
+        raise NotFound(_("No such staff account."))
+    return staff
+
+
+def list_staff():
+    return select(Staff).order_by(Staff.username)
+
+
+def authenticate(username: str, password: str) -> Staff:
+    """Return the active staff member for these credentials or raise Unauthorized."""
+    staff = db.session.scalar(select(Staff).where(Staff.username == (username or "").strip().lower()))
+    if staff is None:
+        check_password_hash(_DUMMY_HASH, password or "")
+        raise Unauthorized(_("Wrong username or password."), code="invalid_credentials")
+    if not check_password_hash(staff.password_hash, password or "") or not staff.active:
+        raise Unauthorized(_("Wrong username or password."), code="invalid_credentials")
+    staff.last_login_at = utcnow()
+    return staff
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(staff: Staff, hours: int) -> tuple[str, ApiToken]:
+    """A new random Bearer token; only its hash is kept."""
+    token = secrets.token_urlsafe(32)
+    row = ApiToken(staff_id=staff.id, token_hash=_hash_token(token),
+                   expires_at=utcnow() + timedelta(hours=hours))
+    db.session.add(row)
+    return token, row
+
+
+def staff_for_token(token: str) -> Staff | None:
+    row = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _hash_token(token)))
+    if row is None or row.revoked_at is not None or as_utc(row.expires_at) <= utcnow():
+        return None
+    return row.staff if row.staff.active else None
+
+
+def revoke_token(token: str):
+    db.session.execute(update(ApiToken).where(ApiToken.token_hash == _hash_token(token))
+                       .values(revoked_at=utcnow()))
+
+
+def revoke_all_tokens(staff_id: int):
+    db.session.execute(update(ApiToken).where(ApiToken.staff_id == staff_id,
+                                              ApiToken.revoked_at.is_(None))
+                       .values(revoked_at=utcnow()))

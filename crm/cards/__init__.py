@@ -1,0 +1,1 @@
+"""Member cards: numbers, signed QR codes, issue / lost / replace / freeze, scanning."""

@@ -1,0 +1,44 @@
+from marshmallow import Schema, fields, validate
+
+from ..core.money import Money
+from ..members.schemas import LevelRefSchema
+from . import codes
+from .models import PAYMENT_METHODS
+
+
+class CardSchema(Schema):
+    card_no = fields.Str()
+    status = fields.Str()
+    member_id = fields.Int()
+    qr_payload = fields.Function(lambda c: codes.qr_payload(c.card_no))
+    issued_at = fields.AwareDateTime()
+    issued_store_code = fields.Function(lambda c: c.issued_store.code)
+    status_changed_at = fields.AwareDateTime()
+    replaces = fields.Function(lambda c: c.replaces.card_no if c.replaces_id else None)
+
+
+class CardIssueSchema(Schema):
+    store_code = fields.Str(required=True)
+    fee_paid = Money(required=True)
+    payment_method = fields.Str(required=True, validate=validate.OneOf(PAYMENT_METHODS))
+
+
+class CardReplaceSchema(CardIssueSchema):
+    reason = fields.Str(load_default="", validate=validate.Length(max=200))
+
+
+class CardActionSchema(Schema):
+    reason = fields.Str(load_default="", validate=validate.Length(max=200))
+
+
+class ScanSchema(Schema):
+    code = fields.Str(required=True, validate=validate.Length(min=1, max=200))
+
+
+class ScanResultSchema(Schema):
+    """What the cashier needs on screen after a scan (points and wallet join with their issues)."""
+    id = fields.Int(attribute="member.id")
+    name = fields.Str(attribute="member.name")
+    level = fields.Nested(LevelRefSchema, attribute="member.level")
+    card_no = fields.Str()
+    birthday_today = fields.Bool()

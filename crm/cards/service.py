@@ -1,0 +1,163 @@
+"""Cards: issue with the card fee, state changes through one transition table, scanning."""
+import calendar
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from ..core import audit
+from ..core.actor import Actor
+from ..core.money import format_fen
+from ..core.timeutil import local_today, utcnow
+from ..errors import Conflict, Invalid, NotFound
+from ..extensions import db
+from ..members import service as members
+from ..programme import service as programme
+from ..stores import service as stores
+from . import codes
+from .models import LIVE, PAYMENT_METHODS, STATUS_LABELS, Card, CardFee
+
+# action -> (states it may start from, state it leads to)
+TRANSITIONS = {
+    "freeze": ({"active"}, "frozen"),
+    "unfreeze": ({"frozen"}, "active"),
+    "lost": ({"active", "frozen"}, "lost"),
+    "cancel": ({"active", "frozen", "lost"}, "cancelled"),
+    "replace": ({"active", "frozen", "lost"}, "replaced"),
+}
+
+looks_like_card_no = codes.looks_like_card_no
+card_no_from_code = codes.card_no_from_code
+qr_payload = codes.qr_payload
+
+
+def member_id_for_card_no(card_no: str) -> int | None:
+    return db.session.scalar(select(Card.member_id).where(Card.card_no == card_no))
+
+
+def get_card(card_no: str) -> Card:
+    card = db.session.scalar(select(Card).where(Card.card_no == card_no))
+    if card is None:
+        raise NotFound(_("No such card."), code="card_not_found")
+    return card
+
+
+def cards_of(member_id: int):
+    return db.session.scalars(select(Card).where(Card.member_id == member_id)
+                              .order_by(Card.issued_at.desc(), Card.id.desc())).all()
+
+
+def live_card(member_id: int) -> Card | None:
+    return db.session.scalar(select(Card).where(Card.member_id == member_id, Card.status.in_(LIVE)))
+
+
+def _check_fee(expected: int, fee_paid: int, payment_method: str):
+    if fee_paid != expected:
+        raise Invalid(_("The fee is %(expected)s; %(paid)s was entered.",
+                        expected=format_fen(expected), paid=format_fen(fee_paid)),
+                      code="card_fee_mismatch", field="fee_paid", expected=format_fen(expected))
+    if payment_method not in PAYMENT_METHODS:
+        raise Invalid(_("Unknown payment method."), code="invalid_payment_method", field="payment_method")
+
+
+def _new_card(actor: Actor, member_id: int, store_id: int, replaces: Card | None = None) -> Card:
+    card = Card(member_id=member_id, issued_store_id=store_id, issued_by=actor.staff_id,
+                replaces=replaces)
+    for _attempt in range(5):  # 10^13 numbers: a clash is near impossible, but never a 500
+        card.card_no = codes.new_card_no()
+        if member_id_for_card_no(card.card_no) is None:
+            break
+    db.session.add(card)
+    try:
+        with db.session.begin_nested():
+            db.session.flush()
+    except IntegrityError:  # another desk issued a card to this member at the same moment
+        raise Conflict(_("This member already has an active card."), code="card_exists") from None
+    return card
+
+
+def _take_fee(actor, card, store, amount, payment_method, kind):
+    db.session.add(CardFee(card_id=card.id, member_id=card.member_id, store_id=store.id,
+                           amount=amount, kind=kind, payment_method=payment_method,
+                           staff_id=actor.staff_id))
+
+
+def issue(actor: Actor, member_id: int, *, store_code: str, fee_paid: int, payment_method: str) -> Card:
+    """Issue a member's card; the card fee becomes revenue of the issuing store."""
+    member = members.get_member(member_id)
+    store = stores.get_by_code(store_code, active_only=True)
+    existing = live_card(member.id)
+    if existing is not None:
+        raise Conflict(_("This member already has an active card; report it lost or replace it."),
+                       code="card_exists", card_no=existing.card_no, status=existing.status)
+    fee = programme.get("card_fee")
+    _check_fee(fee, fee_paid, payment_method)
+    card = _new_card(actor, member.id, store.id)
+    _take_fee(actor, card, store, fee, payment_method, "issue")
+    audit.record(actor, "card.issue", entity=card, store_id=store.id, card_no=card.card_no,
+                 member_id=member.id, fee=format_fen(fee))
+    return card
+
+
+def _transition(actor: Actor, card: Card, action: str, reason: str = ""):
+    allowed_from, target = TRANSITIONS[action]
+    if card.status not in allowed_from:
+        raise Conflict(_("Not possible for a card that is %(status)s.", status=STATUS_LABELS[card.status]),
+                       code="card_state",
+                       status=card.status, action=action)
+    previous, card.status, card.status_changed_at = card.status, target, utcnow()
+    audit.record(actor, f"card.{action}", entity=card, card_no=card.card_no,
+                 member_id=card.member_id, previous=previous, reason=reason)
+
+
+def change_state(actor: Actor, card_no: str, action: str, reason: str = "") -> Card:
+    """freeze / unfreeze / lost / cancel."""
+    if action not in TRANSITIONS or action == "replace":
+        raise Invalid(_("Unknown card action."), code="invalid_action")
+    card = get_card(card_no)
+    _transition(actor, card, action, reason)
+    return card
+
+
+def replace(actor: Actor, card_no: str, *, store_code: str, fee_paid: int, payment_method: str,
+            reason: str = "") -> Card:
+    """Replace a card (lost, damaged): the old one stops working now; points, stored value and
+    history stay on the member, so the new card carries everything."""
+    old = get_card(card_no)
+    store = stores.get_by_code(store_code, active_only=True)
+    fee = programme.get("replacement_fee")
+    _check_fee(fee, fee_paid, payment_method)
+    _transition(actor, old, "replace", reason)
+    db.session.flush()  # the old card leaves the live set before the new one joins it
+    card = _new_card(actor, old.member_id, store.id, replaces=old)
+    _take_fee(actor, card, store, fee, payment_method, "replace")
+    audit.record(actor, "card.issue", entity=card, store_id=store.id, card_no=card.card_no,
+                 member_id=card.member_id, replaces=old.card_no, fee=format_fen(fee))
+    return card
+
+
+def scan(code: str) -> Card:
+    """The active card a scanned or typed code stands for.
+
+    Forged or mistyped codes are 422 `invalid_code`; a real card that is not active
+    (frozen, lost, replaced) is 409 `card_not_active` so the cashier knows why."""
+    card_no = codes.card_no_from_code(code)
+    card = db.session.scalar(select(Card).where(Card.card_no == card_no)) if card_no else None
+    if card is None:
+        raise Invalid(_("This code is not a valid member card."), code="invalid_code", field="code")
+    if card.status != "active":
+        raise Conflict(_("This card is %(status)s.", status=STATUS_LABELS[card.status]),
+                       code="card_not_active", status=card.status)
+    return card
+
+
+def birthday_today(member, tz_name: str | None = None) -> bool:
+    """True on the member's birthday in the store's time zone (29 Feb -> 28 Feb in common years)."""
+    if member.birthday_month is None:
+        return False
+    today = local_today(tz_name)
+    month, day = member.birthday_month, member.birthday_day
+    if (month, day) == (2, 29) and not calendar.isleap(today.year):
+        day = 28
+    return (today.month, today.day) == (month, day)
+

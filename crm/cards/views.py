@@ -1,0 +1,90 @@
+"""Front-desk UI: issue, freeze, report lost, replace and print cards."""
+from flask import (
+    Blueprint,
+    Response,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from marshmallow import ValidationError
+
+from ..auth.access import allow
+from ..auth.roles import MEMBER_DESK
+from ..core.forms import errors_of
+from ..errors import DomainError
+from ..extensions import db
+from ..programme import service as programme
+from . import images, service
+
+bp = Blueprint("cards", __name__)
+
+_DONE = {"freeze": _l("Card frozen."), "unfreeze": _l("Card unfrozen."), "lost": _l("Card reported lost."),
+         "cancel": _l("Card cancelled.")}
+
+
+def _back_to_member(member_id, exc=None, message=None):
+    if exc is not None:
+        db.session.rollback()
+        flash(next(iter(errors_of(exc).values())), "error")
+    else:
+        db.session.commit()
+        flash(message, "success")
+    return redirect(url_for("members.detail", member_id=member_id))
+
+
+@bp.post("/members/<int:member_id>/cards")
+@allow(MEMBER_DESK)
+def issue(member_id):
+    try:
+        card = service.issue(g.actor, member_id, store_code=request.form.get("store_code", ""),
+                             fee_paid=programme.get("card_fee"), payment_method=request.form.get("payment_method", ""))
+    except (ValidationError, DomainError) as exc:
+        return _back_to_member(member_id, exc)
+    db.session.commit()
+    flash(_("Card issued."), "success")
+    return redirect(url_for("cards.print_card", card_no=card.card_no))
+
+
+@bp.post("/cards/<card_no>/<action>")
+@allow(MEMBER_DESK)
+def change(card_no, action):
+    card = service.get_card(card_no)
+    member_id = card.member_id
+    try:
+        if action == "replace":
+            new = service.replace(g.actor, card_no, store_code=request.form.get("store_code", ""),
+                                  fee_paid=programme.get("replacement_fee"),
+                                  payment_method=request.form.get("payment_method", ""),
+                                  reason=request.form.get("reason", ""))
+            db.session.commit()
+            flash(_("New card issued; the old card no longer works."), "success")
+            return redirect(url_for("cards.print_card", card_no=new.card_no))
+        service.change_state(g.actor, card_no, action, request.form.get("reason", ""))
+    except (ValidationError, DomainError) as exc:
+        return _back_to_member(member_id, exc)
+    return _back_to_member(member_id, message=str(_DONE.get(action, _("Done."))))
+
+
+@bp.get("/cards/<card_no>/print")
+@allow(MEMBER_DESK)
+def print_card(card_no):
+    card = service.get_card(card_no)
+    return render_template("cards/print.html", card=card, qr_svg=images.svg(service.qr_payload(card.card_no)))
+
+
+@bp.get("/cards/<card_no>/qr.png")
+@allow(MEMBER_DESK)
+def qr_png(card_no):
+    card = service.get_card(card_no)
+    return Response(images.png(service.qr_payload(card.card_no)), mimetype="image/png")
+
+
+@bp.app_context_processor
+def _card_labels():
+    from .models import STATUS_LABELS
+    return {"card_status": STATUS_LABELS, "transitions": service.TRANSITIONS}

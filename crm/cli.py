@@ -1,0 +1,56 @@
+"""`flask --app wsgi crm …` commands."""
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from .core.actor import Actor
+from .errors import DomainError
+from .extensions import db
+
+crm = AppGroup("crm", help="Membership CRM commands.")
+
+
+@crm.command("create-staff")
+@click.argument("username")
+@click.option("--role", required=True, type=click.Choice(["admin", "manager", "front_desk", "cashier", "marketing"]))
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--name", default="")
+@click.option("--store", "store_code", default=None, help="Home store code.")
+def create_staff(username, role, password, name, store_code):
+    """Create a staff account."""
+    from .auth import service
+    from .stores import service as stores
+    try:
+        store_id = stores.get_by_code(store_code).id if store_code else None
+        staff = service.create_staff(Actor.system("cli"), username=username, password=password,
+                                     role=role, name=name, store_id=store_id)
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from None
+    click.echo(f"Created {staff.role} '{staff.username}'.")
+
+
+@crm.command("demo")
+@click.option("--members", default=300, show_default=True, help="How many demo members.")
+def demo(members):
+    """Load a demo chain: 2 restaurants, 1 hotel, staff of every role, members with cards."""
+    from .demo import load_demo
+    created = load_demo(member_count=members)
+    if created:
+        click.echo(f"Demo data loaded ({members} members).")
+    else:
+        click.echo("Demo data already present; nothing changed.")
+
+
+@crm.command("prune-idempotency-keys")
+def prune_idempotency_keys():
+    """Delete idempotency keys older than IDEMPOTENCY_KEY_HOURS (at least 24 h)."""
+    from .core.idempotency import prune
+    removed = prune()
+    db.session.commit()
+    click.echo(f"Removed {removed} expired keys.")
+
+
+def register_cli(app: Flask):
+    app.cli.add_command(crm)

@@ -1,0 +1,46 @@
+"""Audit log: one row for every staff action that changes data.
+
+Written in the same transaction as the change, so a rolled-back action leaves no
+audit row and a committed one always has one. Details must never hold a full mobile.
+"""
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..extensions import db
+from .actor import Actor
+from .timeutil import utcnow
+
+
+class AuditEntry(db.Model):
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_entity", "entity_type", "entity_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    username: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(20))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    entity_type: Mapped[str | None] = mapped_column(String(32))
+    entity_id: Mapped[str | None] = mapped_column(String(64))
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"))
+    address: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+def record(actor: Actor, action: str, *, entity=None, entity_type=None, entity_id=None,
+           store_id=None, **details) -> AuditEntry:
+    """Add an audit row to the current unit of work (the caller commits)."""
+    if entity is not None:
+        entity_type = entity_type or entity.__tablename__
+        entity_id = entity_id if entity_id is not None else getattr(entity, "id", None)
+    entry = AuditEntry(
+        staff_id=actor.staff_id, username=actor.username, role=actor.role, action=action,
+        entity_type=entity_type, entity_id=None if entity_id is None else str(entity_id),
+        store_id=store_id if store_id is not None else actor.store_id,
+        address=actor.address, details=details,
+    )
+    db.session.add(entry)
+    return entry

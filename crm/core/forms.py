@@ -1,0 +1,65 @@
+"""Helpers for HTML forms that validate with the same marshmallow schemas as the API,
+so a rule is written once and the UI shows its message next to the field."""
+import re
+
+from flask_babel import gettext
+from marshmallow import ValidationError
+
+from ..errors import DomainError
+
+
+def form_to_dict(form, *, lists=(), checkboxes=(), nested_checkboxes=None, drop_empty=True):
+    """Turn request.form into the dict a schema expects.
+
+    Empty text inputs are dropped (optional fields stay unset); `lists` are
+    comma-separated inputs; `checkboxes` become booleans; `nested_checkboxes` maps a
+    dict field to its checkbox inputs, e.g. {"marketing_consent": {"sms": "consent_sms"}}."""
+    data = {}
+    for key, value in form.items():
+        if key == "csrf_token" or key in checkboxes:
+            continue
+        value = value.strip()
+        if key in lists:
+            data[key] = [v.strip() for v in value.replace("，", ",").split(",") if v.strip()]
+        elif value or not drop_empty:
+            data[key] = value
+    for key in checkboxes:
+        data[key] = key in form
+    for key, mapping in (nested_checkboxes or {}).items():
+        data[key] = {sub: name in form for sub, name in mapping.items()}
+        for name in mapping.values():
+            data.pop(name, None)
+    return data
+
+
+def errors_of(exc) -> dict:
+    """{field: message} for a ValidationError or DomainError; `_form` for the rest."""
+    if isinstance(exc, ValidationError):
+        out = {}
+        for field, messages in exc.messages.items():
+            out[field] = _first(messages)
+        return out
+    if isinstance(exc, DomainError):
+        return {exc.field or "_form": exc.message}
+    raise TypeError(exc)
+
+
+def _first(messages):
+    if isinstance(messages, dict):
+        return _first(next(iter(messages.values())))
+    if isinstance(messages, (list, tuple)):
+        return _first(messages[0]) if messages else ""
+    return _translate(str(messages))
+
+
+def _translate(message: str) -> str:
+    """Translate marshmallow's own messages (listed in messages.py); ours already are."""
+    match = _LENGTH.match(message)
+    if match:
+        return gettext("Length must be between %(min)s and %(max)s.", min=match[1], max=match[2])
+    if message.startswith("Must be one of: "):
+        return gettext("Must be one of: %(choices)s.", choices=message[16:-1])
+    return gettext(message)
+
+
+_LENGTH = re.compile(r"^Length must be between (\d+) and (\d+)\.$")

@@ -1,0 +1,110 @@
+"""Idempotency keys for POSTs that move value (ARCHITECTURE.md).
+
+The key row is inserted in the same transaction as the effect. A retry with the same
+key and body replays the stored response; a different body is 422
+`idempotency_key_reused`. Concurrent duplicates: on PostgreSQL the second insert waits
+on the unique index, fails once the first commits, rolls back its own effect and then
+replays; on SQLite `BEGIN IMMEDIATE` serialises them so the second sees the first's row.
+"""
+import hashlib
+import json
+from datetime import datetime, timedelta
+from functools import wraps
+
+from flask import current_app, g, make_response, request
+from flask_babel import gettext as _
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..errors import Conflict, Invalid
+from ..extensions import db
+from .timeutil import utcnow
+
+HEADER = "Idempotency-Key"
+
+
+class IdempotencyKey(db.Model):
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("staff_id", "key", name="uq_idempotency_keys_staff_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    key: Mapped[str] = mapped_column(String(128))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int]
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+def _request_hash() -> str:
+    try:
+        body = json.dumps(request.get_json(silent=True), sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):
+        body = request.get_data(as_text=True)
+    raw = f"{request.method} {request.path}\n{body}".encode()
+    return hashlib.sha256(raw).hexdigest()
+
+
+def _replay(staff_id, key, req_hash):
+    row = db.session.scalar(select(IdempotencyKey).where(
+        IdempotencyKey.staff_id == staff_id, IdempotencyKey.key == key))
+    if row is None:
+        return None
+    if row.request_hash != req_hash:
+        raise Invalid(_("This Idempotency-Key was used for a different request."),
+                      code="idempotency_key_reused")
+    resp = current_app.response_class(row.body, status=row.status, mimetype="application/json")
+    resp.headers["Idempotent-Replayed"] = "true"
+    return resp
+
+
+def unit_of_work(idempotent=False):
+    """Commit once after the view succeeds; with idempotent=True honour Idempotency-Key.
+
+    Put it outermost (above flask-smorest's decorators) so it sees the final response.
+    """
+    def decorator(fn):
+        @wraps(fn)
+        def wrapper(*args, **kwargs):
+            key = request.headers.get(HEADER, "").strip() if idempotent else ""
+            if len(key) > 128:
+                raise Invalid(_("Idempotency-Key is at most 128 characters."), code="invalid_idempotency_key")
+            staff_id = g.actor.staff_id if key else None
+            req_hash = _request_hash() if key else None
+            if key:
+                replay = _replay(staff_id, key, req_hash)
+                if replay is not None:
+                    db.session.rollback()
+                    return replay
+            try:
+                resp = make_response(fn(*args, **kwargs))
+                if resp.status_code >= 400:
+                    db.session.rollback()
+                    return resp
+                if key:
+                    db.session.add(IdempotencyKey(staff_id=staff_id, key=key, request_hash=req_hash,
+                                                  status=resp.status_code,
+                                                  body=resp.get_data(as_text=True)))
+                db.session.commit()
+            except IntegrityError:
+                db.session.rollback()
+                if key:  # a concurrent twin committed first: answer as it did
+                    replay = _replay(staff_id, key, req_hash)
+                    if replay is not None:
+                        db.session.rollback()
+                        return replay
+                raise Conflict(_("Another request changed the same data at the same time; "
+                                 "reload and try again."), code="concurrent_change") from None
+            return resp
+        wrapper._unit_of_work = True
+        return wrapper
+    return decorator
+
+
+def prune(hours: int | None = None) -> int:
+    """Delete keys older than the retention window (at least 24 hours)."""
+    hours = max(24, hours or current_app.config["IDEMPOTENCY_KEY_HOURS"])
+    result = db.session.execute(delete(IdempotencyKey).where(
+        IdempotencyKey.created_at < utcnow() - timedelta(hours=hours)))
+    return result.rowcount

@@ -1,0 +1,25 @@
+"""`?page=&per_page=` -> {"items", "page", "per_page", "total"}."""
+from marshmallow import Schema, fields, validate
+from sqlalchemy import func, select
+
+from ..extensions import db
+
+
+class PageArgs(Schema):
+    page = fields.Int(load_default=1, validate=validate.Range(min=1))
+    per_page = fields.Int(load_default=20, validate=validate.Range(min=1, max=200))
+
+
+def paginate(stmt, page: int, per_page: int):
+    """Run a select for one page and its total; returns (items, total)."""
+    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    items = db.session.scalars(stmt.limit(per_page).offset((page - 1) * per_page)).all()
+    return items, total
+
+
+def page_schema(item_schema_cls, name):
+    """A list envelope schema for the OpenAPI document."""
+    return type(name, (Schema,), {
+        "items": fields.List(fields.Nested(item_schema_cls)),
+        "page": fields.Int(), "per_page": fields.Int(), "total": fields.Int(),
+    })

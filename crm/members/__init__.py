@@ -1,0 +1,1 @@
+"""Members, their levels (tiers) and corporate accounts."""

@@ -1,0 +1,127 @@
+"""JSON API: members, levels, corporate accounts."""
+from flask import g
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import fields, validate
+
+from ..auth.access import allow
+from ..auth.roles import ADMINS, ANY_STAFF, MEMBER_DESK, MEMBER_LOOKUP
+from ..core.idempotency import unit_of_work
+from ..core.paging import PageArgs, page_schema, paginate
+from . import companies, levels, service
+from .schemas import (
+    CompanySchema,
+    CompanyUpdateSchema,
+    LevelSchema,
+    LevelUpdateSchema,
+    MemberCreateSchema,
+    MemberSchema,
+    MemberSearchArgs,
+    MemberUpdateSchema,
+)
+
+blp = Blueprint("members_api", __name__, url_prefix="/api/v1", description="Members, levels, companies")
+
+
+@blp.route("/members")
+class Members(MethodView):
+    @allow(MEMBER_LOOKUP)
+    @blp.arguments(MemberSearchArgs, location="query")
+    @blp.response(200, page_schema(MemberSchema, "MemberPage"))
+    def get(self, args):
+        """Find members by card number, mobile (full, last 4 digits or prefix) or name prefix."""
+        items, total = paginate(service.search(args["q"]), args["page"], args["per_page"])
+        return {"items": items, "total": total, "page": args["page"], "per_page": args["per_page"]}
+
+    @allow(MEMBER_DESK)
+    @unit_of_work()
+    @blp.arguments(MemberCreateSchema)
+    @blp.response(201, MemberSchema)
+    def post(self, data):
+        """Register a member (409 `mobile_taken` if the mobile is already a member's)."""
+        return service.register(g.actor, data)
+
+
+@blp.route("/members/<int:member_id>")
+class MemberItem(MethodView):
+    @allow(MEMBER_LOOKUP)
+    @blp.response(200, MemberSchema)
+    def get(self, member_id):
+        """One member's profile."""
+        return service.get_member(member_id)
+
+    @allow(MEMBER_DESK)
+    @unit_of_work()
+    @blp.arguments(MemberUpdateSchema)
+    @blp.response(200, MemberSchema)
+    def patch(self, data, member_id):
+        """Edit a member's profile (only the fields sent change)."""
+        return service.update(g.actor, member_id, data)
+
+
+@blp.route("/levels")
+class Levels(MethodView):
+    @allow(ANY_STAFF)
+    @blp.response(200, LevelSchema(many=True))
+    def get(self):
+        """Member levels, entry level first."""
+        return levels.list_levels()
+
+    @allow(ADMINS)
+    @unit_of_work()
+    @blp.arguments(LevelSchema)
+    @blp.response(201, LevelSchema)
+    def post(self, data):
+        """Add a level."""
+        return levels.create_level(g.actor, **data)
+
+
+@blp.route("/levels/<code>")
+class LevelItem(MethodView):
+    @allow(ADMINS)
+    @unit_of_work()
+    @blp.arguments(LevelUpdateSchema(partial=True, exclude=("code",)))
+    @blp.response(200, LevelSchema)
+    def patch(self, data, code):
+        """Change a level's name, rank, multiplier or thresholds."""
+        return levels.update_level(g.actor, code, **data)
+
+
+class CompanySearchArgs(PageArgs):
+    q = fields.Str(load_default="", validate=validate.Length(max=100))
+
+
+@blp.route("/companies")
+class Companies(MethodView):
+    @allow(MEMBER_LOOKUP | {"marketing"})
+    @blp.arguments(CompanySearchArgs, location="query")
+    @blp.response(200, page_schema(CompanySchema, "CompanyPage"))
+    def get(self, args):
+        """Corporate accounts, optionally filtered by name."""
+        items, total = paginate(companies.search(args["q"]), args["page"], args["per_page"])
+        return {"items": items, "total": total, "page": args["page"], "per_page": args["per_page"]}
+
+    @allow(MEMBER_DESK)
+    @unit_of_work()
+    @blp.arguments(CompanySchema)
+    @blp.response(201, CompanySchema)
+    def post(self, data):
+        """Add a corporate account."""
+        return companies.create(g.actor, **data)
+
+
+@blp.route("/companies/<int:company_id>")
+class CompanyItem(MethodView):
+    @allow(MEMBER_LOOKUP | {"marketing"})
+    @blp.response(200, CompanySchema)
+    def get(self, company_id):
+        """One corporate account."""
+        return companies.get(company_id)
+
+    @allow(MEMBER_DESK)
+    @unit_of_work()
+    @blp.arguments(CompanyUpdateSchema(partial=True))
+    @blp.response(200, CompanySchema)
+    def patch(self, data, company_id):
+        """Change a corporate account."""
+        return companies.update(g.actor, company_id, **data)

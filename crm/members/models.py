@@ -1,0 +1,134 @@
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Numeric,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..core.segments import SEGMENT_KEYS
+from ..core.timeutil import utcnow
+from ..extensions import db
+
+COMPANY_CLASSES = ("key_account", "conference", "potential")
+GENDERS = ("male", "female", "other")
+
+
+def _in(column, values):
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class MemberLevel(db.Model):
+    """A tier 会员等级: its points multiplier and what it takes to reach it."""
+    __tablename__ = "member_levels"
+    __table_args__ = (CheckConstraint("points_multiplier > 0", name="multiplier_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(64))
+    rank: Mapped[int] = mapped_column(unique=True)  # 0 = the entry level
+    points_multiplier: Mapped[Decimal] = mapped_column(Numeric(5, 2), default=Decimal("1.00"))
+    # Reached when rolling-12-month spend or cumulative top-up crosses these (fen; None = not by that path).
+    upgrade_spend: Mapped[int | None]
+    upgrade_topup: Mapped[int | None]
+
+
+class Company(db.Model):
+    """Corporate account 客户档案."""
+    __tablename__ = "companies"
+    __table_args__ = (
+        CheckConstraint(_in("account_class", COMPANY_CLASSES), name="account_class"),
+        CheckConstraint("discount_bp BETWEEN 0 AND 10000", name="discount_range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    account_class: Mapped[str] = mapped_column(String(16), default="potential")
+    contact_person: Mapped[str] = mapped_column(String(100), default="")
+    contact_phone: Mapped[str] = mapped_column(String(32), default="")
+    address: Mapped[str] = mapped_column(String(255), default="")
+    discount_bp: Mapped[int] = mapped_column(default=0)  # negotiated discount, basis points (1500 = 15%)
+    sales_rep: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @property
+    def discount_pct(self) -> Decimal:
+        return Decimal(self.discount_bp) / 100
+
+    @discount_pct.setter
+    def discount_pct(self, value):
+        self.discount_bp = int(Decimal(value) * 100)
+
+
+class Member(db.Model):
+    __tablename__ = "members"
+    __table_args__ = (
+        CheckConstraint("(birthday_month IS NULL) = (birthday_day IS NULL)", name="birthday_pair"),
+        CheckConstraint("birthday_month BETWEEN 1 AND 12", name="birthday_month"),
+        CheckConstraint("birthday_day BETWEEN 1 AND 31", name="birthday_day"),
+        CheckConstraint(_in("segment", SEGMENT_KEYS), name="segment"),
+        CheckConstraint(_in("gender", GENDERS), name="gender"),
+        Index("ix_members_birthday", "birthday_month", "birthday_day"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), index=True)
+    mobile: Mapped[str] = mapped_column(String(20), unique=True)
+    mobile_last4: Mapped[str] = mapped_column(String(4), index=True)  # 手机尾号 look-ups
+    birthday_month: Mapped[int | None] = mapped_column(SmallInteger)
+    birthday_day: Mapped[int | None] = mapped_column(SmallInteger)
+    birth_year: Mapped[int | None] = mapped_column(SmallInteger)
+    gender: Mapped[str | None] = mapped_column(String(8))
+    email: Mapped[str | None] = mapped_column(String(255))
+    segment: Mapped[str | None] = mapped_column(String(24))
+    level_id: Mapped[int] = mapped_column(ForeignKey("member_levels.id"), index=True)
+    company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id"), index=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id"), index=True)  # registering store
+    sales_rep: Mapped[str] = mapped_column(String(64), default="")
+    sms_consent: Mapped[bool] = mapped_column(default=False)
+    sms_consent_at: Mapped[datetime | None]
+    email_consent: Mapped[bool] = mapped_column(default=False)
+    email_consent_at: Mapped[datetime | None]
+    notes: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    level = relationship(MemberLevel, lazy="joined")
+    company = relationship(Company, lazy="joined")
+    store = relationship("Store", lazy="joined")
+    # The one active or frozen card, loaded for a whole page in one query.
+    live_card = relationship("Card", viewonly=True, uselist=False, lazy="selectin",
+                             primaryjoin="and_(Card.member_id == Member.id, "
+                                         "Card.status.in_(('active', 'frozen')))")
+    tag_rows = relationship("MemberTag", lazy="selectin", cascade="all, delete-orphan",
+                            order_by="MemberTag.tag")
+
+    @property
+    def tags(self):
+        return [t.tag for t in self.tag_rows]
+
+    @property
+    def birthday(self) -> str | None:
+        """"1988-02-29" when the year is known, else "02-29"."""
+        if self.birthday_month is None:
+            return None
+        md = f"{self.birthday_month:02d}-{self.birthday_day:02d}"
+        return f"{self.birth_year:04d}-{md}" if self.birth_year else md
+
+
+class MemberTag(db.Model):
+    __tablename__ = "member_tags"
+    __table_args__ = (UniqueConstraint("member_id", "tag", name="uq_member_tags_member_tag"),
+                      Index("ix_member_tags_tag", "tag"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    tag: Mapped[str] = mapped_column(String(32))

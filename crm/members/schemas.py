@@ -1,0 +1,112 @@
+from flask import g
+from marshmallow import Schema, fields, validate
+
+from ..auth.roles import FULL_MOBILE_ROLES
+from ..core.money import Money
+from ..core.phones import mask_mobile
+from ..core.segments import SEGMENT_KEYS
+from .fields import Birthday, Mobile
+from .models import COMPANY_CLASSES, GENDERS
+
+
+def mobile_for_viewer(mobile: str) -> str:
+    """Full number for roles that call guests; masked for everyone else."""
+    actor = g.get("actor")
+    return mobile if actor is not None and actor.role in FULL_MOBILE_ROLES else mask_mobile(mobile)
+
+
+class ConsentSchema(Schema):
+    sms = fields.Bool()
+    email = fields.Bool()
+
+
+class _MemberInput(Schema):
+    name = fields.Str(validate=validate.Length(min=1, max=100))
+    mobile = Mobile()
+    birthday = Birthday(allow_none=True)
+    gender = fields.Str(allow_none=True, validate=validate.OneOf(GENDERS))
+    email = fields.Email(allow_none=True)
+    segment = fields.Str(allow_none=True, validate=validate.OneOf(SEGMENT_KEYS))
+    company = fields.Str(allow_none=True, validate=validate.Length(max=200))
+    sales_rep = fields.Str(allow_none=True, validate=validate.Length(max=64))
+    notes = fields.Str(allow_none=True, validate=validate.Length(max=2000))
+    tags = fields.List(fields.Str(validate=validate.Length(min=1, max=32)), validate=validate.Length(max=20))
+    marketing_consent = fields.Nested(ConsentSchema)
+
+
+class MemberCreateSchema(_MemberInput):
+    name = fields.Str(required=True, validate=validate.Length(min=1, max=100))
+    mobile = Mobile(required=True)
+    store_code = fields.Str(required=True)
+
+
+class MemberUpdateSchema(_MemberInput):
+    level_code = fields.Str()
+
+
+class LevelRefSchema(Schema):
+    code = fields.Str()
+    name = fields.Str()
+
+
+class CardRefSchema(Schema):
+    card_no = fields.Str()
+    status = fields.Str()
+
+
+class MemberSchema(Schema):
+    id = fields.Int()
+    name = fields.Str()
+    mobile = fields.Function(lambda m: mobile_for_viewer(m.mobile))
+    birthday = fields.Str(allow_none=True)
+    gender = fields.Str(allow_none=True)
+    email = fields.Str(allow_none=True)
+    segment = fields.Str(allow_none=True)
+    level = fields.Nested(LevelRefSchema)
+    company = fields.Function(lambda m: m.company.name if m.company else None)
+    store_code = fields.Function(lambda m: m.store.code)
+    sales_rep = fields.Str()
+    tags = fields.List(fields.Str())
+    marketing_consent = fields.Function(lambda m: {
+        "sms": m.sms_consent, "email": m.email_consent,
+        "sms_at": m.sms_consent_at.isoformat() if m.sms_consent_at else None,
+        "email_at": m.email_consent_at.isoformat() if m.email_consent_at else None})
+    notes = fields.Str()
+    card = fields.Nested(CardRefSchema, attribute="live_card", allow_none=True)
+    created_at = fields.AwareDateTime()
+
+
+class MemberSearchArgs(Schema):
+    q = fields.Str(load_default="", validate=validate.Length(max=100))
+    page = fields.Int(load_default=1, validate=validate.Range(min=1))
+    per_page = fields.Int(load_default=20, validate=validate.Range(min=1, max=200))
+
+
+class LevelSchema(Schema):
+    code = fields.Str(required=True, validate=validate.Regexp(r"^[a-z0-9_]{1,32}$"))
+    name = fields.Str(required=True, validate=validate.Length(min=1, max=64))
+    rank = fields.Int(required=True, validate=validate.Range(min=0, max=100))
+    points_multiplier = fields.Decimal(places=2, as_string=True, load_default="1.00",
+                                       validate=validate.Range(min=0, min_inclusive=False, max=100))
+    upgrade_spend = Money(allow_none=True, load_default=None)
+    upgrade_topup = Money(allow_none=True, load_default=None)
+
+
+class CompanySchema(Schema):
+    id = fields.Int(dump_only=True)
+    name = fields.Str(required=True, validate=validate.Length(min=1, max=200))
+    account_class = fields.Str(load_default="potential", validate=validate.OneOf(COMPANY_CLASSES))
+    contact_person = fields.Str(load_default="", validate=validate.Length(max=100))
+    contact_phone = fields.Str(load_default="", validate=validate.Length(max=32))
+    address = fields.Str(load_default="", validate=validate.Length(max=255))
+    negotiated_discount = fields.Decimal(places=2, as_string=True, attribute="discount_pct",
+                                         load_default="0", validate=validate.Range(min=0, max=100))
+    sales_rep = fields.Str(load_default="", validate=validate.Length(max=64))
+
+
+class LevelUpdateSchema(LevelSchema):
+    """PATCH body: any subset of a level's fields except its code."""
+
+
+class CompanyUpdateSchema(CompanySchema):
+    """PATCH body: any subset of a company's fields."""

@@ -1,0 +1,144 @@
+"""Members: register, edit, find. The rules; views only load input and call these."""
+import re
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from ..core import audit
+from ..core.actor import Actor
+from ..core.phones import last4, mask_mobile, normalise_mobile
+from ..core.timeutil import utcnow
+from ..errors import Conflict, Forbidden, NotFound
+from ..extensions import db
+from ..stores import service as stores
+from . import companies, levels
+from .models import Member, MemberTag
+
+_PROFILE_FIELDS = ("name", "gender", "email", "segment", "sales_rep", "notes")
+_NULLABLE = {"gender", "email", "segment"}
+
+
+def _ensure_mobile_free(mobile: str, member_id: int | None = None):
+    owner = db.session.scalar(select(Member.id).where(Member.mobile == mobile))
+    if owner is not None and owner != member_id:
+        raise Conflict(_("That mobile number belongs to another member."), code="mobile_taken",
+                       field="mobile", member_id=owner)
+
+
+def _set_birthday(member: Member, birthday):
+    month, day, year = birthday if birthday else (None, None, None)
+    member.birthday_month, member.birthday_day, member.birth_year = month, day, year
+
+
+def _set_consent(member: Member, consent: dict):
+    now = utcnow()
+    for channel in ("sms", "email"):
+        if channel in consent and bool(consent[channel]) != getattr(member, f"{channel}_consent"):
+            setattr(member, f"{channel}_consent", bool(consent[channel]))
+            setattr(member, f"{channel}_consent_at", now)
+
+
+def _set_tags(member: Member, tags):
+    wanted = sorted({t.strip() for t in tags if t and t.strip()})
+    member.tag_rows = [row for row in member.tag_rows if row.tag in wanted]
+    have = {row.tag for row in member.tag_rows}
+    member.tag_rows.extend(MemberTag(tag=t) for t in wanted if t not in have)
+
+
+def _flush_unique_mobile(member: Member):
+    """Flush in a savepoint so a concurrent registration of the same mobile is a 409, not a 500."""
+    try:
+        with db.session.begin_nested():
+            db.session.flush()
+    except IntegrityError:
+        raise Conflict(_("That mobile number belongs to another member."), code="mobile_taken",
+                       field="mobile") from None
+
+
+def register(actor: Actor, data: dict) -> Member:
+    """Sign up a guest at a store. `data` is a loaded MemberCreateSchema."""
+    mobile = normalise_mobile(data["mobile"])
+    _ensure_mobile_free(mobile)
+    store = stores.get_by_code(data["store_code"], active_only=True)
+    member = Member(mobile=mobile, mobile_last4=last4(mobile), store_id=store.id,
+                    level_id=levels.entry_level().id, created_by=actor.staff_id)
+    for field in _PROFILE_FIELDS:
+        if data.get(field) is not None:
+            setattr(member, field, data[field])
+    _set_birthday(member, data.get("birthday"))
+    _set_consent(member, data.get("marketing_consent") or {})
+    member.company = companies.resolve(actor, data.get("company"))
+    db.session.add(member)
+    _set_tags(member, data.get("tags") or [])
+    _flush_unique_mobile(member)
+    audit.record(actor, "member.register", entity=member, store_id=store.id,
+                 mobile=mask_mobile(mobile))
+    return member
+
+
+def update(actor: Actor, member_id: int, changes: dict) -> Member:
+    """Edit a profile; only managers change a level by hand (tiers are otherwise earned)."""
+    member = get_member(member_id)
+    if "mobile" in changes:
+        mobile = normalise_mobile(changes["mobile"])
+        _ensure_mobile_free(mobile, member.id)
+        member.mobile, member.mobile_last4 = mobile, last4(mobile)
+    if "level_code" in changes:
+        if actor.role not in ("manager", "admin"):
+            raise Forbidden(_("Only a manager may change a member's level."), code="level_change_forbidden",
+                            field="level_code")
+        member.level = levels.get_by_code(changes["level_code"])
+    for field in _PROFILE_FIELDS:
+        if field in changes:
+            value = changes[field]
+            setattr(member, field, value if value is not None or field in _NULLABLE else "")
+    if "birthday" in changes:
+        _set_birthday(member, changes["birthday"])
+    if "marketing_consent" in changes:
+        _set_consent(member, changes["marketing_consent"] or {})
+    if "company" in changes:
+        member.company = companies.resolve(actor, changes["company"])
+    if "tags" in changes:
+        _set_tags(member, changes["tags"] or [])
+    member.updated_at = utcnow()
+    _flush_unique_mobile(member)
+    audit.record(actor, "member.update", entity=member, fields=sorted(changes))
+    return member
+
+
+def get_member(member_id: int) -> Member:
+    member = db.session.get(Member, member_id)
+    if member is None:
+        raise NotFound(_("No such member."), code="member_not_found")
+    return member
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def search(q: str | None):
+    """A select for members matching q: scanned card code, card number, full mobile, last 4 digits, mobile
+    prefix, or name prefix; all of them use an index except a name search."""
+    from ..cards import service as cards  # cards depend on members; import late
+
+    stmt = select(Member).order_by(Member.name, Member.id)
+    q = (q or "").strip()
+    if not q:
+        return stmt
+    compact = re.sub(r"[\s\-]", "", q)
+    card_no = cards.card_no_from_code(compact)  # a scanned QR payload or a typed card number
+    if card_no or cards.looks_like_card_no(compact):
+        member_id = cards.member_id_for_card_no(card_no) if card_no else None
+        return stmt.where(Member.id == (member_id or 0))
+    try:
+        return stmt.where(Member.mobile == normalise_mobile(compact))
+    except ValueError:
+        pass
+    if compact.isdigit() and len(compact) == 4:
+        return stmt.where(Member.mobile_last4 == compact)
+    if compact.lstrip("+").isdigit():
+        # Range instead of LIKE so the unique index on mobile serves it on both databases.
+        return stmt.where(Member.mobile >= compact, Member.mobile < compact + ":")
+    return stmt.where(Member.name.ilike(_escape_like(q) + "%", escape="\\"))

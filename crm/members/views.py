@@ -1,0 +1,105 @@
+"""Front-desk UI: find, register (with card issue in the same screen), view, edit members."""
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from marshmallow import ValidationError
+
+from ..auth.access import allow
+from ..auth.roles import MEMBER_DESK, MEMBER_LOOKUP
+from ..cards import service as cards
+from ..cards.models import PAYMENT_LABELS, PAYMENT_METHODS
+from ..core.forms import errors_of, form_to_dict
+from ..core.paging import paginate
+from ..core.segments import SEGMENTS
+from ..errors import DomainError
+from ..extensions import db
+from ..programme import service as programme
+from ..stores import service as stores
+from . import service
+from .schemas import MemberCreateSchema, MemberUpdateSchema, mobile_for_viewer
+
+bp = Blueprint("members", __name__)
+
+_FORM_SHAPE = dict(lists=("tags",), nested_checkboxes={"marketing_consent": {"sms": "consent_sms",
+                                                                             "email": "consent_email"}})
+
+
+def _choices():
+    return {"store_options": [(s.code, s.name) for s in stores.list_stores() if s.active],
+            "segments": SEGMENTS, "payment_options": [(p, PAYMENT_LABELS[p]) for p in PAYMENT_METHODS],
+            "card_fee": programme.get("card_fee"), "replacement_fee": programme.get("replacement_fee"),
+            "mobile_for_viewer": mobile_for_viewer}
+
+
+@bp.get("/")
+@allow(MEMBER_LOOKUP)
+def search():
+    q = request.args.get("q", "").strip()
+    page = max(request.args.get("page", 1, type=int), 1)
+    members, total = paginate(service.search(q), page, 20) if q else ([], 0)
+    if q and total == 1 and page == 1:  # a scanned card or a full mobile: go straight there
+        return redirect(url_for("members.detail", member_id=members[0].id))
+    return render_template("members/search.html", q=q, members=members, total=total, page=page,
+                           mobile_for_viewer=mobile_for_viewer)
+
+
+@bp.route("/members/new", methods=["GET", "POST"])
+@allow(MEMBER_DESK)
+def register():
+    form, errors = {}, {}
+    if request.method == "POST":
+        form = request.form
+        data = form_to_dict(form, checkboxes=("issue_card",), **_FORM_SHAPE)
+        issue_card = data.pop("issue_card")
+        payment_method = data.pop("payment_method", "")
+        try:
+            member = service.register(g.actor, MemberCreateSchema().load(data))
+            if issue_card:
+                cards.issue(g.actor, member.id, store_code=data["store_code"],
+                            fee_paid=programme.get("card_fee"), payment_method=payment_method)
+            db.session.commit()
+        except (ValidationError, DomainError) as exc:
+            db.session.rollback()
+            errors = errors_of(exc)
+        else:
+            flash(_("Member registered.") + (" " + _("Card issued.") if issue_card else ""), "success")
+            return redirect(url_for("members.detail", member_id=member.id, new=1))
+    default_store = g.actor.store_id and stores.get_store(g.actor.store_id).code
+    return render_template("members/form.html", form=form, errors=errors, creating=True,
+                           default_store=default_store, **_choices()), (422 if errors else 200)
+
+
+@bp.get("/members/<int:member_id>")
+@allow(MEMBER_LOOKUP)
+def detail(member_id):
+    member = service.get_member(member_id)
+    return render_template("members/detail.html", member=member, cards=cards.cards_of(member.id),
+                           just_registered=bool(request.args.get("new")), errors={}, **_choices())
+
+
+@bp.route("/members/<int:member_id>/edit", methods=["GET", "POST"])
+@allow(MEMBER_DESK)
+def edit(member_id):
+    member = service.get_member(member_id)
+    errors = {}
+    if request.method == "POST":
+        data = form_to_dict(request.form, drop_empty=False, **_FORM_SHAPE)
+        for optional in ("birthday", "gender", "email", "segment", "company"):
+            data[optional] = data.get(optional) or None
+        try:
+            service.update(g.actor, member.id, MemberUpdateSchema().load(data))
+            db.session.commit()
+        except (ValidationError, DomainError) as exc:
+            db.session.rollback()
+            errors = errors_of(exc)
+            form = request.form
+        else:
+            flash(_("Changes saved."), "success")
+            return redirect(url_for("members.detail", member_id=member.id))
+    else:
+        form = {"name": member.name, "mobile": member.mobile, "birthday": member.birthday or "",
+                "gender": member.gender or "", "email": member.email or "", "segment": member.segment or "",
+                "company": member.company.name if member.company else "", "sales_rep": member.sales_rep,
+                "tags": ", ".join(member.tags), "notes": member.notes,
+                "consent_sms": member.sms_consent, "consent_email": member.email_consent}
+    return render_template("members/form.html", form=form, errors=errors, creating=False, member=member,
+                           **_choices()), (422 if errors else 200)

@@ -1,0 +1,39 @@
+"""JSON API: programme rules."""
+from flask import g
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema
+
+from ..auth.access import allow
+from ..auth.roles import ADMINS, ANY_STAFF
+from ..core.idempotency import unit_of_work
+from ..core.money import Money
+from . import service
+
+blp = Blueprint("programme_api", __name__, url_prefix="/api/v1/programme", description="Programme rules")
+
+
+class ProgrammeSchema(Schema):
+    card_fee = Money()
+    replacement_fee = Money()
+
+
+class ProgrammeUpdateSchema(ProgrammeSchema):
+    """PATCH body: any subset of the rules."""
+
+
+@blp.route("")
+class Programme(MethodView):
+    @allow(ANY_STAFF)
+    @blp.response(200, ProgrammeSchema)
+    def get(self):
+        """The programme rules in force."""
+        return service.all_rules()
+
+    @allow(ADMINS)
+    @unit_of_work()
+    @blp.arguments(ProgrammeUpdateSchema(partial=True))
+    @blp.response(200, ProgrammeSchema)
+    def patch(self, data):
+        """Change programme rules."""
+        return service.update(g.actor, data)

@@ -1,0 +1,1 @@
+"""Stores of the chain: restaurants and hotels, each with its own time zone."""

@@ -1,0 +1,203 @@
+"""Every test runs on SQLite and on PostgreSQL (each in a database of its own, dropped after).
+
+PostgreSQL comes from TEST_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/test),
+which is only used to create and drop a scratch database. With CI=true an unreachable
+PostgreSQL fails the run; elsewhere its tests are skipped with a reason.
+"""
+import os
+import uuid
+
+import psycopg
+import pytest
+from sqlalchemy import text
+
+from config import TestConfig, normalise_database_url
+from crm import create_app
+from crm.core.actor import Actor
+from crm.extensions import db, limiter
+
+ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+PASSWORD = "correct-horse-1"
+
+
+def _pg_admin_conninfo():
+    return ADMIN_URL.replace("postgresql+psycopg://", "postgresql://")
+
+
+def _pg_available():
+    try:
+        with psycopg.connect(_pg_admin_conninfo(), connect_timeout=3):
+            return True, ""
+    except Exception as exc:  # noqa: BLE001
+        return False, str(exc).strip()
+
+
+PG_OK, PG_WHY = _pg_available()
+if IN_CI and not PG_OK:
+    raise pytest.UsageError(f"CI=true but PostgreSQL is unreachable at {ADMIN_URL}: {PG_WHY}")
+
+
+def create_scratch_pg_database():
+    """A fresh PostgreSQL database; returns (sqlalchemy_url, drop_function)."""
+    name = f"crm_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(_pg_admin_conninfo(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = _pg_admin_conninfo().rsplit("/", 1)[0]
+
+    def drop():
+        with psycopg.connect(_pg_admin_conninfo(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return normalise_database_url(f"{base}/{name}"), drop
+
+
+def make_app(url, **overrides):
+    return create_app(TestConfig, SQLALCHEMY_DATABASE_URI=url, **overrides)
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def app(request, tmp_path_factory):
+    if request.param == "postgresql":
+        if not PG_OK:
+            pytest.skip(f"PostgreSQL unreachable ({PG_WHY})")
+        url, drop = create_scratch_pg_database()
+    else:
+        url, drop = f"sqlite:///{tmp_path_factory.mktemp('db') / 'crm.sqlite3'}", lambda: None
+    application = make_app(url)
+    with application.app_context():
+        db.create_all()
+    yield application
+    with application.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    drop()
+
+
+@pytest.fixture(autouse=True)
+def _clean(request):
+    """Empty every table after each test so tests never see each other's rows."""
+    yield
+    if "app" not in request.fixturenames:
+        return
+    application = request.getfixturevalue("app")
+    with application.app_context():
+        db.session.remove()
+        tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+        with db.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            else:
+                for name in tables:
+                    conn.execute(text(f"DELETE FROM {name}"))
+        limiter.reset()
+
+
+@pytest.fixture
+def backend(app):
+    return "postgresql" if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql") else "sqlite"
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+SYSTEM = Actor.system("test")
+
+
+class Api:
+    """A test client that sends a staff member's Bearer token."""
+
+    def __init__(self, client, token):
+        self.client, self.token = client, token
+
+    def _headers(self, key=None, headers=None):
+        h = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        if key:
+            h["Idempotency-Key"] = key
+        h.update(headers or {})
+        return h
+
+    def get(self, path, **kw):
+        return self.client.get(path, headers=self._headers(headers=kw.pop("headers", None)), **kw)
+
+    def post(self, path, json=None, key=None, **kw):
+        return self.client.post(path, json=json, headers=self._headers(key, kw.pop("headers", None)), **kw)
+
+    def patch(self, path, json=None, **kw):
+        return self.client.patch(path, json=json, headers=self._headers(headers=kw.pop("headers", None)), **kw)
+
+    def delete(self, path, **kw):
+        return self.client.delete(path, headers=self._headers(headers=kw.pop("headers", None)), **kw)
+
+
+def in_app(app, fn, *args, **kwargs):
+    """Run fn inside an app context and commit (for setting up data through services)."""
+    with app.app_context():
+        result = fn(*args, **kwargs)
+        db.session.commit()
+        return result
+
+
+@pytest.fixture
+def stores(app):
+    from crm.stores import service
+    def make():
+        return {s.code: s.id for s in (
+            service.create_store(SYSTEM, code="BJ01", name="朝阳店", kind="restaurant"),
+            service.create_store(SYSTEM, code="BJ02", name="海淀店", kind="restaurant"),
+            service.create_store(SYSTEM, code="HT01", name="王府井酒店", kind="hotel", rooms=200),
+        )}
+    return in_app(app, make)
+
+
+@pytest.fixture
+def staff(app, stores):
+    """One account per role, each with home store BJ01: {role: username}."""
+    from crm.auth import service
+    def make():
+        for role in ("admin", "manager", "front_desk", "cashier", "marketing"):
+            service.create_staff(SYSTEM, username=role.replace("_", ""), password=PASSWORD, role=role,
+                                 store_id=stores["BJ01"])
+    in_app(app, make)
+    return {role: role.replace("_", "") for role in ("admin", "manager", "front_desk", "cashier", "marketing")}
+
+
+@pytest.fixture
+def login_api(client, staff):
+    """login_api(role) -> Api authenticated as that role."""
+    cache = {}
+
+    def login(role):
+        if role not in cache:
+            r = client.post("/api/v1/auth/token", json={"username": staff[role], "password": PASSWORD})
+            assert r.status_code == 200, r.json
+            cache[role] = Api(client, r.json["token"])
+        return cache[role]
+    return login
+
+
+@pytest.fixture
+def desk(login_api):
+    return login_api("front_desk")
+
+
+@pytest.fixture
+def member_factory(desk):
+    counter = iter(range(10_000))
+
+    def make(**fields):
+        n = next(counter)
+        body = {"name": f"会员{n}", "mobile": f"139{n:08d}", "store_code": "BJ01", **fields}
+        r = desk.post("/api/v1/members", json=body)
+        assert r.status_code == 201, r.json
+        return r.json
+    return make
+
+
+@pytest.fixture
+def issue_card(desk):
+    def issue(member_id, key=None, **body):
+        payload = {"store_code": "BJ01", "fee_paid": "20.00", "payment_method": "cash", **body}
+        return desk.post(f"/api/v1/members/{member_id}/cards", json=payload, key=key)
+    return issue
