@@ -41,9 +41,10 @@ def _ensure_sqlite_dir(app):
 
 
 def _locale():
-    """The API speaks English (codes are what integrations rely on); the UI follows the session."""
-    from flask import current_app
-    if request and request.path.startswith("/api/"):
+    """The API and the CLI speak English (integrations rely on codes, operators read logs);
+    the staff UI follows the session's choice, Simplified Chinese by default."""
+    from flask import current_app, has_request_context
+    if not has_request_context() or request.path.startswith("/api/"):
         return "en"
     lang = session.get("lang")
     return lang if lang in current_app.config["LANGUAGES"] else current_app.config["BABEL_DEFAULT_LOCALE"]

@@ -16,7 +16,7 @@ FULL_MOBILE_ROLES = frozenset({ADMIN, MANAGER, FRONT_DESK})
 # Common groups, so routes read as intent.
 ANY_STAFF = frozenset(ROLES)
 MEMBER_DESK = frozenset({FRONT_DESK, MANAGER})              # registers and edits members, cards
-MEMBER_LOOKUP = frozenset({FRONT_DESK, CASHIER, MANAGER})   # finds and views members
+MEMBER_LOOKUP = frozenset({FRONT_DESK, CASHIER, MANAGER, MARKETING})  # finds and views members
 COUNTER = frozenset({CASHIER, FRONT_DESK, MANAGER})         # scans cards at the till
 MANAGERS = frozenset({MANAGER})
 ADMINS = frozenset({ADMIN})

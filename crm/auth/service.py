@@ -4,6 +4,7 @@ import secrets
 from datetime import timedelta
 
 from flask_babel import gettext as _
+from flask import current_app
 from sqlalchemy import select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -18,6 +19,10 @@ from .roles import ROLES
 MIN_PASSWORD = 8
 # Checked against when the username is unknown, so timing does not reveal which names exist.
 _DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+
+def _hash(password: str) -> str:
+    return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
 
 
 def _check_password(password: str):
@@ -40,7 +45,7 @@ def create_staff(actor: Actor, *, username, password, role, name="", store_id=No
     _check_password(password)
     if db.session.scalar(select(Staff.id).where(Staff.username == username)):
         raise Conflict(_("That username is taken."), code="username_taken", field="username")
-    staff = Staff(username=username, password_hash=generate_password_hash(password),
+    staff = Staff(username=username, password_hash=_hash(password),
                   role=role, name=name or username, store_id=store_id)
     db.session.add(staff)
     db.session.flush()
@@ -60,7 +65,7 @@ def update_staff(actor: Actor, staff_id: int, **changes) -> Staff:
         staff.store_id = changes["store_id"]
     if "password" in changes:
         _check_password(changes["password"])
-        staff.password_hash = generate_password_hash(changes["password"])
+        staff.password_hash = _hash(changes["password"])
         revoke_all_tokens(staff.id)
     if "active" in changes:
         staff.active = bool(changes["active"])

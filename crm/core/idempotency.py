@@ -2,9 +2,10 @@
 
 The key row is inserted in the same transaction as the effect. A retry with the same
 key and body replays the stored response; a different body is 422
-`idempotency_key_reused`. Concurrent duplicates: on PostgreSQL the second insert waits
-on the unique index, fails once the first commits, rolls back its own effect and then
-replays; on SQLite `BEGIN IMMEDIATE` serialises them so the second sees the first's row.
+`idempotency_key_reused`. Concurrent duplicates are serialised before they look for the
+key: on PostgreSQL by a transaction-scoped advisory lock on (caller, key), on SQLite by
+`BEGIN IMMEDIATE`; so the second waits for the first to commit and then replays it. The
+unique index on (caller, key) is the last line of defence.
 """
 import hashlib
 import json
@@ -13,7 +14,7 @@ from functools import wraps
 
 from flask import current_app, g, make_response, request
 from flask_babel import gettext as _
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, delete, select
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, delete, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -46,6 +47,13 @@ def _request_hash() -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
+def _serialise_same_key(staff_id, key):
+    if db.session.get_bind().dialect.name == "postgresql":
+        digest = hashlib.sha256(f"idempotency:{staff_id}:{key}".encode()).digest()
+        db.session.execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                           {"k": int.from_bytes(digest[:8], "big", signed=True)})
+
+
 def _replay(staff_id, key, req_hash):
     row = db.session.scalar(select(IdempotencyKey).where(
         IdempotencyKey.staff_id == staff_id, IdempotencyKey.key == key))
@@ -73,6 +81,7 @@ def unit_of_work(idempotent=False):
             staff_id = g.actor.staff_id if key else None
             req_hash = _request_hash() if key else None
             if key:
+                _serialise_same_key(staff_id, key)
                 replay = _replay(staff_id, key, req_hash)
                 if replay is not None:
                     db.session.rollback()

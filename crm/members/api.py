@@ -93,7 +93,7 @@ class CompanySearchArgs(PageArgs):
 
 @blp.route("/companies")
 class Companies(MethodView):
-    @allow(MEMBER_LOOKUP | {"marketing"})
+    @allow(MEMBER_LOOKUP)
     @blp.arguments(CompanySearchArgs, location="query")
     @blp.response(200, page_schema(CompanySchema, "CompanyPage"))
     def get(self, args):
@@ -112,7 +112,7 @@ class Companies(MethodView):
 
 @blp.route("/companies/<int:company_id>")
 class CompanyItem(MethodView):
-    @allow(MEMBER_LOOKUP | {"marketing"})
+    @allow(MEMBER_LOOKUP)
     @blp.response(200, CompanySchema)
     def get(self, company_id):
         """One corporate account."""

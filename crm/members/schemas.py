@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from flask import g
 from marshmallow import Schema, fields, validate
 
@@ -86,7 +88,7 @@ class LevelSchema(Schema):
     code = fields.Str(required=True, validate=validate.Regexp(r"^[a-z0-9_]{1,32}$"))
     name = fields.Str(required=True, validate=validate.Length(min=1, max=64))
     rank = fields.Int(required=True, validate=validate.Range(min=0, max=100))
-    points_multiplier = fields.Decimal(places=2, as_string=True, load_default="1.00",
+    points_multiplier = fields.Decimal(places=2, as_string=True, load_default=Decimal("1.00"),
                                        validate=validate.Range(min=0, min_inclusive=False, max=100))
     upgrade_spend = Money(allow_none=True, load_default=None)
     upgrade_topup = Money(allow_none=True, load_default=None)
@@ -100,7 +102,7 @@ class CompanySchema(Schema):
     contact_phone = fields.Str(load_default="", validate=validate.Length(max=32))
     address = fields.Str(load_default="", validate=validate.Length(max=255))
     negotiated_discount = fields.Decimal(places=2, as_string=True, attribute="discount_pct",
-                                         load_default="0", validate=validate.Range(min=0, max=100))
+                                         load_default=Decimal("0"), validate=validate.Range(min=0, max=100))
     sales_rep = fields.Str(load_default="", validate=validate.Length(max=64))
 
 

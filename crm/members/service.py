@@ -34,7 +34,7 @@ def _set_birthday(member: Member, birthday):
 def _set_consent(member: Member, consent: dict):
     now = utcnow()
     for channel in ("sms", "email"):
-        if channel in consent and bool(consent[channel]) != getattr(member, f"{channel}_consent"):
+        if channel in consent and bool(consent[channel]) != bool(getattr(member, f"{channel}_consent")):
             setattr(member, f"{channel}_consent", bool(consent[channel]))
             setattr(member, f"{channel}_consent_at", now)
 

@@ -1,0 +1,156 @@
+"""Deny by default: every route × every role, against a policy written out by hand.
+
+A route added without an entry here fails `test_policy_covers_every_route`, so access
+is always decided on purpose."""
+import re
+
+import pytest
+
+ALL = {"admin", "manager", "front_desk", "cashier", "marketing"}
+DESK = {"admin", "manager", "front_desk"}
+LOOKUP = DESK | {"cashier", "marketing"}
+COUNTER = DESK | {"cashier"}
+ADMIN = {"admin"}
+PUBLIC = "public"
+
+POLICY = {
+    ("GET", "/"): LOOKUP,
+    ("GET", "/api/v1/auth/me"): ALL,
+    ("POST", "/api/v1/auth/token"): PUBLIC,
+    ("DELETE", "/api/v1/auth/token"): ALL,
+    ("GET", "/api/v1/cards/<card_no>"): LOOKUP,
+    ("POST", "/api/v1/cards/<card_no>/cancel"): DESK,
+    ("POST", "/api/v1/cards/<card_no>/freeze"): DESK,
+    ("POST", "/api/v1/cards/<card_no>/lost"): DESK,
+    ("GET", "/api/v1/cards/<card_no>/qr.png"): DESK,
+    ("GET", "/api/v1/cards/<card_no>/qr.svg"): DESK,
+    ("POST", "/api/v1/cards/<card_no>/replace"): DESK,
+    ("POST", "/api/v1/cards/<card_no>/unfreeze"): DESK,
+    ("POST", "/api/v1/cards/scan"): COUNTER,
+    ("GET", "/api/v1/companies"): LOOKUP,
+    ("POST", "/api/v1/companies"): DESK,
+    ("GET", "/api/v1/companies/<int:company_id>"): LOOKUP,
+    ("PATCH", "/api/v1/companies/<int:company_id>"): DESK,
+    ("GET", "/api/v1/docs/"): PUBLIC,
+    ("GET", "/api/v1/docs/<path:path>"): PUBLIC,
+    ("GET", "/api/v1/levels"): ALL,
+    ("POST", "/api/v1/levels"): ADMIN,
+    ("PATCH", "/api/v1/levels/<code>"): ADMIN,
+    ("GET", "/api/v1/members"): LOOKUP,
+    ("POST", "/api/v1/members"): DESK,
+    ("GET", "/api/v1/members/<int:member_id>"): LOOKUP,
+    ("PATCH", "/api/v1/members/<int:member_id>"): DESK,
+    ("GET", "/api/v1/members/<int:member_id>/cards"): LOOKUP,
+    ("POST", "/api/v1/members/<int:member_id>/cards"): DESK,
+    ("GET", "/api/v1/openapi.json"): PUBLIC,
+    ("GET", "/api/v1/programme"): ALL,
+    ("PATCH", "/api/v1/programme"): ADMIN,
+    ("GET", "/api/v1/staff"): ADMIN,
+    ("POST", "/api/v1/staff"): ADMIN,
+    ("GET", "/api/v1/staff/<int:staff_id>"): ADMIN,
+    ("PATCH", "/api/v1/staff/<int:staff_id>"): ADMIN,
+    ("GET", "/api/v1/stores"): ALL,
+    ("POST", "/api/v1/stores"): ADMIN,
+    ("GET", "/api/v1/stores/<code>"): ALL,
+    ("PATCH", "/api/v1/stores/<code>"): ADMIN,
+    ("POST", "/cards/<card_no>/<action>"): DESK,
+    ("GET", "/cards/<card_no>/print"): DESK,
+    ("GET", "/cards/<card_no>/qr.png"): DESK,
+    ("GET", "/healthz"): PUBLIC,
+    ("GET", "/lang/<code>"): PUBLIC,
+    ("GET", "/login"): PUBLIC,
+    ("POST", "/login"): PUBLIC,
+    ("POST", "/logout"): ALL,
+    ("GET", "/members/<int:member_id>"): LOOKUP,
+    ("POST", "/members/<int:member_id>/cards"): DESK,
+    ("GET", "/members/<int:member_id>/edit"): DESK,
+    ("POST", "/members/<int:member_id>/edit"): DESK,
+    ("GET", "/members/new"): DESK,
+    ("POST", "/members/new"): DESK,
+    ("GET", "/static/<path:filename>"): PUBLIC,
+}
+
+
+def _routes(app):
+    for rule in app.url_map.iter_rules():
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            yield method, rule.rule
+
+
+def _concrete(path):
+    """Fill path parameters with values that reach the view (which may then 404)."""
+    return re.sub(r"<(?:(\w+):)?(\w+)>", lambda m: "999999" if m[1] == "int" else "X", path)
+
+
+def test_policy_covers_every_route(app):
+    assert set(_routes(app)) == set(POLICY)
+
+
+def _api_status(client, method, url, token):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return client.open(url, method=method, headers=headers, json={}).status_code
+
+
+@pytest.mark.parametrize("role", sorted(ALL))
+def test_every_api_route_admits_exactly_its_roles(app, client, login_api, role):
+    token = login_api(role).token
+    wrong = []
+    for (method, path), allowed in POLICY.items():
+        if not path.startswith("/api/") or allowed == PUBLIC or path == "/api/v1/auth/token":
+            continue
+        status = _api_status(client, method, _concrete(path), token)
+        if (role in allowed) == (status == 403) or status == 401:
+            wrong.append((method, path, status))
+    assert wrong == []
+
+
+def test_api_routes_without_a_token_are_401_unless_public(app, client):
+    for (method, path), allowed in POLICY.items():
+        if path.startswith("/api/") and allowed != PUBLIC:
+            r = client.open(_concrete(path), method=method, json={})
+            assert r.status_code == 401, (method, path)
+            assert r.json["error"]["code"] == "unauthorized"
+
+
+def test_ui_routes_admit_exactly_their_roles(app, client, staff):
+    from tests.test_ui import ui_login
+    for role in sorted(ALL):
+        ui = ui_login(app, staff[role])
+        for (method, path), allowed in POLICY.items():
+            if path.startswith(("/api/", "/static", "/login", "/lang", "/healthz")) or allowed == PUBLIC:
+                continue
+            if path == "/logout":
+                continue  # would end the session used for the rest of the loop
+            r = ui.open(_concrete(path), method=method, data={"csrf_token": ui.csrf})
+            assert (r.status_code == 403) == (role not in allowed), (role, method, path, r.status_code)
+
+
+def test_ui_routes_send_anonymous_visitors_to_login(app, client):
+    for (method, path), allowed in POLICY.items():
+        if path.startswith("/api/") or allowed == PUBLIC or method != "GET":
+            continue
+        r = client.get(_concrete(path))
+        assert r.status_code == 302 and "/login" in r.location, path
+
+
+def test_unmarked_route_is_closed_to_everyone(tmp_path):
+    """A view someone forgot to mark is refused, even to admin."""
+    from crm.auth import service
+    from crm.extensions import db
+    from tests.conftest import PASSWORD, SYSTEM, make_app
+    from tests.test_ui import ui_login
+
+    app = make_app(f"sqlite:///{tmp_path / 'x.sqlite3'}")
+
+    @app.route("/forgotten")
+    def forgotten():
+        return "should not be reachable"
+
+    with app.app_context():
+        db.create_all()
+        service.create_staff(SYSTEM, username="boss", password=PASSWORD, role="admin")
+        db.session.commit()
+    ui = ui_login(app, "boss")
+    resp = ui.get("/forgotten")
+    assert resp.status_code == 403
+    assert b"should not be reachable" not in resp.data
