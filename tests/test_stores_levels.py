@@ -37,7 +37,8 @@ def test_levels_have_an_entry_level_and_admin_adds_tiers(login_api):
                                            "upgrade_spend": "5000.00", "upgrade_topup": "5000"})
     assert r.status_code == 201
     assert (r.json["points_multiplier"], r.json["upgrade_spend"]) == ("1.20", "5000.00")
-    assert admin.post("/api/v1/levels", json={"code": "x", "name": "x", "rank": 1}).json["error"]["code"] == "rank_taken"
+    clash = admin.post("/api/v1/levels", json={"code": "x", "name": "x", "rank": 1})
+    assert clash.json["error"]["code"] == "rank_taken"
     assert admin.post("/api/v1/levels", json={"code": "y", "name": "y", "rank": 5,
                                               "points_multiplier": "0"}).status_code == 422
     r = admin.patch("/api/v1/levels/silver", json={"points_multiplier": "1.30"})

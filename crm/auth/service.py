@@ -3,8 +3,8 @@ import hashlib
 import secrets
 from datetime import timedelta
 
-from flask_babel import gettext as _
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
