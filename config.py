@@ -64,6 +64,7 @@ class Config:
     OPENAPI_URL_PREFIX = "/api/v1"
     OPENAPI_JSON_PATH = "openapi.json"
     WTF_CSRF_TIME_LIMIT = None  # the session timeouts already bound a form's life
+    MAX_CONTENT_LENGTH = 5 * 1024 * 1024  # bodies over 5 MB are refused with 413
 
 
 class TestConfig(Config):

@@ -10,8 +10,9 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..core import audit
 from ..core.actor import Actor
+from ..core.lookup import get_or_404
 from ..core.timeutil import as_utc, utcnow
-from ..errors import Conflict, Invalid, NotFound, Unauthorized
+from ..errors import Conflict, Invalid, Unauthorized
 from ..extensions import db
 from .models import ApiToken, Staff
 from .roles import ROLES
@@ -77,10 +78,7 @@ def update_staff(actor: Actor, staff_id: int, **changes) -> Staff:
 
 
 def get_staff(staff_id: int) -> Staff:
-    staff = db.session.get(Staff, staff_id)
-    if staff is None:
-        raise NotFound(_("No such staff account."))
-    return staff
+    return get_or_404(Staff, staff_id, _("No such staff account."))
 
 
 def list_staff():

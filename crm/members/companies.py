@@ -4,7 +4,8 @@ from sqlalchemy import func, select
 
 from ..core import audit
 from ..core.actor import Actor
-from ..errors import Conflict, NotFound
+from ..core.lookup import get_or_404
+from ..errors import Conflict
 from ..extensions import db
 from .models import Company
 
@@ -49,10 +50,7 @@ def update(actor: Actor, company_id: int, **changes) -> Company:
 
 
 def get(company_id: int) -> Company:
-    company = db.session.get(Company, company_id)
-    if company is None:
-        raise NotFound(_("No such company."))
-    return company
+    return get_or_404(Company, company_id, _("No such company."))
 
 
 def search(q: str | None):

@@ -7,9 +7,10 @@ from sqlalchemy.exc import IntegrityError
 
 from ..core import audit
 from ..core.actor import Actor
+from ..core.lookup import get_or_404
 from ..core.phones import last4, mask_mobile, normalise_mobile
 from ..core.timeutil import utcnow
-from ..errors import Conflict, Forbidden, NotFound
+from ..errors import Conflict, Forbidden
 from ..extensions import db
 from ..stores import service as stores
 from . import companies, levels
@@ -108,10 +109,7 @@ def update(actor: Actor, member_id: int, changes: dict) -> Member:
 
 
 def get_member(member_id: int) -> Member:
-    member = db.session.get(Member, member_id)
-    if member is None:
-        raise NotFound(_("No such member."), code="member_not_found")
-    return member
+    return get_or_404(Member, member_id, _("No such member."), code="member_not_found")
 
 
 def _escape_like(text: str) -> str:

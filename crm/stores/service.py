@@ -4,6 +4,7 @@ from sqlalchemy import select
 
 from ..core import audit
 from ..core.actor import Actor
+from ..core.lookup import get_or_404
 from ..core.timeutil import default_tz_name, is_valid_timezone
 from ..errors import Conflict, Invalid, NotFound
 from ..extensions import db
@@ -57,10 +58,7 @@ def get_by_code(code: str, *, active_only=False, as_404=False) -> Store:
 
 
 def get_store(store_id: int) -> Store:
-    store = db.session.get(Store, store_id)
-    if store is None:
-        raise NotFound(_("No such store."))
-    return store
+    return get_or_404(Store, store_id, _("No such store."))
 
 
 def list_stores():
