@@ -31,7 +31,10 @@ class Config:
     SQLALCHEMY_DATABASE_URI = normalise_database_url(
         os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'instance' / 'crm.sqlite3'}")
     )
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # Pre-ping costs a round trip per request; off by default (a dropped connection fails
+    # one request and the pool is refreshed). Set DB_POOL_PRE_PING=1 behind flaky networks.
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": os.environ.get("DB_POOL_PRE_PING", "0") == "1",
+                                 "pool_recycle": 1800}
     CRM_TIMEZONE = os.environ.get("CRM_TIMEZONE", "Asia/Shanghai")
 
     # Staff sessions (UI): idle and absolute timeouts, in minutes.

@@ -199,3 +199,26 @@ def test_replace_with_wrong_fee_leaves_old_card_working(login_api, desk, member_
                   json={"store_code": "BJ01", "fee_paid": "1.00", "payment_method": "cash"})
     assert r.status_code == 422
     assert login_api("cashier").post("/api/v1/cards/scan", json={"code": old["qr_payload"]}).status_code == 200
+
+
+def test_scan_does_not_wait_for_a_writer_on_sqlite(app, backend, login_api, member_factory, issue_card):
+    """A scan only reads: on SQLite it must not queue for the write lock behind a long checkout."""
+    if backend != "sqlite":
+        pytest.skip("SQLite's database-wide write lock")
+    import sqlite3
+    card = issue_card(member_factory()["id"]).json
+    cashier = login_api("cashier")
+    writer = sqlite3.connect(app.config["SQLALCHEMY_DATABASE_URI"][len("sqlite:///"):], isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # another worker in the middle of a write
+    try:
+        result = {}
+        t = threading.Thread(target=lambda: result.setdefault(
+            "r", cashier.post("/api/v1/cards/scan", json={"code": card["qr_payload"]})))
+        t.start()
+        t.join(timeout=5)
+        assert not t.is_alive(), "scan waited for the write lock"
+        assert result["r"].status_code == 200
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+        t.join()

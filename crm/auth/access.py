@@ -38,14 +38,26 @@ def public(fn):
     return fn
 
 
+def read_only(fn):
+    """A POST that only reads (e.g. a card scan): on SQLite it must not take the write lock."""
+    fn._read_only = True
+    return fn
+
+
+def _handler(view_func, method: str):
+    """The function that will handle this method (a MethodView's get/post/…, or the view)."""
+    view_class = getattr(view_func, "view_class", None)
+    if view_class is None:
+        return view_func
+    target = getattr(view_class, method.lower(), None)
+    if target is None and method == "HEAD":
+        target = getattr(view_class, "get", None)
+    return target
+
+
 def rule_for(view_func, method: str):
     """The access marker of the code that will handle this method: a role set, 'public' or None."""
-    target = view_func
-    view_class = getattr(view_func, "view_class", None)
-    if view_class is not None:
-        target = getattr(view_class, method.lower(), None)
-        if target is None and method == "HEAD":
-            target = getattr(view_class, "get", None)
+    target = _handler(view_func, method)
     if target is None:
         return None
     if getattr(target, "_public", False):
@@ -88,6 +100,9 @@ def enforce_access():
     g.actor = None
     if request.routing_exception is not None or request.endpoint is None:
         return None  # 404 / 405 are answered as such
+    view_func = current_app.view_functions[request.endpoint]
+    if getattr(_handler(view_func, request.method), "_read_only", False):
+        set_write_intent(False)
     if request.method == "OPTIONS":
         return None
     staff = _bearer_staff() if is_api_request() else _session_staff()
@@ -96,7 +111,7 @@ def enforce_access():
         g.actor = actor_for(staff)
     if request.endpoint in _PUBLIC_ENDPOINTS:
         return None
-    rule = rule_for(current_app.view_functions[request.endpoint], request.method)
+    rule = rule_for(view_func, request.method)
     if rule == "public":
         return None
     if staff is None:

@@ -5,7 +5,7 @@ from flask import Response, g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from ..auth.access import allow
+from ..auth.access import allow, read_only
 from ..auth.roles import COUNTER, MEMBER_DESK, MEMBER_LOOKUP
 from ..core.idempotency import unit_of_work
 from ..stores import service as stores
@@ -93,6 +93,7 @@ def replace_card(data, card_no):
 
 @blp.route("/cards/scan", methods=["POST"])
 @allow(COUNTER)
+@read_only
 @blp.arguments(ScanSchema)
 @blp.response(200, ScanResultSchema)
 def scan(data):

@@ -35,8 +35,10 @@ class Card(db.Model):
     status_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
     replaces_id: Mapped[int | None] = mapped_column(ForeignKey("cards.id"))
 
-    member = relationship("Member", lazy="joined")
-    issued_store = relationship("Store", lazy="joined")
+    # Loaded on access: a member's live card is fetched for whole result pages, and
+    # joining the member back in there would load it (and its tags) twice.
+    member = relationship("Member")
+    issued_store = relationship("Store")
     replaces = relationship("Card", remote_side=[id], lazy="select")
 
 

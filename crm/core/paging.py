@@ -11,9 +11,15 @@ class PageArgs(Schema):
 
 
 def paginate(stmt, page: int, per_page: int):
-    """Run a select for one page and its total; returns (items, total)."""
+    """Run a select for one page and its total; returns (items, total).
+
+    A page that is not full is the last one, so its total needs no COUNT(*): most
+    look-ups (a mobile, a card) return one row and skip that second query."""
+    offset = (page - 1) * per_page
+    items = db.session.scalars(stmt.limit(per_page).offset(offset)).all()
+    if 0 < len(items) < per_page or (page == 1 and not items):
+        return items, offset + len(items)
     total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-    items = db.session.scalars(stmt.limit(per_page).offset((page - 1) * per_page)).all()
     return items, total
 
 

@@ -108,7 +108,7 @@ class Member(db.Model):
     live_card = relationship("Card", viewonly=True, uselist=False, lazy="selectin",
                              primaryjoin="and_(Card.member_id == Member.id, "
                                          "Card.status.in_(('active', 'frozen')))")
-    tag_rows = relationship("MemberTag", lazy="selectin", cascade="all, delete-orphan",
+    tag_rows = relationship("MemberTag", cascade="all, delete-orphan",
                             order_by="MemberTag.tag")
 
     @property

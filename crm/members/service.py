@@ -4,6 +4,7 @@ import re
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from ..core import audit
 from ..core.actor import Actor
@@ -121,7 +122,7 @@ def search(q: str | None):
     prefix, or name prefix; all of them use an index except a name search."""
     from ..cards import service as cards  # cards depend on members; import late
 
-    stmt = select(Member).order_by(Member.name, Member.id)
+    stmt = select(Member).options(selectinload(Member.tag_rows)).order_by(Member.name, Member.id)
     q = (q or "").strip()
     if not q:
         return stmt
