@@ -5,9 +5,13 @@ turns it into `{"error": {"code", "message", "details"}}` for every /api/ path (
 every HTTP error there too: 404, 405, 500 — never an HTML page or a traceback).
 """
 import logging
+from urllib.parse import urlsplit
 
-from flask import jsonify, render_template, request
+from flask import flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
@@ -17,7 +21,7 @@ log = logging.getLogger(__name__)
 class DomainError(Exception):
     status = 422
     code = "invalid"
-    message = "The request is not valid."
+    message = _l("The request is not valid.")
 
     def __init__(self, message=None, *, code=None, field=None, **details):
         super().__init__(message or self.message)
@@ -31,11 +35,11 @@ class DomainError(Exception):
 
 
 class NotFound(DomainError):
-    status, code, message = 404, "not_found", "Not found."
+    status, code, message = 404, "not_found", _l("Not found.")
 
 
 class Conflict(DomainError):
-    status, code, message = 409, "conflict", "Conflicts with the current state."
+    status, code, message = 409, "conflict", _l("Conflicts with the current state.")
 
 
 class Invalid(DomainError):
@@ -43,11 +47,11 @@ class Invalid(DomainError):
 
 
 class Forbidden(DomainError):
-    status, code, message = 403, "forbidden", "Your role may not do this."
+    status, code, message = 403, "forbidden", _l("Your role may not do this.")
 
 
 class Unauthorized(DomainError):
-    status, code, message = 401, "unauthorized", "Log in or send a valid Bearer token."
+    status, code, message = 401, "unauthorized", _l("Log in or send a valid Bearer token.")
 
 
 _HTTP_CODES = {
@@ -62,12 +66,21 @@ def is_api_request() -> bool:
 
 
 def error_response(status, code, message, details=None):
-    resp = jsonify({"error": {"code": code, "message": message, "details": details or {}}})
+    resp = jsonify({"error": {"code": code, "message": str(message), "details": details or {}}})
     resp.status_code = status
     return resp
 
 
-def _html_error(status, message):
+_PAGE_MESSAGES = {
+    400: _l("The request could not be understood."), 403: _l("Your role may not do this."),
+    404: _l("This page does not exist."), 405: _l("This action is not available here."),
+    413: _l("The upload is too large."), 429: _l("Too many failed attempts. Try again later."),
+    500: _l("Something went wrong on our side."),
+}
+
+
+def _html_error(status, message=None):
+    message = message or _PAGE_MESSAGES.get(status, _PAGE_MESSAGES[500])
     return render_template("error.html", status=status, message=message), status
 
 
@@ -79,7 +92,7 @@ def register_error_handlers(app):
         db.session.rollback()
         if is_api_request():
             return error_response(err.status, err.code, err.message, err.details)
-        return _html_error(err.status, err.message)
+        return _html_error(err.status, str(err.message))
 
     @app.errorhandler(ValidationError)
     def _validation(err):
@@ -89,13 +102,20 @@ def register_error_handlers(app):
                                   {"fields": err.messages})
         return _html_error(422, _("Some fields are invalid."))
 
+    @app.errorhandler(CSRFError)
+    def _csrf(err):
+        # A form left open past the session or security-token lifetime: say so and start again.
+        db.session.rollback()
+        flash(_("The page had expired, so nothing was saved. Please try again."), "warning")
+        back = urlsplit(request.referrer or "")
+        same_site = back.netloc in ("", request.host) and back.path.startswith("/")
+        return redirect(back.path if same_site and current_user.is_authenticated else url_for("auth.login"))
+
     @app.errorhandler(HTTPException)
     def _http(err):
         db.session.rollback()
         if not is_api_request():
-            if err.code == 429:
-                return _html_error(429, _("Too many failed attempts. Try again later."))
-            return _html_error(err.code or 500, err.description)
+            return _html_error(err.code or 500)
         code = _HTTP_CODES.get(err.code, "http_error")
         details = {}
         data = getattr(err, "data", None) or {}

@@ -204,7 +204,7 @@ def test_replace_with_wrong_fee_leaves_old_card_working(login_api, desk, member_
 def test_scan_does_not_wait_for_a_writer_on_sqlite(app, backend, login_api, member_factory, issue_card):
     """A scan only reads: on SQLite it must not queue for the write lock behind a long checkout."""
     if backend != "sqlite":
-        pytest.skip("SQLite's database-wide write lock")
+        pytest.skip("only SQLite has a database-wide write lock")
     import sqlite3
     card = issue_card(member_factory()["id"]).json
     cashier = login_api("cashier")

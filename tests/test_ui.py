@@ -64,8 +64,11 @@ def test_wrong_password_shows_message_next_to_field(client, staff):
 
 def test_forms_without_csrf_token_are_refused(app, staff):
     ui = ui_login(app, "frontdesk")
-    r = ui.post("/members/new", {"name": "x", "mobile": "13900000001", "store_code": "BJ01"}, csrf=False)
-    assert r.status_code == 400
+    ui.get("/members/new")
+    r = ui.post("/members/new", {"name": "x", "mobile": "13900000001", "store_code": "BJ01"}, csrf=False,
+                headers={"Referer": "http://localhost/members/new"})
+    assert r.status_code == 302 and r.location.endswith("/members/new")
+    assert "页面已过期" in text(ui.get(r.location))
     assert "没有与“13900000001”匹配的会员" in text(ui.get("/?q=13900000001"))
 
 
@@ -113,6 +116,37 @@ def test_nothing_is_saved_when_card_issue_fails(app, staff, login_api):
                                  "issue_card": "on", "payment_method": "bitcoin"})
     assert r.status_code == 422
     assert login_api("front_desk").get("/api/v1/members?q=13900000010").json["total"] == 0
+
+
+def test_taken_mobile_offers_a_link_to_that_member(app, staff, member_factory):
+    existing = member_factory(mobile="13900000077")
+    ui = ui_login(app, "frontdesk")
+    r = ui.post("/members/new", {"name": "重复", "mobile": "13900000077", "store_code": "BJ01",
+                                 "issue_card": "on", "payment_method": "cash"})
+    assert f'href="/members/{existing["id"]}"' in text(r)
+
+
+def test_fee_payment_must_be_chosen_when_issuing(app, staff, login_api):
+    ui = ui_login(app, "frontdesk")
+    r = ui.post("/members/new", {"name": "未付", "mobile": "13900000078", "store_code": "BJ01", "issue_card": "on"})
+    assert r.status_code == 422 and 'id="e-payment_method"' in text(r)
+    assert login_api("front_desk").get("/api/v1/members?q=13900000078").json["total"] == 0
+
+
+def test_error_pages_speak_the_staff_language(app, staff):
+    ui = ui_login(app, "cashier")
+    assert "您的角色不能执行此操作" in text(ui.get("/members/new"))
+    assert "页面不存在" in text(ui.get("/no-such-page"))
+    ui.get("/lang/en")
+    assert "Your role may not do this" in text(ui.get("/members/new"))
+
+
+def test_last_four_digits_list_matches_instead_of_jumping(app, staff, member_factory):
+    m = member_factory(name="尾号", mobile="13900004321")
+    ui = ui_login(app, "frontdesk")
+    r = ui.get("/?q=4321")
+    assert r.status_code == 200 and f"/members/{m['id']}" in text(r)
+    assert ui.get("/?q=13900004321").status_code == 302
 
 
 def test_search_scanned_card_goes_straight_to_member(app, staff, member_factory, issue_card):

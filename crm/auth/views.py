@@ -47,10 +47,12 @@ def login():
             g.login_failed = True
             error = _("Wrong username or password.")
         else:
+            lang = session.get("lang")  # the language chosen before logging in stays
             session.clear()
             login_user(staff)
             session["login_at"] = session["seen_at"] = time.time()
-            session["lang"] = request.form.get("lang") or current_app.config["BABEL_DEFAULT_LOCALE"]
+            if lang:
+                session["lang"] = lang
             audit.record(actor_for(staff), "auth.login", entity=staff)
             db.session.commit()
             return redirect(_safe_next(request.args.get("next")))

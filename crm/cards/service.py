@@ -56,6 +56,8 @@ def _check_fee(expected: int, fee_paid: int, payment_method: str):
         raise Invalid(_("The fee is %(expected)s; %(paid)s was entered.",
                         expected=format_fen(expected), paid=format_fen(fee_paid)),
                       code="card_fee_mismatch", field="fee_paid", expected=format_fen(expected))
+    if not payment_method:
+        raise Invalid(_("Choose how the fee was paid."), code="invalid_payment_method", field="payment_method")
     if payment_method not in PAYMENT_METHODS:
         raise Invalid(_("Unknown payment method."), code="invalid_payment_method", field="payment_method")
 

@@ -30,7 +30,7 @@ _DONE = {"freeze": _l("Card frozen."), "unfreeze": _l("Card unfrozen."), "lost":
 def _back_to_member(member_id, exc=None, message=None):
     if exc is not None:
         db.session.rollback()
-        flash(next(iter(errors_of(exc).values())), "error")
+        flash(next(iter(errors_of(exc).values())), "error")  # the message; details come after it
     else:
         db.session.commit()
         flash(message, "success")

@@ -40,7 +40,7 @@ def errors_of(exc) -> dict:
             out[field] = _first(messages)
         return out
     if isinstance(exc, DomainError):
-        return {exc.field or "_form": exc.message}
+        return {exc.field or "_form": str(exc.message), "_details": exc.details}
     raise TypeError(exc)
 
 

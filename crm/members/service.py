@@ -117,6 +117,22 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def is_exact_query(q: str | None) -> bool:
+    """True when q names one member for sure (a card code or a full mobile), so a UI may
+    jump straight to that member; a name or the last 4 digits may match someone else."""
+    from ..cards import service as cards
+    compact = re.sub(r"[\s\-]", "", q or "")
+    if not compact:
+        return False
+    if cards.card_no_from_code(compact):
+        return True
+    try:
+        normalise_mobile(compact)
+        return True
+    except ValueError:
+        return False
+
+
 def search(q: str | None):
     """A select for members matching q: scanned card code, card number, full mobile, last 4 digits, mobile
     prefix, or name prefix; all of them use an index except a name search."""

@@ -36,7 +36,7 @@ def search():
     q = request.args.get("q", "").strip()
     page = max(request.args.get("page", 1, type=int), 1)
     members, total = paginate(service.search(q), page, 20) if q else ([], 0)
-    if q and total == 1 and page == 1:  # a scanned card or a full mobile: go straight there
+    if total == 1 and service.is_exact_query(q):  # a scanned card or a full mobile: go straight there
         return redirect(url_for("members.detail", member_id=members[0].id))
     return render_template("members/search.html", q=q, members=members, total=total, page=page,
                            mobile_for_viewer=mobile_for_viewer)
