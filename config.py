@@ -51,6 +51,7 @@ class Config:
     # memory:// is per process; with several gunicorn workers use redis://127.0.0.1:6379.
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
     RATELIMIT_HEADERS_ENABLED = True
+    RATELIMIT_KEY_PREFIX = os.environ.get("RATELIMIT_KEY_PREFIX", "crm")
     # Number of reverse proxies in front of the app whose X-Forwarded-For to trust.
     TRUSTED_PROXIES = _int("TRUSTED_PROXIES", 0)
 
