@@ -91,13 +91,17 @@ def _register_blueprints(app):
     from .auth import views as auth_views
     from .cards import api as cards_api
     from .cards import views as cards_views
+    from .catalog import api as catalog_api
+    from .checkout import api as checkout_api
     from .extensions import api, csrf
     from .members import api as members_api
     from .members import views as members_views
+    from .points import api as points_api
     from .programme import api as programme_api
     from .stores import api as stores_api
 
-    for module in (auth_api, stores_api, programme_api, members_api, cards_api):
+    for module in (auth_api, stores_api, programme_api, members_api, cards_api, catalog_api, points_api,
+                   checkout_api):
         api.register_blueprint(module.blp)
         csrf.exempt(module.blp)  # Bearer-token API: no cookies, so no CSRF
     for module in (auth_views, members_views, cards_views, health, docs):

@@ -47,7 +47,15 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 # Every `Mapped[datetime]` column is a UTCDateTime (TIMESTAMPTZ on PostgreSQL).
 db.Model.registry.update_type_annotation_map({datetime: UTCDateTime})
-migrate = Migrate(compare_type=True, render_as_batch=True)
+def _render_item(type_, obj, autogen_context):
+    """Write UTCDateTime into migrations as a plain DateTime(timezone=True), so migration
+    files never import application code."""
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
+
+
+migrate = Migrate(compare_type=True, render_as_batch=True, render_item=_render_item)
 login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()

@@ -1,8 +1,11 @@
 """Imports every model so metadata is complete (for migrations and create_all)."""
 from .auth.models import ApiToken, Staff  # noqa: F401
 from .cards.models import Card, CardFee  # noqa: F401
+from .catalog.models import Item, ItemLevelPrice, Promotion, item_stores  # noqa: F401
+from .checkout.models import Checkout, CheckoutLine  # noqa: F401
 from .core.audit import AuditEntry  # noqa: F401
 from .core.idempotency import IdempotencyKey  # noqa: F401
 from .members.models import Company, Member, MemberLevel, MemberTag  # noqa: F401
+from .points.models import PointsAccount, PointsEntry, PointsLot, PointsLotUse  # noqa: F401
 from .programme.models import Setting  # noqa: F401
 from .stores.models import Store  # noqa: F401

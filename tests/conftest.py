@@ -201,3 +201,54 @@ def issue_card(desk):
         payload = {"store_code": "BJ01", "fee_paid": "20.00", "payment_method": "cash", **body}
         return desk.post(f"/api/v1/members/{member_id}/cards", json=payload, key=key)
     return issue
+
+
+@pytest.fixture
+def catalogue(login_api):
+    """The seed programme's dishes: salmon sashimi 108 → 68 for members, tea 20."""
+    manager = login_api("manager")
+    for body in ({"sku": "SALMON", "name": "三文鱼刺身", "category": "sashimi", "list_price": "108.00",
+                  "member_price": "68.00"},
+                 {"sku": "TEA", "name": "铁观音", "category": "drinks", "list_price": "20.00"},
+                 {"sku": "LOBSTER", "name": "龙虾", "category": "seafood", "list_price": "388.00",
+                  "member_price": "328.00"}):
+        r = manager.post("/api/v1/items", json=body)
+        assert r.status_code == 201, r.json
+    return manager
+
+
+@pytest.fixture
+def cashier(login_api):
+    return login_api("cashier")
+
+
+@pytest.fixture
+def checkout(cashier):
+    """checkout(items=[("SALMON", 2)], **body) -> response of POST /api/v1/checkouts."""
+    def close(items, key=None, **body):
+        payload = {"store_code": "BJ01", "items": [{"sku": s, "qty": q} for s, q in items], **body}
+        return cashier.post("/api/v1/checkouts", json=payload, key=key)
+    return close
+
+
+@pytest.fixture
+def give_points(login_api):
+    def give(member_id, points, reason="opening balance"):
+        r = login_api("manager").post(f"/api/v1/members/{member_id}/points/adjustments",
+                                      json={"points": points, "reason": reason})
+        assert r.status_code == 201, r.json
+    return give
+
+
+def audit_problems(app):
+    from crm.points import service as points
+    with app.app_context():
+        return points.audit_mismatches()
+
+
+@pytest.fixture
+def store_today(app):
+    """Today's date where the demo stores are (Asia/Shanghai), as promotions and validity see it."""
+    from crm.core.timeutil import local_today
+    with app.app_context():
+        return local_today("Asia/Shanghai").isoformat()

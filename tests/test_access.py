@@ -11,6 +11,7 @@ DESK = {"admin", "manager", "front_desk"}
 LOOKUP = DESK | {"cashier", "marketing"}
 COUNTER = DESK | {"cashier"}
 ADMIN = {"admin"}
+MGR = {"admin", "manager"}
 PUBLIC = "public"
 
 POLICY = {
@@ -43,6 +44,22 @@ POLICY = {
     ("GET", "/api/v1/members/<int:member_id>/cards"): LOOKUP,
     ("POST", "/api/v1/members/<int:member_id>/cards"): DESK,
     ("GET", "/api/v1/openapi.json"): PUBLIC,
+    ("GET", "/api/v1/items"): ALL,
+    ("POST", "/api/v1/items"): MGR,
+    ("GET", "/api/v1/items/<sku>"): ALL,
+    ("PATCH", "/api/v1/items/<sku>"): MGR,
+    ("GET", "/api/v1/promotions"): ALL,
+    ("POST", "/api/v1/promotions"): MGR,
+    ("GET", "/api/v1/promotions/<code>"): ALL,
+    ("PATCH", "/api/v1/promotions/<code>"): MGR,
+    ("GET", "/api/v1/members/<int:member_id>/points"): COUNTER,
+    ("GET", "/api/v1/members/<int:member_id>/points/entries"): COUNTER,
+    ("POST", "/api/v1/members/<int:member_id>/points/adjustments"): MGR,
+    ("POST", "/api/v1/checkouts/quote"): COUNTER,
+    ("GET", "/api/v1/checkouts"): COUNTER,
+    ("POST", "/api/v1/checkouts"): COUNTER,
+    ("GET", "/api/v1/checkouts/<int:checkout_id>"): COUNTER,
+    ("POST", "/api/v1/checkouts/<int:checkout_id>/void"): MGR,
     ("GET", "/api/v1/programme"): ALL,
     ("PATCH", "/api/v1/programme"): ADMIN,
     ("GET", "/api/v1/staff"): ADMIN,

@@ -47,10 +47,20 @@ def test_levels_have_an_entry_level_and_admin_adds_tiers(login_api):
 
 
 def test_programme_defaults_match_the_spec_and_admin_can_change_them(login_api):
-    assert login_api("cashier").get("/api/v1/programme").json == {"card_fee": "20.00", "replacement_fee": "20.00"}
+    assert login_api("cashier").get("/api/v1/programme").json == {
+        "card_fee": "20.00", "replacement_fee": "20.00", "points_earn_unit": "10.00", "points_per_unit": 1,
+        "point_value": "1.00", "points_expiry_months": 12, "level_window_months": 12}
     admin = login_api("admin")
     assert admin.patch("/api/v1/programme", json={"replacement_fee": "10.00"}).json["replacement_fee"] == "10.00"
     assert admin.patch("/api/v1/programme", json={"card_fee": "-1"}).status_code == 422
     assert admin.patch("/api/v1/programme", json={"card_fee": "1.234"}).status_code == 422
     assert admin.patch("/api/v1/programme", json={"card_fee": "99999"}).status_code == 422
     assert admin.get("/api/v1/programme").json["card_fee"] == "20.00"
+
+
+def test_points_rules_are_validated(login_api):
+    admin = login_api("admin")
+    for body in ({"points_earn_unit": "0.00"}, {"points_per_unit": -1}, {"points_expiry_months": 121},
+                 {"point_value": "0"}, {"level_window_months": 0}, {"points_per_unit": "many"}):
+        assert admin.patch("/api/v1/programme", json=body).status_code == 422, body
+    assert admin.patch("/api/v1/programme", json={"points_expiry_months": 0}).json["points_expiry_months"] == 0

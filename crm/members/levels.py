@@ -14,8 +14,9 @@ ENTRY_LEVEL = {"code": "standard", "name": "普通会员", "rank": 0, "points_mu
 
 
 def entry_level() -> MemberLevel:
-    """The lowest level; created with the demo programme's defaults on a fresh database."""
-    level = db.session.scalar(select(MemberLevel).order_by(MemberLevel.rank).limit(1))
+    """The rank-0 level new members start on; created with the demo programme's defaults
+    the first time it is needed (even if an admin added higher tiers first)."""
+    level = db.session.scalar(select(MemberLevel).where(MemberLevel.rank == 0))
     if level is None:
         level = MemberLevel(**ENTRY_LEVEL)
         db.session.add(level)
@@ -68,3 +69,19 @@ def update_level(actor: Actor, code: str, **changes) -> MemberLevel:
         setattr(level, field, value)
     audit.record(actor, "level.update", entity=level, fields=sorted(changes))
     return level
+
+
+def upgrade_for(actor: Actor, member, *, spend: int = 0, topup: int = 0) -> MemberLevel | None:
+    """Move a member up to the highest level whose spend or top-up threshold they reach.
+    Levels only go up here; a downgrade happens only at the yearly review."""
+    candidates = db.session.scalars(select(MemberLevel).where(MemberLevel.rank > member.level.rank)
+                                    .order_by(MemberLevel.rank.desc())).all()
+    for level in candidates:
+        if ((level.upgrade_spend is not None and spend >= level.upgrade_spend)
+                or (level.upgrade_topup is not None and topup >= level.upgrade_topup)):
+            previous = member.level.code
+            member.level = level
+            audit.record(actor, "member.level_up", entity=member, previous=previous, level=level.code,
+                         spend=spend, topup=topup)
+            return level
+    return None

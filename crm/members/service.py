@@ -109,6 +109,10 @@ def update(actor: Actor, member_id: int, changes: dict) -> Member:
     return member
 
 
+def find_member(member_id: int) -> Member | None:
+    return db.session.get(Member, member_id)
+
+
 def get_member(member_id: int) -> Member:
     return get_or_404(Member, member_id, _("No such member."), code="member_not_found")
 

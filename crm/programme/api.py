@@ -2,7 +2,7 @@
 from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import Schema
+from marshmallow import Schema, fields
 
 from ..auth.access import allow
 from ..auth.roles import ADMINS, ANY_STAFF
@@ -16,6 +16,11 @@ blp = Blueprint("programme_api", __name__, url_prefix="/api/v1/programme", descr
 class ProgrammeSchema(Schema):
     card_fee = Money()
     replacement_fee = Money()
+    points_earn_unit = Money(metadata={"description": "Spend that earns points_per_unit points (default 10.00)."})
+    points_per_unit = fields.Int(metadata={"description": "Points per full points_earn_unit (default 1)."})
+    point_value = Money(metadata={"description": "What one point is worth when redeemed (default 1.00)."})
+    points_expiry_months = fields.Int(metadata={"description": "Months after the month earned; 0 = never."})
+    level_window_months = fields.Int(metadata={"description": "Rolling window of spend for level upgrades."})
 
 
 class ProgrammeUpdateSchema(ProgrammeSchema):

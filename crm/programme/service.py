@@ -10,12 +10,25 @@ from ..errors import Invalid
 from ..extensions import db
 from .models import Setting
 
-# key -> (default, validator returning an error message or None)
+
+def _whole(low, high, message):
+    """Validator for a whole number (fen or a count) within [low, high]."""
+    return lambda v: None if isinstance(v, int) and not isinstance(v, bool) and low <= v <= high else message
+
+
+# key -> (default, validator returning an error message or None). Amounts are fen.
 RULES = {
-    "card_fee": (2000, lambda v: None if isinstance(v, int) and 0 <= v <= 10_000_00 else
-                 "The card fee is an amount between 0 and 10000."),
-    "replacement_fee": (2000, lambda v: None if isinstance(v, int) and 0 <= v <= 10_000_00 else
-                        "The replacement fee is an amount between 0 and 10000."),
+    "card_fee": (2000, _whole(0, 1_000_000, "The card fee is an amount between 0 and 10000.")),
+    "replacement_fee": (2000, _whole(0, 1_000_000, "The replacement fee is an amount between 0 and 10000.")),
+    # 1 point per full 10 yuan of eligible spend (then × the level's multiplier).
+    "points_earn_unit": (1000, _whole(1, 10_000_000, "The spend per point is an amount above 0.")),
+    "points_per_unit": (1, _whole(0, 1000, "Points per unit is a whole number from 0 to 1000.")),
+    # What one point is worth when redeemed: 1 point = 1 yuan.
+    "point_value": (100, _whole(1, 1_000_000, "A point's value is an amount above 0.")),
+    # Each earning expires at the end of the Nth month after the month it was earned; 0 = never.
+    "points_expiry_months": (12, _whole(0, 120, "Expiry is a whole number of months from 0 to 120.")),
+    # Levels go up when spend over this many months reaches a level's threshold.
+    "level_window_months": (12, _whole(1, 60, "The upgrade window is 1 to 60 months.")),
 }
 
 

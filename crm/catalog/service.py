@@ -1,0 +1,176 @@
+"""Catalogue and promotions: keep them, and turn a bill's SKUs into priceable items."""
+from datetime import date
+
+from flask_babel import gettext as _
+from sqlalchemy import or_, select
+
+from ..core import audit
+from ..core.actor import Actor
+from ..errors import Conflict, Invalid, NotFound
+from ..extensions import db
+from ..members import levels
+from ..stores import service as stores
+from .models import Item, ItemLevelPrice, Promotion
+from .pricing import PriceItem, PromoRule
+
+
+def _check_item(list_price, member_price, level_prices, valid_from, valid_to):
+    if member_price is not None and member_price > list_price:
+        raise Invalid(_("A member price cannot be above the list price."), code="member_price_above_list",
+                      field="member_price")
+    for code, price in (level_prices or {}).items():
+        if price > list_price:
+            raise Invalid(_("A member price cannot be above the list price."), code="member_price_above_list",
+                          field="member_prices", level=code)
+    if valid_from and valid_to and valid_from > valid_to:
+        raise Invalid(_("The item's validity ends before it starts."), code="invalid_validity", field="valid_to")
+
+
+def _apply(item: Item, data: dict):
+    for field in ("name", "category", "list_price", "member_price", "valid_from", "valid_to", "active"):
+        if field in data:
+            setattr(item, field, data[field])
+    if "member_prices" in data:
+        item.level_prices = [ItemLevelPrice(level_id=levels.get_by_code(code).id, price=price)
+                             for code, price in (data["member_prices"] or {}).items()]
+    if "store_codes" in data:
+        item.stores = [stores.get_by_code(code) for code in data["store_codes"] or []]
+
+
+def create_item(actor: Actor, data: dict) -> Item:
+    """Add an item; SKUs are unique and are what POS terminals send."""
+    sku = data["sku"].strip().upper()
+    if db.session.scalar(select(Item.id).where(Item.sku == sku)):
+        raise Conflict(_("An item with that SKU exists."), code="sku_taken", field="sku")
+    _check_item(data["list_price"], data.get("member_price"), data.get("member_prices"),
+                data.get("valid_from"), data.get("valid_to"))
+    item = Item(sku=sku)
+    _apply(item, data)
+    db.session.add(item)
+    db.session.flush()
+    audit.record(actor, "item.create", entity=item, sku=sku)
+    return item
+
+
+def update_item(actor: Actor, sku: str, data: dict) -> Item:
+    item = get_item(sku)
+    merged = {"list_price": item.list_price, "member_price": item.member_price, "valid_from": item.valid_from,
+              "valid_to": item.valid_to, **data}
+    _check_item(merged["list_price"], merged["member_price"], data.get("member_prices"),
+                merged["valid_from"], merged["valid_to"])
+    _apply(item, data)
+    audit.record(actor, "item.update", entity=item, sku=item.sku, fields=sorted(data))
+    return item
+
+
+def get_item(sku: str) -> Item:
+    item = db.session.scalar(select(Item).where(Item.sku == sku.strip().upper()))
+    if item is None:
+        raise NotFound(_("No such item."), code="item_not_found")
+    return item
+
+
+def list_items(q: str | None = None, category: str | None = None):
+    stmt = select(Item).order_by(Item.category, Item.sku)
+    if q:
+        like = f"%{q.strip()}%"
+        stmt = stmt.where(or_(Item.sku.ilike(like), Item.name.ilike(like)))
+    if category:
+        stmt = stmt.where(Item.category == category)
+    return stmt
+
+
+def items_for_bill(skus, store, on: date) -> dict:
+    """{sku: PriceItem} for a bill at this store on this (local) date; 422 for any SKU that
+    does not exist, is inactive, outside its validity dates or not sold at this store."""
+    wanted = {s.strip().upper() for s in skus}
+    found = {i.sku: i for i in db.session.scalars(select(Item).where(Item.sku.in_(wanted)))}
+    unknown = sorted(wanted - set(found))
+    if unknown:
+        raise Invalid(_("Unknown SKU: %(skus)s.", skus=", ".join(unknown)), code="unknown_sku", skus=unknown)
+    unavailable = sorted(sku for sku, item in found.items() if not _sellable(item, store, on))
+    if unavailable:
+        raise Invalid(_("Not on sale here today: %(skus)s.", skus=", ".join(unavailable)),
+                      code="item_unavailable", skus=unavailable)
+    return {sku: PriceItem(sku=sku, name=i.name, category=i.category, list_price=i.list_price,
+                           member_price=i.member_price,
+                           level_prices={lp.level.code: lp.price for lp in i.level_prices})
+            for sku, i in found.items()}
+
+
+def _sellable(item: Item, store, on: date) -> bool:
+    return (item.active and (item.valid_from is None or item.valid_from <= on)
+            and (item.valid_to is None or on <= item.valid_to)
+            and (not item.stores or any(s.id == store.id for s in item.stores)))
+
+
+# Promotions ---------------------------------------------------------------------------
+
+def _rate_bp(data: dict) -> dict:
+    """The API speaks percent paid ("77.00" = 7.7折); the table keeps basis points."""
+    if "rate_pct" in data:
+        data["rate_bp"] = int(data.pop("rate_pct") * 100)
+    return data
+
+
+def create_promotion(actor: Actor, data: dict) -> Promotion:
+    data = _rate_bp(dict(data))
+    code = data["code"].strip().upper()
+    if db.session.scalar(select(Promotion.id).where(Promotion.code == code)):
+        raise Conflict(_("A promotion with that code exists."), code="promotion_code_taken", field="code")
+    if data["starts_on"] > data["ends_on"]:
+        raise Invalid(_("The promotion ends before it starts."), code="invalid_dates", field="ends_on")
+    store_code = data.pop("store_code", None)
+    promo = Promotion(code=code, **{k: v for k, v in data.items() if k != "code"})
+    promo.store = stores.get_by_code(store_code) if store_code else None
+    db.session.add(promo)
+    db.session.flush()
+    audit.record(actor, "promotion.create", entity=promo, code=code)
+    return promo
+
+
+def update_promotion(actor: Actor, code: str, data: dict) -> Promotion:
+    promo = get_promotion(code)
+    data = _rate_bp(dict(data))
+    if "store_code" in data:
+        store_code = data.pop("store_code")
+        promo.store = stores.get_by_code(store_code) if store_code else None
+    for field, value in data.items():
+        setattr(promo, field, value)
+    if promo.starts_on > promo.ends_on:
+        raise Invalid(_("The promotion ends before it starts."), code="invalid_dates", field="ends_on")
+    audit.record(actor, "promotion.update", entity=promo, code=promo.code, fields=sorted(data))
+    return promo
+
+
+def get_promotion(code: str) -> Promotion:
+    promo = db.session.scalar(select(Promotion).where(Promotion.code == code.strip().upper()))
+    if promo is None:
+        raise NotFound(_("No such promotion."), code="promotion_not_found")
+    return promo
+
+
+def list_promotions():
+    return db.session.scalars(select(Promotion).order_by(Promotion.starts_on.desc(), Promotion.code)).all()
+
+
+def promotions_for_bill(store, on: date, codes=()) -> list[PromoRule]:
+    """Automatic promotions running today at this store, plus those the cashier named.
+    A named code that is unknown, expired, not yet running or for another store is a 422."""
+    named = {c.strip().upper() for c in codes or ()}
+    rows = db.session.scalars(select(Promotion).where(
+        or_(Promotion.auto_apply.is_(True), Promotion.code.in_(named)))).all()
+    by_code = {p.code: p for p in rows}
+    for code in sorted(named):
+        promo = by_code.get(code)
+        if promo is None:
+            raise Invalid(_("Unknown promotion %(code)s.", code=code), code="unknown_promotion", promotion=code)
+        if not _running(promo, store, on):
+            raise Invalid(_("Promotion %(code)s is not valid today.", code=code), code="promotion_expired",
+                          promotion=code, starts_on=promo.starts_on.isoformat(), ends_on=promo.ends_on.isoformat())
+    return [PromoRule(p.code, p.rate_bp, frozenset(p.categories or ()), p.members_only)
+            for p in rows if _running(p, store, on)]
+
+
+def _running(promo: Promotion, store, on: date) -> bool:
+    return promo.starts_on <= on <= promo.ends_on and (promo.store_id is None or promo.store_id == store.id)

@@ -1,0 +1,1 @@
+"""The cashier's checkout: price the bill, redeem and earn points, void."""

@@ -1,0 +1,96 @@
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from ..core.money import Money
+from ..core.segments import SEGMENT_KEYS
+
+
+class LineInSchema(Schema):
+    sku = fields.Str(required=True, validate=validate.Length(min=1, max=32))
+    qty = fields.Int(required=True, strict=True, validate=validate.Range(min=1, max=999,
+                                                                         error="Quantity must be 1 to 999."))
+
+
+class CheckoutInSchema(Schema):
+    store_code = fields.Str(required=True)
+    card_code = fields.Str(validate=validate.Length(min=1, max=200))
+    member_id = fields.Int(strict=True)
+    items = fields.List(fields.Nested(LineInSchema), required=True,
+                        validate=validate.Length(min=1, max=200, error="A bill has 1 to 200 lines."))
+    covers = fields.Int(strict=True, allow_none=True, validate=validate.Range(min=1, max=1000))
+    segment = fields.Str(allow_none=True, validate=validate.OneOf(SEGMENT_KEYS))
+    redeem_points = fields.Int(strict=True, load_default=0, validate=validate.Range(min=0, max=10_000_000))
+    promotion_codes = fields.List(fields.Str(validate=validate.Length(min=1, max=32)), load_default=list)
+
+    @validates_schema
+    def _one_member_reference(self, data, **kwargs):
+        if data.get("card_code") and data.get("member_id"):
+            raise ValidationError("Send either card_code or member_id, not both.", "card_code")
+
+
+class LineOutSchema(Schema):
+    sku = fields.Str()
+    name = fields.Str()
+    qty = fields.Int()
+    list_price = Money()
+    unit_price = Money()
+    amount = Money()
+    promotion = fields.Str(allow_none=True)
+
+
+class MemberBriefSchema(Schema):
+    id = fields.Int()
+    name = fields.Str()
+    level = fields.Function(lambda m: m.level.code)
+
+
+class _Totals(Schema):
+    lines = fields.List(fields.Nested(LineOutSchema))
+    list_total = Money()
+    member_total = Money()
+    savings = Money()
+    coupon_discount = Money()
+    points_redeemed = fields.Int()
+    points_value = Money()
+    wallet_paid = Money()
+    due = Money()
+    points_earned = fields.Int()
+
+
+class QuoteSchema(_Totals):
+    store_code = fields.Function(lambda q: q.store.code)
+    member = fields.Nested(MemberBriefSchema, allow_none=True)
+    points_available = fields.Int(allow_none=True)
+
+
+class CheckoutSchema(_Totals):
+    id = fields.Int()
+    status = fields.Str()
+    store_code = fields.Function(lambda c: c.store.code)
+    member_id = fields.Int(allow_none=True)
+    card_no = fields.Function(lambda c: c.card.card_no if c.card else None)
+    covers = fields.Int(allow_none=True)
+    segment = fields.Str(allow_none=True)
+    joined_at_visit = fields.Bool()
+    created_at = fields.AwareDateTime()
+    voided_at = fields.AwareDateTime(allow_none=True)
+    void_reason = fields.Str(allow_none=True)
+    points_balance = fields.Function(lambda c: getattr(c, "points_balance", None), allow_none=True,
+                                     metadata={"description": "The member's points after this bill (on close)."})
+
+
+class VoidInSchema(Schema):
+    reason = fields.Str(required=True, validate=validate.Length(min=1, max=200))
+
+
+class VoidSchema(Schema):
+    checkout = fields.Nested(CheckoutSchema)
+    points_restored = fields.Int()
+    points_reclaimed = fields.Int()
+    points_written_off = fields.Int(metadata={"description": "Earned points already spent, so not taken back."})
+
+
+class CheckoutQuery(Schema):
+    store_code = fields.Str(load_default=None)
+    member_id = fields.Int(load_default=None)
+    page = fields.Int(load_default=1, validate=validate.Range(min=1))
+    per_page = fields.Int(load_default=20, validate=validate.Range(min=1, max=200))

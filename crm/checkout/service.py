@@ -1,0 +1,170 @@
+"""Checkout: quote a bill, close it (redeem, earn, level up), void it.
+
+One transaction per checkout: the bill, its lines, the points entries and any level
+change commit together or not at all.
+"""
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+
+from ..cards import service as cards
+from ..catalog import service as catalog
+from ..catalog.pricing import PricedBill, price_bill
+from ..core import audit
+from ..core.actor import Actor
+from ..core.lookup import get_or_404
+from ..core.timeutil import local_today, utcnow, zone
+from ..errors import Conflict, Invalid
+from ..extensions import db
+from ..members import levels
+from ..members import service as members
+from ..points import service as points
+from ..programme import service as programme
+from ..stores import service as stores
+from .models import Checkout, CheckoutLine
+
+# action -> (states it may start from, state it leads to)
+TRANSITIONS = {"void": ({"closed"}, "voided")}
+
+
+@dataclass
+class Quote:
+    store: object
+    member: object | None
+    card: object | None
+    bill: PricedBill
+    points_redeemed: int
+    points_value: int
+    due: int
+    points_earned: int
+    points_available: int | None
+    coupon_discount: int = 0
+    wallet_paid: int = 0
+
+    # The bill's figures, so a quote reads like a checkout.
+    lines = property(lambda self: self.bill.lines)
+    list_total = property(lambda self: self.bill.list_total)
+    member_total = property(lambda self: self.bill.member_total)
+    savings = property(lambda self: self.bill.savings)
+
+
+def _member_and_card(data):
+    if data.get("card_code") and data.get("member_id"):
+        raise Invalid(_("Send either a card code or a member id, not both."), code="ambiguous_member")
+    if data.get("card_code"):
+        card = cards.scan(data["card_code"])
+        return card.member, card
+    if data.get("member_id"):
+        member = members.find_member(data["member_id"])
+        if member is None:
+            raise Invalid(_("No such member."), code="unknown_member", field="member_id")
+        card = cards.live_card(member.id)
+        if card is not None and card.status == "frozen":
+            raise Conflict(_("This member's card is frozen."), code="card_not_active", status="frozen")
+        return member, card
+    return None, None
+
+
+def price(data: dict) -> Quote:
+    """Price a bill and its points; writes nothing. Raises the same errors a checkout would."""
+    store = stores.get_by_code(data["store_code"], active_only=True)
+    member, card = _member_and_card(data)
+    today = local_today(store.timezone)
+    items = catalog.items_for_bill([line["sku"] for line in data["items"]], store, today)
+    promos = catalog.promotions_for_bill(store, today, data.get("promotion_codes") or ())
+    bill = price_bill([(items[line["sku"].strip().upper()], line["qty"]) for line in data["items"]],
+                      level=member.level.code if member else None, promotions=promos)
+    redeem = data.get("redeem_points") or 0
+    available = points.available(member.id) if member else None
+    if redeem and member is None:
+        raise Invalid(_("Only members can redeem points."), code="redeem_needs_member", field="redeem_points")
+    value = redeem * programme.get("point_value")
+    if value > bill.member_total:
+        raise Invalid(_("At most %(max)d points can be redeemed on this bill.",
+                        max=bill.member_total // programme.get("point_value")),
+                      code="redeem_exceeds_bill", field="redeem_points",
+                      max_points=bill.member_total // programme.get("point_value"))
+    if member is not None and redeem > available:
+        raise points.InsufficientPoints(_("Not enough points: %(balance)d available.", balance=available),
+                                        balance=available, requested=redeem)
+    due = bill.member_total - value
+    earned = points.points_for_spend(due, member.level.points_multiplier) if member else 0
+    return Quote(store, member, card, bill, redeem, value, due, earned, available)
+
+
+def _joined_at_visit(member, store) -> bool:
+    """A member who signed up today at this store and has no bill yet joined at this visit."""
+    if member is None or member.store_id != store.id:
+        return False
+    tz = zone(store.timezone)
+    if member.created_at.astimezone(tz).date() != utcnow().astimezone(tz).date():
+        return False
+    return not db.session.scalar(select(Checkout.id).where(Checkout.member_id == member.id).limit(1))
+
+
+def rolling_spend(member_id: int, months: int, now: datetime | None = None) -> int:
+    since = (now or utcnow()) - timedelta(days=round(months * 365.25 / 12))
+    return db.session.scalar(select(func.coalesce(func.sum(Checkout.member_total - Checkout.coupon_discount), 0))
+                             .where(Checkout.member_id == member_id, Checkout.status == "closed",
+                                    Checkout.created_at >= since)) or 0
+
+
+def close(actor: Actor, data: dict) -> Checkout:
+    """Close a bill: save it, redeem points (oldest first), earn points on what was paid,
+    and move the member up a level if their rolling spend now reaches one."""
+    q = price(data)
+    checkout = Checkout(
+        store_id=q.store.id, member_id=q.member.id if q.member else None, card_id=q.card.id if q.card else None,
+        member_level=q.member.level.code if q.member else None, covers=data.get("covers"),
+        segment=data.get("segment"), joined_at_visit=_joined_at_visit(q.member, q.store),
+        list_total=q.bill.list_total, member_total=q.bill.member_total, coupon_discount=q.coupon_discount,
+        points_redeemed=q.points_redeemed, points_value=q.points_value, wallet_paid=q.wallet_paid, due=q.due,
+        points_earned=q.points_earned, staff_id=actor.staff_id,
+        lines=[CheckoutLine(line_no=i, sku=line.sku, name=line.name, category=line.category, qty=line.qty,
+                            list_price=line.list_price, unit_price=line.unit_price, amount=line.amount,
+                            promotion=line.promotion) for i, line in enumerate(q.bill.lines, 1)])
+    db.session.add(checkout)
+    db.session.flush()
+    if q.member is not None:
+        if q.points_redeemed:
+            points.redeem(actor, q.member.id, q.points_redeemed, store=q.store, checkout_id=checkout.id)
+        points.earn(actor, q.member.id, q.points_earned, store=q.store, checkout_id=checkout.id)
+        levels.upgrade_for(actor, q.member,
+                           spend=rolling_spend(q.member.id, programme.get("level_window_months")))
+    audit.record(actor, "checkout.close", entity=checkout, store_id=q.store.id, member_id=checkout.member_id,
+                 due=checkout.due, points_redeemed=checkout.points_redeemed, points_earned=checkout.points_earned)
+    return checkout
+
+
+def void(actor: Actor, checkout_id: int, reason: str) -> tuple[Checkout, dict]:
+    """Reverse everything a checkout did, with new entries; a second void is 409."""
+    if not reason or not reason.strip():
+        raise Invalid(_("Give a reason for the void."), code="reason_required", field="reason")
+    checkout = get_checkout(checkout_id)
+    allowed, target = TRANSITIONS["void"]
+    if checkout.status not in allowed:
+        raise Conflict(_("This checkout is already voided."), code="already_voided", status=checkout.status)
+    result = {"restored": 0, "reclaimed": 0, "written_off": 0}
+    if checkout.member_id is not None:
+        result = points.reverse_checkout(actor, checkout.member_id, checkout.id, store=checkout.store,
+                                         reason=reason.strip())
+    checkout.status, checkout.voided_at = target, utcnow()
+    checkout.voided_by, checkout.void_reason = actor.staff_id, reason.strip()
+    audit.record(actor, "checkout.void", entity=checkout, store_id=checkout.store_id, reason=reason.strip(),
+                 **result)
+    return checkout, result
+
+
+def get_checkout(checkout_id: int) -> Checkout:
+    return get_or_404(Checkout, checkout_id, _("No such checkout."), code="checkout_not_found")
+
+
+def list_checkouts(store_code=None, member_id=None):
+    stmt = select(Checkout).order_by(Checkout.id.desc())
+    if store_code:
+        stmt = stmt.where(Checkout.store_id == stores.get_by_code(store_code).id)
+    if member_id:
+        stmt = stmt.where(Checkout.member_id == member_id)
+    return stmt

@@ -1,0 +1,1 @@
+"""Points ledger: accounts, immutable entries, lots for FIFO expiry."""

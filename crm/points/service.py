@@ -1,0 +1,257 @@
+"""Points: earn, redeem, expire, adjust, reverse — every change an immutable entry.
+
+Concurrency: every operation first locks the member's account row (an UPDATE, which
+PostgreSQL holds until commit; SQLite writers are already serialised by BEGIN
+IMMEDIATE), so lots are read and consumed by one transaction at a time. Balances are
+then taken with a conditional `UPDATE … WHERE balance >= :x`, so even a bug elsewhere
+could not overdraw one.
+"""
+from datetime import datetime, timezone
+
+from flask_babel import gettext as _
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from ..core.actor import Actor
+from ..core.timeutil import utcnow, zone
+from ..errors import Conflict, Invalid
+from ..extensions import db
+from ..programme import service as programme
+from .models import PointsAccount, PointsEntry, PointsLot, PointsLotUse
+
+
+class InsufficientPoints(Conflict):
+    code = "insufficient_points"
+
+
+def expiry_for(earned_at: datetime, tz_name: str | None = None) -> datetime | None:
+    """End of the Nth month after the month of earning (default 12), in the store's time
+    zone: points earned any day of March 2026 expire when April 2027 begins there."""
+    months = programme.get("points_expiry_months")
+    if not months:
+        return None
+    tz = zone(tz_name)
+    local = earned_at.astimezone(tz)
+    after = local.year * 12 + (local.month - 1) + months + 1  # the month after the last valid one
+    return datetime(after // 12, after % 12 + 1, 1, tzinfo=tz).astimezone(timezone.utc)
+
+
+def points_for_spend(eligible_fen: int, multiplier) -> int:
+    """1 point per full earn unit (default 10 yuan) × points per unit × level multiplier, rounded down."""
+    units = max(eligible_fen, 0) // programme.get("points_earn_unit")
+    return int(units * programme.get("points_per_unit") * multiplier)
+
+
+def _account(member_id: int) -> PointsAccount:
+    """The member's account, created on first use, and locked for this transaction."""
+    account = db.session.scalar(select(PointsAccount).where(PointsAccount.member_id == member_id))
+    if account is None:
+        try:
+            with db.session.begin_nested():
+                account = PointsAccount(member_id=member_id, balance=0)
+                db.session.add(account)
+        except IntegrityError:  # created by a concurrent transaction a moment ago
+            account = db.session.scalar(select(PointsAccount).where(PointsAccount.member_id == member_id))
+    db.session.execute(update(PointsAccount).where(PointsAccount.id == account.id).values(updated_at=utcnow()))
+    db.session.refresh(account)
+    return account
+
+
+def _move(account: PointsAccount, delta: int):
+    stmt = update(PointsAccount).where(PointsAccount.id == account.id)
+    if delta < 0:
+        stmt = stmt.where(PointsAccount.balance >= -delta)
+    if db.session.execute(stmt.values(balance=PointsAccount.balance + delta)).rowcount != 1:
+        raise InsufficientPoints(_("Not enough points: %(balance)d available.", balance=account.balance),
+                                 balance=account.balance, requested=-delta)
+    db.session.refresh(account)
+
+
+def _entry(account, actor: Actor, kind, points, *, store_id=None, checkout_id=None, reverses_id=None,
+           reason="", **details) -> PointsEntry:
+    entry = PointsEntry(account_id=account.id, kind=kind, points=points, store_id=store_id,
+                        checkout_id=checkout_id, reverses_id=reverses_id, staff_id=actor.staff_id,
+                        reason=reason, details=details)
+    db.session.add(entry)
+    db.session.flush()
+    return entry
+
+
+def _use(entry, lot, points):
+    lot.remaining += points
+    db.session.add(PointsLotUse(entry_id=entry.id, lot_id=lot.id, points=points))
+
+
+def _take_fifo(account, entry, points, first_lot_id=None):
+    """Take points from lots, oldest expiry first (a given lot first, for reversals of an earning)."""
+    lots = db.session.scalars(select(PointsLot).where(PointsLot.account_id == account.id, PointsLot.remaining > 0)
+                              .order_by(PointsLot.expires_at.is_(None), PointsLot.expires_at, PointsLot.id)).all()
+    lots.sort(key=lambda lot: lot.id != first_lot_id)
+    for lot in lots:
+        if points == 0:
+            break
+        take = min(lot.remaining, points)
+        _use(entry, lot, -take)
+        points -= take
+    if points:  # balance and lots disagree: refuse rather than write a ledger that cannot balance
+        raise Conflict(_("The points ledger is inconsistent; run `crm audit`."), code="ledger_inconsistent")
+
+
+def _credit(account, actor, kind, points, *, store, earned_at=None, **kw) -> PointsEntry:
+    _move(account, points)
+    entry = _entry(account, actor, kind, points, store_id=store.id if store else None, **kw)
+    earned_at = earned_at or utcnow()
+    db.session.add(PointsLot(account_id=account.id, entry_id=entry.id, points=points, remaining=points,
+                             earned_at=earned_at, expires_at=expiry_for(earned_at, store.timezone if store else None)))
+    return entry
+
+
+def _expire_due(account, actor: Actor, now: datetime) -> int:
+    due = db.session.scalars(select(PointsLot).where(
+        PointsLot.account_id == account.id, PointsLot.remaining > 0, PointsLot.expires_at <= now)
+        .order_by(PointsLot.expires_at, PointsLot.id)).all()
+    total = 0
+    for lot in due:
+        amount = lot.remaining
+        _move(account, -amount)
+        entry = _entry(account, actor, "expire", -amount, lot_id=lot.id)
+        _use(entry, lot, -amount)
+        total += amount
+    return total
+
+
+def earn(actor: Actor, member_id: int, points: int, *, store, checkout_id=None) -> PointsEntry | None:
+    """Credit points earned on a checkout (usable from the next checkout on)."""
+    if points <= 0:
+        return None
+    account = _account(member_id)
+    return _credit(account, actor, "earn", points, store=store, checkout_id=checkout_id)
+
+
+def redeem(actor: Actor, member_id: int, points: int, *, store, checkout_id=None) -> PointsEntry:
+    """Spend points, oldest first; 409 `insufficient_points` if the member has fewer."""
+    if points <= 0:
+        raise Invalid(_("Redeem a whole number of points above zero."), code="invalid_points", field="redeem_points")
+    account = _account(member_id)
+    _expire_due(account, actor, utcnow())
+    _move(account, -points)
+    entry = _entry(account, actor, "redeem", -points, store_id=store.id, checkout_id=checkout_id)
+    _take_fifo(account, entry, points)
+    return entry
+
+
+def adjust(actor: Actor, member_id: int, points: int, reason: str, *, store=None) -> PointsEntry:
+    """A manager's correction, with a reason; never below zero."""
+    if not reason or not reason.strip():
+        raise Invalid(_("Give a reason for the adjustment."), code="reason_required", field="reason")
+    if points == 0:
+        raise Invalid(_("Adjust by a whole number of points other than zero."), code="invalid_points", field="points")
+    account = _account(member_id)
+    if points > 0:
+        return _credit(account, actor, "adjust", points, store=store, reason=reason.strip())
+    _expire_due(account, actor, utcnow())
+    _move(account, points)
+    entry = _entry(account, actor, "adjust", points, store_id=store.id if store else None, reason=reason.strip())
+    _take_fifo(account, entry, -points)
+    return entry
+
+
+def reverse_checkout(actor: Actor, member_id: int, checkout_id: int, *, store, reason: str) -> dict:
+    """Undo a checkout's points with new entries.
+
+    Redeemed points go back into the lots they came from. Earned points are taken back
+    from the member's balance (the earning's own lot first); if the member has already
+    spent them, only what the balance holds is taken and the rest is written off and
+    recorded as `written_off`: a member's balance never goes below zero."""
+    entries = db.session.scalars(select(PointsEntry).join(PointsAccount)
+                                 .where(PointsEntry.checkout_id == checkout_id, PointsAccount.member_id == member_id,
+                                        PointsEntry.kind.in_(("earn", "redeem")))).all()
+    result = {"restored": 0, "reclaimed": 0, "written_off": 0}
+    if not entries:
+        return result
+    account = _account(member_id)
+    for entry in sorted(entries, key=lambda e: e.kind != "redeem"):  # restore before reclaiming
+        if entry.kind == "redeem":
+            _move(account, -entry.points)
+            reversal = _entry(account, actor, "reversal", -entry.points, store_id=store.id, checkout_id=checkout_id,
+                              reverses_id=entry.id, reason=reason)
+            uses = db.session.scalars(select(PointsLotUse).where(PointsLotUse.entry_id == entry.id)).all()
+            for use in uses:
+                _use(reversal, db.session.get(PointsLot, use.lot_id), -use.points)
+            result["restored"] += -entry.points
+        else:
+            take = min(entry.points, account.balance)
+            if take:
+                _move(account, -take)
+                reversal = _entry(account, actor, "reversal", -take, store_id=store.id, checkout_id=checkout_id,
+                                  reverses_id=entry.id, reason=reason, written_off=entry.points - take)
+                lot_id = db.session.scalar(select(PointsLot.id).where(PointsLot.entry_id == entry.id))
+                _take_fifo(account, reversal, take, first_lot_id=lot_id)
+            result["reclaimed"] += take
+            result["written_off"] += entry.points - take
+    return result
+
+
+def balance(member_id: int) -> int:
+    return db.session.scalar(select(PointsAccount.balance).where(PointsAccount.member_id == member_id)) or 0
+
+
+def available(member_id: int, now: datetime | None = None) -> int:
+    """Balance less lots that are past expiry but not yet expired by the job."""
+    due = db.session.scalar(select(func.coalesce(func.sum(PointsLot.remaining), 0)).join(PointsAccount)
+                            .where(PointsAccount.member_id == member_id, PointsLot.expires_at <= (now or utcnow())))
+    return balance(member_id) - (due or 0)
+
+
+def open_lots(member_id: int):
+    return db.session.scalars(select(PointsLot).join(PointsAccount).where(
+        PointsAccount.member_id == member_id, PointsLot.remaining > 0)
+        .order_by(PointsLot.expires_at.is_(None), PointsLot.expires_at, PointsLot.id)).all()
+
+
+def entries_of(member_id: int):
+    return (select(PointsEntry).join(PointsAccount).where(PointsAccount.member_id == member_id)
+            .order_by(PointsEntry.id.desc()))
+
+
+def expire_all(actor: Actor, now: datetime | None = None, batch: int = 200) -> tuple[int, int]:
+    """Expire every due lot (the `crm expire-points` job); committing per batch of accounts.
+    Running it again expires nothing more. Returns (accounts touched, points expired)."""
+    now = now or utcnow()
+    touched = expired = 0
+    while True:
+        ids = db.session.scalars(select(PointsLot.account_id).where(
+            PointsLot.remaining > 0, PointsLot.expires_at <= now).distinct().limit(batch)).all()
+        if not ids:
+            return touched, expired
+        for account_id in ids:
+            account = _account(db.session.get(PointsAccount, account_id).member_id)
+            expired += _expire_due(account, actor, now)
+            touched += 1
+        db.session.commit()
+
+
+def audit_mismatches() -> list[str]:
+    """Every account whose balance differs from its entries or its lots, and every lot whose
+    remaining differs from its points plus uses. Aggregated in SQL."""
+    entries = (select(PointsEntry.account_id, func.sum(PointsEntry.points).label("total"))
+               .group_by(PointsEntry.account_id).subquery())
+    lots = (select(PointsLot.account_id, func.sum(PointsLot.remaining).label("total"))
+            .group_by(PointsLot.account_id).subquery())
+    rows = db.session.execute(
+        select(PointsAccount.member_id, PointsAccount.balance, func.coalesce(entries.c.total, 0),
+               func.coalesce(lots.c.total, 0))
+        .outerjoin(entries, entries.c.account_id == PointsAccount.id)
+        .outerjoin(lots, lots.c.account_id == PointsAccount.id)
+        .where((PointsAccount.balance != func.coalesce(entries.c.total, 0))
+               | (PointsAccount.balance != func.coalesce(lots.c.total, 0)))).all()
+    problems = [f"points account of member {m}: balance {b}, entries sum {e}, lots remaining {lr}"
+                for m, b, e, lr in rows]
+    uses = select(PointsLotUse.lot_id, func.sum(PointsLotUse.points).label("total")).group_by(
+        PointsLotUse.lot_id).subquery()
+    bad_lots = db.session.execute(
+        select(PointsLot.id, PointsLot.points, PointsLot.remaining, func.coalesce(uses.c.total, 0))
+        .outerjoin(uses, uses.c.lot_id == PointsLot.id)
+        .where(PointsLot.remaining != PointsLot.points + func.coalesce(uses.c.total, 0))).all()
+    problems += [f"points lot {i}: {p} earned, uses {u}, but {r} remaining" for i, p, r, u in bad_lots]
+    return problems
