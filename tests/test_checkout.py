@@ -152,6 +152,7 @@ def test_members_only_promotion_and_rounding(catalogue, member_factory, checkout
 
 def test_redeeming_uses_oldest_points_first(app, catalogue, member_factory, checkout, cashier, give_points):
     from datetime import timedelta
+
     from sqlalchemy import update
 
     from crm.points.models import PointsLot
