@@ -52,5 +52,26 @@ def prune_idempotency_keys():
     click.echo(f"Removed {removed} expired keys.")
 
 
+@crm.command("audit")
+def audit_ledgers():
+    """Check every balance against its ledger; exit 1 naming each mismatch."""
+    from .points import service as points
+    problems = points.audit_mismatches()
+    for problem in problems:
+        click.echo(f"MISMATCH {problem}", err=True)
+    if problems:
+        raise SystemExit(1)
+    click.echo("All ledgers balance.")
+
+
+@crm.command("expire-points")
+def expire_points():
+    """Expire every points lot past its expiry date (safe to run again: expires nothing more)."""
+    from .points import service as points
+    accounts, expired = points.expire_all(Actor.system("expire-points"))
+    db.session.commit()
+    click.echo(f"Expired {expired} points on {accounts} accounts.")
+
+
 def register_cli(app: Flask):
     app.cli.add_command(crm)

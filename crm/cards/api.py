@@ -8,6 +8,7 @@ from flask_smorest import Blueprint
 from ..auth.access import allow, read_only
 from ..auth.roles import COUNTER, MEMBER_DESK, MEMBER_LOOKUP
 from ..core.idempotency import unit_of_work
+from ..points import service as points
 from ..stores import service as stores
 from . import images, service
 from .schemas import (
@@ -100,5 +101,5 @@ def scan(data):
     """Who is this card? 422 `invalid_code` for a forged or mistyped code."""
     card = service.scan(data["code"])
     tz = stores.get_store(g.actor.store_id).timezone if g.actor.store_id else None
-    return SimpleNamespace(member=card.member, card_no=card.card_no,
+    return SimpleNamespace(member=card.member, card_no=card.card_no, points_balance=points.available(card.member_id),
                            birthday_today=service.birthday_today(card.member, tz))

@@ -36,9 +36,10 @@ class ScanSchema(Schema):
 
 
 class ScanResultSchema(Schema):
-    """What the cashier needs on screen after a scan (points and wallet join with their issues)."""
+    """What the cashier needs on screen after a scan (the wallet joins with stored value)."""
     id = fields.Int(attribute="member.id")
     name = fields.Str(attribute="member.name")
     level = fields.Nested(LevelRefSchema, attribute="member.level")
     card_no = fields.Str()
+    points_balance = fields.Int(metadata={"description": "Points usable now."})
     birthday_today = fields.Bool()
