@@ -93,6 +93,7 @@ def _register_blueprints(app):
     from .cards import views as cards_views
     from .catalog import api as catalog_api
     from .checkout import api as checkout_api
+    from .checkout import views as till_views
     from .extensions import api, csrf
     from .members import api as members_api
     from .members import views as members_views
@@ -104,6 +105,6 @@ def _register_blueprints(app):
                    checkout_api):
         api.register_blueprint(module.blp)
         csrf.exempt(module.blp)  # Bearer-token API: no cookies, so no CSRF
-    for module in (auth_views, members_views, cards_views, health, docs):
+    for module in (auth_views, members_views, cards_views, till_views, health, docs):
         app.register_blueprint(module.bp)
     docs.document_security(api)

@@ -85,6 +85,10 @@ POLICY = {
     ("GET", "/members/new"): DESK,
     ("POST", "/members/new"): DESK,
     ("GET", "/static/<path:filename>"): PUBLIC,
+    ("GET", "/till"): COUNTER,
+    ("POST", "/till"): COUNTER,
+    ("GET", "/till/receipts/<int:checkout_id>"): COUNTER,
+    ("POST", "/till/receipts/<int:checkout_id>/void"): MGR,
 }
 
 

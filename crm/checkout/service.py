@@ -88,7 +88,7 @@ def price(data: dict) -> Quote:
                       max_points=bill.member_total // programme.get("point_value"))
     if member is not None and redeem > available:
         raise points.InsufficientPoints(_("Not enough points: %(balance)d available.", balance=available),
-                                        balance=available, requested=redeem)
+                                        field="redeem_points", balance=available, requested=redeem)
     due = bill.member_total - value
     earned = points.points_for_spend(due, member.level.points_multiplier) if member else 0
     return Quote(store, member, card, bill, redeem, value, due, earned, available)

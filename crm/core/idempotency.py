@@ -111,6 +111,19 @@ def unit_of_work(idempotent=False):
     return decorator
 
 
+def recall(staff_id: int, key: str) -> str | None:
+    """The body remembered under this key for this staff member (UI forms use it so a
+    resubmitted form cannot close a bill twice)."""
+    return db.session.scalar(select(IdempotencyKey.body).where(
+        IdempotencyKey.staff_id == staff_id, IdempotencyKey.key == key))
+
+
+def remember(staff_id: int, key: str, body: str, status: int = 200):
+    """Record a key in the current transaction; a concurrent twin fails on the unique index."""
+    _serialise_same_key(staff_id, key)
+    db.session.add(IdempotencyKey(staff_id=staff_id, key=key, request_hash="ui", status=status, body=body))
+
+
 def prune(hours: int | None = None) -> int:
     """Delete keys older than the retention window (at least 24 hours)."""
     hours = max(24, hours or current_app.config["IDEMPOTENCY_KEY_HOURS"])

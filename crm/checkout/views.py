@@ -1,0 +1,139 @@
+"""Cashier UI: scan, build the bill, quote, redeem, close, print the receipt, void."""
+import re
+import uuid
+
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from marshmallow import ValidationError
+
+from ..auth.access import allow
+from ..auth.roles import COUNTER, MANAGERS
+from ..cards import service as cards
+from ..core import idempotency
+from ..core.forms import errors_of
+from ..core.segments import SEGMENTS
+from ..errors import DomainError
+from ..extensions import db
+from ..members import service as members
+from ..points import service as points
+from ..programme import service as programme
+from ..stores import service as stores
+from . import service
+from .schemas import CheckoutInSchema
+
+bp = Blueprint("till", __name__)
+_LINE = re.compile(r"^\s*([A-Za-z0-9_\-]+)\s*(?:[x×*\s]\s*(\d+))?\s*$")
+
+
+def parse_bill(text: str):
+    """'SALMON 2' / 'SALMON×2' / 'TEA' per line -> [{"sku", "qty"}]; raises ValidationError."""
+    lines, bad = [], []
+    for number, raw in enumerate(text.splitlines(), 1):
+        if not raw.strip():
+            continue
+        match = _LINE.match(raw)
+        if not match:
+            bad.append(number)
+            continue
+        lines.append({"sku": match[1].upper(), "qty": int(match[2] or 1)})
+    if bad:
+        raise ValidationError({"items": [_("Lines %(lines)s are not 'SKU quantity'.",
+                                           lines=", ".join(map(str, bad)))]})
+    return lines
+
+
+def _member_reference(code: str) -> dict:
+    """A scanned or typed card code, or a full mobile number, as the checkout body expects."""
+    code = code.strip()
+    if not code:
+        return {}
+    if members.is_exact_query(code) and not cards.card_no_from_code(code):
+        found = db.session.scalars(members.search(code)).first()
+        if found is None:
+            raise ValidationError({"card_code": [_("No member has this mobile number.")]})
+        return {"member_id": found.id}
+    return {"card_code": code}
+
+
+def _body(form) -> dict:
+    body = {"store_code": form.get("store_code", ""), "items": parse_bill(form.get("items", "")),
+            "redeem_points": form.get("redeem_points") or 0, **_member_reference(form.get("card_code", ""))}
+    if form.get("covers"):
+        body["covers"] = form["covers"]
+    if form.get("segment"):
+        body["segment"] = form["segment"]
+    codes = [c for c in re.split(r"[,\s，]+", form.get("promotion_codes", "")) if c]
+    if codes:
+        body["promotion_codes"] = codes
+    return CheckoutInSchema().load({k: (int(v) if k in ("redeem_points", "covers") and str(v).isdigit() else v)
+                                    for k, v in body.items()})
+
+
+@bp.route("/till", methods=["GET", "POST"])
+@allow(COUNTER)
+def till():
+    form = request.form if request.method == "POST" else {}
+    errors, quote, member = {}, None, None
+    token = form.get("till_token") or uuid.uuid4().hex
+    if request.method == "POST":
+        try:
+            if not form.get("items", "").strip():  # a scan alone: show who it is
+                ref = _member_reference(form.get("card_code", ""))
+                if "card_code" in ref:
+                    member = cards.scan(ref["card_code"]).member
+                elif "member_id" in ref:
+                    member = members.get_member(ref["member_id"])
+                if member is None:
+                    errors["items"] = _("Add at least one item.")
+            else:
+                data = _body(form)
+                if form.get("action") == "close":
+                    return _close(data, token)
+                quote = service.price(data)
+                member = quote.member
+        except (ValidationError, DomainError) as exc:
+            db.session.rollback()
+            errors = errors_of(exc)
+    default_store = g.actor.store_id and stores.get_store(g.actor.store_id).code
+    return render_template(
+        "till/till.html", form=form, errors=errors, quote=quote, member=member, token=token,
+        member_points=points.available(member.id) if member else None, default_store=default_store,
+        store_options=[(s.code, s.name) for s in stores.list_stores() if s.active], segments=SEGMENTS,
+        birthday_today=cards.birthday_today(member) if member else False, point_value=programme.get("point_value"),
+    ), (422 if errors else 200)
+
+
+def _close(data, token):
+    """Close the bill once per form: a resubmitted form shows the receipt it already made."""
+    key = f"till:{token}"
+    done = idempotency.recall(g.actor.staff_id, key)
+    if done:
+        return redirect(url_for("till.receipt", checkout_id=int(done)))
+    checkout = service.close(g.actor, data)
+    idempotency.remember(g.actor.staff_id, key, str(checkout.id))
+    db.session.commit()
+    flash(_("Bill closed."), "success")
+    return redirect(url_for("till.receipt", checkout_id=checkout.id))
+
+
+@bp.get("/till/receipts/<int:checkout_id>")
+@allow(COUNTER)
+def receipt(checkout_id):
+    checkout = service.get_checkout(checkout_id)
+    balance = points.balance(checkout.member_id) if checkout.member_id else None
+    return render_template("till/receipt.html", c=checkout, balance=balance, errors={})
+
+
+@bp.post("/till/receipts/<int:checkout_id>/void")
+@allow(MANAGERS)
+def void(checkout_id):
+    try:
+        service.void(g.actor, checkout_id, request.form.get("reason", ""))
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        checkout = service.get_checkout(checkout_id)
+        balance = points.balance(checkout.member_id) if checkout.member_id else None
+        return render_template("till/receipt.html", c=checkout, balance=balance, errors=errors_of(exc)), 422
+    flash(_("Bill voided; points were reversed."), "success")
+    return redirect(url_for("till.receipt", checkout_id=checkout_id))
