@@ -92,6 +92,7 @@ def _register_blueprints(app):
     from .cards import api as cards_api
     from .cards import views as cards_views
     from .catalog import api as catalog_api
+    from .catalog import views as catalog_views
     from .checkout import api as checkout_api
     from .checkout import views as till_views
     from .extensions import api, csrf
@@ -105,6 +106,6 @@ def _register_blueprints(app):
                    checkout_api):
         api.register_blueprint(module.blp)
         csrf.exempt(module.blp)  # Bearer-token API: no cookies, so no CSRF
-    for module in (auth_views, members_views, cards_views, till_views, health, docs):
+    for module in (auth_views, members_views, cards_views, till_views, catalog_views, health, docs):
         app.register_blueprint(module.bp)
     docs.document_security(api)

@@ -141,8 +141,11 @@ def in_app(app, fn, *args, **kwargs):
 
 @pytest.fixture
 def stores(app):
+    """The three stores, on a database as `flask db upgrade` leaves it (with the entry level)."""
+    from crm.members import levels
     from crm.stores import service
     def make():
+        levels.entry_level()
         return {s.code: s.id for s in (
             service.create_store(SYSTEM, code="BJ01", name="朝阳店", kind="restaurant"),
             service.create_store(SYSTEM, code="BJ02", name="海淀店", kind="restaurant"),

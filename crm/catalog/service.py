@@ -30,9 +30,14 @@ def _apply(item: Item, data: dict):
     for field in ("name", "category", "list_price", "member_price", "valid_from", "valid_to", "active"):
         if field in data:
             setattr(item, field, data[field])
-    if "member_prices" in data:
-        item.level_prices = [ItemLevelPrice(level_id=levels.get_by_code(code).id, price=price)
-                             for code, price in (data["member_prices"] or {}).items()]
+    if "member_prices" in data:  # update rows in place: replacing them would clash on (item, level)
+        wanted = {levels.get_by_code(code).id: price for code, price in (data["member_prices"] or {}).items()}
+        for row in list(item.level_prices):
+            if row.level_id in wanted:
+                row.price = wanted.pop(row.level_id)
+            else:
+                item.level_prices.remove(row)
+        item.level_prices.extend(ItemLevelPrice(level_id=level_id, price=price) for level_id, price in wanted.items())
     if "store_codes" in data:
         item.stores = [stores.get_by_code(code) for code in data["store_codes"] or []]
 
