@@ -33,10 +33,12 @@ def create_staff(username, role, password, name, store_code):
 
 @crm.command("demo")
 @click.option("--members", default=300, show_default=True, help="How many demo members.")
-def demo(members):
-    """Load a demo chain: 2 restaurants, 1 hotel, staff of every role, members with cards."""
+@click.option("--history-days", default=365, show_default=True, help="Days of past bills to make up.")
+def demo(members, history_days):
+    """Load a demo chain: 2 restaurants, 1 hotel, staff of every role, catalogue, members with
+    cards and a year of bills with points earned, redeemed and expired."""
     from .demo import load_demo
-    created = load_demo(member_count=members)
+    created = load_demo(member_count=members, history_days=history_days)
     if created:
         click.echo(f"Demo data loaded ({members} members).")
     else:

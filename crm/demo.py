@@ -1,15 +1,22 @@
 """Demo chain for `flask crm demo`: realistic enough that every page shows something."""
 import random
+from datetime import date, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
 
 from .auth import service as staff_service
 from .cards import service as cards
+from .catalog import service as catalog
+from .checkout import service as checkout
 from .core.actor import Actor
+from .core.timeutil import utcnow
+from .errors import DomainError
 from .extensions import db
 from .members import companies, levels
 from .members import service as members
+from .members.models import Member
+from .points import service as points
 from .programme import service as programme
 from .stores import service as stores
 from .stores.models import Store
@@ -30,7 +37,25 @@ _COMPANIES = [("北京中联科技有限公司", "key_account", 1500), ("华夏�
               ("京城律师事务所", "potential", 0)]
 
 
-def load_demo(member_count: int = 300, seed: int = 20261123) -> bool:
+# sku, name, category, list, member price (yuan); about twenty member dishes (SPEC §5)
+_MENU = [
+    ("SALMON", "三文鱼刺身", "sashimi", 108, 68), ("TUNA", "金枪鱼刺身", "sashimi", 128, 88),
+    ("URCHIN", "海胆刺身", "sashimi", 88, 68), ("SURFCLAM", "北极贝刺身", "sashimi", 68, 48),
+    ("OYSTER", "法国生蚝(只)", "seafood", 18, 12), ("LOBSTER", "波士顿龙虾", "seafood", 388, 328),
+    ("KINGCRAB", "帝王蟹", "seafood", 688, 588), ("GROUPER", "清蒸石斑", "seafood", 268, 218),
+    ("MANTIS", "椒盐皮皮虾", "seafood", 128, 98), ("SCALLOP", "蒜蓉扇贝(只)", "seafood", 16, 12),
+    ("ABALONE", "红烧鲍鱼(只)", "seafood", 58, 45), ("SEACUC", "葱烧海参", "seafood", 168, 138),
+    ("CRABTOFU", "蟹黄豆腐", "hot", 48, 38), ("LOBNOODLE", "龙虾汤面", "staple", 68, 55),
+    ("PORRIDGE", "海鲜粥", "staple", 38, 28), ("FRIEDRICE", "海鲜炒饭", "staple", 28, 22),
+    ("KAILAN", "白灼芥兰", "vegetable", 32, 26), ("JUICE", "鲜榨果汁", "drinks", 28, 22),
+    ("BEER", "青岛啤酒", "drinks", 15, 12), ("TEA", "铁观音(壶)", "drinks", 20, None),
+    ("RICE", "米饭", "staple", 3, None),
+]
+_HOTEL_MENU = [("ROOM-STD", "标准间(晚)", "room", 688, 588), ("ROOM-DLX", "豪华间(晚)", "room", 988, 858),
+               ("BREAKFAST", "自助早餐", "breakfast", 98, 78)]
+
+
+def load_demo(member_count: int = 300, seed: int = 20261123, history_days: int = 365) -> bool:
     """Create the demo chain once; returns False if it is already there."""
     if db.session.scalar(select(Store.id).where(Store.code == "BJ01")):
         return False
@@ -54,6 +79,18 @@ def load_demo(member_count: int = 300, seed: int = 20261123) -> bool:
     for name, cls, discount in _COMPANIES:
         companies.create(system, name=name, account_class=cls, discount_bp=discount, sales_rep="孙销售",
                          contact_person="联系人")
+    for sku, name, category, list_price, member_price in _MENU + _HOTEL_MENU:
+        catalog.create_item(system, {
+            "sku": sku, "name": name, "category": category, "list_price": list_price * 100,
+            "member_price": member_price * 100 if member_price else None,
+            "store_codes": ["HT01"] if category in ("room", "breakfast") else ["BJ01", "BJ02"]})
+    year = utcnow().year
+    catalog.create_promotion(system, {"code": f"VAL{year + 1}", "name": "情人节7.7折", "rate_bp": 7700,
+                                      "categories": ["sashimi", "seafood"], "starts_on": date(year + 1, 2, 14),
+                                      "ends_on": date(year + 1, 2, 14), "members_only": False})
+    catalog.create_promotion(system, {"code": "BEER88", "name": "啤酒会员88折", "rate_bp": 8800,
+                                      "categories": ["drinks"], "starts_on": date(year, 1, 1),
+                                      "ends_on": date(year + 1, 12, 31), "members_only": True, "auto_apply": False})
     all_levels = levels.list_levels()
     fee = programme.get("card_fee")
     used = set()
@@ -84,8 +121,44 @@ def load_demo(member_count: int = 300, seed: int = 20261123) -> bool:
             elif roll < 0.06:
                 cards.replace(system, card.card_no, store_code=store.code, fee_paid=programme.get("replacement_fee"),
                               payment_method="cash", reason="卡片遗失")
+    db.session.flush()
+    _history(rng, system, by_code, history_days)
+    points.expire_all(system)
     db.session.commit()
     return True
+
+
+def _history(rng, actor, by_code, days):
+    """A year of bills, most by members, some redeeming points, a few voided."""
+    member_ids = db.session.scalars(select(Member.id)).all()
+    restaurant_skus = [m[0] for m in _MENU]
+    now = utcnow()
+    for n in range(days * 2):
+        at = now - timedelta(days=days * (1 - n / (days * 2)), minutes=rng.randint(0, 600))
+        hotel = rng.random() < 0.15
+        store = by_code["HT01"] if hotel else by_code[rng.choice(("BJ01", "BJ02"))]
+        if hotel:
+            items = [{"sku": rng.choice(("ROOM-STD", "ROOM-DLX")), "qty": rng.randint(1, 3)},
+                     {"sku": "BREAKFAST", "qty": rng.randint(1, 2)}]
+        else:
+            items = [{"sku": sku, "qty": rng.randint(1, 3)} for sku in rng.sample(restaurant_skus, rng.randint(2, 6))]
+        body = {"store_code": store.code, "items": items, "covers": rng.randint(1, 8),
+                "segment": rng.choice(("business_fit", "online_fit", "conference")) if hotel else "walk_in"}
+        if rng.random() < 0.75:
+            body["member_id"] = rng.choice(member_ids)
+            card = cards.live_card(body["member_id"])
+            if card is not None and card.status != "active":
+                continue
+            balance = points.available(body["member_id"], at)
+            if balance >= 20 and rng.random() < 0.3:
+                body["redeem_points"] = min(balance, rng.randint(10, 60))
+        try:
+            with db.session.begin_nested():
+                bill = checkout.close(actor, body, at=at)
+                if rng.random() < 0.01:
+                    checkout.void(actor, bill.id, "演示：录错账单")
+        except DomainError:
+            continue  # e.g. points would exceed a small bill: skip, as a cashier would re-ring it
 
 
 def _mobile(rng, used):

@@ -3,6 +3,8 @@ from sqlalchemy import func, select
 
 from crm.auth.models import Staff
 from crm.cards.models import Card
+from crm.catalog.models import Item
+from crm.checkout.models import Checkout
 from crm.extensions import db
 from crm.members.models import Member
 from crm.stores.models import Store
@@ -22,7 +24,7 @@ def test_create_staff_then_log_in(app, client):
 
 def test_demo_loads_a_chain_once(app, client):
     runner = app.test_cli_runner()
-    r = runner.invoke(args=["crm", "demo", "--members", "40"])
+    r = runner.invoke(args=["crm", "demo", "--members", "40", "--history-days", "30"])
     assert r.exit_code == 0 and "loaded" in r.output
     with app.app_context():
         kinds = sorted(db.session.scalars(select(Store.kind)).all())
@@ -31,6 +33,9 @@ def test_demo_loads_a_chain_once(app, client):
         assert db.session.scalar(select(func.count()).select_from(Card)) > 0
         roles = set(db.session.scalars(select(Staff.role)).all())
         assert roles == {"admin", "manager", "front_desk", "cashier", "marketing"}
+        assert db.session.scalar(select(func.count()).select_from(Item)) >= 20
+        assert db.session.scalar(select(func.count()).select_from(Checkout)) > 30
+    assert runner.invoke(args=["crm", "audit"]).exit_code == 0
     assert runner.invoke(args=["crm", "demo"]).output.startswith("Demo data already present")
     from crm.demo import DEMO_PASSWORD
     token = client.post("/api/v1/auth/token", json={"username": "frontdesk", "password": DEMO_PASSWORD})

@@ -67,11 +67,12 @@ def _member_and_card(data):
     return None, None
 
 
-def price(data: dict) -> Quote:
-    """Price a bill and its points; writes nothing. Raises the same errors a checkout would."""
+def price(data: dict, *, at: datetime | None = None) -> Quote:
+    """Price a bill and its points; writes nothing. Raises the same errors a checkout would.
+    Prices, validity and promotions are those of the store's local date (of `at` if given)."""
     store = stores.get_by_code(data["store_code"], active_only=True)
     member, card = _member_and_card(data)
-    today = local_today(store.timezone)
+    today = at.astimezone(zone(store.timezone)).date() if at else local_today(store.timezone)
     items = catalog.items_for_bill([line["sku"] for line in data["items"]], store, today)
     promos = catalog.promotions_for_bill(store, today, data.get("promotion_codes") or ())
     bill = price_bill([(items[line["sku"].strip().upper()], line["qty"]) for line in data["items"]],
@@ -111,17 +112,18 @@ def rolling_spend(member_id: int, months: int, now: datetime | None = None) -> i
                                     Checkout.created_at >= since)) or 0
 
 
-def close(actor: Actor, data: dict) -> Checkout:
+def close(actor: Actor, data: dict, *, at: datetime | None = None) -> Checkout:
     """Close a bill: save it, redeem points (oldest first), earn points on what was paid,
-    and move the member up a level if their rolling spend now reaches one."""
-    q = price(data)
+    and move the member up a level if their rolling spend now reaches one.
+    `at` backdates the bill (demo history and imports); the API never sets it."""
+    q = price(data, at=at)
     checkout = Checkout(
         store_id=q.store.id, member_id=q.member.id if q.member else None, card_id=q.card.id if q.card else None,
         member_level=q.member.level.code if q.member else None, covers=data.get("covers"),
         segment=data.get("segment"), joined_at_visit=_joined_at_visit(q.member, q.store),
         list_total=q.bill.list_total, member_total=q.bill.member_total, coupon_discount=q.coupon_discount,
         points_redeemed=q.points_redeemed, points_value=q.points_value, wallet_paid=q.wallet_paid, due=q.due,
-        points_earned=q.points_earned, staff_id=actor.staff_id,
+        points_earned=q.points_earned, staff_id=actor.staff_id, created_at=at or utcnow(),
         lines=[CheckoutLine(line_no=i, sku=line.sku, name=line.name, category=line.category, qty=line.qty,
                             list_price=line.list_price, unit_price=line.unit_price, amount=line.amount,
                             promotion=line.promotion) for i, line in enumerate(q.bill.lines, 1)])
@@ -130,9 +132,9 @@ def close(actor: Actor, data: dict) -> Checkout:
     if q.member is not None:
         if q.points_redeemed:
             points.redeem(actor, q.member.id, q.points_redeemed, store=q.store, checkout_id=checkout.id)
-        points.earn(actor, q.member.id, q.points_earned, store=q.store, checkout_id=checkout.id)
+        points.earn(actor, q.member.id, q.points_earned, store=q.store, checkout_id=checkout.id, earned_at=at)
         levels.upgrade_for(actor, q.member,
-                           spend=rolling_spend(q.member.id, programme.get("level_window_months")))
+                           spend=rolling_spend(q.member.id, programme.get("level_window_months"), now=at))
     audit.record(actor, "checkout.close", entity=checkout, store_id=q.store.id, member_id=checkout.member_id,
                  due=checkout.due, points_redeemed=checkout.points_redeemed, points_earned=checkout.points_earned)
     return checkout

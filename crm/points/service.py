@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..core.actor import Actor
 from ..core.timeutil import utcnow, zone
@@ -52,8 +53,10 @@ def _account(member_id: int) -> PointsAccount:
                 db.session.add(account)
         except IntegrityError:  # created by a concurrent transaction a moment ago
             account = db.session.scalar(select(PointsAccount).where(PointsAccount.member_id == member_id))
-    db.session.execute(update(PointsAccount).where(PointsAccount.id == account.id).values(updated_at=utcnow()))
-    db.session.refresh(account)
+    # The lock, returning the balance as it is now that no one else can change it.
+    fresh = db.session.execute(update(PointsAccount).where(PointsAccount.id == account.id)
+                               .values(updated_at=utcnow()).returning(PointsAccount.balance)).scalar_one()
+    set_committed_value(account, "balance", fresh)
     return account
 
 
@@ -61,10 +64,12 @@ def _move(account: PointsAccount, delta: int):
     stmt = update(PointsAccount).where(PointsAccount.id == account.id)
     if delta < 0:
         stmt = stmt.where(PointsAccount.balance >= -delta)
-    if db.session.execute(stmt.values(balance=PointsAccount.balance + delta)).rowcount != 1:
+    new = db.session.execute(stmt.values(balance=PointsAccount.balance + delta)
+                             .returning(PointsAccount.balance)).scalar_one_or_none()
+    if new is None:
         raise InsufficientPoints(_("Not enough points: %(balance)d available.", balance=account.balance),
                                  balance=account.balance, requested=-delta)
-    db.session.refresh(account)
+    set_committed_value(account, "balance", new)
 
 
 def _entry(account, actor: Actor, kind, points, *, store_id=None, checkout_id=None, reverses_id=None,
@@ -99,8 +104,9 @@ def _take_fifo(account, entry, points, first_lot_id=None):
 
 def _credit(account, actor, kind, points, *, store, earned_at=None, **kw) -> PointsEntry:
     _move(account, points)
-    entry = _entry(account, actor, kind, points, store_id=store.id if store else None, **kw)
     earned_at = earned_at or utcnow()
+    entry = _entry(account, actor, kind, points, store_id=store.id if store else None, **kw)
+    entry.created_at = earned_at
     db.session.add(PointsLot(account_id=account.id, entry_id=entry.id, points=points, remaining=points,
                              earned_at=earned_at, expires_at=expiry_for(earned_at, store.timezone if store else None)))
     return entry
@@ -120,12 +126,13 @@ def _expire_due(account, actor: Actor, now: datetime) -> int:
     return total
 
 
-def earn(actor: Actor, member_id: int, points: int, *, store, checkout_id=None) -> PointsEntry | None:
+def earn(actor: Actor, member_id: int, points: int, *, store, checkout_id=None,
+         earned_at: datetime | None = None) -> PointsEntry | None:
     """Credit points earned on a checkout (usable from the next checkout on)."""
     if points <= 0:
         return None
     account = _account(member_id)
-    return _credit(account, actor, "earn", points, store=store, checkout_id=checkout_id)
+    return _credit(account, actor, "earn", points, store=store, checkout_id=checkout_id, earned_at=earned_at)
 
 
 def redeem(actor: Actor, member_id: int, points: int, *, store, checkout_id=None) -> PointsEntry:

@@ -2,7 +2,9 @@
 
 A fresh database needs no rows: every rule reads its default until changed.
 """
+from flask import g
 from flask_babel import gettext as _
+from sqlalchemy import select
 
 from ..core import audit
 from ..core.actor import Actor
@@ -32,10 +34,18 @@ RULES = {
 }
 
 
+def _stored() -> dict:
+    """Every changed rule, read once per request (or CLI command) and then reused: a
+    checkout consults the rules a dozen times."""
+    cache = g.get("_programme_rules")
+    if cache is None:
+        cache = g._programme_rules = {row.key: row.value["v"] for row in db.session.scalars(select(Setting))}
+    return cache
+
+
 def get(key: str):
     """The current value of a rule (its default if never changed)."""
-    row = db.session.get(Setting, key)
-    return row.value["v"] if row is not None else RULES[key][0]
+    return _stored().get(key, RULES[key][0])
 
 
 def all_rules() -> dict:
@@ -58,4 +68,5 @@ def update(actor: Actor, changes: dict) -> dict:
             row.value = {"v": value}
             row.updated_by = actor.staff_id
     audit.record(actor, "programme.update", entity_type="programme", changes=changes)
+    g.pop("_programme_rules", None)
     return all_rules()
