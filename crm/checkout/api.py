@@ -7,7 +7,6 @@ from ..auth.access import allow, read_only
 from ..auth.roles import COUNTER, MANAGERS
 from ..core.idempotency import unit_of_work
 from ..core.paging import page_schema, paginate
-from ..points import service as points
 from . import service
 from .schemas import CheckoutInSchema, CheckoutQuery, CheckoutSchema, QuoteSchema, VoidInSchema, VoidSchema
 
@@ -41,10 +40,7 @@ class Checkouts(MethodView):
     @blp.response(201, CheckoutSchema)
     def post(self, data):
         """Close a bill: member prices, points redeemed (oldest first) and earned on what was paid."""
-        checkout = service.close(g.actor, data)
-        if checkout.member_id:
-            checkout.points_balance = points.balance(checkout.member_id)
-        return checkout
+        return service.close(g.actor, data)
 
 
 @blp.route("/<int:checkout_id>")

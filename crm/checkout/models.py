@@ -59,6 +59,8 @@ class Checkout(db.Model):
     lines = relationship("CheckoutLine", order_by="CheckoutLine.line_no", lazy="selectin",
                          cascade="all, delete-orphan")
 
+    points_balance = None  # set on a just-closed bill: the member's points after it (not stored)
+
     @property
     def savings(self) -> int:
         return self.list_total - self.member_total

@@ -60,7 +60,7 @@ def _member_and_card(data):
         member = members.find_member(data["member_id"])
         if member is None:
             raise Invalid(_("No such member."), code="unknown_member", field="member_id")
-        card = cards.live_card(member.id)
+        card = member.live_card
         if card is not None and card.status == "frozen":
             raise Conflict(_("This member's card is frozen."), code="card_not_active", status="frozen")
         return member, card
@@ -118,7 +118,7 @@ def close(actor: Actor, data: dict, *, at: datetime | None = None) -> Checkout:
     `at` backdates the bill (demo history and imports); the API never sets it."""
     q = price(data, at=at)
     checkout = Checkout(
-        store_id=q.store.id, member_id=q.member.id if q.member else None, card_id=q.card.id if q.card else None,
+        store=q.store, member_id=q.member.id if q.member else None, card_id=q.card.id if q.card else None,
         member_level=q.member.level.code if q.member else None, covers=data.get("covers"),
         segment=data.get("segment"), joined_at_visit=_joined_at_visit(q.member, q.store),
         list_total=q.bill.list_total, member_total=q.bill.member_total, coupon_discount=q.coupon_discount,
@@ -130,9 +130,9 @@ def close(actor: Actor, data: dict, *, at: datetime | None = None) -> Checkout:
     db.session.add(checkout)
     db.session.flush()
     if q.member is not None:
-        if q.points_redeemed:
-            points.redeem(actor, q.member.id, q.points_redeemed, store=q.store, checkout_id=checkout.id)
-        points.earn(actor, q.member.id, q.points_earned, store=q.store, checkout_id=checkout.id, earned_at=at)
+        checkout.points_balance = points.settle_checkout(
+            actor, q.member.id, redeem=q.points_redeemed, earn=q.points_earned, store=q.store,
+            checkout_id=checkout.id, at=at)
         levels.upgrade_for(actor, q.member,
                            spend=rolling_spend(q.member.id, programme.get("level_window_months"), now=at))
     audit.record(actor, "checkout.close", entity=checkout, store_id=q.store.id, member_id=checkout.member_id,

@@ -73,10 +73,10 @@ def _move(account: PointsAccount, delta: int):
 
 
 def _entry(account, actor: Actor, kind, points, *, store_id=None, checkout_id=None, reverses_id=None,
-           reason="", **details) -> PointsEntry:
+           reason="", created_at=None, **details) -> PointsEntry:
     entry = PointsEntry(account_id=account.id, kind=kind, points=points, store_id=store_id,
                         checkout_id=checkout_id, reverses_id=reverses_id, staff_id=actor.staff_id,
-                        reason=reason, details=details)
+                        reason=reason, details=details, created_at=created_at or utcnow())
     db.session.add(entry)
     db.session.flush()
     return entry
@@ -87,17 +87,22 @@ def _use(entry, lot, points):
     db.session.add(PointsLotUse(entry_id=entry.id, lot_id=lot.id, points=points))
 
 
-def _take_fifo(account, entry, points, first_lot_id=None):
-    """Take points from lots, oldest expiry first (a given lot first, for reversals of an earning)."""
-    lots = db.session.scalars(select(PointsLot).where(PointsLot.account_id == account.id, PointsLot.remaining > 0)
+def _open_lots(account) -> list:
+    """Lots with points left, oldest expiry first (never-expiring last)."""
+    return db.session.scalars(select(PointsLot).where(PointsLot.account_id == account.id, PointsLot.remaining > 0)
                               .order_by(PointsLot.expires_at.is_(None), PointsLot.expires_at, PointsLot.id)).all()
-    lots.sort(key=lambda lot: lot.id != first_lot_id)
+
+
+def _take_fifo(account, entry, points, *, lots=None, first_lot_id=None):
+    """Take points from lots, oldest expiry first (a given lot first, for reversals of an earning)."""
+    lots = sorted(lots if lots is not None else _open_lots(account), key=lambda lot: lot.id != first_lot_id)
     for lot in lots:
         if points == 0:
             break
         take = min(lot.remaining, points)
-        _use(entry, lot, -take)
-        points -= take
+        if take:
+            _use(entry, lot, -take)
+            points -= take
     if points:  # balance and lots disagree: refuse rather than write a ledger that cannot balance
         raise Conflict(_("The points ledger is inconsistent; run `crm audit`."), code="ledger_inconsistent")
 
@@ -105,46 +110,49 @@ def _take_fifo(account, entry, points, first_lot_id=None):
 def _credit(account, actor, kind, points, *, store, earned_at=None, **kw) -> PointsEntry:
     _move(account, points)
     earned_at = earned_at or utcnow()
-    entry = _entry(account, actor, kind, points, store_id=store.id if store else None, **kw)
-    entry.created_at = earned_at
+    entry = _entry(account, actor, kind, points, store_id=store.id if store else None, created_at=earned_at, **kw)
     db.session.add(PointsLot(account_id=account.id, entry_id=entry.id, points=points, remaining=points,
                              earned_at=earned_at, expires_at=expiry_for(earned_at, store.timezone if store else None)))
     return entry
 
 
-def _expire_due(account, actor: Actor, now: datetime) -> int:
-    due = db.session.scalars(select(PointsLot).where(
-        PointsLot.account_id == account.id, PointsLot.remaining > 0, PointsLot.expires_at <= now)
-        .order_by(PointsLot.expires_at, PointsLot.id)).all()
+def _expire_due(account, actor: Actor, now: datetime, lots=None) -> int:
+    """Expire the account's lots that are due; returns the points expired."""
+    if lots is None:
+        lots = _open_lots(account)
     total = 0
-    for lot in due:
-        amount = lot.remaining
-        _move(account, -amount)
-        entry = _entry(account, actor, "expire", -amount, lot_id=lot.id)
-        _use(entry, lot, -amount)
-        total += amount
+    for lot in lots:
+        if lot.remaining and lot.expires_at is not None and lot.expires_at <= now:
+            amount = lot.remaining
+            _move(account, -amount)
+            entry = _entry(account, actor, "expire", -amount, lot_id=lot.id)
+            _use(entry, lot, -amount)
+            total += amount
     return total
 
 
-def earn(actor: Actor, member_id: int, points: int, *, store, checkout_id=None,
-         earned_at: datetime | None = None) -> PointsEntry | None:
-    """Credit points earned on a checkout (usable from the next checkout on)."""
-    if points <= 0:
-        return None
-    account = _account(member_id)
-    return _credit(account, actor, "earn", points, store=store, checkout_id=checkout_id, earned_at=earned_at)
+def _spend(account, actor, kind, points, **kw) -> PointsEntry:
+    """Expire what is due, then take points oldest first; 409 `insufficient_points` if short."""
+    lots = _open_lots(account)
+    _expire_due(account, actor, utcnow(), lots)
+    _move(account, -points)
+    entry = _entry(account, actor, kind, -points, **kw)
+    _take_fifo(account, entry, points, lots=lots)
+    return entry
 
 
-def redeem(actor: Actor, member_id: int, points: int, *, store, checkout_id=None) -> PointsEntry:
-    """Spend points, oldest first; 409 `insufficient_points` if the member has fewer."""
-    if points <= 0:
+def settle_checkout(actor: Actor, member_id: int, *, redeem: int, earn: int, store, checkout_id,
+                    at: datetime | None = None) -> int:
+    """A checkout's points in one lock: spend `redeem` (oldest first), then credit `earn`,
+    which is usable from the next checkout on. Returns the balance after."""
+    if redeem < 0 or earn < 0:
         raise Invalid(_("Redeem a whole number of points above zero."), code="invalid_points", field="redeem_points")
     account = _account(member_id)
-    _expire_due(account, actor, utcnow())
-    _move(account, -points)
-    entry = _entry(account, actor, "redeem", -points, store_id=store.id, checkout_id=checkout_id)
-    _take_fifo(account, entry, points)
-    return entry
+    if redeem:
+        _spend(account, actor, "redeem", redeem, store_id=store.id, checkout_id=checkout_id)
+    if earn:
+        _credit(account, actor, "earn", earn, store=store, checkout_id=checkout_id, earned_at=at)
+    return account.balance
 
 
 def adjust(actor: Actor, member_id: int, points: int, reason: str, *, store=None) -> PointsEntry:
@@ -156,11 +164,7 @@ def adjust(actor: Actor, member_id: int, points: int, reason: str, *, store=None
     account = _account(member_id)
     if points > 0:
         return _credit(account, actor, "adjust", points, store=store, reason=reason.strip())
-    _expire_due(account, actor, utcnow())
-    _move(account, points)
-    entry = _entry(account, actor, "adjust", points, store_id=store.id if store else None, reason=reason.strip())
-    _take_fifo(account, entry, -points)
-    return entry
+    return _spend(account, actor, "adjust", -points, store_id=store.id if store else None, reason=reason.strip())
 
 
 def reverse_checkout(actor: Actor, member_id: int, checkout_id: int, *, store, reason: str) -> dict:
@@ -204,10 +208,10 @@ def balance(member_id: int) -> int:
 
 
 def available(member_id: int, now: datetime | None = None) -> int:
-    """Balance less lots that are past expiry but not yet expired by the job."""
-    due = db.session.scalar(select(func.coalesce(func.sum(PointsLot.remaining), 0)).join(PointsAccount)
-                            .where(PointsAccount.member_id == member_id, PointsLot.expires_at <= (now or utcnow())))
-    return balance(member_id) - (due or 0)
+    """Balance less lots that are past expiry but not yet expired by the job (one query)."""
+    due = (select(func.coalesce(func.sum(PointsLot.remaining), 0)).where(
+        PointsLot.account_id == PointsAccount.id, PointsLot.expires_at <= (now or utcnow())).scalar_subquery())
+    return db.session.scalar(select(PointsAccount.balance - due).where(PointsAccount.member_id == member_id)) or 0
 
 
 def open_lots(member_id: int):
