@@ -6,7 +6,7 @@ FLASK   = $(VENV)/bin/flask --app wsgi
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: run test install translations translations-update migrate demo lint bench-lookup clean
+.PHONY: run test install translations translations-update migrate demo lint bench-lookup bench-checkout clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,9 @@ lint: install
 
 bench-lookup: install
 	$(PY) bench/lookup.py
+
+bench-checkout: install
+	$(PY) bench/checkout_load.py
 
 clean:
 	rm -rf $(VENV) instance/*.sqlite3*

@@ -118,7 +118,7 @@ def close(actor: Actor, data: dict, *, at: datetime | None = None) -> Checkout:
     `at` backdates the bill (demo history and imports); the API never sets it."""
     q = price(data, at=at)
     checkout = Checkout(
-        store=q.store, member_id=q.member.id if q.member else None, card_id=q.card.id if q.card else None,
+        store=q.store, member=q.member, card=q.card,
         member_level=q.member.level.code if q.member else None, covers=data.get("covers"),
         segment=data.get("segment"), joined_at_visit=_joined_at_visit(q.member, q.store),
         list_total=q.bill.list_total, member_total=q.bill.member_total, coupon_discount=q.coupon_discount,
@@ -133,8 +133,9 @@ def close(actor: Actor, data: dict, *, at: datetime | None = None) -> Checkout:
         checkout.points_balance = points.settle_checkout(
             actor, q.member.id, redeem=q.points_redeemed, earn=q.points_earned, store=q.store,
             checkout_id=checkout.id, at=at)
-        levels.upgrade_for(actor, q.member,
-                           spend=rolling_spend(q.member.id, programme.get("level_window_months"), now=at))
+        # The rolling-spend SUM runs only when some higher level has a spend threshold.
+        levels.upgrade_for(actor, q.member, spend=lambda: rolling_spend(
+            q.member.id, programme.get("level_window_months"), now=at))
     audit.record(actor, "checkout.close", entity=checkout, store_id=q.store.id, member_id=checkout.member_id,
                  due=checkout.due, points_redeemed=checkout.points_redeemed, points_earned=checkout.points_earned)
     return checkout

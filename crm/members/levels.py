@@ -71,11 +71,21 @@ def update_level(actor: Actor, code: str, **changes) -> MemberLevel:
     return level
 
 
-def upgrade_for(actor: Actor, member, *, spend: int = 0, topup: int = 0) -> MemberLevel | None:
+def levels_above(member) -> list[MemberLevel]:
+    """Higher levels a member could still reach, highest first."""
+    return db.session.scalars(select(MemberLevel).where(MemberLevel.rank > member.level.rank)
+                              .order_by(MemberLevel.rank.desc())).all()
+
+
+def upgrade_for(actor: Actor, member, *, spend=0, topup=0, candidates=None) -> MemberLevel | None:
     """Move a member up to the highest level whose spend or top-up threshold they reach.
-    Levels only go up here; a downgrade happens only at the yearly review."""
-    candidates = db.session.scalars(select(MemberLevel).where(MemberLevel.rank > member.level.rank)
-                                    .order_by(MemberLevel.rank.desc())).all()
+    Levels only go up here; a downgrade happens only at the yearly review. `spend` and
+    `topup` may be callables, evaluated only if some level has that kind of threshold."""
+    candidates = levels_above(member) if candidates is None else candidates
+    if any(level.upgrade_spend is not None for level in candidates) and callable(spend):
+        spend = spend()
+    if any(level.upgrade_topup is not None for level in candidates) and callable(topup):
+        topup = topup()
     for level in candidates:
         if ((level.upgrade_spend is not None and spend >= level.upgrade_spend)
                 or (level.upgrade_topup is not None and topup >= level.upgrade_topup)):

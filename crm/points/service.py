@@ -87,10 +87,17 @@ def _use(entry, lot, points):
     db.session.add(PointsLotUse(entry_id=entry.id, lot_id=lot.id, points=points))
 
 
-def _open_lots(account) -> list:
-    """Lots with points left, oldest expiry first (never-expiring last)."""
-    return db.session.scalars(select(PointsLot).where(PointsLot.account_id == account.id, PointsLot.remaining > 0)
-                              .order_by(PointsLot.expires_at.is_(None), PointsLot.expires_at, PointsLot.id)).all()
+def _open_lots(account, *, due_by: datetime | None = None, live_at: datetime | None = None,
+               limit: int | None = None) -> list:
+    """Lots with points left, oldest expiry first (never-expiring last); optionally only
+    those due by a time, or only those still live at a time (at most `limit` of them)."""
+    stmt = (select(PointsLot).where(PointsLot.account_id == account.id, PointsLot.remaining > 0)
+            .order_by(PointsLot.expires_at.is_(None), PointsLot.expires_at, PointsLot.id).limit(limit))
+    if due_by is not None:
+        stmt = stmt.where(PointsLot.expires_at <= due_by)
+    if live_at is not None:
+        stmt = stmt.where((PointsLot.expires_at.is_(None)) | (PointsLot.expires_at > live_at))
+    return db.session.scalars(stmt).all()
 
 
 def _take_fifo(account, entry, points, *, lots=None, first_lot_id=None):
@@ -132,12 +139,13 @@ def _expire_due(account, actor: Actor, now: datetime, lots=None) -> int:
 
 
 def _spend(account, actor, kind, points, **kw) -> PointsEntry:
-    """Expire what is due, then take points oldest first; 409 `insufficient_points` if short."""
-    lots = _open_lots(account)
-    _expire_due(account, actor, utcnow(), lots)
+    """Expire what is due, then take points oldest first; 409 `insufficient_points` if short.
+    Every lot holds at least one point, so at most `points` live lots are read."""
+    now = utcnow()
+    _expire_due(account, actor, now, _open_lots(account, due_by=now))
     _move(account, -points)
     entry = _entry(account, actor, kind, -points, **kw)
-    _take_fifo(account, entry, points, lots=lots)
+    _take_fifo(account, entry, points, lots=_open_lots(account, live_at=now, limit=points))
     return entry
 
 
