@@ -51,18 +51,22 @@ def create_scratch_pg_database():
     return normalise_database_url(f"{base}/{name}"), drop
 
 
+def scratch_database(backend: str, directory):
+    """(url, drop) of an empty database of this backend; skips the test if PostgreSQL is away."""
+    if backend == "postgresql":
+        if not PG_OK:
+            pytest.skip(f"PostgreSQL unreachable ({PG_WHY})")
+        return create_scratch_pg_database()
+    return f"sqlite:///{directory / 'crm.sqlite3'}", lambda: None
+
+
 def make_app(url, **overrides):
     return create_app(TestConfig, SQLALCHEMY_DATABASE_URI=url, **overrides)
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def app(request, tmp_path_factory):
-    if request.param == "postgresql":
-        if not PG_OK:
-            pytest.skip(f"PostgreSQL unreachable ({PG_WHY})")
-        url, drop = create_scratch_pg_database()
-    else:
-        url, drop = f"sqlite:///{tmp_path_factory.mktemp('db') / 'crm.sqlite3'}", lambda: None
+    url, drop = scratch_database(request.param, tmp_path_factory.mktemp("db"))
     application = make_app(url)
     with application.app_context():
         db.create_all()

@@ -6,18 +6,13 @@ import threading
 import pytest
 import requests
 
-from tests.conftest import PASSWORD, PG_OK, PG_WHY, create_scratch_pg_database
+from tests.conftest import PASSWORD, scratch_database
 from tests.servers import ROOT, VENV_BIN, flask_cli, gunicorn
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def served_env(request, tmp_path):
-    if request.param == "postgresql":
-        if not PG_OK:
-            pytest.skip(f"PostgreSQL unreachable ({PG_WHY})")
-        url, drop = create_scratch_pg_database()
-    else:
-        url, drop = f"sqlite:///{tmp_path / 'served.sqlite3'}", lambda: None
+    url, drop = scratch_database(request.param, tmp_path)
     env = {"DATABASE_URL": url, "SECRET_KEY": "http-test"}
     flask_cli(env, "db", "upgrade")
     flask_cli(env, "crm", "create-staff", "boss", "--role", "admin", "--password", PASSWORD)

@@ -5,19 +5,14 @@ from alembic.migration import MigrationContext
 from flask_migrate import upgrade
 
 from crm.extensions import db
-from tests.conftest import PG_OK, PG_WHY, create_scratch_pg_database, make_app
+from tests.conftest import make_app, scratch_database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def fresh_url(request, tmp_path):
-    if request.param == "postgresql":
-        if not PG_OK:
-            pytest.skip(f"PostgreSQL unreachable ({PG_WHY})")
-        url, drop = create_scratch_pg_database()
-        yield url
-        drop()
-    else:
-        yield f"sqlite:///{tmp_path / 'migrated.sqlite3'}"
+    url, drop = scratch_database(request.param, tmp_path)
+    yield url
+    drop()
 
 
 def test_migrations_match_models(fresh_url):

@@ -68,11 +68,15 @@ def update_item(actor: Actor, sku: str, data: dict) -> Item:
     return item
 
 
+def _by_code(model, column, value, message, code):
+    row = db.session.scalar(select(model).where(column == value.strip().upper()))
+    if row is None:
+        raise NotFound(message, code=code)
+    return row
+
+
 def get_item(sku: str) -> Item:
-    item = db.session.scalar(select(Item).where(Item.sku == sku.strip().upper()))
-    if item is None:
-        raise NotFound(_("No such item."), code="item_not_found")
-    return item
+    return _by_code(Item, Item.sku, sku, _("No such item."), "item_not_found")
 
 
 def list_items(q: str | None = None, category: str | None = None):
@@ -149,10 +153,7 @@ def update_promotion(actor: Actor, code: str, data: dict) -> Promotion:
 
 
 def get_promotion(code: str) -> Promotion:
-    promo = db.session.scalar(select(Promotion).where(Promotion.code == code.strip().upper()))
-    if promo is None:
-        raise NotFound(_("No such promotion."), code="promotion_not_found")
-    return promo
+    return _by_code(Promotion, Promotion.code, code, _("No such promotion."), "promotion_not_found")
 
 
 def list_promotions():
