@@ -58,7 +58,8 @@ def prune_idempotency_keys():
 def audit_ledgers():
     """Check every balance against its ledger; exit 1 naming each mismatch."""
     from .points import service as points
-    problems = points.audit_mismatches()
+    from .wallet import service as wallet
+    problems = points.audit_mismatches() + wallet.audit_mismatches()
     for problem in problems:
         click.echo(f"MISMATCH {problem}", err=True)
     if problems:

@@ -23,9 +23,12 @@ class DomainError(Exception):
     code = "invalid"
     message = _l("The request is not valid.")
 
-    def __init__(self, message=None, *, code=None, field=None, **details):
+    def __init__(self, message=None, *, code=None, field=None, after_rollback=None, **details):
         super().__init__(message or self.message)
         self.message = message or self.message
+        # Something that must be recorded even though the request's work is rolled back
+        # (e.g. a wrong PIN try); run by rollback_for() in its own transaction.
+        self.after_rollback = after_rollback
         if code:
             self.code = code
         self.field = field  # the form field a UI should show this next to
@@ -84,12 +87,21 @@ def _html_error(status, message=None):
     return render_template("error.html", status=status, message=message), status
 
 
+def rollback_for(err: DomainError):
+    """Undo the request's work, then record what the error says must survive the rollback."""
+    from .extensions import db
+    db.session.rollback()
+    if err.after_rollback is not None:
+        err.after_rollback()
+        db.session.commit()
+
+
 def register_error_handlers(app):
     from .extensions import db
 
     @app.errorhandler(DomainError)
     def _domain(err):
-        db.session.rollback()
+        rollback_for(err)
         if is_api_request():
             return error_response(err.status, err.code, err.message, err.details)
         return _html_error(err.status, str(err.message))

@@ -9,3 +9,4 @@ from .members.models import Company, Member, MemberLevel, MemberTag  # noqa: F40
 from .points.models import PointsAccount, PointsEntry, PointsLot, PointsLotUse  # noqa: F401
 from .programme.models import Setting  # noqa: F401
 from .stores.models import Store  # noqa: F401
+from .wallet.models import BonusTier, WalletAccount, WalletEntry, WalletPin, WalletTopup  # noqa: F401

@@ -148,8 +148,10 @@ def stores(app):
     """The three stores, on a database as `flask db upgrade` leaves it (with the entry level)."""
     from crm.members import levels
     from crm.stores import service
+    from crm.wallet import service as wallet
     def make():
         levels.entry_level()
+        wallet.ensure_default_tiers()
         return {s.code: s.id for s in (
             service.create_store(SYSTEM, code="BJ01", name="朝阳店", kind="restaurant"),
             service.create_store(SYSTEM, code="BJ02", name="海淀店", kind="restaurant"),
@@ -248,9 +250,11 @@ def give_points(login_api):
 
 
 def audit_problems(app):
+    """What `crm audit` would report: every ledger that does not balance."""
     from crm.points import service as points
+    from crm.wallet import service as wallet
     with app.app_context():
-        return points.audit_mismatches()
+        return points.audit_mismatches() + wallet.audit_mismatches()
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ class Checkout(db.Model):
         CheckConstraint("points_redeemed >= 0 AND points_value >= 0 AND points_earned >= 0", name="points"),
         CheckConstraint("coupon_discount >= 0 AND wallet_paid >= 0 AND due >= 0", name="payments"),
         CheckConstraint("due = member_total - coupon_discount - points_value - wallet_paid", name="due_adds_up"),
+        CheckConstraint("wallet_paid = wallet_principal + wallet_bonus", name="wallet_adds_up"),
         CheckConstraint("covers IS NULL OR covers > 0", name="covers_positive"),
         CheckConstraint(f"segment IN ({', '.join(repr(s) for s in SEGMENT_KEYS)})", name="segment"),
         Index("ix_checkouts_store_created", "store_id", "created_at"),
@@ -45,6 +46,8 @@ class Checkout(db.Model):
     points_redeemed: Mapped[int] = mapped_column(default=0)
     points_value: Mapped[int] = mapped_column(default=0)
     wallet_paid: Mapped[int] = mapped_column(default=0)
+    wallet_principal: Mapped[int] = mapped_column(default=0)  # parts of wallet_paid
+    wallet_bonus: Mapped[int] = mapped_column(default=0)
     due: Mapped[int]  # paid by other means (cash, card, WeChat …)
     points_earned: Mapped[int] = mapped_column(default=0)
     staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))

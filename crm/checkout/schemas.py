@@ -20,6 +20,8 @@ class CheckoutInSchema(Schema):
     segment = fields.Str(allow_none=True, validate=validate.OneOf(SEGMENT_KEYS))
     redeem_points = fields.Int(strict=True, load_default=0, validate=validate.Range(min=0, max=10_000_000))
     promotion_codes = fields.List(fields.Str(validate=validate.Length(min=1, max=32)), load_default=list)
+    wallet_amount = Money(load_default=0, metadata={"description": "Part of the bill paid from stored value."})
+    pin = fields.Str(validate=validate.Regexp(r"^\d{6}$", error="The PIN is 6 digits."), load_only=True)
 
     @validates_schema
     def _one_member_reference(self, data, **kwargs):
@@ -52,6 +54,8 @@ class _Totals(Schema):
     points_redeemed = fields.Int()
     points_value = Money()
     wallet_paid = Money()
+    wallet_principal = Money()
+    wallet_bonus = Money()
     due = Money()
     points_earned = fields.Int()
 
@@ -87,6 +91,7 @@ class VoidSchema(Schema):
     points_restored = fields.Int()
     points_reclaimed = fields.Int()
     points_written_off = fields.Int(metadata={"description": "Earned points already spent, so not taken back."})
+    wallet_restored = Money()
 
 
 class CheckoutQuery(Schema):

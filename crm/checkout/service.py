@@ -23,6 +23,7 @@ from ..members import service as members
 from ..points import service as points
 from ..programme import service as programme
 from ..stores import service as stores
+from ..wallet import service as wallet
 from .models import Checkout, CheckoutLine
 
 # action -> (states it may start from, state it leads to)
@@ -42,6 +43,8 @@ class Quote:
     points_available: int | None
     coupon_discount: int = 0
     wallet_paid: int = 0
+    wallet_principal: int = 0
+    wallet_bonus: int = 0
 
     # The bill's figures, so a quote reads like a checkout.
     lines = property(lambda self: self.bill.lines)
@@ -90,9 +93,26 @@ def price(data: dict, *, at: datetime | None = None) -> Quote:
     if member is not None and redeem > available:
         raise points.InsufficientPoints(_("Not enough points: %(balance)d available.", balance=available),
                                         field="redeem_points", balance=available, requested=redeem)
-    due = bill.member_total - value
-    earned = points.points_for_spend(due, member.level.points_multiplier) if member else 0
-    return Quote(store, member, card, bill, redeem, value, due, earned, available)
+    wallet_amount = data.get("wallet_amount") or 0
+    if wallet_amount and member is None:
+        raise Invalid(_("Only members can pay from stored value."), code="wallet_needs_member", field="wallet_amount")
+    if wallet_amount > bill.member_total - value:
+        raise Invalid(_("The wallet payment is more than the bill."), code="wallet_exceeds_bill",
+                      field="wallet_amount", max=bill.member_total - value)
+    from_principal, from_bonus = wallet.preview(member.id, wallet_amount) if wallet_amount else (0, 0)
+    due = bill.member_total - value - wallet_amount
+    earned = _points_earned(member, due, from_principal, from_bonus)
+    return Quote(store, member, card, bill, redeem, value, due, earned, available, wallet_paid=wallet_amount,
+                 wallet_principal=from_principal, wallet_bonus=from_bonus)
+
+
+def _points_earned(member, due, from_principal, from_bonus) -> int:
+    """Points are earned on money actually paid: other means plus the wallet's principal
+    (and its bonus part only if the programme says so)."""
+    if member is None:
+        return 0
+    eligible = due + from_principal + (from_bonus if programme.get("points_on_wallet_bonus") else 0)
+    return points.points_for_spend(eligible, member.level.points_multiplier)
 
 
 def _joined_at_visit(member, store) -> bool:
@@ -122,16 +142,21 @@ def close(actor: Actor, data: dict, *, at: datetime | None = None) -> Checkout:
         member_level=q.member.level.code if q.member else None, covers=data.get("covers"),
         segment=data.get("segment"), joined_at_visit=_joined_at_visit(q.member, q.store),
         list_total=q.bill.list_total, member_total=q.bill.member_total, coupon_discount=q.coupon_discount,
-        points_redeemed=q.points_redeemed, points_value=q.points_value, wallet_paid=q.wallet_paid, due=q.due,
+        points_redeemed=q.points_redeemed, points_value=q.points_value, wallet_paid=q.wallet_paid,
+        wallet_principal=q.wallet_principal, wallet_bonus=q.wallet_bonus, due=q.due,
         points_earned=q.points_earned, staff_id=actor.staff_id, created_at=at or utcnow(),
         lines=[CheckoutLine(line_no=i, sku=line.sku, name=line.name, category=line.category, qty=line.qty,
                             list_price=line.list_price, unit_price=line.unit_price, amount=line.amount,
                             promotion=line.promotion) for i, line in enumerate(q.bill.lines, 1)])
     db.session.add(checkout)
     db.session.flush()
+    if q.wallet_paid:  # split again under the wallet's lock: the balances may have moved since the quote
+        checkout.wallet_principal, checkout.wallet_bonus = wallet.pay(
+            actor, q.member.id, q.wallet_paid, store=q.store, checkout_id=checkout.id, pin=data.get("pin"))
+        checkout.points_earned = _points_earned(q.member, q.due, checkout.wallet_principal, checkout.wallet_bonus)
     if q.member is not None:
         checkout.points_balance = points.settle_checkout(
-            actor, q.member.id, redeem=q.points_redeemed, earn=q.points_earned, store=q.store,
+            actor, q.member.id, redeem=q.points_redeemed, earn=checkout.points_earned, store=q.store,
             checkout_id=checkout.id, at=at)
         # The rolling-spend SUM runs only when some higher level has a spend threshold.
         levels.upgrade_for(actor, q.member, spend=lambda: rolling_spend(
@@ -149,10 +174,12 @@ def void(actor: Actor, checkout_id: int, reason: str) -> tuple[Checkout, dict]:
     allowed, target = TRANSITIONS["void"]
     if checkout.status not in allowed:
         raise Conflict(_("This checkout is already voided."), code="already_voided", status=checkout.status)
-    result = {"restored": 0, "reclaimed": 0, "written_off": 0}
+    result = {"restored": 0, "reclaimed": 0, "written_off": 0, "wallet_restored": 0}
     if checkout.member_id is not None:
-        result = points.reverse_checkout(actor, checkout.member_id, checkout.id, store=checkout.store,
-                                         reason=reason.strip())
+        result.update(points.reverse_checkout(actor, checkout.member_id, checkout.id, store=checkout.store,
+                                              reason=reason.strip()))
+        result["wallet_restored"] = wallet.reverse_checkout(actor, checkout.member_id, checkout.id,
+                                                            store=checkout.store, reason=reason.strip())
     checkout.status, checkout.voided_at = target, utcnow()
     checkout.voided_by, checkout.void_reason = actor.staff_id, reason.strip()
     audit.record(actor, "checkout.void", entity=checkout, store_id=checkout.store_id, reason=reason.strip(),

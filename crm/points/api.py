@@ -10,7 +10,7 @@ from ..core.paging import PageArgs, page_schema, paginate
 from ..members import service as members
 from ..stores import service as stores
 from . import service
-from .schemas import AdjustmentSchema, EntrySchema, PointsSummarySchema
+from .schemas import AdjustmentSchema, PointsEntrySchema, PointsSummarySchema
 
 blp = Blueprint("points_api", __name__, url_prefix="/api/v1/members/<int:member_id>/points",
                 description="Points ledger")
@@ -29,7 +29,7 @@ def summary(member_id):
 @blp.route("/entries")
 @allow(COUNTER)
 @blp.arguments(PageArgs, location="query")
-@blp.response(200, page_schema(EntrySchema, "PointsEntryPage"))
+@blp.response(200, page_schema(PointsEntrySchema, "PointsEntryPage"))
 def entries(args, member_id):
     """Every change to the member's points, newest first."""
     members.get_member(member_id)
@@ -42,7 +42,7 @@ class Adjustments(MethodView):
     @allow(MANAGERS)
     @unit_of_work(idempotent=True)
     @blp.arguments(AdjustmentSchema)
-    @blp.response(201, EntrySchema)
+    @blp.response(201, PointsEntrySchema)
     def post(self, data, member_id):
         """A manager's correction (positive or negative), with a reason."""
         members.get_member(member_id)

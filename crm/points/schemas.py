@@ -13,7 +13,7 @@ class PointsSummarySchema(Schema):
     lots = fields.List(fields.Nested(LotSchema))
 
 
-class EntrySchema(Schema):
+class PointsEntrySchema(Schema):
     id = fields.Int()
     kind = fields.Str()
     points = fields.Int()

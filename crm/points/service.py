@@ -274,3 +274,8 @@ def audit_mismatches() -> list[str]:
         .where(PointsLot.remaining != PointsLot.points + func.coalesce(uses.c.total, 0))).all()
     problems += [f"points lot {i}: {p} earned, uses {u}, but {r} remaining" for i, p, r, u in bad_lots]
     return problems
+
+
+def outstanding() -> int:
+    """All points members hold (a liability at the redemption value)."""
+    return db.session.scalar(select(func.coalesce(func.sum(PointsAccount.balance), 0))) or 0

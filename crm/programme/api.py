@@ -21,6 +21,9 @@ class ProgrammeSchema(Schema):
     point_value = Money(metadata={"description": "What one point is worth when redeemed (default 1.00)."})
     points_expiry_months = fields.Int(metadata={"description": "Months after the month earned; 0 = never."})
     level_window_months = fields.Int(metadata={"description": "Rolling window of spend for level upgrades."})
+    wallet_spend_mode = fields.Str(metadata={"description": "proportional (default) or principal_first."})
+    wallet_pin_threshold = Money(metadata={"description": "Wallet payments above this need the PIN."})
+    points_on_wallet_bonus = fields.Bool(metadata={"description": "Does the bonus part of a payment earn points?"})
 
 
 class ProgrammeUpdateSchema(ProgrammeSchema):

@@ -18,6 +18,14 @@ def _whole(low, high, message):
     return lambda v: None if isinstance(v, int) and not isinstance(v, bool) and low <= v <= high else message
 
 
+def _choice(*options):
+    return lambda v: None if v in options else f"Choose one of: {', '.join(options)}."
+
+
+def _flag(v):
+    return None if isinstance(v, bool) else "Use true or false."
+
+
 # key -> (default, validator returning an error message or None). Amounts are fen.
 RULES = {
     "card_fee": (2000, _whole(0, 1_000_000, "The card fee is an amount between 0 and 10000.")),
@@ -31,6 +39,12 @@ RULES = {
     "points_expiry_months": (12, _whole(0, 120, "Expiry is a whole number of months from 0 to 120.")),
     # Levels go up when spend over this many months reaches a level's threshold.
     "level_window_months": (12, _whole(1, 60, "The upgrade window is 1 to 60 months.")),
+    # Stored value: how a payment is split between principal and bonus.
+    "wallet_spend_mode": ("proportional", _choice("proportional", "principal_first")),
+    # Wallet payments above this amount need the member's PIN (if they set one).
+    "wallet_pin_threshold": (20000, _whole(0, 100_000_000, "The PIN threshold is an amount of 0 or more.")),
+    # Whether the bonus part of a wallet payment earns points (SPEC: excluded by default).
+    "points_on_wallet_bonus": (False, _flag),
 }
 
 

@@ -1,0 +1,1 @@
+"""Stored value 储值: principal and bonus ledgers, top-ups with bonus tiers, refunds, PIN."""

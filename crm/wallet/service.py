@@ -1,0 +1,310 @@
+"""Stored value: top-ups with bonus tiers, payments split between principal and bonus,
+refunds, reversals and the payment PIN.
+
+Concurrency is as for points: both accounts of a member are locked (principal, then
+bonus — always in that order, so two transactions never wait on each other) before
+any balance is read for a decision, and every decrement is a conditional
+`UPDATE … WHERE balance >= :x`.
+"""
+from datetime import date, datetime
+from decimal import Decimal
+
+from flask_babel import gettext as _
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from ..core import audit
+from ..core.actor import Actor
+from ..core.money import format_fen, round_fen
+from ..core.timeutil import local_today, utcnow
+from ..errors import Conflict, Invalid, NotFound
+from ..extensions import db
+from ..programme import service as programme
+from .models import BonusTier, WalletAccount, WalletEntry, WalletPin, WalletTopup
+
+PIN_TRIES = 5
+
+
+class InsufficientWallet(Conflict):
+    code = "insufficient_wallet"
+
+
+class WrongPin(Invalid):
+    code = "wrong_pin"
+
+
+class WalletLocked(Conflict):
+    code = "wallet_locked"
+
+
+# Accounts ------------------------------------------------------------------------------
+
+def _accounts(member_id: int) -> tuple[WalletAccount, WalletAccount]:
+    """(principal, bonus), created on first use and locked for this transaction."""
+    found = {a.kind: a for a in db.session.scalars(select(WalletAccount).where(WalletAccount.member_id == member_id))}
+    for kind in ("principal", "bonus"):
+        if kind not in found:
+            try:
+                with db.session.begin_nested():
+                    found[kind] = WalletAccount(member_id=member_id, kind=kind, balance=0)
+                    db.session.add(found[kind])
+            except IntegrityError:  # a concurrent first top-up created it
+                found[kind] = db.session.scalar(select(WalletAccount).where(
+                    WalletAccount.member_id == member_id, WalletAccount.kind == kind))
+    for kind in ("principal", "bonus"):
+        account = found[kind]
+        fresh = db.session.execute(update(WalletAccount).where(WalletAccount.id == account.id)
+                                   .values(updated_at=utcnow()).returning(WalletAccount.balance)).scalar_one()
+        set_committed_value(account, "balance", fresh)
+    return found["principal"], found["bonus"]
+
+
+def _move(account: WalletAccount, delta: int):
+    stmt = update(WalletAccount).where(WalletAccount.id == account.id)
+    if delta < 0:
+        stmt = stmt.where(WalletAccount.balance >= -delta)
+    new = db.session.execute(stmt.values(balance=WalletAccount.balance + delta)
+                             .returning(WalletAccount.balance)).scalar_one_or_none()
+    if new is None:
+        raise InsufficientWallet(_("Not enough stored value."), field="wallet_amount")
+    set_committed_value(account, "balance", new)
+
+
+def _post(account, actor: Actor, kind: str, amount: int, **kw) -> WalletEntry | None:
+    """Move a balance and write its entry (nothing for a zero amount)."""
+    if not amount:
+        return None
+    _move(account, amount)
+    entry = WalletEntry(account_id=account.id, kind=kind, amount=amount, staff_id=actor.staff_id, **kw)
+    db.session.add(entry)
+    return entry
+
+
+def balances(member_id: int) -> dict:
+    rows = dict(db.session.execute(select(WalletAccount.kind, WalletAccount.balance)
+                                   .where(WalletAccount.member_id == member_id)).all())
+    principal, bonus = rows.get("principal", 0), rows.get("bonus", 0)
+    return {"principal": principal, "bonus": bonus, "balance": principal + bonus}
+
+
+# Top-ups ---------------------------------------------------------------------------------
+
+def tier_for(amount: int, on: date) -> BonusTier | None:
+    """The highest active tier this amount reaches on this date."""
+    return db.session.scalar(select(BonusTier).where(
+        BonusTier.active.is_(True), BonusTier.min_amount <= amount,
+        or_(BonusTier.valid_from.is_(None), BonusTier.valid_from <= on),
+        or_(BonusTier.valid_to.is_(None), BonusTier.valid_to >= on)).order_by(BonusTier.min_amount.desc()).limit(1))
+
+
+def top_up(actor: Actor, member_id: int, *, store, amount: int, payment_method: str,
+           at: datetime | None = None) -> tuple[WalletTopup, dict]:
+    """Add money to a member's wallet, plus the bonus of the highest tier it reaches (once)."""
+    if amount <= 0:
+        raise Invalid(_("Top up an amount above zero."), code="invalid_amount", field="amount")
+    tier = tier_for(amount, at.date() if at else local_today(store.timezone))
+    bonus = tier.bonus if tier else 0
+    topup = WalletTopup(member_id=member_id, store_id=store.id, amount=amount, bonus=bonus,
+                        tier_id=tier.id if tier else None, payment_method=payment_method,
+                        staff_id=actor.staff_id, created_at=at or utcnow())
+    db.session.add(topup)
+    db.session.flush()
+    principal, bonus_account = _accounts(member_id)
+    when = at or utcnow()
+    _post(principal, actor, "topup", amount, topup_id=topup.id, store_id=store.id, created_at=when)
+    _post(bonus_account, actor, "topup", bonus, topup_id=topup.id, store_id=store.id, created_at=when)
+    audit.record(actor, "wallet.top_up", entity=topup, store_id=store.id, member_id=member_id,
+                 amount=format_fen(amount), bonus=format_fen(bonus))
+    return topup, {"principal": principal.balance, "bonus": bonus_account.balance}
+
+
+# Payments --------------------------------------------------------------------------------
+
+def split(amount: int, principal: int, bonus: int, mode: str) -> tuple[int, int]:
+    """(principal part, bonus part) of a payment; the two always add up to `amount`.
+
+    proportional: bonus part = amount × bonus / (principal + bonus), rounded half-up to
+    the fen, then capped by what each balance holds; principal_first: principal, then bonus."""
+    if amount > principal + bonus:
+        raise InsufficientWallet(_("Not enough stored value: %(balance)s available.",
+                                   balance=format_fen(principal + bonus)),
+                                 field="wallet_amount", balance=format_fen(principal + bonus))
+    if mode == "principal_first":
+        from_principal = min(amount, principal)
+        return from_principal, amount - from_principal
+    from_bonus = min(bonus, round_fen(Decimal(amount) * bonus / (principal + bonus))) if amount else 0
+    from_principal = amount - from_bonus
+    if from_principal > principal:  # rounding pushed past the principal: take the rest from bonus
+        from_principal, from_bonus = principal, amount - principal
+    return from_principal, from_bonus
+
+
+def preview(member_id: int, amount: int) -> tuple[int, int]:
+    """The split a payment would have now (for a quote; the payment re-splits under its lock)."""
+    b = balances(member_id)
+    return split(amount, b["principal"], b["bonus"], programme.get("wallet_spend_mode"))
+
+
+def pay(actor: Actor, member_id: int, amount: int, *, store, checkout_id: int, pin: str | None) -> tuple[int, int]:
+    """Pay from the wallet; returns (principal part, bonus part). Above the PIN threshold a
+    member who has set a PIN must give it."""
+    if amount <= 0:
+        return 0, 0
+    check_pin(member_id, pin, required=amount > programme.get("wallet_pin_threshold"))
+    principal, bonus = _accounts(member_id)
+    from_principal, from_bonus = split(amount, principal.balance, bonus.balance, programme.get("wallet_spend_mode"))
+    _post(principal, actor, "spend", -from_principal, checkout_id=checkout_id, store_id=store.id)
+    _post(bonus, actor, "spend", -from_bonus, checkout_id=checkout_id, store_id=store.id)
+    return from_principal, from_bonus
+
+
+def reverse_checkout(actor: Actor, member_id: int, checkout_id: int, *, store, reason: str) -> int:
+    """Give back what a checkout took from the wallet, as new entries; returns the amount."""
+    spent = db.session.scalars(select(WalletEntry).join(WalletAccount).where(
+        WalletEntry.checkout_id == checkout_id, WalletEntry.kind == "spend",
+        WalletAccount.member_id == member_id)).all()
+    if not spent:
+        return 0
+    principal, bonus = _accounts(member_id)
+    by_id = {principal.id: principal, bonus.id: bonus}
+    for entry in spent:
+        _post(by_id[entry.account_id], actor, "reversal", -entry.amount, checkout_id=checkout_id,
+              reverses_id=entry.id, store_id=store.id, reason=reason)
+    return -sum(e.amount for e in spent)
+
+
+def refund(actor: Actor, member_id: int, *, store, reason: str) -> dict:
+    """Pay back the unspent principal and forfeit the bonus (manager). The wallet stays open
+    at zero, so the member can top up again later."""
+    if not reason or not reason.strip():
+        raise Invalid(_("Give a reason for the refund."), code="reason_required", field="reason")
+    principal, bonus = _accounts(member_id)
+    if principal.balance == 0 and bonus.balance == 0:
+        raise Conflict(_("The wallet is empty; there is nothing to refund."), code="wallet_empty")
+    refunded, forfeited = principal.balance, bonus.balance
+    _post(principal, actor, "refund", -refunded, store_id=store.id, reason=reason.strip())
+    _post(bonus, actor, "refund", -forfeited, store_id=store.id, reason=reason.strip())
+    audit.record(actor, "wallet.refund", entity_type="member", entity_id=member_id, store_id=store.id,
+                 refunded=format_fen(refunded), forfeited=format_fen(forfeited), reason=reason.strip())
+    return {"refunded_principal": refunded, "forfeited_bonus": forfeited}
+
+
+def entries_of(member_id: int):
+    return (select(WalletEntry).join(WalletEntry.account)
+            .where(WalletAccount.member_id == member_id).order_by(WalletEntry.id.desc()))
+
+
+# PIN -------------------------------------------------------------------------------------
+
+def _pin(member_id: int) -> WalletPin | None:
+    return db.session.get(WalletPin, member_id)
+
+
+def set_pin(actor: Actor, member_id: int, pin: str, current_pin: str | None = None):
+    """Set or change the 6-digit payment PIN; changing it needs the current one."""
+    if not (isinstance(pin, str) and len(pin) == 6 and pin.isdigit()):
+        raise Invalid(_("The PIN is 6 digits."), code="invalid_pin", field="pin")
+    row = _pin(member_id)
+    if row is not None:
+        check_pin(member_id, current_pin, required=True, field="current_pin")
+        row.pin_hash, row.failures, row.updated_at = generate_password_hash(pin), 0, utcnow()
+    else:
+        db.session.add(WalletPin(member_id=member_id, pin_hash=generate_password_hash(pin)))
+    audit.record(actor, "wallet.pin_set", entity_type="member", entity_id=member_id)
+
+
+def check_pin(member_id: int, pin: str | None, *, required: bool, field="pin"):
+    """Raise unless the PIN is right (or not needed). A wrong try is counted even though the
+    payment is rolled back; the fifth locks wallet payments until a manager unlocks them."""
+    row = _pin(member_id)
+    if row is None or not required:
+        return
+    if row.locked_at is not None:
+        raise WalletLocked(_("Wallet payments are locked after too many wrong PINs; a manager must unlock."))
+    if not pin:
+        raise Invalid(_("This payment needs the member's PIN."), code="pin_required", field=field)
+    if not check_password_hash(row.pin_hash, pin):
+        left = PIN_TRIES - row.failures - 1
+        raise WrongPin(_("Wrong PIN; %(left)d tries left.", left=max(left, 0)), field=field, tries_left=max(left, 0),
+                       after_rollback=lambda: _count_failure(member_id))
+    row.failures = 0
+
+
+def _count_failure(member_id: int):
+    """One more wrong try, counted in the database so concurrent tries are all counted."""
+    failures = db.session.execute(update(WalletPin).where(WalletPin.member_id == member_id)
+                                  .values(failures=WalletPin.failures + 1).returning(WalletPin.failures)).scalar_one()
+    if failures >= PIN_TRIES:
+        locked = db.session.execute(update(WalletPin).where(WalletPin.member_id == member_id,
+                                                            WalletPin.locked_at.is_(None))
+                                    .values(locked_at=utcnow())).rowcount
+        if locked:
+            audit.record(Actor.system("pin"), "wallet.pin_locked", entity_type="member", entity_id=member_id)
+
+
+def unlock_pin(actor: Actor, member_id: int):
+    row = _pin(member_id)
+    if row is None:
+        raise NotFound(_("This member has no PIN."), code="no_pin")
+    row.failures, row.locked_at = 0, None
+    audit.record(actor, "wallet.pin_unlocked", entity_type="member", entity_id=member_id)
+
+
+def pin_state(member_id: int) -> dict:
+    row = _pin(member_id)
+    return {"pin_set": row is not None, "pin_locked": bool(row and row.locked_at)}
+
+
+# Tiers, audit, liability -----------------------------------------------------------------
+
+def list_tiers():
+    return db.session.scalars(select(BonusTier).order_by(BonusTier.min_amount)).all()
+
+
+def create_tier(actor: Actor, data: dict) -> BonusTier:
+    if data.get("valid_from") and data.get("valid_to") and data["valid_from"] > data["valid_to"]:
+        raise Invalid(_("The tier ends before it starts."), code="invalid_dates", field="valid_to")
+    tier = BonusTier(**data)
+    db.session.add(tier)
+    db.session.flush()
+    audit.record(actor, "wallet.tier_create", entity=tier, min_amount=tier.min_amount, bonus=tier.bonus)
+    return tier
+
+
+def update_tier(actor: Actor, tier_id: int, data: dict) -> BonusTier:
+    tier = db.session.get(BonusTier, tier_id)
+    if tier is None:
+        raise NotFound(_("No such bonus tier."))
+    for field, value in data.items():
+        setattr(tier, field, value)
+    audit.record(actor, "wallet.tier_update", entity=tier, fields=sorted(data))
+    return tier
+
+
+def audit_mismatches() -> list[str]:
+    sums = select(WalletEntry.account_id, func.sum(WalletEntry.amount).label("total")).group_by(
+        WalletEntry.account_id).subquery()
+    rows = db.session.execute(
+        select(WalletAccount.member_id, WalletAccount.kind, WalletAccount.balance, func.coalesce(sums.c.total, 0))
+        .outerjoin(sums, sums.c.account_id == WalletAccount.id)
+        .where(WalletAccount.balance != func.coalesce(sums.c.total, 0))).all()
+    return [f"wallet {kind} of member {m}: balance {b}, entries sum {e}" for m, kind, b, e in rows]
+
+
+def liability() -> dict:
+    """Stored value the business owes its guests."""
+    rows = dict(db.session.execute(select(WalletAccount.kind, func.coalesce(func.sum(WalletAccount.balance), 0))
+                                   .group_by(WalletAccount.kind)).all())
+    return {"principal": rows.get("principal", 0), "bonus": rows.get("bonus", 0)}
+
+
+DEFAULT_TIERS = ((500_000, 60_000), (1_000_000, 150_000))  # SPEC §4: 5,000 → +600; 10,000 → +1,500
+
+
+def ensure_default_tiers():
+    """A fresh database starts with the SPEC's tiers (the migration adds them too)."""
+    if db.session.scalar(select(BonusTier.id).limit(1)) is None:
+        db.session.add_all(BonusTier(min_amount=m, bonus=b) for m, b in DEFAULT_TIERS)
+        db.session.flush()
