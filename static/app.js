@@ -8,13 +8,21 @@ document.addEventListener("DOMContentLoaded", () => {
       if (form.dataset.submitted) { event.preventDefault(); return; }
       form.dataset.submitted = "1";
       if (form.method.toLowerCase() === "post") {
+        // A disabled button's name=value is not sent, so carry the pressed one in a hidden input
+        // (the till's "close" button depends on it).
+        const pressed = event.submitter;
+        if (pressed && pressed.name) {
+          const carry = document.createElement("input");
+          carry.type = "hidden"; carry.name = pressed.name; carry.value = pressed.value;
+          form.appendChild(carry);
+        }
         form.querySelectorAll("button").forEach((b) => { b.disabled = true; });
       }
     });
   });
   // After a failed submit, put the cursor in the first field that needs fixing.
   const invalid = document.querySelector("[aria-invalid=true]");
-  if (invalid) invalid.focus();
+  if (invalid) { invalid.focus(); invalid.scrollIntoView({ block: "center" }); }
   // A whole result row is a target, not just the name.
   document.querySelectorAll("tr[data-href]").forEach((row) => {
     row.addEventListener("click", (event) => {

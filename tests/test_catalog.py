@@ -61,3 +61,10 @@ def test_manager_pages_create_and_edit_items_and_promotions(app, staff, catalogu
     r = ui.post("/catalog/promotions", {"code": "BAD", "name": "x", "rate": "120", "starts_on": store_today,
                                         "ends_on": store_today})
     assert r.status_code == 422 and 'id="e-rate"' in text(r)
+
+
+def test_a_rate_typed_as_the_zhe_number_is_refused(catalogue, store_today):
+    """'7.7' for 7.7折 would charge 7.7% of the price: rates under 10 are refused."""
+    r = catalogue.post("/api/v1/promotions", json={"code": "OOPS", "name": "x", "rate": "7.7",
+                                                   "starts_on": store_today, "ends_on": store_today})
+    assert r.status_code == 422 and "rate" in r.json["error"]["details"]["fields"]

@@ -79,3 +79,32 @@ def test_manager_voids_from_the_receipt(app, staff, catalogue, member_factory, c
     page = text(manager_ui.get(r.location))
     assert "已作废" in page and "录错桌" in page and "积分已冲回" in page
     assert catalogue.get(f"/api/v1/members/{m['id']}/points").json["balance"] == 0
+
+
+def test_receipt_keeps_the_balance_it_was_printed_with(app, staff, catalogue, member_factory, checkout):
+    m = member_factory()
+    first = checkout([("SALMON", 2), ("TEA", 1)], member_id=m["id"]).json
+    checkout([("LOBSTER", 1)], member_id=m["id"])
+    ui, _ = _till(app)
+    receipt = text(ui.get(f"/till/receipts/{first['id']}"))
+    assert 'id="points-balance">15<' in receipt  # not today's 47
+
+
+def test_member_page_shows_points_wallet_and_recent_bills(app, staff, catalogue, member_factory, checkout, cashier):
+    m = member_factory()
+    cashier.post(f"/api/v1/members/{m['id']}/wallet/top-ups",
+                 json={"store_code": "BJ01", "amount": "5000.00", "payment_method": "cash"})
+    bill = checkout([("SALMON", 2), ("TEA", 1)], member_id=m["id"]).json
+    ui, _ = _till(app)
+    page = text(ui.get(f"/members/{m['id']}"))
+    assert 'id="points-available">15<' in page and 'id="wallet-balance">5600.00' in page
+    assert f'/till/receipts/{bill["id"]}' in page
+
+
+def test_unknown_sku_is_reported_at_the_items_field(app, staff, catalogue):
+    ui, token = _till(app)
+    r = ui.post("/till", {"card_code": "", "store_code": "BJ01", "items": "CAVIAR 1", "till_token": token})
+    assert r.status_code == 422 and 'id="e-items"' in text(r) and "CAVIAR" in text(r)
+    r = ui.post("/till", {"card_code": "CRM1.8600000000000000.XXXX", "store_code": "BJ01", "items": "",
+                          "till_token": token})
+    assert 'id="e-card_code"' in text(r)

@@ -174,8 +174,9 @@ def test_fifty_concurrent_wallet_payments_never_overdraw(app, catalogue, member_
     catalogue.post("/api/v1/items", json={"sku": "SET", "name": "套餐", "category": "set", "list_price": "33.00"})
     m = member_factory()
     wallet_api(m["id"], "5000.00")  # 5,600 in all; a 14-lobster dinner (4,592) leaves 1,008: 30 × 33 and 18 over
-    drain = cashier.post("/api/v1/checkouts", json={
-        "store_code": "BJ01", "member_id": m["id"], "wallet_amount": "4592.00", "items": [{"sku": "LOBSTER", "qty": 14}]})
+    drain = cashier.post("/api/v1/checkouts", json={"store_code": "BJ01", "member_id": m["id"],
+                                                    "wallet_amount": "4592.00",
+                                                    "items": [{"sku": "LOBSTER", "qty": 14}]})
     assert drain.status_code == 201, drain.json
     before = _wallet(cashier, m["id"])
     assert before["balance"] == "1008.00"

@@ -33,8 +33,9 @@ class PromotionSchema(Schema):
     code = fields.Str(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_\-]{1,32}$"))
     name = fields.Str(required=True, validate=validate.Length(min=1, max=100))
     rate = fields.Decimal(required=True, places=2, as_string=True, attribute="rate_pct",
-                          validate=validate.Range(min=1, max=99.99),
-                          metadata={"description": "Percent of the list price paid: \"77.00\" is 7.7折."})
+                          validate=validate.Range(min=10, max=99.99),
+                          metadata={"description": "Percent of the list price paid: \"77.00\" is 7.7折 "
+                                                   "(under 10 is refused: it is almost always 7.7 typed for 77)."})
     categories = fields.List(fields.Str(validate=validate.Length(min=1, max=32)), load_default=list)
     starts_on = fields.Date(required=True)
     ends_on = fields.Date(required=True)

@@ -96,11 +96,12 @@ def items_for_bill(skus, store, on: date) -> dict:
     found = {i.sku: i for i in db.session.scalars(select(Item).where(Item.sku.in_(wanted)))}
     unknown = sorted(wanted - set(found))
     if unknown:
-        raise Invalid(_("Unknown SKU: %(skus)s.", skus=", ".join(unknown)), code="unknown_sku", skus=unknown)
+        raise Invalid(_("Unknown SKU: %(skus)s.", skus=", ".join(unknown)), code="unknown_sku", field="items",
+                      skus=unknown)
     unavailable = sorted(sku for sku, item in found.items() if not _sellable(item, store, on))
     if unavailable:
         raise Invalid(_("Not on sale here today: %(skus)s.", skus=", ".join(unavailable)),
-                      code="item_unavailable", skus=unavailable)
+                      code="item_unavailable", field="items", skus=unavailable)
     return {sku: PriceItem(sku=sku, name=i.name, category=i.category, list_price=i.list_price,
                            member_price=i.member_price,
                            level_prices={lp.level.code: lp.price for lp in i.level_prices})

@@ -50,6 +50,7 @@ class Checkout(db.Model):
     wallet_bonus: Mapped[int] = mapped_column(default=0)
     due: Mapped[int]  # paid by other means (cash, card, WeChat …)
     points_earned: Mapped[int] = mapped_column(default=0)
+    points_balance_after: Mapped[int | None]  # the member's points when the bill closed (for reprints)
     staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     voided_at: Mapped[datetime | None]
@@ -61,8 +62,6 @@ class Checkout(db.Model):
     card = relationship("Card")
     lines = relationship("CheckoutLine", order_by="CheckoutLine.line_no", lazy="selectin",
                          cascade="all, delete-orphan")
-
-    points_balance = None  # set on a just-closed bill: the member's points after it (not stored)
 
     @property
     def savings(self) -> int:

@@ -1,13 +1,13 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from ..core.messages import QTY_RANGE
 from ..core.money import Money
 from ..core.segments import SEGMENT_KEYS
 
 
 class LineInSchema(Schema):
     sku = fields.Str(required=True, validate=validate.Length(min=1, max=32))
-    qty = fields.Int(required=True, strict=True, validate=validate.Range(min=1, max=999,
-                                                                         error="Quantity must be 1 to 999."))
+    qty = fields.Int(required=True, strict=True, validate=validate.Range(min=1, max=999, error=QTY_RANGE))
 
 
 class CheckoutInSchema(Schema):
@@ -78,8 +78,8 @@ class CheckoutSchema(_Totals):
     created_at = fields.AwareDateTime()
     voided_at = fields.AwareDateTime(allow_none=True)
     void_reason = fields.Str(allow_none=True)
-    points_balance = fields.Function(lambda c: getattr(c, "points_balance", None), allow_none=True,
-                                     metadata={"description": "The member's points after this bill (on close)."})
+    points_balance = fields.Int(attribute="points_balance_after", allow_none=True,
+                                metadata={"description": "The member's points right after this bill closed."})
 
 
 class VoidInSchema(Schema):

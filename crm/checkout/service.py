@@ -155,7 +155,7 @@ def close(actor: Actor, data: dict, *, at: datetime | None = None) -> Checkout:
             actor, q.member.id, q.wallet_paid, store=q.store, checkout_id=checkout.id, pin=data.get("pin"))
         checkout.points_earned = _points_earned(q.member, q.due, checkout.wallet_principal, checkout.wallet_bonus)
     if q.member is not None:
-        checkout.points_balance = points.settle_checkout(
+        checkout.points_balance_after = points.settle_checkout(
             actor, q.member.id, redeem=q.points_redeemed, earn=checkout.points_earned, store=q.store,
             checkout_id=checkout.id, at=at)
         # The rolling-spend SUM runs only when some higher level has a spend threshold.

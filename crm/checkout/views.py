@@ -12,7 +12,7 @@ from ..cards import service as cards
 from ..core import idempotency
 from ..core.forms import errors_of
 from ..core.segments import SEGMENTS
-from ..errors import DomainError
+from ..errors import DomainError, rollback_for
 from ..extensions import db
 from ..members import service as members
 from ..points import service as points
@@ -92,8 +92,13 @@ def till():
                 quote = service.price(data)
                 member = quote.member
         except (ValidationError, DomainError) as exc:
-            db.session.rollback()
+            if isinstance(exc, DomainError):
+                rollback_for(exc)
+            else:
+                db.session.rollback()
             errors = errors_of(exc)
+            if "code" in errors:  # the scanned card's error belongs to the card field
+                errors["card_code"] = errors.pop("code")
     default_store = g.actor.store_id and stores.get_store(g.actor.store_id).code
     return render_template(
         "till/till.html", form=form, errors=errors, quote=quote, member=member, token=token,
@@ -120,8 +125,7 @@ def _close(data, token):
 @allow(COUNTER)
 def receipt(checkout_id):
     checkout = service.get_checkout(checkout_id)
-    balance = points.balance(checkout.member_id) if checkout.member_id else None
-    return render_template("till/receipt.html", c=checkout, balance=balance, errors={})
+    return render_template("till/receipt.html", c=checkout, errors={})
 
 
 @bp.post("/till/receipts/<int:checkout_id>/void")
@@ -132,8 +136,6 @@ def void(checkout_id):
         db.session.commit()
     except DomainError as exc:
         db.session.rollback()
-        checkout = service.get_checkout(checkout_id)
-        balance = points.balance(checkout.member_id) if checkout.member_id else None
-        return render_template("till/receipt.html", c=checkout, balance=balance, errors=errors_of(exc)), 422
+        return render_template("till/receipt.html", c=service.get_checkout(checkout_id), errors=errors_of(exc)), 422
     flash(_("Bill voided; points were reversed."), "success")
     return redirect(url_for("till.receipt", checkout_id=checkout_id))

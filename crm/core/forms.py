@@ -57,9 +57,14 @@ def _translate(message: str) -> str:
     match = _LENGTH.match(message)
     if match:
         return gettext("Length must be between %(min)s and %(max)s.", min=match[1], max=match[2])
+    match = _RANGE.match(message)
+    if match:
+        return gettext("Must be greater than or equal to %(min)s and less than or equal to %(max)s.",
+                       min=match[1], max=match[2])
     if message.startswith("Must be one of: "):
         return gettext("Must be one of: %(choices)s.", choices=message[16:-1])
     return gettext(message)
 
 
+_RANGE = re.compile(r"^Must be greater than or equal to (\S+) and less than or equal to (\S+)\.$")
 _LENGTH = re.compile(r"^Length must be between (\d+) and (\d+)\.$")

@@ -2,7 +2,12 @@
 the UI translates them when it shows a field error (see forms.errors_of)."""
 from flask_babel import lazy_gettext as _l
 
+QTY_RANGE = "Quantity must be 1 to 999."
+
 BUILTIN = (
+    _l("Quantity must be 1 to 999."),
+    _l("String does not match expected pattern."),
+    _l("Must be greater than or equal to %(min)s and less than or equal to %(max)s."),
     _l("Missing data for required field."),
     _l("Not a valid email address."),
     _l("Not a valid string."),

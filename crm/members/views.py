@@ -7,13 +7,16 @@ from ..auth.access import allow
 from ..auth.roles import MEMBER_DESK, MEMBER_LOOKUP
 from ..cards import service as cards
 from ..cards.models import PAYMENT_LABELS, PAYMENT_METHODS
+from ..checkout import service as checkout
 from ..core.forms import errors_of, form_to_dict
 from ..core.paging import paginate
 from ..core.segments import SEGMENTS
 from ..errors import DomainError
 from ..extensions import db
+from ..points import service as points
 from ..programme import service as programme
 from ..stores import service as stores
+from ..wallet import service as wallet
 from . import service
 from .schemas import MemberCreateSchema, MemberUpdateSchema, mobile_for_viewer
 
@@ -72,8 +75,11 @@ def register():
 @allow(MEMBER_LOOKUP)
 def detail(member_id):
     member = service.get_member(member_id)
+    recent, _total = paginate(checkout.list_checkouts(member_id=member.id), 1, 10)
     return render_template("members/detail.html", member=member, cards=cards.cards_of(member.id),
-                           just_registered=bool(request.args.get("new")), errors={}, **_choices())
+                           just_registered=bool(request.args.get("new")), errors={},
+                           points_available=points.available(member.id), wallet=wallet.balances(member.id),
+                           recent_bills=recent, **_choices())
 
 
 @bp.route("/members/<int:member_id>/edit", methods=["GET", "POST"])
