@@ -95,6 +95,7 @@ def _register_blueprints(app):
     from .catalog import views as catalog_views
     from .checkout import api as checkout_api
     from .checkout import views as till_views
+    from .coupons import api as coupons_api
     from .extensions import api, csrf
     from .members import api as members_api
     from .members import views as members_views
@@ -104,7 +105,7 @@ def _register_blueprints(app):
     from .wallet import api as wallet_api
 
     for module in (auth_api, stores_api, programme_api, members_api, cards_api, catalog_api, points_api,
-                   checkout_api, wallet_api):
+                   checkout_api, wallet_api, coupons_api):
         api.register_blueprint(module.blp)
         csrf.exempt(module.blp)  # Bearer-token API: no cookies, so no CSRF
     for module in (auth_views, members_views, cards_views, till_views, catalog_views, health, docs):

@@ -57,9 +57,10 @@ def prune_idempotency_keys():
 @crm.command("audit")
 def audit_ledgers():
     """Check every balance against its ledger; exit 1 naming each mismatch."""
+    from .coupons import service as coupons
     from .points import service as points
     from .wallet import service as wallet
-    problems = points.audit_mismatches() + wallet.audit_mismatches()
+    problems = points.audit_mismatches() + wallet.audit_mismatches() + coupons.audit_mismatches()
     for problem in problems:
         click.echo(f"MISMATCH {problem}", err=True)
     if problems:

@@ -251,10 +251,11 @@ def give_points(login_api):
 
 def audit_problems(app):
     """What `crm audit` would report: every ledger that does not balance."""
+    from crm.coupons import service as coupons
     from crm.points import service as points
     from crm.wallet import service as wallet
     with app.app_context():
-        return points.audit_mismatches() + wallet.audit_mismatches()
+        return points.audit_mismatches() + wallet.audit_mismatches() + coupons.audit_mismatches()
 
 
 @pytest.fixture

@@ -207,5 +207,5 @@ def test_liability_report(login_api, member_factory, wallet_api, give_points):
     give_points(m["id"], 250)
     r = login_api("manager").get("/api/v1/reports/liability").json
     assert r == {"wallet_principal": "10000.00", "wallet_bonus": "1500.00", "wallet_total": "11500.00",
-                 "points_outstanding": 250, "points_value": "250.00"}
+                 "points_outstanding": 250, "points_value": "250.00", "coupons_face_value": "0.00"}
     assert login_api("cashier").get("/api/v1/reports/liability").status_code == 403

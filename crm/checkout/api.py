@@ -60,4 +60,5 @@ def void(data, checkout_id):
     """Reverse everything the checkout did, with new ledger entries (409 if already voided)."""
     checkout, result = service.void(g.actor, checkout_id, data["reason"])
     return {"checkout": checkout, "points_restored": result["restored"], "points_reclaimed": result["reclaimed"],
-            "points_written_off": result["written_off"], "wallet_restored": result["wallet_restored"]}
+            "points_written_off": result["written_off"], "wallet_restored": result["wallet_restored"],
+            "coupons_restored": result["coupons_restored"]}

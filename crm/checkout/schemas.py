@@ -20,6 +20,8 @@ class CheckoutInSchema(Schema):
     segment = fields.Str(allow_none=True, validate=validate.OneOf(SEGMENT_KEYS))
     redeem_points = fields.Int(strict=True, load_default=0, validate=validate.Range(min=0, max=10_000_000))
     promotion_codes = fields.List(fields.Str(validate=validate.Length(min=1, max=32)), load_default=list)
+    coupon_codes = fields.List(fields.Str(validate=validate.Length(min=1, max=20)), load_default=list,
+                               validate=validate.Length(max=10))
     wallet_amount = Money(load_default=0, metadata={"description": "Part of the bill paid from stored value."})
     pin = fields.Str(validate=validate.Regexp(r"^\d{6}$", error="The PIN is 6 digits."), load_only=True)
 
@@ -60,7 +62,14 @@ class _Totals(Schema):
     points_earned = fields.Int()
 
 
+class AppliedCouponSchema(Schema):
+    code = fields.Function(lambda pair: pair[0].code)
+    name = fields.Function(lambda pair: pair[0].definition.name)
+    discount = fields.Function(lambda pair: Money()._serialize(pair[1], None, None))
+
+
 class QuoteSchema(_Totals):
+    coupons = fields.List(fields.Nested(AppliedCouponSchema))
     store_code = fields.Function(lambda q: q.store.code)
     member = fields.Nested(MemberBriefSchema, allow_none=True)
     points_available = fields.Int(allow_none=True)
@@ -92,6 +101,7 @@ class VoidSchema(Schema):
     points_reclaimed = fields.Int()
     points_written_off = fields.Int(metadata={"description": "Earned points already spent, so not taken back."})
     wallet_restored = Money()
+    coupons_restored = fields.Int()
 
 
 class CheckoutQuery(Schema):

@@ -3,7 +3,7 @@
 One transaction per checkout: the bill, its lines, the points entries and any level
 change commit together or not at all.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
@@ -16,6 +16,7 @@ from ..core import audit
 from ..core.actor import Actor
 from ..core.lookup import get_or_404
 from ..core.timeutil import local_today, utcnow, zone
+from ..coupons import service as coupons
 from ..errors import Conflict, Invalid
 from ..extensions import db
 from ..members import levels
@@ -45,6 +46,7 @@ class Quote:
     wallet_paid: int = 0
     wallet_principal: int = 0
     wallet_bonus: int = 0
+    coupons: list = field(default_factory=list)  # [(coupon, discount)]
 
     # The bill's figures, so a quote reads like a checkout.
     lines = property(lambda self: self.bill.lines)
@@ -80,30 +82,35 @@ def price(data: dict, *, at: datetime | None = None) -> Quote:
     promos = catalog.promotions_for_bill(store, today, data.get("promotion_codes") or ())
     bill = price_bill([(items[line["sku"].strip().upper()], line["qty"]) for line in data["items"]],
                       level=member.level.code if member else None, promotions=promos)
+    applied = coupons.discounts_for(member.id if member else None, data.get("coupon_codes"), bill.lines,
+                                    bill.member_total, today)
+    coupon_discount = sum(discount for _coupon, discount in applied)
+    payable = bill.member_total - coupon_discount
     redeem = data.get("redeem_points") or 0
     available = points.available(member.id) if member else None
     if redeem and member is None:
         raise Invalid(_("Only members can redeem points."), code="redeem_needs_member", field="redeem_points")
     value = redeem * programme.get("point_value")
-    if value > bill.member_total:
+    if value > payable:
         raise Invalid(_("At most %(max)d points can be redeemed on this bill.",
-                        max=bill.member_total // programme.get("point_value")),
+                        max=payable // programme.get("point_value")),
                       code="redeem_exceeds_bill", field="redeem_points",
-                      max_points=bill.member_total // programme.get("point_value"))
+                      max_points=payable // programme.get("point_value"))
     if member is not None and redeem > available:
         raise points.InsufficientPoints(_("Not enough points: %(balance)d available.", balance=available),
                                         field="redeem_points", balance=available, requested=redeem)
     wallet_amount = data.get("wallet_amount") or 0
     if wallet_amount and member is None:
         raise Invalid(_("Only members can pay from stored value."), code="wallet_needs_member", field="wallet_amount")
-    if wallet_amount > bill.member_total - value:
+    if wallet_amount > payable - value:
         raise Invalid(_("The wallet payment is more than the bill."), code="wallet_exceeds_bill",
-                      field="wallet_amount", max=bill.member_total - value)
+                      field="wallet_amount", max=payable - value)
     from_principal, from_bonus = wallet.preview(member.id, wallet_amount) if wallet_amount else (0, 0)
-    due = bill.member_total - value - wallet_amount
+    due = payable - value - wallet_amount
     earned = _points_earned(member, due, from_principal, from_bonus)
-    return Quote(store, member, card, bill, redeem, value, due, earned, available, wallet_paid=wallet_amount,
-                 wallet_principal=from_principal, wallet_bonus=from_bonus)
+    return Quote(store, member, card, bill, redeem, value, due, earned, available, coupon_discount=coupon_discount,
+                 wallet_paid=wallet_amount, wallet_principal=from_principal, wallet_bonus=from_bonus,
+                 coupons=applied)
 
 
 def _points_earned(member, due, from_principal, from_bonus) -> int:
@@ -150,6 +157,7 @@ def close(actor: Actor, data: dict, *, at: datetime | None = None) -> Checkout:
                             promotion=line.promotion) for i, line in enumerate(q.bill.lines, 1)])
     db.session.add(checkout)
     db.session.flush()
+    coupons.redeem([coupon for coupon, _discount in q.coupons], checkout.id)
     if q.wallet_paid:  # split again under the wallet's lock: the balances may have moved since the quote
         checkout.wallet_principal, checkout.wallet_bonus = wallet.pay(
             actor, q.member.id, q.wallet_paid, store=q.store, checkout_id=checkout.id, pin=data.get("pin"))
@@ -158,6 +166,9 @@ def close(actor: Actor, data: dict, *, at: datetime | None = None) -> Checkout:
         checkout.points_balance_after = points.settle_checkout(
             actor, q.member.id, redeem=q.points_redeemed, earn=checkout.points_earned, store=q.store,
             checkout_id=checkout.id, at=at)
+        draw_from = programme.get("draw_min_spend")
+        if draw_from and q.bill.member_total - q.coupon_discount >= draw_from:
+            coupons.grant_ticket(q.member.id, checkout.id)
         # The rolling-spend SUM runs only when some higher level has a spend threshold.
         levels.upgrade_for(actor, q.member, spend=lambda: rolling_spend(
             q.member.id, programme.get("level_window_months"), now=at))
@@ -174,12 +185,14 @@ def void(actor: Actor, checkout_id: int, reason: str) -> tuple[Checkout, dict]:
     allowed, target = TRANSITIONS["void"]
     if checkout.status not in allowed:
         raise Conflict(_("This checkout is already voided."), code="already_voided", status=checkout.status)
-    result = {"restored": 0, "reclaimed": 0, "written_off": 0, "wallet_restored": 0}
+    result = {"restored": 0, "reclaimed": 0, "written_off": 0, "wallet_restored": 0, "coupons_restored": 0}
     if checkout.member_id is not None:
         result.update(points.reverse_checkout(actor, checkout.member_id, checkout.id, store=checkout.store,
                                               reason=reason.strip()))
         result["wallet_restored"] = wallet.reverse_checkout(actor, checkout.member_id, checkout.id,
                                                             store=checkout.store, reason=reason.strip())
+        result["coupons_restored"] = coupons.restore_for_checkout(checkout.id)
+        coupons.cancel_ticket(checkout.id)
     checkout.status, checkout.voided_at = target, utcnow()
     checkout.voided_by, checkout.void_reason = actor.staff_id, reason.strip()
     audit.record(actor, "checkout.void", entity=checkout, store_id=checkout.store_id, reason=reason.strip(),

@@ -24,6 +24,7 @@ class ProgrammeSchema(Schema):
     wallet_spend_mode = fields.Str(metadata={"description": "proportional (default) or principal_first."})
     wallet_pin_threshold = Money(metadata={"description": "Wallet payments above this need the PIN."})
     points_on_wallet_bonus = fields.Bool(metadata={"description": "Does the bonus part of a payment earn points?"})
+    draw_min_spend = Money(metadata={"description": "A bill of at least this earns a lucky draw; 0.00 = none."})
 
 
 class ProgrammeUpdateSchema(ProgrammeSchema):

@@ -45,6 +45,8 @@ RULES = {
     "wallet_pin_threshold": (20000, _whole(0, 100_000_000, "The PIN threshold is an amount of 0 or more.")),
     # Whether the bonus part of a wallet payment earns points (SPEC: excluded by default).
     "points_on_wallet_bonus": (False, _flag),
+    # A member's checkout of at least this much (after coupons) earns one lucky draw; 0 = no draws.
+    "draw_min_spend": (10000, _whole(0, 100_000_000, "The draw threshold is an amount of 0 or more.")),
 }
 
 

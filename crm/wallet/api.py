@@ -7,6 +7,8 @@ from ..auth.access import allow
 from ..auth.roles import ADMINS, ANY_STAFF, COUNTER, MANAGERS
 from ..core.idempotency import unit_of_work
 from ..core.paging import PageArgs, page_schema, paginate
+from ..core.timeutil import local_today
+from ..coupons import service as coupons
 from ..members import service as members
 from ..points import service as points
 from ..programme import service as programme
@@ -50,10 +52,10 @@ def top_up(data, member_id):
     """Top up; the highest bonus tier the amount reaches is added once."""
     members.get_member(member_id)
     store = stores.get_by_code(data["store_code"], active_only=True)
-    topup, _ = service.top_up(g.actor, member_id, store=store, amount=data["amount"],
-                              payment_method=data["payment_method"])
-    return {"id": topup.id, "principal_added": topup.amount, "bonus_added": topup.bonus, "coupons": [],
-            "wallet": _wallet(member_id)}
+    topup, result = service.top_up(g.actor, member_id, store=store, amount=data["amount"],
+                                   payment_method=data["payment_method"])
+    return {"id": topup.id, "principal_added": topup.amount, "bonus_added": topup.bonus, "coupons": result["gifts"],
+            "gifts_unavailable": result["gifts_unavailable"], "wallet": _wallet(member_id)}
 
 
 @blp.route("/members/<int:member_id>/wallet/refunds", methods=["POST"])
@@ -139,4 +141,5 @@ def liability():
     outstanding = points.outstanding()
     return {"wallet_principal": owed["principal"], "wallet_bonus": owed["bonus"],
             "wallet_total": owed["principal"] + owed["bonus"], "points_outstanding": outstanding,
-            "points_value": outstanding * programme.get("point_value")}
+            "points_value": outstanding * programme.get("point_value"),
+            "coupons_face_value": coupons.unused_face_value(local_today())}

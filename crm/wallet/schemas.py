@@ -2,6 +2,7 @@ from marshmallow import Schema, fields, validate
 
 from ..cards.models import PAYMENT_METHODS
 from ..core.money import Money
+from ..coupons.schemas import CouponSchema  # noqa: F401  (registers the nested schema)
 
 
 class WalletSchema(Schema):
@@ -22,7 +23,9 @@ class TopUpSchema(Schema):
     id = fields.Int()
     principal_added = Money()
     bonus_added = Money()
-    coupons = fields.List(fields.Dict(), metadata={"description": "Gift coupons issued with this top-up."})
+    coupons = fields.List(fields.Nested("CouponSchema"), metadata={"description": "Gift coupons issued with it."})
+    gifts_unavailable = fields.List(fields.Dict(), metadata={
+        "description": "Gifts this top-up qualified for but which had run out: [{rule, reason}]."})
     wallet = fields.Nested(WalletSchema)
 
 
@@ -74,3 +77,4 @@ class LiabilitySchema(Schema):
     wallet_total = Money()
     points_outstanding = fields.Int()
     points_value = Money(metadata={"description": "Outstanding points at the redemption value."})
+    coupons_face_value = Money(metadata={"description": "Face value of issued coupons still usable."})

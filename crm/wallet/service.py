@@ -19,6 +19,7 @@ from ..core import audit
 from ..core.actor import Actor
 from ..core.money import format_fen, round_fen
 from ..core.timeutil import local_today, utcnow
+from ..coupons import service as coupons
 from ..errors import Conflict, Invalid, NotFound
 from ..extensions import db
 from ..programme import service as programme
@@ -115,9 +116,12 @@ def top_up(actor: Actor, member_id: int, *, store, amount: int, payment_method: 
     when = at or utcnow()
     _post(principal, actor, "topup", amount, topup_id=topup.id, store_id=store.id, created_at=when)
     _post(bonus_account, actor, "topup", bonus, topup_id=topup.id, store_id=store.id, created_at=when)
+    gifts, missed = coupons.gifts_for_topup(actor, member_id, amount, at.date() if at else local_today(store.timezone),
+                                            topup.id)
     audit.record(actor, "wallet.top_up", entity=topup, store_id=store.id, member_id=member_id,
-                 amount=format_fen(amount), bonus=format_fen(bonus))
-    return topup, {"principal": principal.balance, "bonus": bonus_account.balance}
+                 amount=format_fen(amount), bonus=format_fen(bonus), gifts=[c.code for c in gifts])
+    return topup, {"principal": principal.balance, "bonus": bonus_account.balance, "gifts": gifts,
+                   "gifts_unavailable": missed}
 
 
 # Payments --------------------------------------------------------------------------------

@@ -1,0 +1,83 @@
+from marshmallow import Schema, fields, validate
+
+from ..core.money import Money
+from .models import KINDS
+
+
+class CouponTypeSchema(Schema):
+    code = fields.Str(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_\-]{1,32}$"))
+    name = fields.Str(required=True, validate=validate.Length(min=1, max=100))
+    kind = fields.Str(required=True, validate=validate.OneOf(KINDS),
+                      metadata={"description": "cash (amount off), item (pays for one SKU), gift, percent"})
+    face_value = Money(load_default=0)
+    min_spend = Money(load_default=0)
+    rate = fields.Decimal(places=2, as_string=True, allow_none=True, load_default=None,
+                          validate=validate.Range(min=10, max=99.99),
+                          metadata={"description": "percent coupons: percent of the bill paid (\"88.00\")."})
+    sku = fields.Str(allow_none=True, load_default=None)
+    valid_days = fields.Int(load_default=30, validate=validate.Range(min=1, max=3650))
+    valid_to = fields.Date(allow_none=True, load_default=None)
+    stock_total = fields.Int(allow_none=True, load_default=None, validate=validate.Range(min=0, max=10_000_000),
+                             metadata={"description": "Limited stock; empty for unlimited."})
+    stock_left = fields.Int(dump_only=True, allow_none=True)
+    active = fields.Bool(load_default=True)
+
+
+class CouponTypeUpdateSchema(Schema):
+    name = fields.Str(validate=validate.Length(min=1, max=100))
+    min_spend = Money()
+    valid_days = fields.Int(validate=validate.Range(min=1, max=3650))
+    valid_to = fields.Date(allow_none=True)
+    active = fields.Bool()
+    add_stock = fields.Int(validate=validate.Range(min=1, max=10_000_000))
+
+
+class CouponSchema(Schema):
+    code = fields.Str()
+    type = fields.Function(lambda c: c.definition.code)
+    name = fields.Function(lambda c: c.definition.name)
+    kind = fields.Function(lambda c: c.definition.kind)
+    face_value = fields.Function(lambda c: Money()._serialize(c.definition.face_value, None, None))
+    member_id = fields.Int()
+    source = fields.Str()
+    status = fields.Str()
+    valid_from = fields.Date()
+    valid_until = fields.Date()
+    issued_at = fields.AwareDateTime()
+    redeemed_at = fields.AwareDateTime(allow_none=True)
+    checkout_id = fields.Int(allow_none=True)
+
+
+class IssueSchema(Schema):
+    coupon_type = fields.Str(required=True)
+    reason = fields.Str(required=True, validate=validate.Length(min=1, max=200))
+
+
+class GiftRuleSchema(Schema):
+    id = fields.Int(dump_only=True)
+    name = fields.Str(required=True, validate=validate.Length(min=1, max=100))
+    min_topup = Money(required=True, validate=validate.Range(min=1))
+    coupon_type = fields.Function(lambda r: r.definition.code, deserialize=lambda v: v, required=True)
+    starts_on = fields.Date(required=True)
+    ends_on = fields.Date(required=True)
+    stock = fields.Int(required=True, load_only=True, validate=validate.Range(min=0, max=10_000_000))
+    stock_total = fields.Int(dump_only=True)
+    stock_left = fields.Int(dump_only=True)
+    active = fields.Bool(dump_only=True)
+
+
+class PrizeSchema(Schema):
+    id = fields.Int(dump_only=True)
+    name = fields.Str(required=True, validate=validate.Length(min=1, max=100))
+    coupon_type = fields.Function(lambda p: p.definition.code, deserialize=lambda v: v, required=True)
+    weight = fields.Int(required=True, validate=validate.Range(min=1, max=1_000_000))
+    stock = fields.Int(required=True, load_only=True, validate=validate.Range(min=0, max=10_000_000))
+    stock_total = fields.Int(dump_only=True)
+    stock_left = fields.Int(dump_only=True)
+    active = fields.Bool(dump_only=True)
+
+
+class DrawResultSchema(Schema):
+    prize = fields.Function(lambda t: t.prize_name)
+    coupon = fields.Nested(CouponSchema)
+    draws_left = fields.Int()
