@@ -1,8 +1,10 @@
 """Checkout throughput: a real gunicorn (several workers) on PostgreSQL, beside pgbench.
 
 Builds a scratch PostgreSQL database with the app's migrations, one restaurant (BJ01),
-the seed dishes (SALMON, TEA), N members (default 10,000), each with an active card and
-1,000 points, and a cashier. Then, one after the other so they don't share the CPU:
+the seed dishes (SALMON, TEA), N members (default 10,000), each with an active card,
+1,000 points, 1,000.00 of stored value (a cash top-up) and 3 coupons of a cash coupon type
+BENCH10 (10.00 off a bill of 100.00 or more, unlimited stock), and a cashier. Then, one
+after the other so they don't share the CPU:
 
   1. pgbench (TPC-B, `-i -s 10`, then `-c <clients> -j 2 -T <seconds> -n`) in a second
      scratch database: what this PostgreSQL on this machine does with trivial transactions;
@@ -10,9 +12,12 @@ the seed dishes (SALMON, TEA), N members (default 10,000), each with an active c
      request) against `gunicorn --workers <workers> wsgi:app`, 3 s warm-up, then <seconds>
      measured, closing bills with POST /api/v1/checkouts:
        20 % non-members; 80 % members (half by scanned QR card code, half by member id),
-       of which 30 % redeem 5 points.
+       of which, each drawn independently, 30 % redeem 5 points, 30 % pay 50.00 from the
+       wallet (below the PIN threshold) and 20 % use one coupon (each coupon code is
+       handed out once, from a shared queue; that checkout is for the coupon's owner).
 Only 201s count as checkouts; anything else is reported with its status and error code.
-Afterwards `flask --app wsgi crm audit` runs if the app has that command.
+Afterwards `flask --app wsgi crm audit` (points, wallet and coupon stock ledgers) runs if
+the app has that command.
 
 Goals (printed, not asserted): >= 500 checkouts/s and p99 < 50 ms at 16 clients.
 
@@ -29,6 +34,7 @@ import http.client
 import itertools
 import json
 import os
+import queue
 import random
 import re
 import shutil
@@ -56,11 +62,13 @@ from crm import create_app  # noqa: E402
 from crm.cards.codes import luhn_check_digit, qr_payload  # noqa: E402
 from crm.catalog import service as catalog  # noqa: E402
 from crm.core.actor import Actor  # noqa: E402
-from crm.core.timeutil import utcnow  # noqa: E402
+from crm.core.timeutil import local_today, utcnow  # noqa: E402
+from crm.coupons import service as coupons  # noqa: E402
 from crm.extensions import db  # noqa: E402
 from crm.members.levels import entry_level  # noqa: E402
 from crm.points import service as points  # noqa: E402
 from crm.stores import service as stores  # noqa: E402
+from crm.wallet import service as wallet  # noqa: E402
 
 GOAL_RATE = 500.0  # checkouts/s
 GOAL_P99_MS = 50.0
@@ -71,7 +79,11 @@ SECRET_KEY, CARD_SIGNING_KEY = "bench", "bench-card-signing-key"
 STORE = "BJ01"
 BILL = [{"sku": "SALMON", "qty": 2}, {"sku": "TEA", "qty": 1}]
 OPENING_POINTS, REDEEM = 1000, 5
-NON_MEMBER_SHARE, CARD_SHARE, REDEEM_SHARE = 0.20, 0.50, 0.30
+OPENING_WALLET, WALLET_PAY = 100_000, "50.00"  # fen (1,000.00: no bonus tier); wire amount, < PIN threshold
+COUPON_TYPE = {"code": "BENCH10", "name": "满100减10", "kind": "cash", "face_value": 1000, "min_spend": 10000,
+               "valid_days": 365, "active": True}
+COUPONS_PER_MEMBER = 3
+NON_MEMBER_SHARE, CARD_SHARE, REDEEM_SHARE, WALLET_SHARE, COUPON_SHARE = 0.20, 0.50, 0.30, 0.30, 0.20
 START = datetime(2023, 1, 1, tzinfo=timezone.utc)
 
 MEMBER_COLS = ("id", "name", "mobile", "mobile_last4", "level_id", "store_id", "sales_rep",
@@ -80,6 +92,11 @@ CARD_COLS = ("id", "card_no", "member_id", "status", "issued_store_id", "issued_
 ACCOUNT_COLS = ("id", "member_id", "balance", "updated_at")
 ENTRY_COLS = ("id", "account_id", "kind", "points", "reason", "details", "created_at")
 LOT_COLS = ("id", "account_id", "entry_id", "points", "remaining", "earned_at", "expires_at")
+TOPUP_COLS = ("id", "member_id", "store_id", "amount", "bonus", "payment_method", "created_at")
+WALLET_ACCOUNT_COLS = ("id", "member_id", "kind", "balance", "updated_at")
+WALLET_ENTRY_COLS = ("id", "account_id", "kind", "amount", "topup_id", "store_id", "reason", "created_at")
+COUPON_COLS = ("id", "code", "definition_id", "member_id", "source", "source_ref", "status", "valid_from",
+               "valid_until", "issued_at")
 
 
 def venv_bin(name: str) -> str:
@@ -132,6 +149,10 @@ def card_no(i: int) -> str:
     return body + luhn_check_digit(body)
 
 
+def coupon_code(j: int) -> str:
+    return f"BENCH{j:09d}"
+
+
 def copy_rows(cur, table, cols, rows, n):
     with cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as copy:
         for row in rows:
@@ -139,9 +160,12 @@ def copy_rows(cur, table, cols, rows, n):
     cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {n})")
 
 
-def seed(url: str, n: int) -> dict:
-    """Store, dishes (through the services), then N members with a card and OPENING_POINTS each
-    (bulk COPY, ledger rows consistent: balance = entries = lots). Returns {member id: QR payload}."""
+def seed(url: str, n: int, rng_seed: int) -> tuple[dict, list]:
+    """Store, dishes and the coupon type (through the services), then N members with a card,
+    OPENING_POINTS, an OPENING_WALLET cash top-up and COUPONS_PER_MEMBER coupons each (bulk COPY,
+    ledger rows consistent: points balance = entries = lots; wallet balance = Σ entries, one
+    principal and one (empty) bonus account per member, as `wallet.top_up` leaves them).
+    Returns ({member id: QR payload}, [(coupon code, member id)] in shuffled order)."""
     app = create_app("config.Config", SQLALCHEMY_DATABASE_URI=normalise_database_url(url),
                      SECRET_KEY=SECRET_KEY, CARD_SIGNING_KEY=CARD_SIGNING_KEY)
     try:
@@ -152,10 +176,13 @@ def seed(url: str, n: int) -> dict:
                           "member_price": 6800},
                          {"sku": "TEA", "name": "铁观音", "category": "drinks", "list_price": 2000}):
                 catalog.create_item(system, item)
+            definition_id = coupons.create_definition(system, dict(COUPON_TYPE)).id
             level_id, store_id, tz = entry_level().id, store.id, store.timezone
             db.session.commit()
             now = utcnow()
             expires = points.expiry_for(now, tz)
+            today = local_today(tz)
+            n_coupons = n * COUPONS_PER_MEMBER
             raw = db.engine.raw_connection()
             try:
                 conn = raw.driver_connection
@@ -172,6 +199,17 @@ def seed(url: str, n: int) -> dict:
                         (i, i, "adjust", OPENING_POINTS, "bench opening balance", "{}", now) for i in ids), n)
                     copy_rows(cur, "points_lots", LOT_COLS, (
                         (i, i, i, OPENING_POINTS, OPENING_POINTS, now, expires) for i in ids), n)
+                    # wallet: top-up i for member i; account 2i-1 principal, 2i bonus (0, no entries)
+                    copy_rows(cur, "wallet_topups", TOPUP_COLS, (
+                        (i, i, store_id, OPENING_WALLET, 0, "cash", now) for i in ids), n)
+                    copy_rows(cur, "wallet_accounts", WALLET_ACCOUNT_COLS, (
+                        row for i in ids for row in ((2 * i - 1, i, "principal", OPENING_WALLET, now),
+                                                     (2 * i, i, "bonus", 0, now))), 2 * n)
+                    copy_rows(cur, "wallet_entries", WALLET_ENTRY_COLS, (
+                        (i, 2 * i - 1, "topup", OPENING_WALLET, i, store_id, "", now) for i in ids), n)
+                    copy_rows(cur, "coupons", COUPON_COLS, (
+                        (j, coupon_code(j), definition_id, (j - 1) % n + 1, "manual", "", "issued", today,
+                         today + timedelta(days=365), now) for j in range(1, n_coupons + 1)), n_coupons)
                 conn.commit()
                 conn.autocommit = True  # VACUUM cannot run in a transaction
                 conn.execute("VACUUM (ANALYZE)")
@@ -182,7 +220,12 @@ def seed(url: str, n: int) -> dict:
             assert members == n, f"loaded {members} members, expected {n}"
             problems = points.audit_mismatches()
             assert not problems, f"seeded points ledger does not balance: {problems[:3]}"
-            return {i: qr_payload(card_no(i)) for i in range(1, n + 1)}
+            problems = wallet.audit_mismatches() + coupons.audit_mismatches()
+            assert not problems, f"seeded wallet / coupon ledgers do not balance: {problems[:3]}"
+            assert wallet.liability() == {"principal": n * OPENING_WALLET, "bonus": 0}, wallet.liability()
+            issued = [(coupon_code(j), (j - 1) % n + 1) for j in range(1, n_coupons + 1)]
+            random.Random(rng_seed).shuffle(issued)
+            return {i: qr_payload(card_no(i)) for i in range(1, n + 1)}, issued
     finally:
         with app.app_context():
             db.session.remove()
@@ -270,18 +313,23 @@ def tail(log, lines=30) -> str:
 
 # --- load -------------------------------------------------------------------------------
 
-def run_load(port, tokens, payloads, seconds, warmup, max_requests, seed):
+def run_load(port, tokens, payloads, coupon_codes, seconds, warmup, max_requests, seed):
     """Each client closes bills back to back until the time is up (or the request cap is reached).
 
-    Returns (measured records, window seconds, 201s overall incl. warm-up); a record is
+    Returns (measured records, window seconds, 201s overall incl. warm-up as a Counter with
+    "all", "wallet" and "coupon", coupon draws that found the queue empty); a record is
     (latency ms, status, error code, kind) for each request started in the measured window."""
     n_members = len(payloads)
+    unused = queue.SimpleQueue()  # (code, member id); each code goes to exactly one request
+    for item in coupon_codes:
+        unused.put(item)
+    ran_out = itertools.count()
     issued = itertools.count()
     t_start = time.perf_counter()
     t_measure, t_end = t_start + warmup, t_start + warmup + seconds
     per_client = [[] for _ in tokens]
     finished = [0.0] * len(tokens)
-    created = [0] * len(tokens)
+    created = [Counter() for _ in tokens]
 
     def client(idx):
         rng = random.Random(seed * 1000 + idx)
@@ -296,14 +344,24 @@ def run_load(port, tokens, payloads, seconds, warmup, max_requests, seed):
             if rng.random() < NON_MEMBER_SHARE:
                 kind = "non-member"
             else:
-                i = rng.randint(1, n_members)
+                coupon = None
+                if rng.random() < COUPON_SHARE:
+                    try:
+                        coupon = unused.get_nowait()
+                    except queue.Empty:
+                        next(ran_out)
+                i = coupon[1] if coupon else rng.randint(1, n_members)
                 if rng.random() < CARD_SHARE:
                     body["card_code"] = payloads[i]
                 else:
                     body["member_id"] = i
                 kind = "member"
                 if rng.random() < REDEEM_SHARE:
-                    body["redeem_points"], kind = REDEEM, "member+redeem"
+                    body["redeem_points"], kind = REDEEM, kind + "+redeem"
+                if rng.random() < WALLET_SHARE:
+                    body["wallet_amount"], kind = WALLET_PAY, kind + "+wallet"
+                if coupon:
+                    body["coupon_codes"], kind = [coupon[0]], kind + "+coupon"
             headers = {"Authorization": auth, "Idempotency-Key": f"bench-{uuid.uuid4().hex}",
                        "Content-Type": "application/json"}
             code = None
@@ -323,7 +381,8 @@ def run_load(port, tokens, payloads, seconds, warmup, max_requests, seed):
                 conn.close()
                 status, code = 0, type(exc).__name__
             t1 = time.perf_counter()
-            created[idx] += status == 201
+            if status == 201:
+                created[idx].update(["all"] + [f for f in ("wallet", "coupon") if f"+{f}" in kind])
             if t0 >= t_measure:
                 out.append(((t1 - t0) * 1000, status, code, kind))
                 finished[idx] = max(finished[idx], t1)
@@ -336,7 +395,7 @@ def run_load(port, tokens, payloads, seconds, warmup, max_requests, seed):
         t.join()
     records = [r for rs in per_client for r in rs]
     window = max(max(finished) - t_measure, 1e-9) if records else 0.0
-    return records, window, sum(created)
+    return records, window, sum(created, Counter()), next(ran_out)
 
 
 def percentile(values, p):
@@ -369,7 +428,7 @@ def main(argv=None):
         print(f"[setup] {url.rsplit('/', 1)[1]}: migrating, loading {args.members:,} members ...", flush=True)
         t0 = time.perf_counter()
         flask_cli(env, "db", "upgrade")
-        payloads = seed(url, args.members)
+        payloads, coupon_codes = seed(url, args.members, args.seed)
         flask_cli(env, "crm", "create-staff", USERNAME, "--role", "cashier", "--password", PASSWORD,
                   "--store", STORE)
         print(f"[setup] done in {time.perf_counter() - t0:.1f} s", flush=True)
@@ -391,14 +450,16 @@ def main(argv=None):
         print(f"[load] {args.clients} clients -> gunicorn x{args.workers} on :{port}, "
               f"{args.warmup:g} s warm-up + {args.seconds} s ...", flush=True)
         cpu0, wall0 = time.process_time(), time.perf_counter()
-        records, window, created = run_load(port, tokens, payloads, args.seconds, args.warmup,
-                                            args.max_requests, args.seed)
+        records, window, created, ran_out = run_load(port, tokens, payloads, coupon_codes, args.seconds,
+                                                     args.warmup, args.max_requests, args.seed)
         client_cpu = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
         if proc.poll() is not None:
             raise RuntimeError(f"gunicorn exited {proc.returncode} during the load; log:\n{tail(log)}")
 
         with psycopg.connect(url) as conn:
             in_db = conn.execute("SELECT count(*) FROM checkouts").fetchone()[0]
+            wallet_in_db = conn.execute("SELECT count(*) FROM checkouts WHERE wallet_paid > 0").fetchone()[0]
+            coupons_in_db = conn.execute("SELECT count(*) FROM coupons WHERE status = 'redeemed'").fetchone()[0]
         listing = flask_cli(env, "crm", "--help", check=False)
         has_audit = listing.returncode == 0 and any(
             line.split()[:1] == ["audit"] for line in listing.stdout.split("Commands:", 1)[-1].splitlines())
@@ -427,9 +488,21 @@ def main(argv=None):
         for label, value in rows:
             print(f"  {label:<12} {value}")
         print(f"\n  mix (201s): {', '.join(f'{k} {v:,}' for k, v in sorted(kinds.items()))}")
+        members_ok = sum(v for k, v in kinds.items() if k.startswith("member"))
+        share = Counter()
+        for k, v in kinds.items():
+            share.update({f: v for f in k.split("+")[1:]})
+        print(f"  by case (201s): member {members_ok:,}" + "".join(
+            f", +{f} {share[f]:,} ({share[f] / members_ok if members_ok else 0:.0%})"
+            for f in ("redeem", "wallet", "coupon")) + f", non-member {kinds['non-member']:,} "
+              f"({kinds['non-member'] / len(ok) if ok else 0:.0%})")
+        if ran_out:
+            print(f"  coupons ran out: {ran_out:,} coupon draws went without one")
         for (status, code), count in errors.most_common():
             print(f"  error: {count:,} x {status or 'no response'} {code}")
-        print(f"  checkouts in database: {in_db:,} (201s incl. warm-up: {created:,})")
+        print(f"  checkouts in database: {in_db:,} (201s incl. warm-up: {created['all']:,}); with wallet "
+              f"payment {wallet_in_db:,} ({created['wallet']:,}); coupons redeemed {coupons_in_db:,} "
+              f"({created['coupon']:,})")
         print(f"  load generator used {client_cpu:.0%} of one CPU (it shares the machine with gunicorn and "
               f"PostgreSQL)")
         if audit is None:

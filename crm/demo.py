@@ -11,6 +11,7 @@ from .catalog import service as catalog
 from .checkout import service as checkout
 from .core.actor import Actor
 from .core.timeutil import utcnow
+from .coupons import service as coupons
 from .errors import DomainError
 from .extensions import db
 from .members import companies, levels
@@ -20,6 +21,7 @@ from .points import service as points
 from .programme import service as programme
 from .stores import service as stores
 from .stores.models import Store
+from .wallet import service as wallet
 
 DEMO_PASSWORD = "demo1234"
 DEMO_STAFF = [  # username, role, name, home store
@@ -91,6 +93,22 @@ def load_demo(member_count: int = 300, seed: int = 20261123, history_days: int =
     catalog.create_promotion(system, {"code": "BEER88", "name": "啤酒会员88折", "rate_bp": 8800,
                                       "categories": ["drinks"], "starts_on": date(year, 1, 1),
                                       "ends_on": date(year + 1, 12, 31), "members_only": True, "auto_apply": False})
+    wallet.ensure_default_tiers()
+    oyster = coupons.create_definition(system, {"code": "OYSTER180", "name": "180元生蚝券", "kind": "item",
+                                                "face_value": 18000, "sku": "OYSTER", "valid_days": 90})
+    coupons.create_definition(system, {"code": "CASH50", "name": "满300减50", "kind": "cash", "face_value": 5000,
+                                       "min_spend": 30000, "valid_days": 60})
+    egg = coupons.create_definition(system, {"code": "REDEGG", "name": "母亲节红鸡蛋", "kind": "gift",
+                                             "valid_days": 7})
+    off = coupons.create_definition(system, {"code": "OFF88", "name": "88折券", "kind": "percent", "rate_bp": 8800,
+                                             "valid_days": 30, "stock_total": 500})
+    beer = coupons.create_definition(system, {"code": "BEER", "name": "啤酒一瓶", "kind": "item", "face_value": 1500,
+                                              "sku": "BEER", "valid_days": 30})
+    coupons.create_gift_rule(system, {"name": "九月充2000送生蚝", "min_topup": 200_000, "coupon_type": oyster.code,
+                                      "starts_on": date(year, 9, 1), "ends_on": date(year, 9, 30), "stock": 2000})
+    for name, definition, weight, stock in (("88折券", off, 10, 200), ("啤酒一瓶", beer, 30, 1000),
+                                            ("红鸡蛋", egg, 60, 5000)):
+        coupons.create_prize(system, {"name": name, "coupon_type": definition.code, "weight": weight, "stock": stock})
     all_levels = levels.list_levels()
     fee = programme.get("card_fee")
     used = set()
@@ -133,6 +151,11 @@ def _history(rng, actor, by_code, days):
     member_ids = db.session.scalars(select(Member.id)).all()
     restaurant_skus = [m[0] for m in _MENU]
     now = utcnow()
+    for n in range(days // 4):  # a top-up every few days, September's earning the oyster gift
+        at = now - timedelta(days=days * (1 - n / (days // 4 or 1)), minutes=rng.randint(0, 600))
+        with db.session.begin_nested():
+            wallet.top_up(actor, rng.choice(member_ids), store=by_code[rng.choice(("BJ01", "BJ02"))],
+                          amount=rng.choice((100_000, 200_000, 500_000, 1_000_000)), payment_method="wechat", at=at)
     for n in range(days * 2):
         at = now - timedelta(days=days * (1 - n / (days * 2)), minutes=rng.randint(0, 600))
         hotel = rng.random() < 0.15
@@ -152,6 +175,8 @@ def _history(rng, actor, by_code, days):
             balance = points.available(body["member_id"], at)
             if balance >= 20 and rng.random() < 0.3:
                 body["redeem_points"] = min(balance, rng.randint(10, 60))
+            elif wallet.balances(body["member_id"])["balance"] >= 20_000 and rng.random() < 0.5:
+                body["wallet_amount"] = 10_000  # part of the bill from stored value, under the PIN threshold
         try:
             with db.session.begin_nested():
                 bill = checkout.close(actor, body, at=at)

@@ -12,12 +12,15 @@ from ..cards import service as cards
 from ..core import idempotency
 from ..core.forms import errors_of
 from ..core.segments import SEGMENTS
+from ..core.timeutil import local_today
+from ..coupons import service as coupons
 from ..errors import DomainError, rollback_for
 from ..extensions import db
 from ..members import service as members
 from ..points import service as points
 from ..programme import service as programme
 from ..stores import service as stores
+from ..wallet import service as wallet
 from . import service
 from .schemas import CheckoutInSchema
 
@@ -62,9 +65,14 @@ def _body(form) -> dict:
         body["covers"] = form["covers"]
     if form.get("segment"):
         body["segment"] = form["segment"]
-    codes = [c for c in re.split(r"[,\s，]+", form.get("promotion_codes", "")) if c]
-    if codes:
-        body["promotion_codes"] = codes
+    for key in ("promotion_codes", "coupon_codes"):
+        codes = [c for c in re.split(r"[,\s，]+", form.get(key, "")) if c]
+        if codes:
+            body[key] = codes
+    if form.get("wallet_amount", "").strip():
+        body["wallet_amount"] = form["wallet_amount"].strip()
+    if form.get("pin", "").strip():
+        body["pin"] = form["pin"].strip()
     return CheckoutInSchema().load({k: (int(v) if k in ("redeem_points", "covers") and str(v).isdigit() else v)
                                     for k, v in body.items()})
 
@@ -103,8 +111,11 @@ def till():
     return render_template(
         "till/till.html", form=form, errors=errors, quote=quote, member=member, token=token,
         member_points=points.available(member.id) if member else None, default_store=default_store,
+        member_wallet=wallet.balances(member.id) if member else None,
+        member_coupons=coupons.coupons_of(member.id, usable_on=local_today()) if member else [],
         store_options=[(s.code, s.name) for s in stores.list_stores() if s.active], segments=SEGMENTS,
         birthday_today=cards.birthday_today(member) if member else False, point_value=programme.get("point_value"),
+        pin_threshold=programme.get("wallet_pin_threshold"),
     ), (422 if errors else 200)
 
 

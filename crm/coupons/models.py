@@ -7,6 +7,7 @@ An issued coupon is used once: `UPDATE … SET status='redeemed' WHERE status='i
 """
 from datetime import date, datetime
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -16,6 +17,7 @@ from ..extensions import db
 KINDS = ("cash", "item", "gift", "percent")
 SOURCES = ("topup", "campaign", "draw", "birthday", "manual")
 STATUSES = ("issued", "redeemed", "cancelled")
+STATUS_LABELS = {"issued": _l("Usable"), "redeemed": _l("Used"), "cancelled": _l("Cancelled")}
 
 
 def _in(column, values):

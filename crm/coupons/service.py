@@ -324,3 +324,11 @@ def get_coupon_by_id(coupon_id: int) -> Coupon:
 
 def get_prize(prize_id: int) -> DrawPrize:
     return db.session.get(DrawPrize, prize_id)
+
+
+def gift_preview(amount: int, on: date) -> list[dict]:
+    """The gift rules a top-up of this amount would reach today, and whether stock is left."""
+    rules = db.session.scalars(select(GiftRule).where(
+        GiftRule.active.is_(True), GiftRule.min_topup <= amount, GiftRule.starts_on <= on,
+        GiftRule.ends_on >= on).order_by(GiftRule.id)).all()
+    return [{"rule": r.name, "coupon": r.definition.name, "in_stock": r.stock_left > 0} for r in rules]

@@ -11,6 +11,7 @@ from ..checkout import service as checkout
 from ..core.forms import errors_of, form_to_dict
 from ..core.paging import paginate
 from ..core.segments import SEGMENTS
+from ..coupons import service as coupons
 from ..errors import DomainError
 from ..extensions import db
 from ..points import service as points
@@ -79,7 +80,8 @@ def detail(member_id):
     return render_template("members/detail.html", member=member, cards=cards.cards_of(member.id),
                            just_registered=bool(request.args.get("new")), errors={},
                            points_available=points.available(member.id), wallet=wallet.balances(member.id),
-                           recent_bills=recent, **_choices())
+                           pin=wallet.pin_state(member.id), coupons=coupons.coupons_of(member.id),
+                           draws_left=coupons.tickets_left(member.id), recent_bills=recent, **_choices())
 
 
 @bp.route("/members/<int:member_id>/edit", methods=["GET", "POST"])

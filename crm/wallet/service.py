@@ -312,3 +312,9 @@ def ensure_default_tiers():
     if db.session.scalar(select(BonusTier.id).limit(1)) is None:
         db.session.add_all(BonusTier(min_amount=m, bonus=b) for m, b in DEFAULT_TIERS)
         db.session.flush()
+
+
+def top_up_preview(amount: int, on: date) -> dict:
+    """What a top-up of this amount would bring today (shown before the cashier confirms)."""
+    tier = tier_for(amount, on)
+    return {"bonus": tier.bonus if tier else 0, "gifts": coupons.gift_preview(amount, on)}
