@@ -113,9 +113,12 @@ def test_twenty_cashiers_redeeming_ten_from_a_hundred(app, catalogue, member_fac
 
 
 @pytest.mark.parametrize("n", [3])
-def test_scan_shows_points_balance(login_api, member_factory, issue_card, give_points, n):
+def test_scan_shows_points_and_wallet_balance(login_api, member_factory, issue_card, give_points, n):
     m = member_factory()
     card = issue_card(m["id"]).json
     give_points(m["id"], n)
-    r = login_api("cashier").post("/api/v1/cards/scan", json={"code": card["qr_payload"]})
-    assert r.json["points_balance"] == n
+    cashier = login_api("cashier")
+    cashier.post(f"/api/v1/members/{m['id']}/wallet/top-ups",
+                 json={"store_code": "BJ01", "amount": "5000.00", "payment_method": "cash"})
+    r = cashier.post("/api/v1/cards/scan", json={"code": card["qr_payload"]})
+    assert (r.json["points_balance"], r.json["wallet_balance"]) == (n, "5600.00")

@@ -10,6 +10,7 @@ from ..auth.roles import COUNTER, MEMBER_DESK, MEMBER_LOOKUP
 from ..core.idempotency import unit_of_work
 from ..points import service as points
 from ..stores import service as stores
+from ..wallet import service as wallet
 from . import images, service
 from .schemas import (
     CardActionSchema,
@@ -102,4 +103,5 @@ def scan(data):
     card = service.scan(data["code"])
     tz = stores.get_store(g.actor.store_id).timezone if g.actor.store_id else None
     return SimpleNamespace(member=card.member, card_no=card.card_no, points_balance=points.available(card.member_id),
+                           wallet_balance=wallet.balances(card.member_id)["balance"],
                            birthday_today=service.birthday_today(card.member, tz))

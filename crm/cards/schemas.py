@@ -36,10 +36,11 @@ class ScanSchema(Schema):
 
 
 class ScanResultSchema(Schema):
-    """What the cashier needs on screen after a scan (the wallet joins with stored value)."""
+    """What the cashier needs on screen after a scan."""
     id = fields.Int(attribute="member.id")
     name = fields.Str(attribute="member.name")
     level = fields.Nested(LevelRefSchema, attribute="member.level")
     card_no = fields.Str()
     points_balance = fields.Int(metadata={"description": "Points usable now."})
+    wallet_balance = Money(metadata={"description": "Stored value (principal + bonus)."})
     birthday_today = fields.Bool()
