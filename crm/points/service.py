@@ -9,10 +9,10 @@ could not overdraw one.
 from datetime import datetime, timezone
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm.attributes import set_committed_value
 
+from ..core import ledger
 from ..core.actor import Actor
 from ..core.timeutil import utcnow, zone
 from ..errors import Conflict, Invalid
@@ -53,23 +53,13 @@ def _account(member_id: int) -> PointsAccount:
                 db.session.add(account)
         except IntegrityError:  # created by a concurrent transaction a moment ago
             account = db.session.scalar(select(PointsAccount).where(PointsAccount.member_id == member_id))
-    # The lock, returning the balance as it is now that no one else can change it.
-    fresh = db.session.execute(update(PointsAccount).where(PointsAccount.id == account.id)
-                               .values(updated_at=utcnow()).returning(PointsAccount.balance)).scalar_one()
-    set_committed_value(account, "balance", fresh)
-    return account
+    return ledger.lock(account)
 
 
 def _move(account: PointsAccount, delta: int):
-    stmt = update(PointsAccount).where(PointsAccount.id == account.id)
-    if delta < 0:
-        stmt = stmt.where(PointsAccount.balance >= -delta)
-    new = db.session.execute(stmt.values(balance=PointsAccount.balance + delta)
-                             .returning(PointsAccount.balance)).scalar_one_or_none()
-    if new is None:
-        raise InsufficientPoints(_("Not enough points: %(balance)d available.", balance=account.balance),
-                                 balance=account.balance, requested=-delta)
-    set_committed_value(account, "balance", new)
+    ledger.move(account, delta, lambda: InsufficientPoints(
+        _("Not enough points: %(balance)d available.", balance=account.balance),
+        balance=account.balance, requested=-delta))
 
 
 def _entry(account, actor: Actor, kind, points, *, store_id=None, checkout_id=None, reverses_id=None,

@@ -12,10 +12,9 @@ from decimal import Decimal
 from flask_babel import gettext as _
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm.attributes import set_committed_value
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..core import audit
+from ..core import audit, ledger
 from ..core.actor import Actor
 from ..core.money import format_fen, round_fen
 from ..core.timeutil import local_today, utcnow
@@ -54,23 +53,11 @@ def _accounts(member_id: int) -> tuple[WalletAccount, WalletAccount]:
             except IntegrityError:  # a concurrent first top-up created it
                 found[kind] = db.session.scalar(select(WalletAccount).where(
                     WalletAccount.member_id == member_id, WalletAccount.kind == kind))
-    for kind in ("principal", "bonus"):
-        account = found[kind]
-        fresh = db.session.execute(update(WalletAccount).where(WalletAccount.id == account.id)
-                                   .values(updated_at=utcnow()).returning(WalletAccount.balance)).scalar_one()
-        set_committed_value(account, "balance", fresh)
-    return found["principal"], found["bonus"]
+    return ledger.lock(found["principal"]), ledger.lock(found["bonus"])  # always in this order
 
 
 def _move(account: WalletAccount, delta: int):
-    stmt = update(WalletAccount).where(WalletAccount.id == account.id)
-    if delta < 0:
-        stmt = stmt.where(WalletAccount.balance >= -delta)
-    new = db.session.execute(stmt.values(balance=WalletAccount.balance + delta)
-                             .returning(WalletAccount.balance)).scalar_one_or_none()
-    if new is None:
-        raise InsufficientWallet(_("Not enough stored value."), field="wallet_amount")
-    set_committed_value(account, "balance", new)
+    ledger.move(account, delta, lambda: InsufficientWallet(_("Not enough stored value."), field="wallet_amount"))
 
 
 def _post(account, actor: Actor, kind: str, amount: int, **kw) -> WalletEntry | None:
