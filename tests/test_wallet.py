@@ -209,3 +209,42 @@ def test_liability_report(login_api, member_factory, wallet_api, give_points):
     assert r == {"wallet_principal": "10000.00", "wallet_bonus": "1500.00", "wallet_total": "11500.00",
                  "points_outstanding": 250, "points_value": "250.00", "coupons_face_value": "0.00"}
     assert login_api("cashier").get("/api/v1/reports/liability").status_code == 403
+
+
+def test_two_managers_refunding_at_once_refund_once(app, login_api, member_factory, wallet_api, cashier):
+    m = member_factory()
+    wallet_api(m["id"], "5000.00")
+    token, barrier, results = login_api("manager").token, threading.Barrier(2), []
+
+    def refund(n):
+        client = app.test_client()
+        barrier.wait()
+        r = client.post(f"/api/v1/members/{m['id']}/wallet/refunds", json={"store_code": "BJ01", "reason": "x"},
+                        headers={"Authorization": f"Bearer {token}", "Idempotency-Key": f"refund-{n}"})
+        results.append((r.status_code, (r.json or {}).get("error", {}).get("code")))
+    threads = [threading.Thread(target=refund, args=(n,)) for n in range(2)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert sorted(results) == [(201, None), (409, "wallet_empty")]
+    assert _wallet(cashier, m["id"])["balance"] == "0.00"
+    assert audit_problems(app) == []
+
+
+def test_two_cashiers_topping_up_one_member_at_once(app, member_factory, cashier):
+    m = member_factory()
+    barrier, results = threading.Barrier(8), []
+
+    def top_up(n):
+        client = app.test_client()
+        barrier.wait()
+        r = client.post(f"/api/v1/members/{m['id']}/wallet/top-ups",
+                        json={"store_code": "BJ01", "amount": "5000.00", "payment_method": "cash"},
+                        headers={"Authorization": f"Bearer {cashier.token}", "Idempotency-Key": f"tu-{n}"})
+        results.append(r.status_code)
+    threads = [threading.Thread(target=top_up, args=(n,)) for n in range(8)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert results == [201] * 8
+    w = _wallet(cashier, m["id"])
+    assert (w["principal"], w["bonus"]) == ("40000.00", "4800.00")
+    assert audit_problems(app) == []

@@ -138,18 +138,19 @@ def replace(actor: Actor, card_no: str, *, store_code: str, fee_paid: int, payme
     return card
 
 
-def scan(code: str) -> Card:
+def scan(code: str, *, field: str = "code") -> Card:
     """The active card a scanned or typed code stands for.
 
     Forged or mistyped codes are 422 `invalid_code`; a real card that is not active
-    (frozen, lost, replaced) is 409 `card_not_active` so the cashier knows why."""
+    (frozen, lost, replaced) is 409 `card_not_active` so the cashier knows why. `field`
+    names the input the code came from, for the error."""
     card_no = codes.card_no_from_code(code)
     card = db.session.scalar(select(Card).where(Card.card_no == card_no)) if card_no else None
     if card is None:
-        raise Invalid(_("This code is not a valid member card."), code="invalid_code", field="code")
+        raise Invalid(_("This code is not a valid member card."), code="invalid_code", field=field)
     if card.status != "active":
         raise Conflict(_("This card is %(status)s.", status=STATUS_LABELS[card.status]),
-                       code="card_not_active", status=card.status)
+                       code="card_not_active", field=field, status=card.status)
     return card
 
 

@@ -6,6 +6,7 @@ from sqlalchemy import or_, select
 
 from ..core import audit
 from ..core.actor import Actor
+from ..core.money import percent_to_bp
 from ..errors import Conflict, Invalid, NotFound
 from ..extensions import db
 from ..members import levels
@@ -119,7 +120,7 @@ def _sellable(item: Item, store, on: date) -> bool:
 def _rate_bp(data: dict) -> dict:
     """The API speaks percent paid ("77.00" = 7.7折); the table keeps basis points."""
     if "rate_pct" in data:
-        data["rate_bp"] = int(data.pop("rate_pct") * 100)
+        data["rate_bp"] = percent_to_bp(data.pop("rate_pct"))
     return data
 
 

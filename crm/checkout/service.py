@@ -59,7 +59,7 @@ def _member_and_card(data):
     if data.get("card_code") and data.get("member_id"):
         raise Invalid(_("Send either a card code or a member id, not both."), code="ambiguous_member")
     if data.get("card_code"):
-        card = cards.scan(data["card_code"])
+        card = cards.scan(data["card_code"], field="card_code")
         return card.member, card
     if data.get("member_id"):
         member = members.find_member(data["member_id"])

@@ -88,7 +88,7 @@ def till():
             if not form.get("items", "").strip():  # a scan alone: show who it is
                 ref = _member_reference(form.get("card_code", ""))
                 if "card_code" in ref:
-                    member = cards.scan(ref["card_code"]).member
+                    member = cards.scan(ref["card_code"], field="card_code").member
                 elif "member_id" in ref:
                     member = members.get_member(ref["member_id"])
                 if member is None:
@@ -105,8 +105,6 @@ def till():
             else:
                 db.session.rollback()
             errors = errors_of(exc)
-            if "code" in errors:  # the scanned card's error belongs to the card field
-                errors["card_code"] = errors.pop("code")
     default_store = g.actor.store_id and stores.get_store(g.actor.store_id).code
     return render_template(
         "till/till.html", form=form, errors=errors, quote=quote, member=member, token=token,

@@ -35,6 +35,11 @@ def format_fen(fen: int | None) -> str | None:
     return str((Decimal(fen) / 100).quantize(FEN))
 
 
+def percent_to_bp(percent) -> int:
+    """A percentage as the API speaks it ("77.00" = pay 77%, i.e. 7.7折) -> basis points (7700)."""
+    return int(Decimal(percent) * 100)
+
+
 def round_fen(value: Decimal) -> int:
     """Round a fractional fen amount half-up to whole fen (the one rounding rule)."""
     return int(Decimal(value).quantize(Decimal(1), rounding=ROUND_HALF_UP))

@@ -24,13 +24,6 @@ from .schemas import (
 blp = Blueprint("coupons_api", __name__, url_prefix="/api/v1", description="Coupons, gifts and the lucky draw")
 
 
-def _rate_bp(data):
-    rate = data.pop("rate", None)
-    if rate is not None:
-        data["rate_bp"] = int(rate * 100)
-    return data
-
-
 @blp.route("/coupon-types")
 class CouponTypes(MethodView):
     @allow(ANY_STAFF)
@@ -45,7 +38,7 @@ class CouponTypes(MethodView):
     @blp.response(201, CouponTypeSchema)
     def post(self, data):
         """Add a coupon type (cash, item, gift or percent; stock optional)."""
-        return service.create_definition(g.actor, _rate_bp(data))
+        return service.create_definition(g.actor, data)
 
 
 @blp.route("/coupon-types/<code>", methods=["PATCH"])

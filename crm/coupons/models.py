@@ -6,6 +6,7 @@ zero however many cashiers issue at once; `crm audit` checks initial − issued 
 An issued coupon is used once: `UPDATE … SET status='redeemed' WHERE status='issued'`.
 """
 from datetime import date, datetime
+from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String
@@ -48,6 +49,10 @@ class CouponDefinition(db.Model):
     stock_left: Mapped[int | None]
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @property
+    def rate_pct(self) -> Decimal | None:
+        return None if self.rate_bp is None else Decimal(self.rate_bp) / 100
 
 
 class Coupon(db.Model):

@@ -11,7 +11,7 @@ class CouponTypeSchema(Schema):
                       metadata={"description": "cash (amount off), item (pays for one SKU), gift, percent"})
     face_value = Money(load_default=0)
     min_spend = Money(load_default=0)
-    rate = fields.Decimal(places=2, as_string=True, allow_none=True, load_default=None,
+    rate = fields.Decimal(places=2, as_string=True, allow_none=True, load_default=None, attribute="rate_pct",
                           validate=validate.Range(min=10, max=99.99),
                           metadata={"description": "percent coupons: percent of the bill paid (\"88.00\")."})
     sku = fields.Str(allow_none=True, load_default=None)

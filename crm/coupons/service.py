@@ -9,7 +9,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from ..core import audit
 from ..core.actor import Actor
-from ..core.money import format_fen, round_fen
+from ..core.money import format_fen, percent_to_bp, round_fen
 from ..core.timeutil import utcnow
 from ..errors import Conflict, Invalid, NotFound
 from ..extensions import db
@@ -32,6 +32,10 @@ def _take_one(model, row_id) -> bool:
 # Definitions -----------------------------------------------------------------------------
 
 def create_definition(actor: Actor, data: dict) -> CouponDefinition:
+    data = dict(data)
+    rate_pct = data.pop("rate_pct", None)
+    if rate_pct is not None:
+        data["rate_bp"] = percent_to_bp(rate_pct)
     code = data["code"].strip().upper()
     if db.session.scalar(select(CouponDefinition.id).where(CouponDefinition.code == code)):
         raise Conflict(_("A coupon type with that code exists."), code="coupon_code_taken", field="code")
