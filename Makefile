@@ -6,7 +6,7 @@ FLASK   = $(VENV)/bin/flask --app wsgi
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: run test install translations translations-update migrate demo lint bench-lookup bench-checkout clean
+.PHONY: run test install translations translations-update migrate demo lint bench-lookup bench-checkout bench-floor clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,9 @@ bench-lookup: install
 
 bench-checkout: install
 	$(PY) bench/checkout_load.py
+
+bench-floor: install
+	$(PY) bench/checkout_floor.py
 
 clean:
 	rm -rf $(VENV) instance/*.sqlite3*

@@ -278,11 +278,11 @@ def call(port, method, path, body=None, headers=None, timeout=30):
 
 
 @contextlib.contextmanager
-def gunicorn(env, workers, log):
-    """Yield the port of `gunicorn --workers N wsgi:app`, once /healthz answers 200."""
+def gunicorn(env, workers, log, app="wsgi:app", cwd=ROOT):
+    """Yield the port of `gunicorn --workers N <app>`, once /healthz answers 200."""
     port = free_port()
     proc = subprocess.Popen([venv_bin("gunicorn"), "--workers", str(workers), "--bind", f"127.0.0.1:{port}",
-                             "--log-level", "warning", "wsgi:app"], cwd=ROOT, env=env, stdout=log,
+                             "--log-level", "warning", app], cwd=cwd, env=env, stdout=log,
                             stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
