@@ -70,6 +70,27 @@ class Config:
     WTF_CSRF_TIME_LIMIT = None  # the session timeouts already bound a form's life
     MAX_CONTENT_LENGTH = 5 * 1024 * 1024  # bodies over 5 MB are refused with 413
 
+    # Campaign channels. Email goes over SMTP; SMS through an HTTP gateway that takes
+    # POST {"to", "text", "sender"} with a Bearer token and answers 2xx when it accepts.
+    MAIL_SERVER = os.environ.get("MAIL_SERVER", "")  # empty: email deliveries fail "not configured"
+    MAIL_PORT = _int("MAIL_PORT", 25)
+    MAIL_USE_TLS = os.environ.get("MAIL_USE_TLS", "0") == "1"  # STARTTLS
+    MAIL_USE_SSL = os.environ.get("MAIL_USE_SSL", "0") == "1"
+    MAIL_USERNAME = os.environ.get("MAIL_USERNAME", "")
+    MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD", "")
+    MAIL_FROM = os.environ.get("MAIL_FROM", "crm@localhost")
+    SMS_GATEWAY_URL = os.environ.get("SMS_GATEWAY_URL", "")  # empty: SMS deliveries fail "not configured"
+    SMS_GATEWAY_TOKEN = os.environ.get("SMS_GATEWAY_TOKEN", "")
+    SMS_SENDER = os.environ.get("SMS_SENDER", "")
+    CHANNEL_TIMEOUT_SECONDS = _int("CHANNEL_TIMEOUT_SECONDS", 10)
+    # Throttle per channel (limits' notation), retries and the scheduler's beat.
+    EMAIL_RATE_LIMIT = os.environ.get("EMAIL_RATE_LIMIT", "10/second")
+    SMS_RATE_LIMIT = os.environ.get("SMS_RATE_LIMIT", "20/second")
+    DELIVERY_MAX_ATTEMPTS = _int("DELIVERY_MAX_ATTEMPTS", 5)
+    DELIVERY_RETRY_SECONDS = _int("DELIVERY_RETRY_SECONDS", 60)  # doubled after each failure
+    SCHEDULER_TICK_SECONDS = _int("SCHEDULER_TICK_SECONDS", 30)
+    FANOUT_BATCH = _int("FANOUT_BATCH", 1000)
+
 
 class TestConfig(Config):
     TESTING = True

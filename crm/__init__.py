@@ -89,6 +89,7 @@ def _register_blueprints(app):
     from . import docs, health
     from .auth import api as auth_api
     from .auth import views as auth_views
+    from .campaigns import api as campaigns_api
     from .cards import api as cards_api
     from .cards import views as cards_views
     from .catalog import api as catalog_api
@@ -106,7 +107,7 @@ def _register_blueprints(app):
     from .wallet import views as wallet_views
 
     for module in (auth_api, stores_api, programme_api, members_api, cards_api, catalog_api, points_api,
-                   checkout_api, wallet_api, coupons_api):
+                   checkout_api, wallet_api, coupons_api, campaigns_api):
         api.register_blueprint(module.blp)
         csrf.exempt(module.blp)  # Bearer-token API: no cookies, so no CSRF
     for module in (auth_views, members_views, cards_views, till_views, catalog_views, wallet_views, health, docs):

@@ -77,5 +77,15 @@ def expire_points():
     click.echo(f"Expired {expired} points on {accounts} accounts.")
 
 
+@crm.command("scheduler")
+@click.option("--once", is_flag=True, help="Run one tick (fan out due campaigns, send what is queued) and exit.")
+def scheduler(once):
+    """Run scheduled greetings, campaigns and points expiry (one active process; others wait)."""
+    from flask import current_app
+
+    from .campaigns.jobs import run_scheduler
+    run_scheduler(current_app._get_current_object(), once=once)
+
+
 def register_cli(app: Flask):
     app.cli.add_command(crm)

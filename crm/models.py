@@ -1,5 +1,6 @@
 """Imports every model so metadata is complete (for migrations and create_all)."""
 from .auth.models import ApiToken, Staff  # noqa: F401
+from .campaigns.models import Audience, Campaign, CampaignRun, CustomHoliday, Delivery, MessageTemplate  # noqa: F401
 from .cards.models import Card, CardFee  # noqa: F401
 from .catalog.models import Item, ItemLevelPrice, Promotion, item_stores  # noqa: F401
 from .checkout.models import Checkout, CheckoutLine  # noqa: F401

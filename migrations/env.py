@@ -86,6 +86,8 @@ def run_migrations_online():
                 logger.info('No changes in schema detected.')
 
     conf_args = current_app.extensions['migrate'].configure_args
+    # APScheduler's job table (crm/campaigns/jobs.py) is created and owned by APScheduler.
+    conf_args.setdefault("include_name", lambda name, type_, parent: not (type_ == "table" and name == "scheduler_jobs"))
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
 

@@ -19,4 +19,5 @@ MEMBER_DESK = frozenset({FRONT_DESK, MANAGER})              # registers and edit
 MEMBER_LOOKUP = frozenset({FRONT_DESK, CASHIER, MANAGER, MARKETING})  # finds and views members
 COUNTER = frozenset({CASHIER, FRONT_DESK, MANAGER})         # scans cards at the till
 MANAGERS = frozenset({MANAGER})
+MARKETERS = frozenset({MARKETING, MANAGER})               # audiences, templates, campaigns
 ADMINS = frozenset({ADMIN})

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from ..cards import service as cards
 from ..catalog import service as catalog
@@ -211,3 +211,15 @@ def list_checkouts(store_code=None, member_id=None):
     if member_id:
         stmt = stmt.where(Checkout.member_id == member_id)
     return stmt
+
+
+def member_visits(since: datetime | None = None):
+    """Per member with closed bills: last visit and spend (after coupons) since a time, as a
+    subquery (member_id, last_visit, spend) for audience filters."""
+    spend = Checkout.member_total - Checkout.coupon_discount
+    if since is not None:
+        spend = case((Checkout.created_at >= since, spend), else_=0)
+    stmt = (select(Checkout.member_id, func.max(Checkout.created_at).label("last_visit"),
+                   func.sum(spend).label("spend"))
+            .where(Checkout.member_id.is_not(None), Checkout.status == "closed").group_by(Checkout.member_id))
+    return stmt.subquery("visits")

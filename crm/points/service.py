@@ -269,3 +269,8 @@ def audit_mismatches() -> list[str]:
 def outstanding() -> int:
     """All points members hold (a liability at the redemption value)."""
     return db.session.scalar(select(func.coalesce(func.sum(PointsAccount.balance), 0))) or 0
+
+
+def balances_subquery():
+    """(member_id, balance) of every points account, for queries over many members."""
+    return select(PointsAccount.member_id, PointsAccount.balance).subquery("points")

@@ -2,6 +2,8 @@
 
 A fresh database needs no rows: every rule reads its default until changed.
 """
+import re
+
 from flask import g
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -20,6 +22,11 @@ def _whole(low, high, message):
 
 def _choice(*options):
     return lambda v: None if v in options else f"Choose one of: {', '.join(options)}."
+
+
+def _clock(v):
+    """Validator for a "HH:MM" time of day."""
+    return None if isinstance(v, str) and re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", v) else "Use a time like 21:00."
 
 
 def _flag(v):
@@ -46,6 +53,9 @@ RULES = {
     # Whether the bonus part of a wallet payment earns points (SPEC: excluded by default).
     "points_on_wallet_bonus": (False, _flag),
     # A member's checkout of at least this much (after coupons) earns one lucky draw; 0 = no draws.
+    # Marketing messages wait out these hours (the member's store time zone); equal = none.
+    "quiet_hours_start": ("21:00", _clock),
+    "quiet_hours_end": ("08:00", _clock),
     "draw_min_spend": (10000, _whole(0, 100_000_000, "The draw threshold is an amount of 0 or more.")),
 }
 

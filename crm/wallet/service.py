@@ -305,3 +305,9 @@ def top_up_preview(amount: int, on: date) -> dict:
     """What a top-up of this amount would bring today (shown before the cashier confirms)."""
     tier = tier_for(amount, on)
     return {"bonus": tier.bonus if tier else 0, "gifts": coupons.gift_preview(amount, on)}
+
+
+def balances_subquery():
+    """(member_id, balance) — principal plus bonus — for queries over many members."""
+    return (select(WalletAccount.member_id, func.sum(WalletAccount.balance).label("balance"))
+            .group_by(WalletAccount.member_id).subquery("wallet"))

@@ -1,0 +1,1 @@
+"""Greetings and marketing campaigns."""

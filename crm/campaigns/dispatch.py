@@ -1,0 +1,125 @@
+"""Sending queued email and SMS deliveries: quiet hours, throttle, retries with backoff.
+
+Each delivery is claimed with a conditional update (queued -> sending) and committed
+before the message leaves the process, so two schedulers never send the same one; the
+result is committed right after. A delivery left `sending` by a process that died is
+marked failed, not resent: a member may miss a message, but never gets it twice.
+"""
+from collections import Counter
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from limits import parse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+from sqlalchemy import select, update
+
+from ..core.timeutil import default_tz_name
+from ..extensions import db
+from ..programme import service as programme
+from .channels import ChannelError, sender_for
+from .models import Delivery
+
+STALE = timedelta(minutes=10)
+_limiter = MovingWindowRateLimiter(MemoryStorage())  # per process: only one scheduler is active
+
+
+def _clock(text: str) -> time:
+    hours, minutes = text.split(":")
+    return time(int(hours), int(minutes))
+
+
+def quiet_until(now: datetime, tz_name: str | None) -> datetime | None:
+    """If `now` falls in the quiet hours where the member is, when they end; else None."""
+    start, end = _clock(programme.get("quiet_hours_start")), _clock(programme.get("quiet_hours_end"))
+    if start == end:
+        return None
+    zone = ZoneInfo(tz_name or default_tz_name())
+    local = now.astimezone(zone)
+    t = local.time()
+    quiet = (start <= t or t < end) if start > end else (start <= t < end)
+    if not quiet:
+        return None
+    day = local.date() + timedelta(days=1) if start > end and t >= start else local.date()
+    return datetime.combine(day, end, zone)
+
+
+def _backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=current_app.config["DELIVERY_RETRY_SECONDS"] * 2 ** (attempts - 1))
+
+
+def fail_stale(now: datetime) -> int:
+    """Deliveries claimed by a process that never reported back."""
+    result = db.session.execute(update(Delivery).where(
+        Delivery.status == "sending", Delivery.claimed_at < now - STALE).values(
+        status="failed", reason="interrupted while sending; not resent to avoid a duplicate"))
+    return result.rowcount
+
+
+def _claim(delivery_id: int, now: datetime) -> bool:
+    return db.session.execute(update(Delivery).where(Delivery.id == delivery_id, Delivery.status == "queued")
+                              .values(status="sending", claimed_at=now)).rowcount == 1
+
+
+def _record(delivery: Delivery, error: ChannelError | None, now: datetime):
+    delivery.attempts += 1
+    if error is None:
+        delivery.status, delivery.sent_at, delivery.reason = "sent", now, ""
+    elif error.permanent or delivery.attempts >= current_app.config["DELIVERY_MAX_ATTEMPTS"]:
+        delivery.status, delivery.reason = "failed", error.reason
+    else:
+        delivery.status, delivery.reason = "queued", error.reason
+        delivery.next_attempt_at = now + _backoff(delivery.attempts)
+
+
+def send_one(delivery: Delivery, sender, now: datetime) -> str:
+    """Send a claimed delivery and record the outcome (the caller commits)."""
+    error = None
+    try:
+        if isinstance(sender, ChannelError):
+            raise sender
+        sender.send(delivery.address, delivery.subject, delivery.body)
+    except ChannelError as exc:
+        error = exc
+    _record(delivery, error, now)
+    return delivery.status
+
+
+def dispatch(now: datetime, *, commit) -> Counter:
+    """Send what is due on each channel, within its throttle. `commit` is called after
+    every claim and every result. Returns counts by outcome."""
+    config = current_app.config
+    outcome = Counter()
+    if fail_stale(now):
+        commit()
+    for channel in ("email", "sms"):
+        rate = parse(config[f"{channel.upper()}_RATE_LIMIT"])
+        due = db.session.execute(select(Delivery.id, Delivery.tz, Delivery.marketing).where(
+            Delivery.status == "queued", Delivery.channel == channel, Delivery.next_attempt_at <= now)
+            .order_by(Delivery.next_attempt_at, Delivery.id).limit(max(rate.amount, 1) * 5)).all()
+        if not due:
+            continue
+        try:
+            sender = sender_for(channel, config)
+        except ChannelError as exc:
+            sender = exc  # every delivery on this channel fails with the reason
+        for delivery_id, tz_name, marketing in due:
+            resume = quiet_until(now, tz_name) if marketing else None
+            if resume is not None:
+                db.session.execute(update(Delivery).where(Delivery.id == delivery_id, Delivery.status == "queued")
+                                   .values(next_attempt_at=resume))
+                commit()
+                outcome["deferred"] += 1
+                continue
+            if not _limiter.test(rate, channel):
+                outcome["throttled"] += 1
+                break
+            if not _claim(delivery_id, now):
+                continue  # another scheduler has it
+            commit()
+            _limiter.hit(rate, channel)
+            delivery = db.session.get(Delivery, delivery_id)
+            outcome[send_one(delivery, sender, now)] += 1
+            commit()
+    return outcome

@@ -1,0 +1,163 @@
+"""Turning a due occurrence into deliveries, a batch of members at a time.
+
+The caller (jobs.py) commits after each batch. A batch writes its deliveries, and the
+coupons they carry, in one transaction; if another scheduler already wrote a delivery
+for one of its members, the unique key fails the insert and the whole batch, coupons
+included, rolls back, so a member never gets two messages or two coupons.
+"""
+import calendar
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from ..core.actor import Actor
+from ..coupons import service as coupons
+from ..extensions import db
+from ..members import levels
+from ..members import service as members
+from ..points import service as points
+from ..stores import service as stores
+from ..wallet import service as wallet
+from . import audiences, messages
+from .models import Campaign, CampaignRun, Delivery
+from .schedule import Occurrence, birthdays_greeted_on
+
+LEASE = timedelta(minutes=10)  # a run not finished after this is taken over by the next tick
+
+
+def claim_run(campaign: Campaign, occurrence: Occurrence, now: datetime) -> CampaignRun | None:
+    """The run for this occurrence if this process may fan it out now; None if it is done
+    or another scheduler holds it."""
+    key = dict(campaign_id=campaign.id, occurrence=occurrence.key, scope=occurrence.scope)
+    run = db.session.scalar(select(CampaignRun).filter_by(**key))
+    if run is None:
+        try:
+            with db.session.begin_nested():
+                run = CampaignRun(**key, claimed_at=now)
+                db.session.add(run)
+            return run
+        except IntegrityError:  # another scheduler inserted it a moment ago
+            return None
+    if run.status == "done":
+        return None
+    taken = db.session.execute(update(CampaignRun).where(
+        CampaignRun.id == run.id, CampaignRun.status == "running",
+        CampaignRun.claimed_at == run.claimed_at, CampaignRun.claimed_at < now - LEASE).values(claimed_at=now))
+    return run if taken.rowcount == 1 else None
+
+
+def finish_run(run: CampaignRun, now: datetime):
+    run.status, run.finished_at = "done", now
+
+
+def _member_rows(campaign: Campaign, occurrence: Occurrence, after: int, limit: int):
+    """Audience members not yet messaged for this occurrence, in id order, with what a
+    template can show."""
+    M, S, L = members.Member, stores.Store, levels.MemberLevel
+    pts, purse = points.balances_subquery(), wallet.balances_subquery()
+    where = [M.id > after]
+    if campaign.audience is not None:
+        where += audiences.conditions(campaign.audience.filters)
+    if occurrence.birthday is not None:
+        where.append(S.timezone == occurrence.scope)
+        where.append(or_(*(and_(M.birthday_month == m, M.birthday_day == d)
+                           for m, d in birthdays_greeted_on(occurrence.birthday))))
+    sent = select(Delivery.id).where(Delivery.campaign_id == campaign.id, Delivery.occurrence == occurrence.key,
+                                     Delivery.member_id == M.id).exists()
+    stmt = (select(M.id, M.name, M.gender, M.mobile, M.email, M.sms_consent, M.email_consent, M.birthday_month,
+                   L.name.label("level"), S.name.label("store"), S.timezone,
+                   func.coalesce(pts.c.balance, 0).label("points"), func.coalesce(purse.c.balance, 0).label("wallet"))
+            .join(S, S.id == M.store_id).join(L, L.id == M.level_id)
+            .outerjoin(pts, pts.c.member_id == M.id).outerjoin(purse, purse.c.member_id == M.id)
+            .where(*where, ~sent).order_by(M.id).limit(limit))
+    return db.session.execute(stmt).all()
+
+
+def _why_not(campaign: Campaign, row) -> str | None:
+    """Why a member is skipped on this channel, or None if the message may go."""
+    address = _address(campaign.channel, row)
+    if campaign.channel == "email" and not address:
+        return "no_email"
+    if campaign.channel == "sms" and not address:
+        return "no_mobile"
+    if not campaign.marketing:
+        return None
+    consented = {"sms": row.sms_consent, "email": row.email_consent,
+                 "outbox": row.sms_consent or row.email_consent}[campaign.channel]
+    return None if consented else "no_consent"
+
+
+def _address(channel, row) -> str:
+    return (row.email or "") if channel == "email" else row.mobile
+
+
+def _coupon_validity(campaign: Campaign, occurrence: Occurrence, today: date) -> tuple[date, date | None]:
+    """Birthday coupons are good for the birthday month; others from today for the type's days."""
+    if occurrence.birthday is None:
+        return today, None
+    b = occurrence.birthday
+    return date(b.year, b.month, 1), date(b.year, b.month, calendar.monthrange(b.year, b.month)[1])
+
+
+def queue_batch(campaign: Campaign, occurrence: Occurrence, *, after: int, limit: int, now: datetime,
+                today: date) -> tuple[int | None, int, int]:
+    """Write the next batch of deliveries. Returns (last member id or None when there are
+    no more, messages queued, members skipped)."""
+    rows = _member_rows(campaign, occurrence, after, limit)
+    if not rows:
+        return None, 0, 0
+    actor = Actor.system(f"campaign:{campaign.id}")
+    source = "birthday" if campaign.schedule == "birthday" else "campaign"
+    valid_from, valid_until = _coupon_validity(campaign, occurrence, today)
+    outbox = campaign.channel == "outbox"
+    batch, queued, skipped = [], 0, 0
+    for row in rows:
+        reason, coupon = _why_not(campaign, row), None
+        if reason is None and campaign.coupon_type is not None:
+            try:
+                with db.session.begin_nested():
+                    coupon = coupons.issue(actor, row.id, campaign.coupon_type, source=source, today=valid_from,
+                                           source_ref=f"campaign:{campaign.id}:{occurrence.key}",
+                                           valid_until=valid_until)
+            except coupons.OutOfStock:
+                reason = "coupon_out_of_stock"  # the greeting still goes, without the coupon
+        sending = reason in (None, "coupon_out_of_stock")
+        context = {"name": row.name, "title": messages.TITLES.get(row.gender, ""), "level": row.level,
+                   "points": row.points, "wallet": f"{row.wallet / 100:.2f}", "store": row.store,
+                   "coupon": None if coupon is None else {"name": coupon.definition.name, "code": coupon.code,
+                                                          "valid_until": coupon.valid_until.isoformat()}}
+        subject = body = ""
+        if sending:
+            subject = messages.render(campaign.template.subject, context)
+            body = messages.render(campaign.template.body, context)
+            queued += 1
+        else:
+            skipped += 1
+        batch.append(dict(campaign_id=campaign.id, occurrence=occurrence.key, member_id=row.id,
+                          channel=campaign.channel, address=_address(campaign.channel, row) or "",
+                          subject=subject[:200], body=body, tz=row.timezone, marketing=campaign.marketing,
+                          coupon_id=coupon.id if coupon else None,
+                          status=("sent" if outbox else "queued") if sending else "skipped",
+                          reason=reason or "", next_attempt_at=now if sending and not outbox else None,
+                          sent_at=now if sending and outbox else None, created_at=now))
+    db.session.execute(insert(Delivery), batch)
+    return rows[-1].id, queued, skipped
+
+
+def delivery_counts(campaign_ids=None) -> dict:
+    """{campaign id: {status: count}}, for lists and the campaign page."""
+    stmt = select(Delivery.campaign_id, Delivery.status, func.count()).group_by(Delivery.campaign_id, Delivery.status)
+    if campaign_ids is not None:
+        stmt = stmt.where(Delivery.campaign_id.in_(campaign_ids))
+    out = {}
+    for campaign_id, status, n in db.session.execute(stmt):
+        out.setdefault(campaign_id, {})[status] = n
+    return out
+
+
+def pending(campaign_id: int) -> int:
+    """Deliveries of a campaign still to be sent (queued or being sent)."""
+    return db.session.scalar(select(func.count()).where(
+        Delivery.campaign_id == campaign_id, Delivery.status.in_(("queued", "sending")))) or 0
+

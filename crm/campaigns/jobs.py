@@ -1,0 +1,147 @@
+"""Scheduled work, run only by `flask crm scheduler` (never in web workers).
+
+APScheduler keeps its jobs in the database (table `scheduler_jobs`) and calls two:
+`tick` every SCHEDULER_TICK_SECONDS — fan out due campaign occurrences, then send what
+is queued — and `expire_points` nightly. Campaign state lives in our own tables, so a
+restarted scheduler picks up exactly where the last one stopped; the delivery key makes
+sure nothing is sent twice. On PostgreSQL a session advisory lock lets one scheduler
+work while any other waits as a standby.
+"""
+import contextlib
+import logging
+import time as clock
+from datetime import datetime
+
+from flask import current_app
+from sqlalchemy import select, text
+
+from ..core.actor import Actor
+from ..core.timeutil import default_tz_name, utcnow, zone
+from ..extensions import db
+from ..stores import service as stores
+from . import fanout, service
+from .dispatch import dispatch
+from .models import Campaign
+from .schedule import due
+
+log = logging.getLogger("crm.scheduler")
+LOCK_KEY = 0x43524D5343  # "CRMSC": the one advisory lock the active scheduler holds
+_app = None  # the Flask app the APScheduler jobs run in
+
+
+def _commit():
+    db.session.commit()
+
+
+def run_campaigns(now: datetime) -> int:
+    """Queue every due occurrence of every scheduled or running campaign; returns messages queued."""
+    tz = default_tz_name()
+    zones = set(db.session.scalars(select(stores.Store.timezone).distinct()))
+    batch_size = current_app.config["FANOUT_BATCH"]
+    total = 0
+    for campaign_id in db.session.scalars(select(Campaign.id).where(Campaign.state.in_(("scheduled", "running")))):
+        campaign = db.session.get(Campaign, campaign_id)
+        today = now.astimezone(zone(tz)).date()
+        if campaign.ends_on is not None and today > campaign.ends_on:
+            service.transition(None, campaign, "finish")
+            _commit()
+            continue
+        for occurrence in due(campaign, now, tz=tz, zones=zones, holiday_date=service.holiday_date_fn(campaign)):
+            run = fanout.claim_run(campaign, occurrence, now)
+            if run is None:
+                db.session.rollback()
+                continue
+            if campaign.state == "scheduled":
+                service.transition(None, campaign, "start")
+            _commit()
+            after = 0
+            while after is not None:
+                after, queued, skipped = fanout.queue_batch(campaign, occurrence, after=after, limit=batch_size,
+                                                            now=now, today=today)
+                run.queued += queued
+                run.skipped += skipped
+                total += queued
+                _commit()
+            fanout.finish_run(run, now)
+            if campaign.schedule == "once":
+                service.transition(None, campaign, "finish")
+            _commit()
+            log.info("campaign %s occurrence %s%s: %d queued, %d skipped", campaign.id, occurrence.key,
+                     f" ({occurrence.scope})" if occurrence.scope else "", run.queued, run.skipped)
+    return total
+
+
+def tick(now: datetime | None = None):
+    """One beat of the scheduler: fan out, then send. Safe to run in two processes at once."""
+    app = _app or current_app._get_current_object()
+    with app.app_context():
+        try:
+            now = now or utcnow()
+            queued = run_campaigns(now)
+            sent = dispatch(now, commit=_commit)
+            if queued or sent:
+                log.info("tick: %d queued, sent %s", queued, dict(sent))
+        finally:
+            db.session.remove()
+
+
+def expire_points():
+    from ..points import service as points
+    with _app.app_context():
+        try:
+            accounts, expired = points.expire_all(Actor.system("scheduler"))
+            db.session.commit()
+            log.info("expired %d points on %d accounts", expired, accounts)
+        finally:
+            db.session.remove()
+
+
+@contextlib.contextmanager
+def active_lock(engine, *, wait_seconds: float = 5.0, stop=lambda: False):
+    """Hold the scheduler lock for as long as the block runs; wait as a standby until it is free.
+    PostgreSQL only: on SQLite (one machine, development) there is nothing to take."""
+    if engine.dialect.name != "postgresql":
+        yield True
+        return
+    conn = engine.connect()
+    try:
+        announced = False
+        while not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": LOCK_KEY}).scalar():
+            conn.rollback()
+            if not announced:
+                log.info("another scheduler is active; waiting as a standby")
+                announced = True
+            if stop():
+                yield False
+                return
+            clock.sleep(wait_seconds)
+        conn.commit()
+        yield True
+    finally:
+        conn.close()  # ends the session, which releases the lock
+
+
+def run_scheduler(app, *, once: bool = False):
+    """The `crm scheduler` process."""
+    global _app
+    _app = app
+    with active_lock(db.engine) as active:
+        if not active:
+            return
+        if once:
+            tick()
+            return
+        from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+        from apscheduler.schedulers.blocking import BlockingScheduler
+        scheduler = BlockingScheduler(jobstores={"default": SQLAlchemyJobStore(engine=db.engine,
+                                                                               tablename="scheduler_jobs")},
+                                      timezone=default_tz_name(),
+                                      job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600})
+        scheduler.add_job(f"{__name__}:tick", "interval", seconds=app.config["SCHEDULER_TICK_SECONDS"],
+                          id="campaigns.tick", replace_existing=True)
+        scheduler.add_job(f"{__name__}:expire_points", "cron", hour=3, minute=5, id="points.expire",
+                          replace_existing=True)
+        log.info("scheduler active: tick every %ss, points expiry daily at 03:05",
+                 app.config["SCHEDULER_TICK_SECONDS"])
+        tick()  # catch up at once after a restart
+        scheduler.start()

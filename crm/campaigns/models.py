@@ -1,0 +1,157 @@
+"""Greetings and campaigns: holidays, audiences, message templates, campaigns, deliveries.
+
+A delivery is one message to one member for one occurrence of a campaign; the unique
+key (campaign, occurrence, member) is what makes "never twice" hold even when two
+scheduler processes run: the second insert fails and its whole batch (coupons included)
+rolls back.
+"""
+from datetime import date, datetime, time
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..core.timeutil import utcnow
+from ..extensions import db
+
+CHANNELS = ("outbox", "email", "sms")
+CHANNEL_LABELS = {"outbox": _l("Outbox only"), "email": _l("Email"), "sms": _l("SMS")}
+SCHEDULES = ("once", "recurring", "holiday", "birthday")
+SCHEDULE_LABELS = {"once": _l("Once"), "recurring": _l("Recurring"), "holiday": _l("On a holiday"),
+                   "birthday": _l("Member's birthday")}
+RECURRENCES = ("daily", "weekly", "monthly")
+STATES = ("draft", "scheduled", "running", "done", "cancelled")
+STATE_LABELS = {"draft": _l("Draft"), "scheduled": _l("Scheduled"), "running": _l("Running"),
+                "done": _l("Done"), "cancelled": _l("Cancelled")}
+DELIVERY_STATUSES = ("queued", "sending", "sent", "failed", "skipped")
+DELIVERY_LABELS = {"queued": _l("Queued"), "sending": _l("Sending"), "sent": _l("Sent"), "failed": _l("Failed"),
+                   "skipped": _l("Skipped")}
+
+
+def _in(column, values):
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class CustomHoliday(db.Model):
+    """A one-off date the admin adds to the calendar (a store anniversary, a local festival)."""
+    __tablename__ = "custom_holidays"
+    __table_args__ = (UniqueConstraint("key", "date", name="uq_custom_holidays_key_date"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(64))
+    date: Mapped[date]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Audience(db.Model):
+    """A saved member filter (see audiences.py for the filter keys)."""
+    __tablename__ = "audiences"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    filters: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class MessageTemplate(db.Model):
+    """Subject and body in sandboxed Jinja, checked when saved."""
+    __tablename__ = "message_templates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    subject: Mapped[str] = mapped_column(String(200), default="")
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Campaign(db.Model):
+    __tablename__ = "campaigns"
+    __table_args__ = (
+        CheckConstraint(_in("channel", CHANNELS), name="channel"),
+        CheckConstraint(_in("schedule", SCHEDULES), name="schedule"),
+        CheckConstraint(_in("state", STATES), name="state"),
+        CheckConstraint(f"recurrence IS NULL OR {_in('recurrence', RECURRENCES)}", name="recurrence"),
+        CheckConstraint("days_before >= 0 AND days_before <= 60", name="days_before"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    audience_id: Mapped[int | None] = mapped_column(ForeignKey("audiences.id"))  # None: every member
+    template_id: Mapped[int] = mapped_column(ForeignKey("message_templates.id"))
+    channel: Mapped[str] = mapped_column(String(8), default="outbox")
+    coupon_type_id: Mapped[int | None] = mapped_column(ForeignKey("coupon_definitions.id"))
+    schedule: Mapped[str] = mapped_column(String(12), default="once")
+    send_at: Mapped[datetime | None]  # once
+    send_time: Mapped[time] = mapped_column(default=time(9, 0))  # local time for the other schedules
+    recurrence: Mapped[str | None] = mapped_column(String(8))
+    holiday_key: Mapped[str | None] = mapped_column(String(32))
+    days_before: Mapped[int] = mapped_column(default=0)  # holiday and birthday schedules
+    starts_on: Mapped[date | None]
+    ends_on: Mapped[date | None]
+    marketing: Mapped[bool] = mapped_column(default=True)  # marketing waits out the quiet hours
+    state: Mapped[str] = mapped_column(String(12), default="draft")
+    builtin: Mapped[str | None] = mapped_column(String(16), unique=True)  # "birthday" for the built-in greeting
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    audience = relationship(Audience, lazy="joined")
+    template = relationship(MessageTemplate, lazy="joined")
+    coupon_type = relationship("CouponDefinition", lazy="joined")
+
+
+class CampaignRun(db.Model):
+    """One occurrence of a campaign being queued (for birthdays: one per store time zone).
+    Its unique key lets only one scheduler fan an occurrence out; a run left `running` by
+    a crashed process is taken over after a lease, and the delivery key stops repeats."""
+    __tablename__ = "campaign_runs"
+    __table_args__ = (UniqueConstraint("campaign_id", "occurrence", "scope", name="uq_campaign_runs_occurrence"),
+                      CheckConstraint("status IN ('running', 'done')", name="status"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    occurrence: Mapped[str] = mapped_column(String(32))
+    scope: Mapped[str] = mapped_column(String(64), default="")
+    status: Mapped[str] = mapped_column(String(8), default="running")
+    queued: Mapped[int] = mapped_column(default=0)
+    skipped: Mapped[int] = mapped_column(default=0)
+    claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+
+class Delivery(db.Model):
+    """One message: the outbox lists them all; email and SMS ones are also sent."""
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "occurrence", "member_id", name="uq_deliveries_once"),
+        CheckConstraint(_in("status", DELIVERY_STATUSES), name="status"),
+        CheckConstraint(_in("channel", CHANNELS), name="channel"),
+        Index("ix_deliveries_due", "status", "channel", "next_attempt_at"),
+        Index("ix_deliveries_created", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    occurrence: Mapped[str] = mapped_column(String(32))
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), index=True)  # None: a test send
+    channel: Mapped[str] = mapped_column(String(8))
+    address: Mapped[str] = mapped_column(String(255), default="")
+    subject: Mapped[str] = mapped_column(String(200), default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    tz: Mapped[str] = mapped_column(String(64), default="")  # the member's store zone, for quiet hours
+    marketing: Mapped[bool] = mapped_column(default=True)
+    coupon_id: Mapped[int | None] = mapped_column(ForeignKey("coupons.id"))
+    status: Mapped[str] = mapped_column(String(8), default="queued")
+    reason: Mapped[str] = mapped_column(String(255), default="")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None]
+    claimed_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    campaign = relationship(Campaign, lazy="joined")
+    member = relationship("Member", lazy="select")

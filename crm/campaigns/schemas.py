@@ -1,0 +1,159 @@
+from marshmallow import Schema, fields, validate
+
+from ..core.money import Money
+from ..core.segments import SEGMENT_KEYS
+from .audiences import CONSENTS
+from .models import CHANNELS, DELIVERY_STATUSES, RECURRENCES, SCHEDULES, STATES
+
+
+class HolidayQuery(Schema):
+    year = fields.Int(required=True, validate=validate.Range(min=1901, max=2099))
+
+
+class HolidaySchema(Schema):
+    date = fields.Date()
+    key = fields.Str()
+    name = fields.Str()
+    builtin = fields.Bool()
+    id = fields.Int(allow_none=True)
+
+
+class CustomHolidaySchema(Schema):
+    id = fields.Int(dump_only=True)
+    key = fields.Str(required=True, metadata={"description": "lower_case key, e.g. store_anniversary"})
+    name = fields.Str(required=True, validate=validate.Length(min=1, max=64))
+    date = fields.Date(required=True)
+
+
+class FiltersSchema(Schema):
+    levels = fields.List(fields.Str())
+    segments = fields.List(fields.Str(validate=validate.OneOf(SEGMENT_KEYS)))
+    stores = fields.List(fields.Str())
+    tags = fields.List(fields.Str())
+    birthday_month = fields.Int(validate=validate.Range(min=1, max=12))
+    last_visit_after = fields.Date()
+    last_visit_before = fields.Date()
+    spend_min = Money(metadata={"description": "spend over the level window (12 months), after coupons"})
+    spend_max = Money()
+    consent = fields.Str(validate=validate.OneOf(CONSENTS))
+
+
+class AudienceSchema(Schema):
+    id = fields.Int(dump_only=True)
+    name = fields.Str(required=True, validate=validate.Length(min=1, max=100))
+    filters = fields.Nested(FiltersSchema, load_default=dict)
+    count = fields.Int(dump_only=True, metadata={"description": "members matching now"})
+    created_at = fields.AwareDateTime(dump_only=True)
+
+
+class AudienceUpdateSchema(Schema):
+    name = fields.Str(validate=validate.Length(min=1, max=100))
+    filters = fields.Nested(FiltersSchema)
+
+
+class CountSchema(Schema):
+    count = fields.Int()
+
+
+class TemplateSchema(Schema):
+    id = fields.Int(dump_only=True)
+    name = fields.Str(required=True, validate=validate.Length(min=1, max=100))
+    subject = fields.Str(load_default="", validate=validate.Length(max=200))
+    body = fields.Str(required=True, metadata={"description": "Jinja: name, title, level, points, wallet, "
+                                                              "store, coupon (name, code, valid_until) or none"})
+
+
+class TemplateUpdateSchema(Schema):
+    name = fields.Str(validate=validate.Length(min=1, max=100))
+    subject = fields.Str(validate=validate.Length(max=200))
+    body = fields.Str()
+
+
+class CampaignInSchema(Schema):
+    name = fields.Str(required=True, validate=validate.Length(min=1, max=100))
+    audience_id = fields.Int(allow_none=True, load_default=None, metadata={"description": "empty: every member"})
+    template_id = fields.Int(required=True)
+    channel = fields.Str(load_default="outbox", validate=validate.OneOf(CHANNELS))
+    coupon_type_code = fields.Str(allow_none=True, load_default=None)
+    schedule = fields.Str(load_default="once", validate=validate.OneOf(SCHEDULES))
+    send_at = fields.AwareDateTime(allow_none=True, load_default=None, metadata={"description": "once: when"})
+    send_time = fields.Time(load_default=None, allow_none=True,
+                            metadata={"description": "local time of day for the other schedules (default 09:00)"})
+    recurrence = fields.Str(allow_none=True, load_default=None, validate=validate.OneOf(RECURRENCES))
+    holiday_key = fields.Str(allow_none=True, load_default=None)
+    days_before = fields.Int(load_default=0, validate=validate.Range(min=0, max=60))
+    starts_on = fields.Date(allow_none=True, load_default=None)
+    ends_on = fields.Date(allow_none=True, load_default=None)
+    marketing = fields.Bool(load_default=True)
+
+
+class CampaignUpdateSchema(CampaignInSchema):
+    """The same fields, each optional (loaded with partial=True)."""
+
+
+class CampaignSchema(Schema):
+    id = fields.Int()
+    name = fields.Str()
+    state = fields.Str(metadata={"enum": list(STATES)})
+    builtin = fields.Str(allow_none=True)
+    audience_id = fields.Int(allow_none=True)
+    template_id = fields.Int()
+    channel = fields.Str()
+    coupon_type_code = fields.Function(lambda c: c.coupon_type.code if c.coupon_type else None)
+    schedule = fields.Str()
+    send_at = fields.AwareDateTime(allow_none=True)
+    send_time = fields.Time()
+    recurrence = fields.Str(allow_none=True)
+    holiday_key = fields.Str(allow_none=True)
+    days_before = fields.Int()
+    starts_on = fields.Date(allow_none=True)
+    ends_on = fields.Date(allow_none=True)
+    marketing = fields.Bool()
+    created_at = fields.AwareDateTime()
+
+
+class ActionSchema(Schema):
+    action = fields.Str(required=True, validate=validate.OneOf(("schedule", "pause", "cancel")))
+
+
+class SampleSchema(Schema):
+    member_id = fields.Int()
+    name = fields.Str()
+    subject = fields.Str()
+    body = fields.Str()
+
+
+class PreviewSchema(Schema):
+    count = fields.Int()
+    samples = fields.List(fields.Nested(SampleSchema))
+    next_run = fields.AwareDateTime(allow_none=True)
+
+
+class TestSendSchema(Schema):
+    address = fields.Str(required=True, metadata={"description": "a staff email or mobile"})
+
+
+class DeliverySchema(Schema):
+    id = fields.Int()
+    campaign_id = fields.Int(allow_none=True)
+    occurrence = fields.Str()
+    member_id = fields.Int(allow_none=True)
+    channel = fields.Str()
+    address = fields.Str()
+    subject = fields.Str()
+    body = fields.Str()
+    status = fields.Str(metadata={"enum": list(DELIVERY_STATUSES)})
+    reason = fields.Str()
+    attempts = fields.Int()
+    next_attempt_at = fields.AwareDateTime(allow_none=True)
+    sent_at = fields.AwareDateTime(allow_none=True)
+    created_at = fields.AwareDateTime()
+
+
+class DeliveryQuery(Schema):
+    status = fields.Str(validate=validate.OneOf(DELIVERY_STATUSES))
+    channel = fields.Str(validate=validate.OneOf(CHANNELS))
+    campaign_id = fields.Int()
+    member_id = fields.Int()
+    page = fields.Int(load_default=1, validate=validate.Range(min=1))
+    per_page = fields.Int(load_default=50, validate=validate.Range(min=1, max=200))

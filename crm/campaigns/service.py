@@ -1,0 +1,241 @@
+"""Campaigns: create, edit, schedule, pause, cancel, preview, test send; the outbox.
+
+States go through TRANSITIONS only. The scheduler (jobs.py) moves scheduled -> running
+when an occurrence starts and running -> done when nothing more will be sent.
+"""
+from datetime import date, datetime, time
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+
+from ..core import audit
+from ..core.actor import Actor
+from ..core.lookup import get_or_404
+from ..core.timeutil import as_utc, default_tz_name, utcnow
+from ..coupons import service as coupons
+from ..errors import Conflict, Invalid
+from ..extensions import db
+from ..members import service as members
+from . import audiences, holidays, messages, schedule
+from .channels import ChannelError, sender_for
+from .dispatch import send_one
+from .models import CHANNELS, RECURRENCES, SCHEDULES, Campaign, Delivery
+
+# action -> (states it may start from, state it leads to)
+TRANSITIONS = {
+    "schedule": ({"draft"}, "scheduled"),
+    "pause": ({"scheduled", "running"}, "draft"),
+    "start": ({"scheduled"}, "running"),
+    "finish": ({"scheduled", "running"}, "done"),
+    "cancel": ({"draft", "scheduled", "running"}, "cancelled"),
+}
+EDITABLE = {"draft", "scheduled", "running"}
+FIELDS = ("name", "audience_id", "template_id", "channel", "coupon_type_code", "schedule", "send_at", "send_time",
+          "recurrence", "holiday_key", "days_before", "starts_on", "ends_on", "marketing")
+BIRTHDAY_TEMPLATE = {
+    "name": "生日祝福",
+    "subject": "{{ name }}{{ title }}，生日快乐",
+    "body": "{{ name }}{{ title }}，{{ store }}祝您生日快乐！"
+            "{% if coupon %}送您一张{{ coupon.name }}（券号 {{ coupon.code }}，{{ coupon.valid_until }} 前有效），"
+            "期待您的光临。{% endif %}",
+}
+
+
+def get_campaign(campaign_id: int) -> Campaign:
+    return get_or_404(Campaign, campaign_id, _("No such campaign."), code="campaign_not_found")
+
+
+def list_campaigns(state: str | None = None):
+    birthday_campaign()
+    stmt = select(Campaign).order_by(Campaign.builtin.is_(None), Campaign.id.desc())
+    if state:
+        stmt = stmt.where(Campaign.state == state)
+    return db.session.scalars(stmt).all()
+
+
+def birthday_campaign() -> Campaign:
+    """The built-in birthday greeting, created (as a draft: nothing is sent until marketing
+    schedules it) the first time it is needed."""
+    campaign = db.session.scalar(select(Campaign).where(Campaign.builtin == "birthday"))
+    if campaign is None:
+        template = db.session.scalar(select(messages.MessageTemplate).where(
+            messages.MessageTemplate.name == BIRTHDAY_TEMPLATE["name"]))
+        if template is None:
+            template = messages.MessageTemplate(**BIRTHDAY_TEMPLATE)
+            db.session.add(template)
+        campaign = Campaign(name="生日祝福", builtin="birthday", template=template, channel="sms",
+                            schedule="birthday", send_time=time(9, 0), state="draft")
+        db.session.add(campaign)
+        db.session.flush()
+    return campaign
+
+
+def _check(campaign: Campaign):
+    """Everything a campaign needs for its schedule; 422 naming the field."""
+    if not (campaign.name or "").strip():
+        raise Invalid(_("Give the campaign a name."), code="name_required", field="name")
+    if campaign.channel not in CHANNELS:
+        raise Invalid(_("Choose outbox, email or SMS."), code="invalid_channel", field="channel")
+    if campaign.schedule not in SCHEDULES:
+        raise Invalid(_("Unknown schedule."), code="invalid_schedule", field="schedule")
+    if campaign.builtin == "birthday" and campaign.schedule != "birthday":
+        raise Invalid(_("The birthday greeting always runs on birthdays."), code="invalid_schedule",
+                      field="schedule")
+    if campaign.schedule == "once" and campaign.send_at is None:
+        raise Invalid(_("Say when to send."), code="send_at_required", field="send_at")
+    if campaign.schedule == "recurring" and campaign.recurrence not in RECURRENCES:
+        raise Invalid(_("Choose daily, weekly or monthly."), code="recurrence_required", field="recurrence")
+    if campaign.schedule == "holiday" and campaign.holiday_key not in holidays.known_keys():
+        raise Invalid(_("Choose a holiday from the calendar."), code="unknown_holiday", field="holiday_key")
+    if not 0 <= (campaign.days_before or 0) <= 60:
+        raise Invalid(_("Days before is 0 to 60."), code="invalid_days_before", field="days_before")
+    if campaign.starts_on and campaign.ends_on and campaign.ends_on < campaign.starts_on:
+        raise Invalid(_("The campaign ends before it starts."), code="invalid_dates", field="ends_on")
+    if campaign.template is None:
+        raise Invalid(_("Choose a message template."), code="template_required", field="template_id")
+    messages.check(campaign.template.subject, campaign.template.body,
+                   with_coupon=campaign.coupon_type is not None, field_prefix="template.")
+
+
+def save(actor: Actor, data: dict, campaign_id: int | None = None) -> Campaign:
+    """Create a draft (no id) or change a campaign that has not ended."""
+    campaign = get_campaign(campaign_id) if campaign_id else Campaign(created_by=actor.staff_id, state="draft")
+    if campaign.state not in EDITABLE:
+        raise Conflict(_("A finished or cancelled campaign cannot be changed."), code="campaign_closed",
+                       state=campaign.state)
+    data = {k: v for k, v in data.items() if k in FIELDS}
+    if "template_id" in data:
+        campaign.template = messages.get_template(data.pop("template_id")) if data["template_id"] else None
+    if "audience_id" in data:
+        audience_id = data.pop("audience_id")
+        campaign.audience = audiences.get_audience(audience_id) if audience_id else None
+    if "coupon_type_code" in data:
+        code = data.pop("coupon_type_code")
+        campaign.coupon_type = coupons.get_definition(code) if code else None
+    if isinstance(data.get("send_at"), datetime) and data["send_at"].tzinfo is None:
+        raise Invalid(_("Give the time with its offset."), code="invalid_send_at", field="send_at")
+    for key, value in data.items():
+        setattr(campaign, key, value.strip() if isinstance(value, str) else value)
+    if campaign.schedule == "recurring" and campaign.starts_on is None:
+        campaign.starts_on = utcnow().date()
+    _check(campaign)
+    db.session.add(campaign)
+    db.session.flush()
+    audit.record(actor, "campaign.save", entity=campaign, name=campaign.name, schedule=campaign.schedule,
+                 channel=campaign.channel)
+    return campaign
+
+
+def transition(actor: Actor | None, campaign: Campaign, action: str) -> Campaign:
+    allowed, target = TRANSITIONS[action]
+    if campaign.state not in allowed:
+        raise Conflict(_("A %(state)s campaign cannot do that.", state=campaign.state), code="invalid_transition",
+                       state=campaign.state, action=action)
+    if action == "schedule":
+        _check(campaign)
+    campaign.state = target
+    if actor is not None:
+        audit.record(actor, f"campaign.{action}", entity=campaign, state=target)
+    return campaign
+
+
+def act(actor: Actor, campaign_id: int, action: str) -> Campaign:
+    """A person's action on a campaign: schedule, pause or cancel."""
+    if action not in ("schedule", "pause", "cancel"):
+        raise Invalid(_("Unknown action."), code="invalid_action", field="action")
+    return transition(actor, get_campaign(campaign_id), action)
+
+
+def holiday_date_fn(campaign: Campaign):
+    return (lambda year: holidays.date_of(campaign.holiday_key, year)) if campaign.holiday_key else None
+
+
+def next_run(campaign: Campaign, now: datetime | None = None) -> datetime | None:
+    if campaign.state not in ("scheduled", "running"):
+        return None
+    return schedule.next_run(campaign, now or utcnow(), tz=default_tz_name(), holiday_date=holiday_date_fn(campaign))
+
+
+def preview(campaign_id: int, samples: int = 3) -> dict:
+    """How many members the audience holds now and the first few messages as they would read."""
+    campaign = get_campaign(campaign_id)
+    filters = campaign.audience.filters if campaign.audience else {}
+    count = audiences.count(filters)
+    where = audiences.conditions(filters)
+    rows = db.session.scalars(select(members.Member).where(*where).order_by(members.Member.id).limit(samples)).all()
+    coupon = None
+    if campaign.coupon_type is not None:
+        coupon = {**messages.SAMPLE_COUPON, "name": campaign.coupon_type.name}
+    out = []
+    for member in rows:
+        context = member_context(member, coupon)
+        out.append({"member_id": member.id, "name": member.name,
+                    "subject": messages.render(campaign.template.subject, context),
+                    "body": messages.render(campaign.template.body, context)})
+    return {"count": count, "samples": out, "next_run": next_run(campaign)}
+
+
+def member_context(member, coupon: dict | None) -> dict:
+    from ..points import service as points
+    from ..wallet import service as wallet
+    return {"name": member.name, "title": messages.TITLES.get(member.gender, ""), "level": member.level.name,
+            "points": points.balance(member.id), "wallet": f"{wallet.balances(member.id)['balance'] / 100:.2f}",
+            "store": member.store.name, "coupon": coupon}
+
+
+def test_send(actor: Actor, campaign_id: int, address: str) -> Delivery:
+    """Send the campaign's message (for a sample member) to a staff address now; recorded in the outbox."""
+    campaign = get_campaign(campaign_id)
+    address = (address or "").strip()
+    if not address:
+        raise Invalid(_("Give an address to send the test to."), code="address_required", field="address")
+    if campaign.channel == "email" and "@" not in address:
+        raise Invalid(_("Give an email address."), code="invalid_address", field="address")
+    context = messages.sample_context(campaign.coupon_type is not None)
+    now = utcnow()
+    delivery = Delivery(campaign_id=campaign.id, occurrence=f"test-{now:%Y%m%d%H%M%S%f}", member_id=None,
+                        channel=campaign.channel, address=address, marketing=False,
+                        subject=messages.render(campaign.template.subject, context),
+                        body=messages.render(campaign.template.body, context), status="sending", claimed_at=now)
+    db.session.add(delivery)
+    if campaign.channel == "outbox":
+        delivery.status, delivery.sent_at = "sent", now
+    else:
+        try:
+            sender = sender_for(campaign.channel, current_app.config)
+        except ChannelError as exc:
+            sender = exc
+        send_one(delivery, sender, now)
+        if delivery.status == "queued":  # a test is not retried
+            delivery.status = "failed"
+    db.session.flush()
+    audit.record(actor, "campaign.test_send", entity=campaign, address=address, status=delivery.status)
+    return delivery
+
+
+def deliveries(*, status=None, channel=None, campaign_id=None, member_id=None):
+    stmt = select(Delivery).order_by(Delivery.id.desc())
+    for column, value in ((Delivery.status, status), (Delivery.channel, channel),
+                          (Delivery.campaign_id, campaign_id), (Delivery.member_id, member_id)):
+        if value:
+            stmt = stmt.where(column == value)
+    return stmt
+
+
+def status_totals(campaign_id=None) -> dict:
+    stmt = select(Delivery.status, func.count()).group_by(Delivery.status)
+    if campaign_id:
+        stmt = stmt.where(Delivery.campaign_id == campaign_id)
+    return dict(db.session.execute(stmt).all())
+
+
+def send_at_local(campaign: Campaign):
+    """The once-schedule's time in the chain's zone, for forms."""
+    from ..core.timeutil import zone
+    return as_utc(campaign.send_at).astimezone(zone()) if campaign.send_at else None
+
+
+def today_local() -> date:
+    from ..core.timeutil import local_today
+    return local_today()
