@@ -12,7 +12,7 @@ import logging
 import time as clock
 from datetime import datetime
 
-from flask import current_app
+from flask import current_app, has_app_context
 from sqlalchemy import select, text
 
 from ..core.actor import Actor
@@ -73,7 +73,7 @@ def run_campaigns(now: datetime) -> int:
 
 def tick(now: datetime | None = None):
     """One beat of the scheduler: fan out, then send. Safe to run in two processes at once."""
-    app = _app or current_app._get_current_object()
+    app = current_app._get_current_object() if has_app_context() else _app
     with app.app_context():
         try:
             now = now or utcnow()
@@ -118,30 +118,38 @@ def active_lock(engine, *, wait_seconds: float = 5.0, stop=lambda: False):
         conn.commit()
         yield True
     finally:
-        conn.close()  # ends the session, which releases the lock
+        conn.invalidate()  # close the database session itself (not back to the pool): that releases the lock
+        conn.close()
+
+
+def build_scheduler(app, scheduler_class=None):
+    """APScheduler with its jobs stored in the database (re-added, not duplicated, on restart)."""
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+    from apscheduler.schedulers.blocking import BlockingScheduler
+    global _app
+    _app = app
+    store = SQLAlchemyJobStore(engine=db.engine, tablename="scheduler_jobs")
+    scheduler = (scheduler_class or BlockingScheduler)(
+        jobstores={"default": store}, timezone=default_tz_name(),
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600})
+    scheduler.add_job(f"{__name__}:tick", "interval", seconds=app.config["SCHEDULER_TICK_SECONDS"],
+                      id="campaigns.tick", replace_existing=True)
+    scheduler.add_job(f"{__name__}:expire_points", "cron", hour=3, minute=5, id="points.expire",
+                      replace_existing=True)
+    return scheduler
 
 
 def run_scheduler(app, *, once: bool = False):
-    """The `crm scheduler` process."""
+    """The `crm scheduler` process: wait to be the active one, catch up, then run the jobs."""
     global _app
     _app = app
     with active_lock(db.engine) as active:
         if not active:
             return
+        tick()  # catch up at once after a restart
         if once:
-            tick()
             return
-        from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-        from apscheduler.schedulers.blocking import BlockingScheduler
-        scheduler = BlockingScheduler(jobstores={"default": SQLAlchemyJobStore(engine=db.engine,
-                                                                               tablename="scheduler_jobs")},
-                                      timezone=default_tz_name(),
-                                      job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600})
-        scheduler.add_job(f"{__name__}:tick", "interval", seconds=app.config["SCHEDULER_TICK_SECONDS"],
-                          id="campaigns.tick", replace_existing=True)
-        scheduler.add_job(f"{__name__}:expire_points", "cron", hour=3, minute=5, id="points.expire",
-                          replace_existing=True)
+        scheduler = build_scheduler(app)
         log.info("scheduler active: tick every %ss, points expiry daily at 03:05",
                  app.config["SCHEDULER_TICK_SECONDS"])
-        tick()  # catch up at once after a restart
         scheduler.start()
