@@ -90,6 +90,7 @@ def _register_blueprints(app):
     from .auth import api as auth_api
     from .auth import views as auth_views
     from .campaigns import api as campaigns_api
+    from .campaigns import views as marketing_views
     from .cards import api as cards_api
     from .cards import views as cards_views
     from .catalog import api as catalog_api
@@ -110,6 +111,7 @@ def _register_blueprints(app):
                    checkout_api, wallet_api, coupons_api, campaigns_api):
         api.register_blueprint(module.blp)
         csrf.exempt(module.blp)  # Bearer-token API: no cookies, so no CSRF
-    for module in (auth_views, members_views, cards_views, till_views, catalog_views, wallet_views, health, docs):
+    for module in (auth_views, members_views, cards_views, till_views, catalog_views, wallet_views, marketing_views,
+                   health, docs):
         app.register_blueprint(module.bp)
     docs.document_security(api)

@@ -12,6 +12,7 @@ LOOKUP = DESK | {"cashier", "marketing"}
 COUNTER = DESK | {"cashier"}
 ADMIN = {"admin"}
 MGR = {"admin", "manager"}
+MKT = {"admin", "manager", "marketing"}
 PUBLIC = "public"
 
 POLICY = {
@@ -123,6 +124,47 @@ POLICY = {
     ("POST", "/till"): COUNTER,
     ("GET", "/till/receipts/<int:checkout_id>"): COUNTER,
     ("POST", "/till/receipts/<int:checkout_id>/void"): MGR,
+    ("GET", "/api/v1/holidays"): ALL,
+    ("POST", "/api/v1/holidays"): MKT,
+    ("DELETE", "/api/v1/holidays/<int:holiday_id>"): MKT,
+    ("GET", "/api/v1/audiences"): MKT,
+    ("POST", "/api/v1/audiences"): MKT,
+    ("POST", "/api/v1/audiences/count"): MKT,
+    ("GET", "/api/v1/audiences/<int:audience_id>"): MKT,
+    ("PATCH", "/api/v1/audiences/<int:audience_id>"): MKT,
+    ("DELETE", "/api/v1/audiences/<int:audience_id>"): MKT,
+    ("GET", "/api/v1/message-templates"): MKT,
+    ("POST", "/api/v1/message-templates"): MKT,
+    ("GET", "/api/v1/message-templates/<int:template_id>"): MKT,
+    ("PATCH", "/api/v1/message-templates/<int:template_id>"): MKT,
+    ("GET", "/api/v1/campaigns"): MKT,
+    ("POST", "/api/v1/campaigns"): MKT,
+    ("GET", "/api/v1/campaigns/<int:campaign_id>"): MKT,
+    ("PATCH", "/api/v1/campaigns/<int:campaign_id>"): MKT,
+    ("POST", "/api/v1/campaigns/<int:campaign_id>/actions"): MKT,
+    ("GET", "/api/v1/campaigns/<int:campaign_id>/preview"): MKT,
+    ("POST", "/api/v1/campaigns/<int:campaign_id>/test-sends"): MKT,
+    ("GET", "/api/v1/deliveries"): MKT,
+    ("GET", "/marketing/"): MKT,
+    ("GET", "/marketing/campaigns/new"): MKT,
+    ("POST", "/marketing/campaigns/new"): MKT,
+    ("GET", "/marketing/campaigns/<int:campaign_id>"): MKT,
+    ("POST", "/marketing/campaigns/<int:campaign_id>"): MKT,
+    ("POST", "/marketing/campaigns/<int:campaign_id>/action"): MKT,
+    ("POST", "/marketing/campaigns/<int:campaign_id>/test-send"): MKT,
+    ("GET", "/marketing/audiences"): MKT,
+    ("GET", "/marketing/audiences/new"): MKT,
+    ("POST", "/marketing/audiences/new"): MKT,
+    ("GET", "/marketing/audiences/<int:audience_id>"): MKT,
+    ("POST", "/marketing/audiences/<int:audience_id>"): MKT,
+    ("GET", "/marketing/templates"): MKT,
+    ("POST", "/marketing/templates"): MKT,
+    ("GET", "/marketing/templates/<int:template_id>"): MKT,
+    ("POST", "/marketing/templates/<int:template_id>"): MKT,
+    ("GET", "/marketing/outbox"): MKT,
+    ("GET", "/marketing/holidays"): MKT,
+    ("POST", "/marketing/holidays"): MKT,
+    ("POST", "/marketing/holidays/<int:holiday_id>/delete"): MKT,
 }
 
 

@@ -32,12 +32,16 @@ def form_to_dict(form, *, lists=(), checkboxes=(), nested_checkboxes=None, drop_
     return data
 
 
-def errors_of(exc) -> dict:
-    """{field: message} for a ValidationError or DomainError; `_form` for the rest."""
+def errors_of(exc, flatten=()) -> dict:
+    """{field: message} for a ValidationError or DomainError; `_form` for the rest.
+    Errors inside the nested fields named in `flatten` come out as "field.sub"."""
     if isinstance(exc, ValidationError):
         out = {}
         for field, messages in exc.messages.items():
-            out[field] = _first(messages)
+            if field in flatten and isinstance(messages, dict):
+                out.update({f"{field}.{sub}": _first(m) for sub, m in messages.items()})
+            else:
+                out[field] = _first(messages)
         return out
     if isinstance(exc, DomainError):
         return {exc.field or "_form": str(exc.message), "_details": exc.details}

@@ -1,0 +1,316 @@
+"""Marketing UI: campaigns with preview and test send, audiences with a live count,
+message templates, the outbox and the holiday calendar."""
+from datetime import datetime
+
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from marshmallow import ValidationError
+
+from ..auth.access import allow
+from ..auth.roles import MARKETERS
+from ..core.forms import errors_of, form_to_dict
+from ..core.paging import paginate
+from ..core.segments import SEGMENTS
+from ..core.timeutil import local_today, zone
+from ..coupons import service as coupons
+from ..errors import DomainError
+from ..extensions import db
+from ..members import levels
+from ..stores import service as stores
+from . import audiences, fanout, holidays, messages, service
+from .models import CHANNEL_LABELS, DELIVERY_LABELS, RECURRENCES, SCHEDULE_LABELS, STATE_LABELS
+from .schemas import AudienceSchema, CampaignInSchema, CustomHolidaySchema, TemplateSchema
+
+bp = Blueprint("marketing", __name__, url_prefix="/marketing")
+LABELS = {"channels": CHANNEL_LABELS, "schedules": SCHEDULE_LABELS, "states": STATE_LABELS,
+          "statuses": DELIVERY_LABELS}
+
+
+def _render(template, status=200, **context):
+    return render_template(template, labels=LABELS, **context), status
+
+
+def _save(fn, on_error):
+    """Run a save, commit, or roll back and re-render the form with the errors beside the fields."""
+    try:
+        result = fn()
+        db.session.commit()
+        return result, None
+    except (ValidationError, DomainError) as exc:
+        db.session.rollback()
+        return None, on_error(errors_of(exc))
+
+
+# Campaigns -------------------------------------------------------------------------------
+
+@bp.get("/")
+@allow(MARKETERS)
+def campaigns():
+    rows = service.list_campaigns()
+    db.session.commit()  # the built-in birthday greeting, the first time
+    return _render("campaigns/campaigns.html", campaigns=rows, counts=fanout.delivery_counts([c.id for c in rows]),
+                   next_run=service.next_run)
+
+
+def _campaign_form_data(form) -> dict:
+    data = form_to_dict(form, checkboxes=("marketing",))
+    if data.get("send_at"):  # a datetime-local input is the chain's wall clock
+        try:
+            data["send_at"] = datetime.fromisoformat(data["send_at"]).replace(tzinfo=zone()).isoformat()
+        except ValueError:
+            pass  # the schema names the field
+    for key in ("audience_id", "coupon_type_code", "recurrence", "holiday_key"):
+        data.setdefault(key, None)
+    return data
+
+
+def _campaign_page(campaign, form, errors, preview=None, test_errors=None):
+    year = local_today().year
+    holiday_options = {h["key"]: h["name"] for y in (year, year + 1) for h in holidays.for_year(y)}
+    return _render("campaigns/campaign_form.html", 422 if errors else 200, campaign=campaign, form=form,
+                   errors=errors or {}, preview=preview, test_errors=test_errors or {},
+                   audiences=[(str(a.id), a.name) for a in audiences.list_audiences()],
+                   templates=[(str(t.id), t.name) for t in messages.list_templates()],
+                   coupon_types=[(c.code, c.name) for c in coupons.list_definitions() if c.active],
+                   holidays=sorted(holiday_options.items()), recurrences=RECURRENCES,
+                   counts=fanout.delivery_counts([campaign.id]).get(campaign.id, {}) if campaign else {},
+                   next_run=service.next_run(campaign) if campaign else None)
+
+
+def _form_of(campaign) -> dict:
+    local = service.send_at_local(campaign)
+    return {"name": campaign.name, "audience_id": str(campaign.audience_id or ""),
+            "template_id": str(campaign.template_id), "channel": campaign.channel,
+            "coupon_type_code": campaign.coupon_type.code if campaign.coupon_type else "",
+            "schedule": campaign.schedule, "send_at": local.strftime("%Y-%m-%dT%H:%M") if local else "",
+            "send_time": campaign.send_time.strftime("%H:%M"), "recurrence": campaign.recurrence or "",
+            "holiday_key": campaign.holiday_key or "", "days_before": campaign.days_before,
+            "starts_on": campaign.starts_on or "", "ends_on": campaign.ends_on or "", "marketing": campaign.marketing}
+
+
+@bp.route("/campaigns/new", methods=["GET", "POST"])
+@allow(MARKETERS)
+def new_campaign():
+    if request.method == "GET":
+        return _campaign_page(None, {"channel": "sms", "schedule": "once", "send_time": "09:00", "marketing": True},
+                              {})
+    created, page = _save(lambda: service.save(g.actor, CampaignInSchema().load(_campaign_form_data(request.form))),
+                          lambda errors: _campaign_page(None, request.form, errors))
+    if page:
+        return page
+    flash(_("Campaign saved as a draft. Check the preview, then schedule it."), "success")
+    return redirect(url_for("marketing.campaign", campaign_id=created.id))
+
+
+@bp.route("/campaigns/<int:campaign_id>", methods=["GET", "POST"])
+@allow(MARKETERS)
+def campaign(campaign_id):
+    item = service.get_campaign(campaign_id)
+    if request.method == "GET":
+        return _campaign_page(item, _form_of(item), {}, preview=_preview(item))
+    data = _campaign_form_data(request.form)
+    saved, page = _save(lambda: service.save(g.actor, CampaignInSchema(partial=True).load(data), campaign_id),
+                        lambda errors: _campaign_page(service.get_campaign(campaign_id), request.form, errors))
+    if page:
+        return page
+    flash(_("Campaign saved."), "success")
+    return redirect(url_for("marketing.campaign", campaign_id=saved.id))
+
+
+def _preview(campaign):
+    try:
+        return service.preview(campaign.id)
+    except DomainError as exc:  # e.g. an audience filter that no longer matches the programme
+        return {"error": exc.message}
+
+
+@bp.post("/campaigns/<int:campaign_id>/action")
+@allow(MARKETERS)
+def campaign_action(campaign_id):
+    action = request.form.get("action", "")
+    _done, page = _save(lambda: service.act(g.actor, campaign_id, action), lambda errors: None)
+    if _done is None:
+        flash(_("That cannot be done now: the campaign's state has changed."), "error")
+    else:
+        flash({"schedule": _("Campaign scheduled."), "pause": _("Campaign paused (back to draft)."),
+               "cancel": _("Campaign cancelled.")}[action], "success")
+    return redirect(url_for("marketing.campaign", campaign_id=campaign_id))
+
+
+@bp.post("/campaigns/<int:campaign_id>/test-send")
+@allow(MARKETERS)
+def test_send(campaign_id):
+    item = service.get_campaign(campaign_id)
+    sent, page = _save(lambda: service.test_send(g.actor, campaign_id, request.form.get("address", "")),
+                       lambda errors: _campaign_page(item, _form_of(item), {}, preview=_preview(item),
+                                                     test_errors=errors))
+    if page:
+        return page
+    if sent.status == "sent":
+        flash(_("Test message sent to %(address)s.", address=sent.address), "success")
+    else:
+        flash(_("The test message could not be sent: %(reason)s", reason=sent.reason), "error")
+    return redirect(url_for("marketing.campaign", campaign_id=campaign_id))
+
+
+# Audiences -------------------------------------------------------------------------------
+
+def _audience_form_data(form) -> dict:
+    filters = {key: form.getlist(key) for key in ("levels", "segments", "stores") if form.getlist(key)}
+    text = form_to_dict(form)
+    if text.get("tags"):
+        filters["tags"] = [t.strip() for t in text["tags"].replace("，", ",").split(",") if t.strip()]
+    for key in ("birthday_month", "last_visit_after", "last_visit_before", "spend_min", "spend_max", "consent"):
+        if text.get(key):
+            filters[key] = text[key]
+    return {"name": text.get("name", ""), "filters": filters}
+
+
+def _audience_page(audience, form, errors, count=None):
+    return _render("campaigns/audience_form.html", 422 if errors else 200, audience=audience, form=form,
+                   errors=errors, count=count, months=[(str(m), str(m)) for m in range(1, 13)],
+                   level_options=[(lv.code, lv.name) for lv in levels.list_levels()],
+                   segment_options=list(SEGMENTS.items()),
+                   store_options=[(s.code, s.name) for s in stores.list_stores()])
+
+
+def _audience_errors(exc) -> dict:
+    """Errors of the filters (nested in the schema, "filters.x" from the service) beside their inputs."""
+    return {key.split(".", 1)[1] if key.startswith("filters.") else key: message
+            for key, message in errors_of(exc, flatten=("filters",)).items()}
+
+
+def _audience_form(audience_id=None):
+    item = audiences.get_audience(audience_id) if audience_id else None
+    data, form = _audience_form_data(request.form), request.form
+    try:
+        if form.get("op") == "count":
+            loaded = AudienceSchema().load({**data, "name": data["name"] or "-"})
+            return _audience_page(item, form, {}, count=audiences.count(loaded["filters"]))
+        saved = audiences.save(g.actor, AudienceSchema().load(data), audience_id)
+        db.session.commit()
+    except (ValidationError, DomainError) as exc:
+        db.session.rollback()
+        return _audience_page(item, form, _audience_errors(exc))
+    flash(_("Audience %(name)s saved.", name=saved.name), "success")
+    return redirect(url_for("marketing.audiences_page"))
+
+
+@bp.get("/audiences")
+@allow(MARKETERS)
+def audiences_page():
+    rows = audiences.list_audiences()
+    return _render("campaigns/audiences.html", audiences=rows, counts={a.id: audiences.count(a.filters) for a in rows})
+
+
+@bp.route("/audiences/new", methods=["GET", "POST"])
+@allow(MARKETERS)
+def new_audience():
+    if request.method == "GET":
+        return _audience_page(None, {}, {})
+    return _audience_form()
+
+
+@bp.route("/audiences/<int:audience_id>", methods=["GET", "POST"])
+@allow(MARKETERS)
+def audience(audience_id):
+    item = audiences.get_audience(audience_id)
+    if request.method == "GET":
+        form = _AudienceForm(item)
+        return _audience_page(item, form, {}, count=audiences.count(item.filters))
+    return _audience_form(audience_id)
+
+
+class _AudienceForm(dict):
+    """A saved audience as its form reads it (getlist for the checkbox groups)."""
+
+    def __init__(self, item):
+        f = item.filters
+        super().__init__(name=item.name, tags=", ".join(f.get("tags", ())), **{
+            k: str(f[k] if not k.startswith("spend") else f"{f[k] / 100:.2f}") for k in (
+                "birthday_month", "last_visit_after", "last_visit_before", "spend_min", "spend_max", "consent")
+            if k in f})
+        self.lists = {k: f.get(k, []) for k in ("levels", "segments", "stores")}
+
+    def getlist(self, key):
+        return self.lists.get(key, [])
+
+
+# Templates -------------------------------------------------------------------------------
+
+@bp.route("/templates", methods=["GET", "POST"])
+@allow(MARKETERS)
+def templates_page():
+    return _template_form(None)
+
+
+@bp.route("/templates/<int:template_id>", methods=["GET", "POST"])
+@allow(MARKETERS)
+def template(template_id):
+    return _template_form(template_id)
+
+
+def _template_form(template_id):
+    item = messages.get_template(template_id) if template_id else None
+    form = request.form if request.method == "POST" else (
+        {"name": item.name, "subject": item.subject, "body": item.body} if item else {})
+
+    def page(errors):
+        sample = None
+        if item and not errors:
+            context = messages.sample_context(True)
+            sample = {"subject": messages.render(item.subject, context), "body": messages.render(item.body, context)}
+        return _render("campaigns/templates.html", 422 if errors else 200, templates=messages.list_templates(),
+                       item=item, form=form, errors=errors, sample=sample, variables=messages.VARIABLES)
+    if request.method == "GET":
+        return page({})
+    data = form_to_dict(request.form, drop_empty=False)
+    saved, error_page = _save(lambda: messages.save(g.actor, TemplateSchema(partial=bool(template_id)).load(data),
+                                                    template_id), page)
+    if error_page:
+        return error_page
+    flash(_("Template %(name)s saved.", name=saved.name), "success")
+    return redirect(url_for("marketing.template", template_id=saved.id))
+
+
+# Outbox and calendar ---------------------------------------------------------------------
+
+@bp.get("/outbox")
+@allow(MARKETERS)
+def outbox():
+    args = {k: request.args.get(k) or None for k in ("status", "channel")}
+    campaign_id = request.args.get("campaign_id", type=int)
+    page = max(request.args.get("page", 1, type=int), 1)
+    rows, total = paginate(service.deliveries(campaign_id=campaign_id, **args), page, 50)
+    return _render("campaigns/outbox.html", deliveries=rows, total=total, page=page, args=args,
+                   campaign_id=campaign_id, totals=service.status_totals(campaign_id))
+
+
+@bp.route("/holidays", methods=["GET", "POST"])
+@allow(MARKETERS)
+def calendar():
+    year = request.args.get("year", type=int) or local_today().year
+    form, errors = {}, {}
+    if request.method == "POST":
+        form = request.form
+        added, page = _save(lambda: holidays.add(g.actor, CustomHolidaySchema().load(form_to_dict(form))),
+                            lambda errs: errs)
+        if page is None:
+            flash(_("%(name)s added to the calendar.", name=added.name), "success")
+            return redirect(url_for("marketing.calendar", year=added.date.year))
+        errors = page
+    try:
+        days = holidays.for_year(year)
+    except DomainError as exc:
+        flash(exc.message, "error")
+        year, days = local_today().year, holidays.for_year(local_today().year)
+    return _render("campaigns/holidays.html", 422 if errors else 200, year=year, days=days, form=form,
+                   errors=errors)
+
+
+@bp.post("/holidays/<int:holiday_id>/delete")
+@allow(MARKETERS)
+def delete_holiday(holiday_id):
+    _ok, page = _save(lambda: holidays.remove(g.actor, holiday_id) or True, lambda errors: errors)
+    flash(_("Holiday removed.") if page is None else page.get("_form", ""), "success" if page is None else "error")
+    return redirect(url_for("marketing.calendar", year=request.form.get("year", type=int)))

@@ -1,0 +1,96 @@
+"""The marketing pages: what a marketing user sees and does, errors beside their fields."""
+import re
+from datetime import datetime, timezone
+
+from sqlalchemy import select
+
+from crm.campaigns import jobs
+from crm.campaigns.models import Campaign
+from crm.extensions import db
+from tests.test_ui import text, ui_login
+
+
+def _error_beside(page: str, field: str) -> str:
+    match = re.search(rf'id="e-{field}">([^<]+)<', page)
+    return match[1] if match else ""
+
+
+def test_a_template_error_shows_beside_the_message(app, staff):
+    ui = ui_login(app, staff["marketing"], lang="en")
+    ui.get("/marketing/templates")
+    r = ui.post("/marketing/templates", {"name": "坏", "subject": "", "body": "您好 {{ nickname }}"})
+    assert r.status_code == 422
+    assert "nickname" in _error_beside(text(r), "body")
+    assert "您好 {{ nickname }}" in text(r)  # what was typed is kept
+    r = ui.post("/marketing/templates", {"name": "好", "subject": "", "body": "{{ name }}{{ title }}，您好"})
+    assert r.status_code == 302
+    page = text(ui.get(r.headers["Location"]))
+    assert "王芳女士，您好" in page  # rendered for the sample member
+
+
+def test_audience_count_button_counts_without_saving(app, staff, member_factory):
+    member_factory(birthday="1990-05-10", marketing_consent={"sms": True, "email": False})
+    member_factory(birthday="1990-06-10")
+    ui = ui_login(app, staff["marketing"], lang="en")
+    ui.get("/marketing/audiences/new")
+    r = ui.post("/marketing/audiences/new", {"name": "May", "birthday_month": "5", "levels": ["standard"],
+                                             "op": "count"})
+    assert r.status_code == 200 and "1 members match now." in text(r)
+    assert "No audiences yet." in text(ui.get("/marketing/audiences"))
+    ui.get("/marketing/audiences/new")
+    r = ui.post("/marketing/audiences/new", {"name": "May", "spend_min": "abc", "op": "save"})
+    assert r.status_code == 422 and _error_beside(text(r), "spend_min")
+    ui.get("/marketing/audiences/new")
+    r = ui.post("/marketing/audiences/new", {"name": "May", "birthday_month": "5", "consent": "sms", "op": "save"})
+    assert r.status_code == 302
+    listing = text(ui.get("/marketing/audiences"))
+    assert "May" in listing and re.search(r'class="num">1<', listing)
+
+
+def test_campaign_from_form_to_outbox(app, staff, member_factory):
+    member = member_factory(name="王芳", gender="female", marketing_consent={"sms": True, "email": False})
+    ui = ui_login(app, staff["marketing"], lang="en")
+    ui.get("/marketing/templates")
+    ui.post("/marketing/templates", {"name": "问候", "subject": "", "body": "{{ name }}{{ title }}，新品上市"})
+    ui.get("/marketing/campaigns/new")
+    r = ui.post("/marketing/campaigns/new", {"name": "新品", "template_id": "", "channel": "outbox",
+                                             "schedule": "once", "send_at": "2027-05-01T10:00", "marketing": "on"})
+    assert r.status_code == 422 and _error_beside(text(r), "template_id")
+    with app.app_context():
+        from crm.campaigns.models import MessageTemplate
+        template_id = db.session.scalar(select(MessageTemplate.id).where(MessageTemplate.name == "问候"))
+    r = ui.post("/marketing/campaigns/new", {"name": "新品", "template_id": str(template_id), "channel": "outbox",
+                                             "schedule": "once", "send_at": "2027-05-01T10:00", "marketing": "on"})
+    assert r.status_code == 302, text(r)[:2000]
+    page = text(ui.get(r.headers["Location"]))
+    assert "1 members in the audience now." in page and "王芳女士，新品上市" in page
+    campaign_id = int(r.headers["Location"].rstrip("/").rsplit("/", 1)[1])
+    with app.app_context():
+        saved = db.session.get(Campaign, campaign_id)
+        assert saved.send_at.astimezone(timezone.utc) == datetime(2027, 5, 1, 2, 0, tzinfo=timezone.utc)
+    r = ui.post(f"/marketing/campaigns/{campaign_id}/action", {"action": "schedule"})
+    assert r.status_code == 302
+    assert "Campaign scheduled." in text(ui.get(r.headers["Location"]))
+    with app.app_context():
+        jobs.tick(datetime(2027, 5, 1, 2, 1, tzinfo=timezone.utc))
+    outbox = text(ui.get("/marketing/outbox?status=sent"))
+    assert "王芳女士，新品上市" in outbox and member["mobile"][-4:] in outbox
+    assert "No messages." in text(ui.get("/marketing/outbox?status=failed"))
+    r = ui.post(f"/marketing/campaigns/{campaign_id}/action", {"action": "schedule"})
+    assert "cannot be done now" in text(ui.get(r.headers["Location"]))
+
+
+def test_holiday_calendar_page_and_one_off_dates(app, staff):
+    ui = ui_login(app, staff["marketing"])  # Chinese by default
+    page = text(ui.get("/marketing/holidays?year=2027"))
+    assert "2027-09-15" in page and "中秋节" in page
+    r = ui.post("/marketing/holidays?year=2027", {"name": "十周年店庆", "key": "Bad Key", "date": "2027-03-18"})
+    assert r.status_code == 422 and _error_beside(text(r), "key")
+    r = ui.post("/marketing/holidays?year=2027", {"name": "十周年店庆", "key": "anniversary", "date": "2027-03-18"})
+    assert r.status_code == 302
+    assert "十周年店庆" in text(ui.get("/marketing/holidays?year=2027"))
+
+
+def test_the_marketing_tab_is_shown_to_marketing_not_to_cashiers(app, staff):
+    assert "/marketing/" in text(ui_login(app, staff["marketing"]).get("/"))
+    assert "/marketing/" not in text(ui_login(app, staff["cashier"]).get("/"))
