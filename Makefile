@@ -21,7 +21,7 @@ translations: install
 
 # After adding or changing UI strings: refresh the catalogue, then translate the new entries in the .po.
 translations-update: install
-	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location -o translations/messages.pot .
+	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k lazy_pgettext:1c,2 --no-location -o translations/messages.pot .
 	$(VENV)/bin/pybabel update -i translations/messages.pot -d translations --no-wrap
 
 migrate: translations

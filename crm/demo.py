@@ -142,8 +142,38 @@ def load_demo(member_count: int = 300, seed: int = 20261123, history_days: int =
     db.session.flush()
     _history(rng, system, by_code, history_days)
     points.expire_all(system)
+    _campaigns(system, egg)
     db.session.commit()
     return True
+
+
+def _campaigns(actor, egg):
+    """The birthday greeting (with a cake coupon) and Mother's Day (red eggs) scheduled; a
+    National Day greeting already sent, so the outbox has something to show."""
+    from .campaigns import audiences, jobs, messages
+    from .campaigns import service as campaigns
+    cake = coupons.create_definition(actor, {"code": "BDAYCAKE", "name": "生日蛋糕券", "kind": "gift",
+                                             "valid_days": 31})
+    birthday = campaigns.birthday_campaign()
+    campaigns.save(actor, {"channel": "outbox", "coupon_type_code": cake.code}, birthday.id)
+    campaigns.transition(actor, birthday, "schedule")
+    sms = audiences.save(actor, {"name": "同意短信的会员", "filters": {"consent": "sms"}})
+    audiences.save(actor, {"name": "五月寿星", "filters": {"birthday_month": 5, "consent": "any"}})
+    mothers = messages.save(actor, {"name": "母亲节", "subject": "母亲节快乐",
+                                    "body": "{{ name }}{{ title }}，母亲节快乐！{% if coupon %}凭券号 "
+                                            "{{ coupon.code }} 到{{ store }}领取{{ coupon.name }}一份。{% endif %}"})
+    mothers_day = campaigns.save(actor, {"name": "母亲节送红鸡蛋", "audience_id": sms.id, "template_id": mothers.id,
+                                         "channel": "outbox", "coupon_type_code": egg.code, "schedule": "holiday",
+                                         "holiday_key": "mothers_day", "days_before": 1})
+    campaigns.transition(actor, mothers_day, "schedule")
+    greeting = messages.save(actor, {"name": "节日问候", "body": "{{ name }}{{ title }}，{{ store }}祝您节日快乐！"
+                                                                "您现有 {{ points }} 积分。"})
+    past = campaigns.save(actor, {"name": "国庆节问候", "audience_id": sms.id, "template_id": greeting.id,
+                                  "channel": "outbox", "schedule": "once",
+                                  "send_at": utcnow() - timedelta(days=1)})
+    campaigns.transition(actor, past, "schedule")
+    db.session.commit()
+    jobs.run_campaigns(utcnow())
 
 
 def _history(rng, actor, by_code, days):

@@ -35,18 +35,18 @@ def _solar(s):
 
 # key -> (name, date in a given year)
 BUILT_IN = {
-    "new_year": (_l("New Year's Day 元旦"), lambda y: date(y, 1, 1)),
-    "spring_festival": (_l("Spring Festival 春节"), _lunar(1, 1)),
-    "lantern": (_l("Lantern Festival 元宵节"), _lunar(1, 15)),
-    "valentines": (_l("Valentine's Day 情人节"), lambda y: date(y, 2, 14)),
-    "labour_day": (_l("Labour Day 劳动节"), lambda y: date(y, 5, 1)),
-    "mothers_day": (_l("Mother's Day 母亲节"), lambda y: _nth_weekday(y, 5, 6, 2)),
-    "fathers_day": (_l("Father's Day 父亲节"), lambda y: _nth_weekday(y, 6, 6, 3)),
-    "dragon_boat": (_l("Dragon Boat Festival 端午节"), _lunar(5, 5)),
-    "qixi": (_l("Qixi Festival 七夕"), _lunar(7, 7)),
-    "mid_autumn": (_l("Mid-Autumn Festival 中秋节"), _lunar(8, 15)),
-    "national_day": (_l("National Day 国庆节"), lambda y: date(y, 10, 1)),
-    "double_ninth": (_l("Double Ninth Festival 重阳节"), _lunar(9, 9)),
+    "new_year": (_l("New Year's Day"), lambda y: date(y, 1, 1)),
+    "spring_festival": (_l("Spring Festival"), _lunar(1, 1)),
+    "lantern": (_l("Lantern Festival"), _lunar(1, 15)),
+    "valentines": (_l("Valentine's Day"), lambda y: date(y, 2, 14)),
+    "labour_day": (_l("Labour Day"), lambda y: date(y, 5, 1)),
+    "mothers_day": (_l("Mother's Day"), lambda y: _nth_weekday(y, 5, 6, 2)),
+    "fathers_day": (_l("Father's Day"), lambda y: _nth_weekday(y, 6, 6, 3)),
+    "dragon_boat": (_l("Dragon Boat Festival"), _lunar(5, 5)),
+    "qixi": (_l("Qixi Festival"), _lunar(7, 7)),
+    "mid_autumn": (_l("Mid-Autumn Festival"), _lunar(8, 15)),
+    "national_day": (_l("National Day"), lambda y: date(y, 10, 1)),
+    "double_ninth": (_l("Double Ninth Festival"), _lunar(9, 9)),
 }
 _KEY = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
 

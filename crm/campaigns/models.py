@@ -8,6 +8,7 @@ rolls back.
 from datetime import date, datetime, time
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -22,7 +23,7 @@ SCHEDULE_LABELS = {"once": _l("Once"), "recurring": _l("Recurring"), "holiday": 
 RECURRENCES = ("daily", "weekly", "monthly")
 STATES = ("draft", "scheduled", "running", "done", "cancelled")
 STATE_LABELS = {"draft": _l("Draft"), "scheduled": _l("Scheduled"), "running": _l("Running"),
-                "done": _l("Done"), "cancelled": _l("Cancelled")}
+                "done": _l("Done"), "cancelled": lazy_pgettext("campaign", "Cancelled")}
 DELIVERY_STATUSES = ("queued", "sending", "sent", "failed", "skipped")
 DELIVERY_LABELS = {"queued": _l("Queued"), "sending": _l("Sending"), "sent": _l("Sent"), "failed": _l("Failed"),
                    "skipped": _l("Skipped")}
