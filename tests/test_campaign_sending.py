@@ -220,9 +220,10 @@ def test_service_messages_are_not_held_by_quiet_hours(app, marketing, member_fac
     assert gateway.to() == [m["mobile"]]
 
 
-def test_a_real_email_arrives_with_the_rendered_text(app, marketing, member_factory, smtp):
+def test_a_real_email_arrives_with_the_rendered_text(app, marketing, member_factory, smtp, give_points):
     m = member_factory(name="王芳", gender="female", email="wangfang@example.com",
                        marketing_consent={"sms": False, "email": True})
+    give_points(m["id"], 120)
     member_factory(name="无邮箱", marketing_consent={"sms": False, "email": True})
     campaign(marketing, channel="email", schedule="once", send_at="2027-05-01T10:00:00+08:00",
              subject="{{ name }}{{ title }}，母亲节快乐", body="{{ name }}{{ title }}：您有{{ points }}积分。")
@@ -234,7 +235,7 @@ def test_a_real_email_arrives_with_the_rendered_text(app, marketing, member_fact
     import email
     msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
     assert str(msg["Subject"]) == "王芳女士，母亲节快乐"
-    assert msg.get_content().strip() == "王芳女士：您有0积分。"
+    assert msg.get_content().strip() == "王芳女士：您有120积分。"
     by_member = {d.member_id: d for d in deliveries(app)}
     assert by_member[m["id"]].status == "sent"
     assert [d.reason for d in by_member.values() if d.member_id != m["id"]] == ["no_email"]

@@ -55,7 +55,6 @@ def _member_rows(campaign: Campaign, occurrence: Occurrence, after: int, limit: 
     """Audience members not yet messaged for this occurrence, in id order, with what a
     template can show."""
     M, S, L = members.Member, stores.Store, levels.MemberLevel
-    pts, purse = points.balances_subquery(), wallet.balances_subquery()
     where = [M.id > after]
     if campaign.audience is not None:
         where += audiences.conditions(campaign.audience.filters)
@@ -67,9 +66,8 @@ def _member_rows(campaign: Campaign, occurrence: Occurrence, after: int, limit: 
                                      Delivery.member_id == M.id).exists()
     stmt = (select(M.id, M.name, M.gender, M.mobile, M.email, M.sms_consent, M.email_consent, M.birthday_month,
                    L.name.label("level"), S.name.label("store"), S.timezone,
-                   func.coalesce(pts.c.balance, 0).label("points"), func.coalesce(purse.c.balance, 0).label("wallet"))
+                   points.balance_column(M.id).label("points"), wallet.balance_column(M.id).label("wallet"))
             .join(S, S.id == M.store_id).join(L, L.id == M.level_id)
-            .outerjoin(pts, pts.c.member_id == M.id).outerjoin(purse, purse.c.member_id == M.id)
             .where(*where, ~sent).order_by(M.id).limit(limit))
     return db.session.execute(stmt).all()
 

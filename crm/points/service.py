@@ -271,6 +271,7 @@ def outstanding() -> int:
     return db.session.scalar(select(func.coalesce(func.sum(PointsAccount.balance), 0))) or 0
 
 
-def balances_subquery():
-    """(member_id, balance) of every points account, for queries over many members."""
-    return select(PointsAccount.member_id, PointsAccount.balance).subquery("points")
+def balance_column(member_id):
+    """A member's points balance as a correlated subquery, for queries over many members."""
+    return (select(func.coalesce(func.max(PointsAccount.balance), 0)).where(PointsAccount.member_id == member_id)
+            .scalar_subquery())

@@ -307,7 +307,7 @@ def top_up_preview(amount: int, on: date) -> dict:
     return {"bonus": tier.bonus if tier else 0, "gifts": coupons.gift_preview(amount, on)}
 
 
-def balances_subquery():
-    """(member_id, balance) — principal plus bonus — for queries over many members."""
-    return (select(WalletAccount.member_id, func.sum(WalletAccount.balance).label("balance"))
-            .group_by(WalletAccount.member_id).subquery("wallet"))
+def balance_column(member_id):
+    """A member's stored value (principal plus bonus) as a correlated subquery, for queries over many members."""
+    return (select(func.coalesce(func.sum(WalletAccount.balance), 0)).where(WalletAccount.member_id == member_id)
+            .scalar_subquery())
