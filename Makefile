@@ -6,7 +6,7 @@ FLASK   = $(VENV)/bin/flask --app wsgi
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: run test install translations translations-update migrate demo lint bench-lookup bench-checkout bench-floor clean
+.PHONY: run test install translations translations-update migrate demo lint bench-lookup bench-checkout bench-floor bench-campaigns clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,9 @@ bench-checkout: install
 
 bench-floor: install
 	$(PY) bench/checkout_floor.py
+
+bench-campaigns: install
+	$(PY) bench/campaigns.py
 
 clean:
 	rm -rf $(VENV) instance/*.sqlite3*

@@ -89,7 +89,7 @@ class Config:
     DELIVERY_MAX_ATTEMPTS = _int("DELIVERY_MAX_ATTEMPTS", 5)
     DELIVERY_RETRY_SECONDS = _int("DELIVERY_RETRY_SECONDS", 60)  # doubled after each failure
     SCHEDULER_TICK_SECONDS = _int("SCHEDULER_TICK_SECONDS", 30)
-    FANOUT_BATCH = _int("FANOUT_BATCH", 1000)
+    FANOUT_BATCH = _int("FANOUT_BATCH", 2000)  # members per fan-out transaction
 
 
 class TestConfig(Config):

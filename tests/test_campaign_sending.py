@@ -364,3 +364,19 @@ def test_the_job_store_keeps_one_copy_of_each_job_across_restarts(app):
         assert ids == ["campaigns.tick", "points.expire"]
         db.session.execute(text("DELETE FROM scheduler_jobs"))
         db.session.commit()
+
+
+def test_a_send_interrupted_by_a_crash_is_failed_not_repeated(app, marketing, member_factory, gateway):
+    member_factory(marketing_consent=SMS)
+    campaign(marketing, channel="sms", schedule="once", send_at="2027-05-01T10:00:00+08:00")
+    t0 = at_shanghai(2027, 5, 1, 10, 0)
+    with app.app_context():
+        jobs.run_campaigns(t0)  # queued, then the process "dies" holding the claim
+        db.session.execute(Delivery.__table__.update().values(status="sending", claimed_at=t0))
+        db.session.commit()
+    tick(app, t0 + timedelta(minutes=5))
+    assert deliveries(app)[0].status == "sending"  # maybe still being sent: leave it
+    tick(app, t0 + timedelta(minutes=11))
+    d = deliveries(app)[0]
+    assert d.status == "failed" and "interrupted" in d.reason
+    assert gateway.received == []

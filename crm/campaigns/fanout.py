@@ -127,7 +127,7 @@ def queue_batch(campaign: Campaign, occurrence: Occurrence, *, after: int, limit
                                                           "valid_until": coupon.valid_until.isoformat()}}
         subject = body = ""
         if sending:
-            subject = messages.render(campaign.template.subject, context)
+            subject = messages.render(campaign.template.subject, context) if campaign.template.subject else ""
             body = messages.render(campaign.template.body, context)
             queued += 1
         else:
