@@ -18,21 +18,17 @@ PostgreSQL: a scratch database `crm_bench_<random>` through TEST_DATABASE_URL (d
 postgresql://postgres@127.0.0.1:5432/test), dropped at the end; SQLite: a temporary file.
 """
 import argparse
-import os
 import resource
 import sys
-import tempfile
 import time
-import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import psycopg  # noqa: E402
+from lookup import scratch_database  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
-from config import normalise_database_url  # noqa: E402
 from crm import create_app  # noqa: E402
 from crm.campaigns import jobs, messages  # noqa: E402
 from crm.campaigns import service as campaigns  # noqa: E402
@@ -43,8 +39,6 @@ from crm.members.levels import entry_level  # noqa: E402
 from crm.stores import service as stores  # noqa: E402
 
 GOAL_BIRTHDAY_S, GOAL_FANOUT_RATE = 5.0, 5000.0
-PG_ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test").replace(
-    "postgresql+psycopg://", "postgresql://")
 START = datetime(2023, 1, 1, tzinfo=timezone.utc)
 DAY = datetime(2027, 5, 20, 1, 30, tzinfo=timezone.utc)  # 09:30 in Beijing on 20 May
 MEMBER_COLS = ("id", "name", "mobile", "mobile_last4", "birthday_month", "birthday_day", "gender", "level_id",
@@ -113,19 +107,7 @@ def timed_run(now):
 
 
 def run(backend, n):
-    drop = None
-    if backend == "postgresql":
-        name = f"crm_bench_{uuid.uuid4().hex[:10]}"
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        url = normalise_database_url(f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}")
-
-        def drop():
-            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    else:
-        tmpdir = tempfile.TemporaryDirectory(prefix="crm_bench_")
-        url, drop = f"sqlite:///{tmpdir.name}/crm.sqlite3", tmpdir.cleanup
+    url, drop = scratch_database(backend)
     app = create_app("config.Config", SQLALCHEMY_DATABASE_URI=url)
     try:
         with app.app_context():

@@ -174,20 +174,23 @@ def measure(app, n, lookups, rng):
     return results
 
 
-def run(backend, n, lookups, seed):
-    drop = None
+def scratch_database(backend):
+    """(SQLAlchemy URL, drop function) of an empty scratch database of this backend."""
     if backend == "postgresql":
         name = f"crm_bench_{uuid.uuid4().hex[:10]}"
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
-        url = normalise_database_url(f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}")
 
         def drop():
             with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    else:
-        tmpdir = tempfile.TemporaryDirectory(prefix="crm_bench_")
-        url, drop = f"sqlite:///{tmpdir.name}/crm.sqlite3", tmpdir.cleanup
+        return normalise_database_url(f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"), drop
+    tmpdir = tempfile.TemporaryDirectory(prefix="crm_bench_")
+    return f"sqlite:///{tmpdir.name}/crm.sqlite3", tmpdir.cleanup
+
+
+def run(backend, n, lookups, seed):
+    url, drop = scratch_database(backend)
     app = None
     try:
         app = create_app("config.Config", SQLALCHEMY_DATABASE_URI=url)
