@@ -51,9 +51,15 @@ def finish_run(run: CampaignRun, now: datetime):
     run.status, run.finished_at = "done", now
 
 
+def record_batch(run: CampaignRun, last_member_id: int, queued: int, skipped: int, lease_until: datetime):
+    """Progress of a run, committed with its batch; renewing the lease keeps other schedulers out."""
+    run.after_member_id, run.claimed_at = last_member_id, lease_until
+    run.queued += queued
+    run.skipped += skipped
+
+
 def _member_rows(campaign: Campaign, occurrence: Occurrence, after: int, limit: int):
-    """Audience members not yet messaged for this occurrence, in id order, with what a
-    template can show."""
+    """The next audience members after a member id, in id order, with what a template can show."""
     M, S, L = members.Member, stores.Store, levels.MemberLevel
     where = [M.id > after]
     if campaign.audience is not None:
@@ -62,13 +68,11 @@ def _member_rows(campaign: Campaign, occurrence: Occurrence, after: int, limit: 
         where.append(S.timezone == occurrence.scope)
         where.append(or_(*(and_(M.birthday_month == m, M.birthday_day == d)
                            for m, d in birthdays_greeted_on(occurrence.birthday))))
-    sent = select(Delivery.id).where(Delivery.campaign_id == campaign.id, Delivery.occurrence == occurrence.key,
-                                     Delivery.member_id == M.id).exists()
     stmt = (select(M.id, M.name, M.gender, M.mobile, M.email, M.sms_consent, M.email_consent, M.birthday_month,
                    L.name.label("level"), S.name.label("store"), S.timezone,
                    points.balance_column(M.id).label("points"), wallet.balance_column(M.id).label("wallet"))
             .join(S, S.id == M.store_id).join(L, L.id == M.level_id)
-            .where(*where, ~sent).order_by(M.id).limit(limit))
+            .where(*where).order_by(M.id).limit(limit))
     return db.session.execute(stmt).all()
 
 

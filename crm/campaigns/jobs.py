@@ -10,10 +10,11 @@ work while any other waits as a standby.
 import contextlib
 import logging
 import time as clock
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import current_app, has_app_context
 from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
 
 from ..core.actor import Actor
 from ..core.timeutil import default_tz_name, utcnow, zone
@@ -54,14 +55,25 @@ def run_campaigns(now: datetime) -> int:
             if campaign.state == "scheduled":
                 service.transition(None, campaign, "start")
             _commit()
-            after = 0
-            while after is not None:
-                after, queued, skipped = fanout.queue_batch(campaign, occurrence, after=after, limit=batch_size,
-                                                            now=now, today=today)
-                run.queued += queued
-                run.skipped += skipped
+            started = clock.monotonic()
+            while True:
+                try:
+                    last, queued, skipped = fanout.queue_batch(campaign, occurrence, after=run.after_member_id,
+                                                               limit=batch_size, now=now, today=today)
+                    if last is None:
+                        break
+                    fanout.record_batch(run, last, queued, skipped,
+                                        now + timedelta(seconds=clock.monotonic() - started))
+                    _commit()
+                except IntegrityError:  # another scheduler took this run over after our lease lapsed
+                    db.session.rollback()
+                    log.warning("campaign %s occurrence %s: taken over by another scheduler", campaign_id,
+                                occurrence.key)
+                    run = None
+                    break
                 total += queued
-                _commit()
+            if run is None:
+                continue
             fanout.finish_run(run, now)
             if campaign.schedule == "once":
                 service.transition(None, campaign, "finish")

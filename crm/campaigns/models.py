@@ -107,8 +107,9 @@ class Campaign(db.Model):
 
 class CampaignRun(db.Model):
     """One occurrence of a campaign being queued (for birthdays: one per store time zone).
-    Its unique key lets only one scheduler fan an occurrence out; a run left `running` by
-    a crashed process is taken over after a lease, and the delivery key stops repeats."""
+    Its unique key lets only one scheduler fan an occurrence out; the holder renews its
+    lease with every batch, a run left `running` by a crashed process is taken over once
+    the lease lapses, and the delivery key stops repeats even then."""
     __tablename__ = "campaign_runs"
     __table_args__ = (UniqueConstraint("campaign_id", "occurrence", "scope", name="uq_campaign_runs_occurrence"),
                       CheckConstraint("status IN ('running', 'done')", name="status"))
@@ -120,6 +121,9 @@ class CampaignRun(db.Model):
     status: Mapped[str] = mapped_column(String(8), default="running")
     queued: Mapped[int] = mapped_column(default=0)
     skipped: Mapped[int] = mapped_column(default=0)
+    # Members are fanned out in id order, a committed batch at a time: a run taken over
+    # after a crash resumes after the last member its predecessor committed.
+    after_member_id: Mapped[int] = mapped_column(default=0)
     claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
 

@@ -89,6 +89,7 @@ def upgrade():
     sa.Column('status', sa.String(length=8), nullable=False),
     sa.Column('queued', sa.Integer(), nullable=False),
     sa.Column('skipped', sa.Integer(), nullable=False),
+    sa.Column('after_member_id', sa.Integer(), nullable=False),
     sa.Column('claimed_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
     sa.CheckConstraint("status IN ('running', 'done')", name=op.f('ck_campaign_runs_status')),
