@@ -380,3 +380,18 @@ def test_a_send_interrupted_by_a_crash_is_failed_not_repeated(app, marketing, me
     d = deliveries(app)[0]
     assert d.status == "failed" and "interrupted" in d.reason
     assert gateway.received == []
+
+
+def test_a_test_send_reaches_the_staff_phone_and_is_not_counted_as_the_campaigns(app, marketing, gateway):
+    cid = campaign(marketing, channel="sms", schedule="once", send_at="2030-05-01T10:00:00+08:00",
+                   body="{{ name }}{{ title }}，您好{% if coupon %}{{ coupon.name }}{% endif %}")
+    bad = marketing.post(f"/api/v1/campaigns/{cid}/test-sends", json={"address": "not-a-number"})
+    assert bad.status_code == 422 and bad.json["error"]["code"] == "invalid_address"
+    r = marketing.post(f"/api/v1/campaigns/{cid}/test-sends", json={"address": "139 0000 1111"})
+    assert r.status_code == 201 and r.json["status"] == "sent", r.json
+    assert gateway.received[0]["to"] == "13900001111" and gateway.received[0]["text"] == "王芳女士，您好"
+    with app.app_context():
+        from crm.campaigns import fanout
+        assert fanout.delivery_counts([cid]) == {}
+    outbox = marketing.get(f"/api/v1/deliveries?campaign_id={cid}").json
+    assert outbox["total"] == 1 and outbox["items"][0]["member_id"] is None

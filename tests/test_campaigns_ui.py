@@ -45,10 +45,12 @@ def test_audience_count_button_counts_without_saving(app, staff, member_factory)
     assert r.status_code == 302
     listing = text(ui.get("/marketing/audiences"))
     assert "May" in listing and re.search(r'class="num">1<', listing)
+    assert "Birthday month: 5" in listing and "Agreed to: SMS" in listing
 
 
 def test_campaign_from_form_to_outbox(app, staff, member_factory):
     member = member_factory(name="王芳", gender="female", marketing_consent={"sms": True, "email": False})
+    member_factory(name="李雷")  # agreed to nothing
     ui = ui_login(app, staff["marketing"], lang="en")
     ui.get("/marketing/templates")
     ui.post("/marketing/templates", {"name": "问候", "subject": "", "body": "{{ name }}{{ title }}，新品上市"})
@@ -63,7 +65,7 @@ def test_campaign_from_form_to_outbox(app, staff, member_factory):
                                              "schedule": "once", "send_at": "2027-05-01T10:00", "marketing": "on"})
     assert r.status_code == 302, text(r)[:2000]
     page = text(ui.get(r.headers["Location"]))
-    assert "1 members in the audience now." in page and "王芳女士，新品上市" in page
+    assert "2 members in the audience now." in page and "王芳女士，新品上市" in page
     campaign_id = int(r.headers["Location"].rstrip("/").rsplit("/", 1)[1])
     with app.app_context():
         saved = db.session.get(Campaign, campaign_id)
@@ -73,6 +75,8 @@ def test_campaign_from_form_to_outbox(app, staff, member_factory):
     assert "Campaign scheduled." in text(ui.get(r.headers["Location"]))
     with app.app_context():
         jobs.tick(datetime(2027, 5, 1, 2, 1, tzinfo=timezone.utc))
+    skipped = text(ui.get("/marketing/outbox?status=skipped"))
+    assert "No consent for this channel" in skipped  # the member without consent, in words
     outbox = text(ui.get("/marketing/outbox?status=sent"))
     assert "王芳女士，新品上市" in outbox and member["mobile"][-4:] in outbox
     assert "No messages." in text(ui.get("/marketing/outbox?status=failed"))

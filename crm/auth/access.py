@@ -105,12 +105,14 @@ def enforce_access():
         set_write_intent(False)
     if request.method == "OPTIONS":
         return None
+    if request.endpoint in _PUBLIC_ENDPOINTS:
+        # Static files and API docs leave the session alone: a stylesheet still loading must not
+        # write back a session that a language switch or a logout has just changed.
+        return None
     staff = _bearer_staff() if is_api_request() else _session_staff()
     if staff is not None:
         g.staff = staff
         g.actor = actor_for(staff)
-    if request.endpoint in _PUBLIC_ENDPOINTS:
-        return None
     rule = rule_for(view_func, request.method)
     if rule == "public":
         return None

@@ -149,7 +149,8 @@ def queue_batch(campaign: Campaign, occurrence: Occurrence, *, after: int, limit
 
 def delivery_counts(campaign_ids=None) -> dict:
     """{campaign id: {status: count}}, for lists and the campaign page."""
-    stmt = select(Delivery.campaign_id, Delivery.status, func.count()).group_by(Delivery.campaign_id, Delivery.status)
+    stmt = (select(Delivery.campaign_id, Delivery.status, func.count()).where(Delivery.member_id.is_not(None))
+            .group_by(Delivery.campaign_id, Delivery.status))  # test sends are not the campaign's messages
     if campaign_ids is not None:
         stmt = stmt.where(Delivery.campaign_id.in_(campaign_ids))
     out = {}

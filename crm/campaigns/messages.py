@@ -6,6 +6,7 @@ so `{% if coupon %}` guards work. A template is rendered against a sample member
 it is saved and again when a campaign is saved with it, so a typo or an unknown name is
 refused there, not discovered at send time.
 """
+import calendar
 from functools import lru_cache
 
 from flask_babel import gettext as _
@@ -16,6 +17,7 @@ from sqlalchemy import select
 from ..core import audit
 from ..core.actor import Actor
 from ..core.lookup import get_or_404
+from ..core.timeutil import local_today
 from ..errors import Conflict, Invalid
 from ..extensions import db
 from .models import Campaign, MessageTemplate
@@ -25,7 +27,7 @@ TITLES = {"male": "先生", "female": "女士"}
 VARIABLES = ("name", "title", "level", "points", "wallet", "store", "coupon")
 SAMPLE = {"name": "王芳", "title": "女士", "level": "金卡会员", "points": 1280, "wallet": "1250.00",
           "store": "朝阳店"}
-SAMPLE_COUPON = {"name": "生日蛋糕券", "code": "Q7K2M9P4X8TA", "valid_until": "2026-05-31"}
+SAMPLE_COUPON = {"name": "生日蛋糕券", "code": "Q7K2M9P4X8TA"}
 
 
 @lru_cache(maxsize=256)
@@ -37,8 +39,15 @@ def render(source: str, context: dict) -> str:
     return _compiled(source).render(context)
 
 
+def sample_coupon(name: str | None = None) -> dict:
+    """A coupon as a template shows it, valid to the end of this month."""
+    today = local_today()
+    until = today.replace(day=calendar.monthrange(today.year, today.month)[1])
+    return {**SAMPLE_COUPON, "valid_until": until.isoformat(), **({"name": name} if name else {})}
+
+
 def sample_context(with_coupon: bool) -> dict:
-    return {**SAMPLE, "coupon": dict(SAMPLE_COUPON) if with_coupon else None}
+    return {**SAMPLE, "coupon": sample_coupon() if with_coupon else None}
 
 
 def check(subject: str, body: str, *, with_coupon: bool = True, field_prefix: str = ""):

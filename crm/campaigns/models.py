@@ -28,6 +28,11 @@ DELIVERY_STATUSES = ("queued", "sending", "sent", "failed", "skipped")
 DELIVERY_LABELS = {"queued": _l("Queued"), "sending": _l("Sending"), "sent": _l("Sent"), "failed": _l("Failed"),
                    "skipped": _l("Skipped")}
 
+# Why a delivery was skipped or failed, for people (other reasons are the channel's own words).
+REASON_LABELS = {"no_consent": _l("No consent for this channel"), "no_email": _l("No email address"),
+                 "no_mobile": _l("No mobile number"),
+                 "coupon_out_of_stock": _l("Coupon out of stock: sent without it")}
+
 
 def _in(column, values):
     return f"{column} IN ({', '.join(repr(v) for v in values)})"

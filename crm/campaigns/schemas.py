@@ -40,7 +40,7 @@ class FiltersSchema(Schema):
 
 class AudienceSchema(Schema):
     id = fields.Int(dump_only=True)
-    name = fields.Str(required=True, validate=validate.Length(min=1, max=100))
+    name = fields.Str(required=True, validate=validate.Length(max=100))
     filters = fields.Nested(FiltersSchema, load_default=dict)
     count = fields.Int(dump_only=True, metadata={"description": "members matching now"})
     created_at = fields.AwareDateTime(dump_only=True)
@@ -57,7 +57,7 @@ class CountSchema(Schema):
 
 class TemplateSchema(Schema):
     id = fields.Int(dump_only=True)
-    name = fields.Str(required=True, validate=validate.Length(min=1, max=100))
+    name = fields.Str(required=True, validate=validate.Length(max=100))
     subject = fields.Str(load_default="", validate=validate.Length(max=200))
     body = fields.Str(required=True, metadata={"description": "Jinja: name, title, level, points, wallet, "
                                                               "store, coupon (name, code, valid_until) or none"})
@@ -70,7 +70,7 @@ class TemplateUpdateSchema(Schema):
 
 
 class CampaignInSchema(Schema):
-    name = fields.Str(required=True, validate=validate.Length(min=1, max=100))
+    name = fields.Str(required=True, validate=validate.Length(max=100))
     audience_id = fields.Int(allow_none=True, load_default=None, metadata={"description": "empty: every member"})
     template_id = fields.Int(required=True)
     channel = fields.Str(load_default="outbox", validate=validate.OneOf(CHANNELS))

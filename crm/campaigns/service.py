@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from ..core import audit
 from ..core.actor import Actor
 from ..core.lookup import get_or_404
+from ..core.phones import normalise_mobile
 from ..core.timeutil import as_utc, default_tz_name, utcnow
 from ..coupons import service as coupons
 from ..errors import Conflict, Invalid
@@ -164,9 +165,7 @@ def preview(campaign_id: int, samples: int = 3) -> dict:
     count = audiences.count(filters)
     where = audiences.conditions(filters)
     rows = db.session.scalars(select(members.Member).where(*where).order_by(members.Member.id).limit(samples)).all()
-    coupon = None
-    if campaign.coupon_type is not None:
-        coupon = {**messages.SAMPLE_COUPON, "name": campaign.coupon_type.name}
+    coupon = messages.sample_coupon(campaign.coupon_type.name) if campaign.coupon_type is not None else None
     out = []
     for member in rows:
         context = member_context(member, coupon)
@@ -192,10 +191,15 @@ def test_send(actor: Actor, campaign_id: int, address: str) -> Delivery:
         raise Invalid(_("Give an address to send the test to."), code="address_required", field="address")
     if campaign.channel == "email" and "@" not in address:
         raise Invalid(_("Give an email address."), code="invalid_address", field="address")
+    if campaign.channel == "sms":
+        try:
+            address = normalise_mobile(address)
+        except ValueError as exc:
+            raise Invalid(str(exc), code="invalid_address", field="address") from None
     context = messages.sample_context(campaign.coupon_type is not None)
     now = utcnow()
     delivery = Delivery(campaign_id=campaign.id, occurrence=f"test-{now:%Y%m%d%H%M%S%f}", member_id=None,
-                        channel=campaign.channel, address=address, marketing=False,
+                        channel=campaign.channel, address=address, marketing=False, attempts=0,
                         subject=messages.render(campaign.template.subject, context),
                         body=messages.render(campaign.template.body, context), status="sending", claimed_at=now)
     db.session.add(delivery)

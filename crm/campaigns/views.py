@@ -18,12 +18,12 @@ from ..extensions import db
 from ..members import levels
 from ..stores import service as stores
 from . import audiences, fanout, holidays, messages, service
-from .models import CHANNEL_LABELS, DELIVERY_LABELS, RECURRENCES, SCHEDULE_LABELS, STATE_LABELS
+from .models import CHANNEL_LABELS, DELIVERY_LABELS, REASON_LABELS, RECURRENCES, SCHEDULE_LABELS, STATE_LABELS
 from .schemas import AudienceSchema, CampaignInSchema, CustomHolidaySchema, TemplateSchema
 
 bp = Blueprint("marketing", __name__, url_prefix="/marketing")
 LABELS = {"channels": CHANNEL_LABELS, "schedules": SCHEDULE_LABELS, "states": STATE_LABELS,
-          "statuses": DELIVERY_LABELS}
+          "statuses": DELIVERY_LABELS, "reasons": REASON_LABELS}
 
 
 def _render(template, status=200, **context):
@@ -67,7 +67,7 @@ def _campaign_form_data(form) -> dict:
 def _campaign_page(campaign, form, errors, preview=None, test_errors=None):
     year = local_today().year
     holiday_options = {h["key"]: h["name"] for y in (year, year + 1) for h in holidays.for_year(y)}
-    return _render("campaigns/campaign_form.html", 422 if errors else 200, campaign=campaign, form=form,
+    return _render("campaigns/campaign_form.html", 422 if errors or test_errors else 200, campaign=campaign, form=form,
                    errors=errors or {}, preview=preview, test_errors=test_errors or {},
                    audiences=[(str(a.id), a.name) for a in audiences.list_audiences()],
                    templates=[(str(t.id), t.name) for t in messages.list_templates()],
@@ -196,11 +196,31 @@ def _audience_form(audience_id=None):
     return redirect(url_for("marketing.audiences_page"))
 
 
+def _describe(filters: dict) -> list[str]:
+    """A saved filter in words: "Levels: 金卡会员, 银卡会员", "Birthday month: 5"."""
+    names = {"levels": dict((lv.code, lv.name) for lv in levels.list_levels()),
+             "stores": dict((s.code, s.name) for s in stores.list_stores()),
+             "segments": {k: str(v) for k, v in SEGMENTS.items()},
+             "consent": {"sms": _("SMS"), "email": _("Email"), "any": _("SMS or email")}}
+    labels = {"levels": _("Levels"), "stores": _("Registered at"), "segments": _("Segments"),
+              "tags": _("Tags (any of)"), "birthday_month": _("Birthday month"),
+              "last_visit_after": _("Visited on or after"), "last_visit_before": _("Last visit before"),
+              "spend_min": _("Spent at least (12 months)"), "spend_max": _("Spent at most (12 months)"),
+              "consent": _("Agreed to")}
+    out = []
+    for key, value in filters.items():
+        values = value if isinstance(value, list) else [value]
+        shown = [f"{v / 100:.2f}" if key.startswith("spend") else names.get(key, {}).get(v, str(v)) for v in values]
+        out.append(f"{labels.get(key, key)}: {', '.join(shown)}")
+    return out
+
+
 @bp.get("/audiences")
 @allow(MARKETERS)
 def audiences_page():
     rows = audiences.list_audiences()
-    return _render("campaigns/audiences.html", audiences=rows, counts={a.id: audiences.count(a.filters) for a in rows})
+    return _render("campaigns/audiences.html", audiences=rows, counts={a.id: audiences.count(a.filters) for a in rows},
+                   describe=_describe)
 
 
 @bp.route("/audiences/new", methods=["GET", "POST"])
