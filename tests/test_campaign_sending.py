@@ -395,3 +395,19 @@ def test_a_test_send_reaches_the_staff_phone_and_is_not_counted_as_the_campaigns
         assert fanout.delivery_counts([cid]) == {}
     outbox = marketing.get(f"/api/v1/deliveries?campaign_id={cid}").json
     assert outbox["total"] == 1 and outbox["items"][0]["member_id"] is None
+
+
+def test_the_channel_throttle_holds_the_rest_for_the_next_beat(app, marketing, member_factory, gateway, monkeypatch):
+    from crm.campaigns import dispatch
+    monkeypatch.setitem(app.config, "SMS_RATE_LIMIT", "2/minute")
+    dispatch._limiter.storage.reset()
+    people = [member_factory(marketing_consent=SMS) for _ in range(5)]
+    campaign(marketing, channel="sms", schedule="once", send_at="2027-05-01T10:00:00+08:00")
+    tick(app, at_shanghai(2027, 5, 1, 10, 0))
+    assert len(gateway.received) == 2
+    assert sorted(d.status for d in deliveries(app)) == ["queued", "queued", "queued", "sent", "sent"]
+    dispatch._limiter.storage.reset()  # a minute later
+    tick(app, at_shanghai(2027, 5, 1, 10, 1))
+    dispatch._limiter.storage.reset()
+    tick(app, at_shanghai(2027, 5, 1, 10, 2))
+    assert gateway.to() == sorted(p["mobile"] for p in people)
