@@ -29,4 +29,20 @@ document.addEventListener("DOMContentLoaded", () => {
       if (!event.target.closest("a, button, input, select")) window.location = row.dataset.href;
     });
   });
+  // Audience forms: recount the matching members as the filters change (the Count button
+  // does the same without JavaScript).
+  document.querySelectorAll("form[data-live-count]").forEach((form) => {
+    const out = document.getElementById("live-count");
+    let timer = null;
+    const recount = () => {
+      const data = new FormData(form);
+      data.set("op", "count");
+      fetch(form.dataset.liveCount, { method: "POST", body: data, headers: { "Accept": "application/json" } })
+        .then((r) => r.json())
+        .then((body) => { out.textContent = body.text || body.error || ""; out.hidden = false; })
+        .catch(() => {});
+    };
+    form.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(recount, 400); });
+    form.addEventListener("change", () => { clearTimeout(timer); timer = setTimeout(recount, 150); });
+  });
 });

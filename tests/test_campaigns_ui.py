@@ -36,6 +36,12 @@ def test_audience_count_button_counts_without_saving(app, staff, member_factory)
     r = ui.post("/marketing/audiences/new", {"name": "May", "birthday_month": "5", "levels": ["standard"],
                                              "op": "count"})
     assert r.status_code == 200 and "1 members match now." in text(r)
+    live = ui.post("/marketing/audiences/new", {"name": "", "birthday_month": "6", "op": "count"},
+                   headers={"Accept": "application/json"})
+    assert live.status_code == 200 and live.json == {"count": 1, "text": "1 members match now."}
+    live = ui.post("/marketing/audiences/new", {"name": "", "spend_min": "x", "op": "count"},
+                   headers={"Accept": "application/json"})
+    assert live.status_code == 422 and live.json["error"]
     assert "No audiences yet." in text(ui.get("/marketing/audiences"))
     ui.get("/marketing/audiences/new")
     r = ui.post("/marketing/audiences/new", {"name": "May", "spend_min": "abc", "op": "save"})

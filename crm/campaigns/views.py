@@ -2,7 +2,7 @@
 message templates, the outbox and the holiday calendar."""
 from datetime import datetime
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from marshmallow import ValidationError
 
@@ -183,15 +183,22 @@ def _audience_errors(exc) -> dict:
 def _audience_form(audience_id=None):
     item = audiences.get_audience(audience_id) if audience_id else None
     data, form = _audience_form_data(request.form), request.form
+    wants_json = request.accept_mimetypes.best == "application/json"
     try:
         if form.get("op") == "count":
             loaded = AudienceSchema().load({**data, "name": data["name"] or "-"})
-            return _audience_page(item, form, {}, count=audiences.count(loaded["filters"]))
+            count = audiences.count(loaded["filters"])
+            if wants_json:  # the live count as filters change (static/app.js)
+                return jsonify(count=count, text=_("%(count)d members match now.", count=count))
+            return _audience_page(item, form, {}, count=count)
         saved = audiences.save(g.actor, AudienceSchema().load(data), audience_id)
         db.session.commit()
     except (ValidationError, DomainError) as exc:
         db.session.rollback()
-        return _audience_page(item, form, _audience_errors(exc))
+        errors = _audience_errors(exc)
+        if wants_json and form.get("op") == "count":
+            return jsonify(error=next(iter(errors.values()), "")), 422
+        return _audience_page(item, form, errors)
     flash(_("Audience %(name)s saved.", name=saved.name), "success")
     return redirect(url_for("marketing.audiences_page"))
 
