@@ -10,5 +10,6 @@ from .coupons.models import Coupon, CouponDefinition, DrawPrize, DrawTicket, Gif
 from .members.models import Company, Member, MemberLevel, MemberTag  # noqa: F401
 from .points.models import PointsAccount, PointsEntry, PointsLot, PointsLotUse  # noqa: F401
 from .programme.models import Setting  # noqa: F401
+from .reports.models import Check, Stay  # noqa: F401
 from .stores.models import Store  # noqa: F401
 from .wallet.models import BonusTier, WalletAccount, WalletEntry, WalletPin, WalletTopup  # noqa: F401

@@ -223,3 +223,12 @@ def member_visits(since: datetime | None = None):
                    func.sum(spend).label("spend"))
             .where(Checkout.member_id.is_not(None), Checkout.status == "closed").group_by(Checkout.member_id))
     return stmt.subquery("visits")
+
+
+def bill_facts():
+    """Closed checkouts as report facts: (store_id, at, amount, covers, member_id, joined_at_visit),
+    amount being the bill after member prices and coupons (points and stored value are ways to pay)."""
+    return select(Checkout.store_id, Checkout.created_at.label("at"),
+                  (Checkout.member_total - Checkout.coupon_discount).label("amount"),
+                  func.coalesce(Checkout.covers, 0).label("covers"), Checkout.member_id,
+                  Checkout.joined_at_visit).where(Checkout.status == "closed")

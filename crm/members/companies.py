@@ -62,3 +62,8 @@ def search(q: str | None):
 
 def _escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def ids_by_name() -> dict[str, int]:
+    """{company name: id} for every corporate account (imports match on name)."""
+    return dict(db.session.execute(select(Company.name, Company.id)).all())

@@ -2,7 +2,7 @@
 import re
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -161,3 +161,24 @@ def search(q: str | None):
         # Range instead of LIKE so the unique index on mobile serves it on both databases.
         return stmt.where(Member.mobile >= compact, Member.mobile < compact + ":")
     return stmt.where(Member.name.ilike(_escape_like(q) + "%", escape="\\"))
+
+
+def id_for_mobile(mobile: str) -> int | None:
+    """The id of the member with this (normalised) mobile, if any."""
+    return db.session.scalar(select(Member.id).where(Member.mobile == mobile))
+
+
+def ids_of_store(store_id: int | None):
+    """A subquery of the ids of the members registered at a store (all members if None)."""
+    stmt = select(Member.id)
+    return stmt.where(Member.store_id == store_id) if store_id is not None else stmt
+
+
+def report_counts(start, end, store_id: int | None = None) -> dict:
+    """Members registered before `start`, in [start, end), and in all by `end`."""
+    base = select(func.count()).select_from(Member)
+    if store_id is not None:
+        base = base.where(Member.store_id == store_id)
+    before = db.session.scalar(base.where(Member.created_at < start))
+    new = db.session.scalar(base.where(Member.created_at >= start, Member.created_at < end))
+    return {"members_at_start": before, "new_members": new, "members_total": before + new}

@@ -9,7 +9,7 @@ could not overdraw one.
 from datetime import datetime, timezone
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
 
 from ..core import ledger
@@ -275,3 +275,18 @@ def balance_column(member_id):
     """A member's points balance as a correlated subquery, for queries over many members."""
     return (select(func.coalesce(func.max(PointsAccount.balance), 0)).where(PointsAccount.member_id == member_id)
             .scalar_subquery())
+
+
+def report_figures(start: datetime, end: datetime, member_ids=None) -> dict:
+    """Points earned, redeemed and expired in [start, end) and outstanding at `end`, for the
+    members a subquery selects (all members if None). One aggregate query."""
+    in_period = (PointsEntry.created_at >= start) & (PointsEntry.created_at < end)
+    stmt = (select(*(func.coalesce(func.sum(case((in_period & (PointsEntry.kind == kind), PointsEntry.points),
+                                                  else_=0)), 0) for kind in ("earn", "redeem", "expire")),
+                   func.coalesce(func.sum(case((PointsEntry.created_at < end, PointsEntry.points), else_=0)), 0))
+            .select_from(PointsEntry).join(PointsAccount, PointsAccount.id == PointsEntry.account_id))
+    if member_ids is not None:
+        stmt = stmt.where(PointsAccount.member_id.in_(member_ids))
+    earned, redeemed, expired, outstanding = db.session.execute(stmt).one()
+    return {"points_earned": int(earned), "points_redeemed": -int(redeemed), "points_expired": -int(expired),
+            "points_outstanding": int(outstanding)}

@@ -311,3 +311,25 @@ def balance_column(member_id):
     """A member's stored value (principal plus bonus) as a correlated subquery, for queries over many members."""
     return (select(func.coalesce(func.sum(WalletAccount.balance), 0)).where(WalletAccount.member_id == member_id)
             .scalar_subquery())
+
+
+def report_figures(start: datetime, end: datetime, before_start: datetime, store_id=None, member_ids=None) -> dict:
+    """Top-ups (principal, bonus) in [start, end) and in [before_start, start) at a store (or
+    all), and stored value outstanding at `end` for the members a subquery selects."""
+    def topups(a, b):
+        stmt = select(func.coalesce(func.sum(WalletTopup.amount), 0), func.coalesce(func.sum(WalletTopup.bonus), 0)
+                      ).where(WalletTopup.created_at >= a, WalletTopup.created_at < b)
+        if store_id is not None:
+            stmt = stmt.where(WalletTopup.store_id == store_id)
+        return db.session.execute(stmt).one()
+    principal, bonus = topups(start, end)
+    previous, _bonus = topups(before_start, start)
+    owed = (select(WalletAccount.kind, func.coalesce(func.sum(WalletEntry.amount), 0))
+            .join(WalletEntry, WalletEntry.account_id == WalletAccount.id)
+            .where(WalletEntry.created_at < end).group_by(WalletAccount.kind))
+    if member_ids is not None:
+        owed = owed.where(WalletAccount.member_id.in_(member_ids))
+    outstanding = dict(db.session.execute(owed).all())
+    return {"topup_principal": int(principal), "topup_bonus": int(bonus), "topup_principal_before": int(previous),
+            "wallet_outstanding_principal": int(outstanding.get("principal", 0)),
+            "wallet_outstanding_bonus": int(outstanding.get("bonus", 0))}

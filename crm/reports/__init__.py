@@ -1,0 +1,1 @@
+"""Manager reports: imported checks and stays, KPIs, room figures, exports."""

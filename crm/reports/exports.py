@@ -1,0 +1,50 @@
+"""Any report table as CSV or Excel (`format=csv|xlsx`): rows are streamed from a generator,
+so a large table never sits in memory as a whole. Libraries do the formats: csv, openpyxl."""
+import csv
+import io
+from datetime import date
+
+from flask import Response, stream_with_context
+from openpyxl import Workbook
+
+FORMATS = ("csv", "xlsx")
+MIMETYPES = {"csv": "text/csv; charset=utf-8",
+             "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+
+
+class _Line:
+    """A file-like target for csv.writer that hands back what was written."""
+
+    def write(self, text):
+        return text
+
+
+def _csv(header, rows):
+    writer = csv.writer(_Line())
+    yield "\ufeff" + writer.writerow(header)  # the BOM lets Excel open UTF-8 Chinese text correctly
+    for row in rows:
+        yield writer.writerow(row)
+
+
+def _xlsx(header, rows, title):
+    book = Workbook(write_only=True)  # rows go straight to the zip stream, not into a sheet in memory
+    sheet = book.create_sheet(title=title[:31])
+    sheet.append(list(header))
+    for row in rows:
+        sheet.append(list(row))
+    out = io.BytesIO()
+    book.save(out)
+    yield out.getvalue()
+
+
+def download(fmt: str, name: str, header, rows) -> Response:
+    """A report as a file named <name>-<today>.<fmt>."""
+    body = _csv(header, rows) if fmt == "csv" else _xlsx(header, rows, name)
+    filename = f"{name}-{date.today().isoformat()}.{fmt}"
+    return Response(stream_with_context(body), mimetype=MIMETYPES[fmt],
+                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def key_value_rows(figures: dict):
+    """A flat report (KPIs, room figures) as field/value rows."""
+    return ((key, "" if value is None else value) for key, value in figures.items())

@@ -1,0 +1,64 @@
+"""How report figures are written: money "12.34", rates "58.00" (per cent), null when the
+denominator is zero. Rounding is half-up, as everywhere else (core/money.py)."""
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from flask_babel import gettext as _
+
+from ..core.money import format_fen, round_fen
+from ..errors import Invalid
+
+MAX_DAYS = 3 * 366
+
+
+@dataclass(frozen=True)
+class Period:
+    start: date
+    end: date  # inclusive
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    @property
+    def end_exclusive(self) -> date:
+        return self.end + timedelta(days=1)
+
+    def before(self) -> "Period":
+        """The period of the same length just before this one."""
+        return Period(self.start - timedelta(days=self.days), self.start - timedelta(days=1))
+
+
+def period(start: date, end: date) -> Period:
+    if end < start:
+        raise Invalid(_("The period ends before it starts."), code="invalid_period", field="to")
+    if (end - start).days >= MAX_DAYS:
+        raise Invalid(_("A report covers at most three years."), code="invalid_period", field="to")
+    return Period(start, end)
+
+
+def rate(numerator, denominator) -> str | None:
+    """numerator ÷ denominator as a percentage with two places; None if the denominator is 0."""
+    if not denominator:
+        return None
+    value = Decimal(numerator) * 100 / Decimal(denominator)
+    return str(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+def growth(current, previous) -> str | None:
+    """current ÷ previous − 1, as a percentage; None without a previous figure."""
+    if not previous:
+        return None
+    return rate(Decimal(current) - Decimal(previous), previous)
+
+
+def money(fen) -> str:
+    return format_fen(round_fen(Decimal(fen or 0)))
+
+
+def money_per(fen, denominator) -> str | None:
+    """An amount divided by a count (ADR, spend per head), to the fen; None for a zero count."""
+    if not denominator:
+        return None
+    return format_fen(round_fen(Decimal(fen or 0) / Decimal(denominator)))

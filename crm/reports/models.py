@@ -1,0 +1,59 @@
+"""Facts the reports aggregate, imported from a POS or PMS (checkouts closed through the API
+are facts too; see kpis.py). Re-importing a check_no / stay_no of a store updates its row."""
+from datetime import date, datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..core.segments import SEGMENT_KEYS
+from ..core.timeutil import utcnow
+from ..extensions import db
+
+
+def _segment_check():
+    return CheckConstraint(f"segment IS NULL OR segment IN ({', '.join(repr(k) for k in SEGMENT_KEYS)})",
+                           name="segment")
+
+
+class Check(db.Model):
+    """A restaurant bill from another system (POS export)."""
+    __tablename__ = "checks"
+    __table_args__ = (UniqueConstraint("store_id", "check_no", name="uq_checks_store_check_no"),
+                      CheckConstraint("amount >= 0 AND covers >= 0", name="amounts"), _segment_check(),
+                      Index("ix_checks_store_closed", "store_id", "closed_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    check_no: Mapped[str] = mapped_column(String(64))
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id"))
+    closed_at: Mapped[datetime]
+    amount: Mapped[int]  # fen
+    covers: Mapped[int] = mapped_column(default=0)
+    segment: Mapped[str | None] = mapped_column(String(24))
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), index=True)
+    joined_at_visit: Mapped[bool] = mapped_column(default=False)
+    imported_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Stay(db.Model):
+    """A hotel stay from the PMS. Nights = (departure − arrival) × rooms; arrival = departure is day use."""
+    __tablename__ = "stays"
+    __table_args__ = (UniqueConstraint("store_id", "stay_no", name="uq_stays_store_stay_no"),
+                      CheckConstraint("departure >= arrival", name="dates"),
+                      CheckConstraint("rooms >= 1 AND room_revenue >= 0", name="amounts"), _segment_check(),
+                      Index("ix_stays_store_dates", "store_id", "arrival", "departure"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stay_no: Mapped[str] = mapped_column(String(64))
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id"))
+    arrival: Mapped[date]
+    departure: Mapped[date]
+    rooms: Mapped[int] = mapped_column(default=1)
+    room_revenue: Mapped[int]  # fen, for the whole stay
+    segment: Mapped[str | None] = mapped_column(String(24))
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), index=True)
+    company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id"), index=True)
+    company_name: Mapped[str] = mapped_column(String(200), default="")  # as the PMS spelled it
+    sales_rep: Mapped[str] = mapped_column(String(64), default="")
+    complimentary: Mapped[bool] = mapped_column(default=False)
+    day_use: Mapped[bool] = mapped_column(default=False)
+    imported_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -1,0 +1,68 @@
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from .exports import FORMATS
+
+
+class PeriodQuery(Schema):
+    store_code = fields.Str(load_default=None, metadata={"description": "empty: the whole group"})
+    from_ = fields.Date(required=True, data_key="from")
+    to = fields.Date(required=True)
+    format = fields.Str(load_default=None, validate=validate.OneOf(FORMATS))
+
+    @validates_schema
+    def _order(self, data, **kwargs):
+        if data.get("from_") and data.get("to") and data["to"] < data["from_"]:
+            raise ValidationError("The period ends before it starts.", "to")
+
+
+class ImportQuery(Schema):
+    skip_bad_rows = fields.Bool(load_default=False, metadata={"description": "import the good rows of a file "
+                                                                            "that has bad ones"})
+
+
+class ImportError_(Schema):
+    line = fields.Int()
+    message = fields.Str()
+
+
+class ImportResultSchema(Schema):
+    imported = fields.Int()
+    updated = fields.Int()
+    skipped = fields.Int()
+    errors = fields.List(fields.Nested(ImportError_))
+
+
+class KpiSchema(Schema):
+    members_total = fields.Int()
+    new_members = fields.Int()
+    member_growth_rate = fields.Str(allow_none=True)
+    checks = fields.Int()
+    member_checks = fields.Int()
+    card_issue_rate = fields.Str(allow_none=True)
+    member_check_share = fields.Str(allow_none=True)
+    member_revenue_share = fields.Str(allow_none=True)
+    revenue = fields.Str()
+    covers = fields.Int()
+    spend_per_head = fields.Str(allow_none=True)
+    spend_per_head_members = fields.Str(allow_none=True)
+    spend_per_head_non_members = fields.Str(allow_none=True)
+    topup_principal = fields.Str()
+    topup_bonus = fields.Str()
+    stored_value_growth = fields.Str(allow_none=True)
+    wallet_outstanding_principal = fields.Str()
+    wallet_outstanding_bonus = fields.Str()
+    points_earned = fields.Int()
+    points_redeemed = fields.Int()
+    points_expired = fields.Int()
+    points_outstanding = fields.Int()
+
+
+class RoomSchema(Schema):
+    available_rooms = fields.Int()
+    rooms_sold = fields.Int()
+    complimentary_rooms = fields.Int()
+    day_use_rooms = fields.Int()
+    room_revenue = fields.Str()
+    occupancy = fields.Str(allow_none=True)
+    adr = fields.Str(allow_none=True)
+    revpar = fields.Str(allow_none=True)

@@ -1,0 +1,147 @@
+"""Imports and KPIs, each figure computed by hand from a small fixture."""
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+STAYS = """\ufeffroom_revenue,stay_no,store_code,arrival,departure,rooms,segment,company,complimentary,day_use
+1200.00,S1,HT01,2026-02-27,2026-03-02,1,business_fit,华为,,
+1800.00,S2,HT01,2026-03-30,2026-04-02,2,conference,,0,0
+300.00,S3,HT01,2026-03-10,2026-03-10,1,walk_in,,,1
+0.00,S4,HT01,2026-03-15,2026-03-17,1,business_fit,,1,
+500.00,S5,HT01,2026-02-01,2026-02-03,1,online_fit,,,
+"""
+
+
+@pytest.fixture
+def manager(login_api):
+    return login_api("manager")
+
+
+def post_csv(api, path, body, **query):
+    qs = "&".join(f"{k}={v}" for k, v in query.items())
+    return api.post(f"{path}{'?' + qs if qs else ''}", data=body.encode("utf-8"),
+                    headers={"Content-Type": "text/csv"})
+
+
+def test_room_kpis_follow_the_manual(manager):
+    r = post_csv(manager, "/api/v1/imports/stays", STAYS)
+    assert r.status_code == 200, r.json
+    assert (r.json["imported"], r.json["errors"]) == (5, [])
+    march = manager.get("/api/v1/reports/rooms?store_code=HT01&from=2026-03-01&to=2026-03-31")
+    assert march.status_code == 200, march.json
+    assert march.json == {
+        "available_rooms": 200 * 31,
+        "rooms_sold": 1 + 2 * 2,         # S1's night of 1 March; S2's nights of 30 and 31 March, two rooms
+        "complimentary_rooms": 2,        # S4
+        "day_use_rooms": 1,              # S3: its revenue counts, the room is not sold
+        "room_revenue": "1900.00",       # 1200 × 1/3 + 1800 × 2/3 + 300 + 0
+        "occupancy": "0.11",             # (5 + 2) ÷ 6200
+        "adr": "271.43",                 # 1900 ÷ 7
+        "revpar": "0.31",                # 1900 ÷ 6200
+    }
+    empty = manager.get("/api/v1/reports/rooms?store_code=HT01&from=2030-01-01&to=2030-01-31").json
+    assert (empty["rooms_sold"], empty["occupancy"], empty["adr"], empty["revpar"]) == (0, "0.00", None, "0.00")
+    restaurant = manager.get("/api/v1/reports/rooms?store_code=BJ01&from=2026-03-01&to=2026-03-31").json
+    assert (restaurant["available_rooms"], restaurant["occupancy"], restaurant["adr"]) == (0, None, None)
+
+
+def test_reimporting_updates_and_never_duplicates(manager):
+    assert post_csv(manager, "/api/v1/imports/stays", STAYS).json["imported"] == 5
+    again = STAYS.replace("1800.00,S2", "2100.00,S2")
+    r = post_csv(manager, "/api/v1/imports/stays", again)
+    assert (r.json["imported"], r.json["updated"]) == (0, 5)
+    march = manager.get("/api/v1/reports/rooms?store_code=HT01&from=2026-03-01&to=2026-03-31").json
+    assert march["room_revenue"] == "2100.00" and march["rooms_sold"] == 5  # 400 + 2100 × 2/3 + 300
+
+
+BAD_CHECKS = """check_no,store_code,closed_at,amount,covers,segment
+C1,BJ01,2026-03-01T19:00:00+08:00,120.00,2,walk_in
+C2,NOPE,2026-03-01T19:00:00+08:00,120.00,2,walk_in
+C3,BJ01,yesterday,120.00,2,walk_in
+C4,BJ01,2026-03-01T19:00:00+08:00,12.345,2,walk_in
+C5,BJ01,2026-03-01T19:00:00+08:00,50.00,-1,walk_in
+C6,BJ01,2026-03-01T19:00:00+08:00,50.00,1,tourists
+C1,BJ01,2026-03-01T20:00:00+08:00,60.00,1,walk_in
+"""
+
+
+def test_a_file_with_bad_rows_imports_nothing_and_names_every_line(manager):
+    r = post_csv(manager, "/api/v1/imports/checks", BAD_CHECKS)
+    assert r.status_code == 422
+    assert r.json["imported"] == 0
+    assert [e["line"] for e in r.json["errors"]] == [3, 4, 5, 6, 7, 8]
+    assert "NOPE" in r.json["errors"][0]["message"] and "tourists" in r.json["errors"][4]["message"]
+    kpis = manager.get("/api/v1/reports/kpis?store_code=BJ01&from=2026-03-01&to=2026-03-31").json
+    assert kpis["checks"] == 0
+    r = post_csv(manager, "/api/v1/imports/checks", BAD_CHECKS, skip_bad_rows="true")
+    assert r.status_code == 200 and (r.json["imported"], r.json["skipped"]) == (1, 6)
+    kpis = manager.get("/api/v1/reports/kpis?store_code=BJ01&from=2026-03-01&to=2026-03-31").json
+    assert (kpis["checks"], kpis["revenue"], kpis["covers"]) == (1, "120.00", 2)
+
+
+@pytest.mark.parametrize("body, code", [
+    ("check_no,store_code,amount\nC1,BJ01,1.00\n", "missing_columns"),
+    ("check_no,store_code,closed_at,amount,covers,segment,tip\n", "unknown_columns"),
+])
+def test_a_file_with_the_wrong_columns_is_refused(manager, stores, body, code):
+    r = post_csv(manager, "/api/v1/imports/checks", body)
+    assert r.status_code == 422 and r.json["error"]["code"] == code
+
+
+def test_member_kpis_by_hand(app, manager, member_factory, issue_card, catalogue, checkout, store_today):
+    a = member_factory()
+    b = member_factory()
+    issue_card(a["id"])
+    assert checkout([("SALMON", 2)], member_id=a["id"], covers=2).status_code == 201  # 136.00, a joined today
+    assert checkout([("TEA", 1)], covers=1).status_code == 201                        # non-member 20.00
+    now = datetime.now(timezone.utc).astimezone(timezone(timedelta(hours=8))).isoformat()
+    imported = (f"check_no,store_code,closed_at,amount,covers,segment,member_mobile,joined_at_visit\n"
+                f"P1,BJ01,{now},100.00,2,walk_in,,\n"
+                f"P2,BJ01,{now},50.00,1,walk_in,{b['mobile']},1\n")
+    assert post_csv(manager, "/api/v1/imports/checks", imported).json["imported"] == 2
+    day = store_today
+    k = manager.get(f"/api/v1/reports/kpis?store_code=BJ01&from={day}&to={day}")
+    assert k.status_code == 200, k.json
+    assert k.json == {
+        "members_total": 2, "new_members": 2, "member_growth_rate": None,  # nobody before today
+        "checks": 4, "member_checks": 2,
+        "card_issue_rate": "50.00",        # 2 joined ÷ (2 non-member bills + 2 joiners)
+        "member_check_share": "50.00", "member_revenue_share": "60.78",  # 186 ÷ 306
+        "revenue": "306.00", "covers": 6, "spend_per_head": "51.00",
+        "spend_per_head_members": "62.00", "spend_per_head_non_members": "40.00",
+        "topup_principal": "0.00", "topup_bonus": "0.00", "stored_value_growth": None,
+        "wallet_outstanding_principal": "0.00", "wallet_outstanding_bonus": "0.00",
+        "points_earned": 13, "points_redeemed": 0, "points_expired": 0, "points_outstanding": 13,
+    }
+    group = manager.get(f"/api/v1/reports/kpis?from={day}&to={day}").json
+    assert group["checks"] == 4 and group["revenue"] == "306.00"
+    other = manager.get(f"/api/v1/reports/kpis?store_code=BJ02&from={day}&to={day}").json
+    assert (other["checks"], other["spend_per_head"], other["member_check_share"]) == (0, None, None)
+
+
+def test_kpis_export_as_csv_and_excel(manager, stores):
+    r = manager.get("/api/v1/reports/kpis?from=2026-03-01&to=2026-03-31&format=csv")
+    assert r.status_code == 200 and r.mimetype == "text/csv"
+    lines = r.data.decode("utf-8-sig").splitlines()
+    assert lines[0] == "field,value" and "checks,0" in lines
+    x = manager.get("/api/v1/reports/rooms?from=2026-03-01&to=2026-03-31&format=xlsx")
+    assert x.status_code == 200 and x.data[:2] == b"PK"
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+    sheet = load_workbook(BytesIO(x.data)).active
+    assert [c.value for c in sheet[1]] == ["field", "value"] and sheet["A2"].value == "available_rooms"
+
+
+@pytest.mark.parametrize("query", ["from=2026-03-31&to=2026-03-01", "from=2026-03-01", "from=x&to=y",
+                                   "from=2020-01-01&to=2026-01-01", "from=2026-03-01&to=2026-03-31&format=pdf"])
+def test_bad_periods_are_422(manager, stores, query):
+    r = manager.get(f"/api/v1/reports/kpis?{query}")
+    assert r.status_code == 422, r.json
+
+
+def test_unknown_store_is_422(manager, stores):
+    r = manager.get("/api/v1/reports/kpis?store_code=NOPE&from=2026-03-01&to=2026-03-31")
+    assert r.status_code in (404, 422)
+
+
