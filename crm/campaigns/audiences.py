@@ -5,7 +5,8 @@ Filter keys (all optional, combined with AND; lists match any of their values):
   store] · tags [tags] · birthday_month 1–12 · last_visit_after / last_visit_before
   (dates, store-chain time zone; "before" means visited, but not since: members who
   never came are not in it) · spend_min / spend_max (fen, closed bills after coupons
-  over the level window, default 12 months) · consent "sms" | "email" | "any".
+  over the level window, default 12 months) · consent "sms" | "email" | "any" ·
+  rfm [RFM group keys, see reports/rfm.py].
 """
 from datetime import date, datetime, time, timedelta
 
@@ -23,11 +24,12 @@ from ..extensions import db
 from ..members import levels
 from ..members import service as members
 from ..programme import service as programme
+from ..reports import rfm
 from ..stores import service as stores
 from .models import Audience, Campaign
 
 CONSENTS = ("sms", "email", "any")
-LIST_KEYS = ("levels", "segments", "stores", "tags")
+LIST_KEYS = ("levels", "segments", "stores", "tags", "rfm")
 KEYS = LIST_KEYS + ("birthday_month", "last_visit_after", "last_visit_before", "spend_min", "spend_max", "consent")
 
 
@@ -48,7 +50,8 @@ def clean(filters: dict | None) -> dict:
             out[key] = sorted(set(v.upper() if key == "stores" else v for v in values))
     known = {"levels": lambda: db.session.scalars(select(levels.MemberLevel.code)),
              "segments": lambda: SEGMENT_KEYS,
-             "stores": lambda: db.session.scalars(select(stores.Store.code))}
+             "stores": lambda: db.session.scalars(select(stores.Store.code)),
+             "rfm": lambda: rfm.GROUPS}
     for key, names in known.items():
         missing = set(out.get(key, ())) - set(names()) if out.get(key) else set()
         if missing:
@@ -101,6 +104,8 @@ def conditions(filters: dict) -> list:
         where.append(exists().where(tag.member_id == M.id, tag.tag.in_(filters["tags"])))
     if filters.get("birthday_month"):
         where.append(M.birthday_month == filters["birthday_month"])
+    if filters.get("rfm"):
+        where.append(M.id.in_(rfm.members_in(filters["rfm"])))
     consent = filters.get("consent")
     if consent == "sms":
         where.append(M.sms_consent.is_(True))

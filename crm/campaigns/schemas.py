@@ -36,6 +36,8 @@ class FiltersSchema(Schema):
     spend_min = Money(metadata={"description": "spend over the level window (12 months), after coupons"})
     spend_max = Money()
     consent = fields.Str(validate=validate.OneOf(CONSENTS))
+    rfm = fields.List(fields.Str(), metadata={"description": "RFM groups: champions, loyal, new, at_risk, lost, "
+                                                              "others"})
 
 
 class AudienceSchema(Schema):

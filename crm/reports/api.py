@@ -1,15 +1,30 @@
 """JSON API: imports of checks and stays, member KPIs and room KPIs (CSV or Excel with format=)."""
 from flask import g, request
+from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from ..auth.access import allow
-from ..auth.roles import MANAGERS
+from ..auth.roles import MANAGERS, MARKETING
 from ..core.idempotency import unit_of_work
-from . import exports, imports
-from .figures import period
+from ..errors import Invalid
+from . import competitors, exports, imports, monthly, rankings, rfm, segments
+from .figures import money, period
 from .kpis import member_kpis
 from .rooms import room_kpis
-from .schemas import ImportQuery, ImportResultSchema, KpiSchema, PeriodQuery, RoomSchema
+from .schemas import (
+    CompetitorMonthSchema,
+    CompetitorSchema,
+    ImportQuery,
+    ImportResultSchema,
+    KpiSchema,
+    PeriodQuery,
+    PlansSchema,
+    RankingQuery,
+    RfmQuery,
+    RoomSchema,
+    StoreQuery,
+    YearQuery,
+)
 
 blp = Blueprint("reports_api", __name__, url_prefix="/api/v1", description="Reports and imports")
 
@@ -68,3 +83,115 @@ def import_stays(args):
     return _import("stays", args)
 
 
+
+
+def _table(args, name, rows):
+    """JSON rows, or the same rows as a CSV / Excel file."""
+    if args.get("format"):
+        header, body = exports.table(rows)
+        return exports.download(args["format"], name, header, body)
+    return rows
+
+
+@blp.route("/reports/segments")
+@allow(MANAGERS)
+@blp.arguments(YearQuery, location="query")
+@blp.response(200)
+def segment_report(args):
+    """Segment revenue table: last year's actual, plan and actual for a year or month."""
+    result = segments.segment_table(args["store_code"], args["year"], args["month"])
+    if args["format"]:
+        rows = [{"row": r["key"], **r["values"]} for r in result["rows"]]
+        return _table(args, "segments", rows)
+    return result
+
+
+@blp.route("/reports/plans", methods=["PUT"])
+@allow(MANAGERS)
+@unit_of_work()
+@blp.arguments(PlansSchema)
+@blp.response(200)
+def save_plans(data):
+    """Enter a hotel's plan per segment (room nights, ADR) for a year or a month."""
+    count = segments.save_plans(g.actor, data["store_code"], data["year"], data["month"],
+                                {p["segment"]: (p["nights"], p["adr"]) for p in data["plans"]})
+    return {"saved": count}
+
+
+@blp.route("/reports/rankings")
+@allow(MANAGERS)
+@blp.arguments(RankingQuery, location="query")
+@blp.response(200)
+def ranking_report(args):
+    """Top-N companies or members of a segment by revenue or room nights, with last year's rank."""
+    return _table(args, "rankings", rankings.rankings(args["store_code"], args["year"], args["segment"], args["by"],
+                                                      args["limit"]))
+
+
+@blp.route("/reports/monthly")
+@allow(MANAGERS)
+@blp.arguments(YearQuery, location="query")
+@blp.response(200)
+def monthly_report(args):
+    """Each month this year against last year, per segment, with the differences."""
+    return _table(args, "monthly", monthly.monthly_comparison(args["store_code"], args["year"]))
+
+
+@blp.route("/reports/competitors")
+class Competitors(MethodView):
+    @allow(MANAGERS)
+    @blp.arguments(StoreQuery, location="query")
+    @blp.response(200, CompetitorSchema(many=True))
+    def get(self, args):
+        """The hotels in a store's competitive set."""
+        return competitors.competitors_of(args["store_code"])
+
+    @allow(MANAGERS)
+    @unit_of_work()
+    @blp.arguments(CompetitorSchema)
+    @blp.response(201, CompetitorSchema)
+    def post(self, data):
+        """Add a hotel to the competitive set."""
+        return competitors.add_competitor(g.actor, data["store_code"], data["name"], data["rooms"])
+
+
+@blp.route("/reports/competitors/<int:competitor_id>/months", methods=["PUT"])
+@allow(MANAGERS)
+@unit_of_work()
+@blp.arguments(CompetitorMonthSchema)
+@blp.response(200, CompetitorMonthSchema)
+def competitor_month(data, competitor_id):
+    """A competitor's figures for a month (replaces what was entered before)."""
+    return competitors.set_month(g.actor, competitor_id, data.pop("year"), data.pop("month"), **data)
+
+
+@blp.route("/reports/competitor-share")
+@allow(MANAGERS)
+@blp.arguments(YearQuery, location="query")
+@blp.response(200)
+def competitor_share(args):
+    """Fair share, actual share, revenue share, occupancy, ADR and RevPAR across the set."""
+    if not args["store_code"]:
+        raise Invalid("Choose the hotel.", code="store_required", field="store_code")
+    result = competitors.competitor_table(args["store_code"], args["year"], args["month"])
+    if args["format"]:
+        return _table(args, "competitor-share", result["rows"] + [result["total"]])
+    return result
+
+
+@blp.route("/reports/rfm")
+@allow(MANAGERS | {MARKETING})
+@blp.arguments(RfmQuery, location="query")
+@blp.response(200)
+def rfm_report(args):
+    """Members per RFM group; with `group`, that group's members by spend."""
+    if args["group"]:
+        if args["group"] not in rfm.GROUPS:
+            raise Invalid("Unknown RFM group.", code="unknown_group", field="group")
+        rows = [{"member_id": r.id, "name": r.name, "last_bill": r.last_bill.isoformat() if r.last_bill else None,
+                 "frequency": r.frequency, "monetary": money(r.monetary), "r": r.r, "f": r.f, "m": r.m}
+                for r in rfm.top(args["group"], limit=500)]
+        return _table(args, f"rfm-{args['group']}", rows)
+    counts = rfm.group_counts()
+    return _table(args, "rfm", [{"group": key, "members": n} for key, n in counts.items()]) if args["format"] \
+        else counts

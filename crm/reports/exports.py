@@ -48,3 +48,19 @@ def download(fmt: str, name: str, header, rows) -> Response:
 def key_value_rows(figures: dict):
     """A flat report (KPIs, room figures) as field/value rows."""
     return ((key, "" if value is None else value) for key, value in figures.items())
+
+
+def _flat(prefix, value, out):
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            _flat(f"{prefix}.{key}" if prefix else key, inner, out)
+    else:
+        out[prefix] = value
+    return out
+
+
+def table(rows: list[dict]):
+    """(header, rows) of a list of nested dicts, columns named "this_year.nights"."""
+    flat = [_flat("", row, {}) for row in rows]
+    header = list(dict.fromkeys(key for row in flat for key in row))
+    return header, ([("" if row.get(k) is None else row.get(k)) for k in header] for row in flat)

@@ -62,3 +62,8 @@ def money_per(fen, denominator) -> str | None:
     if not denominator:
         return None
     return format_fen(round_fen(Decimal(fen or 0) / Decimal(denominator)))
+
+
+def parse_money(text: str) -> int:
+    """"12.34" (as money() writes it) back to fen."""
+    return round_fen(Decimal(text) * 100)

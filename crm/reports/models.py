@@ -57,3 +57,50 @@ class Stay(db.Model):
     complimentary: Mapped[bool] = mapped_column(default=False)
     day_use: Mapped[bool] = mapped_column(default=False)
     imported_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class SegmentPlan(db.Model):
+    """A manager's plan for a segment: room nights and average rate, for a year or one month.
+    Segment "repeat_guests" plans the repeat-guest row."""
+    __tablename__ = "segment_plans"
+    __table_args__ = (UniqueConstraint("store_id", "year", "month", "segment", name="uq_segment_plans_period"),
+                      CheckConstraint("month IS NULL OR month BETWEEN 1 AND 12", name="month"),
+                      CheckConstraint("nights >= 0 AND adr >= 0", name="amounts"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id"))
+    year: Mapped[int]
+    month: Mapped[int | None]  # None: the whole year
+    segment: Mapped[str] = mapped_column(String(24))
+    nights: Mapped[int]
+    adr: Mapped[int]  # fen
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Competitor(db.Model):
+    """A hotel in a store's competitive set 竞争对手."""
+    __tablename__ = "competitors"
+    __table_args__ = (UniqueConstraint("store_id", "name", name="uq_competitors_store_name"),
+                      CheckConstraint("rooms >= 1", name="rooms"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    rooms: Mapped[int]
+
+
+class CompetitorMonth(db.Model):
+    """A competitor's figures for one month, as the manager collected them."""
+    __tablename__ = "competitor_months"
+    __table_args__ = (UniqueConstraint("competitor_id", "year", "month", name="uq_competitor_months_month"),
+                      CheckConstraint("month BETWEEN 1 AND 12", name="month"),
+                      CheckConstraint("available_rooms >= 0 AND rooms_sold >= 0 AND room_revenue >= 0",
+                                      name="amounts"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    competitor_id: Mapped[int] = mapped_column(ForeignKey("competitors.id", ondelete="CASCADE"))
+    year: Mapped[int]
+    month: Mapped[int]
+    available_rooms: Mapped[int]
+    rooms_sold: Mapped[int]
+    room_revenue: Mapped[int]  # fen

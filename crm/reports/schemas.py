@@ -1,5 +1,6 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from ..core.money import Money
 from .exports import FORMATS
 
 
@@ -66,3 +67,53 @@ class RoomSchema(Schema):
     occupancy = fields.Str(allow_none=True)
     adr = fields.Str(allow_none=True)
     revpar = fields.Str(allow_none=True)
+
+
+class YearQuery(Schema):
+    store_code = fields.Str(load_default=None)
+    year = fields.Int(required=True, validate=validate.Range(min=2000, max=2100))
+    month = fields.Int(load_default=None, validate=validate.Range(min=1, max=12))
+    format = fields.Str(load_default=None, validate=validate.OneOf(FORMATS))
+
+
+class RankingQuery(YearQuery):
+    segment = fields.Str(required=True)
+    by = fields.Str(load_default="revenue", validate=validate.OneOf(("revenue", "nights")))
+    limit = fields.Int(load_default=30, validate=validate.Range(min=1, max=500))
+
+
+class PlanLine(Schema):
+    segment = fields.Str(required=True)
+    nights = fields.Int(required=True, validate=validate.Range(min=0))
+    adr = Money(required=True)
+
+
+class PlansSchema(Schema):
+    store_code = fields.Str(required=True)
+    year = fields.Int(required=True, validate=validate.Range(min=2000, max=2100))
+    month = fields.Int(load_default=None, allow_none=True, validate=validate.Range(min=1, max=12))
+    plans = fields.List(fields.Nested(PlanLine), required=True, validate=validate.Length(min=1))
+
+
+class CompetitorSchema(Schema):
+    id = fields.Int(dump_only=True)
+    store_code = fields.Str(required=True, load_only=True)
+    name = fields.Str(required=True, validate=validate.Length(max=100))
+    rooms = fields.Int(required=True, validate=validate.Range(min=1, max=100000))
+
+
+class CompetitorMonthSchema(Schema):
+    year = fields.Int(required=True, validate=validate.Range(min=2000, max=2100))
+    month = fields.Int(required=True, validate=validate.Range(min=1, max=12))
+    available_rooms = fields.Int(required=True, validate=validate.Range(min=0))
+    rooms_sold = fields.Int(required=True, validate=validate.Range(min=0))
+    room_revenue = Money(required=True)
+
+
+class StoreQuery(Schema):
+    store_code = fields.Str(required=True)
+
+
+class RfmQuery(Schema):
+    group = fields.Str(load_default=None)
+    format = fields.Str(load_default=None, validate=validate.OneOf(FORMATS))

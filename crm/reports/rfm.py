@@ -1,0 +1,62 @@
+"""RFM segmentation of members: recency, frequency and monetary value over the last 12
+months of bills (checkouts and imported checks), each scored 1–5 by quintile with the
+database's NTILE(5) window function (5 = most recent / most often / most spent).
+
+Named groups, first match wins:
+  champions  R ≥ 4, F ≥ 4, M ≥ 4     loyal     F ≥ 4
+  new        R ≥ 4, F ≤ 2            at_risk   R ≤ 2, F ≥ 3
+  lost       R ≤ 2, F ≤ 2            others    everyone else with a bill
+Members without a bill in the window are in no group. A group is usable as a campaign
+audience filter (`rfm`)."""
+from datetime import datetime, timedelta
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import and_, case, func, select
+
+from ..core.timeutil import utcnow
+from ..extensions import db
+from ..members import service as members
+from .kpis import facts
+
+GROUPS = {"champions": _l("Champions"), "loyal": _l("Loyal"), "new": _l("New"), "at_risk": _l("At risk"),
+          "lost": _l("Lost"), "others": _l("Needs attention")}
+
+
+def scored(now: datetime | None = None):
+    """A subquery: member_id, recency (last bill), frequency, monetary, r, f, m, and group."""
+    now = now or utcnow()
+    b = facts()
+    per_member = (select(b.c.member_id, func.max(b.c.at).label("last_bill"), func.count().label("frequency"),
+                         func.sum(b.c.amount).label("monetary"))
+                  .where(b.c.member_id.is_not(None), b.c.at >= now - timedelta(days=365), b.c.at <= now)
+                  .group_by(b.c.member_id).subquery())
+    scores = select(per_member,
+                    func.ntile(5).over(order_by=(per_member.c.last_bill, per_member.c.member_id)).label("r"),
+                    func.ntile(5).over(order_by=(per_member.c.frequency, per_member.c.member_id)).label("f"),
+                    func.ntile(5).over(order_by=(per_member.c.monetary, per_member.c.member_id)).label("m")
+                    ).subquery()
+    group = case((and_(scores.c.r >= 4, scores.c.f >= 4, scores.c.m >= 4), "champions"),
+                 (scores.c.f >= 4, "loyal"), (and_(scores.c.r >= 4, scores.c.f <= 2), "new"),
+                 (and_(scores.c.r <= 2, scores.c.f >= 3), "at_risk"), (and_(scores.c.r <= 2, scores.c.f <= 2), "lost"),
+                 else_="others")
+    return select(scores, group.label("rfm_group")).subquery("rfm")
+
+
+def group_counts(now: datetime | None = None) -> dict:
+    s = scored(now)
+    counts = dict(db.session.execute(select(s.c.rfm_group, func.count()).group_by(s.c.rfm_group)).all())
+    return {key: counts.get(key, 0) for key in GROUPS}
+
+
+def members_in(groups, now: datetime | None = None):
+    """Ids of members in these groups, as a subquery (the audience filter)."""
+    s = scored(now)
+    return select(s.c.member_id).where(s.c.rfm_group.in_(list(groups)))
+
+
+def top(group: str, limit: int = 50, now: datetime | None = None):
+    s = scored(now)
+    M = members.Member
+    return db.session.execute(select(M.id, M.name, s.c.last_bill, s.c.frequency, s.c.monetary, s.c.r, s.c.f, s.c.m)
+                              .join(M, M.id == s.c.member_id).where(s.c.rfm_group == group)
+                              .order_by(s.c.monetary.desc()).limit(limit)).all()
