@@ -1,0 +1,314 @@
+"""Manager UI: the report pages (each also as CSV and Excel), plans, the competitive set and imports.
+
+Every page reads its query with the API's schema, so a bad period shows the same message,
+beside its field, and `format=csv|xlsx` downloads what the page shows."""
+from datetime import date
+
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from marshmallow import ValidationError
+
+from ..auth.access import allow
+from ..auth.roles import MANAGERS, MARKETING
+from ..core.forms import errors_of, form_to_dict
+from ..core.money import parse_amount
+from ..core.segments import SEGMENTS
+from ..core.timeutil import local_today
+from ..errors import DomainError
+from ..extensions import db
+from ..stores import service as stores
+from . import competitors, exports, imports, monthly, rankings, rfm, segments
+from .figures import period
+from .kpis import member_kpis
+from .rooms import room_kpis
+from .schemas import CompetitorMonthSchema, CompetitorSchema, PeriodQuery, RankingQuery, YearQuery
+
+bp = Blueprint("reports", __name__, url_prefix="/reports")
+
+LABELS = {
+    "members_total": _l("Members"), "new_members": _l("New members"), "member_growth_rate": _l("Member growth %"),
+    "checks": _l("Bills"), "member_checks": _l("Member bills"), "card_issue_rate": _l("Walk-in card-issue rate %"),
+    "member_check_share": _l("Member share of bills %"), "member_revenue_share": _l("Member share of revenue %"),
+    "revenue": _l("Revenue"), "covers": _l("Covers"), "spend_per_head": _l("Spend per head"),
+    "spend_per_head_members": _l("Spend per head, members"),
+    "spend_per_head_non_members": _l("Spend per head, others"), "topup_principal": _l("Top-ups"),
+    "topup_bonus": _l("Top-up bonus given"), "stored_value_growth": _l("Top-up growth %"),
+    "wallet_outstanding_principal": _l("Stored value owed: principal"),
+    "wallet_outstanding_bonus": _l("Stored value owed: bonus"), "points_earned": _l("Points earned"),
+    "points_redeemed": _l("Points redeemed"), "points_expired": _l("Points expired"),
+    "points_outstanding": _l("Points outstanding"),
+    "available_rooms": _l("Available rooms"), "rooms_sold": _l("Rooms sold"),
+    "complimentary_rooms": _l("Complimentary rooms"), "day_use_rooms": _l("Day-use rooms"),
+    "room_revenue": _l("Room revenue"), "occupancy": _l("Occupancy %"), "adr": _l("ADR"), "revpar": _l("RevPAR"),
+    "room_nights": _l("Room nights"), "share": _l("Share of nights %"), "last_year_actual": _l("Last year"),
+    "plan": _l("Plan"), "actual": _l("Actual"), "rank": _l("Rank"), "name": _l("Company or member"),
+    "kind": _l("Kind"), "nights": _l("Room nights"), "average_rate": _l("Average rate"),
+    "sales_rep": _l("Sales rep"), "last_year_rank": _l("Last year's rank"), "month": _l("Month"),
+    "segment": _l("Segment"), "this_year": _l("This year"), "last_year": _l("Last year"),
+    "difference": _l("Difference"), "hotel": _l("Hotel"), "fair_share": _l("Fair share %"),
+    "actual_share": _l("Actual share %"), "revenue_share": _l("Revenue share %"), "row": _l("Row"),
+    "total": _l("Total"), "repeat_guests": _l("Repeat guests"), "company": _l("Company"), "member": _l("Member"),
+    "group": _l("Group"), "members": _l("Members"), "member_id": _l("Member no."), "last_bill": _l("Last bill"),
+    "frequency": _l("Bills (12 months)"), "monetary": _l("Spend (12 months)"), "r": "R", "f": "F", "m": "M",
+}
+
+
+def label(key: str) -> str:
+    """"this_year.nights" -> "This year · Room nights"; segments and RFM groups by their names."""
+    names = {**LABELS, **SEGMENTS, **rfm.GROUPS}
+    return " · ".join(str(names.get(part, part)) for part in str(key).split("."))
+
+
+def _args(schema):
+    try:
+        return schema.load(request.args), {}
+    except ValidationError as exc:
+        return None, errors_of(exc)
+
+
+def _month_bounds():
+    today = local_today()
+    return today.replace(day=1), today
+
+
+def _hotels():
+    return [(s.code, s.name) for s in stores.list_stores() if s.kind == "hotel"]
+
+
+def _page(template, args, errors, header=(), rows=(), name="report", **context):
+    """The page, or its table as a file when `format` is asked for."""
+    if args and args.get("format") and not errors:
+        return exports.download(args["format"], name, [label(h) for h in header], rows)
+    return render_template(template, form=request.args, errors=errors, header=list(header), rows=list(rows),
+                           label=label, store_options=[(s.code, s.name) for s in stores.list_stores()],
+                           hotel_options=_hotels(), segment_options=list(SEGMENTS.items()), **context), \
+        (422 if errors else 200)
+
+
+@bp.get("/")
+@allow(MANAGERS)
+def kpis():
+    if "from" not in request.args:
+        start, end = _month_bounds()
+        return redirect(url_for("reports.kpis", **{"from": start.isoformat(), "to": end.isoformat()}))
+    args, errors = _args(PeriodQuery())
+    figures, trend = {}, []
+    if not errors:
+        try:
+            figures = member_kpis(args["store_code"], period(args["from_"], args["to"]))
+            trend = _trend(args["store_code"], args["to"])
+        except DomainError as exc:
+            errors = errors_of(exc)
+    rows = [(label(k), "—" if v is None else v) for k, v in figures.items()]
+    return _page("reports/kpis.html", args, errors, ("field", "value"),
+                 list(figures.items()) if args and args.get("format") else rows, name="kpis", trend=trend)
+
+
+def _trend(store_code, last_day: date):
+    """The last 12 months' key figures, for the charts."""
+    out = []
+    y, m = last_day.year, last_day.month
+    for _i in range(12):
+        p = segments.report_period(y, m)
+        k = member_kpis(store_code, p)
+        out.append({"month": f"{y}-{m:02d}", **k})
+        y, m = (y, m - 1) if m > 1 else (y - 1, 12)
+    return list(reversed(out))
+
+
+@bp.get("/rooms")
+@allow(MANAGERS)
+def rooms():
+    if "from" not in request.args:
+        start, end = _month_bounds()
+        return redirect(url_for("reports.rooms", **{"from": start.isoformat(), "to": end.isoformat()}))
+    args, errors = _args(PeriodQuery())
+    figures = {}
+    if not errors:
+        try:
+            figures = room_kpis(args["store_code"], period(args["from_"], args["to"]))
+        except DomainError as exc:
+            errors = errors_of(exc)
+    rows = list(figures.items())
+    return _page("reports/table.html", args, errors, ("field", "value"),
+                 rows if args and args.get("format") else [(label(k), "—" if v is None else v) for k, v in rows],
+                 name="rooms", title=_("Room KPIs"), period_form=True)
+
+
+def _year_page(endpoint, compute, name, title, **extra):
+    if "year" not in request.args:
+        return redirect(url_for(endpoint, year=local_today().year))
+    args, errors = _args(YearQuery())
+    header, rows, result = (), [], None
+    if not errors:
+        try:
+            result = compute(args)
+            header, rows = exports.table(result["table"])
+        except DomainError as exc:
+            errors = errors_of(exc)
+    return _page("reports/table.html", args, errors, header, rows, name=name, title=title, year_form=True,
+                 result=result, **extra)
+
+
+@bp.get("/segments")
+@allow(MANAGERS)
+def segment_table():
+    def compute(args):
+        t = segments.segment_table(args["store_code"], args["year"], args["month"])
+        return {"table": [{"row": label(r["key"]), **r["values"]} for r in t["rows"]]}
+    return _year_page("reports.segment_table", compute, "segments", _("Segment revenue"), plans_link=True)
+
+
+@bp.get("/monthly")
+@allow(MANAGERS)
+def monthly_table():
+    def compute(args):
+        rows = monthly.monthly_comparison(args["store_code"], args["year"])
+        return {"table": [{**r, "segment": label(r["segment"])} for r in rows]}
+    return _year_page("reports.monthly_table", compute, "monthly", _("Month by month, this year and last"))
+
+
+@bp.get("/rankings")
+@allow(MANAGERS)
+def ranking_table():
+    if "year" not in request.args or "segment" not in request.args:
+        return redirect(url_for("reports.ranking_table", year=local_today().year, segment="business_fit",
+                                by="revenue"))
+    args, errors = _args(RankingQuery())
+    header, rows = (), []
+    if not errors:
+        try:
+            result = rankings.rankings(args["store_code"], args["year"], args["segment"], args["by"], args["limit"])
+            header, rows = exports.table([{**r, "kind": label(r["kind"])} for r in result])
+        except DomainError as exc:
+            errors = errors_of(exc)
+    return _page("reports/table.html", args, errors, header, rows, name="rankings", title=_("Top 30"),
+                 year_form=True, ranking_form=True)
+
+
+@bp.route("/competitors", methods=["GET", "POST"])
+@allow(MANAGERS)
+def competitor_table():
+    hotels = _hotels()
+    if "year" not in request.args and hotels:
+        return redirect(url_for("reports.competitor_table", year=local_today().year, month=local_today().month,
+                                store_code=hotels[0][0]))
+    add_errors = {}
+    if request.method == "POST":
+        add_errors = _competitor_post()
+        if not add_errors:
+            return redirect(request.full_path)
+    args, errors = _args(YearQuery())
+    header, rows, result, rivals = (), [], None, []
+    if not errors and args.get("store_code"):
+        try:
+            result = competitors.competitor_table(args["store_code"], args["year"], args["month"])
+            header, rows = exports.table(result["rows"] + [result["total"]])
+            rivals = competitors.competitors_of(args["store_code"])
+        except DomainError as exc:
+            errors = errors_of(exc)
+    page = _page("reports/competitors.html", args, errors, header, rows, name="competitor-share", result=result,
+                 rivals=rivals, rival_options=[(str(c.id), c.name) for c in rivals], add_errors=add_errors,
+                 post_form=request.form if add_errors else {})
+    return (page[0], 422) if add_errors else page
+
+
+def _competitor_post() -> dict:
+    form = form_to_dict(request.form)
+    try:
+        if form.get("op") == "month":
+            data = CompetitorMonthSchema().load({k: form.get(k) for k in (
+                "year", "month", "available_rooms", "rooms_sold", "room_revenue")})
+            competitors.set_month(g.actor, int(form["competitor_id"]), data.pop("year"), data.pop("month"), **data)
+        else:
+            data = CompetitorSchema().load({k: form.get(k) for k in ("store_code", "name", "rooms")})
+            competitors.add_competitor(g.actor, data["store_code"], data["name"], data["rooms"])
+        db.session.commit()
+    except (ValidationError, DomainError, ValueError, KeyError) as exc:
+        db.session.rollback()
+        return errors_of(exc) if isinstance(exc, (ValidationError, DomainError)) else {
+            "_form": _("Choose the competitor.")}
+    flash(_("Saved."), "success")
+    return {}
+
+
+@bp.route("/plans", methods=["GET", "POST"])
+@allow(MANAGERS)
+def plans():
+    hotels = _hotels()
+    form = request.form if request.method == "POST" else {
+        "store_code": request.args.get("store_code") or (hotels[0][0] if hotels else ""),
+        "year": request.args.get("year") or str(local_today().year), "month": request.args.get("month", "")}
+    errors = {}
+    if request.method == "POST":
+        try:
+            year = int(form.get("year", ""))
+            month = int(form["month"]) if form.get("month") else None
+            lines = {}
+            for key in segments.PLAN_KEYS:
+                nights, adr = form.get(f"nights_{key}", "").strip(), form.get(f"adr_{key}", "").strip()
+                if nights or adr:
+                    if not nights.isdigit():
+                        errors[f"nights_{key}"] = _("Room nights are a whole number.")
+                        continue
+                    try:
+                        lines[key] = (int(nights), parse_amount(adr or "0"))
+                    except ValueError as exc:
+                        errors[f"adr_{key}"] = str(exc)
+            if not errors:
+                segments.save_plans(g.actor, form.get("store_code", ""), year, month, lines)
+                db.session.commit()
+                flash(_("Plan saved."), "success")
+                return redirect(url_for("reports.segment_table", store_code=form["store_code"], year=year,
+                                        month=month or ""))
+        except ValueError:
+            errors["year"] = _("Give a year such as 2026.")
+        except DomainError as exc:
+            db.session.rollback()
+            errors = errors_of(exc)
+    return render_template("reports/plans.html", form=form, errors=errors, hotel_options=hotels,
+                           keys=segments.PLAN_KEYS, label=label), (422 if errors else 200)
+
+
+@bp.get("/rfm")
+@allow(MANAGERS | {MARKETING})
+def rfm_page():
+    group = request.args.get("group") or None
+    if group and group not in rfm.GROUPS:
+        group = None
+    counts = rfm.group_counts()
+    members = rfm.top(group, limit=200) if group else []
+    fmt = request.args.get("format")
+    if fmt in exports.FORMATS:
+        if group:
+            return exports.download(fmt, f"rfm-{group}", [label(h) for h in (
+                "member_id", "name", "last_bill", "frequency", "monetary", "r", "f", "m")],
+                ([r.id, r.name, r.last_bill, r.frequency, r.monetary / 100, r.r, r.f, r.m] for r in members))
+        return exports.download(fmt, "rfm", [label("group"), label("members")],
+                                ([label(k), n] for k, n in counts.items()))
+    return render_template("reports/rfm.html", counts=counts, group=group, members=members, label=label)
+
+
+@bp.route("/imports", methods=["GET", "POST"])
+@allow(MANAGERS)
+def import_page():
+    result, errors = None, {}
+    if request.method == "POST":
+        kind, upload = request.form.get("kind"), request.files.get("file")
+        if kind not in imports.KINDS:
+            errors["kind"] = _("Choose checks or stays.")
+        elif upload is None or not upload.filename:
+            errors["file"] = _("Choose a CSV file.")
+        else:
+            try:
+                result = imports.run(g.actor, kind, upload.read(), skip_bad_rows="skip_bad_rows" in request.form)
+                if result["errors"] and "skip_bad_rows" not in request.form:
+                    db.session.rollback()
+                else:
+                    db.session.commit()
+            except DomainError as exc:
+                db.session.rollback()
+                errors = errors_of(exc)
+    status = 422 if errors or (result and result["errors"] and "skip_bad_rows" not in request.form) else 200
+    return render_template("reports/imports.html", result=result, errors=errors, form=request.form), status

@@ -1,0 +1,81 @@
+"""The report pages a manager uses: imports with line-numbered problems, KPIs with charts,
+plans, the competitive set, downloads."""
+import io
+import re
+
+from tests.test_reports import STAYS
+from tests.test_ui import text, ui_login
+
+
+def upload(ui, kind, body, skip=False):
+    ui.get("/reports/imports")
+    data = {"kind": kind, "file": (io.BytesIO(body.encode("utf-8")), "export.csv")}
+    if skip:
+        data["skip_bad_rows"] = "on"
+    return ui.post("/reports/imports", data, content_type="multipart/form-data")
+
+
+def test_import_page_lists_each_bad_line_and_imports_nothing(app, staff):
+    ui = ui_login(app, staff["manager"], lang="en")
+    bad = STAYS.replace("S3,HT01,2026-03-10,2026-03-10", "S3,HT01,2026-03-10,2026-03-01")
+    r = upload(ui, "stays", bad)
+    assert r.status_code == 422
+    page = text(r)
+    assert "Nothing was imported: 1 rows have problems." in page
+    assert re.search(r'class="num">4</td><td>departure is before arrival', page)
+    r = upload(ui, "stays", bad, skip=True)
+    assert r.status_code == 200 and "4 new rows, 0 updated, 1 skipped." in text(r)
+    rooms = text(ui.get("/reports/rooms?store_code=HT01&from=2026-03-01&to=2026-03-31"))
+    assert "1600.00" in rooms  # S1's third (400) and S2's two thirds (1200); S3 was the bad row
+    r = upload(ui, "stays", "")
+    assert r.status_code == 422
+
+
+def test_kpi_page_shows_the_figures_charts_and_downloads(app, staff):
+    ui = ui_login(app, staff["manager"], lang="en")
+    r = ui.get("/reports/", follow_redirects=True)
+    assert r.status_code == 200
+    page = text(r)
+    assert "Walk-in card-issue rate %" in page and "<svg" in page and "Download Excel" in page
+    bad = ui.get("/reports/?from=2026-03-31&to=2026-03-01")
+    assert bad.status_code == 422 and "The period ends before it starts." in text(bad)
+    csv = ui.get("/reports/?from=2026-03-01&to=2026-03-31&format=csv")
+    assert csv.mimetype == "text/csv" and "members_total,0" in csv.data.decode("utf-8-sig")
+
+
+def test_plans_form_feeds_the_segment_table(app, staff):
+    ui = ui_login(app, staff["manager"], lang="en")
+    ui.get("/reports/plans")
+    r = ui.post("/reports/plans", {"store_code": "HT01", "year": "2026", "month": "3",
+                                   "nights_business_fit": "10", "adr_business_fit": "450.00",
+                                   "nights_online_fit": "x"})
+    assert r.status_code == 422 and "Room nights are a whole number." in text(r)
+    r = ui.post("/reports/plans", {"store_code": "HT01", "year": "2026", "month": "3",
+                                   "nights_business_fit": "10", "adr_business_fit": "450.00"})
+    assert r.status_code == 302
+    page = text(ui.get(r.headers["Location"]))
+    assert "4500.00" in page and "450.00" in page
+
+
+def test_competitive_set_page(app, staff):
+    ui = ui_login(app, staff["manager"], lang="en")
+    page_url = "/reports/competitors?store_code=HT01&year=2026&month=3"
+    ui.get(page_url)
+    r = ui.post(page_url, {"op": "add", "store_code": "HT01", "name": "竞品A", "rooms": "150"})
+    assert r.status_code == 302
+    page = text(ui.get(page_url))
+    assert "No figures for this period yet: 竞品A" in page
+    competitor_id = re.search(r'<option value="(\d+)"[^>]*>竞品A', page)[1]
+    r = ui.post(page_url, {"op": "month", "competitor_id": competitor_id, "year": "2026", "month": "3",
+                           "available_rooms": "4650", "rooms_sold": "5000", "room_revenue": "100.00"})
+    assert r.status_code == 422 and "More rooms sold than available." in text(r)
+    r = ui.post(page_url, {"op": "month", "competitor_id": competitor_id, "year": "2026", "month": "3",
+                           "available_rooms": "4650", "rooms_sold": "3000", "room_revenue": "1200000.00"})
+    assert r.status_code == 302
+    page = text(ui.get(page_url))
+    assert "64.52" in page and "258.06" in page
+
+
+def test_reports_tab_for_managers_only(app, staff):
+    assert "/reports/" in text(ui_login(app, staff["manager"]).get("/"))
+    assert "/reports/" not in text(ui_login(app, staff["front_desk"]).get("/"))
