@@ -143,8 +143,51 @@ def load_demo(member_count: int = 300, seed: int = 20261123, history_days: int =
     _history(rng, system, by_code, history_days)
     points.expire_all(system)
     _campaigns(system, egg)
+    _hotel_history(rng, system, history_days)
     db.session.commit()
     return True
+
+
+_HOTEL_SEGMENTS = (("business_fit", 30, 520), ("online_fit", 25, 430), ("conference", 15, 480),
+                   ("walk_in", 10, 600), ("government", 5, 450), ("ta_group", 8, 350), ("long_stay", 3, 300),
+                   ("complimentary", 2, 0), ("house_use", 2, 0))  # key, weight, rate in yuan
+
+
+def _hotel_history(rng, actor, days):
+    """A year of stays at the hotel, imported the way a PMS export would be (through the
+    importer, so the demo exercises its validation); two competitors with monthly figures
+    and this year's plan, so every report page has something to show."""
+    from .reports import competitors, imports, segments
+    today = utcnow().date()
+    mobiles = [m for (m,) in db.session.execute(select(Member.mobile).limit(80))]
+    lines = ["stay_no,store_code,arrival,departure,rooms,room_revenue,segment,member_mobile,company,sales_rep,"
+             "day_use"]
+    keys, weights = [k for k, _w, _r in _HOTEL_SEGMENTS], [w for _k, w, _r in _HOTEL_SEGMENTS]
+    rates = {k: r for k, _w, r in _HOTEL_SEGMENTS}
+    for i in range(days * 12):
+        segment = rng.choices(keys, weights)[0]
+        arrival = today - timedelta(days=rng.randint(1, days))
+        day_use = segment == "walk_in" and rng.random() < 0.1
+        nights = 0 if day_use else rng.choice((1, 1, 2, 2, 3, 5))
+        rooms = rng.choice((1, 1, 1, 2)) if segment != "ta_group" else rng.randint(5, 15)
+        rate = rates[segment] * rng.uniform(0.85, 1.15)
+        revenue = round(rate * max(nights, 0.5) * rooms, 2)
+        company = rng.choice(_COMPANIES)[0] if segment in ("business_fit", "conference") and rng.random() < 0.6 else ""
+        mobile = rng.choice(mobiles) if mobiles and rng.random() < 0.3 else ""
+        lines.append(f"H{i:05d},HT01,{arrival},{arrival + timedelta(days=nights)},{rooms},{revenue:.2f},{segment},"
+                     f"{mobile},{company},{rng.choice(('孙销售', '周销售', ''))},{1 if day_use else 0}")
+    result = imports.run(actor, "stays", "\n".join(lines) + "\n")
+    assert not result["errors"], result["errors"][:3]
+    for name, rooms, occupancy, rate in (("国贸大酒店", 320, 0.78, 560), ("东方君悦", 260, 0.71, 610)):
+        rival = competitors.add_competitor(actor, "HT01", name, rooms)
+        for back in range(12):
+            month_start = (today.replace(day=1) - timedelta(days=back * 30)).replace(day=1)
+            available = rooms * 30
+            sold = int(available * occupancy * rng.uniform(0.9, 1.1))
+            competitors.set_month(actor, rival.id, month_start.year, month_start.month, available_rooms=available,
+                                  rooms_sold=min(sold, available), room_revenue=int(sold * rate * 100))
+    segments.save_plans(actor, "HT01", today.year, None, {
+        key: (int(days * 12 * weight / 100 * 2.4), rates[key] * 100) for key, weight, _r in _HOTEL_SEGMENTS})
 
 
 def _campaigns(actor, egg):

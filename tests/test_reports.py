@@ -145,3 +145,17 @@ def test_unknown_store_is_422(manager, stores):
     assert r.status_code in (404, 422)
 
 
+
+
+def test_every_bill_of_a_period_as_a_file(manager, member_factory, catalogue, checkout, store_today):
+    a = member_factory()
+    assert checkout([("SALMON", 2)], member_id=a["id"], covers=2).status_code == 201
+    post_csv(manager, "/api/v1/imports/checks", "check_no,store_code,closed_at,amount,covers,segment\n"
+                                                 "P1,BJ01,2026-03-01T19:00:00+08:00,88.00,3,walk_in\n")
+    r = manager.get(f"/api/v1/reports/bills?from=2026-03-01&to={store_today}")
+    assert r.status_code == 200 and r.mimetype == "text/csv"
+    lines = r.data.decode("utf-8-sig").splitlines()
+    assert lines[0] == "store,closed_at,amount,covers,member_id,joined_at_visit"
+    assert lines[1].startswith("BJ01,2026-03-01T11:00:00+00:00,88.00,3,,0")
+    assert lines[2].startswith("BJ01,") and lines[2].endswith(f",136.00,2,{a['id']},1")
+    assert len(lines) == 3

@@ -9,7 +9,7 @@ from ..core.idempotency import unit_of_work
 from ..errors import Invalid
 from . import competitors, exports, imports, monthly, rankings, rfm, segments
 from .figures import money, period
-from .kpis import member_kpis
+from .kpis import BILL_COLUMNS, bill_rows, member_kpis
 from .rooms import room_kpis
 from .schemas import (
     CompetitorMonthSchema,
@@ -43,6 +43,17 @@ def _report(args, compute, name, schema):
 def kpis(args):
     """Member and restaurant KPIs for a period (`format=csv|xlsx` for a file)."""
     return _report(args, member_kpis, "kpis", KpiSchema)
+
+
+@blp.route("/reports/bills")
+@allow(MANAGERS)
+@blp.arguments(PeriodQuery, location="query")
+@blp.response(200, description="CSV or Excel only")
+def bills(args):
+    """Every bill of a period (checkouts and imported checks) as a file (`format=csv|xlsx`, CSV default),
+    streamed: a million rows never sit in memory."""
+    p = period(args["from_"], args["to"])
+    return exports.download(args["format"] or "csv", "bills", BILL_COLUMNS, bill_rows(args["store_code"], p))
 
 
 @blp.route("/reports/rooms")

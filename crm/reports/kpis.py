@@ -82,3 +82,22 @@ def member_kpis(store_code: str | None, p: Period) -> dict:
         "wallet_outstanding_bonus": money(purse["wallet_outstanding_bonus"]),
         **points.report_figures(start, end, member_ids=who),
     }
+
+
+BILL_COLUMNS = ("store", "closed_at", "amount", "covers", "member_id", "joined_at_visit")
+
+
+def bill_rows(store_code: str | None, p: Period):
+    """Every bill of a period, oldest first, streamed from the database in chunks (for exports)."""
+    store = stores.get_by_code(store_code) if store_code else None
+    start, end = bounds(p, store.timezone if store else None)
+    b = facts()
+    codes = {s.id: s.code for s in stores.list_stores()}
+    stmt = select(b.c.store_id, b.c.at, b.c.amount, b.c.covers, b.c.member_id, b.c.joined_at_visit).where(
+        b.c.at >= start, b.c.at < end).order_by(b.c.at)
+    if store is not None:
+        stmt = stmt.where(b.c.store_id == store.id)
+    for store_id, at, amount, covers, member_id, joined in db.session.execute(
+            stmt.execution_options(yield_per=5000)):
+        yield (codes.get(store_id, ""), at.isoformat(), f"{amount / 100:.2f}", covers, member_id or "",
+               1 if joined else 0)

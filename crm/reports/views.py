@@ -2,6 +2,7 @@
 
 Every page reads its query with the API's schema, so a bad period shows the same message,
 beside its field, and `format=csv|xlsx` downloads what the page shows."""
+import itertools
 from datetime import date
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
@@ -20,7 +21,7 @@ from ..extensions import db
 from ..stores import service as stores
 from . import competitors, exports, imports, monthly, rankings, rfm, segments
 from .figures import period
-from .kpis import member_kpis
+from .kpis import BILL_COLUMNS, bill_rows, member_kpis
 from .rooms import room_kpis
 from .schemas import CompetitorMonthSchema, CompetitorSchema, PeriodQuery, RankingQuery, YearQuery
 
@@ -51,6 +52,7 @@ LABELS = {
     "total": _l("Total"), "repeat_guests": _l("Repeat guests"), "company": _l("Company"), "member": _l("Member"),
     "group": _l("Group"), "members": _l("Members"), "member_id": _l("Member no."), "last_bill": _l("Last bill"),
     "frequency": _l("Bills (12 months)"), "monetary": _l("Spend (12 months)"), "r": "R", "f": "F", "m": "M",
+    "store": _l("Store"), "closed_at": _l("Closed at"), "amount": _l("Amount"), "joined_at_visit": _l("Joined here"),
 }
 
 
@@ -115,6 +117,24 @@ def _trend(store_code, last_day: date):
         out.append({"month": f"{y}-{m:02d}", **k})
         y, m = (y, m - 1) if m > 1 else (y - 1, 12)
     return list(reversed(out))
+
+
+@bp.get("/bills")
+@allow(MANAGERS)
+def bills():
+    """Every bill of the period as a file (streamed)."""
+    args, errors = _args(PeriodQuery())
+    if errors:
+        flash(next(iter(errors.values())), "error")
+        return redirect(url_for("reports.kpis"))
+    try:
+        rows = bill_rows(args["store_code"], period(args["from_"], args["to"]))
+        next_row = [next(rows, None)]  # fail here, on the page, if the store or period is wrong
+    except DomainError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("reports.kpis"))
+    body = (row for row in itertools.chain(next_row, rows) if row is not None)
+    return exports.download(args["format"] or "csv", "bills", [label(c) for c in BILL_COLUMNS], body)
 
 
 @bp.get("/rooms")
