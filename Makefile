@@ -6,7 +6,7 @@ FLASK   = $(VENV)/bin/flask --app wsgi
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: run test install translations translations-update migrate demo lint bench-lookup bench-checkout bench-floor bench-campaigns clean
+.PHONY: run test install translations translations-update migrate demo lint bench-lookup bench-checkout bench-floor bench-campaigns bench-reports clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,9 @@ bench-floor: install
 
 bench-campaigns: install
 	$(PY) bench/campaigns.py
+
+bench-reports: install
+	$(PY) bench/reports.py
 
 clean:
 	rm -rf $(VENV) instance/*.sqlite3*
