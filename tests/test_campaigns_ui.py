@@ -35,6 +35,7 @@ def test_audience_count_button_counts_without_saving(app, staff, member_factory)
     ui.get("/marketing/audiences/new")
     r = ui.post("/marketing/audiences/new", {"name": "May", "birthday_month": "5", "levels": ["standard"],
                                              "op": "count"})
+    assert "Champions" in text(ui.get("/marketing/audiences/new"))  # RFM groups are a filter too
     assert r.status_code == 200 and "1 members match now." in text(r)
     live = ui.post("/marketing/audiences/new", {"name": "", "birthday_month": "6", "op": "count"},
                    headers={"Accept": "application/json"})

@@ -16,6 +16,7 @@ from ..coupons import service as coupons
 from ..errors import DomainError
 from ..extensions import db
 from ..members import levels
+from ..reports import rfm
 from ..stores import service as stores
 from . import audiences, fanout, holidays, messages, service
 from .models import CHANNEL_LABELS, DELIVERY_LABELS, REASON_LABELS, RECURRENCES, SCHEDULE_LABELS, STATE_LABELS
@@ -156,7 +157,7 @@ def test_send(campaign_id):
 # Audiences -------------------------------------------------------------------------------
 
 def _audience_form_data(form) -> dict:
-    filters = {key: form.getlist(key) for key in ("levels", "segments", "stores") if form.getlist(key)}
+    filters = {key: form.getlist(key) for key in ("levels", "segments", "stores", "rfm") if form.getlist(key)}
     text = form_to_dict(form)
     if text.get("tags"):
         filters["tags"] = [t.strip() for t in text["tags"].replace("，", ",").split(",") if t.strip()]
@@ -170,7 +171,7 @@ def _audience_page(audience, form, errors, count=None):
     return _render("campaigns/audience_form.html", 422 if errors else 200, audience=audience, form=form,
                    errors=errors, count=count, months=[(str(m), str(m)) for m in range(1, 13)],
                    level_options=[(lv.code, lv.name) for lv in levels.list_levels()],
-                   segment_options=list(SEGMENTS.items()),
+                   segment_options=list(SEGMENTS.items()), rfm_options=list(rfm.GROUPS.items()),
                    store_options=[(s.code, s.name) for s in stores.list_stores()])
 
 
@@ -207,13 +208,13 @@ def _describe(filters: dict) -> list[str]:
     """A saved filter in words: "Levels: 金卡会员, 银卡会员", "Birthday month: 5"."""
     names = {"levels": dict((lv.code, lv.name) for lv in levels.list_levels()),
              "stores": dict((s.code, s.name) for s in stores.list_stores()),
-             "segments": {k: str(v) for k, v in SEGMENTS.items()},
+             "segments": {k: str(v) for k, v in SEGMENTS.items()}, "rfm": {k: str(v) for k, v in rfm.GROUPS.items()},
              "consent": {"sms": _("SMS"), "email": _("Email"), "any": _("SMS or email")}}
     labels = {"levels": _("Levels"), "stores": _("Registered at"), "segments": _("Segments"),
               "tags": _("Tags (any of)"), "birthday_month": _("Birthday month"),
               "last_visit_after": _("Visited on or after"), "last_visit_before": _("Last visit before"),
               "spend_min": _("Spent at least (12 months)"), "spend_max": _("Spent at most (12 months)"),
-              "consent": _("Agreed to")}
+              "consent": _("Agreed to"), "rfm": _("RFM groups")}
     out = []
     for key, value in filters.items():
         values = value if isinstance(value, list) else [value]
@@ -257,7 +258,7 @@ class _AudienceForm(dict):
             k: str(f[k] if not k.startswith("spend") else f"{f[k] / 100:.2f}") for k in (
                 "birthday_month", "last_visit_after", "last_visit_before", "spend_min", "spend_max", "consent")
             if k in f})
-        self.lists = {k: f.get(k, []) for k in ("levels", "segments", "stores")}
+        self.lists = {k: f.get(k, []) for k in ("levels", "segments", "stores", "rfm")}
 
     def getlist(self, key):
         return self.lists.get(key, [])
