@@ -159,3 +159,18 @@ def test_every_bill_of_a_period_as_a_file(manager, member_factory, catalogue, ch
     assert lines[1].startswith("BJ01,2026-03-01T11:00:00+00:00,88.00,3,,0")
     assert lines[2].startswith("BJ01,") and lines[2].endswith(f",136.00,2,{a['id']},1")
     assert len(lines) == 3
+
+
+def test_a_recorded_change_of_room_count_changes_available_rooms(manager):
+    assert post_csv(manager, "/api/v1/imports/stays", STAYS).json["imported"] == 5
+    r = manager.put("/api/v1/reports/room-counts", json={"store_code": "HT01", "effective_from": "2026-03-16",
+                                                         "rooms": 150, "reason": "5楼装修"})
+    assert r.status_code == 200, r.json
+    march = manager.get("/api/v1/reports/rooms?store_code=HT01&from=2026-03-01&to=2026-03-31").json
+    assert march["available_rooms"] == 200 * 15 + 150 * 16
+    assert march["occupancy"] == "0.13"  # 7 ÷ 5400
+    april = manager.get("/api/v1/reports/rooms?store_code=HT01&from=2026-04-01&to=2026-04-30").json
+    assert april["available_rooms"] == 150 * 30
+    bad = manager.put("/api/v1/reports/room-counts", json={"store_code": "BJ01", "effective_from": "2026-03-16",
+                                                           "rooms": 10})
+    assert bad.status_code == 422 and bad.json["error"]["code"] == "not_a_hotel"

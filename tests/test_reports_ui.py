@@ -29,6 +29,14 @@ def test_import_page_lists_each_bad_line_and_imports_nothing(app, staff):
     assert "1600.00" in rooms  # S1's third (400) and S2's two thirds (1200); S3 was the bad row
     r = upload(ui, "stays", "")
     assert r.status_code == 422
+    ui.get("/reports/rooms?store_code=HT01&from=2026-03-01&to=2026-03-31")
+    r = ui.post("/reports/rooms/count", {"store_code": "HT01", "effective_from": "2026-03-01", "rooms": "-5"})
+    assert "Room count recorded." not in text(ui.get(r.headers["Location"]))
+    r = ui.post("/reports/rooms/count", {"store_code": "HT01", "effective_from": "2026-03-01", "rooms": "100",
+                                         "reason": "装修"}, headers={"Referer": "/reports/rooms?store_code=HT01"
+                                                                               "&from=2026-03-01&to=2026-03-31"})
+    page = text(ui.get(r.headers["Location"]))
+    assert "Room count recorded." in page and "3100" in page  # 100 rooms × 31 days
 
 
 def test_kpi_page_shows_the_figures_charts_and_downloads(app, staff):

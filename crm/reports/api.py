@@ -10,7 +10,7 @@ from ..errors import Invalid
 from . import competitors, exports, imports, monthly, rankings, rfm, segments
 from .figures import money, period
 from .kpis import BILL_COLUMNS, bill_rows, member_kpis
-from .rooms import room_kpis
+from .rooms import record_room_count, room_kpis
 from .schemas import (
     CompetitorMonthSchema,
     CompetitorSchema,
@@ -21,6 +21,7 @@ from .schemas import (
     PlansSchema,
     RankingQuery,
     RfmQuery,
+    RoomCountSchema,
     RoomSchema,
     StoreQuery,
     YearQuery,
@@ -43,6 +44,16 @@ def _report(args, compute, name, schema):
 def kpis(args):
     """Member and restaurant KPIs for a period (`format=csv|xlsx` for a file)."""
     return _report(args, member_kpis, "kpis", KpiSchema)
+
+
+@blp.route("/reports/room-counts", methods=["PUT"])
+@allow(MANAGERS)
+@unit_of_work()
+@blp.arguments(RoomCountSchema)
+@blp.response(200, RoomCountSchema)
+def room_count(data):
+    """Record that a hotel sells this many rooms from a date on (available rooms follow it)."""
+    return record_room_count(g.actor, data["store_code"], data["effective_from"], data["rooms"], data["reason"])
 
 
 @blp.route("/reports/bills")

@@ -104,3 +104,18 @@ class CompetitorMonth(db.Model):
     available_rooms: Mapped[int]
     rooms_sold: Mapped[int]
     room_revenue: Mapped[int]  # fen
+
+
+class RoomCount(db.Model):
+    """A change in a hotel's sellable rooms from a date on (a floor closed for refurbishment,
+    a new wing). Without any, available rooms = the store's room count × days."""
+    __tablename__ = "room_counts"
+    __table_args__ = (UniqueConstraint("store_id", "effective_from", name="uq_room_counts_store_date"),
+                      CheckConstraint("rooms >= 0", name="rooms"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id"))
+    effective_from: Mapped[date]
+    rooms: Mapped[int]
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -117,3 +117,10 @@ class StoreQuery(Schema):
 class RfmQuery(Schema):
     group = fields.Str(load_default=None)
     format = fields.Str(load_default=None, validate=validate.OneOf(FORMATS))
+
+
+class RoomCountSchema(Schema):
+    store_code = fields.Str(required=True, load_only=True)
+    effective_from = fields.Date(required=True)
+    rooms = fields.Int(required=True, validate=validate.Range(min=0, max=100000))
+    reason = fields.Str(load_default="", validate=validate.Length(max=200))

@@ -20,7 +20,7 @@ from ..extensions import db
 from ..stores import service as stores
 from .figures import Period, money, money_per, rate
 from .models import SegmentPlan, Stay
-from .rooms import hotels, night_columns, room_kpis
+from .rooms import available_rooms, hotels, night_columns, room_kpis
 
 COLUMNS = ("last_year_actual", "plan", "actual")
 PLAN_KEYS = ("repeat_guests",) + SEGMENT_KEYS
@@ -81,7 +81,7 @@ def _plan(store_code, p: Period, year, month) -> dict | None:
     plans = _plans([s.id for s in chosen], year, month)
     if not plans:
         return None
-    available = sum(s.rooms or 0 for s in chosen) * p.days
+    available = available_rooms(chosen, p)
     seg_nights = sum(n for seg, (n, _r) in plans.items() if seg != "repeat_guests")
     revenue = sum(r for seg, (_n, r) in plans.items() if seg != "repeat_guests")
     out = {"total": {"room_revenue": money(revenue), "occupancy": rate(seg_nights, available),

@@ -22,8 +22,15 @@ from ..stores import service as stores
 from . import competitors, exports, imports, monthly, rankings, rfm, segments
 from .figures import period
 from .kpis import BILL_COLUMNS, bill_rows, member_kpis
-from .rooms import room_kpis
-from .schemas import CompetitorMonthSchema, CompetitorSchema, PeriodQuery, RankingQuery, YearQuery
+from .rooms import record_room_count, room_kpis
+from .schemas import (
+    CompetitorMonthSchema,
+    CompetitorSchema,
+    PeriodQuery,
+    RankingQuery,
+    RoomCountSchema,
+    YearQuery,
+)
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 
@@ -153,7 +160,22 @@ def rooms():
     rows = list(figures.items())
     return _page("reports/table.html", args, errors, ("field", "value"),
                  rows if args and args.get("format") else [(label(k), "—" if v is None else v) for k, v in rows],
-                 name="rooms", title=_("Room KPIs"), period_form=True)
+                 name="rooms", title=_("Room KPIs"), period_form=True, room_count_form=True)
+
+
+@bp.post("/rooms/count")
+@allow(MANAGERS)
+def room_count():
+    """Record a change of a hotel's room count, then show the rooms page again."""
+    try:
+        data = RoomCountSchema().load(form_to_dict(request.form))
+        record_room_count(g.actor, data["store_code"], data["effective_from"], data["rooms"], data["reason"])
+        db.session.commit()
+        flash(_("Room count recorded."), "success")
+    except (ValidationError, DomainError) as exc:
+        db.session.rollback()
+        flash(next(iter(v for k, v in errors_of(exc).items() if k != "_details"), ""), "error")
+    return redirect(request.referrer or url_for("reports.rooms"))
 
 
 def _year_page(endpoint, compute, name, title, **extra):
