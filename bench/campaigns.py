@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lookup import scratch_database  # noqa: E402
+from lookup import bulk_load, scratch_database  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
 from crm import create_app  # noqa: E402
@@ -68,34 +68,9 @@ def wallet_rows(n, stamp):
 
 
 def load(backend, n, level_id, store_id):
-    tables = (("members", MEMBER_COLS, member_rows), ("points_accounts", POINTS_COLS, lambda n, _l, _s, st:
-                                                       points_rows(n, st)),
-              ("wallet_accounts", WALLET_COLS, lambda n, _l, _s, st: wallet_rows(n, st)))
-    raw = db.engine.raw_connection()
-    try:
-        if backend == "sqlite":
-            stamp = lambda dt: dt.strftime("%Y-%m-%d %H:%M:%S.%f")  # noqa: E731
-            cur = raw.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            for table, cols, rows in tables:
-                cur.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                                rows(n, level_id, store_id, stamp))
-            cur.execute("COMMIT")
-            cur.execute("ANALYZE")
-        else:
-            conn = raw.driver_connection
-            with conn.cursor() as cur:
-                for table, cols, rows in tables:
-                    with cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as copy:
-                        for row in rows(n, level_id, store_id, lambda dt: dt):
-                            copy.write_row(row)
-                    cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {n})")
-            conn.commit()
-            conn.autocommit = True
-            conn.execute("VACUUM (ANALYZE)")
-            conn.autocommit = False
-    finally:
-        raw.close()
+    bulk_load(backend, [("members", MEMBER_COLS, lambda stamp: member_rows(n, level_id, store_id, stamp)),
+                        ("points_accounts", POINTS_COLS, lambda stamp: points_rows(n, stamp)),
+                        ("wallet_accounts", WALLET_COLS, lambda stamp: wallet_rows(n, stamp))])
 
 
 def timed_run(now):

@@ -75,38 +75,34 @@ def card_rows(n, store_id, stamp):
         yield (i, card_no(i), i, "active", store_id, t, t)
 
 
-def load_sqlite(n, level_id, store_id):
-    # SQLAlchemy's SQLite DateTime storage format (UTC, no offset).
-    stamp = lambda dt: dt.strftime("%Y-%m-%d %H:%M:%S.%f")  # noqa: E731
+def bulk_load(backend, tables):
+    """Insert many rows fast: one executemany transaction on SQLite (then ANALYZE), COPY on
+    PostgreSQL (then VACUUM ANALYZE). `tables`: [(table, columns, rows(stamp))], where stamp
+    writes a datetime the way the backend's driver expects it."""
     raw = db.engine.raw_connection()
     try:
-        cur = raw.cursor()  # the app's engine runs pysqlite in autocommit mode: BEGIN by hand
-        cur.execute("BEGIN IMMEDIATE")
-        for table, cols, rows in (("members", MEMBER_COLS, member_rows(n, level_id, store_id, stamp)),
-                                  ("cards", CARD_COLS, card_rows(n, store_id, stamp))):
-            cur.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                            rows)
-        cur.execute("COMMIT")
-        cur.execute("ANALYZE")
-    finally:
-        raw.close()
-
-
-def load_postgresql(n, level_id, store_id):
-    stamp = lambda dt: dt  # noqa: E731
-    raw = db.engine.raw_connection()
-    try:
+        if backend == "sqlite":
+            # SQLAlchemy's SQLite DateTime storage format (UTC, no offset)
+            stamp = lambda dt: dt.strftime("%Y-%m-%d %H:%M:%S.%f")  # noqa: E731
+            cur = raw.cursor()  # the app's engine runs pysqlite in autocommit mode: BEGIN by hand
+            cur.execute("BEGIN IMMEDIATE")
+            for table, cols, rows in tables:
+                cur.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                                rows(stamp))
+            cur.execute("COMMIT")
+            cur.execute("ANALYZE")
+            return
         conn = raw.driver_connection
         with conn.cursor() as cur:
-            for table, cols, rows in (("members", MEMBER_COLS, member_rows(n, level_id, store_id, stamp)),
-                                      ("cards", CARD_COLS, card_rows(n, store_id, stamp))):
+            for table, cols, rows in tables:
                 with cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as copy:
-                    for row in rows:
+                    for row in rows(lambda dt: dt):
                         copy.write_row(row)
-                cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {n})")
+                cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                            f"(SELECT coalesce(max(id), 1) FROM {table}))")
         conn.commit()
         conn.autocommit = True  # VACUUM cannot run in a transaction; it also sets hint bits
-        conn.execute("VACUUM (ANALYZE) members, cards")
+        conn.execute("VACUUM (ANALYZE)")
         conn.autocommit = False
     finally:
         raw.close()
@@ -124,7 +120,8 @@ def setup(app, backend, n):
         store_id = store.id
         db.session.remove()
         t0 = time.perf_counter()
-        (load_sqlite if backend == "sqlite" else load_postgresql)(n, level_id, store_id)
+        bulk_load(backend, [("members", MEMBER_COLS, lambda stamp: member_rows(n, level_id, store_id, stamp)),
+                            ("cards", CARD_COLS, lambda stamp: card_rows(n, store_id, stamp))])
         seconds = time.perf_counter() - t0
         count = db.session.scalar(text("SELECT count(*) FROM cards"))
         assert count == n, f"loaded {count} cards, expected {n}"

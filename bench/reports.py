@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lookup import scratch_database  # noqa: E402
+from lookup import bulk_load, scratch_database  # noqa: E402
 
 from crm import create_app  # noqa: E402
 from crm.core.actor import Actor  # noqa: E402
@@ -74,38 +74,16 @@ def stay_rows(nights_target, hotel, rng, stamp):
                rng.choice(("孙", "周", "")), segment == "complimentary", day_use, now)
 
 
+def member_rows(level_id, store_id, stamp):
+    joined = stamp(datetime(2024, 6, 1, tzinfo=timezone.utc))
+    return ((i, f"会员{i}", f"13{i:09d}", f"{i:09d}"[-4:], level_id, store_id, "", False, False, "", joined, joined)
+            for i in range(1, MEMBERS + 1))
+
+
 def load(backend, n, restaurants, hotel, level_id, rng):
-    member_rows = ((i, f"会员{i}", f"13{i:09d}", f"{i:09d}"[-4:], level_id, restaurants[0], "", False, False, "",
-                    datetime(2024, 6, 1, tzinfo=timezone.utc), datetime(2024, 6, 1, tzinfo=timezone.utc))
-                   for i in range(1, MEMBERS + 1))
-    raw = db.engine.raw_connection()
-    try:
-        if backend == "sqlite":
-            stamp = lambda dt: dt.strftime("%Y-%m-%d %H:%M:%S.%f") if isinstance(dt, datetime) else dt  # noqa: E731
-            cur = raw.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            for table, cols, rows in (("members", MEMBER_COLS, (tuple(stamp(v) for v in r) for r in member_rows)),
-                                      ("checks", CHECK_COLS, check_rows(n, restaurants, rng, stamp)),
-                                      ("stays", STAY_COLS, stay_rows(n, hotel, rng, stamp))):
-                cur.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                                rows)
-            cur.execute("COMMIT")
-            cur.execute("ANALYZE")
-        else:
-            conn = raw.driver_connection
-            with conn.cursor() as cur:
-                for table, cols, rows in (("members", MEMBER_COLS, member_rows),
-                                          ("checks", CHECK_COLS, check_rows(n, restaurants, rng, lambda d: d)),
-                                          ("stays", STAY_COLS, stay_rows(n, hotel, rng, lambda d: d))):
-                    with cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as copy:
-                        for row in rows:
-                            copy.write_row(row)
-            conn.commit()
-            conn.autocommit = True
-            conn.execute("VACUUM (ANALYZE)")
-            conn.autocommit = False
-    finally:
-        raw.close()
+    bulk_load(backend, [("members", MEMBER_COLS, lambda stamp: member_rows(level_id, restaurants[0], stamp)),
+                        ("checks", CHECK_COLS, lambda stamp: check_rows(n, restaurants, rng, stamp)),
+                        ("stays", STAY_COLS, lambda stamp: stay_rows(n, hotel, rng, stamp))])
 
 
 def timed(fn):

@@ -30,21 +30,11 @@ class least(FunctionElement):
     inherit_cache = True
 
 
-@compiles(greatest)
-def _greatest(element, compiler, **kw):
-    return f"GREATEST({compiler.process(element.clauses, **kw)})"
+def _spell(element_class, standard: str, sqlite: str):
+    """Compile a variadic function as GREATEST/LEAST, or as SQLite's multi-argument MAX/MIN."""
+    compiles(element_class)(lambda el, compiler, **kw: f"{standard}({compiler.process(el.clauses, **kw)})")
+    compiles(element_class, "sqlite")(lambda el, compiler, **kw: f"{sqlite}({compiler.process(el.clauses, **kw)})")
 
 
-@compiles(greatest, "sqlite")
-def _greatest_sqlite(element, compiler, **kw):
-    return f"MAX({compiler.process(element.clauses, **kw)})"
-
-
-@compiles(least)
-def _least(element, compiler, **kw):
-    return f"LEAST({compiler.process(element.clauses, **kw)})"
-
-
-@compiles(least, "sqlite")
-def _least_sqlite(element, compiler, **kw):
-    return f"MIN({compiler.process(element.clauses, **kw)})"
+_spell(greatest, "GREATEST", "MAX")
+_spell(least, "LEAST", "MIN")

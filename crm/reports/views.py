@@ -76,9 +76,10 @@ def _args(schema):
         return None, errors_of(exc)
 
 
-def _month_bounds():
+def _this_month(endpoint):
+    """Pages with a period open on this month so far."""
     today = local_today()
-    return today.replace(day=1), today
+    return redirect(url_for(endpoint, **{"from": today.replace(day=1).isoformat(), "to": today.isoformat()}))
 
 
 def _hotels():
@@ -99,8 +100,7 @@ def _page(template, args, errors, header=(), rows=(), name="report", **context):
 @allow(MANAGERS)
 def kpis():
     if "from" not in request.args:
-        start, end = _month_bounds()
-        return redirect(url_for("reports.kpis", **{"from": start.isoformat(), "to": end.isoformat()}))
+        return _this_month("reports.kpis")
     args, errors = _args(PeriodQuery())
     figures, trend = {}, []
     if not errors:
@@ -148,8 +148,7 @@ def bills():
 @allow(MANAGERS)
 def rooms():
     if "from" not in request.args:
-        start, end = _month_bounds()
-        return redirect(url_for("reports.rooms", **{"from": start.isoformat(), "to": end.isoformat()}))
+        return _this_month("reports.rooms")
     args, errors = _args(PeriodQuery())
     figures = {}
     if not errors:
