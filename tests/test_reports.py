@@ -174,3 +174,22 @@ def test_a_recorded_change_of_room_count_changes_available_rooms(manager):
     bad = manager.put("/api/v1/reports/room-counts", json={"store_code": "BJ01", "effective_from": "2026-03-16",
                                                            "rooms": 10})
     assert bad.status_code == 422 and bad.json["error"]["code"] == "not_a_hotel"
+
+
+def test_a_companys_annual_spend_counts_its_stays_and_its_members_bills(manager, desk, member_factory, catalogue,
+                                                                        checkout, store_today):
+    company = desk.post("/api/v1/companies", json={"name": "华为", "account_class": "key_account"})
+    assert company.status_code == 201, company.json
+    person = member_factory(company="华为")
+    assert checkout([("SALMON", 1)], member_id=person["id"]).status_code == 201  # 68.00
+    recent = datetime.fromisoformat(store_today).date() - timedelta(days=10)
+    old = recent - timedelta(days=400)
+    csv = ("stay_no,store_code,arrival,departure,rooms,room_revenue,segment,company\n"
+           f"A1,HT01,{recent},{recent + timedelta(days=2)},1,900.00,business_fit,华为\n"
+           f"A2,HT01,{old},{old + timedelta(days=1)},1,500.00,business_fit,华为\n"
+           f"A3,HT01,{recent},{recent + timedelta(days=1)},1,300.00,business_fit,别家\n")
+    assert post_csv(manager, "/api/v1/imports/stays", csv).json["imported"] == 3
+    one = desk.get(f"/api/v1/companies/{company.json['id']}").json
+    assert one["annual_spend"] == "968.00"  # the recent stay and the member's bill
+    listed = desk.get("/api/v1/companies?q=华为").json["items"]
+    assert [c["annual_spend"] for c in listed] == ["968.00"]

@@ -8,6 +8,7 @@ from ..auth.access import allow
 from ..auth.roles import ADMINS, ANY_STAFF, MEMBER_DESK, MEMBER_LOOKUP
 from ..core.idempotency import unit_of_work
 from ..core.paging import PageArgs, page_schema, paginate
+from ..reports import accounts
 from . import companies, levels, service
 from .schemas import (
     CompanySchema,
@@ -91,6 +92,13 @@ class CompanySearchArgs(PageArgs):
     q = fields.Str(load_default="", validate=validate.Length(max=100))
 
 
+def _with_spend(items):
+    spend = accounts.annual_spend(c.id for c in items)
+    for company in items:
+        company.annual_spend = spend.get(company.id, 0)
+    return items
+
+
 @blp.route("/companies")
 class Companies(MethodView):
     @allow(MEMBER_LOOKUP)
@@ -99,7 +107,7 @@ class Companies(MethodView):
     def get(self, args):
         """Corporate accounts, optionally filtered by name."""
         items, total = paginate(companies.search(args["q"]), args["page"], args["per_page"])
-        return {"items": items, "total": total, "page": args["page"], "per_page": args["per_page"]}
+        return {"items": _with_spend(items), "total": total, "page": args["page"], "per_page": args["per_page"]}
 
     @allow(MEMBER_DESK)
     @unit_of_work()
@@ -115,8 +123,8 @@ class CompanyItem(MethodView):
     @allow(MEMBER_LOOKUP)
     @blp.response(200, CompanySchema)
     def get(self, company_id):
-        """One corporate account."""
-        return companies.get(company_id)
+        """One corporate account, with its annual spend."""
+        return _with_spend([companies.get(company_id)])[0]
 
     @allow(MEMBER_DESK)
     @unit_of_work()

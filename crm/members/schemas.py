@@ -104,6 +104,7 @@ class CompanySchema(Schema):
     negotiated_discount = fields.Decimal(places=2, as_string=True, attribute="discount_pct",
                                          load_default=Decimal("0"), validate=validate.Range(min=0, max=100))
     sales_rep = fields.Str(load_default="", validate=validate.Length(max=64))
+    annual_spend = Money(dump_only=True, metadata={"description": "stays and member bills, last 365 days"})
 
 
 class LevelUpdateSchema(LevelSchema):
