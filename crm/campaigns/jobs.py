@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from ..core.actor import Actor
 from ..core.timeutil import default_tz_name, utcnow, zone
 from ..extensions import db
+from ..points import service as points
 from ..stores import service as stores
 from . import fanout, service
 from .dispatch import dispatch
@@ -98,7 +99,6 @@ def tick(now: datetime | None = None):
 
 
 def expire_points():
-    from ..points import service as points
     with _app.app_context():
         try:
             accounts, expired = points.expire_all(Actor.system("scheduler"))

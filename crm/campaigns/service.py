@@ -3,7 +3,7 @@
 States go through TRANSITIONS only. The scheduler (jobs.py) moves scheduled -> running
 when an occurrence starts and running -> done when nothing more will be sent.
 """
-from datetime import date, datetime, time
+from datetime import datetime, time
 
 from flask import current_app
 from flask_babel import gettext as _
@@ -13,11 +13,13 @@ from ..core import audit
 from ..core.actor import Actor
 from ..core.lookup import get_or_404
 from ..core.phones import normalise_mobile
-from ..core.timeutil import as_utc, default_tz_name, utcnow
+from ..core.timeutil import as_utc, default_tz_name, utcnow, zone
 from ..coupons import service as coupons
 from ..errors import Conflict, Invalid
 from ..extensions import db
 from ..members import service as members
+from ..points import service as points
+from ..wallet import service as wallet
 from . import audiences, holidays, messages, schedule
 from .channels import ChannelError, sender_for
 from .dispatch import send_one
@@ -176,8 +178,6 @@ def preview(campaign_id: int, samples: int = 3) -> dict:
 
 
 def member_context(member, coupon: dict | None) -> dict:
-    from ..points import service as points
-    from ..wallet import service as wallet
     return {"name": member.name, "title": messages.TITLES.get(member.gender, ""), "level": member.level.name,
             "points": points.balance(member.id), "wallet": f"{wallet.balances(member.id)['balance'] / 100:.2f}",
             "store": member.store.name, "coupon": coupon}
@@ -236,10 +236,5 @@ def status_totals(campaign_id=None) -> dict:
 
 def send_at_local(campaign: Campaign):
     """The once-schedule's time in the chain's zone, for forms."""
-    from ..core.timeutil import zone
     return as_utc(campaign.send_at).astimezone(zone()) if campaign.send_at else None
 
-
-def today_local() -> date:
-    from ..core.timeutil import local_today
-    return local_today()
