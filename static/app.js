@@ -39,7 +39,7 @@ document.addEventListener("DOMContentLoaded", () => {
       data.set("op", "count");
       fetch(form.dataset.liveCount, { method: "POST", body: data, headers: { "Accept": "application/json" } })
         .then((r) => r.json())
-        .then((body) => { out.textContent = body.text || body.error || ""; out.hidden = false; })
+        .then((body) => { out.textContent = body.text || body.error || ""; out.closest("[role=status]").hidden = false; })
         .catch(() => {});
     };
     form.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(recount, 400); });

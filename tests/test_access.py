@@ -123,7 +123,7 @@ POLICY = {
     ("GET", "/reports/"): MGR,
     ("GET", "/reports/rooms"): MGR,
     ("GET", "/reports/bills"): MGR,
-    ("POST", "/reports/rooms/count"): MGR,
+    ("POST", "/reports/rooms"): MGR,
     ("GET", "/reports/segments"): MGR,
     ("GET", "/reports/monthly"): MGR,
     ("GET", "/reports/rankings"): MGR,

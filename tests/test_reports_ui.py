@@ -21,7 +21,7 @@ def test_import_page_lists_each_bad_line_and_imports_nothing(app, staff):
     r = upload(ui, "stays", bad)
     assert r.status_code == 422
     page = text(r)
-    assert "Nothing was imported: 1 rows have problems." in page
+    assert "Nothing was imported: 1 row has a problem." in page
     assert re.search(r'class="num">4</td><td>departure is before arrival', page)
     r = upload(ui, "stays", bad, skip=True)
     assert r.status_code == 200 and "4 new rows, 0 updated, 1 skipped." in text(r)
@@ -29,12 +29,12 @@ def test_import_page_lists_each_bad_line_and_imports_nothing(app, staff):
     assert "1600.00" in rooms  # S1's third (400) and S2's two thirds (1200); S3 was the bad row
     r = upload(ui, "stays", "")
     assert r.status_code == 422
-    ui.get("/reports/rooms?store_code=HT01&from=2026-03-01&to=2026-03-31")
-    r = ui.post("/reports/rooms/count", {"store_code": "HT01", "effective_from": "2026-03-01", "rooms": "-5"})
-    assert "Room count recorded." not in text(ui.get(r.headers["Location"]))
-    r = ui.post("/reports/rooms/count", {"store_code": "HT01", "effective_from": "2026-03-01", "rooms": "100",
-                                         "reason": "装修"}, headers={"Referer": "/reports/rooms?store_code=HT01"
-                                                                               "&from=2026-03-01&to=2026-03-31"})
+    rooms_url = "/reports/rooms?store_code=HT01&from=2026-03-01&to=2026-03-31"
+    ui.get(rooms_url)
+    r = ui.post(rooms_url, {"store_code": "HT01", "effective_from": "2026-03-01", "rooms": "-5", "reason": "装修"})
+    assert r.status_code == 422 and 'id="e-rooms"' in text(r) and 'value="装修"' in text(r)
+    r = ui.post(rooms_url, {"store_code": "HT01", "effective_from": "2026-03-01", "rooms": "100", "reason": "装修"})
+    assert r.status_code == 302
     page = text(ui.get(r.headers["Location"]))
     assert "Room count recorded." in page and "3100" in page  # 100 rooms × 31 days
 
@@ -87,3 +87,14 @@ def test_competitive_set_page(app, staff):
 def test_reports_tab_for_managers_only(app, staff):
     assert "/reports/" in text(ui_login(app, staff["manager"]).get("/"))
     assert "/reports/" not in text(ui_login(app, staff["front_desk"]).get("/"))
+
+
+def test_year_reports_keep_their_filters(app, staff):
+    ui = ui_login(app, staff["manager"], lang="en")
+    r = ui.get("/reports/segments?store_code=HT01")
+    assert r.status_code == 302 and "store_code=HT01" in r.headers["Location"] and "year=" in r.headers["Location"]
+    page = text(ui.get("/reports/segments?store_code=HT01&year=2026&month=3"))
+    assert 'name="year"' in page and 'name="month"' in page and 'name="from"' not in page
+    assert "rooms" in text(ui.get("/reports/rooms?store_code=HT01", follow_redirects=True)).lower()
+    r = ui.get("/reports/rooms?store_code=HT01")
+    assert "store_code=HT01" in r.headers["Location"]

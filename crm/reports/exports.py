@@ -8,7 +8,7 @@ from flask import Response, stream_with_context
 from openpyxl import Workbook
 
 FORMATS = ("csv", "xlsx")
-MIMETYPES = {"csv": "text/csv; charset=utf-8",
+MIMETYPES = {"csv": "text/csv",  # Flask adds "; charset=utf-8"
              "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 

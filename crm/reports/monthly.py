@@ -5,11 +5,14 @@ from decimal import Decimal
 
 from sqlalchemy import and_, case, func, select
 
+from ..core.segments import SEGMENT_KEYS
 from ..extensions import db
 from .figures import money, money_per
 from .models import Stay
 from .rooms import hotels, night_columns
 from .segments import report_period
+
+_ORDER = {key: i for i, key in enumerate(SEGMENT_KEYS)}
 
 
 def _month(ids, year, month) -> dict:
@@ -32,7 +35,7 @@ def monthly_comparison(store_code: str | None, year: int) -> list[dict]:
     out = []
     for month in range(1, 13):
         this, last = _month(ids, year, month), _month(ids, year - 1, month)
-        for segment in sorted(set(this) | set(last)):
+        for segment in sorted(set(this) | set(last), key=_ORDER.get):
             tn, tr = this.get(segment, (0, Decimal(0)))
             ln, lr = last.get(segment, (0, Decimal(0)))
             t_rate, l_rate = (tr / tn if tn else None), (lr / ln if ln else None)

@@ -10,7 +10,7 @@ Members without a bill in the window are in no group. A group is usable as a cam
 audience filter (`rfm`)."""
 from datetime import datetime, timedelta
 
-from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from sqlalchemy import and_, case, func, select
 
 from ..core.timeutil import utcnow
@@ -18,8 +18,9 @@ from ..extensions import db
 from ..members import service as members
 from .kpis import facts
 
-GROUPS = {"champions": _l("Champions"), "loyal": _l("Loyal"), "new": _l("New"), "at_risk": _l("At risk"),
-          "lost": _l("Lost"), "others": _l("Needs attention")}
+GROUPS = {"champions": lazy_pgettext("rfm", "Champions"), "loyal": lazy_pgettext("rfm", "Loyal"),
+          "new": lazy_pgettext("rfm", "New"), "at_risk": lazy_pgettext("rfm", "At risk"),
+          "lost": lazy_pgettext("rfm", "Lost"), "others": lazy_pgettext("rfm", "Needs attention")}
 
 
 def scored(now: datetime | None = None):

@@ -133,3 +133,19 @@ def save_plans(actor: Actor, store_code: str, year: int, month: int | None, plan
     audit.record(actor, "plans.save", entity_type="segment_plans", store_id=store.id, year=year, month=month,
                  segments=len(plans))
     return len(plans)
+
+
+def plan_form(store_code: str, year, month) -> dict:
+    """A saved plan as the plan form's inputs: {"nights_<key>": "10", "adr_<key>": "450.00"}."""
+    store = stores.get_by_code(store_code)
+    try:
+        year, month = int(year), int(month) if month else None
+    except ValueError:
+        return {}
+    rows = db.session.execute(select(SegmentPlan.segment, SegmentPlan.nights, SegmentPlan.adr).where(
+        SegmentPlan.store_id == store.id, SegmentPlan.year == year,
+        SegmentPlan.month == month if month else SegmentPlan.month.is_(None))).all()
+    out = {}
+    for segment, nights, adr in rows:
+        out[f"nights_{segment}"], out[f"adr_{segment}"] = str(nights), money(adr)
+    return out

@@ -77,9 +77,10 @@ def _args(schema):
 
 
 def _this_month(endpoint):
-    """Pages with a period open on this month so far."""
+    """Pages with a period open on this month so far (keeping the store asked for)."""
     today = local_today()
-    return redirect(url_for(endpoint, **{"from": today.replace(day=1).isoformat(), "to": today.isoformat()}))
+    return redirect(url_for(endpoint, **{**request.args.to_dict(), "from": today.replace(day=1).isoformat(),
+                                         "to": today.isoformat()}))
 
 
 def _hotels():
@@ -144,11 +145,22 @@ def bills():
     return exports.download(args["format"] or "csv", "bills", [label(c) for c in BILL_COLUMNS], body)
 
 
-@bp.get("/rooms")
+@bp.route("/rooms", methods=["GET", "POST"])
 @allow(MANAGERS)
 def rooms():
     if "from" not in request.args:
         return _this_month("reports.rooms")
+    count_errors = {}
+    if request.method == "POST":  # record a change of a hotel's room count
+        try:
+            data = RoomCountSchema().load(form_to_dict(request.form))
+            record_room_count(g.actor, data["store_code"], data["effective_from"], data["rooms"], data["reason"])
+            db.session.commit()
+            flash(_("Room count recorded."), "success")
+            return redirect(request.full_path)
+        except (ValidationError, DomainError) as exc:
+            db.session.rollback()
+            count_errors = errors_of(exc)
     args, errors = _args(PeriodQuery())
     figures = {}
     if not errors:
@@ -157,29 +169,16 @@ def rooms():
         except DomainError as exc:
             errors = errors_of(exc)
     rows = list(figures.items())
-    return _page("reports/table.html", args, errors, ("field", "value"),
+    page = _page("reports/table.html", args, errors, ("field", "value"),
                  rows if args and args.get("format") else [(label(k), "—" if v is None else v) for k, v in rows],
-                 name="rooms", title=_("Room KPIs"), period_form=True, room_count_form=True)
-
-
-@bp.post("/rooms/count")
-@allow(MANAGERS)
-def room_count():
-    """Record a change of a hotel's room count, then show the rooms page again."""
-    try:
-        data = RoomCountSchema().load(form_to_dict(request.form))
-        record_room_count(g.actor, data["store_code"], data["effective_from"], data["rooms"], data["reason"])
-        db.session.commit()
-        flash(_("Room count recorded."), "success")
-    except (ValidationError, DomainError) as exc:
-        db.session.rollback()
-        flash(next(iter(v for k, v in errors_of(exc).items() if k != "_details"), ""), "error")
-    return redirect(request.referrer or url_for("reports.rooms"))
+                 name="rooms", title=_("Room KPIs"), period_page=True, room_count_form=True,
+                 count_errors=count_errors, count_form=request.form if count_errors else {})
+    return (page[0], 422) if count_errors else page
 
 
 def _year_page(endpoint, compute, name, title, **extra):
     if "year" not in request.args:
-        return redirect(url_for(endpoint, year=local_today().year))
+        return redirect(url_for(endpoint, **{**request.args.to_dict(), "year": local_today().year}))
     args, errors = _args(YearQuery())
     header, rows, result = (), [], None
     if not errors:
@@ -188,8 +187,7 @@ def _year_page(endpoint, compute, name, title, **extra):
             header, rows = exports.table(result["table"])
         except DomainError as exc:
             errors = errors_of(exc)
-    return _page("reports/table.html", args, errors, header, rows, name=name, title=title, year_form=True,
-                 result=result, **extra)
+    return _page("reports/table.html", args, errors, header, rows, name=name, title=title, result=result, **extra)
 
 
 @bp.get("/segments")
@@ -214,8 +212,8 @@ def monthly_table():
 @allow(MANAGERS)
 def ranking_table():
     if "year" not in request.args or "segment" not in request.args:
-        return redirect(url_for("reports.ranking_table", year=local_today().year, segment="business_fit",
-                                by="revenue"))
+        return redirect(url_for("reports.ranking_table", **{"year": local_today().year, "segment": "business_fit",
+                                                            "by": "revenue", **request.args.to_dict()}))
     args, errors = _args(RankingQuery())
     header, rows = (), []
     if not errors:
@@ -225,7 +223,7 @@ def ranking_table():
         except DomainError as exc:
             errors = errors_of(exc)
     return _page("reports/table.html", args, errors, header, rows, name="rankings", title=_("Top 30"),
-                 year_form=True, ranking_form=True)
+                 ranking_form=True)
 
 
 @bp.route("/competitors", methods=["GET", "POST"])
@@ -282,6 +280,8 @@ def plans():
         "store_code": request.args.get("store_code") or (hotels[0][0] if hotels else ""),
         "year": request.args.get("year") or str(local_today().year), "month": request.args.get("month", "")}
     errors = {}
+    if request.method == "GET" and form["store_code"]:
+        form = {**form, **segments.plan_form(form["store_code"], form["year"], form["month"])}
     if request.method == "POST":
         try:
             year = int(form.get("year", ""))
