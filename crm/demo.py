@@ -1,4 +1,5 @@
 """Demo chain for `flask crm demo`: realistic enough that every page shows something."""
+import bisect
 import random
 from datetime import date, timedelta
 from decimal import Decimal
@@ -130,6 +131,8 @@ def load_demo(member_count: int = 300, seed: int = 20261123, history_days: int =
             data["birthday"] = (2, 29, 1988)
         member = members.register(system, data)
         member.level = rng.choices(all_levels, weights=(80, 15, 5))[0]
+        # joined over the last year and a bit, so growth and the monthly charts have a history
+        member.created_at = utcnow() - timedelta(days=rng.randint(0, history_days + 60), minutes=rng.randint(0, 600))
         if rng.random() < 0.9:
             card = cards.issue(system, member.id, store_code=store.code, fee_paid=fee,
                                payment_method=rng.choice(("cash", "wechat", "alipay")))
@@ -221,7 +224,9 @@ def _campaigns(actor, egg):
 
 def _history(rng, actor, by_code, days):
     """A year of bills, most by members, some redeeming points, a few voided."""
-    member_ids = db.session.scalars(select(Member.id)).all()
+    joined = db.session.execute(select(Member.created_at, Member.id).order_by(Member.created_at)).all()
+    member_ids = [member_id for _at, member_id in joined]
+    joined_at = [at for at, _id in joined]
     restaurant_skus = [m[0] for m in _MENU]
     now = utcnow()
     for n in range(days // 4):  # a top-up every few days, September's earning the oyster gift
@@ -240,8 +245,9 @@ def _history(rng, actor, by_code, days):
             items = [{"sku": sku, "qty": rng.randint(1, 3)} for sku in rng.sample(restaurant_skus, rng.randint(2, 6))]
         body = {"store_code": store.code, "items": items, "covers": rng.randint(1, 8),
                 "segment": rng.choice(("business_fit", "online_fit", "conference")) if hotel else "walk_in"}
-        if rng.random() < 0.75:
-            body["member_id"] = rng.choice(member_ids)
+        members_then = member_ids[:bisect.bisect_right(joined_at, at)]  # only members who had joined by then
+        if members_then and rng.random() < 0.75:
+            body["member_id"] = rng.choice(members_then)
             card = cards.live_card(body["member_id"])
             if card is not None and card.status != "active":
                 continue
