@@ -98,3 +98,12 @@ def test_year_reports_keep_their_filters(app, staff):
     assert "rooms" in text(ui.get("/reports/rooms?store_code=HT01", follow_redirects=True)).lower()
     r = ui.get("/reports/rooms?store_code=HT01")
     assert "store_code=HT01" in r.headers["Location"]
+
+
+def test_month_by_month_page_charts_nights_by_month(app, staff, login_api):
+    from tests.test_reports import post_csv
+    post_csv(login_api("manager"), "/api/v1/imports/stays", STAYS)
+    ui = ui_login(app, staff["manager"], lang="en")
+    page = text(ui.get("/reports/monthly?store_code=HT01&year=2026"))
+    assert page.count("<svg") == 2
+    assert "<title>02: 4</title>" in page  # February 2026: S1 on the 27th and 28th, S5 on the 1st and 2nd

@@ -204,7 +204,9 @@ def segment_table():
 def monthly_table():
     def compute(args):
         rows = monthly.monthly_comparison(args["store_code"], args["year"])
-        return {"table": [{**r, "segment": label(r["segment"])} for r in rows]}
+        nights = {year: [sum(r[year]["nights"] for r in rows if r["month"] == m) for m in range(1, 13)]
+                  for year in ("this_year", "last_year")}
+        return {"table": [{**r, "segment": label(r["segment"])} for r in rows], "nights": nights}
     return _year_page("reports.monthly_table", compute, "monthly", _("Month by month, this year and last"))
 
 
