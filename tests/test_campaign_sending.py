@@ -411,3 +411,15 @@ def test_the_channel_throttle_holds_the_rest_for_the_next_beat(app, marketing, m
     dispatch._limiter.storage.reset()
     tick(app, at_shanghai(2027, 5, 1, 10, 2))
     assert gateway.to() == sorted(p["mobile"] for p in people)
+
+
+def test_an_admin_moves_the_quiet_hours(app, login_api, marketing, member_factory, gateway):
+    admin = login_api("admin")
+    bad = admin.patch("/api/v1/programme", json={"quiet_hours_start": "25:00"})
+    assert bad.status_code == 422 and bad.json["error"]["code"] == "invalid_rule"
+    r = admin.patch("/api/v1/programme", json={"quiet_hours_start": "23:00", "quiet_hours_end": "07:00"})
+    assert r.status_code == 200 and r.json["quiet_hours_start"] == "23:00", r.json
+    m = member_factory(marketing_consent=SMS)
+    campaign(marketing, channel="sms", schedule="once", send_at="2027-05-01T22:30:00+08:00")
+    tick(app, at_shanghai(2027, 5, 1, 22, 31))  # 22:31 is no longer quiet
+    assert gateway.to() == [m["mobile"]]

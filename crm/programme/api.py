@@ -25,6 +25,10 @@ class ProgrammeSchema(Schema):
     wallet_pin_threshold = Money(metadata={"description": "Wallet payments above this need the PIN."})
     points_on_wallet_bonus = fields.Bool(metadata={"description": "Does the bonus part of a payment earn points?"})
     draw_min_spend = Money(metadata={"description": "A bill of at least this earns a lucky draw; 0.00 = none."})
+    quiet_hours_start = fields.Str(metadata={"description": "Marketing messages wait from this time (HH:MM, "
+                                                            "member's store zone; default 21:00)."})
+    quiet_hours_end = fields.Str(metadata={"description": "... until this time (default 08:00); equal = no quiet "
+                                                          "hours."})
 
 
 class ProgrammeUpdateSchema(ProgrammeSchema):
