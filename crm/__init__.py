@@ -103,6 +103,7 @@ def _register_blueprints(app):
     from .members import views as members_views
     from .points import api as points_api
     from .programme import api as programme_api
+    from .programme import views as programme_views
     from .reports import api as reports_api
     from .reports import views as reports_views
     from .stores import api as stores_api
@@ -114,6 +115,6 @@ def _register_blueprints(app):
         api.register_blueprint(module.blp)
         csrf.exempt(module.blp)  # Bearer-token API: no cookies, so no CSRF
     for module in (auth_views, members_views, cards_views, till_views, catalog_views, wallet_views, marketing_views,
-                   reports_views, health, docs):
+                   reports_views, programme_views, health, docs):
         app.register_blueprint(module.bp)
     docs.document_security(api)

@@ -1,0 +1,83 @@
+"""Admin UI: the programme rules (fees, points, stored value, draws, quiet hours) and the
+top-up bonus tiers, validated by the same schemas and rules as the API."""
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from marshmallow import ValidationError
+
+from ..auth.access import allow
+from ..auth.roles import ADMINS
+from ..core.forms import errors_of, form_to_dict
+from ..core.money import format_fen
+from ..errors import DomainError
+from ..extensions import db
+from ..wallet import service as wallet
+from ..wallet.schemas import TierSchema
+from . import service
+from .schemas import ProgrammeSchema, ProgrammeUpdateSchema
+
+bp = Blueprint("programme", __name__, url_prefix="/admin")
+
+# (rule, label, input) in the order an admin reads them; input: money, number, time, mode or flag
+FIELDS = (
+    ("card_fee", _l("Card fee"), "money"), ("replacement_fee", _l("Replacement card fee"), "money"),
+    ("points_earn_unit", _l("Spend that earns points"), "money"), ("points_per_unit", _l("Points for it"), "number"),
+    ("point_value", _l("Value of one point"), "money"),
+    ("points_expiry_months", _l("Points expire after (months, 0 = never)"), "number"),
+    ("level_window_months", _l("Level upgrade window (months)"), "number"),
+    ("wallet_spend_mode", _l("Stored value pays"), "mode"),
+    ("wallet_pin_threshold", _l("PIN needed above"), "money"),
+    ("points_on_wallet_bonus", _l("The bonus part of a payment earns points"), "flag"),
+    ("draw_min_spend", _l("A bill of at least this earns a lucky draw (0 = none)"), "money"),
+    ("quiet_hours_start", _l("Quiet hours from"), "time"), ("quiet_hours_end", _l("Quiet hours until"), "time"),
+)
+MODES = (("proportional", _l("Principal and bonus in proportion")), ("principal_first", _l("Principal first")))
+
+
+def _page(form, errors, tier_form=None, tier_errors=None):
+    return render_template("programme/rules.html", fields=FIELDS, modes=MODES, form=form, errors=errors,
+                           tiers=wallet.list_tiers(), tier_form=tier_form or {}, tier_errors=tier_errors or {},
+                           money=format_fen), (422 if errors or tier_errors else 200)
+
+
+@bp.route("/programme", methods=["GET", "POST"])
+@allow(ADMINS)
+def rules():
+    current = ProgrammeSchema().dump(service.all_rules())
+    if request.method == "GET":
+        return _page(current, {})
+    data = form_to_dict(request.form, checkboxes=("points_on_wallet_bonus",))
+    try:
+        changes = ProgrammeUpdateSchema(partial=True).load(data)
+        service.update(g.actor, changes)
+        db.session.commit()
+    except (ValidationError, DomainError) as exc:
+        db.session.rollback()
+        return _page(request.form, errors_of(exc))
+    flash(_("Programme rules saved."), "success")
+    return redirect(url_for("programme.rules"))
+
+
+@bp.post("/programme/tiers")
+@allow(ADMINS)
+def add_tier():
+    data = form_to_dict(request.form, checkboxes=("active",))
+    try:
+        wallet.create_tier(g.actor, TierSchema().load(data))
+        db.session.commit()
+    except (ValidationError, DomainError) as exc:
+        db.session.rollback()
+        return _page(ProgrammeSchema().dump(service.all_rules()), {}, request.form, errors_of(exc))
+    flash(_("Bonus tier added."), "success")
+    return redirect(url_for("programme.rules", _anchor="tiers"))
+
+
+@bp.post("/programme/tiers/<int:tier_id>/active")
+@allow(ADMINS)
+def toggle_tier(tier_id):
+    tier = next((t for t in wallet.list_tiers() if t.id == tier_id), None)
+    if tier is not None:
+        wallet.update_tier(g.actor, tier_id, {"active": not tier.active})
+        db.session.commit()
+        flash(_("Bonus tier updated."), "success")
+    return redirect(url_for("programme.rules", _anchor="tiers"))

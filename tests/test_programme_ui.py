@@ -1,0 +1,43 @@
+"""The admin's programme page: rules and bonus tiers, with errors beside their fields."""
+import re
+
+from tests.test_ui import text, ui_login
+
+
+def test_admin_changes_rules_and_sees_errors_beside_fields(app, staff, login_api):
+    ui = ui_login(app, staff["admin"], lang="en")
+    page = text(ui.get("/admin/programme"))
+    assert 'value="20.00"' in page and 'value="21:00"' in page  # the SPEC's defaults
+    r = ui.post("/admin/programme", {"card_fee": "abc", "quiet_hours_start": "21:00", "quiet_hours_end": "08:00",
+                                     "wallet_spend_mode": "proportional"})
+    assert r.status_code == 422 and re.search(r'id="e-card_fee">[^<]+<', text(r))
+    r = ui.post("/admin/programme", {"card_fee": "30.00", "quiet_hours_start": "22:30", "quiet_hours_end": "07:30",
+                                     "wallet_spend_mode": "principal_first", "points_on_wallet_bonus": "on"})
+    assert r.status_code == 302
+    rules = login_api("manager").get("/api/v1/programme").json
+    assert (rules["card_fee"], rules["quiet_hours_start"], rules["wallet_spend_mode"],
+            rules["points_on_wallet_bonus"]) == ("30.00", "22:30", "principal_first", True)
+    r = ui.post("/admin/programme", {"quiet_hours_start": "24:00"})
+    assert r.status_code == 422 and "Use a time like 21:00." in text(r)
+
+
+def test_admin_adds_and_retires_bonus_tiers(app, staff, login_api):
+    ui = ui_login(app, staff["admin"], lang="en")
+    ui.get("/admin/programme")
+    r = ui.post("/admin/programme/tiers", {"min_amount": "20000.00", "bonus": "3500.00", "valid_from": "2026-12-01",
+                                           "valid_to": "2026-11-01", "active": "on"})
+    assert r.status_code == 422 and "The tier ends before it starts." in text(r)
+    r = ui.post("/admin/programme/tiers", {"min_amount": "20000.00", "bonus": "3500.00", "active": "on"})
+    assert r.status_code == 302
+    tiers = login_api("manager").get("/api/v1/wallet/bonus-tiers").json
+    assert ("20000.00", "3500.00") in [(t["min_amount"], t["bonus"]) for t in tiers]
+    tier_id = next(t["id"] for t in tiers if t["min_amount"] == "20000.00")
+    ui.get("/admin/programme")
+    assert ui.post(f"/admin/programme/tiers/{tier_id}/active", {}).status_code == 302
+    tiers = login_api("manager").get("/api/v1/wallet/bonus-tiers").json
+    assert next(t for t in tiers if t["id"] == tier_id)["active"] is False
+
+
+def test_only_admins_see_the_programme_tab(app, staff):
+    assert "/admin/programme" in text(ui_login(app, staff["admin"]).get("/"))
+    assert "/admin/programme" not in text(ui_login(app, staff["manager"]).get("/"))
