@@ -88,6 +88,7 @@ def _init_extensions(app):
 def _register_blueprints(app):
     from . import docs, health
     from .auth import api as auth_api
+    from .auth import staff_views
     from .auth import views as auth_views
     from .campaigns import api as campaigns_api
     from .campaigns import views as marketing_views
@@ -115,6 +116,6 @@ def _register_blueprints(app):
         api.register_blueprint(module.blp)
         csrf.exempt(module.blp)  # Bearer-token API: no cookies, so no CSRF
     for module in (auth_views, members_views, cards_views, till_views, catalog_views, wallet_views, marketing_views,
-                   reports_views, programme_views, health, docs):
+                   reports_views, programme_views, staff_views, health, docs):
         app.register_blueprint(module.bp)
     docs.document_security(api)

@@ -41,3 +41,34 @@ def test_admin_adds_and_retires_bonus_tiers(app, staff, login_api):
 def test_only_admins_see_the_programme_tab(app, staff):
     assert "/admin/programme" in text(ui_login(app, staff["admin"]).get("/"))
     assert "/admin/programme" not in text(ui_login(app, staff["manager"]).get("/"))
+
+
+def test_admin_manages_staff_accounts(app, staff, client):
+    from tests.conftest import PASSWORD
+    ui = ui_login(app, staff["admin"], lang="en")
+    ui.get("/admin/staff/")
+    r = ui.post("/admin/staff/", {"username": "x y", "role": "cashier", "password": PASSWORD})
+    assert r.status_code == 422 and re.search(r'id="e-username">[^<]+<', text(r))
+    r = ui.post("/admin/staff/", {"username": "newcashier", "name": "新收银", "role": "cashier",
+                                  "store_code": "BJ02", "password": PASSWORD})
+    assert r.status_code == 302
+    listing = text(ui.get("/admin/staff/"))
+    assert "newcashier" in listing and "海淀店" in listing
+    staff_id = re.search(r'/admin/staff/(\d+)">newcashier', listing)[1]
+    assert client.post("/api/v1/auth/token", json={"username": "newcashier", "password": PASSWORD}).status_code == 200
+    ui.get(f"/admin/staff/{staff_id}")
+    r = ui.post(f"/admin/staff/{staff_id}", {"name": "新收银", "role": "cashier", "store_code": "BJ02",
+                                             "password": "a-new-pass-1"})  # unticked: deactivated too
+    assert r.status_code == 302
+    refused = client.post("/api/v1/auth/token", json={"username": "newcashier", "password": "a-new-pass-1"})
+    assert refused.status_code == 401
+
+
+def test_an_admin_cannot_lock_themselves_out(app, staff, login_api):
+    admin = login_api("admin")
+    me = admin.get("/api/v1/auth/me").json
+    r = admin.patch(f"/api/v1/staff/{me['id']}", json={"active": False})
+    assert r.status_code == 409 and r.json["error"]["code"] == "own_account"
+    r = admin.patch(f"/api/v1/staff/{me['id']}", json={"role": "cashier"})
+    assert r.status_code == 409
+    assert admin.patch(f"/api/v1/staff/{me['id']}", json={"name": "管理员"}).status_code == 200

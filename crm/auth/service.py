@@ -55,8 +55,12 @@ def create_staff(actor: Actor, *, username, password, role, name="", store_id=No
 
 
 def update_staff(actor: Actor, staff_id: int, **changes) -> Staff:
-    """Change role, name, home store, active flag or password; deactivation revokes tokens."""
+    """Change role, name, home store, active flag or password; deactivation revokes tokens.
+    Admins cannot lock themselves out (deactivate or demote their own account)."""
     staff = get_staff(staff_id)
+    if staff.id == actor.staff_id and (changes.get("active") is False or changes.get("role", staff.role) != staff.role):
+        raise Conflict(_("You cannot deactivate your own account or change your own role."), code="own_account",
+                       field="active" if "active" in changes else "role")
     if "role" in changes:
         _check_role(changes["role"])
         staff.role = changes["role"]
