@@ -94,6 +94,8 @@ POLICY = {
     ("PATCH", "/api/v1/stores/<code>"): ADMIN,
     ("POST", "/cards/<card_no>/<action>"): DESK,
     ("GET", "/cards/<card_no>/print"): DESK,
+    ("POST", "/members/<int:member_id>/phone-card"): DESK,
+    ("GET", "/m/<token>"): PUBLIC,
     ("GET", "/cards/<card_no>/qr.png"): DESK,
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/lang/<code>"): PUBLIC,

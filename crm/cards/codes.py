@@ -1,19 +1,26 @@
-"""Card numbers (Luhn check digit) and the signed payload a card's QR code carries.
+"""Card numbers (Luhn check digit) and the signed payloads a card's QR codes carry.
 
-Payload: `CRM1.<card_no>.<signature>`; the signature is the first 80 bits of
+Printed card: `CRM1.<card_no>.<signature>`; the signature is the first 80 bits of
 HMAC-SHA256(key, card_no) in base32, so a forged or mistyped code fails the check.
+Phone (dynamic, like a payment code): `CRM2.<card_no>.<step>.<signature>`, where step
+is the 30-second interval it was drawn in and the signature covers card and step; it is
+accepted for about a minute, so a screenshot soon stops working.
 Only upper-case letters, digits and dots: safe for keyboard-wedge scanners.
 """
 import base64
 import hashlib
 import hmac
 import secrets
+import time
 
 from flask import current_app
 
 PREFIX = "86"
 LENGTH = 16
 PAYLOAD_VERSION = "CRM1"
+DYNAMIC_VERSION = "CRM2"
+STEP_SECONDS = 30
+STEPS_ACCEPTED = (-2, -1, 0, 1)  # drawn up to a minute ago (or a little ahead, for clock drift)
 
 
 def luhn_check_digit(digits: str) -> str:
@@ -47,8 +54,8 @@ def _key() -> bytes:
     return hmac.new(current_app.config["SECRET_KEY"].encode(), b"card-qr-v1", hashlib.sha256).digest()
 
 
-def _signature(card_no: str) -> str:
-    mac = hmac.new(_key(), card_no.encode(), hashlib.sha256).digest()[:10]
+def _signature(message: str) -> str:
+    mac = hmac.new(_key(), message.encode(), hashlib.sha256).digest()[:10]
     return base64.b32encode(mac).decode()
 
 
@@ -56,13 +63,36 @@ def qr_payload(card_no: str) -> str:
     return f"{PAYLOAD_VERSION}.{card_no}.{_signature(card_no)}"
 
 
-def card_no_from_code(code: str) -> str | None:
-    """The card number a scanned or typed code stands for, or None if forged/mistyped.
+def current_step(now: float | None = None) -> int:
+    return int((time.time() if now is None else now) // STEP_SECONDS)
 
-    Accepts the signed QR payload or a bare card number typed by a cashier (its Luhn
-    digit catches typos)."""
+
+def dynamic_payload(card_no: str, now: float | None = None) -> str:
+    """The phone's code for this 30-second interval."""
+    step = current_step(now)
+    return f"{DYNAMIC_VERSION}.{card_no}.{step}.{_signature(f'{DYNAMIC_VERSION}:{card_no}:{step}')}"
+
+
+def _dynamic_card_no(parts, now: float | None) -> str | None:
+    card_no, step, sig = parts[1], parts[2], parts[3]
+    if not (looks_like_card_no(card_no) and step.isdigit()):
+        return None
+    if int(step) - current_step(now) not in STEPS_ACCEPTED:
+        return None  # expired (or from the future): show the phone's fresh code
+    expected = _signature(f"{DYNAMIC_VERSION}:{card_no}:{step}")
+    return card_no if hmac.compare_digest(sig, expected) else None
+
+
+def card_no_from_code(code: str, now: float | None = None) -> str | None:
+    """The card number a scanned or typed code stands for, or None if forged, mistyped or
+    (a phone code) expired.
+
+    Accepts the printed card's QR payload, the phone's dynamic one, or a bare card number
+    typed by a cashier (its Luhn digit catches typos)."""
     code = (code or "").strip().upper()
     parts = code.split(".")
+    if len(parts) == 4 and parts[0] == DYNAMIC_VERSION:
+        return _dynamic_card_no(parts, now)
     if len(parts) == 3 and parts[0] == PAYLOAD_VERSION:
         card_no, sig = parts[1], parts[2]
         if looks_like_card_no(card_no) and hmac.compare_digest(sig, _signature(card_no)):

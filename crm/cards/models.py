@@ -61,3 +61,15 @@ class CardFee(db.Model):
     payment_method: Mapped[str] = mapped_column(String(16))
     staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class PhoneLink(db.Model):
+    """A member's private link to the phone card page (the rotating code). Only its hash is
+    kept; issuing a new link replaces the old one, which stops working at once."""
+    __tablename__ = "phone_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

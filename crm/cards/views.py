@@ -1,4 +1,7 @@
-"""Front-desk UI: issue, freeze, report lost, replace and print cards."""
+"""Front-desk UI: issue, freeze, report lost, replace and print cards; give a member the
+phone card link. The phone card page itself is public: its link is the member's secret."""
+import time
+
 from flask import (
     Blueprint,
     Response,
@@ -13,13 +16,13 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from marshmallow import ValidationError
 
-from ..auth.access import allow
+from ..auth.access import allow, public
 from ..auth.roles import MEMBER_DESK
 from ..core.forms import errors_of
 from ..errors import DomainError
 from ..extensions import db
 from ..programme import service as programme
-from . import images, service
+from . import codes, images, phone, service
 
 bp = Blueprint("cards", __name__)
 
@@ -82,6 +85,36 @@ def print_card(card_no):
 def qr_png(card_no):
     card = service.get_card(card_no)
     return Response(images.png(service.qr_payload(card.card_no)), mimetype="image/png")
+
+
+@bp.post("/members/<int:member_id>/phone-card")
+@allow(MEMBER_DESK)
+def phone_link(member_id):
+    """Issue (or replace) the member's phone card link and show it once, with a QR to scan."""
+    token = phone.issue_link(g.actor, member_id)
+    db.session.commit()
+    url = url_for("cards.phone_card", token=token, _external=True)
+    member = phone.member_for(token)
+    response = Response(render_template("cards/phone_link.html", member=member, url=url, qr_svg=images.svg(url)))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/m/<token>")
+@public
+def phone_card(token):
+    """The member's phone card: the live, rotating code the cashier scans."""
+    member = phone.member_for(token)
+    if member is None:
+        return render_template("cards/phone.html", member=None), 404
+    card = service.live_card(member.id)
+    payload = codes.dynamic_payload(card.card_no) if card is not None and card.status == "active" else None
+    response = Response(render_template("cards/phone.html", member=member, card=card,
+                                        qr_svg=images.svg(payload) if payload else None,
+                                        refresh=codes.STEP_SECONDS - int(time.time()) % codes.STEP_SECONDS + 1))
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"  # the link is the secret
+    return response
 
 
 @bp.app_context_processor
