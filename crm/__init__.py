@@ -101,6 +101,7 @@ def _register_blueprints(app):
     from .coupons import api as coupons_api
     from .extensions import api, csrf
     from .members import api as members_api
+    from .members import level_views
     from .members import views as members_views
     from .points import api as points_api
     from .programme import api as programme_api
@@ -108,6 +109,7 @@ def _register_blueprints(app):
     from .reports import api as reports_api
     from .reports import views as reports_views
     from .stores import api as stores_api
+    from .stores import views as stores_views
     from .wallet import api as wallet_api
     from .wallet import views as wallet_views
 
@@ -116,6 +118,6 @@ def _register_blueprints(app):
         api.register_blueprint(module.blp)
         csrf.exempt(module.blp)  # Bearer-token API: no cookies, so no CSRF
     for module in (auth_views, members_views, cards_views, till_views, catalog_views, wallet_views, marketing_views,
-                   reports_views, programme_views, staff_views, health, docs):
+                   reports_views, programme_views, staff_views, stores_views, level_views, health, docs):
         app.register_blueprint(module.bp)
     docs.document_security(api)

@@ -72,3 +72,41 @@ def test_an_admin_cannot_lock_themselves_out(app, staff, login_api):
     r = admin.patch(f"/api/v1/staff/{me['id']}", json={"role": "cashier"})
     assert r.status_code == 409
     assert admin.patch(f"/api/v1/staff/{me['id']}", json={"name": "管理员"}).status_code == 200
+
+
+def test_admin_adds_and_closes_stores(app, staff, login_api):
+    ui = ui_login(app, staff["admin"], lang="en")
+    ui.get("/admin/stores/")
+    r = ui.post("/admin/stores/", {"code": "HT02", "name": "新酒店", "kind": "hotel", "timezone": "Asia/Shanghai"})
+    assert r.status_code == 422 and "A hotel needs its number of rooms." in text(r)
+    r = ui.post("/admin/stores/", {"code": "HT02", "name": "新酒店", "kind": "hotel", "rooms": "120",
+                                   "timezone": "Asia/Shanghai"})
+    assert r.status_code == 302
+    assert "新酒店" in text(ui.get("/admin/stores/"))
+    ui.get("/admin/stores/HT02")
+    r = ui.post("/admin/stores/HT02", {"name": "新酒店", "rooms": "150", "timezone": "Mars/Olympus"})
+    assert r.status_code == 422 and re.search(r'id="e-timezone">Unknown time zone', text(r))
+    r = ui.post("/admin/stores/HT02", {"name": "新酒店", "rooms": "150", "timezone": "Asia/Shanghai"})  # unticked
+    assert r.status_code == 302
+    store = next(s for s in login_api("admin").get("/api/v1/stores").json if s["code"] == "HT02")
+    assert (store["rooms"], store["active"]) == (150, False)
+
+
+def test_admin_adds_and_changes_levels(app, staff, login_api):
+    ui = ui_login(app, staff["admin"], lang="en")
+    ui.get("/admin/levels/")
+    r = ui.post("/admin/levels/", {"code": "gold", "name": "金卡会员", "rank": "0", "points_multiplier": "1.50"})
+    assert r.status_code == 409 or r.status_code == 422  # rank 0 is the entry level's
+    r = ui.post("/admin/levels/", {"code": "gold", "name": "金卡会员", "rank": "2", "points_multiplier": "1.50",
+                                   "upgrade_spend": "20000.00", "upgrade_topup": ""})
+    assert r.status_code == 302
+    ui.get("/admin/levels/gold")
+    r = ui.post("/admin/levels/gold", {"name": "金卡会员", "rank": "2", "points_multiplier": "0",
+                                       "upgrade_spend": "20000.00"})
+    assert r.status_code == 422 and re.search(r'id="e-points_multiplier">', text(r))
+    r = ui.post("/admin/levels/gold", {"name": "金卡", "rank": "2", "points_multiplier": "2.00",
+                                       "upgrade_spend": "", "upgrade_topup": "10000.00"})
+    assert r.status_code == 302
+    gold = next(lv for lv in login_api("admin").get("/api/v1/levels").json if lv["code"] == "gold")
+    assert (gold["name"], gold["points_multiplier"], gold["upgrade_spend"], gold["upgrade_topup"]) == (
+        "金卡", "2.00", None, "10000.00")
