@@ -99,6 +99,7 @@ def _register_blueprints(app):
     from .checkout import api as checkout_api
     from .checkout import views as till_views
     from .coupons import api as coupons_api
+    from .coupons import views as coupons_views
     from .extensions import api, csrf
     from .members import api as members_api
     from .members import level_views
@@ -118,6 +119,7 @@ def _register_blueprints(app):
         api.register_blueprint(module.blp)
         csrf.exempt(module.blp)  # Bearer-token API: no cookies, so no CSRF
     for module in (auth_views, members_views, cards_views, till_views, catalog_views, wallet_views, marketing_views,
-                   reports_views, programme_views, staff_views, stores_views, level_views, health, docs):
+                   reports_views, programme_views, staff_views, stores_views, level_views,
+                   coupons_views, health, docs):
         app.register_blueprint(module.bp)
     docs.document_security(api)

@@ -1,0 +1,70 @@
+"""Manager UI: coupon types (with stock), top-up gift rules and lucky-draw prizes."""
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from marshmallow import ValidationError
+
+from ..auth.access import allow
+from ..auth.roles import MANAGERS
+from ..core.forms import errors_of, form_to_dict
+from ..core.money import format_fen
+from ..errors import DomainError
+from ..extensions import db
+from . import service
+from .models import KINDS
+from .schemas import CouponTypeSchema, CouponTypeUpdateSchema, GiftRuleSchema, PrizeSchema
+
+bp = Blueprint("coupons", __name__, url_prefix="/catalog/coupons")
+
+# form name -> (schema, service call, success message)
+FORMS = {
+    "type": (CouponTypeSchema, service.create_definition, "Coupon type %(name)s added."),
+    "gift": (GiftRuleSchema, service.create_gift_rule, "Gift rule %(name)s added."),
+    "prize": (PrizeSchema, service.create_prize, "Prize %(name)s added."),
+}
+
+
+def _page(status=200, forms=None, errors=None):
+    types = service.list_definitions()
+    return render_template("coupons/coupons.html", types=types, rules=service.list_gift_rules(),
+                           prizes=service.list_prizes(), kinds=KINDS, money=format_fen, forms=forms or {},
+                           errors=errors or {}, type_options=[(t.code, t.name) for t in types if t.active]), status
+
+
+@bp.get("/")
+@allow(MANAGERS)
+def coupons():
+    return _page()
+
+
+@bp.post("/<form_name>")
+@allow(MANAGERS)
+def add(form_name):
+    if form_name not in FORMS:
+        return _page(404)
+    schema, create, message = FORMS[form_name]
+    data = form_to_dict(request.form, checkboxes=("active",) if form_name == "type" else ())
+    try:
+        created = create(g.actor, schema().load(data))
+        db.session.commit()
+    except (ValidationError, DomainError) as exc:
+        db.session.rollback()
+        return _page(422, forms={form_name: request.form}, errors={form_name: errors_of(exc)})
+    flash(_(message, name=created.name), "success")
+    return redirect(url_for("coupons.coupons", _anchor=form_name))
+
+
+@bp.post("/types/<code>")
+@allow(MANAGERS)
+def change_type(code):
+    """Add stock to a limited type, or stop / resume issuing it."""
+    data = form_to_dict(request.form)
+    if "active" in data:
+        data["active"] = data["active"] == "1"
+    try:
+        service.update_definition(g.actor, code, CouponTypeUpdateSchema().load(data))
+        db.session.commit()
+        flash(_("Coupon type %(code)s saved.", code=code), "success")
+    except (ValidationError, DomainError) as exc:
+        db.session.rollback()
+        flash(next(iter(v for k, v in errors_of(exc).items() if k != "_details"), ""), "error")
+    return redirect(url_for("coupons.coupons", _anchor="type"))
