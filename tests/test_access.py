@@ -115,6 +115,8 @@ POLICY = {
     ("GET", "/catalog/items/<sku>"): MGR,
     ("POST", "/catalog/items/<sku>"): MGR,
     ("GET", "/catalog/promotions"): MGR,
+    ("GET", "/catalog/promotions/<code>"): MGR,
+    ("POST", "/catalog/promotions/<code>"): MGR,
     ("GET", "/catalog/coupons/"): MGR,
     ("POST", "/catalog/coupons/<form_name>"): MGR,
     ("POST", "/catalog/coupons/types/<code>"): MGR,

@@ -29,3 +29,22 @@ def test_manager_adds_a_coupon_type_a_gift_rule_and_a_prize(app, staff, login_ap
     types = login_api("manager").get("/api/v1/coupon-types").json
     oyster = next(t for t in types if t["code"] == "OYSTER")
     assert (oyster["stock_left"], oyster["active"]) == (8, False)
+
+
+def test_manager_ends_a_promotion_early(app, staff, login_api):
+    manager = login_api("manager")
+    r = manager.post("/api/v1/promotions", json={"code": "VAL", "name": "情人节7.7折", "rate": "77.00",
+                                                 "categories": ["sashimi"], "starts_on": "2027-02-01",
+                                                 "ends_on": "2027-02-28"})
+    assert r.status_code == 201, r.json
+    ui = ui_login(app, staff["manager"], lang="en")
+    page = text(ui.get("/catalog/promotions/VAL"))
+    assert 'value="77.00"' in page and 'value="sashimi"' in page
+    r = ui.post("/catalog/promotions/VAL", {"name": "情人节7.7折", "rate": "77.00", "categories": "sashimi",
+                                            "starts_on": "2027-02-01", "ends_on": "2027-01-31", "auto_apply": "on"})
+    assert r.status_code == 422 and "The promotion ends before it starts." in text(r)
+    r = ui.post("/catalog/promotions/VAL", {"name": "情人节7.7折", "rate": "80.00", "categories": "sashimi, seafood",
+                                            "starts_on": "2027-02-01", "ends_on": "2027-02-14", "auto_apply": "on"})
+    assert r.status_code == 302
+    promo = manager.get("/api/v1/promotions/VAL").json
+    assert (promo["rate"], promo["ends_on"], promo["categories"]) == ("80.00", "2027-02-14", ["sashimi", "seafood"])

@@ -12,7 +12,7 @@ from ..extensions import db
 from ..members import levels
 from ..stores import service as stores
 from . import service
-from .schemas import ItemSchema, ItemUpdateSchema, PromotionSchema
+from .schemas import ItemSchema, ItemUpdateSchema, PromotionSchema, PromotionUpdateSchema
 
 bp = Blueprint("catalog", __name__, url_prefix="/catalog")
 
@@ -93,3 +93,30 @@ def promotions():
     return render_template("catalog/promotions.html", promotions=service.list_promotions(), form=form,
                            errors=errors, store_options=[(s.code, s.name) for s in stores.list_stores()]), \
         (422 if errors else 200)
+
+
+@bp.route("/promotions/<code>", methods=["GET", "POST"])
+@allow(MANAGERS)
+def edit_promotion(code):
+    """Change a promotion's name, rate, categories, dates or audience (e.g. end it early)."""
+    promo = service.get_promotion(code)
+    options = [(s.code, s.name) for s in stores.list_stores()]
+    if request.method == "GET":
+        form = {"name": promo.name, "rate": f"{promo.rate_pct:.2f}", "categories": ", ".join(promo.categories or ()),
+                "starts_on": promo.starts_on, "ends_on": promo.ends_on, "store_code": promo.store.code if promo.store
+                else "", "members_only": promo.members_only, "auto_apply": promo.auto_apply}
+        return render_template("catalog/promotion_edit.html", promo=promo, form=form, errors={},
+                               store_options=options)
+    data = form_to_dict(request.form, lists=("categories",), checkboxes=("members_only", "auto_apply"))
+    data.setdefault("categories", [])
+    data["store_code"] = data.get("store_code") or None
+    data.pop("code", None)
+    try:
+        service.update_promotion(g.actor, code, PromotionUpdateSchema(partial=True).load(data))
+        db.session.commit()
+    except (ValidationError, DomainError) as exc:
+        db.session.rollback()
+        return render_template("catalog/promotion_edit.html", promo=service.get_promotion(code), form=request.form,
+                               errors=errors_of(exc), store_options=options), 422
+    flash(_("Promotion %(code)s saved.", code=promo.code), "success")
+    return redirect(url_for("catalog.promotions"))
