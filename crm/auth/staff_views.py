@@ -2,12 +2,9 @@
 The same schemas and service rules as /api/v1/staff."""
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from marshmallow import ValidationError
 
-from ..core.forms import errors_of, form_to_dict
+from ..core.forms import commit_or_errors, form_to_dict
 from ..core.paging import paginate
-from ..errors import DomainError
-from ..extensions import db
 from ..stores import service as stores
 from . import service
 from .access import allow
@@ -32,15 +29,14 @@ def staff_list():
     form, errors = {}, {}
     if request.method == "POST":
         form = request.form
-        try:
+
+        def create():
             data = StaffCreateSchema().load(form_to_dict(form))
-            created = service.create_staff(g.actor, store_id=_store_id(data.pop("store_code")), **data)
-            db.session.commit()
+            return service.create_staff(g.actor, store_id=_store_id(data.pop("store_code")), **data)
+        created, errors = commit_or_errors(create)
+        if not errors:
             flash(_("Account %(username)s created.", username=created.username), "success")
             return redirect(url_for("staff_admin.staff_list"))
-        except (ValidationError, DomainError) as exc:
-            db.session.rollback()
-            errors = errors_of(exc)
     page = max(request.args.get("page", 1, type=int), 1)
     rows, total = paginate(service.list_staff(), page, 100)
     return _page("auth/staff.html", 422 if errors else 200, staff=rows, total=total, page=page, form=form,
@@ -59,15 +55,13 @@ def staff_edit(staff_id):
     data["store_code"] = data.get("store_code") or None
     if not data.get("password"):
         data.pop("password", None)
-    try:
+    def save():
         changes = StaffUpdateSchema().load(data)
         if "store_code" in changes:
             changes["store_id"] = _store_id(changes.pop("store_code"))
-        service.update_staff(g.actor, staff_id, **changes)
-        db.session.commit()
-    except (ValidationError, DomainError) as exc:
-        db.session.rollback()
-        return _page("auth/staff_edit.html", 422, person=service.get_staff(staff_id), form=request.form,
-                     errors=errors_of(exc))
+        return service.update_staff(g.actor, staff_id, **changes)
+    _saved, errors = commit_or_errors(save)
+    if errors:
+        return _page("auth/staff_edit.html", 422, person=service.get_staff(staff_id), form=request.form, errors=errors)
     flash(_("Account %(username)s saved.", username=person.username), "success")
     return redirect(url_for("staff_admin.staff_list"))

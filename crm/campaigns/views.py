@@ -8,7 +8,7 @@ from marshmallow import ValidationError
 
 from ..auth.access import allow
 from ..auth.roles import MARKETERS
-from ..core.forms import errors_of, form_to_dict
+from ..core.forms import commit_or_errors, errors_of, form_to_dict
 from ..core.paging import paginate
 from ..core.segments import SEGMENTS
 from ..core.timeutil import local_today, zone
@@ -32,14 +32,9 @@ def _render(template, status=200, **context):
 
 
 def _save(fn, on_error):
-    """Run a save, commit, or roll back and re-render the form with the errors beside the fields."""
-    try:
-        result = fn()
-        db.session.commit()
-        return result, None
-    except (ValidationError, DomainError) as exc:
-        db.session.rollback()
-        return None, on_error(errors_of(exc))
+    """Run a save and commit, or re-render the form with the errors beside the fields."""
+    result, errors = commit_or_errors(fn)
+    return (result, None) if not errors else (None, on_error(errors))
 
 
 # Campaigns -------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from flask_babel import gettext
 from marshmallow import ValidationError
 
 from ..errors import DomainError
+from ..extensions import db
 
 
 def form_to_dict(form, *, lists=(), checkboxes=(), nested_checkboxes=None, drop_empty=True):
@@ -72,3 +73,15 @@ def _translate(message: str) -> str:
 
 _RANGE = re.compile(r"^Must be greater than or equal to (\S+) and less than or equal to (\S+)\.$")
 _LENGTH = re.compile(r"^Length must be between (\d+) and (\d+)\.$")
+
+
+def commit_or_errors(save, flatten=()):
+    """Run a form's save and commit: (result, {}); on bad input roll back and return
+    (None, {field: message}) for the page to show beside its fields."""
+    try:
+        result = save()
+        db.session.commit()
+        return result, {}
+    except (ValidationError, DomainError) as exc:
+        db.session.rollback()
+        return None, errors_of(exc, flatten)

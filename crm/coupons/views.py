@@ -1,14 +1,11 @@
 """Manager UI: coupon types (with stock), top-up gift rules and lucky-draw prizes."""
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from marshmallow import ValidationError
 
 from ..auth.access import allow
 from ..auth.roles import MANAGERS
-from ..core.forms import errors_of, form_to_dict
+from ..core.forms import commit_or_errors, form_to_dict
 from ..core.money import format_fen
-from ..errors import DomainError
-from ..extensions import db
 from . import service
 from .models import KINDS
 from .schemas import CouponTypeSchema, CouponTypeUpdateSchema, GiftRuleSchema, PrizeSchema
@@ -43,12 +40,9 @@ def add(form_name):
         return _page(404)
     schema, create, message = FORMS[form_name]
     data = form_to_dict(request.form, checkboxes=("active",) if form_name == "type" else ())
-    try:
-        created = create(g.actor, schema().load(data))
-        db.session.commit()
-    except (ValidationError, DomainError) as exc:
-        db.session.rollback()
-        return _page(422, forms={form_name: request.form}, errors={form_name: errors_of(exc)})
+    created, errors = commit_or_errors(lambda: create(g.actor, schema().load(data)))
+    if errors:
+        return _page(422, forms={form_name: request.form}, errors={form_name: errors})
     flash(_(message, name=created.name), "success")
     return redirect(url_for("coupons.coupons", _anchor=form_name))
 
@@ -60,11 +54,10 @@ def change_type(code):
     data = form_to_dict(request.form)
     if "active" in data:
         data["active"] = data["active"] == "1"
-    try:
-        service.update_definition(g.actor, code, CouponTypeUpdateSchema().load(data))
-        db.session.commit()
+    _saved, errors = commit_or_errors(
+        lambda: service.update_definition(g.actor, code, CouponTypeUpdateSchema().load(data)))
+    if errors:
+        flash(next(iter(v for k, v in errors.items() if k != "_details"), ""), "error")
+    else:
         flash(_("Coupon type %(code)s saved.", code=code), "success")
-    except (ValidationError, DomainError) as exc:
-        db.session.rollback()
-        flash(next(iter(v for k, v in errors_of(exc).items() if k != "_details"), ""), "error")
     return redirect(url_for("coupons.coupons", _anchor="type"))

@@ -1,14 +1,11 @@
 """Admin UI: member levels (tiers) — multiplier and the spend or top-up that reaches each."""
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from marshmallow import ValidationError
 
 from ..auth.access import allow
 from ..auth.roles import ADMINS
-from ..core.forms import errors_of, form_to_dict
+from ..core.forms import commit_or_errors, form_to_dict
 from ..core.money import format_fen
-from ..errors import DomainError
-from ..extensions import db
 from . import levels
 from .schemas import LevelSchema, LevelUpdateSchema
 
@@ -32,12 +29,9 @@ def _form_data():
 def level_list():
     if request.method == "GET":
         return _page(form={"points_multiplier": "1.00"}, errors={}, editing=None)
-    try:
-        created = levels.create_level(g.actor, **LevelSchema().load(_form_data()))
-        db.session.commit()
-    except (ValidationError, DomainError) as exc:
-        db.session.rollback()
-        return _page(422, form=request.form, errors=errors_of(exc), editing=None)
+    created, errors = commit_or_errors(lambda: levels.create_level(g.actor, **LevelSchema().load(_form_data())))
+    if errors:
+        return _page(422, form=request.form, errors=errors, editing=None)
     flash(_("Level %(name)s added.", name=created.name), "success")
     return redirect(url_for("levels_admin.level_list"))
 
@@ -53,11 +47,9 @@ def edit(code):
         return _page(form=form, errors={}, editing=level)
     data = _form_data()
     data.pop("code", None)
-    try:
-        levels.update_level(g.actor, level.code, **LevelUpdateSchema(partial=True).load(data))
-        db.session.commit()
-    except (ValidationError, DomainError) as exc:
-        db.session.rollback()
-        return _page(422, form=request.form, errors=errors_of(exc), editing=levels.get_by_code(code, as_404=True))
+    _saved, errors = commit_or_errors(
+        lambda: levels.update_level(g.actor, level.code, **LevelUpdateSchema(partial=True).load(data)))
+    if errors:
+        return _page(422, form=request.form, errors=errors, editing=levels.get_by_code(code, as_404=True))
     flash(_("Level %(name)s saved.", name=level.name), "success")
     return redirect(url_for("levels_admin.level_list"))

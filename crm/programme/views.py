@@ -3,13 +3,11 @@ top-up bonus tiers, validated by the same schemas and rules as the API."""
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from marshmallow import ValidationError
 
 from ..auth.access import allow
 from ..auth.roles import ADMINS
-from ..core.forms import errors_of, form_to_dict
+from ..core.forms import commit_or_errors, form_to_dict
 from ..core.money import format_fen
-from ..errors import DomainError
 from ..extensions import db
 from ..wallet import service as wallet
 from ..wallet.schemas import TierSchema
@@ -47,13 +45,9 @@ def rules():
     if request.method == "GET":
         return _page(current, {})
     data = form_to_dict(request.form, checkboxes=("points_on_wallet_bonus",))
-    try:
-        changes = ProgrammeUpdateSchema(partial=True).load(data)
-        service.update(g.actor, changes)
-        db.session.commit()
-    except (ValidationError, DomainError) as exc:
-        db.session.rollback()
-        return _page(request.form, errors_of(exc))
+    _saved, errors = commit_or_errors(lambda: service.update(g.actor, ProgrammeUpdateSchema(partial=True).load(data)))
+    if errors:
+        return _page(request.form, errors)
     flash(_("Programme rules saved."), "success")
     return redirect(url_for("programme.rules"))
 
@@ -62,12 +56,9 @@ def rules():
 @allow(ADMINS)
 def add_tier():
     data = form_to_dict(request.form, checkboxes=("active",))
-    try:
-        wallet.create_tier(g.actor, TierSchema().load(data))
-        db.session.commit()
-    except (ValidationError, DomainError) as exc:
-        db.session.rollback()
-        return _page(ProgrammeSchema().dump(service.all_rules()), {}, request.form, errors_of(exc))
+    _tier, errors = commit_or_errors(lambda: wallet.create_tier(g.actor, TierSchema().load(data)))
+    if errors:
+        return _page(ProgrammeSchema().dump(service.all_rules()), {}, request.form, errors)
     flash(_("Bonus tier added."), "success")
     return redirect(url_for("programme.rules", _anchor="tiers"))
 

@@ -1,13 +1,10 @@
 """Admin UI: the chain's stores — add a restaurant or hotel, change its details, close it."""
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from marshmallow import ValidationError
 
 from ..auth.access import allow
 from ..auth.roles import ADMINS
-from ..core.forms import errors_of, form_to_dict
-from ..errors import DomainError
-from ..extensions import db
+from ..core.forms import commit_or_errors, form_to_dict
 from . import service
 from .models import KINDS
 from .schemas import StoreSchema, StoreUpdateSchema
@@ -24,12 +21,10 @@ def _page(status=200, **context):
 def stores():
     if request.method == "GET":
         return _page(form={"kind": "restaurant"}, errors={}, editing=None)
-    try:
-        created = service.create_store(g.actor, **StoreSchema().load(form_to_dict(request.form)))
-        db.session.commit()
-    except (ValidationError, DomainError) as exc:
-        db.session.rollback()
-        return _page(422, form=request.form, errors=errors_of(exc), editing=None)
+    created, errors = commit_or_errors(
+        lambda: service.create_store(g.actor, **StoreSchema().load(form_to_dict(request.form))))
+    if errors:
+        return _page(422, form=request.form, errors=errors, editing=None)
     flash(_("Store %(code)s added.", code=created.code), "success")
     return redirect(url_for("stores_admin.stores"))
 
@@ -45,11 +40,9 @@ def edit(code):
     data = form_to_dict(request.form, checkboxes=("active",))
     if store.kind != "hotel":
         data.pop("rooms", None)
-    try:
-        service.update_store(g.actor, store.code, **StoreUpdateSchema().load(data))
-        db.session.commit()
-    except (ValidationError, DomainError) as exc:
-        db.session.rollback()
-        return _page(422, form=request.form, errors=errors_of(exc), editing=service.get_by_code(code, as_404=True))
+    _saved, errors = commit_or_errors(lambda: service.update_store(g.actor, store.code,
+                                                                    **StoreUpdateSchema().load(data)))
+    if errors:
+        return _page(422, form=request.form, errors=errors, editing=service.get_by_code(code, as_404=True))
     flash(_("Store %(code)s saved.", code=store.code), "success")
     return redirect(url_for("stores_admin.stores"))
