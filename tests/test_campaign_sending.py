@@ -423,3 +423,58 @@ def test_an_admin_moves_the_quiet_hours(app, login_api, marketing, member_factor
     campaign(marketing, channel="sms", schedule="once", send_at="2027-05-01T22:30:00+08:00")
     tick(app, at_shanghai(2027, 5, 1, 22, 31))  # 22:31 is no longer quiet
     assert gateway.to() == [m["mobile"]]
+
+
+def test_a_retired_coupon_type_does_not_stop_the_greetings(app, marketing, login_api, member_factory, gateway):
+    a = member_factory(birthday="1990-02-28", marketing_consent=SMS)
+    birthday_greeting(marketing, login_api)
+    assert login_api("manager").patch("/api/v1/coupon-types/BDAY", json={"active": False}).status_code == 200
+    tick(app, at_shanghai(2027, 2, 28, 9, 30))
+    assert gateway.to() == [a["mobile"]]
+    (d,) = deliveries(app)
+    assert (d.status, d.reason, d.coupon_id) == ("sent", "coupon_not_issued", None)
+
+
+def test_a_coupon_campaign_must_read_right_without_its_coupon(marketing, login_api, stores):
+    login_api("manager").post("/api/v1/coupon-types", json={"code": "EGG", "name": "红鸡蛋", "kind": "gift",
+                                                             "stock_total": 1})
+    t = marketing.post("/api/v1/message-templates", json={"name": "券号", "body": "券号 {{ coupon.code }}"}).json
+    r = marketing.post("/api/v1/campaigns", json={"name": "c", "template_id": t["id"], "coupon_type_code": "EGG",
+                                                  "schedule": "once", "send_at": "2030-01-01T10:00:00+08:00"})
+    assert r.status_code == 422 and r.json["error"]["code"] == "template_invalid"  # the stock can run out
+
+
+def test_cancel_and_pause_hold_messages_that_are_still_waiting(app, marketing, member_factory, gateway):
+    m = member_factory(marketing_consent=SMS)
+    cancelled = campaign(marketing, channel="sms", schedule="once", send_at="2027-05-01T22:30:00+08:00")
+    tick(app, at_shanghai(2027, 5, 1, 22, 31))  # queued, waiting out the quiet hours
+    assert marketing.get(f"/api/v1/campaigns/{cancelled}").json["state"] == "done"
+    r = marketing.post(f"/api/v1/campaigns/{cancelled}/actions", json={"action": "cancel"})
+    assert r.status_code == 200 and r.json["state"] == "cancelled"
+    tick(app, at_shanghai(2027, 5, 2, 8, 0))
+    assert gateway.received == []
+    assert [(d.status, d.reason) for d in deliveries(app, campaign_id=cancelled)] == [("skipped",
+                                                                                        "campaign_cancelled")]
+    again = marketing.post(f"/api/v1/campaigns/{cancelled}/actions", json={"action": "cancel"})
+    assert again.status_code == 409
+
+    paused = campaign(marketing, channel="sms", schedule="recurring", recurrence="daily", starts_on="2027-05-03",
+                      send_time="22:00:00")
+    tick(app, at_shanghai(2027, 5, 3, 22, 5))  # queued for the morning
+    assert marketing.post(f"/api/v1/campaigns/{paused}/actions", json={"action": "pause"}).json["state"] == "draft"
+    tick(app, at_shanghai(2027, 5, 4, 8, 1))
+    assert gateway.received == []  # paused: it waits
+    assert marketing.post(f"/api/v1/campaigns/{paused}/actions", json={"action": "schedule"}).status_code == 200
+    tick(app, at_shanghai(2027, 5, 4, 8, 2))
+    assert gateway.to() == [m["mobile"]]
+
+
+def test_consent_withdrawn_while_a_message_waits_stops_it(app, marketing, desk, member_factory, gateway):
+    m = member_factory(marketing_consent=SMS)
+    campaign(marketing, channel="sms", schedule="once", send_at="2027-05-01T22:30:00+08:00")
+    tick(app, at_shanghai(2027, 5, 1, 22, 31))
+    r = desk.patch(f"/api/v1/members/{m['id']}", json={"marketing_consent": {"sms": False, "email": False}})
+    assert r.status_code == 200, r.json
+    tick(app, at_shanghai(2027, 5, 2, 8, 0))
+    assert gateway.received == []
+    assert [(d.status, d.reason) for d in deliveries(app)] == [("skipped", "no_consent")]

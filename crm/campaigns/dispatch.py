@@ -5,6 +5,7 @@ before the message leaves the process, so two schedulers never send the same one
 result is committed right after. A delivery left `sending` by a process that died is
 marked failed, not resent: a member may miss a message, but never gets it twice.
 """
+import time as clock
 from collections import Counter
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -15,13 +16,15 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy import select, update
 
-from ..core.timeutil import default_tz_name
+from ..core.timeutil import default_tz_name, utcnow
 from ..extensions import db
+from ..members import service as members
 from ..programme import service as programme
 from .channels import ChannelError, sender_for
-from .models import Delivery
+from .models import Campaign, Delivery
 
 STALE = timedelta(minutes=10)
+SENT_WITH_NOTE = ("coupon_out_of_stock", "coupon_not_issued")
 _limiter = MovingWindowRateLimiter(MemoryStorage())  # per process: only one scheduler is active
 
 
@@ -64,8 +67,9 @@ def _claim(delivery_id: int, now: datetime) -> bool:
 
 def _record(delivery: Delivery, error: ChannelError | None, now: datetime):
     delivery.attempts += 1
-    if error is None:
-        delivery.status, delivery.sent_at, delivery.reason = "sent", now, ""
+    if error is None:  # a note about the coupon stays; an earlier attempt's error goes
+        delivery.status, delivery.sent_at = "sent", now
+        delivery.reason = delivery.reason if delivery.reason in SENT_WITH_NOTE else ""
     elif error.permanent or delivery.attempts >= current_app.config["DELIVERY_MAX_ATTEMPTS"]:
         delivery.status, delivery.reason = "failed", error.reason
     else:
@@ -86,40 +90,73 @@ def send_one(delivery: Delivery, sender, now: datetime) -> str:
     return delivery.status
 
 
-def dispatch(now: datetime, *, commit) -> Counter:
-    """Send what is due on each channel, within its throttle. `commit` is called after
-    every claim and every result. Returns counts by outcome."""
+def drop_cancelled() -> int:
+    """Messages still queued for a cancelled campaign are not sent: skipped, with why."""
+    cancelled = select(Campaign.id).where(Campaign.state == "cancelled")
+    return db.session.execute(update(Delivery).where(Delivery.status == "queued", Delivery.campaign_id.in_(cancelled))
+                              .values(status="skipped", reason="campaign_cancelled")).rowcount
+
+
+def _consent_withdrawn(delivery: Delivery) -> bool:
+    """A marketing message waits in the queue (quiet hours, retries): ask again before it goes."""
+    if not delivery.marketing or delivery.member_id is None:
+        return False
+    member = members.find_member(delivery.member_id)
+    return member is None or not (member.sms_consent if delivery.channel == "sms" else member.email_consent)
+
+
+def _pass(channel, rate, sender, now, commit, outcome) -> bool:
+    """One pass over the due deliveries of a channel; False when nothing more can go now."""
+    sendable = select(Campaign.id).where(Campaign.state.in_(("scheduled", "running", "done")))  # paused: wait
+    due = db.session.execute(select(Delivery.id, Delivery.tz, Delivery.marketing).where(
+        Delivery.status == "queued", Delivery.channel == channel, Delivery.next_attempt_at <= now,
+        Delivery.campaign_id.in_(sendable)).order_by(Delivery.next_attempt_at, Delivery.id)
+        .limit(max(rate.amount, 1) * 5)).all()
+    for delivery_id, tz_name, marketing in due:
+        resume = quiet_until(now, tz_name) if marketing else None
+        if resume is not None:
+            db.session.execute(update(Delivery).where(Delivery.id == delivery_id, Delivery.status == "queued")
+                               .values(next_attempt_at=resume))
+            commit()
+            outcome["deferred"] += 1
+            continue
+        if not _limiter.test(rate, channel):
+            outcome["throttled"] += 1
+            return True  # more to send once the window moves on
+        if not _claim(delivery_id, now):
+            continue  # another scheduler has it
+        commit()
+        delivery = db.session.get(Delivery, delivery_id)
+        if _consent_withdrawn(delivery):
+            delivery.status, delivery.reason = "skipped", "no_consent"
+        else:
+            _limiter.hit(rate, channel)
+            outcome[send_one(delivery, sender, now)] += 1
+        commit()
+    return len(due) == max(rate.amount, 1) * 5  # a full page: there may be more
+
+
+def dispatch(now: datetime, *, commit, budget_seconds: float = 0.0) -> Counter:
+    """Send what is due on each channel within its throttle, for up to `budget_seconds`
+    (waiting for the throttle's window between passes; 0 = one pass). `commit` is called
+    after every claim and every result. Returns counts by outcome."""
     config = current_app.config
     outcome = Counter()
-    if fail_stale(now):
+    if fail_stale(now) + drop_cancelled():
         commit()
+    deadline = clock.monotonic() + budget_seconds
+    senders = {}
     for channel in ("email", "sms"):
-        rate = parse(config[f"{channel.upper()}_RATE_LIMIT"])
-        due = db.session.execute(select(Delivery.id, Delivery.tz, Delivery.marketing).where(
-            Delivery.status == "queued", Delivery.channel == channel, Delivery.next_attempt_at <= now)
-            .order_by(Delivery.next_attempt_at, Delivery.id).limit(max(rate.amount, 1) * 5)).all()
-        if not due:
-            continue
         try:
-            sender = sender_for(channel, config)
+            senders[channel] = sender_for(channel, config)
         except ChannelError as exc:
-            sender = exc  # every delivery on this channel fails with the reason
-        for delivery_id, tz_name, marketing in due:
-            resume = quiet_until(now, tz_name) if marketing else None
-            if resume is not None:
-                db.session.execute(update(Delivery).where(Delivery.id == delivery_id, Delivery.status == "queued")
-                                   .values(next_attempt_at=resume))
-                commit()
-                outcome["deferred"] += 1
-                continue
-            if not _limiter.test(rate, channel):
-                outcome["throttled"] += 1
-                break
-            if not _claim(delivery_id, now):
-                continue  # another scheduler has it
-            commit()
-            _limiter.hit(rate, channel)
-            delivery = db.session.get(Delivery, delivery_id)
-            outcome[send_one(delivery, sender, now)] += 1
-            commit()
-    return outcome
+            senders[channel] = exc  # every delivery on this channel fails with the reason
+    while True:
+        more = False
+        for channel in ("email", "sms"):
+            rate = parse(config[f"{channel.upper()}_RATE_LIMIT"])
+            more |= _pass(channel, rate, senders[channel], now, commit, outcome)
+        if not more or clock.monotonic() >= deadline:
+            return outcome
+        clock.sleep(min(0.2, max(deadline - clock.monotonic(), 0)))
+        now = utcnow()  # a real beat: keep the quiet hours and retry times honest

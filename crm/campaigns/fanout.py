@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..core.actor import Actor
 from ..coupons import service as coupons
+from ..errors import DomainError
 from ..extensions import db
 from ..members import levels
 from ..members import service as members
@@ -124,24 +125,28 @@ def queue_batch(campaign: Campaign, occurrence: Occurrence, *, after: int, limit
                                            valid_until=valid_until)
             except coupons.OutOfStock:
                 reason = "coupon_out_of_stock"  # the greeting still goes, without the coupon
-        sending = reason in (None, "coupon_out_of_stock")
+            except DomainError:
+                reason = "coupon_not_issued"  # e.g. the type was retired meanwhile: the greeting still goes
+        sending = reason in (None, "coupon_out_of_stock", "coupon_not_issued")
         context = {"name": row.name, "title": messages.TITLES.get(row.gender, ""), "level": row.level,
                    "points": row.points, "wallet": f"{row.wallet / 100:.2f}", "store": row.store,
                    "coupon": None if coupon is None else {"name": coupon.definition.name, "code": coupon.code,
                                                           "valid_until": coupon.valid_until.isoformat()}}
         subject = body = ""
         if sending:
-            subject = messages.render(campaign.template.subject, context) if campaign.template.subject else ""
-            body = messages.render(campaign.template.body, context)
-            queued += 1
-        else:
-            skipped += 1
+            try:
+                subject = messages.render(campaign.template.subject, context) if campaign.template.subject else ""
+                body = messages.render(campaign.template.body, context)
+            except Exception as exc:  # noqa: BLE001 — one member's message must not stop everyone's
+                sending, reason = False, f"template: {exc}"[:250]
+        status = ("sent" if outbox else "queued") if sending else ("failed" if reason.startswith("template")
+                                                                   else "skipped")
+        queued, skipped = queued + sending, skipped + (not sending)
         batch.append(dict(campaign_id=campaign.id, occurrence=occurrence.key, member_id=row.id,
                           channel=campaign.channel, address=_address(campaign.channel, row) or "",
                           subject=subject[:200], body=body, tz=row.timezone, marketing=campaign.marketing,
-                          coupon_id=coupon.id if coupon else None,
-                          status=("sent" if outbox else "queued") if sending else "skipped",
-                          reason=reason or "", next_attempt_at=now if sending and not outbox else None,
+                          coupon_id=coupon.id if coupon else None, status=status, reason=reason or "",
+                          next_attempt_at=now if sending and not outbox else None,
                           sent_at=now if sending and outbox else None, created_at=now))
     db.session.execute(insert(Delivery), batch)
     return rows[-1].id, queued, skipped

@@ -36,62 +36,79 @@ def _commit():
 
 
 def run_campaigns(now: datetime) -> int:
-    """Queue every due occurrence of every scheduled or running campaign; returns messages queued."""
+    """Queue every due occurrence of every scheduled or running campaign; returns messages
+    queued. A campaign that fails is logged and left for the next beat; the others go on."""
     tz = default_tz_name()
     zones = set(db.session.scalars(select(stores.Store.timezone).distinct()))
-    batch_size = current_app.config["FANOUT_BATCH"]
     total = 0
     for campaign_id in db.session.scalars(select(Campaign.id).where(Campaign.state.in_(("scheduled", "running")))):
-        campaign = db.session.get(Campaign, campaign_id)
-        today = now.astimezone(zone(tz)).date()
-        if campaign.ends_on is not None and today > campaign.ends_on:
-            service.transition(None, campaign, "finish")
-            _commit()
+        try:
+            total += _run_campaign(db.session.get(Campaign, campaign_id), now, tz, zones)
+        except Exception:  # noqa: BLE001 — one campaign's fault must not stop the others, or the sending
+            db.session.rollback()
+            log.exception("campaign %s: fan-out failed; it will be tried again next beat", campaign_id)
+    return total
+
+
+def _still_running(campaign) -> bool:
+    """Re-read the state: marketing may have paused or cancelled the campaign mid-run."""
+    db.session.refresh(campaign, attribute_names=["state"])
+    return campaign.state == "running"
+
+
+def _run_campaign(campaign, now: datetime, tz: str, zones) -> int:
+    batch_size = current_app.config["FANOUT_BATCH"]
+    today = now.astimezone(zone(tz)).date()
+    if campaign.ends_on is not None and today > campaign.ends_on:
+        service.transition(None, campaign, "finish")
+        _commit()
+        return 0
+    total = 0
+    for occurrence in due(campaign, now, tz=tz, zones=zones, holiday_date=service.holiday_date_fn(campaign)):
+        run = fanout.claim_run(campaign, occurrence, now)
+        if run is None:
+            db.session.rollback()
             continue
-        for occurrence in due(campaign, now, tz=tz, zones=zones, holiday_date=service.holiday_date_fn(campaign)):
-            run = fanout.claim_run(campaign, occurrence, now)
-            if run is None:
-                db.session.rollback()
-                continue
-            if campaign.state == "scheduled":
-                service.transition(None, campaign, "start")
-            _commit()
-            started = clock.monotonic()
-            while True:
-                try:
-                    last, queued, skipped = fanout.queue_batch(campaign, occurrence, after=run.after_member_id,
-                                                               limit=batch_size, now=now, today=today)
-                    if last is None:
-                        break
-                    fanout.record_batch(run, last, queued, skipped,
-                                        now + timedelta(seconds=clock.monotonic() - started))
-                    _commit()
-                except IntegrityError:  # another scheduler took this run over after our lease lapsed
-                    db.session.rollback()
-                    log.warning("campaign %s occurrence %s: taken over by another scheduler", campaign_id,
-                                occurrence.key)
-                    run = None
+        if campaign.state == "scheduled":
+            service.transition(None, campaign, "start")
+        _commit()
+        started, finished = clock.monotonic(), False
+        while _still_running(campaign):
+            try:
+                last, queued, skipped = fanout.queue_batch(campaign, occurrence, after=run.after_member_id,
+                                                           limit=batch_size, now=now, today=today)
+                if last is None:
+                    fanout.finish_run(run, now)
+                    finished = True
                     break
+                fanout.record_batch(run, last, queued, skipped, now + timedelta(seconds=clock.monotonic() - started))
+                _commit()
                 total += queued
-            if run is None:
-                continue
-            fanout.finish_run(run, now)
-            if campaign.schedule == "once":
-                service.transition(None, campaign, "finish")
-            _commit()
-            log.info("campaign %s occurrence %s%s: %d queued, %d skipped", campaign.id, occurrence.key,
-                     f" ({occurrence.scope})" if occurrence.scope else "", run.queued, run.skipped)
+            except IntegrityError:  # another scheduler took this run over after our lease lapsed
+                db.session.rollback()
+                log.warning("campaign %s occurrence %s: taken over by another scheduler", campaign.id, occurrence.key)
+                break
+        if not finished:
+            db.session.rollback()
+            continue  # paused, cancelled or taken over: the run resumes (or not) from where it stopped
+        if campaign.schedule == "once":
+            service.transition(None, campaign, "finish")
+        _commit()
+        log.info("campaign %s occurrence %s%s: %d queued, %d skipped", campaign.id, occurrence.key,
+                 f" ({occurrence.scope})" if occurrence.scope else "", run.queued, run.skipped)
     return total
 
 
 def tick(now: datetime | None = None):
-    """One beat of the scheduler: fan out, then send. Safe to run in two processes at once."""
+    """One beat of the scheduler: fan out, then send. Safe to run in two processes at once.
+    With a given `now` (tests, replays) sending makes one pass; a real beat keeps sending,
+    within the channels' throttles, for most of the interval until the next beat."""
     app = current_app._get_current_object() if has_app_context() else _app
     with app.app_context():
         try:
-            now = now or utcnow()
-            queued = run_campaigns(now)
-            sent = dispatch(now, commit=_commit)
+            queued = run_campaigns(now or utcnow())
+            budget = 0 if now else max(app.config["SCHEDULER_TICK_SECONDS"] - 5, 0)
+            sent = dispatch(now or utcnow(), commit=_commit, budget_seconds=budget)
             if queued or sent:
                 log.info("tick: %d queued, sent %s", queued, dict(sent))
         finally:

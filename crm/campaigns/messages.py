@@ -85,9 +85,8 @@ def save(actor: Actor, data: dict, template_id: int | None = None) -> MessageTem
     if not body.strip():
         raise Invalid(_("Write the message."), code="body_required", field="body")
     check(subject, body)
-    if template_id and db.session.scalar(select(Campaign.id).where(  # campaigns without a coupon use it
-            Campaign.template_id == template_id, Campaign.coupon_type_id.is_(None)).limit(1)):
-        check(subject, body, with_coupon=False)
+    if template_id and db.session.scalar(select(Campaign.id).where(Campaign.template_id == template_id).limit(1)):
+        check(subject, body, with_coupon=False)  # campaigns send it without a coupon too (none, or stock out)
     template.name, template.subject, template.body = name, subject.strip(), body
     db.session.add(template)
     db.session.flush()

@@ -31,7 +31,9 @@ DELIVERY_LABELS = {"queued": _l("Queued"), "sending": _l("Sending"), "sent": _l(
 # Why a delivery was skipped or failed, for people (other reasons are the channel's own words).
 REASON_LABELS = {"no_consent": _l("No consent for this channel"), "no_email": _l("No email address"),
                  "no_mobile": _l("No mobile number"),
-                 "coupon_out_of_stock": _l("Coupon out of stock: sent without it")}
+                 "coupon_out_of_stock": _l("Coupon out of stock: sent without it"),
+                 "coupon_not_issued": _l("Coupon type no longer issued: sent without it"),
+                 "campaign_cancelled": _l("Campaign cancelled before it was sent")}
 
 
 def _in(column, values):

@@ -20,7 +20,7 @@ from ..extensions import db
 from ..members import service as members
 from ..points import service as points
 from ..wallet import service as wallet
-from . import audiences, holidays, messages, schedule
+from . import audiences, fanout, holidays, messages, schedule
 from .channels import ChannelError, sender_for
 from .dispatch import send_one
 from .models import CHANNELS, RECURRENCES, SCHEDULES, Campaign, Delivery
@@ -31,7 +31,7 @@ TRANSITIONS = {
     "pause": ({"scheduled", "running"}, "draft"),
     "start": ({"scheduled"}, "running"),
     "finish": ({"scheduled", "running"}, "done"),
-    "cancel": ({"draft", "scheduled", "running"}, "cancelled"),
+    "cancel": ({"draft", "scheduled", "running", "done"}, "cancelled"),  # done: only while messages wait
 }
 EDITABLE = {"draft", "scheduled", "running"}
 FIELDS = ("name", "audience_id", "template_id", "channel", "coupon_type_code", "schedule", "send_at", "send_time",
@@ -97,8 +97,10 @@ def _check(campaign: Campaign):
         raise Invalid(_("The campaign ends before it starts."), code="invalid_dates", field="ends_on")
     if campaign.template is None:
         raise Invalid(_("Choose a message template."), code="template_required", field="template_id")
-    messages.check(campaign.template.subject, campaign.template.body,
-                   with_coupon=campaign.coupon_type is not None, field_prefix="template.")
+    # with a coupon type, the message must also read right when the stock has run out
+    for with_coupon in ({True, False} if campaign.coupon_type is not None else {False}):
+        messages.check(campaign.template.subject, campaign.template.body, with_coupon=with_coupon,
+                       field_prefix="template.")
 
 
 def save(actor: Actor, data: dict, campaign_id: int | None = None) -> Campaign:
@@ -147,7 +149,11 @@ def act(actor: Actor, campaign_id: int, action: str) -> Campaign:
     """A person's action on a campaign: schedule, pause or cancel."""
     if action not in ("schedule", "pause", "cancel"):
         raise Invalid(_("Unknown action."), code="invalid_action", field="action")
-    return transition(actor, get_campaign(campaign_id), action)
+    campaign = get_campaign(campaign_id)
+    if action == "cancel" and campaign.state == "done" and not fanout.pending(campaign.id):
+        raise Conflict(_("Every message of this campaign has gone; there is nothing left to cancel."),
+                       code="invalid_transition", state=campaign.state, action=action)
+    return transition(actor, campaign, action)
 
 
 def holiday_date_fn(campaign: Campaign):
