@@ -478,3 +478,12 @@ def test_consent_withdrawn_while_a_message_waits_stops_it(app, marketing, desk, 
     tick(app, at_shanghai(2027, 5, 2, 8, 0))
     assert gateway.received == []
     assert [(d.status, d.reason) for d in deliveries(app)] == [("skipped", "no_consent")]
+
+
+def test_the_outbox_masks_mobiles_for_marketing(app, marketing, login_api, member_factory, gateway):
+    m = member_factory(marketing_consent=SMS)
+    campaign(marketing, channel="sms", schedule="once", send_at="2027-05-01T10:00:00+08:00")
+    tick(app, at_shanghai(2027, 5, 1, 10, 0))
+    seen_by_marketing = marketing.get("/api/v1/deliveries").json["items"][0]["address"]
+    assert seen_by_marketing == m["mobile"][:3] + "****" + m["mobile"][-4:]
+    assert login_api("manager").get("/api/v1/deliveries").json["items"][0]["address"] == m["mobile"]

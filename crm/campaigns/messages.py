@@ -17,6 +17,7 @@ from sqlalchemy import select
 from ..core import audit
 from ..core.actor import Actor
 from ..core.lookup import get_or_404
+from ..core.phones import mobile_for_viewer
 from ..core.timeutil import local_today
 from ..errors import Conflict, Invalid
 from ..extensions import db
@@ -92,3 +93,10 @@ def save(actor: Actor, data: dict, template_id: int | None = None) -> MessageTem
     db.session.flush()
     audit.record(actor, "template.save", entity=template, name=name)
     return template
+
+
+def address_for_viewer(delivery) -> str:
+    """Where a message went, as this viewer may see it: a mobile masked unless their role calls guests."""
+    if delivery.channel == "email" or "@" in (delivery.address or ""):
+        return delivery.address
+    return mobile_for_viewer(delivery.address) or ""

@@ -3,6 +3,7 @@ from marshmallow import Schema, fields, validate
 from ..core.money import Money
 from ..core.segments import SEGMENT_KEYS
 from .audiences import CONSENTS
+from .messages import address_for_viewer
 from .models import CHANNELS, DELIVERY_STATUSES, RECURRENCES, SCHEDULES, STATES
 
 
@@ -141,7 +142,8 @@ class DeliverySchema(Schema):
     occurrence = fields.Str()
     member_id = fields.Int(allow_none=True)
     channel = fields.Str()
-    address = fields.Str()
+    address = fields.Function(lambda d: address_for_viewer(d),
+                              metadata={"description": "mobiles are masked for roles that do not call guests"})
     subject = fields.Str()
     body = fields.Str()
     status = fields.Str(metadata={"enum": list(DELIVERY_STATUSES)})

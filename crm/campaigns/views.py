@@ -28,7 +28,7 @@ LABELS = {"channels": CHANNEL_LABELS, "schedules": SCHEDULE_LABELS, "states": ST
 
 
 def _render(template, status=200, **context):
-    return render_template(template, labels=LABELS, **context), status
+    return render_template(template, labels=LABELS, address_for_viewer=messages.address_for_viewer, **context), status
 
 
 def _save(fn, on_error):

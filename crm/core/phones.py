@@ -6,7 +6,10 @@ Mainland numbers are stored as their 11 digits (1[3-9]xxxxxxxxx); others in E.16
 import re
 
 import phonenumbers
+from flask import g
 from flask_babel import gettext as _
+
+from ..auth.roles import FULL_MOBILE_ROLES
 
 MAINLAND = re.compile(r"^1[3-9]\d{9}$")
 _SEPARATORS = re.compile(r"[\s\-()]")
@@ -47,3 +50,9 @@ def mask_mobile(mobile: str | None) -> str | None:
 
 def last4(mobile: str) -> str:
     return mobile[-4:]
+
+
+def mobile_for_viewer(mobile: str | None) -> str | None:
+    """Full number for roles that call guests; masked for everyone else (the policy in auth.roles)."""
+    actor = g.get("actor")
+    return mobile if actor is not None and actor.role in FULL_MOBILE_ROLES else mask_mobile(mobile)

@@ -1,20 +1,12 @@
 from decimal import Decimal
 
-from flask import g
 from marshmallow import Schema, fields, validate
 
-from ..auth.roles import FULL_MOBILE_ROLES
 from ..core.money import Money
-from ..core.phones import mask_mobile
+from ..core.phones import mobile_for_viewer
 from ..core.segments import SEGMENT_KEYS
 from .fields import Birthday, Mobile
 from .models import COMPANY_CLASSES, GENDERS
-
-
-def mobile_for_viewer(mobile: str) -> str:
-    """Full number for roles that call guests; masked for everyone else."""
-    actor = g.get("actor")
-    return mobile if actor is not None and actor.role in FULL_MOBILE_ROLES else mask_mobile(mobile)
 
 
 class ConsentSchema(Schema):
