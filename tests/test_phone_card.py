@@ -47,3 +47,10 @@ def test_a_new_link_revokes_the_old_and_a_lost_card_shows_no_code(app, staff, me
     page = text(client.get(new))
     assert "<svg" not in page and "No active card" in page
     assert client.get("/m/not-a-real-token").status_code == 404
+
+
+def test_odd_digits_in_a_phone_code_are_an_invalid_code(cashier, stores):
+    for code in ("CRM2.8600000000000001.²³.AAAA", "CRM2.8600000000000001." + "9" * 5000 + ".AAAA"):
+        r = cashier.post("/api/v1/cards/scan", json={"code": code[:200]})
+        assert r.status_code == 422 and r.json["error"]["code"] == "invalid_code"
+    assert cashier.get("/api/v1/members?q=CRM2.8600000000000001.²³.AAAA").status_code == 200

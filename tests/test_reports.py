@@ -193,3 +193,32 @@ def test_a_companys_annual_spend_counts_its_stays_and_its_members_bills(manager,
     assert one["annual_spend"] == "968.00"  # the recent stay and the member's bill
     listed = desk.get("/api/v1/companies?q=华为").json["items"]
     assert [c["annual_spend"] for c in listed] == ["968.00"]
+
+
+@pytest.mark.parametrize("amount, covers", [("1e30", "2"), ("99999999999", "2"), ("120.00", "²"),
+                                            ("120.00", "9" * 5000)])
+def test_absurd_numbers_in_a_file_are_line_errors_not_crashes(manager, stores, amount, covers):
+    body = ("check_no,store_code,closed_at,amount,covers,segment\n"
+            f"C1,BJ01,2026-03-01T19:00:00+08:00,{amount},{covers},walk_in\n")
+    r = post_csv(manager, "/api/v1/imports/checks", body)
+    assert r.status_code == 422 and [e["line"] for e in r.json["errors"]] == [2], r.json
+
+
+@pytest.mark.parametrize("query", ["from=0001-01-01&to=0001-01-05", "from=9999-01-01&to=9999-01-02"])
+def test_periods_outside_the_calendar_are_422(manager, stores, query):
+    assert manager.get(f"/api/v1/reports/kpis?{query}").status_code == 422
+
+
+def test_exports_quote_formulas_and_write_times_excel_can_hold(manager, login_api, member_factory):
+    body = ("stay_no,store_code,arrival,departure,rooms,room_revenue,segment,company\n"
+            "F1,HT01,2026-03-05,2026-03-07,1,800.00,business_fit,=HYPERLINK(1)\n")
+    assert post_csv(manager, "/api/v1/imports/stays", body).json["imported"] == 1
+    csv = manager.get("/api/v1/reports/rankings?store_code=HT01&year=2026&segment=business_fit&format=csv")
+    assert "'=HYPERLINK" in csv.data.decode("utf-8-sig")
+    person = member_factory()
+    now = datetime.now(timezone.utc).isoformat()
+    post_csv(manager, "/api/v1/imports/checks", "check_no,store_code,closed_at,amount,covers,segment,member_mobile\n"
+                                                f"K1,BJ01,{now},-0.00,1,walk_in,{person['mobile']}\n")
+    for group in ("champions", "loyal", "new", "at_risk", "lost", "others"):
+        r = manager.get(f"/api/v1/reports/rfm?group={group}&format=xlsx")
+        assert r.status_code == 200 and r.data[:2] == b"PK"

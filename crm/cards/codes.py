@@ -10,6 +10,7 @@ Only upper-case letters, digits and dots: safe for keyboard-wedge scanners.
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 import time
 
@@ -20,7 +21,8 @@ LENGTH = 16
 PAYLOAD_VERSION = "CRM1"
 DYNAMIC_VERSION = "CRM2"
 STEP_SECONDS = 30
-STEPS_ACCEPTED = (-2, -1, 0, 1)  # drawn up to a minute ago (or a little ahead, for clock drift)
+STEPS_ACCEPTED = (-2, -1, 0, 1)
+_STEP = re.compile(r"^[0-9]{1,12}$")  # drawn up to a minute ago (or a little ahead, for clock drift)
 
 
 def luhn_check_digit(digits: str) -> str:
@@ -75,7 +77,7 @@ def dynamic_payload(card_no: str, now: float | None = None) -> str:
 
 def _dynamic_card_no(parts, now: float | None) -> str | None:
     card_no, step, sig = parts[1], parts[2], parts[3]
-    if not (looks_like_card_no(card_no) and step.isdigit()):
+    if not (looks_like_card_no(card_no) and _STEP.match(step)):
         return None
     if int(step) - current_step(now) not in STEPS_ACCEPTED:
         return None  # expired (or from the future): show the phone's fresh code

@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from marshmallow import ValidationError, fields
 
 FEN = Decimal("0.01")
+MAX_AMOUNT = Decimal("20000000")  # 20 million yuan: fits a 32-bit fen column, and no bill is larger
 
 
 def parse_amount(value) -> int:
@@ -21,7 +22,7 @@ def parse_amount(value) -> int:
         dec = Decimal(str(value).strip())
     except InvalidOperation:
         raise ValueError(_("Enter an amount such as 12.50.")) from None
-    if not dec.is_finite():
+    if not dec.is_finite() or abs(dec) >= MAX_AMOUNT:
         raise ValueError(_("Enter an amount such as 12.50."))
     if dec != dec.quantize(FEN):
         raise ValueError(_("Use at most two decimal places."))

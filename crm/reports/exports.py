@@ -2,12 +2,17 @@
 so a large table never sits in memory as a whole. Libraries do the formats: csv, openpyxl."""
 import csv
 import io
-from datetime import date
+import re
+from datetime import date, datetime
 
 from flask import Response, stream_with_context
 from openpyxl import Workbook
 
+from ..core.timeutil import zone
+
 FORMATS = ("csv", "xlsx")
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"^[-+]?\d+(\.\d+)?$")  # "-600.00" is a figure, not a formula
 MIMETYPES = {"csv": "text/csv",  # Flask adds "; charset=utf-8"
              "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
@@ -19,19 +24,29 @@ class _Line:
         return text
 
 
+def _cell(value):
+    """A value as a spreadsheet should hold it: times in the chain's zone as text (Excel has no
+    time zones), and text that a spreadsheet would run as a formula quoted."""
+    if isinstance(value, datetime):
+        return value.astimezone(zone()).strftime("%Y-%m-%d %H:%M:%S") if value.tzinfo else value.isoformat(" ")
+    if isinstance(value, str) and value[:1] in _FORMULA and not _NUMBER.match(value):
+        return "'" + value
+    return value
+
+
 def _csv(header, rows):
     writer = csv.writer(_Line())
-    yield "\ufeff" + writer.writerow(header)  # the BOM lets Excel open UTF-8 Chinese text correctly
+    yield "\ufeff" + writer.writerow([_cell(h) for h in header])  # the BOM lets Excel open UTF-8 Chinese text
     for row in rows:
-        yield writer.writerow(row)
+        yield writer.writerow([_cell(v) for v in row])
 
 
 def _xlsx(header, rows, title):
     book = Workbook(write_only=True)  # rows go straight to the zip stream, not into a sheet in memory
     sheet = book.create_sheet(title=title[:31])
-    sheet.append(list(header))
+    sheet.append([_cell(h) for h in header])
     for row in rows:
-        sheet.append(list(row))
+        sheet.append([_cell(v) for v in row])
     out = io.BytesIO()
     book.save(out)
     yield out.getvalue()

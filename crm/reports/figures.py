@@ -10,6 +10,7 @@ from ..core.money import format_fen, round_fen
 from ..errors import Invalid
 
 MAX_DAYS = 3 * 366
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,8 @@ class Period:
 
 
 def period(start: date, end: date) -> Period:
+    if not (FIRST_DAY <= start and end <= LAST_DAY):
+        raise Invalid(_("Reports cover 2000 to 2100."), code="invalid_period", field="from")
     if end < start:
         raise Invalid(_("The period ends before it starts."), code="invalid_period", field="to")
     if (end - start).days >= MAX_DAYS:

@@ -3,6 +3,7 @@ with its line number; a file with errors imports nothing unless the caller skips
 Re-importing a check_no / stay_no of the same store updates the row, never duplicates it."""
 import csv
 import io
+import re
 from datetime import date, datetime
 
 from flask_babel import gettext as _
@@ -25,6 +26,7 @@ CHECK_COLUMNS = ("check_no", "store_code", "closed_at", "amount", "covers", "seg
 CHECK_OPTIONAL = ("member_mobile", "joined_at_visit")
 STAY_COLUMNS = ("stay_no", "store_code", "arrival", "departure", "rooms", "room_revenue", "segment")
 STAY_OPTIONAL = ("member_mobile", "company", "sales_rep", "complimentary", "day_use")
+_WHOLE = re.compile(r"^[0-9]{1,9}$")
 _TRUE, _FALSE = {"1", "true", "yes", "y", "是", "t"}, {"", "0", "false", "no", "n", "否", "f"}
 
 
@@ -70,9 +72,10 @@ def _amount(value, column):
     return fen
 
 
-def _count(value, column, minimum):
-    if not value.isdigit() or int(value) < minimum:
-        raise RowError(_("%(column)s must be a whole number of at least %(min)d.", column=column, min=minimum))
+def _count(value, column, minimum, maximum=100_000):
+    if not _WHOLE.match(value) or not minimum <= int(value) <= maximum:
+        raise RowError(_("%(column)s must be a whole number from %(min)d to %(max)d.", column=column, min=minimum,
+                         max=maximum))
     return int(value)
 
 

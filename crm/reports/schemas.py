@@ -71,7 +71,7 @@ class RoomSchema(Schema):
 
 class YearQuery(Schema):
     store_code = fields.Str(load_default=None)
-    year = fields.Int(required=True, validate=validate.Range(min=2000, max=2100))
+    year = fields.Int(required=True, validate=validate.Range(min=2001, max=2100))  # last year's column too
     month = fields.Int(load_default=None, validate=validate.Range(min=1, max=12))
     format = fields.Str(load_default=None, validate=validate.OneOf(FORMATS))
 

@@ -28,7 +28,7 @@ PLAN_KEYS = ("repeat_guests",) + SEGMENT_KEYS
 
 def report_period(year: int, month: int | None) -> Period:
     if not 2000 <= year <= 2100:
-        raise Invalid(_("Give a year from 2000 to 2100."), code="invalid_year", field="year")
+        raise Invalid(_("Give a year from 2001 to 2100."), code="invalid_year", field="year")
     if month is None:
         return Period(date(year, 1, 1), date(year, 12, 31))
     if not 1 <= month <= 12:
@@ -100,6 +100,8 @@ def _nulls(row_key):
 
 
 def segment_table(store_code: str | None, year: int, month: int | None = None) -> dict:
+    if year < 2001:  # last year's column needs the year before
+        raise Invalid(_("Give a year from 2001 to 2100."), code="invalid_year", field="year")
     p = report_period(year, month)
     last = report_period(year - 1, month)
     columns = {"last_year_actual": _actual(store_code, last), "plan": _plan(store_code, p, year, month),

@@ -20,7 +20,7 @@ from ..errors import DomainError
 from ..extensions import db
 from ..stores import service as stores
 from . import competitors, exports, imports, monthly, rankings, rfm, segments
-from .figures import period
+from .figures import money, period
 from .kpis import BILL_COLUMNS, bill_rows, member_kpis
 from .rooms import record_room_count, room_kpis
 from .schemas import (
@@ -327,7 +327,7 @@ def rfm_page():
         if group:
             return exports.download(fmt, f"rfm-{group}", [label(h) for h in (
                 "member_id", "name", "last_bill", "frequency", "monetary", "r", "f", "m")],
-                ([r.id, r.name, r.last_bill, r.frequency, r.monetary / 100, r.r, r.f, r.m] for r in members))
+                ([r.id, r.name, r.last_bill, r.frequency, money(r.monetary), r.r, r.f, r.m] for r in members))
         return exports.download(fmt, "rfm", [label("group"), label("members")],
                                 ([label(k), n] for k, n in counts.items()))
     return render_template("reports/rfm.html", counts=counts, group=group, members=members, label=label)
