@@ -2,9 +2,11 @@
 
 Printed card: `CRM1.<card_no>.<signature>`; the signature is the first 80 bits of
 HMAC-SHA256(key, card_no) in base32, so a forged or mistyped code fails the check.
-Phone (dynamic, like a payment code): `CRM2.<card_no>.<step>.<signature>`, where step
-is the 30-second interval it was drawn in and the signature covers card and step; it is
-accepted for about a minute, so a screenshot soon stops working.
+Phone (dynamic, like a payment code): `CRM2.<card id>.<step>.<signature>`, where step is
+the 30-second interval it was drawn in and the signature covers card and step; it is
+accepted for about a minute, so a screenshot soon stops working. It names the card by its
+internal id, never its number, so a screenshot does not give away a number a cashier
+could type.
 Only upper-case letters, digits and dots: safe for keyboard-wedge scanners.
 """
 import base64
@@ -69,32 +71,33 @@ def current_step(now: float | None = None) -> int:
     return int((time.time() if now is None else now) // STEP_SECONDS)
 
 
-def dynamic_payload(card_no: str, now: float | None = None) -> str:
+def dynamic_payload(card_id: int, now: float | None = None) -> str:
     """The phone's code for this 30-second interval."""
     step = current_step(now)
-    return f"{DYNAMIC_VERSION}.{card_no}.{step}.{_signature(f'{DYNAMIC_VERSION}:{card_no}:{step}')}"
+    return f"{DYNAMIC_VERSION}.{card_id}.{step}.{_signature(f'{DYNAMIC_VERSION}:{card_id}:{step}')}"
 
 
-def _dynamic_card_no(parts, now: float | None) -> str | None:
-    card_no, step, sig = parts[1], parts[2], parts[3]
-    if not (looks_like_card_no(card_no) and _STEP.match(step)):
+def dynamic_card_id(code: str, now: float | None = None) -> int | None:
+    """The card id a phone code stands for, or None if it is not one, forged or expired."""
+    parts = (code or "").strip().upper().split(".")
+    if len(parts) != 4 or parts[0] != DYNAMIC_VERSION:
+        return None
+    card_id, step, sig = parts[1], parts[2], parts[3]
+    if not (_STEP.match(card_id) and _STEP.match(step)):
         return None
     if int(step) - current_step(now) not in STEPS_ACCEPTED:
         return None  # expired (or from the future): show the phone's fresh code
-    expected = _signature(f"{DYNAMIC_VERSION}:{card_no}:{step}")
-    return card_no if hmac.compare_digest(sig, expected) else None
+    expected = _signature(f"{DYNAMIC_VERSION}:{card_id}:{step}")
+    return int(card_id) if hmac.compare_digest(sig, expected) else None
 
 
-def card_no_from_code(code: str, now: float | None = None) -> str | None:
-    """The card number a scanned or typed code stands for, or None if forged, mistyped or
-    (a phone code) expired.
+def card_no_from_code(code: str) -> str | None:
+    """The card number a scanned or typed code stands for, or None if forged or mistyped.
 
-    Accepts the printed card's QR payload, the phone's dynamic one, or a bare card number
-    typed by a cashier (its Luhn digit catches typos)."""
+    Accepts the printed card's QR payload or a bare card number typed by a cashier (its
+    Luhn digit catches typos). Phone codes name a card id: see dynamic_card_id."""
     code = (code or "").strip().upper()
     parts = code.split(".")
-    if len(parts) == 4 and parts[0] == DYNAMIC_VERSION:
-        return _dynamic_card_no(parts, now)
     if len(parts) == 3 and parts[0] == PAYLOAD_VERSION:
         card_no, sig = parts[1], parts[2]
         if looks_like_card_no(card_no) and hmac.compare_digest(sig, _signature(card_no)):

@@ -27,7 +27,14 @@ TRANSITIONS = {
 }
 
 looks_like_card_no = codes.looks_like_card_no
-card_no_from_code = codes.card_no_from_code
+
+
+def card_no_from_code(code: str) -> str | None:
+    """The card number a printed card's code, a typed number or a phone code stands for."""
+    card_id = codes.dynamic_card_id(code)
+    if card_id is not None:
+        return db.session.scalar(select(Card.card_no).where(Card.id == card_id))
+    return codes.card_no_from_code(code)
 qr_payload = codes.qr_payload
 
 
@@ -144,8 +151,12 @@ def scan(code: str, *, field: str = "code") -> Card:
     Forged or mistyped codes are 422 `invalid_code`; a real card that is not active
     (frozen, lost, replaced) is 409 `card_not_active` so the cashier knows why. `field`
     names the input the code came from, for the error."""
-    card_no = codes.card_no_from_code(code)
-    card = db.session.scalar(select(Card).where(Card.card_no == card_no)) if card_no else None
+    card_id = codes.dynamic_card_id(code)
+    if card_id is not None:
+        card = db.session.get(Card, card_id)
+    else:
+        card_no = codes.card_no_from_code(code)
+        card = db.session.scalar(select(Card).where(Card.card_no == card_no)) if card_no else None
     if card is None:
         raise Invalid(_("This code is not a valid member card."), code="invalid_code", field=field)
     if card.status != "active":

@@ -108,7 +108,7 @@ def phone_card(token):
     if member is None:
         return render_template("cards/phone.html", member=None), 404
     card = service.live_card(member.id)
-    payload = codes.dynamic_payload(card.card_no) if card is not None and card.status == "active" else None
+    payload = codes.dynamic_payload(card.id) if card is not None and card.status == "active" else None
     response = Response(render_template("cards/phone.html", member=member, card=card,
                                         qr_svg=images.svg(payload) if payload else None,
                                         refresh=codes.STEP_SECONDS - int(time.time()) % codes.STEP_SECONDS + 1))
