@@ -177,3 +177,24 @@ def test_the_birthday_greeting_is_built_in_and_off_until_scheduled(app, marketin
     r = marketing.patch(f"/api/v1/campaigns/{listed[0]['id']}", json={"schedule": "once"})
     assert r.status_code == 422
     assert audit_problems(app) == []
+
+
+def test_a_holiday_a_campaign_plans_on_cannot_be_removed(marketing, stores):
+    h = marketing.post("/api/v1/holidays", json={"key": "anniversary", "name": "店庆", "date": "2027-03-18"}).json
+    t = marketing.post("/api/v1/message-templates", json={"name": "t", "body": "{{ name }}"}).json
+    c = marketing.post("/api/v1/campaigns", json={"name": "店庆问候", "template_id": t["id"], "schedule": "holiday",
+                                                  "holiday_key": "anniversary"})
+    assert c.status_code == 201, c.json
+    r = marketing.delete(f"/api/v1/holidays/{h['id']}")
+    assert r.status_code == 409 and r.json["error"]["code"] == "holiday_in_use"
+    marketing.post(f"/api/v1/campaigns/{c.json['id']}/actions", json={"action": "cancel"})
+    assert marketing.delete(f"/api/v1/holidays/{h['id']}").status_code == 204
+
+
+def test_send_time_cannot_be_cleared(marketing, stores):
+    t = marketing.post("/api/v1/message-templates", json={"name": "t", "body": "{{ name }}"}).json
+    c = marketing.post("/api/v1/campaigns", json={"name": "c", "template_id": t["id"], "schedule": "recurring",
+                                                  "recurrence": "weekly"}).json
+    assert c["send_time"] == "09:00:00"
+    r = marketing.patch(f"/api/v1/campaigns/{c['id']}", json={"send_time": None})
+    assert r.status_code == 422

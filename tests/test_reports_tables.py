@@ -128,3 +128,13 @@ def test_rfm_groups_and_their_use_as_an_audience(manager, login_api, member_fact
     r = marketing.post("/api/v1/audiences/count", json={"rfm": ["champions", "lost"]})
     assert r.status_code == 200 and r.json["count"] == 4
     assert marketing.post("/api/v1/audiences/count", json={"rfm": ["vip"]}).status_code == 422
+
+
+def test_rfm_scores_equal_figures_alike(manager, member_factory):
+    people = [member_factory() for _ in range(6)]
+    when = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    lines = ["check_no,store_code,closed_at,amount,covers,segment,member_mobile"]
+    lines += [f"T{i},BJ01,{when},100.00,2,walk_in,{p['mobile']}" for i, p in enumerate(people)]
+    assert post_csv(manager, "/api/v1/imports/checks", "\n".join(lines) + "\n").json["imported"] == 6
+    counts = manager.get("/api/v1/reports/rfm").json
+    assert sorted(counts.values()) == [0, 0, 0, 0, 0, 6]  # one group for all: no split by member number

@@ -158,7 +158,7 @@ class Campaigns(MethodView):
     @blp.response(201, CampaignSchema)
     def post(self, data):
         """Create a draft campaign (schedule it with an action)."""
-        return service.save(g.actor, {k: v for k, v in data.items() if v is not None or k != "send_time"})
+        return service.save(g.actor, data)
 
 
 @blp.route("/campaigns/<int:campaign_id>")

@@ -14,7 +14,7 @@ from ..core import audit
 from ..core.actor import Actor
 from ..errors import Conflict, Invalid, NotFound
 from ..extensions import db
-from .models import CustomHoliday
+from .models import Campaign, CustomHoliday
 
 FIRST_YEAR, LAST_YEAR = 1901, 2099  # what the lunar tables cover
 
@@ -113,5 +113,10 @@ def remove(actor: Actor, holiday_id: int):
     row = db.session.get(CustomHoliday, holiday_id)
     if row is None:
         raise NotFound(_("No such holiday."), code="holiday_not_found")
+    users = db.session.scalar(select(Campaign.name).where(
+        Campaign.holiday_key == row.key, Campaign.state.in_(("draft", "scheduled", "running"))).limit(1))
+    if users:
+        raise Conflict(_("Campaign %(name)s is planned on this holiday; change it first.", name=users),
+                       code="holiday_in_use")
     audit.record(actor, "holiday.remove", entity=row, key=row.key, date=row.date.isoformat())
     db.session.delete(row)

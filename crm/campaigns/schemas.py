@@ -80,8 +80,7 @@ class CampaignInSchema(Schema):
     coupon_type_code = fields.Str(allow_none=True, load_default=None)
     schedule = fields.Str(load_default="once", validate=validate.OneOf(SCHEDULES))
     send_at = fields.AwareDateTime(allow_none=True, load_default=None, metadata={"description": "once: when"})
-    send_time = fields.Time(load_default=None, allow_none=True,
-                            metadata={"description": "local time of day for the other schedules (default 09:00)"})
+    send_time = fields.Time(metadata={"description": "local time of day for the other schedules (default 09:00)"})
     recurrence = fields.Str(allow_none=True, load_default=None, validate=validate.OneOf(RECURRENCES))
     holiday_key = fields.Str(allow_none=True, load_default=None)
     days_before = fields.Int(load_default=0, validate=validate.Range(min=0, max=60))

@@ -8,12 +8,13 @@ from datetime import datetime, time
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from ..core import audit
 from ..core.actor import Actor
 from ..core.lookup import get_or_404
 from ..core.phones import normalise_mobile
-from ..core.timeutil import as_utc, default_tz_name, utcnow, zone
+from ..core.timeutil import as_utc, default_tz_name, local_today, utcnow, zone
 from ..coupons import service as coupons
 from ..errors import Conflict, Invalid
 from ..extensions import db
@@ -67,10 +68,13 @@ def birthday_campaign() -> Campaign:
         if template is None:
             template = messages.MessageTemplate(**BIRTHDAY_TEMPLATE)
             db.session.add(template)
-        campaign = Campaign(name="生日祝福", builtin="birthday", template=template, channel="sms",
-                            schedule="birthday", send_time=time(9, 0), state="draft")
-        db.session.add(campaign)
-        db.session.flush()
+        try:
+            with db.session.begin_nested():
+                campaign = Campaign(name="生日祝福", builtin="birthday", template=template, channel="sms",
+                                    schedule="birthday", send_time=time(9, 0), state="draft")
+                db.session.add(campaign)
+        except IntegrityError:  # another request created it a moment ago
+            campaign = db.session.scalar(select(Campaign).where(Campaign.builtin == "birthday"))
     return campaign
 
 
@@ -123,7 +127,7 @@ def save(actor: Actor, data: dict, campaign_id: int | None = None) -> Campaign:
     for key, value in data.items():
         setattr(campaign, key, value.strip() if isinstance(value, str) else value)
     if campaign.schedule == "recurring" and campaign.starts_on is None:
-        campaign.starts_on = utcnow().date()
+        campaign.starts_on = local_today()  # the chain's date: weekly sends fall on the weekday marketing sees
     _check(campaign)
     db.session.add(campaign)
     db.session.flush()

@@ -1,6 +1,7 @@
 """RFM segmentation of members: recency, frequency and monetary value over the last 12
-months of bills (checkouts and imported checks), each scored 1–5 by quintile with the
-database's NTILE(5) window function (5 = most recent / most often / most spent).
+months of bills (checkouts and imported checks), each scored 1–5 by quintile: 1 + the
+share of members with a strictly lower figure × 5 (PERCENT_RANK, so members with equal
+figures always score alike; 5 = most recent / most often / most spent).
 
 Named groups, first match wins:
   champions  R ≥ 4, F ≥ 4, M ≥ 4     loyal     F ≥ 4
@@ -11,12 +12,13 @@ audience filter (`rfm`)."""
 from datetime import datetime, timedelta
 
 from flask_babel import lazy_pgettext
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import Integer, and_, case, cast, func, select
 
 from ..core.timeutil import utcnow
 from ..extensions import db
 from ..members import service as members
 from .kpis import facts
+from .sql import least
 
 GROUPS = {"champions": lazy_pgettext("rfm", "Champions"), "loyal": lazy_pgettext("rfm", "Loyal"),
           "new": lazy_pgettext("rfm", "New"), "at_risk": lazy_pgettext("rfm", "At risk"),
@@ -31,11 +33,10 @@ def scored(now: datetime | None = None):
                          func.sum(b.c.amount).label("monetary"))
                   .where(b.c.member_id.is_not(None), b.c.at >= now - timedelta(days=365), b.c.at <= now)
                   .group_by(b.c.member_id).subquery())
-    scores = select(per_member,
-                    func.ntile(5).over(order_by=(per_member.c.last_bill, per_member.c.member_id)).label("r"),
-                    func.ntile(5).over(order_by=(per_member.c.frequency, per_member.c.member_id)).label("f"),
-                    func.ntile(5).over(order_by=(per_member.c.monetary, per_member.c.member_id)).label("m")
-                    ).subquery()
+    def score(column):  # 1-5 by the share of members strictly below; equal figures score alike
+        return least(1 + cast(func.percent_rank().over(order_by=column) * 5, Integer), 5)  # cast truncates: >= 0
+    scores = select(per_member, score(per_member.c.last_bill).label("r"), score(per_member.c.frequency).label("f"),
+                    score(per_member.c.monetary).label("m")).subquery()
     group = case((and_(scores.c.r >= 4, scores.c.f >= 4, scores.c.m >= 4), "champions"),
                  (scores.c.f >= 4, "loyal"), (and_(scores.c.r >= 4, scores.c.f <= 2), "new"),
                  (and_(scores.c.r <= 2, scores.c.f >= 3), "at_risk"), (and_(scores.c.r <= 2, scores.c.f <= 2), "lost"),
