@@ -110,3 +110,13 @@ def test_admin_adds_and_changes_levels(app, staff, login_api):
     gold = next(lv for lv in login_api("admin").get("/api/v1/levels").json if lv["code"] == "gold")
     assert (gold["name"], gold["points_multiplier"], gold["upgrade_spend"], gold["upgrade_topup"]) == (
         "金卡", "2.00", None, "10000.00")
+
+
+def test_a_password_reset_ends_the_users_open_sessions(app, staff, login_api):
+    cashier_ui = ui_login(app, staff["cashier"])
+    assert cashier_ui.get("/till").status_code == 200
+    cashier_id = next(s["id"] for s in login_api("admin").get("/api/v1/staff").json["items"]
+                      if s["username"] == staff["cashier"])
+    assert login_api("admin").patch(f"/api/v1/staff/{cashier_id}", json={"password": "a-new-pass-1"}).status_code == 200
+    r = cashier_ui.get("/till")
+    assert r.status_code == 302 and "/login" in r.headers["Location"]

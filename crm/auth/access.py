@@ -85,7 +85,8 @@ def _session_staff():
     cfg = current_app.config
     login_at, seen_at = session.get("login_at", 0), session.get("seen_at", 0)
     if (now - seen_at > cfg["SESSION_IDLE_MINUTES"] * 60
-            or now - login_at > cfg["SESSION_ABSOLUTE_MINUTES"] * 60):
+            or now - login_at > cfg["SESSION_ABSOLUTE_MINUTES"] * 60
+            or session.get("pw") != service.password_fingerprint(current_user)):
         logout_user()
         session.clear()
         flash(_("Your session expired. Please log in again."), "warning")

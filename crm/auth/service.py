@@ -81,6 +81,12 @@ def update_staff(actor: Actor, staff_id: int, **changes) -> Staff:
     return staff
 
 
+def password_fingerprint(staff: Staff) -> str:
+    """Changes whenever the password does: a UI session remembers it, so a reset ends
+    every session opened with the old password (API tokens are revoked outright)."""
+    return hashlib.sha256(staff.password_hash.encode()).hexdigest()[:16]
+
+
 def get_staff(staff_id: int) -> Staff:
     return get_or_404(Staff, staff_id, _("No such staff account."))
 

@@ -51,6 +51,7 @@ def login():
             session.clear()
             login_user(staff)
             session["login_at"] = session["seen_at"] = time.time()
+            session["pw"] = service.password_fingerprint(staff)
             if lang:
                 session["lang"] = lang
             audit.record(actor_for(staff), "auth.login", entity=staff)
