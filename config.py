@@ -89,6 +89,8 @@ class Config:
     DELIVERY_MAX_ATTEMPTS = _int("DELIVERY_MAX_ATTEMPTS", 5)
     DELIVERY_RETRY_SECONDS = _int("DELIVERY_RETRY_SECONDS", 60)  # doubled after each failure
     SCHEDULER_TICK_SECONDS = _int("SCHEDULER_TICK_SECONDS", 30)
+    # A send missed while the scheduler was down is still made up to this many days late.
+    SCHEDULER_CATCH_UP_DAYS = _int("SCHEDULER_CATCH_UP_DAYS", 2)
     FANOUT_BATCH = _int("FANOUT_BATCH", 2000)  # members per fan-out transaction
 
 

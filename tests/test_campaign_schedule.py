@@ -10,7 +10,7 @@ SH = "Asia/Shanghai"
 
 def campaign(**kw):
     base = dict(schedule="recurring", send_at=None, send_time=time(9, 0), recurrence="monthly", holiday_key=None,
-                days_before=0, starts_on=date(2027, 1, 31), ends_on=None)
+                days_before=0, starts_on=date(2027, 1, 31), ends_on=None, scheduled_at=None)
     return SimpleNamespace(**{**base, **kw})
 
 
@@ -53,3 +53,14 @@ def test_next_run_for_people():
     assert when == beijing(2027, 5, 7, 10, 0)
     once = campaign(schedule="once", send_at=beijing(2027, 6, 1, 12, 0))
     assert next_run(once, beijing(2027, 5, 1, 0, 0), tz=SH) == beijing(2027, 6, 1, 12, 0)
+
+
+def test_missed_sends_are_caught_up_but_never_from_before_scheduling():
+    daily = campaign(recurrence="daily", starts_on=date(2027, 5, 1), scheduled_at=beijing(2027, 5, 1, 8, 0))
+    late = due(daily, beijing(2027, 5, 4, 8, 0), tz=SH, catch_up_days=2)  # down since the 1st; 4th not yet 09:00
+    assert [o.key for o in late] == ["2027-05-02", "2027-05-03"]
+    fresh = campaign(recurrence="daily", starts_on=date(2027, 5, 1), scheduled_at=beijing(2027, 5, 4, 7, 0))
+    assert [o.key for o in due(fresh, beijing(2027, 5, 4, 9, 30), tz=SH, catch_up_days=2)] == ["2027-05-04"]
+    birthday = campaign(schedule="birthday", starts_on=None, scheduled_at=beijing(2027, 1, 1, 0, 0))
+    occ = due(birthday, beijing(2027, 3, 11, 7, 0), tz=SH, zones=[SH], catch_up_days=1)
+    assert [o.key for o in occ] == ["2027-03-10"]  # yesterday's birthdays, greeted a morning late

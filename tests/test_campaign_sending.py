@@ -487,3 +487,13 @@ def test_the_outbox_masks_mobiles_for_marketing(app, marketing, login_api, membe
     seen_by_marketing = marketing.get("/api/v1/deliveries").json["items"][0]["address"]
     assert seen_by_marketing == m["mobile"][:3] + "****" + m["mobile"][-4:]
     assert login_api("manager").get("/api/v1/deliveries").json["items"][0]["address"] == m["mobile"]
+
+
+def test_a_scheduler_down_on_the_morning_still_greets_once_it_is_back(app, marketing, login_api, member_factory,
+                                                                      gateway):
+    a = member_factory(birthday="1990-03-10", marketing_consent=SMS)
+    birthday_greeting(marketing, login_api)
+    tick(app, at_shanghai(2027, 3, 11, 10, 0))  # nothing ran on the 10th
+    assert gateway.to() == [a["mobile"]]
+    tick(app, at_shanghai(2027, 3, 12, 10, 0))
+    assert len(gateway.received) == 1

@@ -64,7 +64,8 @@ def _run_campaign(campaign, now: datetime, tz: str, zones) -> int:
         _commit()
         return 0
     total = 0
-    for occurrence in due(campaign, now, tz=tz, zones=zones, holiday_date=service.holiday_date_fn(campaign)):
+    for occurrence in due(campaign, now, tz=tz, zones=zones, holiday_date=service.holiday_date_fn(campaign),
+                          catch_up_days=current_app.config["SCHEDULER_CATCH_UP_DAYS"]):
         run = fanout.claim_run(campaign, occurrence, now)
         if run is None:
             db.session.rollback()

@@ -102,6 +102,7 @@ class Campaign(db.Model):
     ends_on: Mapped[date | None]
     marketing: Mapped[bool] = mapped_column(default=True)  # marketing waits out the quiet hours
     state: Mapped[str] = mapped_column(String(12), default="draft")
+    scheduled_at: Mapped[datetime | None]  # when it was last scheduled: catch-up never reaches before it
     builtin: Mapped[str | None] = mapped_column(String(16), unique=True)  # "birthday" for the built-in greeting
     created_by: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

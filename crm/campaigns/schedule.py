@@ -43,32 +43,42 @@ def birthdays_greeted_on(day: date) -> list[tuple[int, int]]:
     return pairs
 
 
-def due(campaign, now: datetime, *, tz: str, zones=(), holiday_date=None) -> list[Occurrence]:
-    """The occurrences of a campaign that are due at `now` (UTC).
+def _days_to_run(campaign, local: datetime, catch_up_days: int) -> list[date]:
+    """Local days whose send time has passed and may still be owed: today (once its send
+    time has come) and up to `catch_up_days` before it, but none before the campaign was
+    scheduled, so a scheduler that was down at send time catches up and a new campaign
+    does not reach into the past."""
+    since = as_utc(campaign.scheduled_at).astimezone(local.tzinfo).date() if campaign.scheduled_at else local.date()
+    days = [local.date() - timedelta(days=back) for back in range(catch_up_days, 0, -1)]
+    if local.time() >= campaign.send_time:
+        days.append(local.date())
+    return [d for d in days if d >= since and _in_window(campaign, d)]
+
+
+def due(campaign, now: datetime, *, tz: str, zones=(), holiday_date=None, catch_up_days: int = 0) -> list[Occurrence]:
+    """The occurrences of a campaign that are due at `now` (UTC), oldest first.
 
     `tz`: the chain's zone for once/recurring/holiday schedules; `zones`: every store zone
-    (birthdays); `holiday_date(year)`: the date of the campaign's holiday in a year."""
+    (birthdays); `holiday_date(year)`: the date of the campaign's holiday in a year;
+    `catch_up_days`: how far back a missed send is still made (the run key stops repeats)."""
     if campaign.schedule == "once":
         return [Occurrence("once")] if campaign.send_at is not None and as_utc(campaign.send_at) <= now else []
     if campaign.schedule == "birthday":
         out = []
         for name in sorted(set(zones)):
-            local = now.astimezone(ZoneInfo(name))
-            if local.time() >= campaign.send_time and _in_window(campaign, local.date()):
-                target = local.date() + timedelta(days=campaign.days_before)
+            for day in _days_to_run(campaign, now.astimezone(ZoneInfo(name)), catch_up_days):
+                target = day + timedelta(days=campaign.days_before)
                 out.append(Occurrence(target.isoformat(), scope=name, birthday=target))
         return out
-    local = now.astimezone(ZoneInfo(tz))
-    today = local.date()
-    if local.time() < campaign.send_time or not _in_window(campaign, today):
-        return []
-    if campaign.schedule == "recurring":
-        return [Occurrence(today.isoformat())] if _recurs_on(campaign, today) else []
-    if campaign.schedule == "holiday" and holiday_date is not None:
-        target = today + timedelta(days=campaign.days_before)
-        holiday = holiday_date(target.year)
-        return [Occurrence(holiday.isoformat())] if holiday == target else []
-    return []
+    out = []
+    for day in _days_to_run(campaign, now.astimezone(ZoneInfo(tz)), catch_up_days):
+        if campaign.schedule == "recurring" and _recurs_on(campaign, day):
+            out.append(Occurrence(day.isoformat()))
+        elif campaign.schedule == "holiday" and holiday_date is not None:
+            target = day + timedelta(days=campaign.days_before)
+            if holiday_date(target.year) == target:
+                out.append(Occurrence(target.isoformat()))
+    return out
 
 
 def next_run(campaign, now: datetime, *, tz: str, holiday_date=None, horizon_days=400) -> datetime | None:

@@ -143,6 +143,7 @@ def transition(actor: Actor | None, campaign: Campaign, action: str) -> Campaign
                        state=campaign.state, action=action)
     if action == "schedule":
         _check(campaign)
+        campaign.scheduled_at = utcnow()
     campaign.state = target
     if actor is not None:
         audit.record(actor, f"campaign.{action}", entity=campaign, state=target)

@@ -65,6 +65,7 @@ def upgrade():
     sa.Column('ends_on', sa.Date(), nullable=True),
     sa.Column('marketing', sa.Boolean(), nullable=False),
     sa.Column('state', sa.String(length=12), nullable=False),
+    sa.Column('scheduled_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('builtin', sa.String(length=16), nullable=True),
     sa.Column('created_by', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
