@@ -26,7 +26,7 @@ def _page(template, status=200, **context):
 @bp.route("/", methods=["GET", "POST"])
 @allow(ADMINS)
 def staff_list():
-    form, errors = {}, {}
+    form, errors = {"role": "cashier"}, {}
     if request.method == "POST":
         form = request.form
 

@@ -18,4 +18,11 @@ BUILTIN = (
     _l("Must be one of: %(choices)s."),
     _l("Length must be between %(min)s and %(max)s."),
     _l("Longer than maximum length %(max)s."),
+    _l("Not a valid number."),
+    _l("Not a valid date."),
+    _l("Not a valid time."),
+    _l("Not a valid datetime."),
+    _l("The amount cannot be negative."),
+    _l("2–64 letters, digits, dot, dash or underscore."),
+    _l("2–32 letters, digits, dash or underscore."),
 )

@@ -1,6 +1,7 @@
 """Manager UI: coupon types (with stock), top-up gift rules and lucky-draw prizes."""
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from ..auth.access import allow
 from ..auth.roles import MANAGERS
@@ -14,17 +15,19 @@ bp = Blueprint("coupons", __name__, url_prefix="/catalog/coupons")
 
 # form name -> (schema, service call, success message)
 FORMS = {
-    "type": (CouponTypeSchema, service.create_definition, "Coupon type %(name)s added."),
-    "gift": (GiftRuleSchema, service.create_gift_rule, "Gift rule %(name)s added."),
-    "prize": (PrizeSchema, service.create_prize, "Prize %(name)s added."),
+    "type": (CouponTypeSchema, service.create_definition, lambda name: _("Coupon type %(name)s added.", name=name)),
+    "gift": (GiftRuleSchema, service.create_gift_rule, lambda name: _("Gift rule %(name)s added.", name=name)),
+    "prize": (PrizeSchema, service.create_prize, lambda name: _("Prize %(name)s added.", name=name)),
 }
+KIND_LABELS = {"cash": _l("Cash off"), "item": _l("A dish"), "gift": _l("Gift"), "percent": _l("Percent off")}
 
 
 def _page(status=200, forms=None, errors=None):
     types = service.list_definitions()
     return render_template("coupons/coupons.html", types=types, rules=service.list_gift_rules(),
                            prizes=service.list_prizes(), kinds=KINDS, money=format_fen, forms=forms or {},
-                           errors=errors or {}, type_options=[(t.code, t.name) for t in types if t.active]), status
+                           errors=errors or {}, type_options=[(t.code, t.name) for t in types if t.active],
+                           kind_labels=KIND_LABELS), status
 
 
 @bp.get("/")
@@ -43,7 +46,7 @@ def add(form_name):
     created, errors = commit_or_errors(lambda: create(g.actor, schema().load(data)))
     if errors:
         return _page(422, forms={form_name: request.form}, errors={form_name: errors})
-    flash(_(message, name=created.name), "success")
+    flash(message(created.name), "success")
     return redirect(url_for("coupons.coupons", _anchor=form_name))
 
 
