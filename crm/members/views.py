@@ -5,6 +5,8 @@ from marshmallow import ValidationError
 
 from ..auth.access import allow
 from ..auth.roles import MEMBER_DESK, MEMBER_LOOKUP
+from ..campaigns import service as campaigns
+from ..campaigns.models import CHANNEL_LABELS, DELIVERY_LABELS
 from ..cards import service as cards
 from ..cards.models import PAYMENT_LABELS, PAYMENT_METHODS
 from ..checkout import service as checkout
@@ -77,7 +79,9 @@ def register():
 def detail(member_id):
     member = service.get_member(member_id)
     recent, _total = paginate(checkout.list_checkouts(member_id=member.id), 1, 10)
+    messages, _total = paginate(campaigns.deliveries(member_id=member.id), 1, 5)  # "did you get our SMS?"
     return render_template("members/detail.html", member=member, cards=cards.cards_of(member.id),
+                           messages=messages, delivery_labels=DELIVERY_LABELS, channel_labels=CHANNEL_LABELS,
                            just_registered=bool(request.args.get("new")), errors={},
                            points_available=points.available(member.id), wallet=wallet.balances(member.id),
                            pin=wallet.pin_state(member.id), coupons=coupons.coupons_of(member.id),
