@@ -17,7 +17,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 install: $(VENV)/.installed
 
 translations: install
-	$(VENV)/bin/pybabel compile --use-fuzzy -d translations >/dev/null
+	$(VENV)/bin/pybabel compile -d translations >/dev/null
 
 # After adding or changing UI strings: refresh the catalogue, then translate the new entries in the .po.
 translations-update: install
