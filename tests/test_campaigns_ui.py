@@ -110,7 +110,8 @@ def test_the_marketing_tab_is_shown_to_marketing_not_to_cashiers(app, staff):
 def test_the_member_page_lists_the_messages_the_member_was_sent(app, staff, member_factory, login_api):
     m = member_factory(name="王芳", gender="female", marketing_consent={"sms": True, "email": False})
     marketing = login_api("marketing")
-    t = marketing.post("/api/v1/message-templates", json={"name": "问候", "body": "{{ name }}{{ title }}，新品上市"}).json
+    t = marketing.post("/api/v1/message-templates",
+                       json={"name": "问候", "body": "{{ name }}{{ title }}，新品上市"}).json
     c = marketing.post("/api/v1/campaigns", json={"name": "新品", "template_id": t["id"], "channel": "outbox",
                                                   "schedule": "once", "send_at": "2027-05-01T10:00:00+08:00"}).json
     marketing.post(f"/api/v1/campaigns/{c['id']}/actions", json={"action": "schedule"})
