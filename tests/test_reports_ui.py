@@ -107,3 +107,13 @@ def test_month_by_month_page_charts_nights_by_month(app, staff, login_api):
     page = text(ui.get("/reports/monthly?store_code=HT01&year=2026"))
     assert page.count("<svg") == 2
     assert "<title>02: 4</title>" in page  # February 2026: S1 on the 27th and 28th, S5 on the 1st and 2nd
+
+
+def test_plan_form_refuses_odd_numbers_beside_their_fields(app, staff):
+    ui = ui_login(app, staff["manager"], lang="en")
+    ui.get("/reports/plans")
+    r = ui.post("/reports/plans", {"store_code": "HT01", "year": "²⁰²⁶", "month": "3", "nights_business_fit": "²"})
+    assert r.status_code == 422
+    assert "Give a year such as 2026." in text(r) and "Room nights are a whole number." in text(r)
+    r = ui.post("/reports/plans", {"store_code": "HT01", "year": "2026", "month": "13", "nights_business_fit": "5"})
+    assert r.status_code == 422 and "A month is 1 to 12." in text(r)

@@ -1,4 +1,4 @@
-"""JSON API: imports of checks and stays, member KPIs and room KPIs (CSV or Excel with format=)."""
+"""JSON API: imports of checks and stays, and every report (as a CSV or Excel file with format=)."""
 from flask import g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
@@ -103,8 +103,6 @@ def import_stays(args):
     """Stays from a PMS: a UTF-8 CSV body (stay_no, store_code, arrival, departure, rooms, room_revenue,
     segment, member_mobile?, company?, sales_rep?, complimentary?, day_use?; any order)."""
     return _import("stays", args)
-
-
 
 
 def _table(args, name, rows):

@@ -3,6 +3,7 @@
 Every page reads its query with the API's schema, so a bad period shows the same message,
 beside its field, and `format=csv|xlsx` downloads what the page shows."""
 import itertools
+import re
 from datetime import date
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
@@ -12,7 +13,7 @@ from marshmallow import ValidationError
 
 from ..auth.access import allow
 from ..auth.roles import MANAGERS, MARKETING
-from ..core.forms import errors_of, form_to_dict
+from ..core.forms import commit_or_errors, errors_of, form_to_dict
 from ..core.money import parse_amount
 from ..core.segments import SEGMENTS
 from ..core.timeutil import local_today
@@ -97,22 +98,35 @@ def _page(template, args, errors, header=(), rows=(), name="report", **context):
         (422 if errors else 200)
 
 
+def _period_figures(compute):
+    """(query args, errors, figures) of a page over a period (KPIs, rooms)."""
+    args, errors = _args(PeriodQuery())
+    figures = {}
+    if not errors:
+        try:
+            figures = compute(args["store_code"], period(args["from_"], args["to"]))
+        except DomainError as exc:
+            errors = errors_of(exc)
+    return args, errors, figures
+
+
+def _figure_rows(args, figures):
+    """Raw keys and values for a download; labelled, with — for a missing rate, on the page."""
+    if args and args.get("format"):
+        return list(figures.items())
+    return [(label(k), "—" if v is None else v) for k, v in figures.items()]
+
+
 @bp.get("/")
 @allow(MANAGERS)
 def kpis():
     if "from" not in request.args:
         return _this_month("reports.kpis")
-    args, errors = _args(PeriodQuery())
-    figures, trend = {}, []
-    if not errors:
-        try:
-            figures = member_kpis(args["store_code"], period(args["from_"], args["to"]))
-            trend = _trend(args["store_code"], args["to"])
-        except DomainError as exc:
-            errors = errors_of(exc)
-    rows = [(label(k), "—" if v is None else v) for k, v in figures.items()]
-    return _page("reports/kpis.html", args, errors, ("field", "value"),
-                 list(figures.items()) if args and args.get("format") else rows, name="kpis", trend=trend)
+    args, errors, figures = _period_figures(member_kpis)
+    downloading = bool(args and args.get("format"))
+    trend = _trend(args["store_code"], args["to"]) if figures and not downloading else []  # charts: page only
+    return _page("reports/kpis.html", args, errors, ("field", "value"), _figure_rows(args, figures), name="kpis",
+                 trend=trend)
 
 
 def _trend(store_code, last_day: date):
@@ -152,27 +166,18 @@ def rooms():
         return _this_month("reports.rooms")
     count_errors = {}
     if request.method == "POST":  # record a change of a hotel's room count
-        try:
+        def record():
             data = RoomCountSchema().load(form_to_dict(request.form))
-            record_room_count(g.actor, data["store_code"], data["effective_from"], data["rooms"], data["reason"])
-            db.session.commit()
+            return record_room_count(g.actor, data["store_code"], data["effective_from"], data["rooms"],
+                                     data["reason"])
+        _saved, count_errors = commit_or_errors(record)
+        if not count_errors:
             flash(_("Room count recorded."), "success")
             return redirect(request.full_path)
-        except (ValidationError, DomainError) as exc:
-            db.session.rollback()
-            count_errors = errors_of(exc)
-    args, errors = _args(PeriodQuery())
-    figures = {}
-    if not errors:
-        try:
-            figures = room_kpis(args["store_code"], period(args["from_"], args["to"]))
-        except DomainError as exc:
-            errors = errors_of(exc)
-    rows = list(figures.items())
-    page = _page("reports/table.html", args, errors, ("field", "value"),
-                 rows if args and args.get("format") else [(label(k), "—" if v is None else v) for k, v in rows],
-                 name="rooms", title=_("Room KPIs"), period_page=True, room_count_form=True,
-                 count_errors=count_errors, count_form=request.form if count_errors else {})
+    args, errors, figures = _period_figures(room_kpis)
+    page = _page("reports/table.html", args, errors, ("field", "value"), _figure_rows(args, figures), name="rooms",
+                 title=_("Room KPIs"), period_page=True, room_count_form=True, count_errors=count_errors,
+                 count_form=request.form if count_errors else {})
     return (page[0], 422) if count_errors else page
 
 
@@ -285,33 +290,42 @@ def plans():
     if request.method == "GET" and form["store_code"]:
         form = {**form, **segments.plan_form(form["store_code"], form["year"], form["month"])}
     if request.method == "POST":
-        try:
-            year = int(form.get("year", ""))
-            month = int(form["month"]) if form.get("month") else None
-            lines = {}
-            for key in segments.PLAN_KEYS:
-                nights, adr = form.get(f"nights_{key}", "").strip(), form.get(f"adr_{key}", "").strip()
-                if nights or adr:
-                    if not nights.isdigit():
-                        errors[f"nights_{key}"] = _("Room nights are a whole number.")
-                        continue
-                    try:
-                        lines[key] = (int(nights), parse_amount(adr or "0"))
-                    except ValueError as exc:
-                        errors[f"adr_{key}"] = str(exc)
-            if not errors:
-                segments.save_plans(g.actor, form.get("store_code", ""), year, month, lines)
-                db.session.commit()
-                flash(_("Plan saved."), "success")
-                return redirect(url_for("reports.segment_table", store_code=form["store_code"], year=year,
-                                        month=month or ""))
-        except ValueError:
-            errors["year"] = _("Give a year such as 2026.")
-        except DomainError as exc:
-            db.session.rollback()
-            errors = errors_of(exc)
+        year, month, lines, errors = _plan_form_data(form)
+        if not errors:
+            _saved, errors = commit_or_errors(
+                lambda: segments.save_plans(g.actor, form.get("store_code", ""), year, month, lines))
+        if not errors:
+            flash(_("Plan saved."), "success")
+            return redirect(url_for("reports.segment_table", store_code=form["store_code"], year=year,
+                                    month=month or ""))
     return render_template("reports/plans.html", form=form, errors=errors, hotel_options=hotels,
                            keys=segments.PLAN_KEYS, label=label), (422 if errors else 200)
+
+
+def _plan_form_data(form):
+    """(year, month, {segment: (nights, adr fen)}, errors) from the plan form; rows left empty are skipped."""
+    errors, lines = {}, {}
+    year = int(form["year"]) if _WHOLE.match(form.get("year", "")) else None
+    month = int(form["month"]) if _WHOLE.match(form.get("month", "")) else None
+    if year is None:
+        errors["year"] = _("Give a year such as 2026.")
+    if form.get("month") and month is None:
+        errors["month"] = _("A month is 1 to 12.")
+    for key in segments.PLAN_KEYS:
+        nights, adr = form.get(f"nights_{key}", "").strip(), form.get(f"adr_{key}", "").strip()
+        if not (nights or adr):
+            continue
+        if not _WHOLE.match(nights):
+            errors[f"nights_{key}"] = _("Room nights are a whole number.")
+            continue
+        try:
+            lines[key] = (int(nights), parse_amount(adr or "0"))
+        except ValueError as exc:
+            errors[f"adr_{key}"] = str(exc)
+    return year, month, lines, errors
+
+
+_WHOLE = re.compile(r"^[0-9]{1,7}$")
 
 
 @bp.get("/rfm")
