@@ -3,9 +3,21 @@
 PostgreSQL comes from TEST_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/test),
 which is only used to create and drop a scratch database. With CI=true an unreachable
 PostgreSQL fails the run; elsewhere its tests are skipped with a reason.
+
+Time comes from one clock, crm.core.timeutil. CRM_TEST_CLOCK runs the whole suite at a
+simulated time: "23:30" starts it at the next (or today's) 23:30 Asia/Shanghai, an ISO
+datetime ("2026-12-31T23:59", naive = Asia/Shanghai) at that moment; either way the clock
+keeps ticking from there, and the gunicorn and `flask` processes the tests start run on the
+same shifted clock. CRM_TEST_BACKENDS=sqlite (comma-separated) runs only those backends'
+variants of the backend-parametrised tests. A test that needs a time of day says so:
+@pytest.mark.clock_at("10:00") starts it then (before its fixtures log in), and the `clock`
+fixture moves, freezes or reads the time within it.
 """
 import os
+import re
 import uuid
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -13,6 +25,7 @@ from sqlalchemy import text
 
 from config import TestConfig, normalise_database_url
 from crm import create_app
+from crm.core import timeutil
 from crm.core.actor import Actor
 from crm.extensions import db, limiter
 
@@ -254,11 +267,13 @@ def give_points(login_api):
 
 def audit_problems(app):
     """What `crm audit` would report: every ledger that does not balance."""
+    from crm.checkout import service as checkout
     from crm.coupons import service as coupons
     from crm.points import service as points
     from crm.wallet import service as wallet
     with app.app_context():
-        return points.audit_mismatches() + wallet.audit_mismatches() + coupons.audit_mismatches()
+        return (points.audit_mismatches() + wallet.audit_mismatches() + coupons.audit_mismatches()
+                + checkout.audit_mismatches())
 
 
 @pytest.fixture
@@ -267,3 +282,150 @@ def store_today(app):
     from crm.core.timeutil import local_today
     with app.app_context():
         return local_today("Asia/Shanghai").isoformat()
+
+
+# --- The clock -------------------------------------------------------------------------------
+
+CLOCK_ZONE = ZoneInfo("Asia/Shanghai")
+BACKENDS = ("sqlite", "postgresql")
+
+
+def clock_start(spec: str, real_now: datetime) -> datetime:
+    """Where CRM_TEST_CLOCK puts the start of the run: "HH:MM" is the next such time in
+    Asia/Shanghai (today's if it is still ahead), anything else an ISO datetime."""
+    if re.fullmatch(r"\d{1,2}:\d{2}", spec):
+        hour, minute = map(int, spec.split(":"))
+        local = real_now.astimezone(CLOCK_ZONE)
+        start = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
+        return start if start >= local else start + timedelta(days=1)
+    at = datetime.fromisoformat(spec)
+    return at if at.tzinfo else at.replace(tzinfo=CLOCK_ZONE)
+
+
+def clock_env() -> dict:
+    """What a child process needs in its environment to run on the tests' clock."""
+    return {k: os.environ[k] for k in (timeutil.OFFSET_ENV, "PYTEST_VERSION") if k in os.environ}
+
+
+def _install_session_clock(config):
+    spec = os.environ.get("CRM_TEST_CLOCK", "").strip()
+    if spec:
+        real = timeutil.system_clock()
+        try:
+            offset = clock_start(spec, real) - real
+        except ValueError as exc:
+            raise pytest.UsageError(f"CRM_TEST_CLOCK={spec!r}: give HH:MM or an ISO datetime ({exc})") from None
+        os.environ[timeutil.OFFSET_ENV] = repr(offset.total_seconds())  # for gunicorn and `flask`
+        config._crm_clock = timeutil.offset_clock(offset)
+    else:
+        os.environ.pop(timeutil.OFFSET_ENV, None)  # a stale shell export must not move only the children
+        config._crm_clock = timeutil.system_clock
+    timeutil.set_clock(config._crm_clock)
+    # servers.flask_cli hands its child only the variables it is given: add the clock's.
+    from tests import servers
+    run = servers.flask_cli
+    if not getattr(run, "on_test_clock", False):
+        def flask_cli(env, *args):
+            return run({**clock_env(), **env}, *args)
+        flask_cli.on_test_clock = True
+        servers.flask_cli = flask_cli
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "clock_at(when): start the test's clock (ticking) at this time, \"HH:MM\" "
+                                       "(today in Asia/Shanghai) or an aware datetime, before its fixtures run")
+    _install_session_clock(config)
+
+
+def pytest_report_header(config):
+    spec = os.environ.get("CRM_TEST_CLOCK", "").strip()
+    if not spec:
+        return "clock: the system clock (set CRM_TEST_CLOCK=HH:MM to simulate another time)"
+    start = timeutil.utcnow().astimezone(CLOCK_ZONE)
+    return f"clock: CRM_TEST_CLOCK={spec}: the run starts at {start:%Y-%m-%d %H:%M:%S} Asia/Shanghai and ticks on"
+
+
+def pytest_collection_modifyitems(config, items):
+    wanted = {b.strip() for b in os.environ.get("CRM_TEST_BACKENDS", "").split(",") if b.strip()}
+    if not wanted:
+        return
+    if wanted - set(BACKENDS):
+        raise pytest.UsageError(f"CRM_TEST_BACKENDS: choose from {', '.join(BACKENDS)}")
+    unwanted = set(BACKENDS) - wanted
+
+    def other_backend(item):
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        return any(isinstance(v, str) and v in unwanted for v in params.values())
+    dropped = [item for item in items if other_backend(item)]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if not other_backend(item)]
+
+
+@pytest.fixture(autouse=True)
+def _session_clock(request):
+    """A test starts on the session's clock, or at its @pytest.mark.clock_at time: set here,
+    before the test's other fixtures run, so its staff log in (and tokens start) at that time
+    too. Whatever the test does to the clock is undone after it."""
+    env_before = os.environ.get(timeutil.OFFSET_ENV)
+    marker = request.node.get_closest_marker("clock_at")
+    if marker is not None:
+        TestClock().set(*marker.args)
+    yield
+    timeutil.set_clock(request.config._crm_clock)
+    if env_before is None:
+        os.environ.pop(timeutil.OFFSET_ENV, None)
+    else:
+        os.environ[timeutil.OFFSET_ENV] = env_before
+
+
+class TestClock:
+    """A test's hand on the one clock. Times are aware datetimes, or "HH:MM" for that time
+    today (the clock's date in Asia/Shanghai). `set` keeps the clock ticking from there
+    (gunicorn/`flask` started afterwards follow it); `freeze` stops it."""
+
+    __test__ = False
+
+    def __init__(self):
+        self.zone = CLOCK_ZONE
+        self._frozen = False
+
+    def now(self) -> datetime:
+        return timeutil.utcnow()
+
+    def local_now(self) -> datetime:
+        return self.now().astimezone(self.zone)
+
+    def at(self, when) -> datetime:
+        if isinstance(when, str):
+            hour, minute = map(int, when.split(":"))
+            return self.local_now().replace(hour=hour, minute=minute, second=0, microsecond=0)
+        if when.tzinfo is None:
+            raise ValueError("give the clock an aware datetime (or 'HH:MM' for today in Asia/Shanghai)")
+        return when
+
+    def set(self, when) -> datetime:
+        at = self.at(when)
+        clock = timeutil.ticking_from(at)
+        timeutil.set_clock(clock)
+        os.environ[timeutil.OFFSET_ENV] = repr(clock.offset.total_seconds())
+        self._frozen = False
+        return at
+
+    def freeze(self, when=None) -> datetime:
+        at = self.now() if when is None else self.at(when)
+        timeutil.set_clock(lambda: at)
+        self._frozen = True
+        return at
+
+    def advance(self, delta: timedelta | None = None, **kwargs) -> datetime:
+        to = self.now() + (delta or timedelta(**kwargs))
+        return self.freeze(to) if self._frozen else self.set(to)
+
+
+@pytest.fixture
+def clock():
+    """Set the time within this test: clock.set("10:00"), clock.freeze(dt), clock.advance(minutes=5).
+    Staff fixtures log in before the test body runs and API tokens last API_TOKEN_HOURS: to
+    start a test at another time of day use @pytest.mark.clock_at("HH:MM") instead."""
+    return TestClock()

@@ -25,6 +25,12 @@ def at_shanghai(*args) -> datetime:
     return datetime(*args, tzinfo=UTC) - timedelta(hours=8)
 
 
+# The campaigns are scheduled on this clock, before the dates the ticks below name (a run
+# never catches up on sends from before its campaign was scheduled): not on today's date,
+# which will one day be after them.
+pytestmark = pytest.mark.clock_at(at_shanghai(2026, 12, 1, 10, 0))
+
+
 class Gateway:
     """A loopback SMS gateway: records what it accepts; can answer with errors."""
 
@@ -341,6 +347,7 @@ def test_a_second_scheduler_waits_as_a_standby(app, backend):
             assert active is True
 
 
+@pytest.mark.clock_at("10:00")  # daytime in Beijing: the command goes by the clock, and this is not quiet hours
 def test_scheduler_command_runs_a_tick_and_restarts_without_resending(app, marketing, member_factory, gateway):
     m = member_factory(marketing_consent=SMS)
     campaign(marketing, channel="sms", schedule="once", send_at="2020-01-01T10:00:00+08:00")
@@ -353,6 +360,28 @@ def test_scheduler_command_runs_a_tick_and_restarts_without_resending(app, marke
     assert [x["state"] for x in c if x["builtin"] is None] == ["done"]
 
 
+@pytest.mark.clock_at("22:30")
+def test_the_scheduler_command_holds_marketing_sms_through_the_night_by_its_clock(app, marketing, member_factory,
+                                                                                 gateway, clock):
+    night = clock.local_now()  # 22:30 in Beijing
+    m = member_factory(marketing_consent=SMS)
+    campaign(marketing, channel="sms", schedule="once", send_at="2020-01-01T10:00:00+08:00")
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["crm", "scheduler", "--once"])
+    assert result.exit_code == 0, result.output
+    (d,) = deliveries(app)
+    assert d.status == "queued" and gateway.received == []
+    morning = (night + timedelta(days=1)).replace(hour=8, minute=0, second=0, microsecond=0)  # quiet hours end
+    assert d.next_attempt_at.astimezone(UTC) == morning
+    clock.set(morning - timedelta(minutes=1))
+    assert runner.invoke(args=["crm", "scheduler", "--once"]).exit_code == 0
+    assert gateway.received == []
+    clock.set(morning)
+    assert runner.invoke(args=["crm", "scheduler", "--once"]).exit_code == 0
+    assert gateway.to() == [m["mobile"]]
+    assert deliveries(app)[0].status == "sent"
+
+
 def test_the_job_store_keeps_one_copy_of_each_job_across_restarts(app):
     from apscheduler.schedulers.background import BackgroundScheduler
     with app.app_context():
@@ -361,7 +390,7 @@ def test_the_job_store_keeps_one_copy_of_each_job_across_restarts(app):
             scheduler.start(paused=True)
             scheduler.shutdown(wait=False)
         ids = sorted(db.session.execute(text("SELECT id FROM scheduler_jobs")).scalars())
-        assert ids == ["campaigns.tick", "points.expire"]
+        assert ids == ["campaigns.tick", "levels.review", "points.expire"]
         db.session.execute(text("DELETE FROM scheduler_jobs"))
         db.session.commit()
 

@@ -3,6 +3,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from crm.core.timeutil import utcnow
+
 STAYS = """\ufeffroom_revenue,stay_no,store_code,arrival,departure,rooms,segment,company,complimentary,day_use
 1200.00,S1,HT01,2026-02-27,2026-03-02,1,business_fit,华为,,
 1800.00,S2,HT01,2026-03-30,2026-04-02,2,conference,,0,0
@@ -94,7 +96,7 @@ def test_member_kpis_by_hand(app, manager, member_factory, issue_card, catalogue
     issue_card(a["id"])
     assert checkout([("SALMON", 2)], member_id=a["id"], covers=2).status_code == 201  # 136.00, a joined today
     assert checkout([("TEA", 1)], covers=1).status_code == 201                        # non-member 20.00
-    now = datetime.now(timezone.utc).astimezone(timezone(timedelta(hours=8))).isoformat()
+    now = utcnow().astimezone(timezone(timedelta(hours=8))).isoformat()
     imported = (f"check_no,store_code,closed_at,amount,covers,segment,member_mobile,joined_at_visit\n"
                 f"P1,BJ01,{now},100.00,2,walk_in,,\n"
                 f"P2,BJ01,{now},50.00,1,walk_in,{b['mobile']},1\n")
@@ -150,13 +152,14 @@ def test_unknown_store_is_422(manager, stores):
 def test_every_bill_of_a_period_as_a_file(manager, member_factory, catalogue, checkout, store_today):
     a = member_factory()
     assert checkout([("SALMON", 2)], member_id=a["id"], covers=2).status_code == 201
+    earlier = datetime.fromisoformat(store_today).date() - timedelta(days=270)  # within the longest period
     post_csv(manager, "/api/v1/imports/checks", "check_no,store_code,closed_at,amount,covers,segment\n"
-                                                 "P1,BJ01,2026-03-01T19:00:00+08:00,88.00,3,walk_in\n")
-    r = manager.get(f"/api/v1/reports/bills?from=2026-03-01&to={store_today}")
+                                                 f"P1,BJ01,{earlier}T19:00:00+08:00,88.00,3,walk_in\n")
+    r = manager.get(f"/api/v1/reports/bills?from={earlier}&to={store_today}")
     assert r.status_code == 200 and r.mimetype == "text/csv"
     lines = r.data.decode("utf-8-sig").splitlines()
     assert lines[0] == "store,closed_at,amount,covers,member_id,joined_at_visit"
-    assert lines[1].startswith("BJ01,2026-03-01T11:00:00+00:00,88.00,3,,0")
+    assert lines[1].startswith(f"BJ01,{earlier}T11:00:00+00:00,88.00,3,,0")
     assert lines[2].startswith("BJ01,") and lines[2].endswith(f",136.00,2,{a['id']},1")
     assert len(lines) == 3
 
@@ -216,7 +219,7 @@ def test_exports_quote_formulas_and_write_times_excel_can_hold(manager, login_ap
     csv = manager.get("/api/v1/reports/rankings?store_code=HT01&year=2026&segment=business_fit&format=csv")
     assert "'=HYPERLINK" in csv.data.decode("utf-8-sig")
     person = member_factory()
-    now = datetime.now(timezone.utc).isoformat()
+    now = utcnow().isoformat()
     post_csv(manager, "/api/v1/imports/checks", "check_no,store_code,closed_at,amount,covers,segment,member_mobile\n"
                                                 f"K1,BJ01,{now},-0.00,1,walk_in,{person['mobile']}\n")
     for group in ("champions", "loyal", "new", "at_risk", "lost", "others"):

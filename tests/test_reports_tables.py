@@ -1,9 +1,10 @@
 """The manual's tables, each figure worked out by hand: segments with plan and last year,
 repeat guests, rankings, the monthly comparison, the competitive set and RFM groups."""
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 
+from crm.core.timeutil import utcnow
 from tests.test_reports import post_csv
 
 
@@ -112,7 +113,7 @@ def test_competitive_set_shares(manager, hotel_year):
 
 def test_rfm_groups_and_their_use_as_an_audience(manager, login_api, member_factory):
     people = [member_factory(marketing_consent={"sms": True, "email": False}) for _ in range(5)]
-    now = datetime.now(timezone.utc)
+    now = utcnow()
     lines = ["check_no,store_code,closed_at,amount,covers,segment,member_mobile"]
     for i, person in enumerate(people):  # person i: i+1 bills, the last one i*10 days more recent, bigger
         for j in range(i + 1):
@@ -132,7 +133,7 @@ def test_rfm_groups_and_their_use_as_an_audience(manager, login_api, member_fact
 
 def test_rfm_scores_equal_figures_alike(manager, member_factory):
     people = [member_factory() for _ in range(6)]
-    when = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    when = utcnow().replace(microsecond=0).isoformat()
     lines = ["check_no,store_code,closed_at,amount,covers,segment,member_mobile"]
     lines += [f"T{i},BJ01,{when},100.00,2,walk_in,{p['mobile']}" for i, p in enumerate(people)]
     assert post_csv(manager, "/api/v1/imports/checks", "\n".join(lines) + "\n").json["imported"] == 6

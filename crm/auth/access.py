@@ -6,7 +6,6 @@ API callers authenticate with `Authorization: Bearer <token>` only (no cookies, 
 the API needs no CSRF token); UI callers with the Flask-Login session, which expires
 after SESSION_IDLE_MINUTES idle or SESSION_ABSOLUTE_MINUTES after login.
 """
-import time
 
 from flask import current_app, flash, g, redirect, request, session, url_for
 from flask_babel import gettext as _
@@ -14,6 +13,7 @@ from flask_login import current_user, logout_user
 
 from ..core.actor import Actor
 from ..core.database import set_write_intent
+from ..core.timeutil import now_ts
 from ..errors import Forbidden, Unauthorized, is_api_request
 from . import service
 from .roles import ADMIN
@@ -81,7 +81,7 @@ def _session_staff():
     """The logged-in UI user, unless the session has gone idle or grown too old."""
     if not current_user.is_authenticated:
         return None
-    now = time.time()
+    now = now_ts()
     cfg = current_app.config
     login_at, seen_at = session.get("login_at", 0), session.get("seen_at", 0)
     if (now - seen_at > cfg["SESSION_IDLE_MINUTES"] * 60

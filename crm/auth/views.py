@@ -1,5 +1,4 @@
 """Staff UI: log in, log out, language switch."""
-import time
 from urllib.parse import urlsplit
 
 from flask import (
@@ -17,6 +16,7 @@ from flask_babel import gettext as _
 from flask_login import login_user, logout_user
 
 from ..core import audit
+from ..core.timeutil import now_ts
 from ..errors import Unauthorized
 from ..extensions import db
 from . import service
@@ -50,7 +50,7 @@ def login():
             lang = session.get("lang")  # the language chosen before logging in stays
             session.clear()
             login_user(staff)
-            session["login_at"] = session["seen_at"] = time.time()
+            session["login_at"] = session["seen_at"] = now_ts()
             session["pw"] = service.password_fingerprint(staff)
             if lang:
                 session["lang"] = lang

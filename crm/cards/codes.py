@@ -14,9 +14,10 @@ import hashlib
 import hmac
 import re
 import secrets
-import time
 
 from flask import current_app
+
+from ..core.timeutil import now_ts
 
 PREFIX = "86"
 LENGTH = 16
@@ -68,7 +69,7 @@ def qr_payload(card_no: str) -> str:
 
 
 def current_step(now: float | None = None) -> int:
-    return int((time.time() if now is None else now) // STEP_SECONDS)
+    return int((now_ts() if now is None else now) // STEP_SECONDS)
 
 
 def dynamic_payload(card_id: int, now: float | None = None) -> str:

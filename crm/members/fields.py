@@ -5,6 +5,7 @@ from flask_babel import gettext as _
 from marshmallow import ValidationError, fields
 
 from ..core.phones import normalise_mobile
+from ..core.timeutil import local_today
 
 
 class Mobile(fields.Str):
@@ -42,6 +43,6 @@ class Birthday(fields.Field):
             date(year or 2000, month, day)  # 2000 is a leap year, so 02-29 passes without a year
         except ValueError:
             raise ValidationError(_("No such date.")) from None
-        if year is not None and not 1900 <= year <= date.today().year:
+        if year is not None and not 1900 <= year <= local_today().year:
             raise ValidationError(_("The year of birth is not plausible."))
         return (month, day, year)

@@ -3,12 +3,12 @@ so a large table never sits in memory as a whole. Libraries do the formats: csv,
 import csv
 import io
 import re
-from datetime import date, datetime
+from datetime import datetime
 
 from flask import Response, stream_with_context
 from openpyxl import Workbook
 
-from ..core.timeutil import zone
+from ..core.timeutil import local_today, zone
 
 FORMATS = ("csv", "xlsx")
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
@@ -55,7 +55,7 @@ def _xlsx(header, rows, title):
 def download(fmt: str, name: str, header, rows) -> Response:
     """A report as a file named <name>-<today>.<fmt>."""
     body = _csv(header, rows) if fmt == "csv" else _xlsx(header, rows, name)
-    filename = f"{name}-{date.today().isoformat()}.{fmt}"
+    filename = f"{name}-{local_today().isoformat()}.{fmt}"
     return Response(stream_with_context(body), mimetype=MIMETYPES[fmt],
                      headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
