@@ -75,12 +75,14 @@ def _init_extensions(app):
     app.before_request(enforce_access)
 
     from .auth.roles import ROLE_NAMES
+    from .core.forms import new_form_token
     from .core.money import format_fen
 
     @app.context_processor
     def _ui_globals():
         from flask_babel import get_locale
-        return {"current_locale": str(get_locale()), "request_path": request.path, "role_names": ROLE_NAMES}
+        return {"current_locale": str(get_locale()), "request_path": request.path, "role_names": ROLE_NAMES,
+                "form_token": new_form_token}
 
     app.add_template_filter(format_fen, "money")
 

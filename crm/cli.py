@@ -56,11 +56,14 @@ def prune_idempotency_keys():
 
 @crm.command("audit")
 def audit_ledgers():
-    """Check every balance against its ledger; exit 1 naming each mismatch."""
+    """Check every balance against its ledger and every void against its reversals; exit 1
+    naming each mismatch."""
+    from .checkout import service as checkout
     from .coupons import service as coupons
     from .points import service as points
     from .wallet import service as wallet
-    problems = points.audit_mismatches() + wallet.audit_mismatches() + coupons.audit_mismatches()
+    problems = (points.audit_mismatches() + wallet.audit_mismatches() + coupons.audit_mismatches()
+                + checkout.audit_mismatches())
     for problem in problems:
         click.echo(f"MISMATCH {problem}", err=True)
     if problems:
@@ -77,10 +80,29 @@ def expire_points():
     click.echo(f"Expired {expired} points on {accounts} accounts.")
 
 
+@crm.command("review-levels")
+@click.option("--year", type=int, default=None, help="Review year (default: this year in the chain's time zone).")
+def review_levels(year):
+    """Yearly level review: move members whose spend or top-ups over the level window no
+    longer reach their level down to the level they do reach, record why and put a notice
+    in the outbox. The scheduler runs it on 1 January; running it again changes nothing."""
+    from .core.timeutil import default_tz_name, zone
+    from .members import levels
+    try:
+        result = levels.review_levels(Actor.system("review-levels"), year)
+    except DomainError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from None
+    as_of = f"{result['as_of'].astimezone(zone()):%Y-%m-%d %H:%M} {default_tz_name()}"
+    click.echo(f"Level review {result['year']} (as of {as_of}): members reviewed: {result['reviewed']}, "
+               f"moved down: {result['moved_down']}.")
+
+
 @crm.command("scheduler")
 @click.option("--once", is_flag=True, help="Run one tick (fan out due campaigns, send what is queued) and exit.")
 def scheduler(once):
-    """Run scheduled greetings, campaigns and points expiry (one active process; others wait)."""
+    """Run scheduled greetings, campaigns, points expiry and the yearly level review (one
+    active process; others wait)."""
     from flask import current_app
 
     from .campaigns.jobs import run_scheduler

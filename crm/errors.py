@@ -23,12 +23,13 @@ class DomainError(Exception):
     code = "invalid"
     message = _l("The request is not valid.")
 
-    def __init__(self, message=None, *, code=None, field=None, after_rollback=None, **details):
+    def __init__(self, message=None, *, code=None, field=None, keep_work=False, **details):
         super().__init__(message or self.message)
         self.message = message or self.message
-        # Something that must be recorded even though the request's work is rolled back
-        # (e.g. a wrong PIN try); run by rollback_for() in its own transaction.
-        self.after_rollback = after_rollback
+        # The transaction so far holds exactly what must survive this error (a wrong PIN try,
+        # counted under the member's lock before anything else was written): commit it
+        # instead of rolling back, so the next try sees the count. See rollback_for().
+        self.keep_work = keep_work
         if code:
             self.code = code
         self.field = field  # the form field a UI should show this next to
@@ -51,6 +52,11 @@ class Invalid(DomainError):
 
 class Forbidden(DomainError):
     status, code, message = 403, "forbidden", _l("Your role may not do this.")
+
+
+class ConcurrentChange(Conflict):
+    code = "concurrent_change"
+    message = _l("Another request changed the same data at the same time; reload and try again.")
 
 
 class Unauthorized(DomainError):
@@ -88,12 +94,12 @@ def _html_error(status, message=None):
 
 
 def rollback_for(err: DomainError):
-    """Undo the request's work, then record what the error says must survive the rollback."""
+    """Undo the request's work, unless the error says the work so far must be kept."""
     from .extensions import db
-    db.session.rollback()
-    if err.after_rollback is not None:
-        err.after_rollback()
+    if getattr(err, "keep_work", False):
         db.session.commit()
+    else:
+        db.session.rollback()
 
 
 def register_error_handlers(app):
@@ -150,6 +156,9 @@ def register_error_handlers(app):
 
     @app.errorhandler(Exception)
     def _unexpected(err):
+        from .core.locks import is_retryable
+        if is_retryable(err):  # lost a race the unit of work could not retry away: 409, retryable
+            return _domain(ConcurrentChange())
         log.exception("Unhandled error on %s %s", request.method, request.path)
         db.session.rollback()
         if is_api_request():

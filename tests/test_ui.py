@@ -6,27 +6,42 @@ from tests.conftest import PASSWORD
 CSRF = re.compile(rb'name="csrf_token" value="([^"]+)"')
 
 
+FORM = re.compile(rb'<form\b([^>]*)>(.*?)</form>', re.S)
+ACTION = re.compile(rb'action="([^"]*)"')
+FORM_TOKEN = re.compile(rb'name="form_token" value="([0-9a-f]{32})"')
+
+
 class UiClient:
-    """A logged-in browser: keeps cookies and the current CSRF token."""
+    """A logged-in browser: keeps cookies, the current CSRF token and each form's one-time
+    token (a form that moves money carries one; sending the form uses it up)."""
 
     def __init__(self, app):
         self.client = app.test_client()
         self.csrf = None
+        self.form_tokens = {}  # form action path -> its one-time token on the last page showing it
 
-    def _remember_csrf(self, resp):
+    def _remember_csrf(self, resp, url=""):
         match = CSRF.search(resp.data)
         if match:
             self.csrf = match[1].decode()
+        for attrs, body in FORM.findall(resp.data):
+            token = FORM_TOKEN.search(body)
+            if token:
+                action = ACTION.search(attrs)
+                path = action[1].decode().replace("&amp;", "&") if action else url.split("?")[0]
+                self.form_tokens[path] = token[1].decode()
         return resp
 
     def get(self, url, **kw):
-        return self._remember_csrf(self.client.get(url, **kw))
+        return self._remember_csrf(self.client.get(url, **kw), url)
 
     def post(self, url, data=None, csrf=True, **kw):
         data = dict(data or {})
         if csrf:
             data.setdefault("csrf_token", self.csrf)
-        return self._remember_csrf(self.client.post(url, data=data, **kw))
+        if "form_token" not in data and url in self.form_tokens:
+            data["form_token"] = self.form_tokens[url]
+        return self._remember_csrf(self.client.post(url, data=data, **kw), url)
 
     def open(self, url, method="GET", **kw):
         return self.client.open(url, method=method, **kw)
@@ -96,6 +111,7 @@ def test_register_issue_and_print_in_three_screens(app, staff):
 def test_field_errors_appear_next_to_fields_and_input_is_kept(app, staff, member_factory):
     member_factory(mobile="13900000009")
     ui = ui_login(app, "frontdesk")
+    ui.get("/members/new")  # the form, as a browser shows it before it is sent
     r = ui.post("/members/new", {"name": "李四", "mobile": "12345", "birthday": "02-30",
                                  "email": "not-an-email", "store_code": "BJ01", "payment_method": "cash"})
     page = text(r)
@@ -112,6 +128,7 @@ def test_field_errors_appear_next_to_fields_and_input_is_kept(app, staff, member
 def test_nothing_is_saved_when_card_issue_fails(app, staff, login_api):
     """Registration and card issue are one unit: a bad payment method saves no member."""
     ui = ui_login(app, "frontdesk")
+    ui.get("/members/new")  # the form, as a browser shows it before it is sent
     r = ui.post("/members/new", {"name": "王五", "mobile": "13900000010", "store_code": "BJ01",
                                  "issue_card": "on", "payment_method": "bitcoin"})
     assert r.status_code == 422
@@ -121,6 +138,7 @@ def test_nothing_is_saved_when_card_issue_fails(app, staff, login_api):
 def test_taken_mobile_offers_a_link_to_that_member(app, staff, member_factory):
     existing = member_factory(mobile="13900000077")
     ui = ui_login(app, "frontdesk")
+    ui.get("/members/new")  # the form, as a browser shows it before it is sent
     r = ui.post("/members/new", {"name": "重复", "mobile": "13900000077", "store_code": "BJ01",
                                  "issue_card": "on", "payment_method": "cash"})
     assert f'href="/members/{existing["id"]}"' in text(r)
@@ -128,6 +146,7 @@ def test_taken_mobile_offers_a_link_to_that_member(app, staff, member_factory):
 
 def test_fee_payment_must_be_chosen_when_issuing(app, staff, login_api):
     ui = ui_login(app, "frontdesk")
+    ui.get("/members/new")  # the form, as a browser shows it before it is sent
     r = ui.post("/members/new", {"name": "未付", "mobile": "13900000078", "store_code": "BJ01", "issue_card": "on"})
     assert r.status_code == 422 and 'id="e-payment_method"' in text(r)
     assert login_api("front_desk").get("/api/v1/members?q=13900000078").json["total"] == 0
@@ -190,24 +209,21 @@ def test_logout_ends_the_session(app, staff):
     assert ui.get("/").status_code == 302
 
 
-def test_idle_session_expires(app, staff, monkeypatch):
-    import time as real_time
+def test_idle_session_expires(app, staff, clock):
     ui = ui_login(app, "frontdesk")
-    later = real_time.time() + app.config["SESSION_IDLE_MINUTES"] * 60 + 5
-    monkeypatch.setattr("crm.auth.access.time.time", lambda: later)
+    clock.advance(minutes=app.config["SESSION_IDLE_MINUTES"], seconds=5)
     r = ui.get("/")
     assert r.status_code == 302 and "/login" in r.location
 
 
-def test_absolute_session_timeout_even_when_active(app, staff, monkeypatch):
-    import time as real_time
+def test_absolute_session_timeout_even_when_active(app, staff, clock):
+    from datetime import timedelta
+    start = clock.freeze()
     ui = ui_login(app, "frontdesk")
-    start = real_time.time()
-    step = app.config["SESSION_IDLE_MINUTES"] * 60 - 60
-    now = start
-    while now - start < app.config["SESSION_ABSOLUTE_MINUTES"] * 60 - step:
-        now += step
-        monkeypatch.setattr("crm.auth.access.time.time", lambda t=now: t)
+    step = timedelta(minutes=app.config["SESSION_IDLE_MINUTES"] - 1)
+    absolute = timedelta(minutes=app.config["SESSION_ABSOLUTE_MINUTES"])
+    while clock.now() - start < absolute - step:
+        clock.advance(step)
         assert ui.get("/").status_code == 200  # active use keeps the session alive...
-    monkeypatch.setattr("crm.auth.access.time.time", lambda: start + app.config["SESSION_ABSOLUTE_MINUTES"] * 60 + 1)
+    clock.freeze(start + absolute + timedelta(seconds=1))
     assert ui.get("/").status_code == 302  # ...but not past the absolute limit

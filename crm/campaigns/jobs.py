@@ -1,16 +1,18 @@
 """Scheduled work, run only by `flask crm scheduler` (never in web workers).
 
-APScheduler keeps its jobs in the database (table `scheduler_jobs`) and calls two:
+APScheduler keeps its jobs in the database (table `scheduler_jobs`) and calls three:
 `tick` every SCHEDULER_TICK_SECONDS — fan out due campaign occurrences, then send what
-is queued — and `expire_points` nightly. Campaign state lives in our own tables, so a
-restarted scheduler picks up exactly where the last one stopped; the delivery key makes
-sure nothing is sent twice. On PostgreSQL a session advisory lock lets one scheduler
+is queued — `expire_points` nightly and `review_levels` on 1 January (a scheduler that
+was down then runs it when it starts, up to SCHEDULER_CATCH_UP_DAYS late; the review is
+idempotent per year, so a late or repeated run changes nothing more). Campaign state
+lives in our own tables, so a restarted scheduler picks up exactly where the last one
+stopped; the delivery key makes sure nothing is sent twice. On PostgreSQL a session advisory lock lets one scheduler
 work while any other waits as a standby.
 """
 import contextlib
 import logging
 import time as clock
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from flask import current_app, has_app_context
 from sqlalchemy import select, text
@@ -18,7 +20,9 @@ from sqlalchemy.exc import IntegrityError
 
 from ..core.actor import Actor
 from ..core.timeutil import default_tz_name, utcnow, zone
+from ..errors import Conflict
 from ..extensions import db
+from ..members import levels
 from ..points import service as points
 from ..stores import service as stores
 from . import fanout, service
@@ -27,6 +31,7 @@ from .models import Campaign
 from .schedule import due
 
 log = logging.getLogger("crm.scheduler")
+LEVEL_REVIEW_AT = time(3, 30)  # on 1 January, in the chain's time zone
 LOCK_KEY = 0x43524D5343  # "CRMSC": the one advisory lock the active scheduler holds
 _app = None  # the Flask app the APScheduler jobs run in
 
@@ -44,6 +49,9 @@ def run_campaigns(now: datetime) -> int:
     for campaign_id in db.session.scalars(select(Campaign.id).where(Campaign.state.in_(("scheduled", "running")))):
         try:
             total += _run_campaign(db.session.get(Campaign, campaign_id), now, tz, zones)
+        except Conflict as exc:  # paused or cancelled by marketing while this beat was starting it
+            db.session.rollback()
+            log.info("campaign %s: left alone, its state changed meanwhile (%s)", campaign_id, exc.details)
         except Exception:  # noqa: BLE001 — one campaign's fault must not stop the others, or the sending
             db.session.rollback()
             log.exception("campaign %s: fan-out failed; it will be tried again next beat", campaign_id)
@@ -126,6 +134,42 @@ def expire_points():
             db.session.remove()
 
 
+def review_levels(now: datetime | None = None):
+    """The yearly level review (1 January, 03:30 in the chain's zone)."""
+    with _app.app_context():
+        try:
+            result = levels.review_levels(Actor.system("scheduler"), now=now)
+            log.info("level review %d: %d members reviewed, %d moved down", result["year"], result["reviewed"],
+                     result["moved_down"])
+        finally:
+            db.session.remove()
+
+
+def level_review_missed(now: datetime) -> bool:
+    """This year's review was due at most SCHEDULER_CATCH_UP_DAYS ago and has not finished
+    (the scheduler was down, or stopped half-way through it)."""
+    tz = zone(default_tz_name())
+    local = now.astimezone(tz)
+    due_at = datetime.combine(date(local.year, 1, 1), LEVEL_REVIEW_AT, tz)
+    late = timedelta(days=current_app.config["SCHEDULER_CATCH_UP_DAYS"])
+    return due_at <= now <= due_at + late and not levels.review_finished(local.year)
+
+
+def catch_up_level_review(now: datetime) -> bool:
+    """At start-up: run the review the scheduler missed. Returns whether it was missed."""
+    with _app.app_context():
+        try:
+            missed = level_review_missed(now)
+        finally:
+            db.session.remove()  # no read transaction left open (SQLite would make the review wait on it)
+    if missed:
+        try:
+            review_levels(now)
+        except Exception:  # noqa: BLE001 — the campaigns must go on; the next start tries again
+            log.exception("level review: catching up failed")
+    return missed
+
+
 @contextlib.contextmanager
 def active_lock(engine, *, wait_seconds: float = 5.0, stop=lambda: False):
     """Hold the scheduler lock for as long as the block runs; wait as a standby until it is free.
@@ -166,6 +210,9 @@ def build_scheduler(app, scheduler_class=None):
                       id="campaigns.tick", replace_existing=True)
     scheduler.add_job(f"{__name__}:expire_points", "cron", hour=3, minute=5, id="points.expire",
                       replace_existing=True)
+    scheduler.add_job(f"{__name__}:review_levels", "cron", month=1, day=1, hour=LEVEL_REVIEW_AT.hour,
+                      minute=LEVEL_REVIEW_AT.minute, id="levels.review", replace_existing=True,
+                      misfire_grace_time=86400 * max(app.config["SCHEDULER_CATCH_UP_DAYS"], 1))
     return scheduler
 
 
@@ -179,7 +226,8 @@ def run_scheduler(app, *, once: bool = False):
         tick()  # catch up at once after a restart
         if once:
             return
+        catch_up_level_review(utcnow())
         scheduler = build_scheduler(app)
-        log.info("scheduler active: tick every %ss, points expiry daily at 03:05",
-                 app.config["SCHEDULER_TICK_SECONDS"])
+        log.info("scheduler active: tick every %ss, points expiry daily at 03:05, level review on 1 January at %s",
+                 app.config["SCHEDULER_TICK_SECONDS"], LEVEL_REVIEW_AT.strftime("%H:%M"))
         scheduler.start()

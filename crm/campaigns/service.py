@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from ..core import audit
+from ..core import audit, states
 from ..core.actor import Actor
 from ..core.lookup import get_or_404
 from ..core.phones import normalise_mobile
@@ -137,17 +137,25 @@ def save(actor: Actor, data: dict, campaign_id: int | None = None) -> Campaign:
 
 
 def transition(actor: Actor | None, campaign: Campaign, action: str) -> Campaign:
+    """One conditional UPDATE (core/states.py): a pause racing the scheduler's start, or two
+    people cancelling, cannot both win; the loser gets 409 with the state it found."""
     allowed, target = TRANSITIONS[action]
     if campaign.state not in allowed:
-        raise Conflict(_("A %(state)s campaign cannot do that.", state=campaign.state), code="invalid_transition",
-                       state=campaign.state, action=action)
+        raise _cannot(campaign.state, action)
+    extra = {}
     if action == "schedule":
         _check(campaign)
-        campaign.scheduled_at = utcnow()
-    campaign.state = target
+        extra["scheduled_at"] = utcnow()
+    states.change(campaign, TRANSITIONS, action, column="state", conflict=lambda found: _cannot(found, action),
+                  **extra)
     if actor is not None:
         audit.record(actor, f"campaign.{action}", entity=campaign, state=target)
     return campaign
+
+
+def _cannot(state, action) -> Conflict:
+    return Conflict(_("A %(state)s campaign cannot do that.", state=state), code="invalid_transition",
+                    state=state, action=action)
 
 
 def act(actor: Actor, campaign_id: int, action: str) -> Campaign:

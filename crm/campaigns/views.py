@@ -170,10 +170,9 @@ def _audience_page(audience, form, errors, count=None):
                    store_options=[(s.code, s.name) for s in stores.list_stores()])
 
 
-def _audience_errors(exc) -> dict:
+def _audience_errors(errors: dict) -> dict:
     """Errors of the filters (nested in the schema, "filters.x" from the service) beside their inputs."""
-    return {key.split(".", 1)[1] if key.startswith("filters.") else key: message
-            for key, message in errors_of(exc, flatten=("filters",)).items()}
+    return {key.split(".", 1)[1] if key.startswith("filters.") else key: message for key, message in errors.items()}
 
 
 def _audience_form(audience_id=None):
@@ -187,14 +186,16 @@ def _audience_form(audience_id=None):
             if wants_json:  # the live count as filters change (static/app.js)
                 return jsonify(count=count, text=_("%(count)d members match now.", count=count))
             return _audience_page(item, form, {}, count=count)
-        saved = audiences.save(g.actor, AudienceSchema().load(data), audience_id)
-        db.session.commit()
     except (ValidationError, DomainError) as exc:
         db.session.rollback()
-        errors = _audience_errors(exc)
-        if wants_json and form.get("op") == "count":
+        errors = _audience_errors(errors_of(exc, flatten=("filters",)))
+        if wants_json:
             return jsonify(error=next(iter(errors.values()), "")), 422
         return _audience_page(item, form, errors)
+    saved, errors = commit_or_errors(lambda: audiences.save(g.actor, AudienceSchema().load(data), audience_id),
+                                     flatten=("filters",))
+    if errors:
+        return _audience_page(item, form, _audience_errors(errors))
     flash(_("Audience %(name)s saved.", name=saved.name), "success")
     return redirect(url_for("marketing.audiences_page"))
 

@@ -5,7 +5,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from ..core import audit
+from ..core import audit, locks, states
 from ..core.actor import Actor
 from ..core.money import format_fen
 from ..core.timeutil import local_today, utcnow
@@ -95,6 +95,7 @@ def issue(actor: Actor, member_id: int, *, store_code: str, fee_paid: int, payme
     """Issue a member's card; the card fee becomes revenue of the issuing store."""
     member = members.get_member(member_id)
     store = stores.get_by_code(store_code, active_only=True)
+    locks.lock_member(member.id)
     existing = live_card(member.id)
     if existing is not None:
         raise Conflict(_("This member already has an active card; report it lost or replace it."),
@@ -109,12 +110,12 @@ def issue(actor: Actor, member_id: int, *, store_code: str, fee_paid: int, payme
 
 
 def _transition(actor: Actor, card: Card, action: str, reason: str = ""):
-    allowed_from, target = TRANSITIONS[action]
-    if card.status not in allowed_from:
-        raise Conflict(_("Not possible for a card that is %(status)s.", status=STATUS_LABELS[card.status]),
-                       code="card_state",
-                       status=card.status, action=action)
-    previous, card.status, card.status_changed_at = card.status, target, utcnow()
+    """One conditional UPDATE (core/states.py): of two desks acting on one card at once, the
+    second gets 409 `card_state` with the state the first left."""
+    previous = card.status
+    states.change(card, TRANSITIONS, action, status_changed_at=utcnow(), conflict=lambda found: Conflict(
+        _("Not possible for a card that is %(status)s.", status=STATUS_LABELS[found]), code="card_state",
+        status=found, action=action))
     audit.record(actor, f"card.{action}", entity=card, card_no=card.card_no,
                  member_id=card.member_id, previous=previous, reason=reason)
 
@@ -124,6 +125,7 @@ def change_state(actor: Actor, card_no: str, action: str, reason: str = "") -> C
     if action not in TRANSITIONS or action == "replace":
         raise Invalid(_("Unknown card action."), code="invalid_action")
     card = get_card(card_no)
+    locks.lock_member(card.member_id)  # a bill being closed with this card finishes first, or sees it lost
     _transition(actor, card, action, reason)
     return card
 
@@ -136,6 +138,7 @@ def replace(actor: Actor, card_no: str, *, store_code: str, fee_paid: int, payme
     store = stores.get_by_code(store_code, active_only=True)
     fee = programme.get("replacement_fee")
     _check_fee(fee, fee_paid, payment_method)
+    locks.lock_member(old.member_id)
     _transition(actor, old, "replace", reason)
     db.session.flush()  # the old card leaves the live set before the new one joins it
     card = _new_card(actor, old.member_id, store.id, replaces=old)
@@ -157,6 +160,16 @@ def scan(code: str, *, field: str = "code") -> Card:
     else:
         card_no = codes.card_no_from_code(code)
         card = db.session.scalar(select(Card).where(Card.card_no == card_no)) if card_no else None
+    return _usable(card, field)
+
+
+def active_card(card_id: int, *, field: str = "code") -> Card:
+    """The card with this id if it is still active (the till closes with the card it priced,
+    even after a phone code has rotated); the same errors as `scan`."""
+    return _usable(db.session.get(Card, card_id), field)
+
+
+def _usable(card: Card | None, field: str) -> Card:
     if card is None:
         raise Invalid(_("This code is not a valid member card."), code="invalid_code", field=field)
     if card.status != "active":

@@ -1,6 +1,5 @@
 """Front-desk UI: issue, freeze, report lost, replace and print cards; give a member the
 phone card link. The phone card page itself is public: its link is the member's secret."""
-import time
 
 from flask import (
     Blueprint,
@@ -14,12 +13,11 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from marshmallow import ValidationError
 
 from ..auth.access import allow, public
 from ..auth.roles import MEMBER_DESK
-from ..core.forms import errors_of
-from ..errors import DomainError
+from ..core.forms import commit_or_errors
+from ..core.timeutil import now_ts
 from ..extensions import db
 from ..programme import service as programme
 from . import codes, images, phone, service
@@ -30,47 +28,45 @@ _DONE = {"freeze": _l("Card frozen."), "unfreeze": _l("Card unfrozen."), "lost":
          "cancel": _l("Card cancelled.")}
 
 
-def _back_to_member(member_id, exc=None, message=None):
-    if exc is not None:
-        db.session.rollback()
-        flash(next(iter(errors_of(exc).values())), "error")  # the message; details come after it
+def _back_to_member(member_id, errors=None, message=None):
+    if errors:
+        flash(next(iter(errors.values())), "error")  # the message; details come after it
     else:
-        db.session.commit()
         flash(message, "success")
     return redirect(url_for("members.detail", member_id=member_id))
+
+
+def _print_new_card(member_id, issue, message):
+    """Issue a card for its fee once per form (a form sent twice issues one card and takes
+    one fee), then show it for printing."""
+    def save():
+        return {"card_no": issue(store_code=request.form.get("store_code", ""),
+                                 payment_method=request.form.get("payment_method", "")).card_no}
+    done, errors = commit_or_errors(save, once=request.form.get("form_token", ""))
+    if errors:
+        return _back_to_member(member_id, errors)
+    flash(message, "success")
+    return redirect(url_for("cards.print_card", card_no=done["card_no"]))
 
 
 @bp.post("/members/<int:member_id>/cards")
 @allow(MEMBER_DESK)
 def issue(member_id):
-    try:
-        card = service.issue(g.actor, member_id, store_code=request.form.get("store_code", ""),
-                             fee_paid=programme.get("card_fee"), payment_method=request.form.get("payment_method", ""))
-    except (ValidationError, DomainError) as exc:
-        return _back_to_member(member_id, exc)
-    db.session.commit()
-    flash(_("Card issued."), "success")
-    return redirect(url_for("cards.print_card", card_no=card.card_no))
+    return _print_new_card(member_id, lambda **form: service.issue(
+        g.actor, member_id, fee_paid=programme.get("card_fee"), **form), _("Card issued."))
 
 
 @bp.post("/cards/<card_no>/<action>")
 @allow(MEMBER_DESK)
 def change(card_no, action):
-    card = service.get_card(card_no)
-    member_id = card.member_id
-    try:
-        if action == "replace":
-            new = service.replace(g.actor, card_no, store_code=request.form.get("store_code", ""),
-                                  fee_paid=programme.get("replacement_fee"),
-                                  payment_method=request.form.get("payment_method", ""),
-                                  reason=request.form.get("reason", ""))
-            db.session.commit()
-            flash(_("New card issued; the old card no longer works."), "success")
-            return redirect(url_for("cards.print_card", card_no=new.card_no))
-        service.change_state(g.actor, card_no, action, request.form.get("reason", ""))
-    except (ValidationError, DomainError) as exc:
-        return _back_to_member(member_id, exc)
-    return _back_to_member(member_id, message=str(_DONE.get(action, _("Done."))))
+    member_id = service.get_card(card_no).member_id
+    if action == "replace":
+        return _print_new_card(member_id, lambda **form: service.replace(
+            g.actor, card_no, fee_paid=programme.get("replacement_fee"), reason=request.form.get("reason", ""),
+            **form), _("New card issued; the old card no longer works."))
+    _done, errors = commit_or_errors(lambda: service.change_state(g.actor, card_no, action,
+                                                                  request.form.get("reason", "")))
+    return _back_to_member(member_id, errors, message=str(_DONE.get(action, _("Done."))))
 
 
 @bp.get("/cards/<card_no>/print")
@@ -111,7 +107,7 @@ def phone_card(token):
     payload = codes.dynamic_payload(card.id) if card is not None and card.status == "active" else None
     response = Response(render_template("cards/phone.html", member=member, card=card,
                                         qr_svg=images.svg(payload) if payload else None,
-                                        refresh=codes.STEP_SECONDS - int(time.time()) % codes.STEP_SECONDS + 1))
+                                        refresh=codes.STEP_SECONDS - int(now_ts()) % codes.STEP_SECONDS + 1))
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"  # the link is the secret
     return response

@@ -1,14 +1,11 @@
 """Manager UI: the catalogue (items and their member prices) and promotions."""
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from marshmallow import ValidationError
 
 from ..auth.access import allow
 from ..auth.roles import MANAGERS
-from ..core.forms import errors_of, form_to_dict
+from ..core.forms import commit_or_errors, form_to_dict
 from ..core.paging import paginate
-from ..errors import DomainError
-from ..extensions import db
 from ..members import levels
 from ..stores import service as stores
 from . import service
@@ -45,12 +42,10 @@ def items():
 def new_item():
     if request.method == "GET":
         return _item_page(None, {"active": True}, {}, True)
-    try:
-        item = service.create_item(g.actor, ItemSchema().load(_item_form_data(request.form, creating=True)))
-        db.session.commit()
-    except (ValidationError, DomainError) as exc:
-        db.session.rollback()
-        return _item_page(None, request.form, errors_of(exc), True)
+    item, errors = commit_or_errors(lambda: service.create_item(
+        g.actor, ItemSchema().load(_item_form_data(request.form, creating=True))))
+    if errors:
+        return _item_page(None, request.form, errors, True)
     flash(_("Item %(sku)s saved.", sku=item.sku), "success")
     return redirect(url_for("catalog.items"))
 
@@ -63,13 +58,10 @@ def edit_item(sku):
         form = {**ItemSchema().dump(item), "active": item.active, "store_codes": ", ".join(item.store_codes)}
         form.update({f"price_{code}": price for code, price in form.pop("member_prices").items()})
         return _item_page(item, form, {}, False)
-    try:
-        service.update_item(g.actor, sku, ItemUpdateSchema(partial=True).load(
-            _item_form_data(request.form, creating=False)))
-        db.session.commit()
-    except (ValidationError, DomainError) as exc:
-        db.session.rollback()
-        return _item_page(item, request.form, errors_of(exc), False)
+    _saved, errors = commit_or_errors(lambda: service.update_item(g.actor, sku, ItemUpdateSchema(partial=True).load(
+        _item_form_data(request.form, creating=False))))
+    if errors:
+        return _item_page(item, request.form, errors, False)
     flash(_("Item %(sku)s saved.", sku=sku), "success")
     return redirect(url_for("catalog.items"))
 
@@ -81,13 +73,8 @@ def promotions():
     if request.method == "POST":
         form = request.form
         data = form_to_dict(form, lists=("categories",), checkboxes=("members_only", "auto_apply"))
-        try:
-            promo = service.create_promotion(g.actor, PromotionSchema().load(data))
-            db.session.commit()
-        except (ValidationError, DomainError) as exc:
-            db.session.rollback()
-            errors = errors_of(exc)
-        else:
+        promo, errors = commit_or_errors(lambda: service.create_promotion(g.actor, PromotionSchema().load(data)))
+        if not errors:
             flash(_("Promotion %(code)s saved.", code=promo.code), "success")
             return redirect(url_for("catalog.promotions"))
     return render_template("catalog/promotions.html", promotions=service.list_promotions(), form=form,
@@ -111,12 +98,10 @@ def edit_promotion(code):
     data.setdefault("categories", [])
     data["store_code"] = data.get("store_code") or None
     data.pop("code", None)
-    try:
-        service.update_promotion(g.actor, code, PromotionUpdateSchema(partial=True).load(data))
-        db.session.commit()
-    except (ValidationError, DomainError) as exc:
-        db.session.rollback()
+    _saved, errors = commit_or_errors(lambda: service.update_promotion(
+        g.actor, code, PromotionUpdateSchema(partial=True).load(data)))
+    if errors:
         return render_template("catalog/promotion_edit.html", promo=service.get_promotion(code), form=request.form,
-                               errors=errors_of(exc), store_options=options), 422
+                               errors=errors, store_options=options), 422
     flash(_("Promotion %(code)s saved.", code=promo.code), "success")
     return redirect(url_for("catalog.promotions"))

@@ -12,7 +12,7 @@ from sqlalchemy import case, func, select
 from ..cards import service as cards
 from ..catalog import service as catalog
 from ..catalog.pricing import PricedBill, price_bill
-from ..core import audit
+from ..core import audit, locks, reasons, states
 from ..core.actor import Actor
 from ..core.lookup import get_or_404
 from ..core.timeutil import local_today, utcnow, zone
@@ -56,6 +56,9 @@ class Quote:
 
 
 def _member_and_card(data):
+    if data.get("card_id"):  # the till's signed reference to the card it priced with (views.py)
+        card = cards.active_card(data["card_id"], field="card_code")
+        return card.member, card
     if data.get("card_code") and data.get("member_id"):
         raise Invalid(_("Send either a card code or a member id, not both."), code="ambiguous_member")
     if data.get("card_code"):
@@ -142,8 +145,20 @@ def rolling_spend(member_id: int, months: int, now: datetime | None = None) -> i
 def close(actor: Actor, data: dict, *, at: datetime | None = None) -> Checkout:
     """Close a bill: save it, redeem points (oldest first), earn points on what was paid,
     and move the member up a level if their rolling spend now reaches one.
-    `at` backdates the bill (demo history and imports); the API never sets it."""
+    `at` backdates the bill (demo history and imports); the API never sets it.
+
+    Locks (core/locks.py): the member first, then the PIN check before anything is written
+    (a wrong try is kept even though the bill is not), then coupons, wallet and points."""
+    member, _card = _member_and_card(data)
+    if member is not None:
+        locks.lock_member(member.id)
+        # Forget what was read before the lock: the bill is priced with the level, the card's
+        # state and the balances as they are now that no other operation of this member runs.
+        db.session.expire_all()
     q = price(data, at=at)
+    if q.member is not None:
+        if q.wallet_paid:
+            wallet.authorize_payment(q.member.id, q.wallet_paid, data.get("pin"))
     checkout = Checkout(
         store=q.store, member=q.member, card=q.card,
         member_level=q.member.level.code if q.member else None, covers=data.get("covers"),
@@ -160,7 +175,7 @@ def close(actor: Actor, data: dict, *, at: datetime | None = None) -> Checkout:
     coupons.redeem([coupon for coupon, _discount in q.coupons], checkout.id)
     if q.wallet_paid:  # split again under the wallet's lock: the balances may have moved since the quote
         checkout.wallet_principal, checkout.wallet_bonus = wallet.pay(
-            actor, q.member.id, q.wallet_paid, store=q.store, checkout_id=checkout.id, pin=data.get("pin"))
+            actor, q.member.id, q.wallet_paid, store=q.store, checkout_id=checkout.id)
         checkout.points_earned = _points_earned(q.member, q.due, checkout.wallet_principal, checkout.wallet_bonus)
     if q.member is not None:
         checkout.points_balance_after = points.settle_checkout(
@@ -171,31 +186,32 @@ def close(actor: Actor, data: dict, *, at: datetime | None = None) -> Checkout:
             coupons.grant_ticket(q.member.id, checkout.id)
         # The rolling-spend SUM runs only when some higher level has a spend threshold.
         levels.upgrade_for(actor, q.member, spend=lambda: rolling_spend(
-            q.member.id, programme.get("level_window_months"), now=at))
+            q.member.id, programme.get("level_window_months"), now=at), at=at)
     audit.record(actor, "checkout.close", entity=checkout, store_id=q.store.id, member_id=checkout.member_id,
                  due=checkout.due, points_redeemed=checkout.points_redeemed, points_earned=checkout.points_earned)
     return checkout
 
 
 def void(actor: Actor, checkout_id: int, reason: str) -> tuple[Checkout, dict]:
-    """Reverse everything a checkout did, with new entries; a second void is 409."""
-    if not reason or not reason.strip():
-        raise Invalid(_("Give a reason for the void."), code="reason_required", field="reason")
+    """Reverse everything a checkout did, with new entries. The status change is one
+    conditional UPDATE taken after the member's lock: of two voids at once, one wins and
+    the other is 409 `already_voided`, so nothing is given back twice."""
+    reason = reasons.required(reason, _("Give a reason for the void."))
     checkout = get_checkout(checkout_id)
-    allowed, target = TRANSITIONS["void"]
-    if checkout.status not in allowed:
-        raise Conflict(_("This checkout is already voided."), code="already_voided", status=checkout.status)
+    locks.lock_member(checkout.member_id)
+    states.change(checkout, TRANSITIONS, "void", voided_at=utcnow(), voided_by=actor.staff_id,
+                  void_reason=reason,
+                  conflict=lambda found: Conflict(_("This checkout is already voided."), code="already_voided",
+                                                  status=found))
     result = {"restored": 0, "reclaimed": 0, "written_off": 0, "wallet_restored": 0, "coupons_restored": 0}
-    if checkout.member_id is not None:
-        result.update(points.reverse_checkout(actor, checkout.member_id, checkout.id, store=checkout.store,
-                                              reason=reason.strip()))
-        result["wallet_restored"] = wallet.reverse_checkout(actor, checkout.member_id, checkout.id,
-                                                            store=checkout.store, reason=reason.strip())
+    if checkout.member_id is not None:  # in the lock order of core/locks.py, as close() takes them
         result["coupons_restored"] = coupons.restore_for_checkout(checkout.id)
         coupons.cancel_ticket(checkout.id)
-    checkout.status, checkout.voided_at = target, utcnow()
-    checkout.voided_by, checkout.void_reason = actor.staff_id, reason.strip()
-    audit.record(actor, "checkout.void", entity=checkout, store_id=checkout.store_id, reason=reason.strip(),
+        result["wallet_restored"] = wallet.reverse_checkout(actor, checkout.member_id, checkout.id,
+                                                            store=checkout.store, reason=reason)
+        result.update(points.reverse_checkout(actor, checkout.member_id, checkout.id, store=checkout.store,
+                                              reason=reason))
+    audit.record(actor, "checkout.void", entity=checkout, store_id=checkout.store_id, reason=reason,
                  **result)
     return checkout, result
 
@@ -232,3 +248,10 @@ def bill_facts():
                   (Checkout.member_total - Checkout.coupon_discount).label("amount"),
                   func.coalesce(Checkout.covers, 0).label("covers"), Checkout.member_id,
                   Checkout.joined_at_visit).where(Checkout.status == "closed")
+
+
+def audit_mismatches() -> list[str]:
+    """Every voided bill has exactly one set of reversals in the points and wallet ledgers,
+    and no bill that is not voided has any (part of `crm audit`)."""
+    voided = select(Checkout.id).where(Checkout.status == "voided")
+    return points.reversal_mismatches(voided) + wallet.reversal_mismatches(voided)

@@ -2,15 +2,15 @@
 import re
 import uuid
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from itsdangerous import BadData, URLSafeTimedSerializer
 from marshmallow import ValidationError
 
 from ..auth.access import allow
 from ..auth.roles import COUNTER, MANAGERS
 from ..cards import service as cards
-from ..core import idempotency
-from ..core.forms import errors_of
+from ..core.forms import commit_or_errors, errors_of
 from ..core.segments import SEGMENTS
 from ..core.timeutil import local_today
 from ..coupons import service as coupons
@@ -96,9 +96,12 @@ def till():
             else:
                 data = _body(form)
                 if form.get("action") == "close":
-                    return _close(data, token)
-                quote = service.price(data)
-                member = quote.member
+                    done, errors = _close(_keep_priced_member(data, form), form.get("till_token", ""))
+                    if done:
+                        return done
+                else:
+                    quote = service.price(data)
+                    member = quote.member
         except (ValidationError, DomainError) as exc:
             if isinstance(exc, DomainError):
                 rollback_for(exc)
@@ -108,6 +111,7 @@ def till():
     default_store = g.actor.store_id and stores.get_store(g.actor.store_id).code
     return render_template(
         "till/till.html", form=form, errors=errors, quote=quote, member=member, token=token,
+        member_ref=_sign_member(quote, form, token) if quote else "",
         member_points=points.available(member.id) if member else None, default_store=default_store,
         member_wallet=wallet.balances(member.id) if member else None,
         member_coupons=coupons.coupons_of(member.id, usable_on=local_today()) if member else [],
@@ -118,16 +122,48 @@ def till():
 
 
 def _close(data, token):
-    """Close the bill once per form: a resubmitted form shows the receipt it already made."""
-    key = f"till:{token}"
-    done = idempotency.recall(g.actor.staff_id, key)
-    if done:
-        return redirect(url_for("till.receipt", checkout_id=int(done)))
-    checkout = service.close(g.actor, data)
-    idempotency.remember(g.actor.staff_id, key, str(checkout.id))
-    db.session.commit()
-    flash(_("Bill closed."), "success")
-    return redirect(url_for("till.receipt", checkout_id=checkout.id))
+    """Close the bill once per form: a resubmitted form (double tap, four tabs) shows the
+    receipt the first one made, never a second bill (core/forms.commit_or_errors).
+    Returns (redirect to the receipt, {}) or (None, errors)."""
+    def save():
+        return {"checkout_id": service.close(g.actor, data).id}
+    done, errors = commit_or_errors(save, once=token)
+    if errors:
+        return None, errors
+    flash(_("This bill was already closed; here is its receipt.") if done.get("replayed") else _("Bill closed."),
+          "info" if done.get("replayed") else "success")
+    return redirect(url_for("till.receipt", checkout_id=done["checkout_id"])), {}
+
+
+_MEMBER_REF_SECONDS = 900  # a bill priced a quarter of an hour ago is closed with a fresh scan
+
+
+def _signer():
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="till-member")
+
+
+def _sign_member(quote, form, till_token: str) -> str:
+    """The card the bill was priced with, signed into the form: a phone code rotates every
+    30 s and is accepted for about a minute, but a guest may take longer to pay. It is bound
+    to this bill's till token and this cashier, so it closes this bill only (once)."""
+    if quote.card is None:
+        return ""
+    return _signer().dumps({"card": quote.card.id, "code": form.get("card_code", "").strip(),
+                            "till": till_token, "staff": g.actor.staff_id})
+
+
+def _keep_priced_member(data: dict, form) -> dict:
+    """Close with the card the bill was priced with, if the card field still holds the code
+    that was scanned then (a new scan means a new guest)."""
+    try:
+        ref = _signer().loads(form.get("member_ref", ""), max_age=_MEMBER_REF_SECONDS)
+    except BadData:
+        return data
+    same_bill = (ref.get("code"), ref.get("till"), ref.get("staff")) == (
+        form.get("card_code", "").strip(), form.get("till_token", ""), g.actor.staff_id)
+    if not same_bill or "card_code" not in data:
+        return data
+    return {**{k: v for k, v in data.items() if k != "card_code"}, "card_id": int(ref["card"])}
 
 
 @bp.get("/till/receipts/<int:checkout_id>")
@@ -140,11 +176,12 @@ def receipt(checkout_id):
 @bp.post("/till/receipts/<int:checkout_id>/void")
 @allow(MANAGERS)
 def void(checkout_id):
-    try:
+    def save():
         service.void(g.actor, checkout_id, request.form.get("reason", ""))
-        db.session.commit()
-    except DomainError as exc:
-        db.session.rollback()
-        return render_template("till/receipt.html", c=service.get_checkout(checkout_id), errors=errors_of(exc)), 422
-    flash(_("Bill voided; points were reversed."), "success")
+        return {"checkout_id": checkout_id}
+    done, errors = commit_or_errors(save, once=request.form.get("form_token", ""))
+    if errors:
+        return render_template("till/receipt.html", c=service.get_checkout(checkout_id), errors=errors), 422
+    flash(_("This void was already done.") if done.get("replayed") else _("Bill voided; points were reversed."),
+          "info" if done.get("replayed") else "success")
     return redirect(url_for("till.receipt", checkout_id=checkout_id))

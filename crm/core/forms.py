@@ -1,12 +1,18 @@
 """Helpers for HTML forms that validate with the same marshmallow schemas as the API,
 so a rule is written once and the UI shows its message next to the field."""
+import hashlib
+import json
 import re
+import uuid
 
+from flask import g, request
 from flask_babel import gettext
 from marshmallow import ValidationError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from ..errors import DomainError
+from ..errors import ConcurrentChange, DomainError, rollback_for
 from ..extensions import db
+from . import idempotency, locks
 
 
 def form_to_dict(form, *, lists=(), checkboxes=(), nested_checkboxes=None, drop_empty=True):
@@ -17,7 +23,7 @@ def form_to_dict(form, *, lists=(), checkboxes=(), nested_checkboxes=None, drop_
     dict field to its checkbox inputs, e.g. {"marketing_consent": {"sms": "consent_sms"}}."""
     data = {}
     for key, value in form.items():
-        if key == "csrf_token" or key in checkboxes:
+        if key in ("csrf_token", "form_token") or key in checkboxes:
             continue
         value = value.strip()
         if key in lists:
@@ -75,13 +81,63 @@ _RANGE = re.compile(r"^Must be greater than or equal to (\S+) and less than or e
 _LENGTH = re.compile(r"^Length must be between (\d+) and (\d+)\.$")
 
 
-def commit_or_errors(save, flatten=()):
-    """Run a form's save and commit: (result, {}); on bad input roll back and return
-    (None, {field: message}) for the page to show beside its fields."""
-    try:
-        result = save()
-        db.session.commit()
-        return result, {}
-    except (ValidationError, DomainError) as exc:
-        db.session.rollback()
-        return None, errors_of(exc, flatten)
+def commit_or_errors(save, flatten=(), *, once: str | None = None):
+    """The unit of work of every HTML form: run `save`, commit once and return (result, {});
+    on bad input roll back (keeping what the error says must be kept, e.g. a wrong PIN try)
+    and return (None, {field: message}) for the page to show beside its fields.
+
+    `once` is the form's one-time token (`form_token()` in the template); forms that move
+    money or stock pass it. The token is taken under the same lock as an API
+    Idempotency-Key and remembered with the result in the same transaction, so a form sent
+    twice (a double click, a browser resend, four tabs) gets the first result back with
+    `replayed` set and never a second effect. `save` must then return a JSON-able dict.
+    A deadlock or serialization failure is retried a few times, then reported on the form."""
+    if once is not None and not _TOKEN.match(once):
+        return None, {"_form": gettext("This form is out of date; reload the page and try again.")}
+    key = f"form:{once}" if once is not None else None
+    sent = _fingerprint() if key else None
+    for _attempt in range(locks.RETRIES):
+        try:
+            if key:
+                done = idempotency.recall(g.actor.staff_id, key)
+                if done is not None:
+                    db.session.rollback()
+                    if done[1] != sent:  # the token of another form, or of this page with other details
+                        return None, {"_form": gettext("This form was already sent with other details; "
+                                                       "reload the page to start again.")}
+                    return {**json.loads(done[0]), "replayed": True}, {}
+            result = save()
+            if key:
+                idempotency.remember(g.actor.staff_id, key, json.dumps(result), sent)
+            db.session.commit()
+            return result, {}
+        except (ValidationError, DomainError) as exc:
+            if isinstance(exc, DomainError):
+                rollback_for(exc)
+            else:
+                db.session.rollback()
+            return None, errors_of(exc, flatten)
+        except DBAPIError as exc:
+            db.session.rollback()
+            if not (locks.is_retryable(exc) or (key and isinstance(exc, IntegrityError))):
+                raise
+    return None, errors_of(ConcurrentChange())
+
+
+_TOKEN = re.compile(r"^[0-9a-f]{32}$")
+# Not part of what a form "says": tokens, the till's signed card reference, and PINs (which
+# must never be stored, not even hashed: six digits are quickly guessed back from a hash).
+_NOT_FINGERPRINTED = {"csrf_token", "form_token", "till_token", "member_ref", "pin", "current_pin"}
+
+
+def _fingerprint() -> str:
+    """What this form submission asks for (its page and fields), so a token replays only the
+    same request and never answers a different form with another's result."""
+    fields = sorted((k, v) for k, v in request.form.items(multi=True) if k not in _NOT_FINGERPRINTED)
+    raw = json.dumps([request.method, request.path, fields], ensure_ascii=False).encode()
+    return "ui:" + hashlib.sha256(raw).hexdigest()[:61]
+
+
+def new_form_token() -> str:
+    """A fresh one-time token for a form that moves money or stock."""
+    return uuid.uuid4().hex

@@ -15,11 +15,12 @@ from functools import wraps
 from flask import current_app, g, make_response, request
 from flask_babel import gettext as _
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, delete, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..errors import Conflict, Invalid
+from ..errors import ConcurrentChange, Invalid
 from ..extensions import db
+from . import locks
 from .timeutil import utcnow
 
 HEADER = "Idempotency-Key"
@@ -70,7 +71,9 @@ def _replay(staff_id, key, req_hash):
 def unit_of_work(idempotent=False):
     """Commit once after the view succeeds; with idempotent=True honour Idempotency-Key.
 
-    Put it outermost (above flask-smorest's decorators) so it sees the final response.
+    A deadlock or serialization failure rolls back and runs the view again (at most
+    `locks.RETRIES` times), then answers 409 `concurrent_change`. Put it outermost (above
+    flask-smorest's decorators) so it sees the final response.
     """
     def decorator(fn):
         @wraps(fn)
@@ -78,50 +81,62 @@ def unit_of_work(idempotent=False):
             key = request.headers.get(HEADER, "").strip() if idempotent else ""
             if len(key) > 128:
                 raise Invalid(_("Idempotency-Key is at most 128 characters."), code="invalid_idempotency_key")
-            staff_id = g.actor.staff_id if key else None
-            req_hash = _request_hash() if key else None
-            if key:
-                _serialise_same_key(staff_id, key)
-                replay = _replay(staff_id, key, req_hash)
-                if replay is not None:
+            for _attempt in range(locks.RETRIES):
+                try:
+                    return _attempt_once(fn, args, kwargs, key)
+                except DBAPIError as exc:
                     db.session.rollback()
-                    return replay
-            try:
-                resp = make_response(fn(*args, **kwargs))
-                if resp.status_code >= 400:
-                    db.session.rollback()
-                    return resp
-                if key:
-                    db.session.add(IdempotencyKey(staff_id=staff_id, key=key, request_hash=req_hash,
-                                                  status=resp.status_code,
-                                                  body=resp.get_data(as_text=True)))
-                db.session.commit()
-            except IntegrityError:
-                db.session.rollback()
-                if key:  # a concurrent twin committed first: answer as it did
-                    replay = _replay(staff_id, key, req_hash)
-                    if replay is not None:
-                        db.session.rollback()
-                        return replay
-                raise Conflict(_("Another request changed the same data at the same time; "
-                                 "reload and try again."), code="concurrent_change") from None
-            return resp
+                    if not locks.is_retryable(exc):
+                        raise
+            raise ConcurrentChange()
         wrapper._unit_of_work = True
         return wrapper
     return decorator
 
 
-def recall(staff_id: int, key: str) -> str | None:
-    """The body remembered under this key for this staff member (UI forms use it so a
-    resubmitted form cannot close a bill twice)."""
-    return db.session.scalar(select(IdempotencyKey.body).where(
-        IdempotencyKey.staff_id == staff_id, IdempotencyKey.key == key))
+def _attempt_once(fn, args, kwargs, key):
+    staff_id = g.actor.staff_id if key else None
+    req_hash = _request_hash() if key else None
+    if key:
+        _serialise_same_key(staff_id, key)
+        replay = _replay(staff_id, key, req_hash)
+        if replay is not None:
+            db.session.rollback()
+            return replay
+    try:
+        resp = make_response(fn(*args, **kwargs))
+        if resp.status_code >= 400:
+            db.session.rollback()
+            return resp
+        if key:
+            db.session.add(IdempotencyKey(staff_id=staff_id, key=key, request_hash=req_hash,
+                                          status=resp.status_code, body=resp.get_data(as_text=True)))
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        if key:  # a concurrent twin committed first: answer as it did
+            replay = _replay(staff_id, key, req_hash)
+            if replay is not None:
+                db.session.rollback()
+                return replay
+        raise ConcurrentChange() from None
+    return resp
 
 
-def remember(staff_id: int, key: str, body: str, status: int = 200):
-    """Record a key in the current transaction; a concurrent twin fails on the unique index."""
+def recall(staff_id: int, key: str) -> tuple[str, str] | None:
+    """(body, request hash) remembered under this key for this staff member, read after
+    taking the key's lock, so a twin sent at the same moment waits for the first and then
+    sees its result (UI forms use it: a resubmitted form cannot close a bill twice)."""
     _serialise_same_key(staff_id, key)
-    db.session.add(IdempotencyKey(staff_id=staff_id, key=key, request_hash="ui", status=status, body=body))
+    row = db.session.execute(select(IdempotencyKey.body, IdempotencyKey.request_hash).where(
+        IdempotencyKey.staff_id == staff_id, IdempotencyKey.key == key)).first()
+    return tuple(row) if row else None
+
+
+def remember(staff_id: int, key: str, body: str, request_hash: str, status: int = 200):
+    """Record a key in the current transaction (after `recall` took its lock); a concurrent
+    twin that got past the lock anyway fails on the unique index."""
+    db.session.add(IdempotencyKey(staff_id=staff_id, key=key, request_hash=request_hash, status=status, body=body))
 
 
 def prune(hours: int | None = None) -> int:

@@ -6,7 +6,8 @@ as it is now. `move` changes the balance with one conditional statement,
 `UPDATE … SET balance = balance + :d WHERE id = :id [AND balance >= -:d]`, so no code
 path can take an account below zero, whatever else runs at the same time.
 """
-from sqlalchemy import update
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ..extensions import db
@@ -32,3 +33,41 @@ def move(account, delta: int, insufficient):
     if new is None:
         raise insufficient()
     set_committed_value(account, "balance", new)
+
+
+def reversal_mismatches(model, amount, ledger_name: str, voided_checkouts, *, must_reverse: str,
+                        may_shrink: str | None = None) -> list[str]:
+    """Audit of one ledger's reversals (`crm audit`). `voided_checkouts` selects the ids of
+    voided bills; entries of kind `must_reverse` on those bills must be reversed exactly
+    once and in full; `may_shrink` entries (earned points already spent) at most once and
+    by no more than they were."""
+    rev, orig = aliased(model), aliased(model)
+    amount_of = lambda alias: getattr(alias, amount.key)  # noqa: E731
+    problems = [f"{ledger_name} entry {i} (checkout {c}) is a reversal that names no entry"
+                for i, c in db.session.execute(select(model.id, model.checkout_id).where(
+                    model.kind == "reversal", model.reverses_id.is_(None)))]
+    problems += [f"{ledger_name} entry {i} is reversed {n} times" for i, n in db.session.execute(
+        select(model.reverses_id, func.count()).where(model.reverses_id.is_not(None))
+        .group_by(model.reverses_id).having(func.count() > 1))]
+    pairs = (select(rev.id, orig.id, orig.kind, orig.checkout_id, amount_of(rev), amount_of(orig))
+             .join(orig, orig.id == rev.reverses_id))
+    not_voided = (orig.checkout_id.is_(None) | orig.checkout_id.not_in(voided_checkouts)
+                  | (rev.checkout_id != orig.checkout_id))
+    size_ok = amount_of(rev) == -amount_of(orig)
+    if may_shrink:
+        size_ok = size_ok | ((orig.kind == may_shrink) & (amount_of(rev) < 0) & (-amount_of(rev) < amount_of(orig)))
+    for rid, oid, kind, checkout_id, back, taken in db.session.execute(pairs.where(not_voided | ~size_ok)):
+        problems.append(f"{ledger_name} entry {rid} reverses {back} of entry {oid} ({kind} {taken}, "
+                        f"checkout {checkout_id}): " + ("the checkout is not voided" if checkout_id is None
+                                                        or checkout_id not in _ids(voided_checkouts)
+                                                        else "the wrong amount"))
+    unreversed = (select(model.id, model.checkout_id).where(
+        model.kind == must_reverse, model.checkout_id.in_(voided_checkouts),
+        ~select(rev.id).where(rev.reverses_id == model.id).exists()))
+    problems += [f"voided checkout {c}: {ledger_name} entry {i} ({must_reverse}) was not given back"
+                 for i, c in db.session.execute(unreversed)]
+    return problems
+
+
+def _ids(stmt) -> set:
+    return set(db.session.scalars(stmt))

@@ -17,8 +17,10 @@ from .schemas import (
     CouponTypeUpdateSchema,
     DrawResultSchema,
     GiftRuleSchema,
+    GiftRuleUpdateSchema,
     IssueSchema,
     PrizeSchema,
+    PrizeUpdateSchema,
 )
 
 blp = Blueprint("coupons_api", __name__, url_prefix="/api/v1", description="Coupons, gifts and the lucky draw")
@@ -96,6 +98,16 @@ class GiftRules(MethodView):
         return service.create_gift_rule(g.actor, data)
 
 
+@blp.route("/gift-rules/<int:rule_id>", methods=["PATCH"])
+@allow(MANAGERS)
+@unit_of_work()
+@blp.arguments(GiftRuleUpdateSchema)
+@blp.response(200, GiftRuleSchema)
+def update_gift_rule(data, rule_id):
+    """Rename, change the threshold or dates, stop / resume, or add stock."""
+    return service.update_gift_rule(g.actor, rule_id, data)
+
+
 @blp.route("/draw-prizes")
 class Prizes(MethodView):
     @allow(ANY_STAFF)
@@ -111,6 +123,16 @@ class Prizes(MethodView):
     def post(self, data):
         """Add a prize."""
         return service.create_prize(g.actor, data)
+
+
+@blp.route("/draw-prizes/<int:prize_id>", methods=["PATCH"])
+@allow(MANAGERS)
+@unit_of_work()
+@blp.arguments(PrizeUpdateSchema)
+@blp.response(200, PrizeSchema)
+def update_prize(data, prize_id):
+    """Rename, reweight, stop / resume, or add stock."""
+    return service.update_prize(g.actor, prize_id, data)
 
 
 @blp.route("/members/<int:member_id>/draws", methods=["POST"])

@@ -66,6 +66,17 @@ class GiftRuleSchema(Schema):
     active = fields.Bool(dump_only=True)
 
 
+class GiftRuleUpdateSchema(Schema):
+    """PATCH body: any subset; stock only grows, by add_stock."""
+    name = fields.Str(validate=validate.Length(min=1, max=100))
+    min_topup = Money(validate=validate.Range(min=1))
+    starts_on = fields.Date()
+    ends_on = fields.Date()
+    active = fields.Bool(metadata={"description": "false stops the rule; true resumes it."})
+    add_stock = fields.Int(validate=validate.Range(min=1, max=10_000_000),
+                           metadata={"description": "Added to both stock_total and stock_left."})
+
+
 class PrizeSchema(Schema):
     id = fields.Int(dump_only=True)
     name = fields.Str(required=True, validate=validate.Length(min=1, max=100))
@@ -75,6 +86,15 @@ class PrizeSchema(Schema):
     stock_total = fields.Int(dump_only=True)
     stock_left = fields.Int(dump_only=True)
     active = fields.Bool(dump_only=True)
+
+
+class PrizeUpdateSchema(Schema):
+    """PATCH body: any subset; stock only grows, by add_stock."""
+    name = fields.Str(validate=validate.Length(min=1, max=100))
+    weight = fields.Int(validate=validate.Range(min=1, max=1_000_000))
+    active = fields.Bool(metadata={"description": "false takes the prize out of the draw; true puts it back."})
+    add_stock = fields.Int(validate=validate.Range(min=1, max=10_000_000),
+                           metadata={"description": "Added to both stock_total and stock_left."})
 
 
 class DrawResultSchema(Schema):

@@ -4,10 +4,10 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
-from ..core import audit
+from ..core import audit, locks
 from ..core.actor import Actor
 from ..core.money import format_fen, percent_to_bp, round_fen
 from ..core.timeutil import utcnow
@@ -156,15 +156,11 @@ def discounts_for(member_id: int | None, codes, lines, member_total: int, on: da
             raise Invalid(_("Coupon %(code)s needs a bill of at least %(min)s.", code=code,
                             min=format_fen(coupon.definition.min_spend)), code="coupon_min_spend",
                           field="coupon_codes", min_spend=format_fen(coupon.definition.min_spend))
-    left, result = member_total, []
+    left, result, units = member_total, [], _units_by_sku(lines)
     for coupon in sorted((found[c] for c in codes), key=lambda c: _ORDER[c.definition.kind]):
         d = coupon.definition
         if d.kind == "item":
-            line = next((ln for ln in lines if ln.sku == d.sku), None)
-            if line is None:
-                raise Invalid(_("Coupon %(code)s is for %(sku)s, which is not on the bill.", code=coupon.code,
-                                sku=d.sku), code="coupon_item_missing", field="coupon_codes")
-            discount = min(d.face_value, line.unit_price)
+            discount = min(d.face_value, _take_unit(units, coupon))
         elif d.kind == "cash":
             discount = d.face_value
         elif d.kind == "percent":
@@ -175,6 +171,29 @@ def discounts_for(member_id: int | None, codes, lines, member_total: int, on: da
         left -= discount
         result.append((coupon, discount))
     return result
+
+
+def _units_by_sku(lines) -> dict:
+    """{sku: [[unit price, units not yet paid by a coupon], …]}, dearest first."""
+    units = {}
+    for line in sorted(lines, key=lambda ln: -ln.unit_price):
+        units.setdefault(line.sku, []).append([line.unit_price, line.qty])
+    return units
+
+
+def _take_unit(units: dict, coupon) -> int:
+    """An item coupon pays for one unit of its item: take the dearest unit no other coupon
+    has taken and return its price. Two lobster coupons need two lobsters on the bill."""
+    sku = coupon.definition.sku
+    if sku not in units:
+        raise Invalid(_("Coupon %(code)s is for %(sku)s, which is not on the bill.", code=coupon.code, sku=sku),
+                      code="coupon_item_missing", field="coupon_codes")
+    free = next((slot for slot in units[sku] if slot[1] > 0), None)
+    if free is None:
+        raise Invalid(_("Coupon %(code)s has no %(sku)s left to pay for: each item coupon pays for one unit.",
+                        code=coupon.code, sku=sku), code="too_many_item_coupons", field="coupon_codes", sku=sku)
+    free[1] -= 1
+    return free[0]
 
 
 def redeem(coupons, checkout_id: int):
@@ -195,6 +214,24 @@ def restore_for_checkout(checkout_id: int) -> int:
 
 # Top-up gifts ----------------------------------------------------------------------------
 
+def _type_unavailable(definition: CouponDefinition) -> str | None:
+    """Why coupons of this type cannot be given now ("coupon_type_inactive", "out_of_stock"), or None."""
+    if not definition.active:
+        return "coupon_type_inactive"
+    if definition.stock_total is not None and definition.stock_left < 1:
+        return "out_of_stock"
+    return None
+
+
+def _add_stock(model, row, amount: int | None):
+    """Grow a gift rule's or prize's stock by an explicit amount, in one UPDATE of both counters."""
+    if not amount:
+        return
+    db.session.execute(update(model).where(model.id == row.id).values(
+        stock_total=model.stock_total + amount, stock_left=model.stock_left + amount))
+    db.session.refresh(row)
+
+
 def create_gift_rule(actor: Actor, data: dict) -> GiftRule:
     if data["starts_on"] > data["ends_on"]:
         raise Invalid(_("The rule ends before it starts."), code="invalid_dates", field="ends_on")
@@ -207,29 +244,64 @@ def create_gift_rule(actor: Actor, data: dict) -> GiftRule:
     return rule
 
 
+def get_gift_rule(rule_id: int) -> GiftRule:
+    rule = db.session.get(GiftRule, rule_id)
+    if rule is None:
+        raise NotFound(_("No such gift rule."), code="gift_rule_not_found")
+    return rule
+
+
+def update_gift_rule(actor: Actor, rule_id: int, data: dict) -> GiftRule:
+    """Rename, change the threshold or dates, stop / resume, or add stock (never set it)."""
+    rule = get_gift_rule(rule_id)
+    if data.get("starts_on", rule.starts_on) > data.get("ends_on", rule.ends_on):
+        raise Invalid(_("The rule ends before it starts."), code="invalid_dates", field="ends_on")
+    for field in ("name", "min_topup", "starts_on", "ends_on", "active"):
+        if field in data:
+            setattr(rule, field, data[field])
+    _add_stock(GiftRule, rule, data.get("add_stock"))
+    audit.record(actor, "gift_rule.update", entity=rule, fields=sorted(data), add_stock=data.get("add_stock"),
+                 active=rule.active)
+    return rule
+
+
 def list_gift_rules():
     return db.session.scalars(select(GiftRule).order_by(GiftRule.starts_on.desc(), GiftRule.id)).all()
 
 
+def _running_rules(amount: int, on: date):
+    """The active gift rules a top-up of this amount reaches on this day."""
+    return db.session.scalars(select(GiftRule).where(
+        GiftRule.active.is_(True), GiftRule.min_topup <= amount, GiftRule.starts_on <= on,
+        GiftRule.ends_on >= on).order_by(GiftRule.id)).all()
+
+
+def _give_gift(actor: Actor, rule: GiftRule, member_id: int, today: date, topup_id: int):
+    """(coupon, None) for the rule's gift, or (None, reason); a gift not given takes no stock."""
+    reason = _type_unavailable(rule.definition)
+    if reason:
+        return None, reason
+    try:
+        with db.session.begin_nested():  # a type that ran out a moment ago gives the rule's unit back
+            if not _take_one(GiftRule, rule.id):
+                return None, "out_of_stock"
+            return issue(actor, member_id, rule.definition, source="topup", today=today,
+                         source_ref=f"gift-rule:{rule.id}:topup:{topup_id}"), None
+    except OutOfStock:
+        return None, "out_of_stock"
+
+
 def gifts_for_topup(actor: Actor, member_id: int, amount: int, today: date, topup_id: int):
     """Issue the gift of every running rule this top-up reaches, while its stock lasts.
-    Returns (coupons issued, [{"rule", "reason"}] for gifts that ran out)."""
-    rules = db.session.scalars(select(GiftRule).where(
-        GiftRule.active.is_(True), GiftRule.min_topup <= amount, GiftRule.starts_on <= today,
-        GiftRule.ends_on >= today).order_by(GiftRule.id)).all()
+    Returns (coupons issued, [{"rule", "reason"}] for gifts not given: "out_of_stock" when
+    the rule or its coupon type ran out, "coupon_type_inactive" when the type was retired)."""
     issued, missed = [], []
-    for rule in rules:
-        if not _take_one(GiftRule, rule.id):
-            missed.append({"rule": rule.name, "reason": "out_of_stock"})
-            continue
-        try:
-            with db.session.begin_nested():
-                issued.append(issue(actor, member_id, rule.definition, source="topup", today=today,
-                                    source_ref=f"gift-rule:{rule.id}:topup:{topup_id}"))
-        except OutOfStock:  # the coupon type itself ran out: give the rule's unit back
-            db.session.execute(update(GiftRule).where(GiftRule.id == rule.id)
-                               .values(stock_left=GiftRule.stock_left + 1))
-            missed.append({"rule": rule.name, "reason": "out_of_stock"})
+    for rule in _running_rules(amount, today):
+        coupon, reason = _give_gift(actor, rule, member_id, today, topup_id)
+        if coupon is not None:
+            issued.append(coupon)
+        else:
+            missed.append({"rule": rule.name, "reason": reason})
     return issued, missed
 
 
@@ -241,6 +313,18 @@ def create_prize(actor: Actor, data: dict) -> DrawPrize:
     db.session.add(prize)
     db.session.flush()
     audit.record(actor, "draw_prize.create", entity=prize, weight=prize.weight, stock=prize.stock_total)
+    return prize
+
+
+def update_prize(actor: Actor, prize_id: int, data: dict) -> DrawPrize:
+    """Rename, reweight, stop / resume, or add stock (never set it)."""
+    prize = get_prize(prize_id)
+    for field in ("name", "weight", "active"):
+        if field in data:
+            setattr(prize, field, data[field])
+    _add_stock(DrawPrize, prize, data.get("add_stock"))
+    audit.record(actor, "draw_prize.update", entity=prize, fields=sorted(data), add_stock=data.get("add_stock"),
+                 active=prize.active)
     return prize
 
 
@@ -264,31 +348,55 @@ def cancel_ticket(checkout_id: int) -> bool:
                               .values(status="cancelled")).rowcount == 1
 
 
-def draw(actor: Actor, member_id: int, today: date) -> DrawTicket:
-    """Use the member's oldest draw: a prize chosen by weight among those in stock (secure
-    randomness), paid out as a coupon."""
-    ticket = None
+def _claim_ticket(member_id: int) -> DrawTicket:
+    """Mark the member's oldest unused draw as used (a concurrent draw cannot take it too)."""
     for candidate in db.session.scalars(select(DrawTicket).where(
             DrawTicket.member_id == member_id, DrawTicket.status == "unused").order_by(DrawTicket.id).limit(5)):
         if db.session.execute(update(DrawTicket).where(DrawTicket.id == candidate.id, DrawTicket.status == "unused")
                               .values(status="used", drawn_at=utcnow())).rowcount == 1:
-            ticket = candidate
-            break
-    if ticket is None:
-        raise Conflict(_("This member has no draws left."), code="no_draws")
-    prizes = [p for p in db.session.scalars(select(DrawPrize).where(DrawPrize.active.is_(True),
-                                                                    DrawPrize.stock_left > 0))]
+            set_committed_value(candidate, "status", "used")
+            return candidate
+    raise Conflict(_("This member has no draws left."), code="no_draws")
+
+
+def _drawable_prizes() -> list[DrawPrize]:
+    """Prizes a draw may choose: active and in stock, paid out as a coupon type still issued and in stock."""
+    stmt = (select(DrawPrize).join(CouponDefinition, DrawPrize.definition_id == CouponDefinition.id)
+            .where(DrawPrize.active.is_(True), DrawPrize.stock_left > 0, CouponDefinition.active.is_(True),
+                   or_(CouponDefinition.stock_total.is_(None), CouponDefinition.stock_left > 0))
+            .order_by(DrawPrize.id))
+    return list(db.session.scalars(stmt))
+
+
+def _pay_out(actor: Actor, prize: DrawPrize, member_id: int, today: date, ticket_id: int) -> Coupon | None:
+    """Take one of the prize and issue its coupon; None (and the prize's unit kept) if either ran out."""
+    try:
+        with db.session.begin_nested():
+            if not _take_one(DrawPrize, prize.id):
+                return None
+            return issue(actor, member_id, prize.definition, source="draw", today=today,
+                         source_ref=f"draw:{ticket_id}")
+    except OutOfStock:
+        return None
+
+
+def draw(actor: Actor, member_id: int, today: date) -> DrawTicket:
+    """Use the member's oldest draw: a prize chosen by weight among those that can be paid
+    out (secure randomness), issued as a coupon. With nothing left to win it is a 409 and,
+    as the request rolls back, the member keeps the draw. Locks: the member, the ticket, then
+    the prize's stock and its coupon type's (core/locks.py)."""
+    locks.lock_member(member_id)
+    ticket = _claim_ticket(member_id)
+    prizes = _drawable_prizes()
     while prizes:
         prize = _RANDOM.choices(prizes, weights=[p.weight for p in prizes])[0]
-        if _take_one(DrawPrize, prize.id):
-            coupon = issue(actor, member_id, prize.definition, source="draw", today=today,
-                           source_ref=f"draw:{ticket.id}")
-            set_committed_value(ticket, "status", "used")  # already claimed by the UPDATE above
+        prizes.remove(prize)
+        coupon = _pay_out(actor, prize, member_id, today, ticket.id)
+        if coupon is not None:
             ticket.prize_id, ticket.coupon_id = prize.id, coupon.id
             db.session.flush()
             audit.record(actor, "draw.draw", entity=ticket, member_id=member_id, prize=prize.name)
             return ticket
-        prizes.remove(prize)  # another draw took the last one a moment ago
     raise Conflict(_("All prizes have been given out."), code="no_prizes_left")
 
 
@@ -327,12 +435,17 @@ def get_coupon_by_id(coupon_id: int) -> Coupon:
 
 
 def get_prize(prize_id: int) -> DrawPrize:
-    return db.session.get(DrawPrize, prize_id)
+    prize = db.session.get(DrawPrize, prize_id)
+    if prize is None:
+        raise NotFound(_("No such prize."), code="draw_prize_not_found")
+    return prize
 
 
 def gift_preview(amount: int, on: date) -> list[dict]:
-    """The gift rules a top-up of this amount would reach today, and whether stock is left."""
-    rules = db.session.scalars(select(GiftRule).where(
-        GiftRule.active.is_(True), GiftRule.min_topup <= amount, GiftRule.starts_on <= on,
-        GiftRule.ends_on >= on).order_by(GiftRule.id)).all()
-    return [{"rule": r.name, "coupon": r.definition.name, "in_stock": r.stock_left > 0} for r in rules]
+    """The gift rules a top-up of this amount would reach today, and whether each can be given
+    ("in_stock"; if not, "reason" as in gifts_for_topup)."""
+    previews = []
+    for r in _running_rules(amount, on):
+        reason = _type_unavailable(r.definition) or (None if r.stock_left > 0 else "out_of_stock")
+        previews.append({"rule": r.name, "coupon": r.definition.name, "in_stock": reason is None, "reason": reason})
+    return previews

@@ -9,7 +9,14 @@ from ..core.forms import commit_or_errors, form_to_dict
 from ..core.money import format_fen
 from . import service
 from .models import KINDS
-from .schemas import CouponTypeSchema, CouponTypeUpdateSchema, GiftRuleSchema, PrizeSchema
+from .schemas import (
+    CouponTypeSchema,
+    CouponTypeUpdateSchema,
+    GiftRuleSchema,
+    GiftRuleUpdateSchema,
+    PrizeSchema,
+    PrizeUpdateSchema,
+)
 
 bp = Blueprint("coupons", __name__, url_prefix="/catalog/coupons")
 
@@ -64,3 +71,46 @@ def change_type(code):
     else:
         flash(_("Coupon type %(code)s saved.", code=code), "success")
     return redirect(url_for("coupons.coupons", _anchor="type"))
+
+
+def _active_from_form(data: dict) -> dict:
+    """The stop / resume controls send active=1 or active=0."""
+    if "active" in data:
+        data["active"] = data["active"] == "1"
+    return data
+
+
+def _edit(row, *, template, form, schema, save, message, anchor):
+    """Show a gift rule's or prize's edit page, or save it: back to the list, or the page
+    again with each error beside its field. The row's stop / resume button posts here too."""
+    if request.method == "GET":
+        return render_template(template, row=row, form=form, errors={})
+    data = _active_from_form(form_to_dict(request.form))
+    _saved, errors = commit_or_errors(lambda: save(g.actor, row.id, schema().load(data)))
+    if errors:
+        return render_template(template, row=row, form=request.form, errors=errors), 422
+    flash(message(row.name), "success")
+    return redirect(url_for("coupons.coupons", _anchor=anchor))
+
+
+@bp.route("/gifts/<int:rule_id>", methods=["GET", "POST"])
+@allow(MANAGERS)
+def edit_gift_rule(rule_id):
+    """Change a gift rule's name, threshold or dates, stop / resume it, or add stock."""
+    rule = service.get_gift_rule(rule_id)
+    form = {"name": rule.name, "min_topup": format_fen(rule.min_topup), "starts_on": rule.starts_on,
+            "ends_on": rule.ends_on, "active": "1" if rule.active else "0"}
+    return _edit(rule, template="coupons/gift_rule_edit.html", form=form, schema=GiftRuleUpdateSchema,
+                 save=service.update_gift_rule, message=lambda name: _("Gift rule %(name)s saved.", name=name),
+                 anchor="gift")
+
+
+@bp.route("/prizes/<int:prize_id>", methods=["GET", "POST"])
+@allow(MANAGERS)
+def edit_prize(prize_id):
+    """Change a prize's name or weight, stop / resume it, or add stock."""
+    prize = service.get_prize(prize_id)
+    form = {"name": prize.name, "weight": prize.weight, "active": "1" if prize.active else "0"}
+    return _edit(prize, template="coupons/prize_edit.html", form=form, schema=PrizeUpdateSchema,
+                 save=service.update_prize, message=lambda name: _("Prize %(name)s saved.", name=name),
+                 anchor="prize")

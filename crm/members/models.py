@@ -1,7 +1,9 @@
 from datetime import datetime
 from decimal import Decimal
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
+    JSON,
     CheckConstraint,
     ForeignKey,
     Index,
@@ -18,6 +20,9 @@ from ..core.timeutil import utcnow
 from ..extensions import db
 
 COMPANY_CLASSES = ("key_account", "conference", "potential")
+LEVEL_CHANGE_REASONS = ("spend", "topup", "review", "manual")
+LEVEL_CHANGE_LABELS = {"spend": _l("Upgrade on spend"), "topup": _l("Upgrade on top-ups"),
+                       "review": _l("Yearly review"), "manual": _l("Changed by staff")}
 GENDERS = ("male", "female", "other")
 
 
@@ -132,3 +137,40 @@ class MemberTag(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
     tag: Mapped[str] = mapped_column(String(32))
+
+
+class MemberLevelChange(db.Model):
+    """One move of a member between levels, with why: an upgrade on spend or top-ups, the
+    yearly review, or a manager's hand. `figures` holds what the decision saw (fen):
+    {"spend": …, "topup": …, "window": months}; a figure not looked at is null. A review
+    changes a member at most once per year (the unique key on review_year)."""
+    __tablename__ = "member_level_changes"
+    __table_args__ = (CheckConstraint(_in("reason", LEVEL_CHANGE_REASONS), name="reason"),
+                      UniqueConstraint("member_id", "review_year", name="uq_member_level_changes_review_year"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    from_level_id: Mapped[int] = mapped_column(ForeignKey("member_levels.id"))
+    to_level_id: Mapped[int] = mapped_column(ForeignKey("member_levels.id"))
+    reason: Mapped[str] = mapped_column(String(8))
+    figures: Mapped[dict] = mapped_column(JSON, default=dict)
+    review_year: Mapped[int | None]  # set only by the yearly review
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    from_level = relationship(MemberLevel, foreign_keys=[from_level_id], lazy="joined")
+    to_level = relationship(MemberLevel, foreign_keys=[to_level_id], lazy="joined")
+
+
+class LevelReview(db.Model):
+    """The yearly downgrade review of one year. Its `as_of` (and window) is fixed by the
+    first run, so running it again sees the same figures and changes nothing more;
+    `finished_at` stays empty until every member has been looked at. Who moved down that
+    year: the member_level_changes rows with this review_year."""
+    __tablename__ = "level_reviews"
+
+    year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    as_of: Mapped[datetime]
+    window_months: Mapped[int]
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]

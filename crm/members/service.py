@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from ..core import audit
+from ..core import audit, locks
 from ..core.actor import Actor
 from ..core.lookup import get_or_404
 from ..core.phones import last4, mask_mobile, normalise_mobile
@@ -82,6 +82,9 @@ def register(actor: Actor, data: dict) -> Member:
 def update(actor: Actor, member_id: int, changes: dict) -> Member:
     """Edit a profile; only managers change a level by hand (tiers are otherwise earned)."""
     member = get_member(member_id)
+    if "level_code" in changes:  # not in the middle of a bill or top-up that moves the level too
+        locks.lock_member(member.id)
+        db.session.refresh(member)
     if "mobile" in changes:
         mobile = normalise_mobile(changes["mobile"])
         _ensure_mobile_free(mobile, member.id)
@@ -90,7 +93,9 @@ def update(actor: Actor, member_id: int, changes: dict) -> Member:
         if actor.role not in ("manager", "admin"):
             raise Forbidden(_("Only a manager may change a member's level."), code="level_change_forbidden",
                             field="level_code")
-        member.level = levels.get_by_code(changes["level_code"])
+        level = levels.get_by_code(changes["level_code"])
+        if level.id != member.level.id:
+            levels.change_level(actor, member, level, reason="manual")
     for field in _PROFILE_FIELDS:
         if field in changes:
             value = changes[field]

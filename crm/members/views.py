@@ -1,7 +1,6 @@
 """Front-desk UI: find, register (with card issue in the same screen), view, edit members."""
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from marshmallow import ValidationError
 
 from ..auth.access import allow
 from ..auth.roles import MEMBER_DESK, MEMBER_LOOKUP
@@ -10,17 +9,16 @@ from ..campaigns.models import CHANNEL_LABELS, DELIVERY_LABELS
 from ..cards import service as cards
 from ..cards.models import PAYMENT_LABELS, PAYMENT_METHODS
 from ..checkout import service as checkout
-from ..core.forms import errors_of, form_to_dict
+from ..core.forms import commit_or_errors, form_to_dict
 from ..core.paging import paginate
 from ..core.segments import SEGMENTS
 from ..coupons import service as coupons
-from ..errors import DomainError
-from ..extensions import db
 from ..points import service as points
 from ..programme import service as programme
 from ..stores import service as stores
 from ..wallet import service as wallet
-from . import service
+from . import levels, service
+from .models import LEVEL_CHANGE_LABELS
 from .schemas import MemberCreateSchema, MemberUpdateSchema, mobile_for_viewer
 
 bp = Blueprint("members", __name__)
@@ -57,18 +55,16 @@ def register():
         data = form_to_dict(form, checkboxes=("issue_card",), **_FORM_SHAPE)
         issue_card = data.pop("issue_card")
         payment_method = data.pop("payment_method", "")
-        try:
+        def save():  # the member and the card fee together, once per form
             member = service.register(g.actor, MemberCreateSchema().load(data))
             if issue_card:
                 cards.issue(g.actor, member.id, store_code=data["store_code"],
                             fee_paid=programme.get("card_fee"), payment_method=payment_method)
-            db.session.commit()
-        except (ValidationError, DomainError) as exc:
-            db.session.rollback()
-            errors = errors_of(exc)
-        else:
+            return {"member_id": member.id}
+        done, errors = commit_or_errors(save, once=form.get("form_token", ""))
+        if not errors:
             flash(_("Member registered.") + (" " + _("Card issued.") if issue_card else ""), "success")
-            return redirect(url_for("members.detail", member_id=member.id, new=1))
+            return redirect(url_for("members.detail", member_id=done["member_id"], new=1))
     default_store = g.actor.store_id and stores.get_store(g.actor.store_id).code
     return render_template("members/form.html", form=form, errors=errors, creating=True,
                            default_store=default_store, **_choices()), (422 if errors else 200)
@@ -85,7 +81,9 @@ def detail(member_id):
                            just_registered=bool(request.args.get("new")), errors={},
                            points_available=points.available(member.id), wallet=wallet.balances(member.id),
                            pin=wallet.pin_state(member.id), coupons=coupons.coupons_of(member.id),
-                           draws_left=coupons.tickets_left(member.id), recent_bills=recent, **_choices())
+                           draws_left=coupons.tickets_left(member.id), recent_bills=recent,
+                           level_history=levels.level_history(member.id), level_reasons=LEVEL_CHANGE_LABELS,
+                           **_choices())
 
 
 @bp.route("/members/<int:member_id>/edit", methods=["GET", "POST"])
@@ -97,12 +95,8 @@ def edit(member_id):
         data = form_to_dict(request.form, drop_empty=False, **_FORM_SHAPE)
         for optional in ("birthday", "gender", "email", "segment", "company"):
             data[optional] = data.get(optional) or None
-        try:
-            service.update(g.actor, member.id, MemberUpdateSchema().load(data))
-            db.session.commit()
-        except (ValidationError, DomainError) as exc:
-            db.session.rollback()
-            errors = errors_of(exc)
+        _done, errors = commit_or_errors(lambda: service.update(g.actor, member.id, MemberUpdateSchema().load(data)))
+        if errors:
             form = request.form
         else:
             flash(_("Changes saved."), "success")

@@ -33,6 +33,8 @@ class PointsEntry(db.Model):
         CheckConstraint("points <> 0", name="points_non_zero"),
         CheckConstraint(f"kind IN ({', '.join(repr(k) for k in ENTRY_KINDS)})", name="kind"),
         Index("ix_points_entries_account_created", "account_id", "created_at"),
+        # A reversal names the entry it reverses, and no entry is reversed twice.
+        Index("uq_points_entries_reverses_id", "reverses_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,8 +1,9 @@
 """Points: earn, redeem, expire, adjust, reverse — every change an immutable entry.
 
-Concurrency: every operation first locks the member's account row (an UPDATE, which
-PostgreSQL holds until commit; SQLite writers are already serialised by BEGIN
-IMMEDIATE), so lots are read and consumed by one transaction at a time. Balances are
+Concurrency: operations of a member run under the member's lock (core/locks.py gives the
+order: member, checkout, coupons, wallet, points). Each then locks the account row (an
+UPDATE, which PostgreSQL holds until commit; SQLite writers are already serialised by
+BEGIN IMMEDIATE), so lots are read and consumed by one transaction at a time. Balances are
 then taken with a conditional `UPDATE … WHERE balance >= :x`, so even a bug elsewhere
 could not overdraw one.
 """
@@ -12,7 +13,7 @@ from flask_babel import gettext as _
 from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
 
-from ..core import ledger
+from ..core import ledger, locks, reasons
 from ..core.actor import Actor
 from ..core.timeutil import utcnow, zone
 from ..errors import Conflict, Invalid
@@ -155,14 +156,14 @@ def settle_checkout(actor: Actor, member_id: int, *, redeem: int, earn: int, sto
 
 def adjust(actor: Actor, member_id: int, points: int, reason: str, *, store=None) -> PointsEntry:
     """A manager's correction, with a reason; never below zero."""
-    if not reason or not reason.strip():
-        raise Invalid(_("Give a reason for the adjustment."), code="reason_required", field="reason")
+    reason = reasons.required(reason, _("Give a reason for the adjustment."))
     if points == 0:
         raise Invalid(_("Adjust by a whole number of points other than zero."), code="invalid_points", field="points")
+    locks.lock_member(member_id)
     account = _account(member_id)
     if points > 0:
-        return _credit(account, actor, "adjust", points, store=store, reason=reason.strip())
-    return _spend(account, actor, "adjust", -points, store_id=store.id if store else None, reason=reason.strip())
+        return _credit(account, actor, "adjust", points, store=store, reason=reason)
+    return _spend(account, actor, "adjust", -points, store_id=store.id if store else None, reason=reason)
 
 
 def reverse_checkout(actor: Actor, member_id: int, checkout_id: int, *, store, reason: str) -> dict:
@@ -264,6 +265,14 @@ def audit_mismatches() -> list[str]:
         .where(PointsLot.remaining != PointsLot.points + func.coalesce(uses.c.total, 0))).all()
     problems += [f"points lot {i}: {p} earned, uses {u}, but {r} remaining" for i, p, r, u in bad_lots]
     return problems
+
+
+def reversal_mismatches(voided_checkouts) -> list[str]:
+    """Reversals that break the void rules, given a select of the voided checkouts' ids: a
+    reversal that names no entry, an entry reversed twice, a reversal of a bill that is
+    not voided or of the wrong size, a voided bill whose redeemed points were not given back."""
+    return ledger.reversal_mismatches(PointsEntry, PointsEntry.points, "points", voided_checkouts,
+                                      must_reverse="redeem", may_shrink="earn")
 
 
 def outstanding() -> int:

@@ -8,7 +8,6 @@ from ..auth.access import allow
 from ..auth.roles import ADMINS
 from ..core.forms import commit_or_errors, form_to_dict
 from ..core.money import format_fen
-from ..extensions import db
 from ..wallet import service as wallet
 from ..wallet.schemas import TierSchema
 from . import service
@@ -68,7 +67,6 @@ def add_tier():
 def toggle_tier(tier_id):
     tier = next((t for t in wallet.list_tiers() if t.id == tier_id), None)
     if tier is not None:
-        wallet.update_tier(g.actor, tier_id, {"active": not tier.active})
-        db.session.commit()
-        flash(_("Bonus tier updated."), "success")
+        _tier, errors = commit_or_errors(lambda: wallet.update_tier(g.actor, tier_id, {"active": not tier.active}))
+        flash(next(iter(errors.values())) if errors else _("Bonus tier updated."), "error" if errors else "success")
     return redirect(url_for("programme.rules", _anchor="tiers"))

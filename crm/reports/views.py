@@ -17,7 +17,7 @@ from ..core.forms import commit_or_errors, errors_of, form_to_dict
 from ..core.money import parse_amount
 from ..core.segments import SEGMENTS
 from ..core.timeutil import local_today
-from ..errors import DomainError
+from ..errors import DomainError, Invalid
 from ..extensions import db
 from ..stores import service as stores
 from . import competitors, exports, imports, monthly, rankings, rfm, segments
@@ -262,21 +262,21 @@ def competitor_table():
 
 def _competitor_post() -> dict:
     form = form_to_dict(request.form)
-    try:
+
+    def save():
         if form.get("op") == "month":
+            if not (form.get("competitor_id") or "").isdigit():
+                raise Invalid(_("Choose the competitor."), field="_form")
             data = CompetitorMonthSchema().load({k: form.get(k) for k in (
                 "year", "month", "available_rooms", "rooms_sold", "room_revenue")})
             competitors.set_month(g.actor, int(form["competitor_id"]), data.pop("year"), data.pop("month"), **data)
         else:
             data = CompetitorSchema().load({k: form.get(k) for k in ("store_code", "name", "rooms")})
             competitors.add_competitor(g.actor, data["store_code"], data["name"], data["rooms"])
-        db.session.commit()
-    except (ValidationError, DomainError, ValueError, KeyError) as exc:
-        db.session.rollback()
-        return errors_of(exc) if isinstance(exc, (ValidationError, DomainError)) else {
-            "_form": _("Choose the competitor.")}
-    flash(_("Saved."), "success")
-    return {}
+    _saved, errors = commit_or_errors(save)
+    if not errors:
+        flash(_("Saved."), "success")
+    return errors
 
 
 @bp.route("/plans", methods=["GET", "POST"])

@@ -36,6 +36,8 @@ class WalletEntry(db.Model):
         CheckConstraint("amount <> 0", name="amount_non_zero"),
         CheckConstraint(f"kind IN ({', '.join(repr(k) for k in ENTRY_KINDS)})", name="kind"),
         Index("ix_wallet_entries_account_created", "account_id", "created_at"),
+        # A reversal names the entry it reverses, and no entry is reversed twice.
+        Index("uq_wallet_entries_reverses_id", "reverses_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -25,7 +25,9 @@ class TopUpSchema(Schema):
     bonus_added = Money()
     coupons = fields.List(fields.Nested("CouponSchema"), metadata={"description": "Gift coupons issued with it."})
     gifts_unavailable = fields.List(fields.Dict(), metadata={
-        "description": "Gifts this top-up qualified for but which had run out: [{rule, reason}]."})
+        "description": "Gifts this top-up qualified for but could not give: [{rule, reason}], reason "
+                       "`out_of_stock` (the rule's or its coupon type's stock ran out) or `coupon_type_inactive` "
+                       "(the coupon type was retired). The top-up itself went through."})
     wallet = fields.Nested(WalletSchema)
 
 

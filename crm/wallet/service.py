@@ -1,10 +1,11 @@
 """Stored value: top-ups with bonus tiers, payments split between principal and bonus,
 refunds, reversals and the payment PIN.
 
-Concurrency is as for points: both accounts of a member are locked (principal, then
-bonus — always in that order, so two transactions never wait on each other) before
-any balance is read for a decision, and every decrement is a conditional
-`UPDATE … WHERE balance >= :x`.
+Concurrency: every operation first takes the member's lock (core/locks.py gives the
+order), then both accounts (principal, then bonus) before any balance is read for a
+decision, and every decrement is a conditional `UPDATE … WHERE balance >= :x`. PIN tries
+are judged and counted under the member's lock too, so parallel wrong tries are counted
+one after another and the fifth locks the wallet for every later one.
 """
 from datetime import date, datetime
 from decimal import Decimal
@@ -14,13 +15,14 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..core import audit, ledger
+from ..core import audit, ledger, locks, reasons
 from ..core.actor import Actor
 from ..core.money import format_fen, round_fen
 from ..core.timeutil import local_today, utcnow
 from ..coupons import service as coupons
 from ..errors import Conflict, Invalid, NotFound
 from ..extensions import db
+from ..members import levels
 from ..programme import service as programme
 from .models import BonusTier, WalletAccount, WalletEntry, WalletPin, WalletTopup
 
@@ -92,6 +94,7 @@ def top_up(actor: Actor, member_id: int, *, store, amount: int, payment_method: 
     """Add money to a member's wallet, plus the bonus of the highest tier it reaches (once)."""
     if amount <= 0:
         raise Invalid(_("Top up an amount above zero."), code="invalid_amount", field="amount")
+    locks.lock_member(member_id)
     tier = tier_for(amount, at.date() if at else local_today(store.timezone))
     bonus = tier.bonus if tier else 0
     topup = WalletTopup(member_id=member_id, store_id=store.id, amount=amount, bonus=bonus,
@@ -107,6 +110,7 @@ def top_up(actor: Actor, member_id: int, *, store, amount: int, payment_method: 
                                             topup.id)
     audit.record(actor, "wallet.top_up", entity=topup, store_id=store.id, member_id=member_id,
                  amount=format_fen(amount), bonus=format_fen(bonus), gifts=[c.code for c in gifts])
+    levels.upgrade_on_topup(actor, member_id, at=at)
     return topup, {"principal": principal.balance, "bonus": bonus_account.balance, "gifts": gifts,
                    "gifts_unavailable": missed}
 
@@ -138,12 +142,20 @@ def preview(member_id: int, amount: int) -> tuple[int, int]:
     return split(amount, b["principal"], b["bonus"], programme.get("wallet_spend_mode"))
 
 
-def pay(actor: Actor, member_id: int, amount: int, *, store, checkout_id: int, pin: str | None) -> tuple[int, int]:
-    """Pay from the wallet; returns (principal part, bonus part). Above the PIN threshold a
-    member who has set a PIN must give it."""
+def authorize_payment(member_id: int, amount: int, pin: str | None):
+    """May this member pay `amount` from the wallet now? A locked PIN blocks every payment;
+    above the PIN threshold a member who has set a PIN must give it. Call it under the
+    member's lock and before the transaction writes anything: a wrong try is committed as
+    the request's only effect."""
+    if amount <= 0:
+        return
+    check_pin(member_id, pin, required=amount > programme.get("wallet_pin_threshold"), payment=True)
+
+
+def pay(actor: Actor, member_id: int, amount: int, *, store, checkout_id: int) -> tuple[int, int]:
+    """Pay from the wallet (after `authorize_payment`); returns (principal part, bonus part)."""
     if amount <= 0:
         return 0, 0
-    check_pin(member_id, pin, required=amount > programme.get("wallet_pin_threshold"))
     principal, bonus = _accounts(member_id)
     from_principal, from_bonus = split(amount, principal.balance, bonus.balance, programme.get("wallet_spend_mode"))
     _post(principal, actor, "spend", -from_principal, checkout_id=checkout_id, store_id=store.id)
@@ -169,16 +181,16 @@ def reverse_checkout(actor: Actor, member_id: int, checkout_id: int, *, store, r
 def refund(actor: Actor, member_id: int, *, store, reason: str) -> dict:
     """Pay back the unspent principal and forfeit the bonus (manager). The wallet stays open
     at zero, so the member can top up again later."""
-    if not reason or not reason.strip():
-        raise Invalid(_("Give a reason for the refund."), code="reason_required", field="reason")
+    reason = reasons.required(reason, _("Give a reason for the refund."))
+    locks.lock_member(member_id)
     principal, bonus = _accounts(member_id)
     if principal.balance == 0 and bonus.balance == 0:
         raise Conflict(_("The wallet is empty; there is nothing to refund."), code="wallet_empty")
     refunded, forfeited = principal.balance, bonus.balance
-    _post(principal, actor, "refund", -refunded, store_id=store.id, reason=reason.strip())
-    _post(bonus, actor, "refund", -forfeited, store_id=store.id, reason=reason.strip())
+    _post(principal, actor, "refund", -refunded, store_id=store.id, reason=reason)
+    _post(bonus, actor, "refund", -forfeited, store_id=store.id, reason=reason)
     audit.record(actor, "wallet.refund", entity_type="member", entity_id=member_id, store_id=store.id,
-                 refunded=format_fen(refunded), forfeited=format_fen(forfeited), reason=reason.strip())
+                 refunded=format_fen(refunded), forfeited=format_fen(forfeited), reason=reason)
     return {"refunded_principal": refunded, "forfeited_bonus": forfeited}
 
 
@@ -197,6 +209,7 @@ def set_pin(actor: Actor, member_id: int, pin: str, current_pin: str | None = No
     """Set or change the 6-digit payment PIN; changing it needs the current one."""
     if not (isinstance(pin, str) and len(pin) == 6 and pin.isdigit()):
         raise Invalid(_("The PIN is 6 digits."), code="invalid_pin", field="pin")
+    locks.lock_member(member_id)
     row = _pin(member_id)
     if row is not None:
         check_pin(member_id, current_pin, required=True, field="current_pin")
@@ -206,25 +219,35 @@ def set_pin(actor: Actor, member_id: int, pin: str, current_pin: str | None = No
     audit.record(actor, "wallet.pin_set", entity_type="member", entity_id=member_id)
 
 
-def check_pin(member_id: int, pin: str | None, *, required: bool, field="pin"):
-    """Raise unless the PIN is right (or not needed). A wrong try is counted even though the
-    payment is rolled back; the fifth locks wallet payments until a manager unlocks them."""
+def check_pin(member_id: int, pin: str | None, *, required: bool, field="pin", payment=False):
+    """Raise unless the PIN is right (or not needed); the caller holds the member's lock.
+    A wrong try is counted in this transaction and kept (the error commits it, nothing else
+    having been written); the fifth locks the wallet until a manager unlocks it. A locked
+    wallet refuses every payment, PIN or not."""
     row = _pin(member_id)
-    if row is None or not required:
+    if row is None:
         return
-    if row.locked_at is not None:
-        raise WalletLocked(_("Wallet payments are locked after too many wrong PINs; a manager must unlock."))
+    db.session.refresh(row)  # the count as the previous try under this lock left it
+    if row.locked_at is not None and (required or payment):
+        raise WalletLocked(_("Wallet payments are locked after too many wrong PINs; a manager must unlock."),
+                           field=field)
+    if not required:
+        return
     if not pin:
         raise Invalid(_("This payment needs the member's PIN."), code="pin_required", field=field)
     if not check_password_hash(row.pin_hash, pin):
-        left = PIN_TRIES - row.failures - 1
-        raise WrongPin(_("Wrong PIN; %(left)d tries left.", left=max(left, 0)), field=field, tries_left=max(left, 0),
-                       after_rollback=lambda: _count_failure(member_id))
-    row.failures = 0
+        left = _count_failure(member_id)
+        if left == 0:
+            raise WrongPin(_("Wrong PIN. Wallet payments are now locked; a manager must unlock them."),
+                           field=field, tries_left=0, locked=True, keep_work=True)
+        raise WrongPin(_("Wrong PIN; %(left)d tries left.", left=left), field=field, tries_left=left,
+                       keep_work=True)
+    if row.failures:
+        row.failures = 0
 
 
-def _count_failure(member_id: int):
-    """One more wrong try, counted in the database so concurrent tries are all counted."""
+def _count_failure(member_id: int) -> int:
+    """One more wrong try, counted by the database; returns the tries left (0: now locked)."""
     failures = db.session.execute(update(WalletPin).where(WalletPin.member_id == member_id)
                                   .values(failures=WalletPin.failures + 1).returning(WalletPin.failures)).scalar_one()
     if failures >= PIN_TRIES:
@@ -233,9 +256,11 @@ def _count_failure(member_id: int):
                                     .values(locked_at=utcnow())).rowcount
         if locked:
             audit.record(Actor.system("pin"), "wallet.pin_locked", entity_type="member", entity_id=member_id)
+    return max(PIN_TRIES - failures, 0)
 
 
 def unlock_pin(actor: Actor, member_id: int):
+    locks.lock_member(member_id)
     row = _pin(member_id)
     if row is None:
         raise NotFound(_("This member has no PIN."), code="no_pin")
@@ -282,6 +307,13 @@ def audit_mismatches() -> list[str]:
         .outerjoin(sums, sums.c.account_id == WalletAccount.id)
         .where(WalletAccount.balance != func.coalesce(sums.c.total, 0))).all()
     return [f"wallet {kind} of member {m}: balance {b}, entries sum {e}" for m, kind, b, e in rows]
+
+
+def reversal_mismatches(voided_checkouts) -> list[str]:
+    """As for points: every spend of a voided bill is given back exactly once, in full, and
+    nothing else is reversed."""
+    return ledger.reversal_mismatches(WalletEntry, WalletEntry.amount, "wallet", voided_checkouts,
+                                      must_reverse="spend")
 
 
 def liability() -> dict:

@@ -1,0 +1,45 @@
+"""One lock order for every operation that moves a member's value.
+
+A transaction that changes a member's points, stored value, coupons or draws takes its
+locks in this order, in every code path:
+
+1. the member (`lock_member`, first, before any balance is read for a decision);
+2. the checkout row whose state it changes (the conditional UPDATE in core/states.py);
+3. the member's PIN row, coupons and draw tickets;
+4. the member's wallet accounts, principal then bonus;
+5. the member's points account (and its lots);
+6. shared stock rows: a gift rule or draw prize, then its coupon type.
+
+Because step 1 is one lock per member, two operations of one member (a close and a void,
+a top-up and a refund, two PIN tries) queue behind each other instead of locking the
+same rows in opposite orders and deadlocking. Jobs that touch a single account (nightly
+points expiry) may skip step 1: holding one row, they cannot close a cycle.
+
+On PostgreSQL the member lock is `SELECT … FOR NO KEY UPDATE` on the member's row: it
+does not block inserts that merely reference the member (their foreign-key check takes
+KEY SHARE), only other writers of that member. SQLite serialises all writers at
+`BEGIN IMMEDIATE` (core/database.py), so there it takes nothing more.
+
+A deadlock or serialization failure that still happens is retried a bounded number of
+times by the unit of work and otherwise answered 409 `concurrent_change`
+(`is_retryable`).
+"""
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from ..extensions import db
+
+RETRYABLE_SQLSTATES = {"40P01", "40001"}  # deadlock_detected, serialization_failure
+RETRIES = 3
+
+
+def lock_member(member_id: int | None):
+    """Take the per-member lock for the rest of this transaction (step 1 above)."""
+    if member_id is None or db.session.get_bind().dialect.name != "postgresql":
+        return
+    db.session.execute(text("SELECT id FROM members WHERE id = :id FOR NO KEY UPDATE"), {"id": member_id})
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """A deadlock or serialization failure: the transaction lost a race and may simply run again."""
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
