@@ -305,30 +305,38 @@ def test_the_till_closes_with_the_card_it_priced_after_the_phone_code_expired(ap
                                                                              issue_card, cashier, clock):
     from crm.cards import codes
     from crm.cards.service import get_card
-    m = member_factory()
-    card = issue_card(m["id"]).json
+    m, other = member_factory(), member_factory()
+    card, other_card = issue_card(m["id"]).json, issue_card(other["id"]).json
     clock.set("12:00")
-    with app.app_context():
-        phone_code = codes.dynamic_payload(get_card(card["card_no"]).id)
+
+    def phone_code():
+        with app.app_context():
+            return codes.dynamic_payload(get_card(card["card_no"]).id)
+
+    def priced(code):
+        token = re.search(r'name="till_token" value="([0-9a-f]+)"', text(ui.get("/till")))[1]
+        form = {"card_code": code, "store_code": "BJ01", "items": "SALMON 2", "till_token": token}
+        quote = ui.post("/till", {**form, "action": "quote"})
+        return form, re.search(r'name="member_ref" value="([^"]+)"', text(quote))[1]
+
+    def bills(member_id):
+        return cashier.get(f"/api/v1/checkouts?member_id={member_id}").json["items"]
     ui = ui_login(app, "cashier")
-    token = re.search(r'name="till_token" value="([0-9a-f]+)"', text(ui.get("/till")))[1]
-    form = {"card_code": phone_code, "store_code": "BJ01", "items": "SALMON 2", "till_token": token}
-    quote = ui.post("/till", {**form, "action": "quote"})
-    ref = re.search(r'name="member_ref" value="([^"]+)"', text(quote))[1]
+    form, ref = priced(phone_code())
     clock.advance(seconds=150)  # the guest took two and a half minutes to pay: the code has expired
     rescanned = ui.post("/till", {**form, "action": "quote"})
     assert rescanned.status_code == 422 and 'id="e-card_code"' in text(rescanned)  # a fresh scan is refused …
+    # A tampered reference is ignored, so the expired code is looked at, and refused.
+    assert ui.post("/till", {**form, "action": "close", "member_ref": ref[:-2] + "xx"}).status_code == 422
     closed = ui.post("/till", {**form, "action": "close", "member_ref": ref})
     assert closed.status_code == 302, text(closed)  # … but the bill that was priced closes for that member
-    bill = cashier.get(f"/api/v1/checkouts?member_id={m['id']}").json["items"]
-    assert len(bill) == 1 and bill[0]["card_no"] == card["card_no"]
-    # A reference does not travel to another scan: a different code in the field is looked up afresh.
-    other = ui.post("/till", {**form, "card_code": "13999999999", "action": "close", "member_ref": ref,
-                              "till_token": "0" * 32})
-    assert other.status_code == 422
-    # And a tampered reference is ignored (the stale code is then refused as it should be).
-    forged = ui.post("/till", {**form, "action": "close", "member_ref": ref[:-2] + "xx", "till_token": "1" * 32})
-    assert forged.status_code == 422
+    assert [b["card_no"] for b in bills(m["id"])] == [card["card_no"]]
+    # A reference stands only for the code it was made with: another card typed into the field
+    # (a new guest at the same till) is looked up afresh and billed to its own member.
+    form, ref = priced(phone_code())
+    assert ui.post("/till", {**form, "card_code": other_card["card_no"], "action": "close",
+                             "member_ref": ref}).status_code == 302
+    assert len(bills(m["id"])) == 1 and [b["card_no"] for b in bills(other["id"])] == [other_card["card_no"]]
 
 
 def test_a_bill_and_a_top_up_crossing_different_levels_at_once_leave_the_higher(app, catalogue, member_factory,
@@ -444,3 +452,73 @@ def test_the_priced_card_closes_that_bill_only(app, staff, catalogue, member_fac
                                   "till_token": "2" * 32})
     assert next_bill.status_code == 422
     assert cashier.get(f"/api/v1/checkouts?member_id={m['id']}").json["total"] == 1
+
+
+def test_top_ups_whose_gift_rules_share_a_coupon_type_never_deadlock(app, login_api, member_factory, cashier,
+                                                                     store_today):
+    """Two rules (≥ 5,000 and ≥ 1,000) give the same limited coupon type: a big top-up takes
+    both rules' units, a small one the second's. Units are taken rules first, then types, so
+    no two top-ups wait on each other crosswise; the stock is never overdrawn."""
+    manager = login_api("manager")
+    assert manager.post("/api/v1/coupon-types", json={"code": "TEN", "name": "十元券", "kind": "cash",
+                                                      "face_value": "10.00", "stock_total": 6}).status_code == 201
+    for name, minimum in (("大额", "5000.00"), ("小额", "1000.00")):
+        assert manager.post("/api/v1/gift-rules", json={"name": name, "min_topup": minimum, "coupon_type": "TEN",
+                                                        "starts_on": store_today, "ends_on": store_today,
+                                                        "stock": 20}).status_code == 201
+    members = [member_factory()["id"] for _ in range(8)]
+    results = race(8, lambda i: api_call(app, cashier.token, "POST", f"/api/v1/members/{members[i]}/wallet/top-ups",
+                                         {"store_code": "BJ01", "amount": ("5000.00", "1000.00")[i % 2],
+                                          "payment_method": "cash"}))
+    assert [s for s, _, _ in results] == [201] * 8, results
+    given = sum(len(b["coupons"]) for _, _, b in results)
+    missed = [g["reason"] for _, _, b in results for g in b["gifts_unavailable"]]
+    assert given == 6 and len(missed) == 12 - 6 and set(missed) == {"out_of_stock"}
+    assert audit_problems(app) == []
+
+
+def test_a_pin_change_sent_twice_counts_no_wrong_try(app, staff, member_factory, cashier):
+    m = member_factory()
+    url = f"/api/v1/members/{m['id']}/wallet/pin"
+    assert cashier.put(url, json={"pin": "135790"}).status_code == 200
+    change = {"pin": "246810", "current_pin": "135790"}
+    first = cashier.client.put(url, json=change, headers=cashier._headers(key="pin-change-1"))
+    again = cashier.client.put(url, json=change, headers=cashier._headers(key="pin-change-1"))  # a retried PUT
+    assert (first.status_code, again.status_code) == (200, 200) and again.headers["Idempotent-Replayed"] == "true"
+    ui = ui_login(app, "cashier")
+    page = text(ui.get(f"/members/{m['id']}"))
+    token = re.search(r'wallet/pin"[^>]*>\s*<input type="hidden" name="csrf_token" value="[^"]+">'
+                      r'<input type="hidden" name="form_token" value="([0-9a-f]{32})"', page)[1]
+    sent = {"current_pin": "246810", "pin": "112233", "form_token": token}
+    assert ui.post(f"/members/{m['id']}/wallet/pin", sent).status_code == 302
+    assert ui.post(f"/members/{m['id']}/wallet/pin", sent).status_code == 302  # a double tap
+    with app.app_context():
+        from crm.wallet.models import WalletPin
+        assert db.session.get(WalletPin, m["id"]).failures == 0
+    assert cashier.put(url, json={"pin": "999999", "current_pin": "112233"}).status_code == 200
+
+
+def test_adding_stock_from_a_form_sent_twice_adds_it_once(app, staff, login_api, store_today):
+    manager = login_api("manager")
+    egg = {"code": "EGG", "name": "红鸡蛋", "kind": "gift"}
+    assert manager.post("/api/v1/coupon-types", json=egg).status_code == 201
+    rule = manager.post("/api/v1/gift-rules", json={"name": "送蛋", "min_topup": "100.00", "coupon_type": "EGG",
+                                                    "starts_on": store_today, "ends_on": store_today,
+                                                    "stock": 5}).json
+    ui = ui_login(app, "manager")
+    ui.get(f"/catalog/coupons/gifts/{rule['id']}")
+    sent = {"name": "送蛋", "min_topup": "100.00", "starts_on": store_today, "ends_on": store_today, "add_stock": "10"}
+    assert [ui.post(f"/catalog/coupons/gifts/{rule['id']}", sent).status_code for _ in range(2)] == [302, 302]
+    [found] = [r for r in manager.get("/api/v1/gift-rules").json if r["id"] == rule["id"]]
+    assert (found["stock_total"], found["stock_left"]) == (15, 15)
+
+
+def test_a_till_page_whose_bill_was_closed_links_to_that_receipt(app, staff, catalogue, member_factory, cashier):
+    ui = ui_login(app, "cashier")
+    token = re.search(r'name="till_token" value="([0-9a-f]+)"', text(ui.get("/till")))[1]
+    first = {"card_code": "", "store_code": "BJ01", "items": "TEA", "till_token": token, "action": "close"}
+    receipt = ui.post("/till", first).location
+    page = ui.post("/till", {**first, "items": "SALMON"})  # the same page, another bill typed in
+    assert page.status_code == 422 and f'href="{receipt}"' in text(page)
+    fresh = re.search(r'name="till_token" value="([0-9a-f]+)"', text(page))[1]
+    assert fresh != token and ui.post("/till", {**first, "items": "SALMON", "till_token": fresh}).status_code == 302

@@ -126,6 +126,7 @@ def change_state(actor: Actor, card_no: str, action: str, reason: str = "") -> C
         raise Invalid(_("Unknown card action."), code="invalid_action")
     card = get_card(card_no)
     locks.lock_member(card.member_id)  # a bill being closed with this card finishes first, or sees it lost
+    db.session.refresh(card)  # the state as the lock found it, for the audit row
     _transition(actor, card, action, reason)
     return card
 
@@ -139,6 +140,7 @@ def replace(actor: Actor, card_no: str, *, store_code: str, fee_paid: int, payme
     fee = programme.get("replacement_fee")
     _check_fee(fee, fee_paid, payment_method)
     locks.lock_member(old.member_id)
+    db.session.refresh(old)
     _transition(actor, old, "replace", reason)
     db.session.flush()  # the old card leaves the live set before the new one joins it
     card = _new_card(actor, old.member_id, store.id, replaces=old)

@@ -99,6 +99,8 @@ def till():
                     done, errors = _close(_keep_priced_member(data, form), form.get("till_token", ""))
                     if done:
                         return done
+                    if errors.get("_details", {}).get("code") == "form_already_sent":
+                        token = uuid.uuid4().hex  # this page's bill was closed: a new bill needs a new token
                 else:
                     quote = service.price(data)
                     member = quote.member

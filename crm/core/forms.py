@@ -90,7 +90,8 @@ def commit_or_errors(save, flatten=(), *, once: str | None = None):
     money or stock pass it. The token is taken under the same lock as an API
     Idempotency-Key and remembered with the result in the same transaction, so a form sent
     twice (a double click, a browser resend, four tabs) gets the first result back with
-    `replayed` set and never a second effect. `save` must then return a JSON-able dict.
+    `replayed` set and never a second effect. What is replayed is `save`'s result if it is a
+    JSON-able dict (e.g. the id of what was made), else an empty dict.
     A deadlock or serialization failure is retried a few times, then reported on the form."""
     if once is not None and not _TOKEN.match(once):
         return None, {"_form": gettext("This form is out of date; reload the page and try again.")}
@@ -104,11 +105,13 @@ def commit_or_errors(save, flatten=(), *, once: str | None = None):
                     db.session.rollback()
                     if done[1] != sent:  # the token of another form, or of this page with other details
                         return None, {"_form": gettext("This form was already sent with other details; "
-                                                       "reload the page to start again.")}
+                                                       "reload the page to start again."),
+                                      "_details": {"code": "form_already_sent", "first": json.loads(done[0])}}
                     return {**json.loads(done[0]), "replayed": True}, {}
             result = save()
             if key:
-                idempotency.remember(g.actor.staff_id, key, json.dumps(result), sent)
+                idempotency.remember(g.actor.staff_id, key, json.dumps(result if isinstance(result, dict) else {}),
+                                     sent)
             db.session.commit()
             return result, {}
         except (ValidationError, DomainError) as exc:

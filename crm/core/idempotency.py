@@ -39,9 +39,15 @@ class IdempotencyKey(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
+_SECRETS = ("pin", "current_pin")  # never stored, not even inside a hash (six digits are quickly guessed back)
+
+
 def _request_hash() -> str:
     try:
-        body = json.dumps(request.get_json(silent=True), sort_keys=True, separators=(",", ":"))
+        payload = request.get_json(silent=True)
+        if isinstance(payload, dict):
+            payload = {k: v for k, v in payload.items() if k not in _SECRETS}
+        body = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     except (TypeError, ValueError):
         body = request.get_data(as_text=True)
     raw = f"{request.method} {request.path}\n{body}".encode()

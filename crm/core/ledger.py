@@ -52,15 +52,15 @@ def reversal_mismatches(model, amount, ledger_name: str, voided_checkouts, *, mu
     pairs = (select(rev.id, orig.id, orig.kind, orig.checkout_id, amount_of(rev), amount_of(orig))
              .join(orig, orig.id == rev.reverses_id))
     not_voided = (orig.checkout_id.is_(None) | orig.checkout_id.not_in(voided_checkouts)
-                  | (rev.checkout_id != orig.checkout_id))
+                  | rev.checkout_id.is_(None) | (rev.checkout_id != orig.checkout_id))
     size_ok = amount_of(rev) == -amount_of(orig)
     if may_shrink:
         size_ok = size_ok | ((orig.kind == may_shrink) & (amount_of(rev) < 0) & (-amount_of(rev) < amount_of(orig)))
-    for rid, oid, kind, checkout_id, back, taken in db.session.execute(pairs.where(not_voided | ~size_ok)):
+    for rid, oid, kind, checkout_id, back, taken, wrong_bill in db.session.execute(
+            pairs.add_columns(not_voided).where(not_voided | ~size_ok)):
         problems.append(f"{ledger_name} entry {rid} reverses {back} of entry {oid} ({kind} {taken}, "
-                        f"checkout {checkout_id}): " + ("the checkout is not voided" if checkout_id is None
-                                                        or checkout_id not in _ids(voided_checkouts)
-                                                        else "the wrong amount"))
+                        f"checkout {checkout_id}): " + ("the checkout is not voided, or is another bill"
+                                                        if wrong_bill else "the wrong amount"))
     unreversed = (select(model.id, model.checkout_id).where(
         model.kind == must_reverse, model.checkout_id.in_(voided_checkouts),
         ~select(rev.id).where(rev.reverses_id == model.id).exists()))
@@ -68,6 +68,3 @@ def reversal_mismatches(model, amount, ledger_name: str, voided_checkouts, *, mu
                  for i, c in db.session.execute(unreversed)]
     return problems
 
-
-def _ids(stmt) -> set:
-    return set(db.session.scalars(stmt))

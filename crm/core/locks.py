@@ -12,17 +12,18 @@ locks in this order, in every code path:
 
 Because step 1 is one lock per member, two operations of one member (a close and a void,
 a top-up and a refund, two PIN tries) queue behind each other instead of locking the
-same rows in opposite orders and deadlocking. Jobs that touch a single account (nightly
-points expiry) may skip step 1: holding one row, they cannot close a cycle.
+same rows in opposite orders and deadlocking. The nightly points expiry skips step 1: it
+locks points accounts only (one member's at a time, in id order), and nothing else locks
+two members' accounts, so it cannot close a cycle. Inserting a member's new rows (a
+campaign's coupon, a draw earned by a bill) locks no existing row and needs no step.
 
 On PostgreSQL the member lock is `SELECT … FOR NO KEY UPDATE` on the member's row: it
 does not block inserts that merely reference the member (their foreign-key check takes
 KEY SHARE), only other writers of that member. SQLite serialises all writers at
 `BEGIN IMMEDIATE` (core/database.py), so there it takes nothing more.
 
-A deadlock or serialization failure that still happens is retried a bounded number of
-times by the unit of work and otherwise answered 409 `concurrent_change`
-(`is_retryable`).
+A deadlock or serialization failure that still happens is run again by the unit of work
+(RETRIES attempts in all) and otherwise answered 409 `concurrent_change` (`is_retryable`).
 """
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError

@@ -276,33 +276,32 @@ def _running_rules(amount: int, on: date):
         GiftRule.ends_on >= on).order_by(GiftRule.id)).all()
 
 
-def _give_gift(actor: Actor, rule: GiftRule, member_id: int, today: date, topup_id: int):
-    """(coupon, None) for the rule's gift, or (None, reason); a gift not given takes no stock."""
-    reason = _type_unavailable(rule.definition)
-    if reason:
-        return None, reason
-    try:
-        with db.session.begin_nested():  # a type that ran out a moment ago gives the rule's unit back
-            if not _take_one(GiftRule, rule.id):
-                return None, "out_of_stock"
-            return issue(actor, member_id, rule.definition, source="topup", today=today,
-                         source_ref=f"gift-rule:{rule.id}:topup:{topup_id}"), None
-    except OutOfStock:
-        return None, "out_of_stock"
-
-
 def gifts_for_topup(actor: Actor, member_id: int, amount: int, today: date, topup_id: int):
     """Issue the gift of every running rule this top-up reaches, while its stock lasts.
     Returns (coupons issued, [{"rule", "reason"}] for gifts not given: "out_of_stock" when
-    the rule or its coupon type ran out, "coupon_type_inactive" when the type was retired)."""
-    issued, missed = [], []
+    the rule or its coupon type ran out, "coupon_type_inactive" when the type was retired).
+
+    Locks as core/locks.py orders them: every rule's unit first (rules in id order), then the
+    coupon types (in id order), so two top-ups whose rules share a type never wait on each
+    other crosswise. A rule whose type ran out a moment ago gets its unit back."""
+    taken, missed = [], []
     for rule in _running_rules(amount, today):
-        coupon, reason = _give_gift(actor, rule, member_id, today, topup_id)
-        if coupon is not None:
-            issued.append(coupon)
-        else:
+        reason = _type_unavailable(rule.definition) or (None if _take_one(GiftRule, rule.id) else "out_of_stock")
+        if reason:
             missed.append({"rule": rule.name, "reason": reason})
-    return issued, missed
+        else:
+            taken.append(rule)
+    issued = {}
+    for rule in sorted(taken, key=lambda r: (r.definition_id, r.id)):
+        try:
+            with db.session.begin_nested():
+                issued[rule.id] = issue(actor, member_id, rule.definition, source="topup", today=today,
+                                        source_ref=f"gift-rule:{rule.id}:topup:{topup_id}")
+        except OutOfStock:
+            db.session.execute(update(GiftRule).where(GiftRule.id == rule.id)
+                               .values(stock_left=GiftRule.stock_left + 1))
+            missed.append({"rule": rule.name, "reason": "out_of_stock"})
+    return [issued[rule_id] for rule_id in sorted(issued)], missed
 
 
 # The lucky draw --------------------------------------------------------------------------

@@ -65,12 +65,18 @@ def change_type(code):
     if "active" in data:
         data["active"] = data["active"] == "1"
     _saved, errors = commit_or_errors(
-        lambda: service.update_definition(g.actor, code, CouponTypeUpdateSchema().load(data)))
+        lambda: service.update_definition(g.actor, code, CouponTypeUpdateSchema().load(data)), once=_once(data))
     if errors:
         flash(next(iter(v for k, v in errors.items() if k != "_details"), ""), "error")
     else:
         flash(_("Coupon type %(code)s saved.", code=code), "success")
     return redirect(url_for("coupons.coupons", _anchor="type"))
+
+
+def _once(data: dict) -> str | None:
+    """Adding stock is done once per form (a form sent twice adds it once); stop / resume and
+    renames are the same however often they are sent."""
+    return request.form.get("form_token", "") if data.get("add_stock") else None
 
 
 def _active_from_form(data: dict) -> dict:
@@ -86,7 +92,7 @@ def _edit(row, *, template, form, schema, save, message, anchor):
     if request.method == "GET":
         return render_template(template, row=row, form=form, errors={})
     data = _active_from_form(form_to_dict(request.form))
-    _saved, errors = commit_or_errors(lambda: save(g.actor, row.id, schema().load(data)))
+    _saved, errors = commit_or_errors(lambda: save(g.actor, row.id, schema().load(data)), once=_once(data))
     if errors:
         return render_template(template, row=row, form=request.form, errors=errors), 422
     flash(message(row.name), "success")

@@ -84,7 +84,7 @@ def entries(args, member_id):
 
 @blp.route("/members/<int:member_id>/wallet/pin", methods=["PUT"])
 @allow(COUNTER)
-@unit_of_work()
+@unit_of_work(idempotent=True)
 @blp.arguments(PinInSchema)
 @blp.response(200, WalletSchema)
 def set_pin(data, member_id):

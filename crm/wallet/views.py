@@ -96,8 +96,9 @@ def refund(member_id):
 @allow(COUNTER)
 def set_pin(member_id):
     members.get_member(member_id)
-    _result, errors = commit_or_errors(lambda: service.set_pin(
-        g.actor, member_id, request.form.get("pin", ""), request.form.get("current_pin") or None))
+    _result, errors = commit_or_errors(lambda: service.set_pin(  # once: a resent change must not count a wrong PIN
+        g.actor, member_id, request.form.get("pin", ""), request.form.get("current_pin") or None),
+        once=request.form.get("form_token", ""))
     return _failed(member_id, errors) if errors else _done(member_id, {"message": _("Payment PIN saved.")})
 
 
