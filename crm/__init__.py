@@ -17,6 +17,8 @@ def create_app(config_object="config.Config", **overrides) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     _ensure_sqlite_dir(app)
     _init_extensions(app)
+    from .core import bounds
+    bounds.install(app)  # before the blueprints: their <int:…> ids are bounded
     _register_blueprints(app)
     from .errors import register_error_handlers
     register_error_handlers(app)

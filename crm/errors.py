@@ -13,6 +13,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from marshmallow import ValidationError
+from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -159,6 +160,10 @@ def register_error_handlers(app):
         from .core.locks import is_retryable
         if is_retryable(err):  # lost a race the unit of work could not retry away: 409, retryable
             return _domain(ConcurrentChange())
+        if isinstance(err, (DataError, OverflowError)):  # a number past its column, a NUL in text
+            log.info("Refused a value the database cannot store on %s %s: %s", request.method, request.path, err)
+            return _domain(Invalid(_("A value is out of range or holds characters that cannot be stored."),
+                                   code="invalid_value"))
         log.exception("Unhandled error on %s %s", request.method, request.path)
         db.session.rollback()
         if is_api_request():

@@ -223,6 +223,16 @@ def _type_unavailable(definition: CouponDefinition) -> str | None:
     return None
 
 
+def _update_stocked(actor: Actor, row, data: dict, fields, event: str):
+    """Set a gift rule's or prize's editable fields, add any stock, and audit the change."""
+    for field in fields:
+        if field in data:
+            setattr(row, field, data[field])
+    _add_stock(type(row), row, data.get("add_stock"))
+    audit.record(actor, event, entity=row, fields=sorted(data), add_stock=data.get("add_stock"), active=row.active)
+    return row
+
+
 def _add_stock(model, row, amount: int | None):
     """Grow a gift rule's or prize's stock by an explicit amount, in one UPDATE of both counters."""
     if not amount:
@@ -256,13 +266,8 @@ def update_gift_rule(actor: Actor, rule_id: int, data: dict) -> GiftRule:
     rule = get_gift_rule(rule_id)
     if data.get("starts_on", rule.starts_on) > data.get("ends_on", rule.ends_on):
         raise Invalid(_("The rule ends before it starts."), code="invalid_dates", field="ends_on")
-    for field in ("name", "min_topup", "starts_on", "ends_on", "active"):
-        if field in data:
-            setattr(rule, field, data[field])
-    _add_stock(GiftRule, rule, data.get("add_stock"))
-    audit.record(actor, "gift_rule.update", entity=rule, fields=sorted(data), add_stock=data.get("add_stock"),
-                 active=rule.active)
-    return rule
+    return _update_stocked(actor, rule, data, ("name", "min_topup", "starts_on", "ends_on", "active"),
+                           "gift_rule.update")
 
 
 def list_gift_rules():
@@ -317,14 +322,7 @@ def create_prize(actor: Actor, data: dict) -> DrawPrize:
 
 def update_prize(actor: Actor, prize_id: int, data: dict) -> DrawPrize:
     """Rename, reweight, stop / resume, or add stock (never set it)."""
-    prize = get_prize(prize_id)
-    for field in ("name", "weight", "active"):
-        if field in data:
-            setattr(prize, field, data[field])
-    _add_stock(DrawPrize, prize, data.get("add_stock"))
-    audit.record(actor, "draw_prize.update", entity=prize, fields=sorted(data), add_stock=data.get("add_stock"),
-                 active=prize.active)
-    return prize
+    return _update_stocked(actor, get_prize(prize_id), data, ("name", "weight", "active"), "draw_prize.update")
 
 
 def list_prizes():

@@ -1,0 +1,56 @@
+"""Input bounds enforced before any view runs, so hostile input is a coded 4xx, never a 500.
+
+* Ids in paths are 32-bit like their columns: `/members/2147483648` is a 404, not a
+  database overflow (the `int` URL converter is bounded for every route).
+* JSON nested deeper than MAX_JSON_DEPTH is refused as 400 `malformed_json` before a view
+  parses it (Python's parser would otherwise hit its recursion limit).
+Values that reach the database anyway and cannot be stored there (an out-of-range number,
+a NUL character in text) are answered 422 `invalid_value` by the error handlers.
+"""
+from flask import request
+from werkzeug.routing import IntegerConverter
+
+MAX_ID = 2**31 - 1
+MAX_JSON_DEPTH = 64
+
+
+class IdConverter(IntegerConverter):
+    """`<int:…>` in every route: 0 … 2³¹−1 (the range of the id columns)."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
+
+
+def json_too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether a JSON body nests arrays/objects deeper than `limit` (brackets inside strings
+    are skipped). Linear in the body's length; only the bytes before the answer are read."""
+    depth, in_string, escaped = 0, False, False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # closing quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return False
+
+
+def install(app):
+    """Register the bounded id converter (before any route is added) and the JSON depth check."""
+    app.url_map.converters["int"] = IdConverter
+
+    @app.before_request
+    def _refuse_deep_json():
+        if request.is_json and request.content_length and json_too_deep(request.get_data(cache=True)):
+            from ..errors import error_response
+            return error_response(400, "malformed_json", f"The JSON is nested more than {MAX_JSON_DEPTH} deep.")
