@@ -20,6 +20,8 @@ document.addEventListener("DOMContentLoaded", () => {
       }
     });
   });
+  // Print buttons (no inline handlers: the pages' Content-Security-Policy allows scripts from files only).
+  document.querySelectorAll("[data-print]").forEach((b) => b.addEventListener("click", () => window.print()));
   // After a failed submit, put the cursor in the first field that needs fixing.
   const invalid = document.querySelector("[aria-invalid=true]");
   if (invalid) { invalid.focus(); invalid.scrollIntoView({ block: "center" }); }

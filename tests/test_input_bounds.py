@@ -1,5 +1,7 @@
 """Hostile input is a coded 4xx on both databases, never a 500: ids past their column,
 NUL characters, numbers the database cannot hold, JSON nested without end."""
+import re
+
 import pytest
 
 from crm.core.bounds import MAX_ID, json_too_deep
@@ -62,3 +64,22 @@ def test_the_depth_check_reads_brackets_only_outside_strings():
     assert not json_too_deep(b'{"a": "\\"[[[[[["}', limit=3)
     assert json_too_deep(b'{"a": [[[1]]]}', limit=3)
     assert not json_too_deep(b'{"a": [[1]]}', limit=3)
+
+
+def test_staff_pages_refuse_framing_and_inline_scripts(app, staff, client, cashier):
+    page = ui_login(app, "manager").get("/till")
+    csp = page.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in csp and "script-src 'self';" in csp
+    assert page.headers["X-Content-Type-Options"] == "nosniff" and page.headers["X-Frame-Options"] == "DENY"
+    assert "onclick=" not in page.get_data(as_text=True)
+    assert client.get("/login").headers["Content-Security-Policy"] == csp  # before login too
+    api = cashier.get("/api/v1/members")
+    assert api.headers["X-Content-Type-Options"] == "nosniff" and "Content-Security-Policy" not in api.headers
+
+
+def test_no_page_template_carries_an_inline_script_handler():
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent / "templates"
+    offenders = [str(p.relative_to(root)) for p in root.rglob("*.html")
+                 if re.search(r"\son[a-z]+=|<script>(?!</script>)", p.read_text())]
+    assert offenders == []
