@@ -20,6 +20,15 @@ document.addEventListener("DOMContentLoaded", () => {
       }
     });
   });
+  // A page brought back by the browser's Back button: its forms may be sent again (a resend
+  // is answered by the form's one-time token, never done twice).
+  window.addEventListener("pageshow", (event) => {
+    if (!event.persisted) return;
+    document.querySelectorAll("form[data-submitted]").forEach((form) => {
+      delete form.dataset.submitted;
+      form.querySelectorAll("button").forEach((b) => { b.disabled = false; });
+    });
+  });
   // Print buttons (no inline handlers: the pages' Content-Security-Policy allows scripts from files only).
   document.querySelectorAll("[data-print]").forEach((b) => b.addEventListener("click", () => window.print()));
   // After a failed submit, put the cursor in the first field that needs fixing.

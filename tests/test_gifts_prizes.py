@@ -380,3 +380,13 @@ def test_cashier_cannot_open_the_edit_pages(app, staff, types, gift_rule, prize)
     assert ui.get(f"/catalog/coupons/gifts/{rule['id']}").status_code == 403
     assert ui.post(f"/catalog/coupons/prizes/{p['id']}", {"active": "0"}).status_code == 403
     assert _prize(types, p["id"])["active"] is True
+
+
+def test_emptying_a_required_field_on_the_edit_page_is_an_error_not_ignored(app, staff, gift_rule, store_today, types):
+    rule = gift_rule("EGG")
+    ui = ui_login(app, "manager")
+    ui.get(f"/catalog/coupons/gifts/{rule['id']}")
+    r = ui.post(f"/catalog/coupons/gifts/{rule['id']}", {"name": "", "min_topup": "2000.00", "starts_on": store_today,
+                                                         "ends_on": store_today, "active": "1", "add_stock": ""})
+    assert r.status_code == 422 and 'id="e-name"' in text(r)
+    assert [g["name"] for g in types.get("/api/v1/gift-rules").json if g["id"] == rule["id"]] == [rule["name"]]

@@ -522,3 +522,34 @@ def test_a_till_page_whose_bill_was_closed_links_to_that_receipt(app, staff, cat
     assert page.status_code == 422 and f'href="{receipt}"' in text(page)
     fresh = re.search(r'name="till_token" value="([0-9a-f]+)"', text(page))[1]
     assert fresh != token and ui.post("/till", {**first, "items": "SALMON", "till_token": fresh}).status_code == 302
+
+
+def test_a_top_up_previewed_again_from_a_reloaded_page_still_tops_up_once(app, staff, member_factory, cashier):
+    """Back, 'confirm form resubmission', confirm again: the top-up form's token comes from the
+    member page and is carried through the preview, so the second confirm is the first one's."""
+    m = member_factory()
+    ui = ui_login(app, "cashier")
+    page = text(ui.get(f"/members/{m['id']}"))
+    token = re.search(r'wallet/top-up" class="panel">\s*<input type="hidden" name="csrf_token" value="[^"]+">'
+                      r'<input type="hidden" name="form_token" value="([0-9a-f]{32})"', page)[1]
+    form = {"amount": "100", "store_code": "BJ01", "payment_method": "cash", "form_token": token}
+    for _ in range(2):  # the preview, then the same page posted again by a reload
+        preview = text(ui.post(f"/members/{m['id']}/wallet/top-up", form))
+        assert f'name="form_token" value="{token}"' in preview
+        done = ui.post(f"/members/{m['id']}/wallet/top-up", {**form, "action": "confirm"})
+        assert done.status_code == 302
+    assert wallet_of(cashier, m["id"])["balance"] == "100.00"
+    member_page = text(ui.get(done.location))
+    assert "已提交过" in member_page and "第一次的结果" in member_page
+
+
+def test_the_till_never_writes_the_pin_back_into_the_page(app, staff, catalogue, rich_member, cashier):
+    assert cashier.put(f"/api/v1/members/{rich_member['id']}/wallet/pin", json={"pin": "246810"}).status_code == 200
+    mobile = cashier.get(f"/api/v1/members/{rich_member['id']}").json["mobile"]
+    ui = ui_login(app, "manager")
+    token = re.search(r'name="till_token" value="([0-9a-f]+)"', text(ui.get("/till")))[1]
+    form = {"card_code": mobile, "store_code": "BJ01", "items": "LOBSTER", "wallet_amount": "250.00",
+            "pin": "135799", "till_token": token}
+    for action in ("quote", "close"):
+        page = text(ui.post("/till", {**form, "action": action}))
+        assert "135799" not in page

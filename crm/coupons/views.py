@@ -91,7 +91,9 @@ def _edit(row, *, template, form, schema, save, message, anchor):
     again with each error beside its field. The row's stop / resume button posts here too."""
     if request.method == "GET":
         return render_template(template, row=row, form=form, errors={})
-    data = _active_from_form(form_to_dict(request.form))
+    data = _active_from_form(form_to_dict(request.form, drop_empty=False))  # an emptied name is an error
+    if not data.get("add_stock"):
+        data.pop("add_stock", None)
     _saved, errors = commit_or_errors(lambda: save(g.actor, row.id, schema().load(data)), once=_once(data))
     if errors:
         return render_template(template, row=row, form=request.form, errors=errors), 422

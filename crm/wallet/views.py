@@ -34,8 +34,10 @@ def _failed(member_id, errors, anchor="wallet"):
 def _done(member_id, result, anchor="wallet"):
     """Flash the outcome (the first one's, for a form sent twice) and go back to the member."""
     if result.get("replayed"):
-        flash(_("This form had already been sent; nothing was done twice."), "info")
-    flash(result["message"], "success")
+        flash(_("This form had already been sent; nothing was done twice. The first time: %(message)s",
+                message=result["message"]), "info")
+    else:
+        flash(result["message"], "success")
     return _back(member_id, anchor)
 
 
