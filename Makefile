@@ -24,6 +24,11 @@ translations-update: install
 	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k lazy_pgettext:1c,2 --no-location -o translations/messages.pot .
 	$(VENV)/bin/pybabel update -i translations/messages.pot -d translations --no-wrap
 
+# The demo runs in development mode (CRM_ENV=development): no SECRET_KEY to set, a random one
+# is made on first start and kept in instance/secret_key (git-ignored). Production sets
+# SECRET_KEY and leaves CRM_ENV unset; see README "Secrets".
+migrate demo run: export CRM_ENV ?= development
+
 migrate: translations
 	$(FLASK) db upgrade
 

@@ -24,10 +24,23 @@ def _int(name, default):
     return int(os.environ.get(name, default))
 
 
+def _list(name):
+    return [v.strip() for v in os.environ.get(name, "").split(",") if v.strip()]
+
+
 class Config:
-    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-not-secret")
-    # Card QR payloads are signed with this key; rotating it invalidates printed cards.
+    # "development" lets the app start without SECRET_KEY (it then makes a random one and
+    # keeps it in instance/secret_key); `make run` sets it. Anything else is production,
+    # where a missing, well-known or short SECRET_KEY or card key stops the start-up
+    # (crm/auth/keys.py). FLASK_DEBUG=1 and tests relax the check the same way.
+    CRM_ENV = os.environ.get("CRM_ENV", "production").strip().lower()
+    SECRET_KEY = os.environ.get("SECRET_KEY") or None
+    # Card QR payloads (printed and phone) are signed with CARD_SIGNING_KEY (unset: a key
+    # derived from SECRET_KEY). To rotate it, move the old key to CARD_SIGNING_KEYS_OLD
+    # (comma-separated): new codes are signed with the new key, codes signed with an old
+    # key still verify until it is removed from the list.
     CARD_SIGNING_KEY = os.environ.get("CARD_SIGNING_KEY") or None
+    CARD_SIGNING_KEYS_OLD = _list("CARD_SIGNING_KEYS_OLD")
     SQLALCHEMY_DATABASE_URI = normalise_database_url(
         os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'instance' / 'crm.sqlite3'}")
     )
@@ -46,9 +59,12 @@ class Config:
     API_TOKEN_HOURS = _int("API_TOKEN_HOURS", 12)
     PASSWORD_HASH_METHOD = "scrypt"
 
-    # Failed logins allowed per user and per address in the window.
+    # Failed logins (API and UI together) allowed per username, and per address: the address
+    # limit is higher, so one typist's mistakes do not lock colleagues at the same till PC.
     LOGIN_FAILURE_LIMIT = os.environ.get("LOGIN_FAILURE_LIMIT", "5 per 15 minutes")
-    # memory:// is per process; with several gunicorn workers use redis://127.0.0.1:6379.
+    LOGIN_ADDRESS_FAILURE_LIMIT = os.environ.get("LOGIN_ADDRESS_FAILURE_LIMIT", "30 per 15 minutes")
+    # Where failed logins are counted: a shared store such as redis://127.0.0.1:6379, or
+    # memory:// (the default), which counts them in the database so every worker sees them.
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
     RATELIMIT_HEADERS_ENABLED = True
     RATELIMIT_KEY_PREFIX = os.environ.get("RATELIMIT_KEY_PREFIX", "crm")

@@ -84,7 +84,7 @@ def timed_run(now):
 def run(backend, n):
     url, drop = scratch_database(backend)
     # one morning's birthdays: no catch-up of the days before (the campaign is scheduled "now")
-    app = create_app("config.Config", SQLALCHEMY_DATABASE_URI=url, SCHEDULER_CATCH_UP_DAYS=0)
+    app = create_app("config.Config", SQLALCHEMY_DATABASE_URI=url, SCHEDULER_CATCH_UP_DAYS=0, CRM_ENV="development")
     try:
         with app.app_context():
             db.create_all()

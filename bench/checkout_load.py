@@ -75,7 +75,7 @@ GOAL_P99_MS = 50.0
 PG_ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test").replace(
     "postgresql+psycopg://", "postgresql://")
 USERNAME, PASSWORD = "cashier", "bench-pass-1"
-SECRET_KEY, CARD_SIGNING_KEY = "bench", "bench-card-signing-key"
+SECRET_KEY, CARD_SIGNING_KEY = "bench-only-7Hq2Lx9VbN4mRt6KwZp3Jc8Ys5D", "bench-only-card-Xr4Tn8Qw2Lp6Vz9Mb3Hk7S"
 STORE = "BJ01"
 BILL = [{"sku": "SALMON", "qty": 2}, {"sku": "TEA", "qty": 1}]
 OPENING_POINTS, REDEEM = 1000, 5

@@ -190,7 +190,7 @@ def run(backend, n, lookups, seed):
     url, drop = scratch_database(backend)
     app = None
     try:
-        app = create_app("config.Config", SQLALCHEMY_DATABASE_URI=url)
+        app = create_app("config.Config", SQLALCHEMY_DATABASE_URI=url, CRM_ENV="development")
         print(f"[{backend}] loading {n:,} members and cards ...", flush=True)
         load_s = setup(app, backend, n)
         print(f"[{backend}] loaded in {load_s:.1f} s; timing {lookups:,} requests each ...", flush=True)

@@ -94,7 +94,7 @@ def timed(fn):
 
 def run(backend, n):
     url, drop = scratch_database(backend)
-    app = create_app("config.Config", SQLALCHEMY_DATABASE_URI=url)
+    app = create_app("config.Config", SQLALCHEMY_DATABASE_URI=url, CRM_ENV="development")
     rng = random.Random(7)
     try:
         with app.app_context():

@@ -12,6 +12,8 @@ def create_app(config_object="config.Config", **overrides) -> Flask:
                 instance_relative_config=True)
     app.config.from_object(config_object)
     app.config.update(overrides)
+    from .auth import keys
+    keys.check(app)  # production refuses to start with a missing or well-known secret
     if app.config["TRUSTED_PROXIES"]:
         n = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
@@ -54,7 +56,6 @@ def _locale():
 
 def _init_extensions(app):
     from . import models  # noqa: F401  (every table registered before migrate/create_all)
-    from .auth.models import Staff
     from .extensions import api, babel, csrf, db, limiter, login_manager, migrate
 
     db.init_app(app)
@@ -65,8 +66,8 @@ def _init_extensions(app):
 
     @login_manager.user_loader
     def _load(staff_id):
-        staff = db.session.get(Staff, int(staff_id))
-        return staff if staff is not None and staff.active else None
+        from .auth import sessions
+        return sessions.current_staff(staff_id)  # server-side session check (one query)
 
     csrf.init_app(app)
     babel.init_app(app, locale_selector=_locale)

@@ -11,6 +11,9 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
+# Production refuses to start without a strong SECRET_KEY (crm/auth/keys.py): servers started
+# here get this one unless their settings name another.
+SECRET_KEY = "test-only-Qm7vR2xK9pLw4TzN8cYb3HdF6jGs5Ue1"
 
 
 def free_port() -> int:
@@ -21,15 +24,15 @@ def free_port() -> int:
 
 def flask_cli(env, *args):
     """Run `flask --app wsgi ...` against the given environment; raise on failure."""
-    subprocess.run([str(VENV_BIN / "flask"), "--app", "wsgi", *args], cwd=ROOT, env=env, check=True,
-                   capture_output=True, timeout=120)
+    subprocess.run([str(VENV_BIN / "flask"), "--app", "wsgi", *args], cwd=ROOT, env={"SECRET_KEY": SECRET_KEY, **env},
+                   check=True, capture_output=True, timeout=120)
 
 
 @contextlib.contextmanager
 def gunicorn(env_overrides: dict, workers: int = 2):
     """Yield the base URL of a gunicorn serving the app with these settings."""
     port = free_port()
-    env = {**os.environ, **env_overrides}
+    env = {**os.environ, "SECRET_KEY": SECRET_KEY, **env_overrides}
     proc = subprocess.Popen([str(VENV_BIN / "gunicorn"), "--workers", str(workers), "--bind", f"127.0.0.1:{port}",
                              "--log-level", "warning", "wsgi:app"], cwd=ROOT, env=env)
     base = f"http://127.0.0.1:{port}"

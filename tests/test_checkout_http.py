@@ -7,13 +7,13 @@ import pytest
 import requests
 
 from tests.conftest import PASSWORD, scratch_database
-from tests.servers import ROOT, VENV_BIN, flask_cli, gunicorn
+from tests.servers import ROOT, SECRET_KEY, VENV_BIN, flask_cli, gunicorn
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def served_env(request, tmp_path):
     url, drop = scratch_database(request.param, tmp_path)
-    env = {"DATABASE_URL": url, "SECRET_KEY": "http-test"}
+    env = {"DATABASE_URL": url, "SECRET_KEY": SECRET_KEY}
     flask_cli(env, "db", "upgrade")
     flask_cli(env, "crm", "create-staff", "boss", "--role", "admin", "--password", PASSWORD)
     yield env

@@ -7,7 +7,7 @@ import redis
 import requests
 
 from tests.conftest import IN_CI, PASSWORD
-from tests.servers import flask_cli, gunicorn
+from tests.servers import SECRET_KEY, flask_cli, gunicorn
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
@@ -26,7 +26,7 @@ def shared_env(tmp_path):
             pytest.fail(f"CI=true but Redis is unreachable at {REDIS_URL}")
         pytest.skip(f"Redis unreachable at {REDIS_URL}")
     prefix = f"crm-test-{uuid.uuid4().hex[:8]}"
-    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'served.sqlite3'}", "SECRET_KEY": "scale-out-test",
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'served.sqlite3'}", "SECRET_KEY": SECRET_KEY,
            "RATELIMIT_STORAGE_URI": REDIS_URL, "RATELIMIT_KEY_PREFIX": prefix}
     flask_cli(env, "db", "upgrade")
     flask_cli(env, "crm", "create-staff", "desk", "--role", "front_desk", "--password", PASSWORD)

@@ -3,8 +3,9 @@
 A view opts in with `@allow(roles)` (admin is always added) or `@public`. A route
 whose view says neither is closed to everyone: forgetting the decorator fails safe.
 API callers authenticate with `Authorization: Bearer <token>` only (no cookies, so
-the API needs no CSRF token); UI callers with the Flask-Login session, which expires
-after SESSION_IDLE_MINUTES idle or SESSION_ABSOLUTE_MINUTES after login.
+the API needs no CSRF token); UI callers with the Flask-Login session, backed by a
+server-side session row that expires after SESSION_IDLE_MINUTES idle or
+SESSION_ABSOLUTE_MINUTES after login and is revoked by logging out.
 """
 
 from flask import current_app, flash, g, redirect, request, session, url_for
@@ -13,9 +14,8 @@ from flask_login import current_user, logout_user
 
 from ..core.actor import Actor
 from ..core.database import set_write_intent
-from ..core.timeutil import now_ts
 from ..errors import Forbidden, Unauthorized, is_api_request
-from . import service
+from . import service, sessions
 from .roles import ADMIN
 
 # Endpoints of third-party blueprints that are open by nature.
@@ -77,22 +77,24 @@ def _bearer_staff():
     return service.staff_for_token(header[7:].strip())
 
 
+def end_client_session():
+    """Forget the login in the cookie session, keeping the chosen language."""
+    lang = session.get("lang")
+    logout_user()
+    session.clear()
+    if lang:
+        session["lang"] = lang
+
+
 def _session_staff():
-    """The logged-in UI user, unless the session has gone idle or grown too old."""
-    if not current_user.is_authenticated:
-        return None
-    now = now_ts()
-    cfg = current_app.config
-    login_at, seen_at = session.get("login_at", 0), session.get("seen_at", 0)
-    if (now - seen_at > cfg["SESSION_IDLE_MINUTES"] * 60
-            or now - login_at > cfg["SESSION_ABSOLUTE_MINUTES"] * 60
-            or session.get("pw") != service.password_fingerprint(current_user)):
-        logout_user()
-        session.clear()
+    """The logged-in UI user, if their server-side session is still open (crm/auth/sessions.py:
+    not logged out or revoked, not idle too long, not too old)."""
+    if current_user.is_authenticated:
+        return current_user._get_current_object()
+    if sessions.COOKIE_KEY in session:  # a session the server no longer honours
+        end_client_session()
         flash(_("Your session expired. Please log in again."), "warning")
-        return None
-    session["seen_at"] = now
-    return current_user._get_current_object()
+    return None
 
 
 def enforce_access():

@@ -14,16 +14,25 @@ from ..core.lookup import get_or_404
 from ..core.timeutil import as_utc, utcnow
 from ..errors import Conflict, Invalid, Unauthorized
 from ..extensions import db
+from . import sessions
 from .models import ApiToken, Staff
 from .roles import ROLES
 
 MIN_PASSWORD = 8
-# Checked against when the username is unknown, so timing does not reveal which names exist.
-_DUMMY_HASH = generate_password_hash("not-a-real-password")
+# Checked against when the username is unknown, so timing does not reveal which names exist
+# (one per hash method: it must cost what checking a real password costs).
+_DUMMY_HASHES = {}
 
 
 def _hash(password: str) -> str:
     return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
+
+
+def _dummy_hash() -> str:
+    method = current_app.config["PASSWORD_HASH_METHOD"]
+    if method not in _DUMMY_HASHES:
+        _DUMMY_HASHES[method] = generate_password_hash("not-a-real-password", method=method)
+    return _DUMMY_HASHES[method]
 
 
 def _check_password(password: str):
@@ -55,8 +64,9 @@ def create_staff(actor: Actor, *, username, password, role, name="", store_id=No
 
 
 def update_staff(actor: Actor, staff_id: int, **changes) -> Staff:
-    """Change role, name, home store, active flag or password; deactivation revokes tokens.
-    Admins cannot lock themselves out (deactivate or demote their own account)."""
+    """Change role, name, home store, active flag or password; a password reset or deactivation
+    revokes the account's API tokens and ends its UI sessions. Admins cannot lock themselves
+    out (deactivate or demote their own account)."""
     staff = get_staff(staff_id)
     if staff.id == actor.staff_id and (changes.get("active") is False or changes.get("role", staff.role) != staff.role):
         raise Conflict(_("You cannot deactivate your own account or change your own role."), code="own_account",
@@ -72,19 +82,15 @@ def update_staff(actor: Actor, staff_id: int, **changes) -> Staff:
         _check_password(changes["password"])
         staff.password_hash = _hash(changes["password"])
         revoke_all_tokens(staff.id)
+        sessions.revoke_all(staff.id)
     if "active" in changes:
         staff.active = bool(changes["active"])
         if not staff.active:
             revoke_all_tokens(staff.id)
+            sessions.revoke_all(staff.id)
     audit.record(actor, "staff.update", entity=staff,
                  fields=sorted(k if k != "password" else "password(reset)" for k in changes))
     return staff
-
-
-def password_fingerprint(staff: Staff) -> str:
-    """Changes whenever the password does: a UI session remembers it, so a reset ends
-    every session opened with the old password (API tokens are revoked outright)."""
-    return hashlib.sha256(staff.password_hash.encode()).hexdigest()[:16]
 
 
 def get_staff(staff_id: int) -> Staff:
@@ -99,7 +105,7 @@ def authenticate(username: str, password: str) -> Staff:
     """Return the active staff member for these credentials or raise Unauthorized."""
     staff = db.session.scalar(select(Staff).where(Staff.username == (username or "").strip().lower()))
     if staff is None:
-        check_password_hash(_DUMMY_HASH, password or "")
+        check_password_hash(_dummy_hash(), password or "")
         raise Unauthorized(_("Wrong username or password."), code="invalid_credentials")
     if not check_password_hash(staff.password_hash, password or "") or not staff.active:
         raise Unauthorized(_("Wrong username or password."), code="invalid_credentials")

@@ -5,7 +5,6 @@ from flask import (
     Blueprint,
     current_app,
     flash,
-    g,
     redirect,
     render_template,
     request,
@@ -13,15 +12,13 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from flask_login import login_user, logout_user
+from flask_login import login_user
 
 from ..core import audit
-from ..core.timeutil import now_ts
 from ..errors import Unauthorized
 from ..extensions import db
-from . import service
-from .access import actor_for, allow, public
-from .ratelimit import login_rate_limited
+from . import ratelimit, service, sessions
+from .access import actor_for, allow, end_client_session, public
 from .roles import ANY_STAFF
 
 bp = Blueprint("auth", __name__)
@@ -36,22 +33,27 @@ def _safe_next(target):
 
 @bp.route("/login", methods=["GET", "POST"])
 @public
-@login_rate_limited
 def login():
     error = None
     username = request.form.get("username", "")
     if request.method == "POST":
+        # Failed logins are counted with the API's, per username and per address (ratelimit.py).
+        if ratelimit.refusal(username, request.remote_addr):
+            db.session.commit()  # the refusal's audit entry
+            return render_template("auth/login.html", error=_("Too many failed attempts. Try again later."),
+                                   username=username), 429
         try:
             staff = service.authenticate(username, request.form.get("password", ""))
         except Unauthorized:
-            g.login_failed = True
+            ratelimit.record_failure(username, request.remote_addr)
+            db.session.commit()
             error = _("Wrong username or password.")
         else:
             lang = session.get("lang")  # the language chosen before logging in stays
+            sessions.end()  # a session this browser had before is not left open
             session.clear()
             login_user(staff)
-            session["login_at"] = session["seen_at"] = now_ts()
-            session["pw"] = service.password_fingerprint(staff)
+            sessions.start(staff)
             if lang:
                 session["lang"] = lang
             audit.record(actor_for(staff), "auth.login", entity=staff)
@@ -63,10 +65,9 @@ def login():
 @bp.post("/logout")
 @allow(ANY_STAFF)
 def logout():
-    logout_user()
-    lang = session.get("lang")
-    session.clear()
-    session["lang"] = lang
+    sessions.end()  # server-side: a copy of this cookie stops working too
+    db.session.commit()
+    end_client_session()
     flash(_("You have logged out."), "info")
     return redirect(url_for("auth.login"))
 

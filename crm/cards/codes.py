@@ -2,6 +2,8 @@
 
 Printed card: `CRM1.<card_no>.<signature>`; the signature is the first 80 bits of
 HMAC-SHA256(key, card_no) in base32, so a forged or mistyped code fails the check.
+Codes are signed with CARD_SIGNING_KEY; those signed with a key listed in
+CARD_SIGNING_KEYS_OLD still verify, so the key can be rotated with a grace period.
 Phone (dynamic, like a payment code): `CRM2.<card id>.<step>.<signature>`, where step is
 the 30-second interval it was drawn in and the signature covers card and step; it is
 accepted for about a minute, so a screenshot soon stops working. It names the card by its
@@ -51,17 +53,24 @@ def looks_like_card_no(text: str) -> bool:
     return len(text) == LENGTH and text.startswith(PREFIX) and text.isdigit()
 
 
-def _key() -> bytes:
-    explicit = current_app.config.get("CARD_SIGNING_KEY")
-    if explicit:
-        return explicit.encode()
-    # Derived, so a deployment that sets only SECRET_KEY still gets a distinct key.
-    return hmac.new(current_app.config["SECRET_KEY"].encode(), b"card-qr-v1", hashlib.sha256).digest()
+def _keys() -> list[bytes]:
+    """The signing key first, then the old keys that still verify (CARD_SIGNING_KEYS_OLD)."""
+    cfg = current_app.config
+    explicit = cfg.get("CARD_SIGNING_KEY")
+    # Unset: derived from SECRET_KEY, so a deployment that sets only SECRET_KEY still gets a distinct key.
+    current = explicit.encode() if explicit else hmac.new(cfg["SECRET_KEY"].encode(), b"card-qr-v1",
+                                                          hashlib.sha256).digest()
+    return [current, *(k.encode() for k in cfg.get("CARD_SIGNING_KEYS_OLD") or ())]
 
 
-def _signature(message: str) -> str:
-    mac = hmac.new(_key(), message.encode(), hashlib.sha256).digest()[:10]
+def _signature(message: str, key: bytes | None = None) -> str:
+    mac = hmac.new(key or _keys()[0], message.encode(), hashlib.sha256).digest()[:10]
     return base64.b32encode(mac).decode()
+
+
+def _signed(message: str, sig: str) -> bool:
+    """Signed by the current key or one of the old keys still accepted during a rotation."""
+    return any(hmac.compare_digest(sig, _signature(message, key)) for key in _keys())
 
 
 def qr_payload(card_no: str) -> str:
@@ -88,8 +97,7 @@ def dynamic_card_id(code: str, now: float | None = None) -> int | None:
         return None
     if int(step) - current_step(now) not in STEPS_ACCEPTED:
         return None  # expired (or from the future): show the phone's fresh code
-    expected = _signature(f"{DYNAMIC_VERSION}:{card_id}:{step}")
-    return int(card_id) if hmac.compare_digest(sig, expected) else None
+    return int(card_id) if _signed(f"{DYNAMIC_VERSION}:{card_id}:{step}", sig) else None
 
 
 def card_no_from_code(code: str) -> str | None:
@@ -101,7 +109,7 @@ def card_no_from_code(code: str) -> str | None:
     parts = code.split(".")
     if len(parts) == 3 and parts[0] == PAYLOAD_VERSION:
         card_no, sig = parts[1], parts[2]
-        if looks_like_card_no(card_no) and hmac.compare_digest(sig, _signature(card_no)):
+        if looks_like_card_no(card_no) and _signed(card_no, sig):
             return card_no
         return None
     compact = code.replace(" ", "").replace("-", "")
