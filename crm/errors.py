@@ -60,6 +60,10 @@ class ConcurrentChange(Conflict):
     message = _l("Another request changed the same data at the same time; reload and try again.")
 
 
+class UnsupportedMediaType(DomainError):
+    status, code, message = 415, "unsupported_media_type", _l("Send the body as JSON (Content-Type: application/json).")
+
+
 class Unauthorized(DomainError):
     status, code, message = 401, "unauthorized", _l("Log in or send a valid Bearer token.")
 
@@ -153,7 +157,11 @@ def register_error_handlers(app):
             code = "malformed_request"
         if err.code == 429:
             message = "Too many attempts; try again later."
-        return error_response(err.code or 500, code, message, details)
+        resp = error_response(err.code or 500, code, message, details)
+        for name, value in err.get_headers():  # Allow on 405, Retry-After on 429/503
+            if name.lower() != "content-type":
+                resp.headers[name] = value
+        return resp
 
     @app.errorhandler(Exception)
     def _unexpected(err):

@@ -1,5 +1,6 @@
 from marshmallow import Schema, fields, validate
 
+from ..core.fields import Bool
 from .roles import ROLES
 
 
@@ -38,4 +39,4 @@ class StaffUpdateSchema(Schema):
     role = fields.Str(validate=validate.OneOf(ROLES))
     name = fields.Str(validate=validate.Length(max=100))
     store_code = fields.Str(allow_none=True)
-    active = fields.Bool()
+    active = Bool()

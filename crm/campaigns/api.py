@@ -1,10 +1,10 @@
 """JSON API: holidays, audiences, message templates, campaigns and the outbox."""
 from flask import g
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from ..auth.access import allow, read_only
 from ..auth.roles import ANY_STAFF, MARKETERS
+from ..core.api import Blueprint
 from ..core.idempotency import unit_of_work
 from ..core.paging import page_schema, paginate
 from . import audiences, holidays, messages, service

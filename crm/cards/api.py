@@ -3,10 +3,10 @@ from types import SimpleNamespace
 
 from flask import Response, g
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from ..auth.access import allow, read_only
 from ..auth.roles import COUNTER, MEMBER_DESK, MEMBER_LOOKUP
+from ..core.api import Blueprint
 from ..core.idempotency import unit_of_work
 from ..points import service as points
 from ..stores import service as stores

@@ -1,10 +1,10 @@
 """JSON API: catalogue items and promotions."""
 from flask import g
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from ..auth.access import allow
 from ..auth.roles import ANY_STAFF, MANAGERS
+from ..core.api import Blueprint
 from ..core.idempotency import unit_of_work
 from ..core.paging import page_schema, paginate
 from . import service

@@ -1,5 +1,6 @@
 from marshmallow import Schema, fields, validate
 
+from ..core.fields import Bool, DecimalString, Int
 from ..core.money import Money
 
 
@@ -15,7 +16,7 @@ class ItemSchema(Schema):
     valid_from = fields.Date(allow_none=True)
     valid_to = fields.Date(allow_none=True)
     store_codes = fields.List(fields.Str(), metadata={"description": "Sold only in these stores; empty = all."})
-    active = fields.Bool()
+    active = Bool()
 
 
 class ItemUpdateSchema(ItemSchema):
@@ -25,22 +26,22 @@ class ItemUpdateSchema(ItemSchema):
 class ItemQuery(Schema):
     q = fields.Str(load_default="")
     category = fields.Str(load_default=None)
-    page = fields.Int(load_default=1, validate=validate.Range(min=1))
-    per_page = fields.Int(load_default=50, validate=validate.Range(min=1, max=200))
+    page = Int(load_default=1, validate=validate.Range(min=1))
+    per_page = Int(load_default=50, validate=validate.Range(min=1, max=200))
 
 
 class PromotionSchema(Schema):
     code = fields.Str(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_\-]{1,32}$"))
     name = fields.Str(required=True, validate=validate.Length(min=1, max=100))
-    rate = fields.Decimal(required=True, places=2, as_string=True, attribute="rate_pct",
+    rate = DecimalString(required=True, attribute="rate_pct",
                           validate=validate.Range(min=10, max=99.99),
-                          metadata={"description": "Percent of the list price paid: \"77.00\" is 7.7折 "
+                          metadata={"description": "DecimalString of the list price paid: \"77.00\" is 7.7折 "
                                                    "(under 10 is refused: it is almost always 7.7 typed for 77)."})
     categories = fields.List(fields.Str(validate=validate.Length(min=1, max=32)), load_default=list)
     starts_on = fields.Date(required=True)
     ends_on = fields.Date(required=True)
-    members_only = fields.Bool(load_default=False)
-    auto_apply = fields.Bool(load_default=True)
+    members_only = Bool(load_default=False)
+    auto_apply = Bool(load_default=True)
     store_code = fields.Str(allow_none=True, load_default=None)
 
 

@@ -6,10 +6,16 @@
   parses it (Python's parser would otherwise hit its recursion limit).
 * Every response says nosniff and a same-origin referrer policy; staff pages also carry a
   Content-Security-Policy: scripts from our own files only, and no framing (clickjacking).
+* Control characters (NUL and the like) in a path, a query or a JSON body are 422
+  `invalid_characters` naming the field; in a staff form they are shown beside the field.
 Values that reach the database anyway and cannot be stored there (an out-of-range number,
 a NUL character in text) are answered 422 `invalid_value` by the error handlers.
 """
+import json
+import re
+
 from flask import request
+from flask_babel import gettext as _
 from werkzeug.routing import IntegerConverter
 
 MAX_ID = 2**31 - 1
@@ -47,6 +53,47 @@ def json_too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
     return False
 
 
+# Control characters (NUL, ESC, …) and lone surrogates are never part of a name, a note or a
+# code; tab, line feed and carriage return are (multi-line notes, pasted text).
+_FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def forbidden_character_in(value, path="") -> str | None:
+    """The path ("items.0.sku") of the first string, key included, holding a control
+    character, or None. Walks dicts and lists."""
+    if isinstance(value, str):
+        return path or "_schema" if _FORBIDDEN.search(value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and _FORBIDDEN.search(key):
+                return where
+            found = forbidden_character_in(item, where)
+            if found:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = forbidden_character_in(item, f"{path}.{index}" if path else str(index))
+            if found:
+                return found
+    return None
+
+
+def _request_forbidden_field() -> str | None:
+    """Where a path segment, a query value or a JSON body carries a control character."""
+    found = forbidden_character_in(dict(request.view_args or {})) or forbidden_character_in(
+        {k: request.args.getlist(k) for k in request.args})
+    if found:
+        return found.rsplit(".", 1)[0] if found[-1].isdigit() else found
+    if request.is_json and request.content_length:
+        try:
+            body = json.loads(request.get_data(cache=True))
+        except ValueError:
+            return None  # the parser answers malformed_json
+        return forbidden_character_in(body)
+    return None
+
+
 PAGE_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
                "frame-ancestors 'none'; form-action 'self'; base-uri 'self'; object-src 'none'")
 
@@ -66,7 +113,11 @@ def install(app):
         return response
 
     @app.before_request
-    def _refuse_deep_json():
+    def _refuse_bad_input():
+        from ..errors import Invalid, error_response
         if request.is_json and request.content_length and json_too_deep(request.get_data(cache=True)):
-            from ..errors import error_response
             return error_response(400, "malformed_json", f"The JSON is nested more than {MAX_JSON_DEPTH} deep.")
+        field = _request_forbidden_field()
+        if field:  # HTML pages get the error page; form fields are checked beside the field (forms.py)
+            raise Invalid(_("A field holds control characters, which cannot be stored."),
+                          code="invalid_characters", field=field)

@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from ..errors import ConcurrentChange, DomainError, rollback_for
 from ..extensions import db
 from . import idempotency, locks
+from .bounds import forbidden_character_in
 
 
 def form_to_dict(form, *, lists=(), checkboxes=(), nested_checkboxes=None, drop_empty=True):
@@ -95,6 +96,9 @@ def commit_or_errors(save, flatten=(), *, once: str | None = None):
     A deadlock or serialization failure is retried a few times, then reported on the form."""
     if once is not None and not _TOKEN.match(once):
         return None, {"_form": gettext("This form is out of date; reload the page and try again.")}
+    bad = forbidden_character_in({k: request.form.getlist(k) for k in request.form})
+    if bad:
+        return None, {bad.split(".", 1)[0]: gettext("Remove the control characters from this field.")}
     key = f"form:{once}" if once is not None else None
     sent = _fingerprint() if key else None
     for _attempt in range(locks.RETRIES):

@@ -96,6 +96,9 @@ def unit_of_work(idempotent=False):
                         raise
             raise ConcurrentChange()
         wrapper._unit_of_work = True
+        if idempotent:
+            from .api import idempotent as document_key
+            wrapper = document_key(wrapper)
         return wrapper
     return decorator
 

@@ -3,7 +3,8 @@
 All rounding of money lives here. Inputs with more than two decimal places are
 rejected rather than rounded: a cashier typing 10.005 made a mistake.
 """
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+import re
+from decimal import ROUND_HALF_UP, Decimal
 
 from flask_babel import gettext as _
 from marshmallow import ValidationError, fields
@@ -12,21 +13,26 @@ FEN = Decimal("0.01")
 MAX_AMOUNT = Decimal("20000000")  # 20 million yuan: fits a 32-bit fen column, and no bill is larger
 
 
+_AMOUNT = re.compile(r"-?[0-9]+(?:\.([0-9]+))?")
+
+
 def parse_amount(value) -> int:
-    """Parse "12.34", 12 or Decimal into fen; raise ValueError on anything else."""
-    if isinstance(value, bool) or value is None:
+    """Parse "12.34" into fen; raise ValueError on anything else.
+
+    Only a decimal string in ASCII digits is money: a JSON number (100.5 is a binary float),
+    an exponent ("1e3"), full-width digits or a thousands separator are refused rather than
+    guessed at, so what the cashier typed is what is charged."""
+    if not isinstance(value, str):
         raise ValueError(_("Enter an amount such as 12.50."))
-    if isinstance(value, float):
-        value = repr(value)
-    try:
-        dec = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise ValueError(_("Enter an amount such as 12.50.")) from None
-    if not dec.is_finite() or abs(dec) >= MAX_AMOUNT:
+    match = _AMOUNT.fullmatch(value.strip())
+    if not match:
         raise ValueError(_("Enter an amount such as 12.50."))
-    if dec != dec.quantize(FEN):
+    if match.group(1) and len(match.group(1).rstrip("0")) > 2:
         raise ValueError(_("Use at most two decimal places."))
-    return int(dec * 100)
+    dec = Decimal(match.group(0))
+    if abs(dec) >= MAX_AMOUNT:
+        raise ValueError(_("Enter an amount such as 12.50."))
+    return int(dec.quantize(FEN) * 100)
 
 
 def format_fen(fen: int | None) -> str | None:

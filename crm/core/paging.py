@@ -3,11 +3,12 @@ from marshmallow import Schema, fields, validate
 from sqlalchemy import func, select
 
 from ..extensions import db
+from .fields import Int
 
 
 class PageArgs(Schema):
-    page = fields.Int(load_default=1, validate=validate.Range(min=1))
-    per_page = fields.Int(load_default=20, validate=validate.Range(min=1, max=200))
+    page = Int(load_default=1, validate=validate.Range(min=1))
+    per_page = Int(load_default=20, validate=validate.Range(min=1, max=200))
 
 
 def paginate(stmt, page: int, per_page: int):

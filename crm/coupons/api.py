@@ -3,10 +3,10 @@ from types import SimpleNamespace
 
 from flask import g
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from ..auth.access import allow
 from ..auth.roles import ANY_STAFF, COUNTER, MANAGERS
+from ..core.api import Blueprint
 from ..core.idempotency import unit_of_work
 from ..core.timeutil import local_today
 from ..members import service as members

@@ -1,5 +1,6 @@
 from marshmallow import Schema, fields, validate
 
+from ..core.fields import Bool, DecimalString, Int
 from ..core.money import Money
 from .models import KINDS
 
@@ -11,25 +12,25 @@ class CouponTypeSchema(Schema):
                       metadata={"description": "cash (amount off), item (pays for one SKU), gift, percent"})
     face_value = Money(load_default=0)
     min_spend = Money(load_default=0)
-    rate = fields.Decimal(places=2, as_string=True, allow_none=True, load_default=None, attribute="rate_pct",
+    rate = DecimalString(allow_none=True, load_default=None, attribute="rate_pct",
                           validate=validate.Range(min=10, max=99.99),
                           metadata={"description": "percent coupons: percent of the bill paid (\"88.00\")."})
     sku = fields.Str(allow_none=True, load_default=None)
-    valid_days = fields.Int(load_default=30, validate=validate.Range(min=1, max=3650))
+    valid_days = Int(load_default=30, validate=validate.Range(min=1, max=3650))
     valid_to = fields.Date(allow_none=True, load_default=None)
-    stock_total = fields.Int(allow_none=True, load_default=None, validate=validate.Range(min=0, max=10_000_000),
+    stock_total = Int(allow_none=True, load_default=None, validate=validate.Range(min=0, max=10_000_000),
                              metadata={"description": "Limited stock; empty for unlimited."})
     stock_left = fields.Int(dump_only=True, allow_none=True)
-    active = fields.Bool(load_default=True)
+    active = Bool(load_default=True)
 
 
 class CouponTypeUpdateSchema(Schema):
     name = fields.Str(validate=validate.Length(min=1, max=100))
     min_spend = Money()
-    valid_days = fields.Int(validate=validate.Range(min=1, max=3650))
+    valid_days = Int(validate=validate.Range(min=1, max=3650))
     valid_to = fields.Date(allow_none=True)
-    active = fields.Bool()
-    add_stock = fields.Int(validate=validate.Range(min=1, max=10_000_000))
+    active = Bool()
+    add_stock = Int(validate=validate.Range(min=1, max=10_000_000))
 
 
 class CouponSchema(Schema):
@@ -60,7 +61,7 @@ class GiftRuleSchema(Schema):
     coupon_type = fields.Function(lambda r: r.definition.code, deserialize=lambda v: v, required=True)
     starts_on = fields.Date(required=True)
     ends_on = fields.Date(required=True)
-    stock = fields.Int(required=True, load_only=True, validate=validate.Range(min=0, max=10_000_000))
+    stock = Int(required=True, load_only=True, validate=validate.Range(min=0, max=10_000_000))
     stock_total = fields.Int(dump_only=True)
     stock_left = fields.Int(dump_only=True)
     active = fields.Bool(dump_only=True)
@@ -72,8 +73,8 @@ class GiftRuleUpdateSchema(Schema):
     min_topup = Money(validate=validate.Range(min=1))
     starts_on = fields.Date()
     ends_on = fields.Date()
-    active = fields.Bool(metadata={"description": "false stops the rule; true resumes it."})
-    add_stock = fields.Int(validate=validate.Range(min=1, max=10_000_000),
+    active = Bool(metadata={"description": "false stops the rule; true resumes it."})
+    add_stock = Int(validate=validate.Range(min=1, max=10_000_000),
                            metadata={"description": "Added to both stock_total and stock_left."})
 
 
@@ -81,8 +82,8 @@ class PrizeSchema(Schema):
     id = fields.Int(dump_only=True)
     name = fields.Str(required=True, validate=validate.Length(min=1, max=100))
     coupon_type = fields.Function(lambda p: p.definition.code, deserialize=lambda v: v, required=True)
-    weight = fields.Int(required=True, validate=validate.Range(min=1, max=1_000_000))
-    stock = fields.Int(required=True, load_only=True, validate=validate.Range(min=0, max=10_000_000))
+    weight = Int(required=True, validate=validate.Range(min=1, max=1_000_000))
+    stock = Int(required=True, load_only=True, validate=validate.Range(min=0, max=10_000_000))
     stock_total = fields.Int(dump_only=True)
     stock_left = fields.Int(dump_only=True)
     active = fields.Bool(dump_only=True)
@@ -91,9 +92,9 @@ class PrizeSchema(Schema):
 class PrizeUpdateSchema(Schema):
     """PATCH body: any subset; stock only grows, by add_stock."""
     name = fields.Str(validate=validate.Length(min=1, max=100))
-    weight = fields.Int(validate=validate.Range(min=1, max=1_000_000))
-    active = fields.Bool(metadata={"description": "false takes the prize out of the draw; true puts it back."})
-    add_stock = fields.Int(validate=validate.Range(min=1, max=10_000_000),
+    weight = Int(validate=validate.Range(min=1, max=1_000_000))
+    active = Bool(metadata={"description": "false takes the prize out of the draw; true puts it back."})
+    add_stock = Int(validate=validate.Range(min=1, max=10_000_000),
                            metadata={"description": "Added to both stock_total and stock_left."})
 
 

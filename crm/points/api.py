@@ -1,10 +1,10 @@
 """JSON API: a member's points."""
 from flask import g
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from ..auth.access import allow
 from ..auth.roles import COUNTER, MANAGERS
+from ..core.api import Blueprint
 from ..core.idempotency import unit_of_work
 from ..core.paging import PageArgs, page_schema, paginate
 from ..members import service as members

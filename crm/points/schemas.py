@@ -1,5 +1,7 @@
 from marshmallow import Schema, fields, validate
 
+from ..core.fields import Int
+
 
 class LotSchema(Schema):
     remaining = fields.Int()
@@ -27,6 +29,6 @@ class PointsEntrySchema(Schema):
 
 
 class AdjustmentSchema(Schema):
-    points = fields.Int(required=True, validate=validate.Range(min=-1_000_000, max=1_000_000))
+    points = Int(required=True, validate=validate.Range(min=-1_000_000, max=1_000_000))
     reason = fields.Str(required=True, validate=validate.Length(min=1, max=200))
     store_code = fields.Str(load_default=None, allow_none=True)

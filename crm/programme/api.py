@@ -1,10 +1,10 @@
 """JSON API: programme rules."""
 from flask import g
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from ..auth.access import allow
 from ..auth.roles import ADMINS, ANY_STAFF
+from ..core.api import Blueprint
 from ..core.idempotency import unit_of_work
 from . import service
 from .schemas import ProgrammeSchema, ProgrammeUpdateSchema

@@ -1,5 +1,6 @@
 from marshmallow import Schema, fields
 
+from ..core.fields import Bool, Int
 from ..core.money import Money
 
 
@@ -7,13 +8,13 @@ class ProgrammeSchema(Schema):
     card_fee = Money()
     replacement_fee = Money()
     points_earn_unit = Money(metadata={"description": "Spend that earns points_per_unit points (default 10.00)."})
-    points_per_unit = fields.Int(metadata={"description": "Points per full points_earn_unit (default 1)."})
+    points_per_unit = Int(metadata={"description": "Points per full points_earn_unit (default 1)."})
     point_value = Money(metadata={"description": "What one point is worth when redeemed (default 1.00)."})
-    points_expiry_months = fields.Int(metadata={"description": "Months after the month earned; 0 = never."})
-    level_window_months = fields.Int(metadata={"description": "Rolling window of spend for level upgrades."})
+    points_expiry_months = Int(metadata={"description": "Months after the month earned; 0 = never."})
+    level_window_months = Int(metadata={"description": "Rolling window of spend for level upgrades."})
     wallet_spend_mode = fields.Str(metadata={"description": "proportional (default) or principal_first."})
     wallet_pin_threshold = Money(metadata={"description": "Wallet payments above this need the PIN."})
-    points_on_wallet_bonus = fields.Bool(metadata={"description": "Does the bonus part of a payment earn points?"})
+    points_on_wallet_bonus = Bool(metadata={"description": "Does the bonus part of a payment earn points?"})
     draw_min_spend = Money(metadata={"description": "A bill of at least this earns a lucky draw; 0.00 = none."})
     quiet_hours_start = fields.Str(metadata={"description": "Marketing messages wait from this time (HH:MM, "
                                                             "member's store zone; default 21:00)."})

@@ -1,10 +1,10 @@
 """JSON API: a member's stored value, bonus tiers, and the liability figure."""
 from flask import g
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from ..auth.access import allow
 from ..auth.roles import ADMINS, ANY_STAFF, COUNTER, MANAGERS
+from ..core.api import Blueprint
 from ..core.idempotency import unit_of_work
 from ..core.paging import PageArgs, page_schema, paginate
 from ..core.timeutil import local_today

@@ -1,6 +1,7 @@
 from marshmallow import Schema, fields, validate
 
 from ..cards.models import PAYMENT_METHODS
+from ..core.fields import Bool
 from ..core.money import Money
 from ..coupons.schemas import CouponSchema  # noqa: F401  (registers the nested schema)
 
@@ -66,7 +67,7 @@ class TierSchema(Schema):
     bonus = Money(required=True)
     valid_from = fields.Date(allow_none=True, load_default=None)
     valid_to = fields.Date(allow_none=True, load_default=None)
-    active = fields.Bool(load_default=True)
+    active = Bool(load_default=True)
 
 
 class TierUpdateSchema(TierSchema):
