@@ -68,6 +68,9 @@ class Config:
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
     RATELIMIT_HEADERS_ENABLED = True
     RATELIMIT_KEY_PREFIX = os.environ.get("RATELIMIT_KEY_PREFIX", "crm")
+    # Member searches per staff user (API, staff pages and the till together; limits' notation,
+    # ";" between limits; empty = off). Scanned card codes are free (crm/members/search_limit.py).
+    MEMBER_SEARCH_LIMIT = os.environ.get("MEMBER_SEARCH_LIMIT", "60 per minute;1000 per day")
     # Number of reverse proxies in front of the app whose X-Forwarded-For to trust.
     TRUSTED_PROXIES = _int("TRUSTED_PROXIES", 0)
 

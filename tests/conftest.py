@@ -28,6 +28,7 @@ from crm import create_app
 from crm.core import timeutil
 from crm.core.actor import Actor
 from crm.extensions import db, limiter
+from crm.members import search_limit
 
 ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -107,6 +108,7 @@ def _clean(request):
                 for name in tables:
                     conn.execute(text(f"DELETE FROM {name}"))
         limiter.reset()
+        search_limit.reset(application)
 
 
 @pytest.fixture

@@ -2,19 +2,20 @@ from marshmallow import Schema, fields, validate
 
 from ..core.money import Money
 from ..members.schemas import LevelRefSchema
-from . import codes
 from .models import PAYMENT_METHODS
+from .privacy import CardNumber, QrPayload
 
 
 class CardSchema(Schema):
-    card_no = fields.Str()
+    card_no = CardNumber()
     status = fields.Str()
     member_id = fields.Int()
-    qr_payload = fields.Function(lambda c: codes.qr_payload(c.card_no))
+    qr_payload = QrPayload()
     issued_at = fields.AwareDateTime()
     issued_store_code = fields.Function(lambda c: c.issued_store.code)
     status_changed_at = fields.AwareDateTime()
-    replaces = fields.Function(lambda c: c.replaces.card_no if c.replaces_id else None)
+    replaces = CardNumber(allow_none=True, metadata={"description": "The card this one replaced (masked like "
+                                                                    "card_no), or null."})
 
 
 class CardIssueSchema(Schema):
@@ -40,7 +41,7 @@ class ScanResultSchema(Schema):
     id = fields.Int(attribute="member.id")
     name = fields.Str(attribute="member.name")
     level = fields.Nested(LevelRefSchema, attribute="member.level")
-    card_no = fields.Str()
+    card_no = CardNumber()
     points_balance = fields.Int(metadata={"description": "Points usable now."})
     wallet_balance = Money(metadata={"description": "Stored value (principal + bonus)."})
     birthday_today = fields.Bool()

@@ -20,7 +20,7 @@ from ..core.forms import commit_or_errors
 from ..core.timeutil import now_ts
 from ..extensions import db
 from ..programme import service as programme
-from . import codes, images, phone, service
+from . import codes, images, phone, privacy, service
 
 bp = Blueprint("cards", __name__)
 
@@ -116,4 +116,5 @@ def phone_card(token):
 @bp.app_context_processor
 def _card_labels():
     from .models import STATUS_LABELS
-    return {"card_status": STATUS_LABELS, "transitions": service.TRANSITIONS}
+    return {"card_status": STATUS_LABELS, "transitions": service.TRANSITIONS,
+            "card_no_for_viewer": privacy.card_no_for_viewer, "prints_cards": privacy.prints_cards}

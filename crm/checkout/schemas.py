@@ -1,5 +1,6 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from ..cards.privacy import CardNumber
 from ..core.messages import QTY_RANGE
 from ..core.money import Money
 from ..core.segments import SEGMENT_KEYS
@@ -80,7 +81,7 @@ class CheckoutSchema(_Totals):
     status = fields.Str()
     store_code = fields.Function(lambda c: c.store.code)
     member_id = fields.Int(allow_none=True)
-    card_no = fields.Function(lambda c: c.card.card_no if c.card else None)
+    card_no = CardNumber(attribute="card", allow_none=True)  # masked for roles that do not print cards
     covers = fields.Int(allow_none=True)
     segment = fields.Str(allow_none=True)
     joined_at_visit = fields.Bool()

@@ -16,6 +16,7 @@ from ..core.timeutil import local_today
 from ..coupons import service as coupons
 from ..errors import DomainError, rollback_for
 from ..extensions import db
+from ..members import search_limit
 from ..members import service as members
 from ..points import service as points
 from ..programme import service as programme
@@ -51,6 +52,7 @@ def _member_reference(code: str) -> dict:
     if not code:
         return {}
     if members.is_exact_query(code) and not cards.card_no_from_code(code):
+        search_limit.spend(g.actor, code, field="card_code")  # a mobile can be guessed: it is a member search
         found = db.session.scalars(members.search(code)).first()
         if found is None:
             raise ValidationError({"card_code": [_("No member has this mobile number.")]})

@@ -6,7 +6,7 @@ Mainland numbers are stored as their 11 digits (1[3-9]xxxxxxxxx); others in E.16
 import re
 
 import phonenumbers
-from flask import g
+from flask import g, has_app_context
 from flask_babel import gettext as _
 
 from ..auth.roles import FULL_MOBILE_ROLES
@@ -52,7 +52,30 @@ def last4(mobile: str) -> str:
     return mobile[-4:]
 
 
+def sees_full_mobiles() -> bool:
+    """Whether the current user's role calls guests (the policy in auth.roles); the others see
+    masked numbers and may look a member up only by the full number or its last 4 digits."""
+    actor = g.get("actor") if has_app_context() else None
+    return actor is not None and actor.role in FULL_MOBILE_ROLES
+
+
 def mobile_for_viewer(mobile: str | None) -> str | None:
-    """Full number for roles that call guests; masked for everyone else (the policy in auth.roles)."""
-    actor = g.get("actor")
-    return mobile if actor is not None and actor.role in FULL_MOBILE_ROLES else mask_mobile(mobile)
+    """Full number for roles that call guests; masked for everyone else."""
+    return mobile if sees_full_mobiles() else mask_mobile(mobile)
+
+
+def mask_phone(phone: str | None) -> str | None:
+    """Any phone as free text (a company's switchboard, an extension): a mobile is masked as
+    above; anything else keeps only its last 4 digits (****6688)."""
+    if not phone:
+        return phone
+    try:
+        return mask_mobile(normalise_mobile(phone))
+    except ValueError:
+        digits = re.sub(r"\D", "", phone)
+        return "****" + (digits[-4:] if len(digits) > 4 else "")
+
+
+def phone_for_viewer(phone: str | None) -> str | None:
+    """A contact phone as the current user may see it: like a member's mobile."""
+    return phone if not phone or sees_full_mobiles() else mask_phone(phone)

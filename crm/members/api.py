@@ -8,8 +8,9 @@ from ..auth.access import allow
 from ..auth.roles import ADMINS, ANY_STAFF, MEMBER_DESK, MEMBER_LOOKUP
 from ..core.idempotency import unit_of_work
 from ..core.paging import PageArgs, page_schema, paginate
+from ..core.phones import sees_full_mobiles
 from ..reports import accounts
-from . import companies, levels, service
+from . import companies, levels, search_limit, service
 from .schemas import (
     CompanySchema,
     CompanyUpdateSchema,
@@ -30,8 +31,14 @@ class Members(MethodView):
     @blp.arguments(MemberSearchArgs, location="query")
     @blp.response(200, page_schema(MemberSchema, "MemberPage"))
     def get(self, args):
-        """Find members by card number, mobile (full, last 4 digits or prefix) or name prefix."""
-        items, total = paginate(service.search(args["q"]), args["page"], args["per_page"])
+        """Find members by scanned card code, card number, mobile or name prefix.
+
+        A mobile matches in full or by its last 4 digits; a prefix of one only for roles that see full
+        mobiles (front desk, manager, admin). Searches count against MEMBER_SEARCH_LIMIT per user
+        (scanned card codes do not): over it, 429 `rate_limited` with Retry-After."""
+        search_limit.spend(g.actor, args["q"], args["page"], args["per_page"])
+        items, total = paginate(service.search(args["q"], mobile_prefixes=sees_full_mobiles()),
+                                args["page"], args["per_page"])
         return {"items": items, "total": total, "page": args["page"], "per_page": args["per_page"]}
 
     @allow(MEMBER_DESK)

@@ -4,7 +4,7 @@ from datetime import date
 from flask_babel import gettext as _
 from marshmallow import ValidationError, fields
 
-from ..core.phones import normalise_mobile
+from ..core.phones import mobile_for_viewer, normalise_mobile, phone_for_viewer
 from ..core.timeutil import local_today
 
 
@@ -17,6 +17,29 @@ class Mobile(fields.Str):
             return normalise_mobile(text)
         except ValueError as exc:
             raise ValidationError(str(exc)) from None
+
+
+class ViewerMobile(fields.Str):
+    """A member's mobile as the current user may see it (masked for roles that do not call guests)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(dump_only=True, metadata={
+            "description": "In full for front desk, manager and admin; 138****8000 for the others."}, **kwargs)
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return super()._serialize(mobile_for_viewer(value), attr, obj, **kwargs)
+
+
+class ViewerPhone(fields.Str):
+    """A contact phone: taken as typed, shown like a member's mobile (masked for the same roles)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(metadata={"description": "Shown in full to front desk, manager and admin; masked "
+                                                  "(138****8000, or ****6688 for other numbers) to the others."},
+                         **kwargs)
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return super()._serialize(phone_for_viewer(value), attr, obj, **kwargs)
 
 
 class Birthday(fields.Field):

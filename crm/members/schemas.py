@@ -2,10 +2,10 @@ from decimal import Decimal
 
 from marshmallow import Schema, fields, validate
 
+from ..cards.privacy import CardNumber
 from ..core.money import Money
-from ..core.phones import mobile_for_viewer
 from ..core.segments import SEGMENT_KEYS
-from .fields import Birthday, Mobile
+from .fields import Birthday, Mobile, ViewerMobile, ViewerPhone
 from .models import COMPANY_CLASSES, GENDERS
 
 
@@ -44,14 +44,14 @@ class LevelRefSchema(Schema):
 
 
 class CardRefSchema(Schema):
-    card_no = fields.Str()
+    card_no = CardNumber()
     status = fields.Str()
 
 
 class MemberSchema(Schema):
     id = fields.Int()
     name = fields.Str()
-    mobile = fields.Function(lambda m: mobile_for_viewer(m.mobile))
+    mobile = ViewerMobile()
     birthday = fields.Str(allow_none=True)
     gender = fields.Str(allow_none=True)
     email = fields.Str(allow_none=True)
@@ -91,7 +91,7 @@ class CompanySchema(Schema):
     name = fields.Str(required=True, validate=validate.Length(min=1, max=200))
     account_class = fields.Str(load_default="potential", validate=validate.OneOf(COMPANY_CLASSES))
     contact_person = fields.Str(load_default="", validate=validate.Length(max=100))
-    contact_phone = fields.Str(load_default="", validate=validate.Length(max=32))
+    contact_phone = ViewerPhone(load_default="", validate=validate.Length(max=32))
     address = fields.Str(load_default="", validate=validate.Length(max=255))
     negotiated_discount = fields.Decimal(places=2, as_string=True, attribute="discount_pct",
                                          load_default=Decimal("0"), validate=validate.Range(min=0, max=100))

@@ -2,7 +2,7 @@
 import re
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import false, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -142,9 +142,14 @@ def is_exact_query(q: str | None) -> bool:
         return False
 
 
-def search(q: str | None):
-    """A select for members matching q: scanned card code, card number, full mobile, last 4 digits, mobile
-    prefix, or name prefix; all of them use an index except a name search."""
+def search(q: str | None, *, mobile_prefixes: bool = False):
+    """A select for members matching q: scanned card code, full card number, full mobile, last 4 digits,
+    mobile prefix, or name prefix; all of them use an index except a name search.
+
+    Only roles that see full mobiles may search by a prefix of one (`mobile_prefixes`). For the
+    others digits match the whole of a mobile or a card number, or exactly a mobile's last 4 (which
+    they see anyway): extending a prefix while a member still appears would spell out the masked
+    digits, so any other run of digits matches no one rather than falling back to another column."""
     from ..cards import service as cards  # cards depend on members; import late
 
     stmt = select(Member).options(selectinload(Member.tag_rows)).order_by(Member.name, Member.id)
@@ -163,6 +168,8 @@ def search(q: str | None):
     if compact.isdigit() and len(compact) == 4:
         return stmt.where(Member.mobile_last4 == compact)
     if compact.lstrip("+").isdigit():
+        if not mobile_prefixes:
+            return stmt.where(false())
         # Range instead of LIKE so the unique index on mobile serves it on both databases.
         return stmt.where(Member.mobile >= compact, Member.mobile < compact + ":")
     return stmt.where(Member.name.ilike(_escape_like(q) + "%", escape="\\"))

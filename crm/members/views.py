@@ -11,15 +11,17 @@ from ..cards.models import PAYMENT_LABELS, PAYMENT_METHODS
 from ..checkout import service as checkout
 from ..core.forms import commit_or_errors, form_to_dict
 from ..core.paging import paginate
+from ..core.phones import mobile_for_viewer, sees_full_mobiles
 from ..core.segments import SEGMENTS
 from ..coupons import service as coupons
+from ..errors import rollback_for
 from ..points import service as points
 from ..programme import service as programme
 from ..stores import service as stores
 from ..wallet import service as wallet
-from . import levels, service
+from . import levels, search_limit, service
 from .models import LEVEL_CHANGE_LABELS
-from .schemas import MemberCreateSchema, MemberUpdateSchema, mobile_for_viewer
+from .schemas import MemberCreateSchema, MemberUpdateSchema
 
 bp = Blueprint("members", __name__)
 
@@ -39,11 +41,19 @@ def _choices():
 def search():
     q = request.args.get("q", "").strip()
     page = max(request.args.get("page", 1, type=int), 1)
-    members, total = paginate(service.search(q), page, 20) if q else ([], 0)
+    members, total, refused = [], 0, None
+    if q:
+        try:
+            search_limit.spend(g.actor, q, page, 20)
+        except search_limit.SearchRateLimited as exc:
+            rollback_for(exc)  # keeps the audit row of the first refusal
+            refused = exc.message
+        else:
+            members, total = paginate(service.search(q, mobile_prefixes=sees_full_mobiles()), page, 20)
     if total == 1 and service.is_exact_query(q):  # a scanned card or a full mobile: go straight there
         return redirect(url_for("members.detail", member_id=members[0].id))
     return render_template("members/search.html", q=q, members=members, total=total, page=page,
-                           mobile_for_viewer=mobile_for_viewer)
+                           refused=refused, mobile_for_viewer=mobile_for_viewer), (429 if refused else 200)
 
 
 @bp.route("/members/new", methods=["GET", "POST"])
