@@ -88,6 +88,13 @@ class Config:
     OPENAPI_JSON_PATH = "openapi.json"
     WTF_CSRF_TIME_LIMIT = None  # the session timeouts already bound a form's life
     MAX_CONTENT_LENGTH = 5 * 1024 * 1024  # bodies over 5 MB are refused with 413
+    # CSV imports (checks, stays) alone may be larger: 32 MB holds about 400,000 checks. They run
+    # as background jobs (crm/reports/import_jobs.py), a chunk of rows per transaction; a job
+    # whose runner stopped is taken over once its lease lapses.
+    IMPORT_MAX_BYTES = _int("IMPORT_MAX_BYTES", 32 * 1024 * 1024)
+    IMPORT_CHUNK_ROWS = _int("IMPORT_CHUNK_ROWS", 2000)
+    IMPORT_LEASE_SECONDS = _int("IMPORT_LEASE_SECONDS", 60)
+    IMPORT_RUN_INLINE = False  # True: the upload request runs its job itself (tests)
 
     # Campaign channels. Email goes over SMTP; SMS through an HTTP gateway that takes
     # POST {"to", "text", "sender"} with a Bearer token and answers 2xx when it accepts.
@@ -119,3 +126,4 @@ class TestConfig(Config):
     WTF_CSRF_ENABLED = True
     SQLALCHEMY_DATABASE_URI = "sqlite://"
     PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"  # fast hashing keeps the suite quick; never in production
+    IMPORT_RUN_INLINE = True  # deterministic imports; tests/test_imports_jobs.py also runs the real thread

@@ -20,9 +20,14 @@ def manager(login_api):
 
 
 def post_csv(api, path, body, **query):
+    """Send a CSV import; once accepted (202) the answer is its job's status, read from its
+    status URL (the test app runs a job before answering: IMPORT_RUN_INLINE)."""
     qs = "&".join(f"{k}={v}" for k, v in query.items())
-    return api.post(f"{path}{'?' + qs if qs else ''}", data=body.encode("utf-8"),
-                    headers={"Content-Type": "text/csv"})
+    r = api.post(f"{path}{'?' + qs if qs else ''}", data=body.encode("utf-8"), headers={"Content-Type": "text/csv"})
+    if r.status_code != 202:
+        return r
+    assert r.headers["Location"] == r.json["status_url"]
+    return api.get(r.json["status_url"])
 
 
 def test_room_kpis_follow_the_manual(manager):
@@ -69,7 +74,7 @@ C1,BJ01,2026-03-01T20:00:00+08:00,60.00,1,walk_in
 
 def test_a_file_with_bad_rows_imports_nothing_and_names_every_line(manager):
     r = post_csv(manager, "/api/v1/imports/checks", BAD_CHECKS)
-    assert r.status_code == 422
+    assert (r.json["status"], r.json["failure"], r.json["error_count"]) == ("failed", "bad_rows", 6)
     assert r.json["imported"] == 0
     assert [e["line"] for e in r.json["errors"]] == [3, 4, 5, 6, 7, 8]
     assert "NOPE" in r.json["errors"][0]["message"] and "tourists" in r.json["errors"][4]["message"]
@@ -204,7 +209,7 @@ def test_absurd_numbers_in_a_file_are_line_errors_not_crashes(manager, stores, a
     body = ("check_no,store_code,closed_at,amount,covers,segment\n"
             f"C1,BJ01,2026-03-01T19:00:00+08:00,{amount},{covers},walk_in\n")
     r = post_csv(manager, "/api/v1/imports/checks", body)
-    assert r.status_code == 422 and [e["line"] for e in r.json["errors"]] == [2], r.json
+    assert r.json["status"] == "failed" and [e["line"] for e in r.json["errors"]] == [2], r.json
 
 
 @pytest.mark.parametrize("query", ["from=0001-01-01&to=0001-01-05", "from=9999-01-01&to=9999-01-02"])

@@ -1,8 +1,9 @@
 """Scheduled work, run only by `flask crm scheduler` (never in web workers).
 
-APScheduler keeps its jobs in the database (table `scheduler_jobs`) and calls three:
+APScheduler keeps its jobs in the database (table `scheduler_jobs`) and calls four:
 `tick` every SCHEDULER_TICK_SECONDS — fan out due campaign occurrences, then send what
-is queued — `expire_points` nightly and `review_levels` on 1 January (a scheduler that
+is queued — `resume_imports` as often (CSV imports a web worker left unfinished),
+`expire_points` nightly and `review_levels` on 1 January (a scheduler that
 was down then runs it when it starts, up to SCHEDULER_CATCH_UP_DAYS late; the review is
 idempotent per year, so a late or repeated run changes nothing more). Campaign state
 lives in our own tables, so a restarted scheduler picks up exactly where the last one
@@ -24,6 +25,7 @@ from ..errors import Conflict
 from ..extensions import db
 from ..members import levels
 from ..points import service as points
+from ..reports import import_jobs
 from ..stores import service as stores
 from . import fanout, service
 from .dispatch import dispatch
@@ -124,6 +126,19 @@ def tick(now: datetime | None = None):
             db.session.remove()
 
 
+def resume_imports():
+    """CSV import jobs nobody is running: still queued, or left by a web worker that stopped
+    mid-import (its lease lapsed); each resumes after its last committed chunk."""
+    app = current_app._get_current_object() if has_app_context() else _app
+    with app.app_context():
+        try:
+            finished = import_jobs.run_pending()
+            if finished:
+                log.info("imports: %d job(s) taken over and finished", finished)
+        finally:
+            db.session.remove()
+
+
 def expire_points():
     with _app.app_context():
         try:
@@ -208,6 +223,8 @@ def build_scheduler(app, scheduler_class=None):
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600})
     scheduler.add_job(f"{__name__}:tick", "interval", seconds=app.config["SCHEDULER_TICK_SECONDS"],
                       id="campaigns.tick", replace_existing=True)
+    scheduler.add_job(f"{__name__}:resume_imports", "interval", seconds=app.config["SCHEDULER_TICK_SECONDS"],
+                      id="imports.resume", replace_existing=True)
     scheduler.add_job(f"{__name__}:expire_points", "cron", hour=3, minute=5, id="points.expire",
                       replace_existing=True)
     scheduler.add_job(f"{__name__}:review_levels", "cron", month=1, day=1, hour=LEVEL_REVIEW_AT.hour,

@@ -1,5 +1,5 @@
 """JSON API: imports of checks and stays, and every report (as a CSV or Excel file with format=)."""
-from flask import g, request
+from flask import current_app, g, request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -7,15 +7,16 @@ from ..auth.access import allow
 from ..auth.roles import MANAGERS, MARKETING
 from ..core.idempotency import unit_of_work
 from ..errors import Invalid
-from . import competitors, exports, imports, monthly, rankings, rfm, segments
+from ..extensions import db
+from . import competitors, exports, import_jobs, monthly, rankings, rfm, segments
 from .figures import money, period
 from .kpis import BILL_COLUMNS, bill_rows, member_kpis
 from .rooms import record_room_count, room_kpis
 from .schemas import (
     CompetitorMonthSchema,
     CompetitorSchema,
+    ImportJobSchema,
     ImportQuery,
-    ImportResultSchema,
     KpiSchema,
     PeriodQuery,
     PlansSchema,
@@ -77,32 +78,51 @@ def rooms(args):
 
 
 def _import(kind, args):
-    result = imports.run(g.actor, kind, request.get_data(), skip_bad_rows=args["skip_bad_rows"])
-    return result, (422 if result["errors"] and not args["skip_bad_rows"] else 200)
+    """Store the file as a job (header checked now: 422) and answer 202; the job runs after the commit."""
+    request.max_content_length = current_app.config["IMPORT_MAX_BYTES"]  # larger than other bodies
+    job = import_jobs.create(g.actor, kind, request.get_data(), skip_bad_rows=args["skip_bad_rows"])
+    db.session.commit()  # before the runner starts: it may be another thread
+    import_jobs.start(job.id)
+    url = url_for("reports_api.import_status", job_id=job.id)
+    return {**import_jobs.status(import_jobs.get(job.id)), "status_url": url}, 202, {"Location": url}
+
+
+_CSV_BODY = {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}
 
 
 @blp.route("/imports/checks", methods=["POST"])
 @allow(MANAGERS)
-@unit_of_work()
 @blp.arguments(ImportQuery, location="query")
-@blp.response(200, ImportResultSchema)
-@blp.alt_response(422, schema=ImportResultSchema, description="bad rows; nothing imported")
+@blp.response(202, ImportJobSchema, description="queued; follow `status_url` (also in Location)")
+@blp.doc(requestBody=_CSV_BODY)
 def import_checks(args):
     """Checks from a POS: a UTF-8 CSV body (columns check_no, store_code, closed_at, amount, covers,
-    segment, member_mobile?, joined_at_visit?; any order)."""
+    segment, member_mobile?, joined_at_visit?; any order), imported in the background. A bad
+    encoding or header is 422 at once; bad rows fail the job with nothing imported unless
+    `skip_bad_rows`. Files up to IMPORT_MAX_BYTES (32 MB by default, about 400,000 checks)."""
     return _import("checks", args)
 
 
 @blp.route("/imports/stays", methods=["POST"])
 @allow(MANAGERS)
-@unit_of_work()
 @blp.arguments(ImportQuery, location="query")
-@blp.response(200, ImportResultSchema)
-@blp.alt_response(422, schema=ImportResultSchema, description="bad rows; nothing imported")
+@blp.response(202, ImportJobSchema, description="queued; follow `status_url` (also in Location)")
+@blp.doc(requestBody=_CSV_BODY)
 def import_stays(args):
     """Stays from a PMS: a UTF-8 CSV body (stay_no, store_code, arrival, departure, rooms, room_revenue,
-    segment, member_mobile?, company?, sales_rep?, complimentary?, day_use?; any order)."""
+    segment, member_mobile?, company?, sales_rep?, complimentary?, day_use?; any order), imported in
+    the background like checks, up to IMPORT_MAX_BYTES."""
     return _import("stays", args)
+
+
+@blp.route("/imports/<int:job_id>")
+@allow(MANAGERS)
+@blp.response(200, ImportJobSchema)
+def import_status(job_id):
+    """An import's progress: status (queued, running, done, failed), rows checked and written of
+    the total, new, updated and skipped rows, and the bad rows with their line numbers."""
+    return {**import_jobs.status(import_jobs.get(job_id)),
+            "status_url": url_for("reports_api.import_status", job_id=job_id)}
 
 
 def _table(args, name, rows):

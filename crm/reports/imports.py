@@ -1,24 +1,34 @@
 """CSV imports of checks (POS) and stays (PMS): every row validated, every bad row reported
 with its line number; a file with errors imports nothing unless the caller skips bad rows.
-Re-importing a check_no / stay_no of the same store updates the row, never duplicates it."""
+Re-importing a check_no / stay_no of the same store updates the row, never duplicates it.
+
+A file is read in two passes, a chunk of rows at a time: the first checks every row and
+writes nothing (so "nothing imported" holds for a file with errors), the second writes the
+good rows in bulk: one query finds which numbers of the chunk already exist, then one
+executemany inserts the new ones and one updates the others. `run` does both at once, in
+the caller's transaction; import_jobs.py runs them in the background, committing each chunk.
+"""
 import csv
 import io
+import itertools
 import re
+from collections import namedtuple
 from datetime import date, datetime
 
 from flask_babel import gettext as _
-from sqlalchemy import select, tuple_
+from sqlalchemy import Boolean, Date, DateTime, Integer, String, select, text
+from sqlalchemy.dialects import sqlite
 
 from ..core import audit
 from ..core.actor import Actor
 from ..core.money import parse_amount
 from ..core.phones import normalise_mobile
 from ..core.segments import SEGMENT_KEYS
-from ..core.timeutil import zone
+from ..core.timeutil import utcnow, zone
 from ..errors import Invalid
 from ..extensions import db
 from ..members import companies
-from ..members import service as members
+from ..members.models import Member
 from ..stores import service as stores
 from .models import Check, Stay
 
@@ -27,6 +37,7 @@ CHECK_OPTIONAL = ("member_mobile", "joined_at_visit")
 STAY_COLUMNS = ("stay_no", "store_code", "arrival", "departure", "rooms", "room_revenue", "segment")
 STAY_OPTIONAL = ("member_mobile", "company", "sales_rep", "complimentary", "day_use")
 _WHOLE = re.compile(r"^[0-9]{1,9}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _TRUE, _FALSE = {"1", "true", "yes", "y", "是", "t"}, {"", "0", "false", "no", "n", "否", "f"}
 
 
@@ -43,10 +54,9 @@ def _text(raw: bytes | str) -> str:
     return raw.lstrip("\ufeff")
 
 
-def _rows(raw, required, optional):
-    """(line number, {column: value}) for each data row; 422 if the header lacks a column."""
-    reader = csv.DictReader(io.StringIO(_text(raw), newline=""))
-    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+def _header(fieldnames, required, optional) -> list[str]:
+    """The header's column names; 422 if it lacks a column or has one we do not know."""
+    header = [h.strip().lower() for h in (fieldnames or [])]
     missing = [c for c in required if c not in header]
     if missing:
         raise Invalid(_("The header row lacks: %(columns)s.", columns=", ".join(missing)), code="missing_columns",
@@ -55,11 +65,40 @@ def _rows(raw, required, optional):
     if unknown:
         raise Invalid(_("Unknown columns: %(columns)s.", columns=", ".join(unknown)), code="unknown_columns",
                       field="file", unknown=unknown)
-    reader.fieldnames = header
+    return header
+
+
+def rows(raw, kind):
+    """(line number, {column: value}) for each data row of a file of this kind. The encoding
+    and the header are checked at once (422), not when the first row is read."""
+    _model, _number, required, optional, _parse = KINDS[kind]
+    reader = csv.reader(io.StringIO(_text(raw), newline=""))
+    return _data_rows(reader, _header(next(reader, None), required, optional))
+
+
+def _data_rows(reader, header):
+    width, named = len(header), [(i, name) for i, name in enumerate(header) if name]
     for row in reader:
-        if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
+        cells = row[:width]  # cells past the header are ignored, missing ones are empty
+        if not any(cell.strip() for cell in cells):
             continue  # blank line
-        yield reader.line_num, {k: (v or "").strip() for k, v in row.items() if k}
+        cells += [""] * (width - len(cells))
+        yield reader.line_num, {name: cells[i].strip() for i, name in named}
+
+
+def count_rows(raw, kind) -> int:
+    """Check the encoding and the header (422) and count the data rows, as `rows` yields them."""
+    _model, _number, required, optional, _parse = KINDS[kind]
+    reader = csv.reader(io.StringIO(_text(raw), newline=""))
+    width = len(_header(next(reader, None), required, optional))
+    return sum(1 for row in reader if any(cell.strip() for cell in row[:width]))
+
+
+def chunks(iterable, size: int):
+    """Lists of at most `size` items."""
+    it = iter(iterable)
+    while chunk := list(itertools.islice(it, size)):
+        yield chunk
 
 
 def _amount(value, column):
@@ -95,18 +134,38 @@ def _date(value, column):
         raise RowError(_("%(column)s must be a date like 2026-05-01.", column=column)) from None
 
 
+def _plain(value, column, max_length):
+    """Text the database can keep: no control characters (a NUL cannot be stored), not too long."""
+    if _CONTROL.search(value):
+        raise RowError(_("%(column)s contains a control character.", column=column))
+    if len(value) > max_length:
+        raise RowError(_("%(column)s is longer than %(max)d characters.", column=column, max=max_length))
+    return value
+
+
+def _number(fields, column):
+    if not fields[column]:
+        raise RowError(_("%(column)s is empty.", column=column))
+    return _plain(fields[column], column, 64)
+
+
 def _segment(value):
     if value not in SEGMENT_KEYS:
         raise RowError(_("Unknown segment %(value)s.", value=value or "—"))
     return value
 
 
-class _Lookups:
-    """Stores, members by mobile and companies by name, each read once per file."""
+_Store = namedtuple("_Store", "id code kind timezone")
+
+
+class Lookups:
+    """Stores, members by mobile and companies by name, each read once per file; the members of
+    a chunk are found with one query (`prefetch`) rather than one per row."""
 
     def __init__(self):
-        self.stores = {s.code: s for s in stores.list_stores()}
-        self.mobiles, self.companies = {}, None
+        # Plain copies: ORM objects would be reloaded after every chunk's commit.
+        self.stores = {s.code: _Store(s.id, s.code, s.kind, s.timezone) for s in stores.list_stores()}
+        self.mobiles, self.normalised, self.companies = {}, {}, None
 
     def store(self, code):
         store = self.stores.get(code.upper())
@@ -114,18 +173,35 @@ class _Lookups:
             raise RowError(_("Unknown store %(code)s.", code=code or "—"))
         return store
 
+    def _normalise(self, raw):
+        """The stored form of a mobile, or the ValueError saying why it is not one (cached)."""
+        if raw not in self.normalised:
+            try:
+                self.normalised[raw] = normalise_mobile(raw)
+            except ValueError as exc:
+                self.normalised[raw] = exc
+        return self.normalised[raw]
+
+    def prefetch(self, chunk):
+        """Find the members of every mobile in these rows not looked up yet."""
+        wanted = {m for m in (self._normalise(f["member_mobile"]) for _line, f in chunk if f.get("member_mobile"))
+                  if isinstance(m, str) and m not in self.mobiles}
+        for part in chunks(sorted(wanted), 500):
+            self.mobiles.update(dict.fromkeys(part))
+            self.mobiles.update({m: i for i, m in db.session.execute(
+                select(Member.id, Member.mobile).where(Member.mobile.in_(part)))})
+
     def member(self, mobile):
         if not mobile:
             return None
-        try:
-            mobile = normalise_mobile(mobile)
-        except ValueError as exc:
-            raise RowError(f"member_mobile: {exc}") from None
-        if mobile not in self.mobiles:
-            self.mobiles[mobile] = members.id_for_mobile(mobile)
-        if self.mobiles[mobile] is None:
-            raise RowError(_("No member has the mobile %(mobile)s.", mobile=mobile))
-        return self.mobiles[mobile]
+        found = self._normalise(mobile)
+        if isinstance(found, ValueError):
+            raise RowError(f"member_mobile: {found}")
+        if found not in self.mobiles:
+            self.prefetch([(0, {"member_mobile": mobile})])
+        if self.mobiles[found] is None:
+            raise RowError(_("No member has the mobile %(mobile)s.", mobile=found))
+        return self.mobiles[found]
 
     def company(self, name):
         if self.companies is None:
@@ -141,9 +217,7 @@ def _check(fields, look):
         raise RowError(_("closed_at must be a time like 2026-05-01T19:30:00+08:00.")) from None
     if closed.tzinfo is None:  # the till's own clock: the store's time zone
         closed = closed.replace(tzinfo=zone(store.timezone))
-    if not fields["check_no"]:
-        raise RowError(_("check_no is empty."))
-    return store.id, fields["check_no"], dict(
+    return store.id, _number(fields, "check_no"), dict(
         closed_at=closed, amount=_amount(fields["amount"], "amount"), covers=_count(fields["covers"], "covers", 0),
         segment=_segment(fields["segment"]), member_id=look.member(fields.get("member_mobile", "")),
         joined_at_visit=_flag(fields.get("joined_at_visit", ""), "joined_at_visit"))
@@ -153,8 +227,7 @@ def _stay(fields, look):
     store = look.store(fields["store_code"])
     if store.kind != "hotel":
         raise RowError(_("%(code)s is not a hotel.", code=store.code))
-    if not fields["stay_no"]:
-        raise RowError(_("stay_no is empty."))
+    no = _number(fields, "stay_no")
     arrival, departure = _date(fields["arrival"], "arrival"), _date(fields["departure"], "departure")
     if departure < arrival:
         raise RowError(_("departure is before arrival."))
@@ -162,12 +235,13 @@ def _stay(fields, look):
     if day_use and departure != arrival:
         raise RowError(_("A day-use stay arrives and departs on the same day."))
     segment = _segment(fields["segment"])
-    company = fields.get("company", "")
-    return store.id, fields["stay_no"], dict(
+    company = _plain(fields.get("company", ""), "company", 200)
+    sales_rep = _plain(fields.get("sales_rep", ""), "sales_rep", 10_000)[:64]  # cut to fit, as before
+    return store.id, no, dict(
         arrival=arrival, departure=departure, rooms=_count(fields["rooms"], "rooms", 1),
         room_revenue=_amount(fields["room_revenue"], "room_revenue"), segment=segment,
         member_id=look.member(fields.get("member_mobile", "")), company_name=company,
-        company_id=look.company(company) if company else None, sales_rep=fields.get("sales_rep", "")[:64],
+        company_id=look.company(company) if company else None, sales_rep=sales_rep,
         complimentary=_flag(fields.get("complimentary", ""), "complimentary") or segment == "complimentary",
         day_use=day_use or departure == arrival)
 
@@ -176,41 +250,107 @@ KINDS = {"checks": (Check, "check_no", CHECK_COLUMNS, CHECK_OPTIONAL, _check),
          "stays": (Stay, "stay_no", STAY_COLUMNS, STAY_OPTIONAL, _stay)}
 
 
-def run(actor: Actor, kind: str, raw, *, skip_bad_rows: bool = False) -> dict:
-    """Import a CSV of checks or stays: {imported, updated, skipped, errors: [{line, message}]}."""
-    model, number, required, optional, parse = KINDS[kind]
-    look, good, errors = _Lookups(), {}, []
-    for line, fields in _rows(raw, required, optional):
+def check_chunk(kind: str, chunk, look: Lookups, seen: set) -> list[dict]:
+    """The first pass over some rows: [{line, message}] of the bad ones, writing nothing.
+    `seen` collects the (store, number) of the good rows, so a number that comes again
+    later in the file is reported there."""
+    _model, number, _required, _optional, parse = KINDS[kind]
+    look.prefetch(chunk)
+    errors = []
+    for line, fields in chunk:
+        try:
+            store_id, no, _values = parse(fields, look)
+        except RowError as exc:
+            errors.append({"line": line, "message": str(exc)})
+            continue
+        if (store_id, no) in seen:
+            errors.append({"line": line, "message": _("%(column)s %(no)s appears twice in the file.",
+                                                      column=number, no=no)})
+            continue
+        seen.add((store_id, no))
+    return errors
+
+
+def write_chunk(kind: str, chunk, look: Lookups) -> tuple[int, int, list[dict]]:
+    """The second pass over some rows (the bad ones already left out): insert the new numbers and
+    update the known ones in place, with one INSERT … ON CONFLICT DO UPDATE.
+    Returns (imported, updated, errors); an error here means a row stopped being valid after
+    the first pass (its member was removed meanwhile)."""
+    model, number, _required, _optional, parse = KINDS[kind]
+    look.prefetch(chunk)
+    good, errors = {}, []
+    for line, fields in chunk:
         try:
             store_id, no, values = parse(fields, look)
         except RowError as exc:
             errors.append({"line": line, "message": str(exc)})
             continue
-        if (store_id, no) in good:
-            errors.append({"line": line, "message": _("%(column)s %(no)s appears twice in the file.",
-                                                      column=number, no=no)})
-            continue
         good[(store_id, no)] = values
+    if not good:
+        return 0, 0, errors
+    now, table = utcnow(), model.__table__
+    params = [{"store_id": s, number: no, **values, "imported_at": now} for (s, no), values in good.items()]
+    if db.session.get_bind().dialect.name == "postgresql":
+        new = _upsert_postgresql(table, number, params)
+    else:
+        new = len(params) - len(_existing_ids(model, number, good))
+        stmt = sqlite.insert(table)
+        db.session.execute(stmt.on_conflict_do_update(
+            index_elements=["store_id", number],
+            set_={c: stmt.excluded[c] for c in params[0] if c not in ("store_id", number)}), params)
+    return new, len(params) - new, errors
+
+
+_PG_ARRAY = {Integer: "integer[]", String: "text[]", Boolean: "boolean[]", Date: "date[]", DateTime: "timestamptz[]"}
+
+
+def _upsert_postgresql(table, number: str, params: list[dict]) -> int:
+    """INSERT … SELECT FROM unnest(one array per column) ON CONFLICT DO UPDATE: the whole chunk as
+    a dozen parameters (a multi-row VALUES would be thousands, each parsed by the driver). Returns
+    how many rows were new: xmax is 0 on a row the statement inserted."""
+    columns = list(params[0])
+    casts = []
+    for name in columns:
+        kind = table.c[name].type
+        kind = getattr(kind, "impl", kind)  # UTCDateTime: a DateTime
+        casts.append(f"CAST(:{name} AS {next(v for k, v in _PG_ARRAY.items() if isinstance(kind, k))})")
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in ("store_id", number))
+    sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({', '.join(casts)}) "
+           f"ON CONFLICT (store_id, {number}) DO UPDATE SET {updates} RETURNING (xmax = 0)")
+    inserted = db.session.execute(text(sql), {c: [p[c] for p in params] for c in columns}).scalars()
+    return sum(1 for new in inserted if new)
+
+
+def _existing_ids(model, number, keys) -> dict:
+    """{(store id, number): row id} of the keys already imported: one query per store (and per
+    1,000 numbers), on the (store_id, number) unique index."""
+    column, by_store, found = getattr(model, number), {}, {}
+    for store_id, no in keys:
+        by_store.setdefault(store_id, []).append(no)
+    for store_id, numbers in by_store.items():
+        for part in chunks(numbers, 1000):
+            found.update({(store_id, no): row_id for row_id, no in db.session.execute(
+                select(model.id, column).where(model.store_id == store_id, column.in_(part)))})
+    return found
+
+
+def run(actor: Actor, kind: str, raw, *, skip_bad_rows: bool = False, chunk_rows: int = 2000) -> dict:
+    """Import a CSV of checks or stays in the caller's transaction (the demo loads its stays this
+    way; uploads go through import_jobs): {imported, updated, skipped, errors: [{line, message}]}."""
+    look, seen, errors = Lookups(), set(), []
+    for chunk in chunks(rows(raw, kind), chunk_rows):
+        errors += check_chunk(kind, chunk, look, seen)
     result = {"imported": 0, "updated": 0, "skipped": len(errors), "errors": errors}
     if errors and not skip_bad_rows:
-        result["skipped"] = len(errors) + len(good)
+        result["skipped"] = len(errors) + len(seen)
         return result
-    keys = list(good)
-    existing = {}
-    for i in range(0, len(keys), 500):
-        chunk = keys[i:i + 500]
-        existing.update({(r.store_id, getattr(r, number)): r for r in db.session.scalars(
-            select(model).where(tuple_(model.store_id, getattr(model, number)).in_(chunk)))})
-    for (store_id, no), values in good.items():
-        row = existing.get((store_id, no))
-        if row is None:
-            db.session.add(model(store_id=store_id, **{number: no}, **values))
-            result["imported"] += 1
-        else:
-            for key, value in values.items():
-                setattr(row, key, value)
-            result["updated"] += 1
-    db.session.flush()
+    bad = {e["line"] for e in errors}
+    for chunk in chunks((row for row in rows(raw, kind) if row[0] not in bad), chunk_rows):
+        imported, updated, late = write_chunk(kind, chunk, look)
+        result["imported"] += imported
+        result["updated"] += updated
+        result["skipped"] += len(late)
+        errors += late
     audit.record(actor, f"import.{kind}", entity_type=kind, imported=result["imported"], updated=result["updated"],
                  skipped=result["skipped"])
     return result

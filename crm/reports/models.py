@@ -2,7 +2,7 @@
 are facts too; see kpis.py). Re-importing a check_no / stay_no of a store updates its row."""
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..core.segments import SEGMENT_KEYS
@@ -119,3 +119,47 @@ class RoomCount(db.Model):
     rooms: Mapped[int]
     reason: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+IMPORT_STATUSES = ("queued", "running", "done", "failed")
+
+
+class ImportJob(db.Model):
+    """A CSV file of checks or stays being imported in the background (import_jobs.py).
+
+    The file itself is kept here, so whichever process claims the job (a thread in the web
+    worker that took the upload, or the scheduler after that worker died) can read it; it
+    is dropped once the job has finished. `runner` and `lease_until` say who holds the job:
+    the holder renews the lease with every chunk it commits, and a job whose lease lapsed
+    is taken over and resumes after its last committed chunk."""
+    __tablename__ = "import_jobs"
+    __table_args__ = (CheckConstraint("status IN ('queued', 'running', 'done', 'failed')", name="status"),
+                      CheckConstraint("kind IN ('checks', 'stays')", name="kind"),
+                      Index("ix_import_jobs_status_lease", "status", "lease_until"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    filename: Mapped[str] = mapped_column(String(255), default="")
+    content: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)  # None once finished
+    skip_bad_rows: Mapped[bool] = mapped_column(default=False)
+    locale: Mapped[str] = mapped_column(String(16), default="en")  # row messages in the uploader's language
+    status: Mapped[str] = mapped_column(String(8), default="queued")
+    phase: Mapped[str] = mapped_column(String(8), default="checking")  # checking, then writing
+    total: Mapped[int] = mapped_column(default=0)  # data rows in the file
+    checked: Mapped[int] = mapped_column(default=0)  # rows validated (the first pass writes nothing)
+    done: Mapped[int] = mapped_column(default=0)  # rows through the writing pass, committed
+    imported: Mapped[int] = mapped_column(default=0)
+    updated: Mapped[int] = mapped_column(default=0)
+    skipped: Mapped[int] = mapped_column(default=0)
+    error_count: Mapped[int] = mapped_column(default=0)
+    errors: Mapped[list] = mapped_column(JSON, default=list)  # [{line, message}], the first IMPORT_MAX_ERRORS
+    bad_lines: Mapped[list] = mapped_column(JSON, default=list)  # lines the writing pass leaves out
+    failure: Mapped[str | None] = mapped_column(String(16))  # bad_rows | stopped
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    address: Mapped[str] = mapped_column(String(64), default="")
+    runner: Mapped[str | None] = mapped_column(String(32))
+    lease_until: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]

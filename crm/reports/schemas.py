@@ -1,5 +1,6 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from ..core.fields import Bool, Int
 from ..core.money import Money
 from .exports import FORMATS
 
@@ -17,7 +18,7 @@ class PeriodQuery(Schema):
 
 
 class ImportQuery(Schema):
-    skip_bad_rows = fields.Bool(load_default=False, metadata={"description": "import the good rows of a file "
+    skip_bad_rows = Bool(load_default=False, metadata={"description": "import the good rows of a file "
                                                                             "that has bad ones"})
 
 
@@ -26,11 +27,30 @@ class ImportError_(Schema):
     message = fields.Str()
 
 
-class ImportResultSchema(Schema):
+class ImportJobSchema(Schema):
+    """An import job: queued → running (checking every row, then writing) → done or failed."""
+    id = fields.Int()
+    kind = fields.Str(metadata={"enum": ["checks", "stays"]})
+    filename = fields.Str()
+    skip_bad_rows = fields.Bool()
+    status = fields.Str(metadata={"enum": ["queued", "running", "done", "failed"]})
+    phase = fields.Str(metadata={"enum": ["checking", "writing"],
+                                 "description": "the first pass checks every row and writes nothing"})
+    total = fields.Int(metadata={"description": "data rows in the file"})
+    checked = fields.Int(metadata={"description": "rows through the checking pass"})
+    done = fields.Int(metadata={"description": "rows through the writing pass (committed)"})
     imported = fields.Int()
     updated = fields.Int()
     skipped = fields.Int()
+    error_count = fields.Int(metadata={"description": "bad rows; `errors` lists the first 1,000"})
     errors = fields.List(fields.Nested(ImportError_))
+    failure = fields.Str(allow_none=True, metadata={
+        "enum": ["bad_rows", "stopped", None],
+        "description": "why a failed job failed: bad rows (nothing imported), or its runner stopped repeatedly"})
+    created_at = fields.DateTime()
+    started_at = fields.DateTime(allow_none=True)
+    finished_at = fields.DateTime(allow_none=True)
+    status_url = fields.Str(metadata={"description": "GET it for the job's progress"})
 
 
 class KpiSchema(Schema):
@@ -71,27 +91,27 @@ class RoomSchema(Schema):
 
 class YearQuery(Schema):
     store_code = fields.Str(load_default=None)
-    year = fields.Int(required=True, validate=validate.Range(min=2001, max=2100))  # last year's column too
-    month = fields.Int(load_default=None, validate=validate.Range(min=1, max=12))
+    year = Int(required=True, validate=validate.Range(min=2001, max=2100))  # last year's column too
+    month = Int(load_default=None, validate=validate.Range(min=1, max=12))
     format = fields.Str(load_default=None, validate=validate.OneOf(FORMATS))
 
 
 class RankingQuery(YearQuery):
     segment = fields.Str(required=True)
     by = fields.Str(load_default="revenue", validate=validate.OneOf(("revenue", "nights")))
-    limit = fields.Int(load_default=30, validate=validate.Range(min=1, max=500))
+    limit = Int(load_default=30, validate=validate.Range(min=1, max=500))
 
 
 class PlanLine(Schema):
     segment = fields.Str(required=True)
-    nights = fields.Int(required=True, validate=validate.Range(min=0))
+    nights = Int(required=True, validate=validate.Range(min=0))
     adr = Money(required=True)
 
 
 class PlansSchema(Schema):
     store_code = fields.Str(required=True)
-    year = fields.Int(required=True, validate=validate.Range(min=2000, max=2100))
-    month = fields.Int(load_default=None, allow_none=True, validate=validate.Range(min=1, max=12))
+    year = Int(required=True, validate=validate.Range(min=2000, max=2100))
+    month = Int(load_default=None, allow_none=True, validate=validate.Range(min=1, max=12))
     plans = fields.List(fields.Nested(PlanLine), required=True, validate=validate.Length(min=1))
 
 
@@ -99,14 +119,14 @@ class CompetitorSchema(Schema):
     id = fields.Int(dump_only=True)
     store_code = fields.Str(required=True, load_only=True)
     name = fields.Str(required=True, validate=validate.Length(max=100))
-    rooms = fields.Int(required=True, validate=validate.Range(min=1, max=100000))
+    rooms = Int(required=True, validate=validate.Range(min=1, max=100000))
 
 
 class CompetitorMonthSchema(Schema):
-    year = fields.Int(required=True, validate=validate.Range(min=2000, max=2100))
-    month = fields.Int(required=True, validate=validate.Range(min=1, max=12))
-    available_rooms = fields.Int(required=True, validate=validate.Range(min=0))
-    rooms_sold = fields.Int(required=True, validate=validate.Range(min=0))
+    year = Int(required=True, validate=validate.Range(min=2000, max=2100))
+    month = Int(required=True, validate=validate.Range(min=1, max=12))
+    available_rooms = Int(required=True, validate=validate.Range(min=0))
+    rooms_sold = Int(required=True, validate=validate.Range(min=0))
     room_revenue = Money(required=True)
 
 
@@ -122,5 +142,5 @@ class RfmQuery(Schema):
 class RoomCountSchema(Schema):
     store_code = fields.Str(required=True, load_only=True)
     effective_from = fields.Date(required=True)
-    rooms = fields.Int(required=True, validate=validate.Range(min=0, max=100000))
+    rooms = Int(required=True, validate=validate.Range(min=0, max=100000))
     reason = fields.Str(load_default="", validate=validate.Length(max=200))

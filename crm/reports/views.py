@@ -2,25 +2,25 @@
 
 Every page reads its query with the API's schema, so a bad period shows the same message,
 beside its field, and `format=csv|xlsx` downloads what the page shows."""
-import itertools
 import re
 from datetime import date
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
+from flask_login import current_user
 from marshmallow import ValidationError
 
 from ..auth.access import allow
-from ..auth.roles import MANAGERS, MARKETING
+from ..auth.roles import ADMIN, MANAGERS, MARKETING
 from ..core.forms import commit_or_errors, errors_of, form_to_dict
 from ..core.money import parse_amount
 from ..core.segments import SEGMENTS
 from ..core.timeutil import local_today
 from ..errors import DomainError, Invalid
-from ..extensions import db
 from ..stores import service as stores
-from . import competitors, exports, imports, monthly, rankings, rfm, segments
+from . import competitors, exports, import_jobs, imports, monthly, rankings, rfm, segments
 from .figures import money, period
 from .kpis import BILL_COLUMNS, bill_rows, member_kpis
 from .rooms import record_room_count, room_kpis
@@ -89,9 +89,14 @@ def _hotels():
 
 
 def _page(template, args, errors, header=(), rows=(), name="report", **context):
-    """The page, or its table as a file when `format` is asked for."""
+    """The page, or its table as a file when `format` is asked for (and nothing is wrong)."""
     if args and args.get("format") and not errors:
         return exports.download(args["format"], name, [label(h) for h in header], rows)
+    beside = {"store_code", "from", "to", "year", "_details"} | (  # the fields the page's form shows
+        {"segment", "by"} if context.get("ranking_form") else {"month"})
+    for key, message in errors.items():  # e.g. format=pdf, limit=2147483648: no field to show it beside
+        if key not in beside and not (key == "_form" and template == "reports/table.html"):
+            flash(message, "error")
     return render_template(template, form=request.args, errors=errors, header=list(header), rows=list(rows),
                            label=label, store_options=[(s.code, s.name) for s in stores.list_stores()],
                            hotel_options=_hotels(), segment_options=list(SEGMENTS.items()), **context), \
@@ -149,14 +154,12 @@ def bills():
     if errors:
         flash(next(iter(errors.values())), "error")
         return redirect(url_for("reports.kpis"))
-    try:
-        rows = bill_rows(args["store_code"], period(args["from_"], args["to"]))
-        next_row = [next(rows, None)]  # fail here, on the page, if the store or period is wrong
+    try:  # download() fetches the first row before it answers: a wrong store or period fails here
+        return exports.download(args["format"] or "csv", "bills", [label(c) for c in BILL_COLUMNS],
+                                bill_rows(args["store_code"], period(args["from_"], args["to"])))
     except DomainError as exc:
         flash(exc.message, "error")
         return redirect(url_for("reports.kpis"))
-    body = (row for row in itertools.chain(next_row, rows) if row is not None)
-    return exports.download(args["format"] or "csv", "bills", [label(c) for c in BILL_COLUMNS], body)
 
 
 @bp.route("/rooms", methods=["GET", "POST"])
@@ -331,12 +334,12 @@ _WHOLE = re.compile(r"^[0-9]{1,7}$")
 @bp.get("/rfm")
 @allow(MANAGERS | {MARKETING})
 def rfm_page():
-    group = request.args.get("group") or None
-    if group and group not in rfm.GROUPS:
-        group = None
+    group, fmt, unknown = request.args.get("group") or None, request.args.get("format"), False
+    if group and group not in rfm.GROUPS:  # the overview, with a message: never a file of something else
+        flash(_("Unknown RFM group."), "error")
+        group, fmt, unknown = None, None, True
     counts = rfm.group_counts()
     members = rfm.top(group, limit=200) if group else []
-    fmt = request.args.get("format")
     if fmt in exports.FORMATS:
         if group:
             return exports.download(fmt, f"rfm-{group}", [label(h) for h in (
@@ -344,13 +347,25 @@ def rfm_page():
                 ([r.id, r.name, r.last_bill, r.frequency, money(r.monetary), r.r, r.f, r.m] for r in members))
         return exports.download(fmt, "rfm", [label("group"), label("members")],
                                 ([label(k), n] for k, n in counts.items()))
-    return render_template("reports/rfm.html", counts=counts, group=group, members=members, label=label)
+    return render_template("reports/rfm.html", counts=counts, group=group, members=members, label=label), \
+        (422 if unknown else 200)
+
+
+@bp.url_value_preprocessor
+def _import_body_limit(endpoint, _values):
+    """A manager's upload may be larger than other bodies (IMPORT_MAX_BYTES). Set before any
+    before_request hook reads the form (the CSRF check does), and only for someone who may import."""
+    if endpoint == "reports.import_page" and request.method == "POST" and current_user.is_authenticated \
+            and current_user.role in MANAGERS | {ADMIN}:
+        request.max_content_length = current_app.config["IMPORT_MAX_BYTES"]
 
 
 @bp.route("/imports", methods=["GET", "POST"])
 @allow(MANAGERS)
 def import_page():
-    result, errors = None, {}
+    """Upload a file (its header is checked at once); the job then runs in the background and
+    its page shows the progress."""
+    errors = {}
     if request.method == "POST":
         kind, upload = request.form.get("kind"), request.files.get("file")
         if kind not in imports.KINDS:
@@ -358,14 +373,57 @@ def import_page():
         elif upload is None or not upload.filename:
             errors["file"] = _("Choose a CSV file.")
         else:
-            try:
-                result = imports.run(g.actor, kind, upload.read(), skip_bad_rows="skip_bad_rows" in request.form)
-                if result["errors"] and "skip_bad_rows" not in request.form:
-                    db.session.rollback()
-                else:
-                    db.session.commit()
-            except DomainError as exc:
-                db.session.rollback()
-                errors = errors_of(exc)
-    status = 422 if errors or (result and result["errors"] and "skip_bad_rows" not in request.form) else 200
-    return render_template("reports/imports.html", result=result, errors=errors, form=request.form), status
+            raw = upload.read()
+            job_id, errors = commit_or_errors(lambda: import_jobs.create(
+                g.actor, kind, raw, filename=upload.filename, skip_bad_rows="skip_bad_rows" in request.form).id)
+            if not errors:
+                import_jobs.start(job_id)
+                return redirect(url_for("reports.import_job", job_id=job_id), 303)
+    return render_template("reports/imports.html", errors=errors, form=request.form, jobs=_job_rows(
+        import_jobs.recent()), max_mb=current_app.config["IMPORT_MAX_BYTES"] // (1024 * 1024),
+        **_job_context()), (422 if errors else 200)
+
+
+def _job_rows(jobs):
+    return [{**import_jobs.status(j), "progress": import_jobs.progress(j)} for j in jobs]
+
+
+def _job_context():
+    return {"statuses": IMPORT_STATUSES, "summary": import_summary}
+
+
+@bp.get("/imports/<int:job_id>")
+@allow(MANAGERS)
+def import_job(job_id):
+    """One import: its progress bar while it runs, then what it did and every bad line it kept."""
+    job = import_jobs.get(job_id)
+    return render_template("reports/import_job.html", job=_job_rows([job])[0], **_job_context())
+
+
+@bp.get("/imports/<int:job_id>/progress")
+@allow(MANAGERS)
+def import_progress(job_id):
+    """The figures static/imports.js refreshes the progress bar with (polled while the job runs)."""
+    job = import_jobs.get(job_id)
+    value, maximum = import_jobs.progress(job)
+    return jsonify({"status": job.status, "status_label": str(IMPORT_STATUSES[job.status]),
+                    "value": value, "max": maximum, "summary": import_summary(import_jobs.status(job))})
+
+
+IMPORT_STATUSES = {"queued": _l("Waiting"), "running": _l("Running"), "done": _l("Done"), "failed": _l("Failed")}
+
+
+def import_summary(job: dict) -> str:
+    """One line saying where a job is, in the page's language."""
+    if job["status"] == "running" and job["phase"] == "checking":
+        return _("Checking rows: %(checked)s of %(total)s.", checked=f"{job['checked']:,}", total=f"{job['total']:,}")
+    if job["status"] in ("running", "done"):
+        return _("%(done)s of %(total)s rows: %(new)s new, %(updated)s updated, %(skipped)s skipped.",
+                 done=f"{job['done']:,}", total=f"{job['total']:,}", new=f"{job['imported']:,}",
+                 updated=f"{job['updated']:,}", skipped=f"{job['skipped']:,}")
+    if job["status"] == "failed" and job["failure"] == "bad_rows":
+        return ngettext("Nothing was imported: %(num)d row has a problem.",
+                        "Nothing was imported: %(num)d rows have problems.", job["error_count"])
+    if job["status"] == "failed":
+        return _("The import stopped repeatedly and was given up; send the file again.")
+    return _("%(total)s rows, waiting to start.", total=f"{job['total']:,}")
