@@ -66,21 +66,25 @@ class _DatabaseCounts:
 
 
 class _StorageCounts:
-    """Failures in a shared `limits` storage (Redis), under RATELIMIT_KEY_PREFIX."""
+    """Failures in a shared `limits` storage (Redis), under RATELIMIT_KEY_PREFIX. On Redis the
+    prefix is the storage's own key prefix, so resetting the rate limits kept under the default
+    prefix (another limit's storage.reset()) never forgives failed logins."""
 
     def __init__(self, uri: str, prefix: str):
-        self.limiter = MovingWindowRateLimiter(storage_from_string(uri))
-        self.prefix = prefix
+        redis_like = uri.split(":", 1)[0].startswith(("redis", "valkey"))
+        self.limiter = MovingWindowRateLimiter(storage_from_string(uri, **({"key_prefix": prefix}
+                                                                           if redis_like else {})))
+        self.scope = ("login-failures",) if redis_like else (prefix, "login-failures")
 
     def wait(self, key: str, item: RateLimitItem) -> int | None:
-        if self.limiter.test(item, self.prefix, "login", key):
+        if self.limiter.test(item, *self.scope, key):
             return None
-        reset = self.limiter.get_window_stats(item, self.prefix, "login", key).reset_time
+        reset = self.limiter.get_window_stats(item, *self.scope, key).reset_time
         return max(1, math.ceil(reset - time.time()))  # the storage's windows run on wall-clock time
 
     def add(self, keys_items):
         for key, item in keys_items:
-            self.limiter.hit(item, self.prefix, "login", key)
+            self.limiter.hit(item, *self.scope, key)
 
 
 def _counts():
