@@ -134,11 +134,11 @@ def queue_batch(campaign: Campaign, occurrence: Occurrence, *, after: int, limit
                                                           "valid_until": coupon.valid_until.isoformat()}}
         subject = body = ""
         if sending:
-            try:
+            try:  # bounded in time and size (messages.py): a costly template fails this delivery, not the run
                 subject = messages.render(campaign.template.subject, context) if campaign.template.subject else ""
                 body = messages.render(campaign.template.body, context)
             except Exception as exc:  # noqa: BLE001 — one member's message must not stop everyone's
-                sending, reason = False, f"template: {exc}"[:250]
+                sending, reason = False, f"{getattr(exc, 'code', 'template_invalid')}: {exc}"[:250]
         status = ("sent" if outbox else "queued") if sending else ("failed" if reason.startswith("template")
                                                                    else "skipped")
         queued, skipped = queued + sending, skipped + (not sending)

@@ -5,12 +5,27 @@ store, and coupon (name, code, valid_until) when the campaign issues one, else N
 so `{% if coupon %}` guards work. A template is rendered against a sample member when
 it is saved and again when a campaign is saved with it, so a typo or an unknown name is
 refused there, not discovered at send time.
+
+Bounded by construction, because a template is user code run once per member: a greeting
+needs the fields, filters and if/else, so that is the whole language. Loops, macros,
+calls, `**`, `{% set %}` and the filters that pad or multiply text are refused when the
+template is compiled (422 `template_too_costly`), which happens on save, on preview and at
+send time alike, so a template written straight into the database is refused there too.
+What is left runs in time and space proportional to the template's length (itself at most
+MAX_SOURCE). Two backstops remain at run time rather than trusting that argument alone:
+text repetition (`"x" * n`) is capped before the string is built, and the output is
+counted as it streams (MAX_OUTPUT, `template_too_long`) against a wall-clock budget. A
+budget in seconds can only be checked between output chunks, so it cannot be the main
+defence: nothing Python-level can interrupt one `'x' * 10**9`; refusing it up front can.
 """
 import calendar
+import time
 from functools import lru_cache
 
 from flask_babel import gettext as _
-from jinja2 import StrictUndefined, TemplateError
+from flask_babel import lazy_gettext as _l
+from jinja2 import StrictUndefined, TemplateError, nodes
+from jinja2.filters import FILTERS
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from sqlalchemy import select
 
@@ -23,7 +38,63 @@ from ..errors import Conflict, Invalid
 from ..extensions import db
 from .models import Campaign, MessageTemplate
 
-_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, trim_blocks=True)
+MAX_SOURCE = 10_000  # characters of subject or body as written
+MAX_OUTPUT = 20_000  # characters of one rendered part
+MAX_REPEAT = 1_000  # characters a `"x" * n` may produce
+MAX_DEPTH = 40  # nesting of the template's syntax tree (a greeting needs a handful)
+RENDER_SECONDS = 1.0  # a CPU budget, not business time: time.monotonic(), not the injectable clock
+
+# Filters that give back at most a small multiple of what they are given. Left out on purpose:
+# center/indent/wordwrap/format (pad to any width), replace (multiplies when chained), round
+# (a huge negative precision computes 10**n), and the list ones (nothing here is a list).
+SAFE_FILTERS = ("abs", "capitalize", "count", "d", "default", "e", "escape", "first", "float", "int", "last",
+                "length", "lower", "string", "title", "trim", "truncate", "upper", "wordcount")
+_NODES = (nodes.Template, nodes.Output, nodes.TemplateData, nodes.If, nodes.CondExpr, nodes.Const, nodes.Name,
+          nodes.Getattr, nodes.Getitem, nodes.Slice, nodes.Filter, nodes.Test, nodes.Keyword, nodes.Compare,
+          nodes.Operand, nodes.And, nodes.Or, nodes.Not, nodes.Neg, nodes.Pos, nodes.Concat, nodes.Add, nodes.Sub,
+          nodes.Mul, nodes.Div, nodes.FloorDiv, nodes.Mod, nodes.Tuple, nodes.List, nodes.Dict, nodes.Pair)
+
+
+class Refused(TemplateError):
+    """Why a template cannot be used: `code` is template_invalid, template_too_costly or template_too_long."""
+
+    def __init__(self, code: str, message, lineno: int | None = None):
+        super().__init__(message)
+        self.code, self.lineno = code, lineno
+
+
+def _costly(message, lineno=None) -> Refused:
+    return Refused("template_too_costly", message, lineno)
+
+
+def _too_long(message=None) -> Refused:
+    return Refused("template_too_long", message or _l("The message would be longer than %(max)d characters.",
+                                                      max=MAX_OUTPUT))
+
+
+class _MessageEnvironment(ImmutableSandboxedEnvironment):
+    """The sandbox (no internals, no mutation) with text repetition and `%` formatting checked
+    before they run. Intercepting an operator also stops Jinja folding it at compile time."""
+    intercepted_binops = frozenset({"*", "**", "%"})
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        self.globals.clear()  # range, lipsum, dict, cycler...: no use in a message, and costly
+        self.filters = {name: self.filters[name] for name in SAFE_FILTERS}
+
+    def call_binop(self, context, operator, left, right):
+        if operator == "**":
+            raise _costly(_l("A message cannot use %(what)s.", what="**"))
+        if operator == "%" and isinstance(left, str):  # "%09999999d" pads to any width
+            raise _costly(_l("A message cannot use %(what)s.", what="text % value"))
+        if operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                if isinstance(seq, (str, list, tuple)) and isinstance(times, int) and len(seq) * times > MAX_REPEAT:
+                    raise _too_long(_l("Repeated text is at most %(max)d characters.", max=MAX_REPEAT))
+        return super().call_binop(context, operator, left, right)
+
+
+_ENV = _MessageEnvironment(undefined=StrictUndefined, autoescape=False, trim_blocks=True)
 TITLES = {"male": "先生", "female": "女士"}
 VARIABLES = ("name", "title", "level", "points", "wallet", "store", "coupon")
 SAMPLE = {"name": "王芳", "title": "女士", "level": "金卡会员", "points": 1280, "wallet": "1250.00",
@@ -31,13 +102,92 @@ SAMPLE = {"name": "王芳", "title": "女士", "level": "金卡会员", "points"
 SAMPLE_COUPON = {"name": "生日蛋糕券", "code": "Q7K2M9P4X8TA"}
 
 
+def _refused(node: nodes.Node):
+    """What a node does that a message may not, in words; None if it is allowed."""
+    if isinstance(node, (nodes.Filter, nodes.Test)):
+        if node.dyn_args is not None or node.dyn_kwargs is not None:
+            return "*args, **kwargs"
+        if isinstance(node, nodes.Filter) and node.name not in SAFE_FILTERS and node.name in FILTERS:
+            return _l("the %(name)s filter", name=node.name)  # unknown names: Jinja says "no filter named"
+        return None
+    if isinstance(node, nodes.Name) and node.ctx != "load":
+        return "{% set %}"
+    if isinstance(node, _NODES):
+        return None
+    return {nodes.For: _l("loops (for)"), nodes.Macro: _l("macros"), nodes.CallBlock: _l("macros"),
+            nodes.Call: _l("function or method calls"), nodes.Pow: "**", nodes.Assign: "{% set %}",
+            nodes.AssignBlock: "{% set %}", nodes.With: "{% with %}"}.get(
+        type(node), "{%% %s %%}" % type(node).__name__.lower())
+
+
+def _vet(tree: nodes.Template):
+    """Refuse every construct outside the message language (walked with a stack: no recursion to exhaust)."""
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        what = _refused(node)
+        if what:
+            raise _costly(_l("A message cannot use %(what)s; it can show the member's fields, with filters and "
+                             "if/else.", what=what), node.lineno)
+        if depth > MAX_DEPTH:
+            raise _costly(_l("The template is nested too deeply."), node.lineno)
+        stack.extend(reversed([(child, depth + 1) for child in node.iter_child_nodes()]))  # in source order
+
+
 @lru_cache(maxsize=256)
 def _compiled(source: str):
-    return _ENV.from_string(source)
+    """(template, None) or (None, why not): a refusal is remembered too, so a bad template
+    costs one parse per process, not one per member. Messages stay lazy: translated when shown."""
+    try:
+        tree = _ENV.parse(source)
+        _vet(tree)
+        return _ENV.from_string(tree), None
+    except Exception as exc:  # noqa: BLE001 — a template is user code: any error it raises is theirs
+        return None, _why(exc)
 
 
-def render(source: str, context: dict) -> str:
-    return _compiled(source).render(context)
+def _why(exc: Exception) -> tuple:
+    """(code, message, line) of a template's failure."""
+    if isinstance(exc, Refused):
+        return exc.code, exc.message, exc.lineno
+    if isinstance(exc, MemoryError):
+        return "template_too_long", _too_long().message, None
+    if isinstance(exc, RecursionError):  # Jinja's parser or compiler on brackets nested thousands deep
+        return "template_too_costly", _l("The template is nested too deeply."), None
+    message = exc.message if isinstance(exc, TemplateError) and exc.message else str(exc)
+    return "template_invalid", message, getattr(exc, "lineno", None)
+
+
+def _render(source: str, context: dict) -> str:
+    if len(source) > MAX_SOURCE:  # before parsing: a body written straight into the database
+        raise _too_long(_l("A template is at most %(max)d characters.", max=MAX_SOURCE))
+    template, why = _compiled(source)
+    if why:
+        raise Refused(*why)
+    deadline = time.monotonic() + RENDER_SECONDS
+    out, size = [], 0
+    for chunk in template.generate(context):  # counted as it streams: stop at the limit, not after it
+        size += len(chunk)
+        if size > MAX_OUTPUT:
+            raise _too_long()
+        if time.monotonic() > deadline:
+            break
+        out.append(chunk)
+    if time.monotonic() > deadline:
+        raise _costly(_l("The message takes too long to write."))
+    return "".join(out)
+
+
+def render(source: str, context: dict, *, field: str = "body") -> str:
+    """A part of a message for a member; 422 `template_invalid`, `template_too_costly` or
+    `template_too_long` naming the field (and line) if it cannot be written."""
+    try:
+        return _render(source or "", context)
+    except Exception as exc:  # noqa: BLE001 — a template is user code: any error it raises is theirs
+        code, message, line = _why(exc)
+        where = _(" (line %(line)d)", line=line) if line else ""
+        raise Invalid(_("The template cannot be used%(where)s: %(error)s", where=where, error=message),
+                      code=code, field=field) from None
 
 
 def sample_coupon(name: str | None = None) -> dict:
@@ -52,16 +202,9 @@ def sample_context(with_coupon: bool) -> dict:
 
 
 def check(subject: str, body: str, *, with_coupon: bool = True, field_prefix: str = ""):
-    """Render both parts against a sample member; 422 `template_invalid` naming the part and line."""
+    """Render both parts against a sample member; 422 naming the part and line (see render)."""
     for field, source in (("subject", subject), ("body", body)):
-        try:
-            render(source or "", sample_context(with_coupon))
-        except Exception as exc:  # noqa: BLE001 — a template is user code: any error it raises is theirs
-            line = getattr(exc, "lineno", None)
-            where = _(" (line %(line)d)", line=line) if line else ""
-            message = exc.message if isinstance(exc, TemplateError) and exc.message else str(exc)
-            raise Invalid(_("The template cannot be used%(where)s: %(error)s", where=where, error=message),
-                          code="template_invalid", field=field_prefix + field) from None
+        render(source or "", sample_context(with_coupon), field=field_prefix + field)
 
 
 def list_templates():

@@ -3,7 +3,7 @@ from marshmallow import Schema, fields, validate
 from ..core.money import Money
 from ..core.segments import SEGMENT_KEYS
 from .audiences import CONSENTS
-from .messages import address_for_viewer
+from .messages import MAX_SOURCE, address_for_viewer
 from .models import CHANNELS, DELIVERY_STATUSES, RECURRENCES, SCHEDULES, STATES
 
 
@@ -62,14 +62,17 @@ class TemplateSchema(Schema):
     id = fields.Int(dump_only=True)
     name = fields.Str(required=True, validate=validate.Length(max=100))
     subject = fields.Str(load_default="", validate=validate.Length(max=200))
+    # the length is checked by the service (422 template_too_long, also for the UI form), documented here
     body = fields.Str(required=True, metadata={"description": "Jinja: name, title, level, points, wallet, "
-                                                              "store, coupon (name, code, valid_until) or none"})
+                                                              "store, coupon (name, code, valid_until) or none; "
+                                                              "filters and if/else (no loops, calls or set)",
+                                               "maxLength": MAX_SOURCE})
 
 
 class TemplateUpdateSchema(Schema):
     name = fields.Str(validate=validate.Length(min=1, max=100))
     subject = fields.Str(validate=validate.Length(max=200))
-    body = fields.Str()
+    body = fields.Str(metadata={"maxLength": MAX_SOURCE})
 
 
 class CampaignInSchema(Schema):

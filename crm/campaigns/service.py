@@ -190,9 +190,9 @@ def preview(campaign_id: int, samples: int = 3) -> dict:
     out = []
     for member in rows:
         context = member_context(member, coupon)
-        out.append({"member_id": member.id, "name": member.name,
-                    "subject": messages.render(campaign.template.subject, context),
-                    "body": messages.render(campaign.template.body, context)})
+        out.append({"member_id": member.id, "name": member.name,  # a template over budget is a 422 here too
+                    "subject": messages.render(campaign.template.subject, context, field="template.subject"),
+                    "body": messages.render(campaign.template.body, context, field="template.body")})
     return {"count": count, "samples": out, "next_run": next_run(campaign)}
 
 
@@ -219,8 +219,9 @@ def test_send(actor: Actor, campaign_id: int, address: str) -> Delivery:
     now = utcnow()
     delivery = Delivery(campaign_id=campaign.id, occurrence=f"test-{now:%Y%m%d%H%M%S%f}", member_id=None,
                         channel=campaign.channel, address=address, marketing=False, attempts=0,
-                        subject=messages.render(campaign.template.subject, context),
-                        body=messages.render(campaign.template.body, context), status="sending", claimed_at=now)
+                        subject=messages.render(campaign.template.subject, context, field="template.subject"),
+                        body=messages.render(campaign.template.body, context, field="template.body"),
+                        status="sending", claimed_at=now)
     db.session.add(delivery)
     if campaign.channel == "outbox":
         delivery.status, delivery.sent_at = "sent", now

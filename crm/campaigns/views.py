@@ -280,12 +280,16 @@ def _template_form(template_id):
         {"name": item.name, "subject": item.subject, "body": item.body} if item else {})
 
     def page(errors):
-        sample = None
+        sample, shown = None, errors
         if item and not errors:
             context = messages.sample_context(True)
-            sample = {"subject": messages.render(item.subject, context), "body": messages.render(item.body, context)}
+            try:
+                sample = {"subject": messages.render(item.subject, context, field="subject"),
+                          "body": messages.render(item.body, context, field="body")}
+            except DomainError as exc:  # a saved template that no longer renders (or was written in the database)
+                shown = errors_of(exc)
         return _render("campaigns/templates.html", 422 if errors else 200, templates=messages.list_templates(),
-                       item=item, form=form, errors=errors, sample=sample, variables=messages.VARIABLES)
+                       item=item, form=form, errors=shown, sample=sample, variables=messages.VARIABLES)
     if request.method == "GET":
         return page({})
     data = form_to_dict(request.form, drop_empty=False)

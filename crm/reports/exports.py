@@ -1,14 +1,29 @@
 """Any report table as CSV or Excel (`format=csv|xlsx`): rows are streamed from a generator,
-so a large table never sits in memory as a whole. Libraries do the formats: csv, openpyxl."""
+so a large table never sits in memory as a whole. Libraries do the formats: csv, openpyxl.
+
+Nothing is sent before the input is known to be good. The format is checked here; a row
+source checks its own parameters (store code, period) when it is called, before it returns
+its generator (kpis.bill_rows), because the generator only runs once the response has begun,
+in a new database session (the request's is closed when the view returns, so a row fetched
+here could not be continued there). An Excel file is built whole before it is sent
+(openpyxl writes the zip at the end anyway), so any failure is an ordinary error response. A
+CSV failing mid-stream is logged and re-raised: the server then drops the connection before
+the chunked body's last chunk, so the client sees a broken download, never a short file
+that looks complete."""
 import csv
 import io
+import logging
 import re
 from datetime import datetime
 
 from flask import Response, stream_with_context
+from flask_babel import gettext as _
 from openpyxl import Workbook
 
 from ..core.timeutil import local_today, zone
+from ..errors import Invalid
+
+log = logging.getLogger(__name__)
 
 FORMATS = ("csv", "xlsx")
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
@@ -41,7 +56,7 @@ def _csv(header, rows):
         yield writer.writerow([_cell(v) for v in row])
 
 
-def _xlsx(header, rows, title):
+def _xlsx(header, rows, title) -> bytes:
     book = Workbook(write_only=True)  # rows go straight to the zip stream, not into a sheet in memory
     sheet = book.create_sheet(title=title[:31])
     sheet.append([_cell(h) for h in header])
@@ -49,15 +64,32 @@ def _xlsx(header, rows, title):
         sheet.append([_cell(v) for v in row])
     out = io.BytesIO()
     book.save(out)
-    yield out.getvalue()
+    return out.getvalue()
+
+
+def _logged(chunks, filename):
+    """The CSV's chunks; a failure after the headers went out is logged, then re-raised to cut
+    the connection (a swallowed error would end the body cleanly: a short file that looks whole)."""
+    sent = 0
+    try:
+        for chunk in chunks:
+            yield chunk
+            sent += 1
+    except Exception:
+        log.exception("export %s failed after %d lines; the download was cut off", filename, sent)
+        raise
 
 
 def download(fmt: str, name: str, header, rows) -> Response:
-    """A report as a file named <name>-<today>.<fmt>."""
-    body = _csv(header, rows) if fmt == "csv" else _xlsx(header, rows, name)
+    """A report as a file named <name>-<today>.<fmt>; 422 `invalid_format` before anything is sent."""
+    if fmt not in FORMATS:
+        raise Invalid(_("Choose CSV or Excel."), code="invalid_format", field="format")
     filename = f"{name}-{local_today().isoformat()}.{fmt}"
-    return Response(stream_with_context(body), mimetype=MIMETYPES[fmt],
-                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    if fmt == "xlsx":
+        return Response(_xlsx(header, rows, name), mimetype=MIMETYPES[fmt], headers=headers)
+    return Response(stream_with_context(_logged(_csv(header, rows), filename)), mimetype=MIMETYPES[fmt],
+                    headers=headers)
 
 
 def key_value_rows(figures: dict):

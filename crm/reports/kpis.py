@@ -88,7 +88,8 @@ BILL_COLUMNS = ("store", "closed_at", "amount", "covers", "member_id", "joined_a
 
 
 def bill_rows(store_code: str | None, p: Period):
-    """Every bill of a period, oldest first, streamed from the database in chunks (for exports)."""
+    """Every bill of a period, oldest first, streamed from the database in chunks (for exports).
+    The store is checked now, before a file starts; the rows are read while it is sent."""
     store = stores.get_by_code(store_code) if store_code else None
     start, end = bounds(p, store.timezone if store else None)
     b = facts()
@@ -97,6 +98,10 @@ def bill_rows(store_code: str | None, p: Period):
         b.c.at >= start, b.c.at < end).order_by(b.c.at)
     if store is not None:
         stmt = stmt.where(b.c.store_id == store.id)
+    return _bill_lines(stmt, codes)
+
+
+def _bill_lines(stmt, codes):
     for store_id, at, amount, covers, member_id, joined in db.session.execute(
             stmt.execution_options(yield_per=5000)):
         yield (codes.get(store_id, ""), at.isoformat(), f"{amount / 100:.2f}", covers, member_id or "",

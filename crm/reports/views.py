@@ -154,7 +154,7 @@ def bills():
     if errors:
         flash(next(iter(errors.values())), "error")
         return redirect(url_for("reports.kpis"))
-    try:  # download() fetches the first row before it answers: a wrong store or period fails here
+    try:  # bill_rows checks the store and period before it returns its rows: a wrong one fails here
         return exports.download(args["format"] or "csv", "bills", [label(c) for c in BILL_COLUMNS],
                                 bill_rows(args["store_code"], period(args["from_"], args["to"])))
     except DomainError as exc:
