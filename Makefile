@@ -6,7 +6,7 @@ FLASK   = $(VENV)/bin/flask --app wsgi
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: run test test-clock install translations translations-update migrate demo lint bench-lookup bench-checkout bench-floor bench-campaigns bench-reports clean
+.PHONY: run test test-clock contract install translations translations-update migrate demo lint bench-lookup bench-checkout bench-floor bench-campaigns bench-reports bench-imports clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -56,8 +56,13 @@ test-clock: translations
 		CRM_TEST_CLOCK=$$at CRM_TEST_BACKENDS=sqlite $(PY) -m pytest $(PYTEST_ARGS); \
 	done
 
+# The API contract: Schemathesis (every check, every operation, stateful, fixed seed) against a
+# live gunicorn on a fresh PostgreSQL database with the demo data. Needs TEST_DATABASE_URL's server.
+contract: translations
+	$(PY) contract/run.py
+
 lint: install
-	$(VENV)/bin/ruff check crm tests bench
+	$(VENV)/bin/ruff check crm tests bench contract
 
 bench-lookup: install
 	$(PY) bench/lookup.py
@@ -73,6 +78,9 @@ bench-campaigns: install
 
 bench-reports: install
 	$(PY) bench/reports.py
+
+bench-imports: install
+	$(PY) bench/imports.py
 
 clean:
 	rm -rf $(VENV) instance/*.sqlite3*

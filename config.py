@@ -83,12 +83,12 @@ class Config:
 
     API_TITLE = "Membership & Loyalty CRM"
     API_VERSION = "v1"
-    OPENAPI_VERSION = "3.0.3"
+    OPENAPI_VERSION = "3.1.0"
     OPENAPI_URL_PREFIX = "/api/v1"
     OPENAPI_JSON_PATH = "openapi.json"
     WTF_CSRF_TIME_LIMIT = None  # the session timeouts already bound a form's life
     MAX_CONTENT_LENGTH = 5 * 1024 * 1024  # bodies over 5 MB are refused with 413
-    # CSV imports (checks, stays) alone may be larger: 32 MB holds about 400,000 checks. They run
+    # CSV imports (checks, stays) alone may be larger: 32 MB holds about 500,000 checks. They run
     # as background jobs (crm/reports/import_jobs.py), a chunk of rows per transaction; a job
     # whose runner stopped is taken over once its lease lapses.
     IMPORT_MAX_BYTES = _int("IMPORT_MAX_BYTES", 32 * 1024 * 1024)

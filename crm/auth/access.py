@@ -71,10 +71,10 @@ def actor_for(staff) -> Actor:
 
 
 def _bearer_staff():
-    header = request.headers.get("Authorization", "")
-    if not header.startswith("Bearer "):
+    scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():  # the scheme is case-insensitive (RFC 9110)
         return None
-    return service.staff_for_token(header[7:].strip())
+    return service.staff_for_token(token.strip())
 
 
 def end_client_session():

@@ -1,8 +1,8 @@
 """JSON API: tokens and staff accounts."""
 from flask import current_app, g, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
+from ..core.api import Blueprint
 from ..core.idempotency import unit_of_work
 from ..core.paging import PageArgs, page_schema, paginate
 from ..errors import Unauthorized, error_response

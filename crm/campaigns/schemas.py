@@ -1,5 +1,6 @@
 from marshmallow import Schema, fields, validate
 
+from ..core.fields import Bool, Date, Id, Int
 from ..core.money import Money
 from ..core.segments import SEGMENT_KEYS
 from .audiences import CONSENTS
@@ -8,7 +9,7 @@ from .models import CHANNELS, DELIVERY_STATUSES, RECURRENCES, SCHEDULES, STATES
 
 
 class HolidayQuery(Schema):
-    year = fields.Int(required=True, validate=validate.Range(min=1901, max=2099))
+    year = Int(required=True, validate=validate.Range(min=1901, max=2099))
 
 
 class HolidaySchema(Schema):
@@ -31,9 +32,9 @@ class FiltersSchema(Schema):
     segments = fields.List(fields.Str(validate=validate.OneOf(SEGMENT_KEYS)))
     stores = fields.List(fields.Str())
     tags = fields.List(fields.Str())
-    birthday_month = fields.Int(validate=validate.Range(min=1, max=12))
-    last_visit_after = fields.Date()
-    last_visit_before = fields.Date()
+    birthday_month = Int(validate=validate.Range(min=1, max=12))
+    last_visit_after = Date()
+    last_visit_before = Date()
     spend_min = Money(metadata={"description": "spend over the level window (12 months), after coupons"})
     spend_max = Money()
     consent = fields.Str(validate=validate.OneOf(CONSENTS))
@@ -77,8 +78,8 @@ class TemplateUpdateSchema(Schema):
 
 class CampaignInSchema(Schema):
     name = fields.Str(required=True, validate=validate.Length(max=100))
-    audience_id = fields.Int(allow_none=True, load_default=None, metadata={"description": "empty: every member"})
-    template_id = fields.Int(required=True)
+    audience_id = Id(allow_none=True, load_default=None, metadata={"description": "empty: every member"})
+    template_id = Id(required=True)
     channel = fields.Str(load_default="outbox", validate=validate.OneOf(CHANNELS))
     coupon_type_code = fields.Str(allow_none=True, load_default=None)
     schedule = fields.Str(load_default="once", validate=validate.OneOf(SCHEDULES))
@@ -86,10 +87,10 @@ class CampaignInSchema(Schema):
     send_time = fields.Time(metadata={"description": "local time of day for the other schedules (default 09:00)"})
     recurrence = fields.Str(allow_none=True, load_default=None, validate=validate.OneOf(RECURRENCES))
     holiday_key = fields.Str(allow_none=True, load_default=None)
-    days_before = fields.Int(load_default=0, validate=validate.Range(min=0, max=60))
+    days_before = Int(load_default=0, validate=validate.Range(min=0, max=60))
     starts_on = fields.Date(allow_none=True, load_default=None)
     ends_on = fields.Date(allow_none=True, load_default=None)
-    marketing = fields.Bool(load_default=True)
+    marketing = Bool(load_default=True)
 
 
 class CampaignUpdateSchema(CampaignInSchema):
@@ -159,7 +160,7 @@ class DeliverySchema(Schema):
 class DeliveryQuery(Schema):
     status = fields.Str(validate=validate.OneOf(DELIVERY_STATUSES))
     channel = fields.Str(validate=validate.OneOf(CHANNELS))
-    campaign_id = fields.Int()
-    member_id = fields.Int()
-    page = fields.Int(load_default=1, validate=validate.Range(min=1))
-    per_page = fields.Int(load_default=50, validate=validate.Range(min=1, max=200))
+    campaign_id = Id()
+    member_id = Id()
+    page = Int(load_default=1, validate=validate.Range(min=1))
+    per_page = Int(load_default=50, validate=validate.Range(min=1, max=200))

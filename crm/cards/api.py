@@ -42,7 +42,7 @@ class MemberCards(MethodView):
         return service.issue(g.actor, member_id, **data)
 
 
-@blp.route("/cards/<card_no>")
+@blp.route("/cards/<card:card_no>")
 @allow(MEMBER_LOOKUP)
 @blp.response(200, CardSchema)
 def get_card(card_no):
@@ -58,7 +58,7 @@ def _qr_route(ext, mimetype, render):
                         headers={"Cache-Control": "private, max-age=3600"})
     view.__name__ = f"card_qr_{ext}"
     view.__doc__ = f"The card's QR code as {ext.upper()}."
-    blp.route(f"/cards/<card_no>/qr.{ext}")(blp.doc(responses={200: {"content": {mimetype: {}}}})(view))
+    blp.route(f"/cards/<card:card_no>/qr.{ext}")(blp.doc(responses={200: {"content": {mimetype: {}}}})(view))
 
 
 _qr_route("png", "image/png", images.png)
@@ -74,7 +74,7 @@ def _state_route(action, summary):
         return service.change_state(g.actor, card_no, action, (data or {}).get("reason", ""))
     view.__name__ = f"card_{action}"
     view.__doc__ = summary
-    blp.route(f"/cards/<card_no>/{action}", methods=["POST"])(view)
+    blp.route(f"/cards/<card:card_no>/{action}", methods=["POST"])(view)
 
 
 _state_route("lost", "Report a card lost: it stops working at once.")
@@ -83,7 +83,7 @@ _state_route("unfreeze", "Unfreeze a frozen card.")
 _state_route("cancel", "Cancel a card for good.")
 
 
-@blp.route("/cards/<card_no>/replace", methods=["POST"])
+@blp.route("/cards/<card:card_no>/replace", methods=["POST"])
 @allow(MEMBER_DESK)
 @unit_of_work(idempotent=True)
 @blp.arguments(CardReplaceSchema)

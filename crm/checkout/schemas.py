@@ -1,6 +1,7 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from ..cards.privacy import CardNumber
+from ..core.fields import Id, Int
 from ..core.messages import QTY_RANGE
 from ..core.money import Money
 from ..core.segments import SEGMENT_KEYS
@@ -8,18 +9,18 @@ from ..core.segments import SEGMENT_KEYS
 
 class LineInSchema(Schema):
     sku = fields.Str(required=True, validate=validate.Length(min=1, max=32))
-    qty = fields.Int(required=True, strict=True, validate=validate.Range(min=1, max=999, error=QTY_RANGE))
+    qty = Int(required=True, validate=validate.Range(min=1, max=999, error=QTY_RANGE))
 
 
 class CheckoutInSchema(Schema):
     store_code = fields.Str(required=True)
     card_code = fields.Str(validate=validate.Length(min=1, max=200))
-    member_id = fields.Int(strict=True)
+    member_id = Id()
     items = fields.List(fields.Nested(LineInSchema), required=True,
                         validate=validate.Length(min=1, max=200, error="A bill has 1 to 200 lines."))
-    covers = fields.Int(strict=True, allow_none=True, validate=validate.Range(min=1, max=1000))
+    covers = Int(allow_none=True, validate=validate.Range(min=1, max=1000))
     segment = fields.Str(allow_none=True, validate=validate.OneOf(SEGMENT_KEYS))
-    redeem_points = fields.Int(strict=True, load_default=0, validate=validate.Range(min=0, max=10_000_000))
+    redeem_points = Int(load_default=0, validate=validate.Range(min=0, max=10_000_000))
     promotion_codes = fields.List(fields.Str(validate=validate.Length(min=1, max=32)), load_default=list)
     coupon_codes = fields.List(fields.Str(validate=validate.Length(min=1, max=20)), load_default=list,
                                validate=validate.Length(max=10))
@@ -107,6 +108,6 @@ class VoidSchema(Schema):
 
 class CheckoutQuery(Schema):
     store_code = fields.Str(load_default=None)
-    member_id = fields.Int(load_default=None)
-    page = fields.Int(load_default=1, validate=validate.Range(min=1))
-    per_page = fields.Int(load_default=20, validate=validate.Range(min=1, max=200))
+    member_id = Id(load_default=None)
+    page = Int(load_default=1, validate=validate.Range(min=1))
+    per_page = Int(load_default=20, validate=validate.Range(min=1, max=200))

@@ -15,6 +15,7 @@ from ..catalog.pricing import PricedBill, price_bill
 from ..core import audit, locks, reasons, states
 from ..core.actor import Actor
 from ..core.lookup import get_or_404
+from ..core.money import format_fen
 from ..core.timeutil import local_today, utcnow, zone
 from ..coupons import service as coupons
 from ..errors import Conflict, Invalid
@@ -107,7 +108,7 @@ def price(data: dict, *, at: datetime | None = None) -> Quote:
         raise Invalid(_("Only members can pay from stored value."), code="wallet_needs_member", field="wallet_amount")
     if wallet_amount > payable - value:
         raise Invalid(_("The wallet payment is more than the bill."), code="wallet_exceeds_bill",
-                      field="wallet_amount", max=payable - value)
+                      field="wallet_amount", max=format_fen(payable - value))
     from_principal, from_bonus = wallet.preview(member.id, wallet_amount) if wallet_amount else (0, 0)
     due = payable - value - wallet_amount
     earned = _points_earned(member, due, from_principal, from_bonus)

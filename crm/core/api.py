@@ -20,9 +20,10 @@ from .fields import document_fields, json_body
 
 IDEMPOTENCY_HEADER = {
     "in": "header", "name": "Idempotency-Key", "required": False,
-    "schema": {"type": "string", "minLength": 1, "maxLength": 128},
+    "schema": {"type": "string", "maxLength": 128},
     "description": "Send the same key again (same staff, same body) to get the first answer back "
-                   "instead of doing the work twice; a different body under a used key is 422.",
+                   "instead of doing the work twice; a different body under a used key is 422. "
+                   "An empty value is the same as no key.",
 }
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -109,13 +110,12 @@ def finish_document(doc: dict, public: set[tuple[str, str]]) -> dict:
             if method not in ("get", "post", "put", "patch", "delete"):
                 continue
             statuses = dict(_ALWAYS)
-            if "{" in path:
-                statuses[404] = "No such resource"
+            statuses[404] = "No such resource, or the body names one that does not exist"
             if method != "get":
                 statuses.update(_WRITES)
             if (path, method) in public:
                 op["security"] = []
-                statuses.pop(401), statuses.pop(403)
+                statuses.pop(403)
             responses = op.setdefault("responses", {})
             for status, response in responses.items():
                 if "$ref" not in response:
@@ -124,11 +124,23 @@ def finish_document(doc: dict, public: set[tuple[str, str]]) -> dict:
                 if "$ref" in responses.get(str(status), {"$ref": None}):  # flask-smorest's generic one
                     responses[str(status)] = {"description": why,
                                               "content": {"application/json": {"schema": error_ref}}}
+            # gunicorn answers an over-long request line itself, in HTML, before the app sees it
+            responses["414"] = {"description": "Request line too long",
+                                "content": {"text/html": {"schema": {"type": "string"}}}}
             responses["503"]["headers"] = {"Retry-After": {"schema": {"type": "integer"},
                                                            "description": "seconds to wait"}}
             responses["429"]["headers"] = responses["503"]["headers"]
             _document_files(op)
+            _optional_body(op, doc["components"]["schemas"])
     return doc
+
+
+def _optional_body(op, schemas):
+    """A body whose fields are all optional may be left out (e.g. a card freeze without a reason)."""
+    body = op.get("requestBody")
+    ref = ((body or {}).get("content", {}).get("application/json", {}).get("schema") or {}).get("$ref", "")
+    if ref and not schemas.get(ref.rsplit("/", 1)[-1], {}).get("required"):
+        body["required"] = False
 
 
 def _document_files(op):
@@ -139,6 +151,7 @@ def _document_files(op):
     if not ok or not formats:
         return
     content = ok.setdefault("content", {})
+    content.setdefault("application/json", {"schema": {}})  # the default format
     if "csv" in formats:
         content["text/csv"] = {"schema": {"type": "string"}}
     if "xlsx" in formats:

@@ -16,10 +16,15 @@ import re
 
 from flask import request
 from flask_babel import gettext as _
-from werkzeug.routing import IntegerConverter
+from werkzeug.routing import BaseConverter, IntegerConverter
 
 MAX_ID = 2**31 - 1
 MAX_JSON_DEPTH = 64
+
+
+class CardNumberConverter(BaseConverter):
+    """`<card:…>`: a card number is digits, so `/cards/scan` is never card "scan"."""
+    regex = r"[0-9]{1,32}"
 
 
 class IdConverter(IntegerConverter):
@@ -102,6 +107,7 @@ def install(app):
     """Register the bounded id converter (before any route is added), the JSON depth check
     and the security headers."""
     app.url_map.converters["int"] = IdConverter
+    app.url_map.converters["card"] = CardNumberConverter
 
     @app.after_request
     def _security_headers(response):

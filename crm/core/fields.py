@@ -33,19 +33,14 @@ def json_body():
         _json_body.reset(token)
 
 
-def _has_range(kwargs) -> bool:
-    validators = kwargs.get("validate") or []
-    if callable(validators):
-        validators = [validators]
-    return any(isinstance(v, validate.Range) for v in validators)
-
-
 def _bounded(kwargs, low, high):
-    """Add the column's range unless the field states a narrower one."""
-    if not _has_range(kwargs):
-        existing = kwargs.get("validate") or []
-        existing = [existing] if callable(existing) else list(existing)
-        kwargs["validate"] = [*existing, validate.Range(min=low, max=high)]
+    """Add the column's range unless the field states both ends of a narrower one."""
+    validators = kwargs.get("validate") or []
+    validators = [validators] if callable(validators) else list(validators)
+    ranges = [v for v in validators if isinstance(v, validate.Range)]
+    if not any(v.min is not None and v.max is not None for v in ranges):
+        validators.append(validate.Range(min=low, max=high))
+    kwargs["validate"] = validators
     return kwargs
 
 
@@ -82,6 +77,13 @@ class Bool(fields.Boolean):
         if _json_body.get() and not isinstance(value, bool):
             raise self.make_error("invalid")
         return super()._deserialize(value, attr, data, **kwargs)
+
+
+class Date(fields.Date):
+    """A date; one already stored as ISO text (e.g. in a JSON column) is written back as is."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return value if isinstance(value, str) else super()._serialize(value, attr, obj, **kwargs)
 
 
 class DecimalString(fields.Field):

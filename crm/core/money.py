@@ -7,7 +7,8 @@ import re
 from decimal import ROUND_HALF_UP, Decimal
 
 from flask_babel import gettext as _
-from marshmallow import ValidationError, fields
+from flask_babel import lazy_gettext as _l
+from marshmallow import ValidationError, fields, validate
 
 FEN = Decimal("0.01")
 MAX_AMOUNT = Decimal("20000000")  # 20 million yuan: fits a 32-bit fen column, and no bill is larger
@@ -52,15 +53,31 @@ def round_fen(value: Decimal) -> int:
     return int(Decimal(value).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
+def _in_yuan(validator):
+    """A Range on a Money field is written in fen; its message must speak money strings."""
+    if not isinstance(validator, validate.Range) or validator.error:
+        return validator
+    low, high = format_fen(validator.min), format_fen(validator.max)
+    if low is not None and high is not None:
+        message = _l("Enter an amount from %(low)s to %(high)s.", low=low, high=high)
+    elif low is not None:
+        message = _l("Enter an amount of at least %(low)s.", low=low)
+    else:
+        message = _l("Enter an amount of at most %(high)s.", high=high)
+    return validate.Range(min=validator.min, max=validator.max, min_inclusive=validator.min_inclusive,
+                          max_inclusive=validator.max_inclusive, error=message)
+
+
 class Money(fields.Field):
     """Marshmallow field: "12.34" on the wire, integer fen inside."""
 
     default_error_messages = {"invalid": "Enter an amount such as 12.50.",
                               "negative": "The amount cannot be negative."}
 
-    def __init__(self, *, allow_negative=False, **kwargs):
+    def __init__(self, *, allow_negative=False, validate=None, **kwargs):
         self.allow_negative = allow_negative
-        super().__init__(**kwargs)
+        validators = [validate] if callable(validate) else list(validate or [])
+        super().__init__(validate=[_in_yuan(v) for v in validators], **kwargs)
 
     def _serialize(self, value, attr, obj, **kwargs):
         return format_fen(value)

@@ -1,8 +1,15 @@
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
 from ..core.fields import Bool, DecimalString, Int
 from ..core.money import Money
 from .models import KINDS
+
+
+def _type_code(value):
+    """A coupon type is named by its code, a string (not an object or a number)."""
+    if not isinstance(value, str) or not 1 <= len(value.strip()) <= 32:
+        raise ValidationError("Name the coupon type by its code.")
+    return value.strip()
 
 
 class CouponTypeSchema(Schema):
@@ -58,7 +65,8 @@ class GiftRuleSchema(Schema):
     id = fields.Int(dump_only=True)
     name = fields.Str(required=True, validate=validate.Length(min=1, max=100))
     min_topup = Money(required=True, validate=validate.Range(min=1))
-    coupon_type = fields.Function(lambda r: r.definition.code, deserialize=lambda v: v, required=True)
+    coupon_type = fields.Function(lambda r: r.definition.code, deserialize=_type_code, required=True,
+                                  metadata={"type": "string"})
     starts_on = fields.Date(required=True)
     ends_on = fields.Date(required=True)
     stock = Int(required=True, load_only=True, validate=validate.Range(min=0, max=10_000_000))
@@ -81,7 +89,8 @@ class GiftRuleUpdateSchema(Schema):
 class PrizeSchema(Schema):
     id = fields.Int(dump_only=True)
     name = fields.Str(required=True, validate=validate.Length(min=1, max=100))
-    coupon_type = fields.Function(lambda p: p.definition.code, deserialize=lambda v: v, required=True)
+    coupon_type = fields.Function(lambda p: p.definition.code, deserialize=_type_code, required=True,
+                                  metadata={"type": "string"})
     weight = Int(required=True, validate=validate.Range(min=1, max=1_000_000))
     stock = Int(required=True, load_only=True, validate=validate.Range(min=0, max=10_000_000))
     stock_total = fields.Int(dump_only=True)

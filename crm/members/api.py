@@ -1,11 +1,11 @@
 """JSON API: members, levels, corporate accounts."""
 from flask import g
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from ..auth.access import allow
 from ..auth.roles import ADMINS, ANY_STAFF, MEMBER_DESK, MEMBER_LOOKUP
+from ..core.api import Blueprint
 from ..core.idempotency import unit_of_work
 from ..core.paging import PageArgs, page_schema, paginate
 from ..core.phones import sees_full_mobiles

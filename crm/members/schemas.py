@@ -3,6 +3,7 @@ from decimal import Decimal
 from marshmallow import Schema, fields, validate
 
 from ..cards.privacy import CardNumber
+from ..core.fields import DecimalString, Int
 from ..core.money import Money
 from ..core.segments import SEGMENT_KEYS
 from .fields import Birthday, Mobile, ViewerMobile, ViewerPhone
@@ -72,15 +73,15 @@ class MemberSchema(Schema):
 
 class MemberSearchArgs(Schema):
     q = fields.Str(load_default="", validate=validate.Length(max=100))
-    page = fields.Int(load_default=1, validate=validate.Range(min=1))
-    per_page = fields.Int(load_default=20, validate=validate.Range(min=1, max=200))
+    page = Int(load_default=1, validate=validate.Range(min=1))
+    per_page = Int(load_default=20, validate=validate.Range(min=1, max=200))
 
 
 class LevelSchema(Schema):
     code = fields.Str(required=True, validate=validate.Regexp(r"^[a-z0-9_]{1,32}$"))
     name = fields.Str(required=True, validate=validate.Length(min=1, max=64))
-    rank = fields.Int(required=True, validate=validate.Range(min=0, max=100))
-    points_multiplier = fields.Decimal(places=2, as_string=True, load_default=Decimal("1.00"),
+    rank = Int(required=True, validate=validate.Range(min=0, max=100))
+    points_multiplier = DecimalString(load_default=Decimal("1.00"),
                                        validate=validate.Range(min=0, min_inclusive=False, max=100))
     upgrade_spend = Money(allow_none=True, load_default=None)
     upgrade_topup = Money(allow_none=True, load_default=None)
@@ -93,7 +94,7 @@ class CompanySchema(Schema):
     contact_person = fields.Str(load_default="", validate=validate.Length(max=100))
     contact_phone = ViewerPhone(load_default="", validate=validate.Length(max=32))
     address = fields.Str(load_default="", validate=validate.Length(max=255))
-    negotiated_discount = fields.Decimal(places=2, as_string=True, attribute="discount_pct",
+    negotiated_discount = DecimalString(attribute="discount_pct",
                                          load_default=Decimal("0"), validate=validate.Range(min=0, max=100))
     sales_rep = fields.Str(load_default="", validate=validate.Length(max=64))
     annual_spend = Money(dump_only=True, metadata={"description": "stays and member bills, last 365 days"})

@@ -1,10 +1,10 @@
 """JSON API: imports of checks and stays, and every report (as a CSV or Excel file with format=)."""
 from flask import current_app, g, request, url_for
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from ..auth.access import allow
 from ..auth.roles import MANAGERS, MARKETING
+from ..core.api import Blueprint
 from ..core.idempotency import unit_of_work
 from ..errors import Invalid
 from ..extensions import db
@@ -99,7 +99,7 @@ def import_checks(args):
     """Checks from a POS: a UTF-8 CSV body (columns check_no, store_code, closed_at, amount, covers,
     segment, member_mobile?, joined_at_visit?; any order), imported in the background. A bad
     encoding or header is 422 at once; bad rows fail the job with nothing imported unless
-    `skip_bad_rows`. Files up to IMPORT_MAX_BYTES (32 MB by default, about 400,000 checks)."""
+    `skip_bad_rows`. Files up to IMPORT_MAX_BYTES (32 MB by default, about 500,000 checks)."""
     return _import("checks", args)
 
 
