@@ -4,6 +4,7 @@ the imports page show how far it got, and a job whose runner died is finished by
 scheduler without writing anything twice. The test app runs a job inside its upload request
 (IMPORT_RUN_INLINE); one test here runs the real thread, and the 100,000-row test runs it
 the way production does."""
+import io
 import re
 import threading
 import time
@@ -232,6 +233,19 @@ def test_imports_take_bodies_past_the_global_limit_up_to_their_own(app, manager,
         app.config["IMPORT_MAX_BYTES"] = before
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(ImportJob)) == 0
+
+
+def test_the_imports_page_takes_files_past_the_global_limit_from_managers_only(app, staff, stores):
+    big = (HEADER.replace("closed_at,", "") + "x" * (6 * 1024 * 1024)).encode()
+    ui = ui_login(app, staff["manager"], lang="en")
+    ui.get("/reports/imports")
+    r = ui.post("/reports/imports", {"kind": "checks", "file": (io.BytesIO(big), "pos.csv")},
+                content_type="multipart/form-data")
+    assert r.status_code == 422 and '<small class="error">The header row lacks: closed_at.' in text(r)
+    cashier = ui_login(app, staff["cashier"], lang="en")
+    r = cashier.post("/reports/imports", {"kind": "checks", "file": (io.BytesIO(big), "pos.csv")},
+                     content_type="multipart/form-data")
+    assert r.status_code == 413  # the larger limit is only for those who may import
 
 
 def test_the_imports_page_shows_each_job_with_a_progress_bar(app, staff, stores):
