@@ -43,7 +43,7 @@ def main() -> int:
                    "--checks", "all", "--seed", SEED, "--max-examples", EXAMPLES,
                    "--phases", "examples,coverage,fuzzing,stateful", "--workers", "2",
                    "--no-color", "--request-timeout", "30",
-                   "--max-failures", "200"]
+                   "--max-failures", "200", "--generation-database", "none"]
             return subprocess.run(cmd, cwd=ROOT, env=run_env, timeout=1500).returncode
     finally:
         with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
