@@ -20,14 +20,14 @@ POLICY = {
     ("GET", "/api/v1/auth/me"): ALL,
     ("POST", "/api/v1/auth/token"): PUBLIC,
     ("DELETE", "/api/v1/auth/token"): ALL,
-    ("GET", "/api/v1/cards/<card_no>"): LOOKUP,
-    ("POST", "/api/v1/cards/<card_no>/cancel"): DESK,
-    ("POST", "/api/v1/cards/<card_no>/freeze"): DESK,
-    ("POST", "/api/v1/cards/<card_no>/lost"): DESK,
-    ("GET", "/api/v1/cards/<card_no>/qr.png"): DESK,
-    ("GET", "/api/v1/cards/<card_no>/qr.svg"): DESK,
-    ("POST", "/api/v1/cards/<card_no>/replace"): DESK,
-    ("POST", "/api/v1/cards/<card_no>/unfreeze"): DESK,
+    ("GET", "/api/v1/cards/<card:card_no>"): LOOKUP,
+    ("POST", "/api/v1/cards/<card:card_no>/cancel"): DESK,
+    ("POST", "/api/v1/cards/<card:card_no>/freeze"): DESK,
+    ("POST", "/api/v1/cards/<card:card_no>/lost"): DESK,
+    ("GET", "/api/v1/cards/<card:card_no>/qr.png"): DESK,
+    ("GET", "/api/v1/cards/<card:card_no>/qr.svg"): DESK,
+    ("POST", "/api/v1/cards/<card:card_no>/replace"): DESK,
+    ("POST", "/api/v1/cards/<card:card_no>/unfreeze"): DESK,
     ("POST", "/api/v1/cards/scan"): COUNTER,
     ("GET", "/api/v1/companies"): LOOKUP,
     ("POST", "/api/v1/companies"): DESK,
@@ -237,7 +237,7 @@ def _routes(app):
 
 def _concrete(path):
     """Fill path parameters with values that reach the view (which may then 404)."""
-    return re.sub(r"<(?:(\w+):)?(\w+)>", lambda m: "999999" if m[1] == "int" else "X", path)
+    return re.sub(r"<(?:(\w+):)?(\w+)>", lambda m: "999999" if m[1] in ("int", "card") else "X", path)
 
 
 def test_policy_covers_every_route(app):
