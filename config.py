@@ -66,7 +66,6 @@ class Config:
     # Where failed logins are counted: a shared store such as redis://127.0.0.1:6379, or
     # memory:// (the default), which counts them in the database so every worker sees them.
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
-    RATELIMIT_HEADERS_ENABLED = True
     RATELIMIT_KEY_PREFIX = os.environ.get("RATELIMIT_KEY_PREFIX", "crm")
     # Member searches per staff user (API, staff pages and the till together; limits' notation,
     # ";" between limits; empty = off). Scanned card codes are free (crm/members/search_limit.py).

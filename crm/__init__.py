@@ -56,7 +56,7 @@ def _locale():
 
 def _init_extensions(app):
     from . import models  # noqa: F401  (every table registered before migrate/create_all)
-    from .extensions import api, babel, csrf, db, limiter, login_manager, migrate
+    from .extensions import api, babel, csrf, db, login_manager, migrate
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"))
@@ -71,7 +71,6 @@ def _init_extensions(app):
 
     csrf.init_app(app)
     babel.init_app(app, locale_selector=_locale)
-    limiter.init_app(app)
     api.init_app(app)
 
     from .auth.access import enforce_access

@@ -7,7 +7,7 @@ every HTTP error there too: 404, 405, 500 — never an HTML page or a traceback)
 import logging
 from urllib.parse import urlsplit
 
-from flask import flash, jsonify, redirect, render_template, request, url_for
+from flask import flash, jsonify, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -79,7 +79,20 @@ def is_api_request() -> bool:
     return request.path.startswith("/api/")
 
 
+MAX_FIELD_ERRORS = 20
+
+
+def _capped(details: dict) -> dict:
+    """At most MAX_FIELD_ERRORS field errors, and how many more there were."""
+    fields = details.get("fields")
+    if isinstance(fields, dict) and len(fields) > MAX_FIELD_ERRORS:
+        details = {**details, "fields": dict(list(fields.items())[:MAX_FIELD_ERRORS]),
+                   "more_fields": len(fields) - MAX_FIELD_ERRORS}
+    return details
+
+
 def error_response(status, code, message, details=None):
+    details = _capped(details or {})
     resp = jsonify({"error": {"code": code, "message": str(message), "details": details or {}}})
     resp.status_code = status
     return resp
@@ -168,6 +181,15 @@ def register_error_handlers(app):
         from .core.locks import is_retryable
         if is_retryable(err):  # lost a race the unit of work could not retry away: 409, retryable
             return _domain(ConcurrentChange())
+        if _unavailable(err):  # a store we depend on is unreachable: say when to try again, never 500
+            log.warning("Service unavailable on %s %s: %s", request.method, request.path, err)
+            db.session.rollback()
+            if is_api_request():
+                resp = error_response(503, "service_unavailable", "Temporarily unavailable; try again shortly.")
+            else:
+                resp = make_response(_html_error(503, _("The service is briefly unavailable; try again in a moment.")))
+            resp.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return resp
         if isinstance(err, (DataError, OverflowError)):  # a number past its column, a NUL in text
             log.info("Refused a value the database cannot store on %s %s: %s", request.method, request.path, err)
             return _domain(Invalid(_("A value is out of range or holds characters that cannot be stored."),
@@ -177,6 +199,18 @@ def register_error_handlers(app):
         if is_api_request():
             return error_response(500, "internal_error", "Something went wrong on our side.")
         return _html_error(500, _("Something went wrong on our side."))
+
+
+RETRY_AFTER_SECONDS = 10
+
+
+def _unavailable(err) -> bool:
+    """The database or the rate-limit store (Redis) cannot be reached (deadlocks and
+    serialization failures, also OperationalErrors, are answered 409 before this is asked)."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeout
+    from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+    return isinstance(err, (RedisConnectionError, RedisTimeout, DisconnectionError, InterfaceError, OperationalError))
 
 
 def _flat(value):

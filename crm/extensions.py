@@ -2,8 +2,6 @@
 from datetime import datetime, timezone
 
 from flask_babel import Babel
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -60,5 +58,4 @@ migrate = Migrate(compare_type=True, render_as_batch=True, render_item=_render_i
 login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()
-limiter = Limiter(key_func=get_remote_address)
 api = Api()

@@ -27,7 +27,7 @@ from config import TestConfig, normalise_database_url
 from crm import create_app
 from crm.core import timeutil
 from crm.core.actor import Actor
-from crm.extensions import db, limiter
+from crm.extensions import db
 from crm.members import search_limit
 
 ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -107,7 +107,6 @@ def _clean(request):
             else:
                 for name in tables:
                     conn.execute(text(f"DELETE FROM {name}"))
-        limiter.reset()
         search_limit.reset(application)
 
 

@@ -287,3 +287,10 @@ def test_100000_checks_import_and_reimport_through_the_api_in_the_background(app
         assert db.session.scalar(select(func.count(func.distinct(Check.check_no)))) == 100_000
         assert db.session.scalar(select(func.count()).select_from(Check)) == 100_000
         assert set(db.session.scalars(select(Check.amount).distinct())) == {13000}
+
+
+def test_a_field_past_the_csv_limit_is_a_422_naming_its_line(app, manager, stores):
+    raw = checks(2) + "C9," + "x" * 200_000 + ",2026-11-01 12:00,10.00,2,walk_in\n"
+    r = manager.post("/api/v1/imports/checks", data=raw.encode(), headers=CSV)
+    assert r.status_code == 422
+    assert r.json["error"]["code"] == "invalid_csv" and r.json["error"]["details"]["line"] == 4

@@ -293,3 +293,11 @@ def test_a_manager_setting_a_level_writes_history(app, tiers, member_factory, lo
     assert manager.patch(f"/api/v1/members/{m['id']}", json={"level_code": "gold"}).status_code == 200  # no change
     assert [(old, new, reason) for old, new, reason, _f, _y in history(app, m["id"])] == [
         ("standard", "gold", "manual")]
+
+
+def test_the_entry_level_keeps_rank_0_so_registration_keeps_working(login_api, member_factory):
+    admin = login_api("admin")
+    r = admin.patch("/api/v1/levels/standard", json={"rank": 7})
+    assert r.status_code == 422 and r.json["error"]["code"] == "entry_level_rank"
+    assert admin.get("/api/v1/levels").status_code == 200
+    assert member_factory()["level"]["code"] == "standard"

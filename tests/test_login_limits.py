@@ -45,6 +45,7 @@ def test_api_and_ui_failures_count_together_and_lock_only_that_user(app, staff):
     r = ui_login(browser, "cashier", PASSWORD)
     page = r.data.decode()
     assert r.status_code == 429 and "失败次数过多" in page and 'name="password"' in page  # on the login form
+    assert 0 < int(r.headers["Retry-After"]) <= 15 * 60
     # A colleague at the same till PC logs in: one typist's mistakes lock only their own account.
     assert api_login(api, "frontdesk", PASSWORD).status_code == 200
     assert ui_login(app.test_client(), "manager", PASSWORD).status_code == 302

@@ -59,6 +59,11 @@ def test_gunicorn_starts_with_strong_keys(tmp_path):
     ({"SECRET_KEY": "changeme"}, "SECRET_KEY is a well-known default value"),
     ({"SECRET_KEY": "Short-Key-2026"}, "SECRET_KEY is too short (14 characters; at least 32)"),
     ({"SECRET_KEY": "ab" * 20}, "SECRET_KEY is not random"),
+    ({"SECRET_KEY": "dev-only-not-secret" * 2}, "SECRET_KEY is a phrase"),
+    ({"SECRET_KEY": "your-secret-key-here-please-change-it-now"}, "SECRET_KEY is a phrase"),
+    ({"SECRET_KEY": "Password1234567890Password1234567890"}, "SECRET_KEY is a phrase"),
+    ({"SECRET_KEY": "0123456789" * 4}, "SECRET_KEY is not random (a repeated or sequential pattern)"),
+    ({"SECRET_KEY": "abcdefghijklmnopqrstuvwxyzabcdefghijkl"}, "SECRET_KEY is not random"),
     ({"CARD_SIGNING_KEY": "change-me"}, "CARD_SIGNING_KEY is a well-known default value"),
     ({"CARD_SIGNING_KEY": NEW_CARD_KEY, "CARD_SIGNING_KEYS_OLD": f"{OLD_CARD_KEY},bench"},
      "CARD_SIGNING_KEYS_OLD holds a key that is a well-known default value"),
@@ -69,6 +74,11 @@ def test_production_refuses_weak_keys(settings, message):
         create_app("config.Config", CRM_ENV="production", DEBUG=False, TESTING=False,
                    SQLALCHEMY_DATABASE_URI="sqlite://", **settings)
     assert str(refused.value).startswith(message) and "\n" not in str(refused.value)
+
+
+def test_random_keys_pass():
+    import secrets
+    assert [k for k in (secrets.token_urlsafe(32) for _ in range(500)) if keys.weakness(k)] == []
 
 
 def test_development_makes_a_random_key_once_and_keeps_it_private(tmp_path):

@@ -154,3 +154,57 @@ def test_the_openapi_document_is_valid_3_1_and_lists_errors(client):
     assert "text/csv" in bills
     assert doc["paths"]["/api/v1/auth/token"]["post"]["security"] == []
     json.dumps(doc)  # serialisable as served
+
+
+def test_an_unreachable_rate_limit_store_is_503_with_retry_after(app, staff):
+    from crm import create_app
+    down = create_app("config.TestConfig", SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
+                      RATELIMIT_STORAGE_URI="redis://127.0.0.1:1/0")
+    r = down.test_client().post("/api/v1/auth/token", json={"username": "cashier", "password": "wrong"})
+    assert r.status_code == 503 and r.headers["Retry-After"] == "10"
+    assert r.get_json()["error"]["code"] == "service_unavailable"
+
+
+@pytest.mark.parametrize("amount", [" 12.50", "12.50 ", "\t12.50\n"])
+def test_json_money_is_exactly_the_documented_pattern(desk, member, amount):
+    r = desk.post(f"/api/v1/members/{member['id']}/wallet/top-ups",
+                  json={"amount": amount, "payment_method": "cash", "store_code": "BJ01"})
+    assert r.status_code == 422 and "amount" in _fields(r)
+
+
+@pytest.mark.parametrize("pin", ["１２３４５６", "١٢٣٤٥٦"])
+def test_a_pin_is_six_ascii_digits(desk, member, pin):
+    r = desk.put(f"/api/v1/members/{member['id']}/wallet/pin", json={"pin": pin})
+    assert r.status_code == 422
+
+
+@pytest.mark.parametrize("path", ["/api/v1/members/%EF%BC%91", "/api/v1/staff/%D9%A1"])
+def test_path_ids_are_ascii_digits(login_api, member, path):
+    assert login_api("admin").get(path).status_code == 404
+
+
+def test_bidi_overrides_are_refused_in_names(desk, member):
+    r = desk.patch(f"/api/v1/members/{member['id']}", json={"name": "张\u202e三"})
+    assert r.status_code == 422 and r.get_json()["error"]["code"] == "invalid_characters"
+
+
+def test_an_anonymous_body_is_small(client):
+    r = client.post("/api/v1/auth/token", json={"username": "a", "password": "x", "pad": "y" * 20000})
+    assert r.status_code == 413 and r.get_json()["error"]["code"] == "payload_too_large"
+
+
+def test_field_errors_are_capped_so_a_body_is_not_echoed_back(desk, member):
+    body = {f"k{i}": i for i in range(500)}
+    r = desk.patch(f"/api/v1/members/{member['id']}", json=body)
+    assert r.status_code == 422
+    details = r.get_json()["error"]["details"]
+    assert len(details["fields"]) == 20 and details["more_fields"] == 480
+
+
+def test_lists_in_a_body_are_bounded(cashier, login_api, catalogue):
+    r = cashier.post("/api/v1/checkouts/quote", json={
+        "store_code": "BJ01", "items": [{"sku": "TEA", "qty": 1}],
+        "promotion_codes": [f"P{i}" for i in range(70_000)]})
+    assert r.status_code == 422 and "promotion_codes" in _fields(r)
+    r = login_api("marketing").post("/api/v1/audiences/count", json={"tags": [f"x{i}" for i in range(70_000)]})
+    assert r.status_code == 422 and "tags" in _fields(r)

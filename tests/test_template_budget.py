@@ -30,6 +30,10 @@ OVER_BUDGET = [
     ("{% set a = name ~ name %}{% set b = a ~ a %}{{ b ~ b }}", COSTLY),  # doubling through variables
     ("{% if coupon %}" * 60 + "x" + "{% endif %}" * 60, COSTLY),  # nested too deep
     ("您好" * 6000, LONG),  # longer than a template may be
+    ('{{ ((("a",)*1000,)*1000,)*1000 == ((("a",)*1000,)*1000,)*1000 }}', COSTLY),  # nested sequences multiply
+    ("{{ ((('xxxxxxxxxx',)*1000,)*1000,)*1000 }}", COSTLY),  # gigabytes of tuples
+    ("{% if name in ['王芳', '李雷'] %}x{% endif %}", COSTLY),  # no list literals at all
+    ("{{ name.format }}", COSTLY),  # a method's repr, memory address included
 ]
 
 

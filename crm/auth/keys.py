@@ -12,6 +12,7 @@ so a demo never runs on a key published in this repository and logins survive a 
 import logging
 import os
 import secrets
+from itertools import pairwise
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,25 @@ KNOWN_DEFAULTS = frozenset({
     "default", "password", "test", "test-secret", "testing", "insecure", "not-secret", "notsecret",
     "super-secret", "supersecret", "super-secret-key", "bench", "bench-card-signing-key", "…", "...",
 })
+# A key containing one of these is a phrase someone typed, not a random value.
+PHRASE_WORDS = ("secret", "password", "passw0rd", "changeme", "change-me", "change-it", "change_me", "example",
+                "default", "please", "dev-only")
+RUN = 6  # "abcdef", "123456", "fedcba": keyboard order, not chance
+
+
+def _patterned(value: str) -> bool:
+    """A repeated block ("abcabc…", a default typed twice) or a long ascending/descending run."""
+    if value in (value + value)[1:-1]:
+        return True
+    steps = [ord(b) - ord(a) for a, b in pairwise(value.lower())]
+    run = 1
+    for previous, step in pairwise([None, *steps]):
+        run = run + 1 if step in (1, -1) and step == previous else 1
+        if run >= RUN - 1:
+            return True
+    return False
+
+
 GENERATE_HINT = "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
 
 
@@ -43,6 +63,12 @@ def weakness(value: str) -> str | None:
         return f"is too short ({len(value)} characters; at least {MIN_LENGTH})"
     if len(set(value)) < MIN_DISTINCT:
         return "is not random (too few different characters)"
+    lowered = value.lower()
+    if any(word in lowered for word in PHRASE_WORDS) or any(known in lowered for known in KNOWN_DEFAULTS
+                                                                if len(known) >= 8):
+        return "is a phrase, not a random value"
+    if _patterned(value):
+        return "is not random (a repeated or sequential pattern)"
     return None
 
 

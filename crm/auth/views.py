@@ -38,10 +38,11 @@ def login():
     username = request.form.get("username", "")
     if request.method == "POST":
         # Failed logins are counted with the API's, per username and per address (ratelimit.py).
-        if ratelimit.refusal(username, request.remote_addr):
+        refused = ratelimit.refusal(username, request.remote_addr)
+        if refused:
             db.session.commit()  # the refusal's audit entry
             return render_template("auth/login.html", error=_("Too many failed attempts. Try again later."),
-                                   username=username), 429
+                                   username=username), 429, {"Retry-After": str(refused.retry_after)}
         try:
             staff = service.authenticate(username, request.form.get("password", ""))
         except Unauthorized:

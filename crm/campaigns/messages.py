@@ -24,7 +24,7 @@ from functools import lru_cache
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from jinja2 import StrictUndefined, TemplateError, nodes
+from jinja2 import StrictUndefined, TemplateError, Undefined, nodes
 from jinja2.filters import FILTERS
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from sqlalchemy import select
@@ -52,7 +52,9 @@ SAFE_FILTERS = ("abs", "capitalize", "count", "d", "default", "e", "escape", "fi
 _NODES = (nodes.Template, nodes.Output, nodes.TemplateData, nodes.If, nodes.CondExpr, nodes.Const, nodes.Name,
           nodes.Getattr, nodes.Getitem, nodes.Slice, nodes.Filter, nodes.Test, nodes.Keyword, nodes.Compare,
           nodes.Operand, nodes.And, nodes.Or, nodes.Not, nodes.Neg, nodes.Pos, nodes.Concat, nodes.Add, nodes.Sub,
-          nodes.Mul, nodes.Div, nodes.FloorDiv, nodes.Mod, nodes.Tuple, nodes.List, nodes.Dict, nodes.Pair)
+          nodes.Mul, nodes.Div, nodes.FloorDiv, nodes.Mod)
+# No list, tuple or dict literals: nothing in a greeting needs one, and ((("a",)*1000,)*1000,)
+# multiplies past any per-operation cap into work that runs in C where no budget can stop it.
 
 
 class Refused(TemplateError):
@@ -81,6 +83,19 @@ class _MessageEnvironment(ImmutableSandboxedEnvironment):
         super().__init__(**options)
         self.globals.clear()  # range, lipsum, dict, cycler...: no use in a message, and costly
         self.filters = {name: self.filters[name] for name in SAFE_FILTERS}
+
+    def getattr(self, obj, attribute):
+        return self._no_method(super().getattr(obj, attribute))
+
+    def getitem(self, obj, argument):
+        return self._no_method(super().getitem(obj, argument))
+
+    @staticmethod
+    def _no_method(value):
+        """`{{ name.format }}` would print a method's repr (with a memory address)."""
+        if callable(value) and not isinstance(value, Undefined):
+            raise _costly(_l("A message cannot use %(what)s.", what=_l("function or method calls")))
+        return value
 
     def call_binop(self, context, operator, left, right):
         if operator == "**":
@@ -116,7 +131,8 @@ def _refused(node: nodes.Node):
         return None
     return {nodes.For: _l("loops (for)"), nodes.Macro: _l("macros"), nodes.CallBlock: _l("macros"),
             nodes.Call: _l("function or method calls"), nodes.Pow: "**", nodes.Assign: "{% set %}",
-            nodes.AssignBlock: "{% set %}", nodes.With: "{% with %}"}.get(
+            nodes.AssignBlock: "{% set %}", nodes.With: "{% with %}", nodes.Tuple: _l("lists"),
+            nodes.List: _l("lists"), nodes.Dict: _l("lists"), nodes.Pair: _l("lists")}.get(
         type(node), "{%% %s %%}" % type(node).__name__.lower())
 
 

@@ -28,17 +28,20 @@ class CustomHolidaySchema(Schema):
 
 
 class FiltersSchema(Schema):
-    levels = fields.List(fields.Str())
-    segments = fields.List(fields.Str(validate=validate.OneOf(SEGMENT_KEYS)))
-    stores = fields.List(fields.Str())
-    tags = fields.List(fields.Str())
+    # A filter names at most a few dozen of each: longer lists are mistakes (or abuse) and would
+    # not fit one SQL statement's parameters.
+    levels = fields.List(fields.Str(validate=validate.Length(max=32)), validate=validate.Length(max=50))
+    segments = fields.List(fields.Str(validate=validate.OneOf(SEGMENT_KEYS)), validate=validate.Length(max=50))
+    stores = fields.List(fields.Str(validate=validate.Length(max=32)), validate=validate.Length(max=200))
+    tags = fields.List(fields.Str(validate=validate.Length(max=32)), validate=validate.Length(max=50))
     birthday_month = Int(validate=validate.Range(min=1, max=12))
     last_visit_after = Date()
     last_visit_before = Date()
     spend_min = Money(metadata={"description": "spend over the level window (12 months), after coupons"})
     spend_max = Money()
     consent = fields.Str(validate=validate.OneOf(CONSENTS))
-    rfm = fields.List(fields.Str(), metadata={"description": "RFM groups: champions, loyal, new, at_risk, lost, "
+    rfm = fields.List(fields.Str(validate=validate.Length(max=32)), validate=validate.Length(max=10),
+                     metadata={"description": "RFM groups: champions, loyal, new, at_risk, lost, "
                                                               "others"})
 
 

@@ -41,7 +41,7 @@ def luhn_check_digit(digits: str) -> str:
 
 
 def luhn_valid(number: str) -> bool:
-    return number.isdigit() and len(number) > 1 and luhn_check_digit(number[:-1]) == number[-1]
+    return number.isascii() and number.isdigit() and len(number) > 1 and luhn_check_digit(number[:-1]) == number[-1]
 
 
 def new_card_no() -> str:
@@ -50,7 +50,7 @@ def new_card_no() -> str:
 
 
 def looks_like_card_no(text: str) -> bool:
-    return len(text) == LENGTH and text.startswith(PREFIX) and text.isdigit()
+    return len(text) == LENGTH and text.startswith(PREFIX) and text.isascii() and text.isdigit()
 
 
 def _keys() -> list[bytes]:

@@ -15,7 +15,8 @@ class ItemSchema(Schema):
                                 metadata={"description": "Member price per level code, overriding member_price."})
     valid_from = fields.Date(allow_none=True)
     valid_to = fields.Date(allow_none=True)
-    store_codes = fields.List(fields.Str(), metadata={"description": "Sold only in these stores; empty = all."})
+    store_codes = fields.List(fields.Str(validate=validate.Length(max=32)), validate=validate.Length(max=200),
+                              metadata={"description": "Sold only in these stores; empty = all."})
     active = Bool()
 
 
@@ -37,7 +38,8 @@ class PromotionSchema(Schema):
                           validate=validate.Range(min=10, max=99.99),
                           metadata={"description": "DecimalString of the list price paid: \"77.00\" is 7.7折 "
                                                    "(under 10 is refused: it is almost always 7.7 typed for 77)."})
-    categories = fields.List(fields.Str(validate=validate.Length(min=1, max=32)), load_default=list)
+    categories = fields.List(fields.Str(validate=validate.Length(min=1, max=32)), load_default=list,
+                             validate=validate.Length(max=100))
     starts_on = fields.Date(required=True)
     ends_on = fields.Date(required=True)
     members_only = Bool(load_default=False)

@@ -21,11 +21,12 @@ class CheckoutInSchema(Schema):
     covers = Int(allow_none=True, validate=validate.Range(min=1, max=1000))
     segment = fields.Str(allow_none=True, validate=validate.OneOf(SEGMENT_KEYS))
     redeem_points = Int(load_default=0, validate=validate.Range(min=0, max=10_000_000))
-    promotion_codes = fields.List(fields.Str(validate=validate.Length(min=1, max=32)), load_default=list)
+    promotion_codes = fields.List(fields.Str(validate=validate.Length(min=1, max=32)), load_default=list,
+                                  validate=validate.Length(max=20))
     coupon_codes = fields.List(fields.Str(validate=validate.Length(min=1, max=20)), load_default=list,
                                validate=validate.Length(max=10))
     wallet_amount = Money(load_default=0, metadata={"description": "Part of the bill paid from stored value."})
-    pin = fields.Str(validate=validate.Regexp(r"^\d{6}$", error="The PIN is 6 digits."), load_only=True)
+    pin = fields.Str(validate=validate.Regexp(r"^[0-9]{6}$", error="The PIN is 6 digits."), load_only=True)
 
     @validates_schema
     def _one_member_reference(self, data, **kwargs):

@@ -20,6 +20,7 @@ from werkzeug.routing import BaseConverter, IntegerConverter
 
 MAX_ID = 2**31 - 1
 MAX_JSON_DEPTH = 64
+MAX_ANONYMOUS_BODY = 16 * 1024  # the one anonymous API body is a username and a password
 
 
 class CardNumberConverter(BaseConverter):
@@ -28,7 +29,8 @@ class CardNumberConverter(BaseConverter):
 
 
 class IdConverter(IntegerConverter):
-    """`<int:…>` in every route: 0 … 2³¹−1 (the range of the id columns)."""
+    """`<int:…>` in every route: ASCII digits, 0 … 2³¹−1 (the range of the id columns)."""
+    regex = r"[0-9]+"
 
     def __init__(self, map, *args, **kwargs):
         kwargs.setdefault("max", MAX_ID)
@@ -60,7 +62,9 @@ def json_too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
 
 # Control characters (NUL, ESC, …) and lone surrogates are never part of a name, a note or a
 # code; tab, line feed and carriage return are (multi-line notes, pasted text).
-_FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+# Bidirectional overrides (U+202A-202E, U+2066-2069) are refused too: they make a name display
+# as something else on a receipt or a list ("Trojan source" spoofing).
+_FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def forbidden_character_in(value, path="") -> str | None:
@@ -121,6 +125,9 @@ def install(app):
     @app.before_request
     def _refuse_bad_input():
         from ..errors import Invalid, error_response
+        if (request.path.startswith("/api/") and "Authorization" not in request.headers
+                and (request.content_length or 0) > MAX_ANONYMOUS_BODY):
+            return error_response(413, "payload_too_large", "A request without a token carries at most 16 KB.")
         if request.is_json and request.content_length and json_too_deep(request.get_data(cache=True)):
             return error_response(400, "malformed_json", f"The JSON is nested more than {MAX_JSON_DEPTH} deep.")
         field = _request_forbidden_field()

@@ -33,6 +33,10 @@ def json_body():
         _json_body.reset(token)
 
 
+def in_json_body() -> bool:
+    return _json_body.get()
+
+
 def _bounded(kwargs, low, high):
     """Add the column's range unless the field states both ends of a narrower one."""
     validators = kwargs.get("validate") or []
@@ -96,7 +100,7 @@ class DecimalString(fields.Field):
         return None if value is None else str(Decimal(value).quantize(Decimal("0.01")))
 
     def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, str):
+        if not isinstance(value, str) or (_json_body.get() and value != value.strip()):
             raise self.make_error("invalid")
         match = _DECIMAL.fullmatch(value.strip())
         if not match or len(match.group(0)) > 12:

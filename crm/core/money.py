@@ -83,6 +83,9 @@ class Money(fields.Field):
         return format_fen(value)
 
     def _deserialize(self, value, attr, data, **kwargs):
+        from .fields import in_json_body
+        if in_json_body() and isinstance(value, str) and value != value.strip():
+            raise self.make_error("invalid")  # JSON says exactly "12.50"; a form field may carry stray spaces
         try:
             fen = parse_amount(value)
         except ValueError as exc:

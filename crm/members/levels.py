@@ -79,6 +79,10 @@ def create_level(actor: Actor, *, code, name, rank, points_multiplier=Decimal("1
 
 def update_level(actor: Actor, code: str, **changes) -> MemberLevel:
     level = get_by_code(code, as_404=True)
+    if level.rank == 0 and changes.get("rank") not in (None, 0):
+        # New members start on the rank-0 level; moving it would leave them without one.
+        raise Invalid(_("The entry level keeps rank 0: new members start on it."), code="entry_level_rank",
+                      field="rank")
     _check(changes.get("rank"), changes.get("points_multiplier"), ignore_id=level.id)
     for field, value in changes.items():
         setattr(level, field, value)

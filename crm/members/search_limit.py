@@ -1,8 +1,8 @@
 """The member search budget: MEMBER_SEARCH_LIMIT per staff user, the API, the staff pages
 and the till's mobile look-up together.
 
-Counted in the rate-limit store (RATELIMIT_STORAGE_URI, through the `limits` library that
-Flask-Limiter uses), so every worker shares one budget when that is Redis; with the default
+Counted in the rate-limit store (RATELIMIT_STORAGE_URI, through the `limits` library), so every
+worker shares one budget when that is Redis; with the default
 memory:// each worker counts its own. What counts, and why:
 
 * A signed card code (a printed card's QR, a phone code) never counts: it cannot be

@@ -68,17 +68,30 @@ def _header(fieldnames, required, optional) -> list[str]:
     return header
 
 
+def _reader(raw):
+    """CSV rows; a malformed file (a field over the csv module's 128 KB limit, a NUL byte) is 422."""
+    reader = csv.reader(io.StringIO(_text(raw), newline=""))
+
+    def checked():
+        try:
+            yield from reader
+        except csv.Error as exc:
+            raise Invalid(_("Line %(line)d is not valid CSV.", line=reader.line_num), code="invalid_csv",
+                          field="file", line=reader.line_num, reason=str(exc)) from None
+    return checked(), reader
+
+
 def rows(raw, kind):
     """(line number, {column: value}) for each data row of a file of this kind. The encoding
     and the header are checked at once (422), not when the first row is read."""
     _model, _number, required, optional, _parse = KINDS[kind]
-    reader = csv.reader(io.StringIO(_text(raw), newline=""))
-    return _data_rows(reader, _header(next(reader, None), required, optional))
+    lines, reader = _reader(raw)
+    return _data_rows(lines, reader, _header(next(lines, None), required, optional))
 
 
-def _data_rows(reader, header):
+def _data_rows(lines, reader, header):
     width, named = len(header), [(i, name) for i, name in enumerate(header) if name]
-    for row in reader:
+    for row in lines:
         cells = row[:width]  # cells past the header are ignored, missing ones are empty
         if not any(cell.strip() for cell in cells):
             continue  # blank line
@@ -89,9 +102,9 @@ def _data_rows(reader, header):
 def count_rows(raw, kind) -> int:
     """Check the encoding and the header (422) and count the data rows, as `rows` yields them."""
     _model, _number, required, optional, _parse = KINDS[kind]
-    reader = csv.reader(io.StringIO(_text(raw), newline=""))
-    width = len(_header(next(reader, None), required, optional))
-    return sum(1 for row in reader if any(cell.strip() for cell in row[:width]))
+    lines, _reader_state = _reader(raw)
+    width = len(_header(next(lines, None), required, optional))
+    return sum(1 for row in lines if any(cell.strip() for cell in row[:width]))
 
 
 def chunks(iterable, size: int):

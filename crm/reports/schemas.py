@@ -112,7 +112,7 @@ class PlansSchema(Schema):
     store_code = fields.Str(required=True)
     year = Int(required=True, validate=validate.Range(min=2000, max=2100))
     month = Int(load_default=None, allow_none=True, validate=validate.Range(min=1, max=12))
-    plans = fields.List(fields.Nested(PlanLine), required=True, validate=validate.Length(min=1))
+    plans = fields.List(fields.Nested(PlanLine), required=True, validate=validate.Length(min=1, max=100))
 
 
 class CompetitorSchema(Schema):

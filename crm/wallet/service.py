@@ -207,7 +207,8 @@ def _pin(member_id: int) -> WalletPin | None:
 
 def set_pin(actor: Actor, member_id: int, pin: str, current_pin: str | None = None):
     """Set or change the 6-digit payment PIN; changing it needs the current one."""
-    if not (isinstance(pin, str) and len(pin) == 6 and pin.isdigit()):
+    # ASCII only: a full-width "１２３４５６" from an IME would never match what a POS keypad sends.
+    if not (isinstance(pin, str) and len(pin) == 6 and pin.isascii() and pin.isdigit()):
         raise Invalid(_("The PIN is 6 digits."), code="invalid_pin", field="pin")
     locks.lock_member(member_id)
     row = _pin(member_id)
