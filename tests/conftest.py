@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
+import redis
 from sqlalchemy import text
 
 from config import TestConfig, normalise_database_url
@@ -32,6 +33,7 @@ from crm.members import search_limit
 
 ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 PASSWORD = "correct-horse-1"
 
 
@@ -430,3 +432,24 @@ def clock():
     Staff fixtures log in before the test body runs and API tokens last API_TOKEN_HOURS: to
     start a test at another time of day use @pytest.mark.clock_at("HH:MM") instead."""
     return TestClock()
+
+
+def redis_ok() -> bool:
+    try:
+        return redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture
+def redis_prefix():
+    """A key prefix of this test's own on the test Redis (required in CI), deleted afterwards."""
+    if not redis_ok():
+        if IN_CI:
+            pytest.fail(f"CI=true but Redis is unreachable at {REDIS_URL}")
+        pytest.skip(f"Redis unreachable at {REDIS_URL}")
+    prefix = f"crm-test-{uuid.uuid4().hex[:8]}"
+    yield prefix
+    client = redis.Redis.from_url(REDIS_URL)
+    for key in client.scan_iter(f"*{prefix}*"):
+        client.delete(key)

@@ -1,7 +1,5 @@
 """Failed logins are counted once for the API and the UI, per username (5 in 15 minutes) and
 per address (30), shared by every worker: in the database by default, in Redis when set."""
-import os
-import uuid
 
 import pytest
 import redis
@@ -10,11 +8,10 @@ from sqlalchemy import func, select
 
 from crm.auth.models import LoginFailure
 from crm.extensions import db
-from tests.conftest import IN_CI, PASSWORD, make_app, scratch_database
+from tests.conftest import PASSWORD, REDIS_URL, make_app, scratch_database
 from tests.servers import flask_cli, gunicorn
 from tests.test_ui import CSRF
 
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 TILL_PC = "10.1.1.10"
 
 
@@ -84,26 +81,6 @@ def test_counts_are_shared_by_app_instances_on_one_database(app, staff):
     finally:
         with other.app_context():
             db.engine.dispose()
-
-
-def _redis_ok():
-    try:
-        return redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except redis.RedisError:
-        return False
-
-
-@pytest.fixture
-def redis_prefix():
-    if not _redis_ok():
-        if IN_CI:
-            pytest.fail(f"CI=true but Redis is unreachable at {REDIS_URL}")
-        pytest.skip(f"Redis unreachable at {REDIS_URL}")
-    prefix = f"crm-test-{uuid.uuid4().hex[:8]}"
-    yield prefix
-    client = redis.Redis.from_url(REDIS_URL)
-    for key in client.scan_iter(f"*{prefix}*"):
-        client.delete(key)
 
 
 def test_counts_live_in_redis_when_it_is_configured(app, staff, redis_prefix):

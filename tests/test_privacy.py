@@ -1,18 +1,16 @@
 """Privacy for roles that see masked data (cashier, marketing): no mobile by prefix search, a
 member search budget per user, card numbers and QR payloads only for the roles that print
 cards, company phones masked like members' mobiles."""
-import os
 import re
 import secrets
 import time
-import uuid
 
 import limits.storage.memory
 import pytest
 import redis
 from sqlalchemy import func, select
 
-from tests.conftest import IN_CI, PASSWORD, make_app
+from tests.conftest import PASSWORD, REDIS_URL, make_app
 from tests.test_ui import text, ui_login
 
 # Three members a cashier sees as 158****4567, 158****4567 and 158****0000: the hidden digits differ.
@@ -281,24 +279,6 @@ def test_company_contact_phones_are_masked_like_mobiles(login_api):
         assert api.get(f"/api/v1/companies/{mobile['id']}").json["contact_phone"] == m, role
         listed = {c["id"]: c["contact_phone"] for c in api.get("/api/v1/companies").json["items"]}
         assert listed == {mobile["id"]: m, landline["id"]: land}, role
-
-
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-
-
-@pytest.fixture
-def redis_prefix():
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except redis.RedisError:
-        if IN_CI:
-            pytest.fail(f"CI=true but Redis is unreachable at {REDIS_URL}")
-        pytest.skip(f"Redis unreachable at {REDIS_URL}")
-    prefix = f"crm-test-{uuid.uuid4().hex[:8]}"
-    yield prefix
-    client = redis.Redis.from_url(REDIS_URL)
-    for key in client.scan_iter(f"*{prefix}*"):
-        client.delete(key)
 
 
 def test_search_budget_is_shared_by_workers_through_redis(app, staff, redis_prefix):

@@ -1,27 +1,17 @@
 """Scale-out: several gunicorn workers share one failed-login budget through Redis."""
-import os
 import uuid
 
 import pytest
 import redis
 import requests
 
-from tests.conftest import IN_CI, PASSWORD
+from tests.conftest import IN_CI, PASSWORD, REDIS_URL, redis_ok
 from tests.servers import SECRET_KEY, flask_cli, gunicorn
-
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-
-
-def _redis_ok():
-    try:
-        return redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except redis.RedisError:
-        return False
 
 
 @pytest.fixture
 def shared_env(tmp_path):
-    if not _redis_ok():
+    if not redis_ok():
         if IN_CI:
             pytest.fail(f"CI=true but Redis is unreachable at {REDIS_URL}")
         pytest.skip(f"Redis unreachable at {REDIS_URL}")
