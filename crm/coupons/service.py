@@ -9,6 +9,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from ..core import audit, locks
 from ..core.actor import Actor
+from ..core.lookup import get_or_404
 from ..core.money import format_fen, percent_to_bp, round_fen
 from ..core.timeutil import utcnow
 from ..errors import Conflict, Invalid, NotFound
@@ -255,10 +256,7 @@ def create_gift_rule(actor: Actor, data: dict) -> GiftRule:
 
 
 def get_gift_rule(rule_id: int) -> GiftRule:
-    rule = db.session.get(GiftRule, rule_id)
-    if rule is None:
-        raise NotFound(_("No such gift rule."), code="gift_rule_not_found")
-    return rule
+    return get_or_404(GiftRule, rule_id, _("No such gift rule."), code="gift_rule_not_found")
 
 
 def update_gift_rule(actor: Actor, rule_id: int, data: dict) -> GiftRule:
@@ -432,10 +430,7 @@ def get_coupon_by_id(coupon_id: int) -> Coupon:
 
 
 def get_prize(prize_id: int) -> DrawPrize:
-    prize = db.session.get(DrawPrize, prize_id)
-    if prize is None:
-        raise NotFound(_("No such prize."), code="draw_prize_not_found")
-    return prize
+    return get_or_404(DrawPrize, prize_id, _("No such prize."), code="draw_prize_not_found")
 
 
 def gift_preview(amount: int, on: date) -> list[dict]:

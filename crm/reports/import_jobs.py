@@ -30,8 +30,9 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from ..auth.models import Staff
 from ..core import audit, locks
 from ..core.actor import Actor
+from ..core.lookup import get_or_404
 from ..core.timeutil import utcnow
-from ..errors import Invalid, NotFound
+from ..errors import Invalid
 from ..extensions import db
 from . import imports
 from .models import ImportJob
@@ -61,10 +62,7 @@ def create(actor: Actor, kind: str, raw: bytes | str, *, filename: str = "", ski
 
 
 def get(job_id: int) -> ImportJob:
-    job = db.session.get(ImportJob, job_id)
-    if job is None:
-        raise NotFound(_("No such import."), code="import_not_found")
-    return job
+    return get_or_404(ImportJob, job_id, _("No such import."), code="import_not_found")
 
 
 def recent(limit: int = 20) -> list[ImportJob]:
