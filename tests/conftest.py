@@ -334,7 +334,27 @@ def _install_session_clock(config):
         servers.flask_cli = flask_cli
 
 
+def _compile_catalogues():
+    """Plain `pytest` (without `make test`) still runs on the compiled catalogue: the .mo files are
+    build output (git-ignored), so make any that is missing or older than its .po, as `make translations` would."""
+    from pathlib import Path
+
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    for po in (Path(__file__).resolve().parent.parent / "translations").glob("*/LC_MESSAGES/messages.po"):
+        mo = po.with_suffix(".mo")
+        if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
+            with po.open("rb") as f:
+                catalog = read_po(f)
+            tmp = mo.with_suffix(f".mo.{os.getpid()}")
+            with tmp.open("wb") as f:
+                write_mo(f, catalog)
+            tmp.replace(mo)  # atomic, so a concurrent run never reads half a file
+
+
 def pytest_configure(config):
+    _compile_catalogues()
     config.addinivalue_line("markers", "clock_at(when): start the test's clock (ticking) at this time, \"HH:MM\" "
                                        "(today in Asia/Shanghai) or an aware datetime, before its fixtures run")
     _install_session_clock(config)
