@@ -44,9 +44,10 @@ class Config:
     SQLALCHEMY_DATABASE_URI = normalise_database_url(
         os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'instance' / 'crm.sqlite3'}")
     )
-    # Pre-ping costs a round trip per request; off by default (a dropped connection fails
-    # one request and the pool is refreshed). Set DB_POOL_PRE_PING=1 behind flaky networks.
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": os.environ.get("DB_POOL_PRE_PING", "0") == "1",
+    # Pre-ping checks a pooled connection before each checkout (a cheap round trip), so the
+    # first request after a database restart gets a fresh connection instead of a 503 on a
+    # dead one. On by default; DB_POOL_PRE_PING=0 turns it off.
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": os.environ.get("DB_POOL_PRE_PING", "1") == "1",
                                  "pool_recycle": 1800}
     CRM_TIMEZONE = os.environ.get("CRM_TIMEZONE", "Asia/Shanghai")
 

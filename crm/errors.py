@@ -7,7 +7,7 @@ every HTTP error there too: 404, 405, 500 — never an HTML page or a traceback)
 import logging
 from urllib.parse import urlsplit
 
-from flask import flash, jsonify, make_response, redirect, render_template, request, url_for
+from flask import current_app, flash, g, jsonify, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -125,7 +125,14 @@ def register_error_handlers(app):
 
     @app.errorhandler(DomainError)
     def _domain(err):
-        rollback_for(err)
+        try:
+            rollback_for(err)
+        except Exception as exc:  # keeping the work (a wrong PIN try) met a lost or read-only database
+            what = unavailable_reason(exc)
+            if not what:
+                raise
+            log.warning("%s unavailable on %s %s: %s", what, request.method, request.path, exc)
+            return unavailable_response(what)
         if is_api_request():
             return error_response(err.status, err.code, err.message, err.details)
         return _html_error(err.status, str(err.message))
@@ -181,15 +188,10 @@ def register_error_handlers(app):
         from .core.locks import is_retryable
         if is_retryable(err):  # lost a race the unit of work could not retry away: 409, retryable
             return _domain(ConcurrentChange())
-        if _unavailable(err):  # a store we depend on is unreachable: say when to try again, never 500
-            log.warning("Service unavailable on %s %s: %s", request.method, request.path, err)
-            db.session.rollback()
-            if is_api_request():
-                resp = error_response(503, "service_unavailable", "Temporarily unavailable; try again shortly.")
-            else:
-                resp = make_response(_html_error(503, _("The service is briefly unavailable; try again in a moment.")))
-            resp.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-            return resp
+        what = unavailable_reason(err)
+        if what:  # a store we depend on is unreachable or refuses writes: say when to try again, never 500
+            log.warning("%s unavailable on %s %s: %s", what, request.method, request.path, err)
+            return unavailable_response(what)
         if isinstance(err, (DataError, OverflowError)):  # a number past its column, a NUL in text
             log.info("Refused a value the database cannot store on %s %s: %s", request.method, request.path, err)
             return _domain(Invalid(_("A value is out of range or holds characters that cannot be stored."),
@@ -202,15 +204,57 @@ def register_error_handlers(app):
 
 
 RETRY_AFTER_SECONDS = 10
+# SQLSTATEs that mean "the database cannot do this now", whatever exception class the driver
+# picked: a read-only database or standby (25006, psycopg raises it as InternalError), a lost
+# connection (class 08), a server shutting down or still starting (57P01-57P03), too many
+# connections (53300).
+_UNAVAILABLE_SQLSTATES = {"25006", "57P01", "57P02", "57P03", "53300"}
 
 
-def _unavailable(err) -> bool:
-    """The database or the rate-limit store (Redis) cannot be reached (deadlocks and
-    serialization failures, also OperationalErrors, are answered 409 before this is asked)."""
+def unavailable_reason(err) -> str | None:
+    """Return "database" when the database is unreachable or read-only, "service" when the rate-limit
+    store (Redis) is unreachable, else None. Looks down the exception's cause chain, so an error
+    re-raised by a unit of work (or wrapped by SQLAlchemy) is still recognised. Deadlocks and
+    serialization failures, also OperationalErrors, are answered 409 before this is asked."""
+    import psycopg
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeout
-    from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
-    return isinstance(err, (RedisConnectionError, RedisTimeout, DisconnectionError, InterfaceError, OperationalError))
+    from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, (RedisConnectionError, RedisTimeout)):
+            return "service"
+        if isinstance(err, (DisconnectionError, InterfaceError, OperationalError, PoolTimeout,
+                            psycopg.OperationalError, psycopg.InterfaceError)):
+            return "database"
+        state = getattr(err.orig, "sqlstate", None) if isinstance(err, DBAPIError) else getattr(err, "sqlstate", None)
+        if isinstance(state, str) and (state in _UNAVAILABLE_SQLSTATES or state.startswith("08")):
+            return "database"
+        err = err.__cause__ or err.__context__
+    return None
+
+
+def unavailable_response(what: str = "database"):
+    """503 with Retry-After: JSON `database_unavailable` / `service_unavailable` under /api/,
+    else a plain error page. Safe to call while the database is gone: the rollback may fail
+    and the page does not look up the logged-in user (that would query the database again)."""
+    from .extensions import db
+    try:
+        db.session.rollback()
+    except Exception:  # noqa: BLE001 - the connection is already gone; the pool replaces it
+        log.debug("Rollback failed on an unavailable database", exc_info=True)
+    if is_api_request():
+        code = "database_unavailable" if what == "database" else "service_unavailable"
+        resp = error_response(503, code, "Temporarily unavailable; try again shortly.")
+    else:
+        # Render as nobody: the staff row may be expired by the rollback, and reloading it (or
+        # running the session loader) would meet the same dead database.
+        g._login_user = current_app.login_manager.anonymous_user()
+        resp = make_response(_html_error(503, _("The service is briefly unavailable; try again in a moment.")))
+    resp.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return resp
 
 
 def _flat(value):

@@ -100,6 +100,7 @@ POLICY = {
     ("GET", "/m/<token>"): PUBLIC,
     ("GET", "/cards/<card_no>/qr.png"): DESK,
     ("GET", "/healthz"): PUBLIC,
+    ("GET", "/readyz"): PUBLIC,
     ("GET", "/lang/<code>"): PUBLIC,
     ("GET", "/login"): PUBLIC,
     ("POST", "/login"): PUBLIC,
@@ -275,7 +276,7 @@ def test_ui_routes_admit_exactly_their_roles(app, client, staff):
     for role in sorted(ALL):
         ui = ui_login(app, staff[role])
         for (method, path), allowed in POLICY.items():
-            if path.startswith(("/api/", "/static", "/login", "/lang", "/healthz")) or allowed == PUBLIC:
+            if path.startswith(("/api/", "/static", "/login", "/lang", "/healthz", "/readyz")) or allowed == PUBLIC:
                 continue
             if path == "/logout":
                 continue  # would end the session used for the rest of the loop

@@ -19,7 +19,7 @@ from . import service, sessions
 from .roles import ADMIN
 
 # Endpoints of third-party blueprints that are open by nature.
-_PUBLIC_ENDPOINTS = {"static", "api-docs.openapi_json", "swagger_ui.show"}
+_PUBLIC_ENDPOINTS = {"static", "api-docs.openapi_json", "swagger_ui.show", "health.healthz", "health.readyz"}
 _READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
