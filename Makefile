@@ -6,7 +6,7 @@ FLASK   = $(VENV)/bin/flask --app wsgi
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: run test test-clock contract install translations translations-update migrate demo lint bench-lookup bench-checkout bench-floor bench-campaigns bench-reports bench-imports clean
+.PHONY: run serve bench-boot test test-clock contract install translations translations-update migrate demo lint bench-lookup bench-checkout bench-floor bench-campaigns bench-reports bench-imports clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -41,7 +41,21 @@ run: demo
 	@echo "  Demo logins (password demo1234): admin, manager, frontdesk, hoteldesk, cashier, marketing"
 	@echo "  API docs: http://$(HOST):$(PORT)/api/v1/docs/"
 	@echo ""
-	$(FLASK) run --host $(HOST) --port $(PORT)
+	@echo "  The scheduler runs beside it (sends scheduled campaigns); Ctrl-C stops both."
+	@echo ""
+	HOST=$(HOST) PORT=$(PORT) PATH="$(abspath $(VENV))/bin:$$PATH" \
+		$(VENV)/bin/supervisord -c deploy/supervisord-demo.conf -j $(RUN_DIR)/supervisord-demo.pid
+
+# Production on one host: migrate, then gunicorn (gunicorn.conf.py) and the scheduler, each restarted
+# if it exits (deploy/supervisord.conf). Needs DATABASE_URL, SECRET_KEY and RATELIMIT_STORAGE_URI in
+# the environment (README "Running in production"); listens on $(SERVE_PORT) (all interfaces).
+SERVE_PORT ?= 8000
+RUN_DIR    ?= instance
+serve: translations
+	$(FLASK) db upgrade
+	@mkdir -p $(RUN_DIR)
+	PORT=$(SERVE_PORT) PATH="$(abspath $(VENV))/bin:$$PATH" \
+		$(VENV)/bin/supervisord -c deploy/supervisord.conf -j $(RUN_DIR)/supervisord.pid
 
 test: translations
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -81,6 +95,9 @@ bench-reports: install
 
 bench-imports: install
 	$(PY) bench/imports.py
+
+bench-boot: install
+	$(PY) bench/boot.py
 
 clean:
 	rm -rf $(VENV) instance/*.sqlite3*

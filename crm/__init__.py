@@ -18,6 +18,8 @@ def create_app(config_object="config.Config", **overrides) -> Flask:
         n = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     _ensure_sqlite_dir(app)
+    from .core import requestid
+    requestid.install(app)  # first, so even a refused request carries its id
     _init_extensions(app)
     from .core import bounds
     bounds.install(app)  # before the blueprints: their <int:…> ids are bounded

@@ -1,12 +1,10 @@
 """QR images of a card's payload, drawn by the qrcode library."""
 import io
 
-import qrcode
-import qrcode.image.svg
-from qrcode.constants import ERROR_CORRECT_M
-
 
 def _qr(payload: str):
+    import qrcode  # imported on first use (with PIL), not at every worker's boot
+    from qrcode.constants import ERROR_CORRECT_M
     qr = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=2, box_size=10)
     qr.add_data(payload)
     qr.make(fit=True)
@@ -20,5 +18,6 @@ def png(payload: str) -> bytes:
 
 
 def svg(payload: str) -> str:
+    import qrcode.image.svg
     image = _qr(payload).make_image(image_factory=qrcode.image.svg.SvgPathImage)
     return image.to_string(encoding="unicode")

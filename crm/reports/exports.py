@@ -18,7 +18,6 @@ from datetime import datetime
 
 from flask import Response, stream_with_context
 from flask_babel import gettext as _
-from openpyxl import Workbook
 
 from ..core.timeutil import local_today, zone
 from ..errors import Invalid
@@ -57,6 +56,7 @@ def _csv(header, rows):
 
 
 def _xlsx(header, rows, title) -> bytes:
+    from openpyxl import Workbook  # imported on first use: it costs a worker ~0.1 s at boot
     book = Workbook(write_only=True)  # rows go straight to the zip stream, not into a sheet in memory
     sheet = book.create_sheet(title=title[:31])
     sheet.append([_cell(h) for h in header])
