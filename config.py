@@ -118,6 +118,11 @@ class Config:
     # A send missed while the scheduler was down is still made up to this many days late.
     SCHEDULER_CATCH_UP_DAYS = _int("SCHEDULER_CATCH_UP_DAYS", 2)
     FANOUT_BATCH = _int("FANOUT_BATCH", 2000)  # members per fan-out transaction
+    # Scheduler leadership: a lease of this many seconds, renewed every third of it; a standby
+    # takes over (and resumes an interrupted fan-out) within one lease of the leader's death.
+    SCHEDULER_LEASE_SECONDS = _int("SCHEDULER_LEASE_SECONDS", 15)
+    # The SMS gateway drops a repeated Idempotency-Key (channels.py); 0: an interrupted SMS is `unknown`.
+    SMS_GATEWAY_DEDUPE = os.environ.get("SMS_GATEWAY_DEDUPE", "1") == "1"
 
 
 class TestConfig(Config):

@@ -3,6 +3,13 @@
 The outbox needs no sender: every message is a delivery row, listed on the outbox page.
 A sender raises ChannelError; `permanent` ones (not configured, address refused) are
 not retried.
+
+Exactly once where the channel allows: `send` gets `key`, the delivery's stable send id,
+the same on every attempt. The SMS adapter sends it as the `Idempotency-Key` header and
+the gateway must accept a repeated key without sending again (answer 2xx as for the
+first); then a send interrupted after the gateway's accept is simply sent again. Email
+uses it for the Message-ID, which mail systems may dedupe but SMTP does not promise: an
+interrupted email is marked `unknown`, not resent. A new adapter sets `dedupes`.
 """
 import json
 import smtplib
@@ -20,16 +27,19 @@ class ChannelError(Exception):
 
 
 class EmailSender:
+    dedupes = False  # SMTP has no dedupe: an interrupted send is `unknown`
+
     def __init__(self, config):
         self.config = config
         if not config.get("MAIL_SERVER"):
             raise ChannelError("email not configured (MAIL_SERVER)", permanent=True)
 
-    def send(self, address: str, subject: str, body: str):
+    def send(self, address: str, subject: str, body: str, *, key: str | None = None):
         c = self.config
         msg = EmailMessage()
         msg["From"], msg["To"], msg["Subject"] = c["MAIL_FROM"], address, subject
-        msg["Message-ID"] = make_msgid(domain=c["MAIL_FROM"].rpartition("@")[2] or None)
+        domain = c["MAIL_FROM"].rpartition("@")[2] or "localhost"
+        msg["Message-ID"] = f"<{key}@{domain}>" if key else make_msgid(domain=domain)
         msg.set_content(body)
         smtp_class = smtplib.SMTP_SSL if c.get("MAIL_USE_SSL") else smtplib.SMTP
         try:
@@ -47,18 +57,20 @@ class EmailSender:
 
 class SmsGateway:
     """The HTTP adapter. A different provider gets its own class with the same `send`."""
+    dedupes = True  # the gateway dedupes by Idempotency-Key (SMS_GATEWAY_DEDUPE=0 if yours does not)
 
     def __init__(self, config):
         self.config = config
         if not config.get("SMS_GATEWAY_URL"):
             raise ChannelError("sms not configured (SMS_GATEWAY_URL)", permanent=True)
 
-    def send(self, address: str, subject: str, body: str):
+    def send(self, address: str, subject: str, body: str, *, key: str | None = None):
         c = self.config
         payload = json.dumps({"to": address, "text": body, "sender": c.get("SMS_SENDER", "")}).encode()
         request = urllib.request.Request(c["SMS_GATEWAY_URL"], data=payload, method="POST",
                                          headers={"Content-Type": "application/json",
-                                                  "Authorization": f"Bearer {c.get('SMS_GATEWAY_TOKEN', '')}"})
+                                                  "Authorization": f"Bearer {c.get('SMS_GATEWAY_TOKEN', '')}",
+                                                  **({"Idempotency-Key": key} if key else {})})
         try:
             with urllib.request.urlopen(request, timeout=c["CHANNEL_TIMEOUT_SECONDS"]) as resp:
                 resp.read()
@@ -76,3 +88,11 @@ SENDERS = {"email": EmailSender, "sms": SmsGateway}
 
 def sender_for(channel: str, config):
     return SENDERS[channel](config)
+
+
+def dedupes(channel: str, config) -> bool:
+    """Whether a message on this channel may be sent again with the same key after an
+    interrupted send (the receiving end drops the repeat)."""
+    if channel == "sms":
+        return SENDERS["sms"].dedupes and config.get("SMS_GATEWAY_DEDUPE", True)
+    return SENDERS[channel].dedupes

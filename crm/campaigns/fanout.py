@@ -24,28 +24,51 @@ from . import audiences, messages
 from .models import Campaign, CampaignRun, Delivery
 from .schedule import Occurrence, birthdays_greeted_on
 
-LEASE = timedelta(minutes=10)  # a run not finished after this is taken over by the next tick
+# A run fanned out outside the scheduler lease (tick() called directly, no generation) and
+# not finished after this is taken over by the next tick. Under the lease a run belongs to
+# the leader's generation: the next leader takes it over at once.
+LEASE = timedelta(minutes=10)
 
 
-def claim_run(campaign: Campaign, occurrence: Occurrence, now: datetime) -> CampaignRun | None:
+class TakenOver(Exception):
+    """Another scheduler has taken this run over: the batch in hand is not committed."""
+
+
+def _same_generation(generation: int | None):
+    return CampaignRun.lease_generation.is_(None) if generation is None else \
+        CampaignRun.lease_generation == generation
+
+
+def claim_run(campaign: Campaign, occurrence: Occurrence, now: datetime,
+              generation: int | None = None) -> CampaignRun | None:
     """The run for this occurrence if this process may fan it out now; None if it is done
-    or another scheduler holds it."""
+    or another scheduler holds it. `generation`: the caller's scheduler lease generation."""
     key = dict(campaign_id=campaign.id, occurrence=occurrence.key, scope=occurrence.scope)
     run = db.session.scalar(select(CampaignRun).filter_by(**key))
     if run is None:
         try:
             with db.session.begin_nested():
-                run = CampaignRun(**key, claimed_at=now)
+                run = CampaignRun(**key, claimed_at=now, lease_generation=generation)
                 db.session.add(run)
             return run
         except IntegrityError:  # another scheduler inserted it a moment ago
             return None
     if run.status == "done":
         return None
+    held_by = run.lease_generation
+    if generation is not None and (held_by is None or held_by <= generation):
+        free = True  # its leader was us, or has lost the lease (a later generation leads): no waiting
+    else:
+        free = run.claimed_at < now - LEASE
+    if not free:
+        return None
     taken = db.session.execute(update(CampaignRun).where(
-        CampaignRun.id == run.id, CampaignRun.status == "running",
-        CampaignRun.claimed_at == run.claimed_at, CampaignRun.claimed_at < now - LEASE).values(claimed_at=now))
-    return run if taken.rowcount == 1 else None
+        CampaignRun.id == run.id, CampaignRun.status == "running", CampaignRun.claimed_at == run.claimed_at,
+        _same_generation(held_by)).values(claimed_at=now, lease_generation=generation))
+    if taken.rowcount != 1:
+        return None
+    db.session.refresh(run)
+    return run
 
 
 def finish_run(run: CampaignRun, now: datetime):
@@ -53,10 +76,16 @@ def finish_run(run: CampaignRun, now: datetime):
 
 
 def record_batch(run: CampaignRun, last_member_id: int, queued: int, skipped: int, lease_until: datetime):
-    """Progress of a run, committed with its batch; renewing the lease keeps other schedulers out."""
-    run.after_member_id, run.claimed_at = last_member_id, lease_until
-    run.queued += queued
-    run.skipped += skipped
+    """Progress of a run, committed with its batch, only while the run is still this
+    scheduler's (same generation and lease time); raises TakenOver otherwise."""
+    moved = db.session.execute(update(CampaignRun).where(
+        CampaignRun.id == run.id, CampaignRun.claimed_at == run.claimed_at,
+        _same_generation(run.lease_generation)).values(
+        after_member_id=last_member_id, claimed_at=lease_until, queued=run.queued + queued,
+        skipped=run.skipped + skipped).execution_options(synchronize_session=False)).rowcount
+    if moved != 1:
+        raise TakenOver(run.id)
+    db.session.refresh(run)
 
 
 def _member_rows(campaign: Campaign, occurrence: Occurrence, after: int, limit: int):

@@ -7,16 +7,24 @@ is queued — `resume_imports` as often (CSV imports a web worker left unfinishe
 was down then runs it when it starts, up to SCHEDULER_CATCH_UP_DAYS late; the review is
 idempotent per year, so a late or repeated run changes nothing more). Campaign state
 lives in our own tables, so a restarted scheduler picks up exactly where the last one
-stopped; the delivery key makes sure nothing is sent twice. On PostgreSQL a session advisory lock lets one scheduler
-work while any other waits as a standby.
+stopped; the delivery key makes sure nothing is sent twice.
+
+Leadership is a heartbeat lease of SCHEDULER_LEASE_SECONDS in the database (leases.py):
+any number of `crm scheduler` processes may run; one leads and runs the jobs, the others
+wait as standbys and take over within one lease when it stops renewing. Every fan-out
+batch and every message first asks whether this process can still prove it leads, and
+the leader's writes are fenced by its lease generation; a fan-out left by a dead leader
+is resumed by the next one at once. The process never exits on a database error: it
+logs it, steps down, and reconnects with backoff.
 """
-import contextlib
 import logging
+import signal
+import threading
 import time as clock
 from datetime import date, datetime, time, timedelta
 
 from flask import current_app, has_app_context
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ..core.actor import Actor
@@ -29,13 +37,30 @@ from ..reports import import_jobs
 from ..stores import service as stores
 from . import fanout, service
 from .dispatch import dispatch
+from .leases import Lease, LostLeadership, fence, last_seen
 from .models import Campaign
 from .schedule import due
 
 log = logging.getLogger("crm.scheduler")
 LEVEL_REVIEW_AT = time(3, 30)  # on 1 January, in the chain's time zone
-LOCK_KEY = 0x43524D5343  # "CRMSC": the one advisory lock the active scheduler holds
 _app = None  # the Flask app the APScheduler jobs run in
+_lease: Lease | None = None  # this process's scheduler lease; None: jobs called directly (tests, replays)
+
+
+def leading() -> bool:
+    """Whether this process may act now: it proves it holds the lease (or runs outside one)."""
+    return _lease is None or _lease.proves()
+
+
+def _generation() -> int | None:
+    return None if _lease is None else _lease.generation
+
+
+def scheduler_last_seen():
+    """When a scheduler last showed it was alive and leading (aware UTC), or None if none
+    ever ran: for health checks and a "no scheduler running" banner. Needs an app context."""
+    seen = last_seen()
+    return None if seen is None else seen["heartbeat_at"]
 
 
 def _commit():
@@ -49,8 +74,14 @@ def run_campaigns(now: datetime) -> int:
     zones = set(db.session.scalars(select(stores.Store.timezone).distinct()))
     total = 0
     for campaign_id in db.session.scalars(select(Campaign.id).where(Campaign.state.in_(("scheduled", "running")))):
+        if not leading():
+            break
         try:
             total += _run_campaign(db.session.get(Campaign, campaign_id), now, tz, zones)
+        except LostLeadership as exc:
+            db.session.rollback()
+            log.warning("campaign %s: stopped, this scheduler no longer leads (%s)", campaign_id, exc)
+            break
         except Conflict as exc:  # paused or cancelled by marketing while this beat was starting it
             db.session.rollback()
             log.info("campaign %s: left alone, its state changed meanwhile (%s)", campaign_id, exc.details)
@@ -76,15 +107,19 @@ def _run_campaign(campaign, now: datetime, tz: str, zones) -> int:
     total = 0
     for occurrence in due(campaign, now, tz=tz, zones=zones, holiday_date=service.holiday_date_fn(campaign),
                           catch_up_days=current_app.config["SCHEDULER_CATCH_UP_DAYS"]):
-        run = fanout.claim_run(campaign, occurrence, now)
+        if not leading():
+            break
+        generation = _generation()
+        run = fanout.claim_run(campaign, occurrence, now, generation)
         if run is None:
             db.session.rollback()
             continue
         if campaign.state == "scheduled":
             service.transition(None, campaign, "start")
+        fence(generation)
         _commit()
         started, finished = clock.monotonic(), False
-        while _still_running(campaign):
+        while leading() and _still_running(campaign):  # the lease is re-checked before every batch
             try:
                 last, queued, skipped = fanout.queue_batch(campaign, occurrence, after=run.after_member_id,
                                                            limit=batch_size, now=now, today=today)
@@ -93,17 +128,19 @@ def _run_campaign(campaign, now: datetime, tz: str, zones) -> int:
                     finished = True
                     break
                 fanout.record_batch(run, last, queued, skipped, now + timedelta(seconds=clock.monotonic() - started))
+                fence(generation)
                 _commit()
                 total += queued
-            except IntegrityError:  # another scheduler took this run over after our lease lapsed
+            except (IntegrityError, fanout.TakenOver):  # another scheduler took this run over
                 db.session.rollback()
                 log.warning("campaign %s occurrence %s: taken over by another scheduler", campaign.id, occurrence.key)
                 break
         if not finished:
             db.session.rollback()
-            continue  # paused, cancelled or taken over: the run resumes (or not) from where it stopped
+            continue  # paused, cancelled, taken over or no longer leading: resumed (or not) from where it stopped
         if campaign.schedule == "once":
             service.transition(None, campaign, "finish")
+        fence(generation)
         _commit()
         log.info("campaign %s occurrence %s%s: %d queued, %d skipped", campaign.id, occurrence.key,
                  f" ({occurrence.scope})" if occurrence.scope else "", run.queued, run.skipped)
@@ -117,9 +154,17 @@ def tick(now: datetime | None = None):
     app = current_app._get_current_object() if has_app_context() else _app
     with app.app_context():
         try:
+            if not leading():
+                return
             queued = run_campaigns(now or utcnow())
             budget = 0 if now else max(app.config["SCHEDULER_TICK_SECONDS"] - 5, 0)
-            sent = dispatch(now or utcnow(), commit=_commit, budget_seconds=budget)
+            try:
+                sent = dispatch(now or utcnow(), commit=_commit, budget_seconds=budget, leading=leading,
+                                generation=_generation())
+            except LostLeadership as exc:
+                db.session.rollback()
+                log.warning("sending stopped: this scheduler no longer leads (%s)", exc)
+                return
             if queued or sent:
                 log.info("tick: %d queued, sent %s", queued, dict(sent))
         finally:
@@ -132,6 +177,8 @@ def resume_imports():
     app = current_app._get_current_object() if has_app_context() else _app
     with app.app_context():
         try:
+            if not leading():
+                return
             finished = import_jobs.run_pending()
             if finished:
                 log.info("imports: %d job(s) taken over and finished", finished)
@@ -140,6 +187,8 @@ def resume_imports():
 
 
 def expire_points():
+    if not leading():
+        return
     with _app.app_context():
         try:
             accounts, expired = points.expire_all(Actor.system("scheduler"))
@@ -151,6 +200,8 @@ def expire_points():
 
 def review_levels(now: datetime | None = None):
     """The yearly level review (1 January, 03:30 in the chain's zone)."""
+    if not leading():
+        return
     with _app.app_context():
         try:
             result = levels.review_levels(Actor.system("scheduler"), now=now)
@@ -185,41 +236,16 @@ def catch_up_level_review(now: datetime) -> bool:
     return missed
 
 
-@contextlib.contextmanager
-def active_lock(engine, *, wait_seconds: float = 5.0, stop=lambda: False):
-    """Hold the scheduler lock for as long as the block runs; wait as a standby until it is free.
-    PostgreSQL only: on SQLite (one machine, development) there is nothing to take."""
-    if engine.dialect.name != "postgresql":
-        yield True
-        return
-    conn = engine.connect()
-    try:
-        announced = False
-        while not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": LOCK_KEY}).scalar():
-            conn.rollback()
-            if not announced:
-                log.info("another scheduler is active; waiting as a standby")
-                announced = True
-            if stop():
-                yield False
-                return
-            clock.sleep(wait_seconds)
-        conn.commit()
-        yield True
-    finally:
-        conn.invalidate()  # close the database session itself (not back to the pool): that releases the lock
-        conn.close()
-
-
 def build_scheduler(app, scheduler_class=None):
     """APScheduler with its jobs stored in the database (re-added, not duplicated, on restart)."""
+    from apscheduler.jobstores.memory import MemoryJobStore
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
     from apscheduler.schedulers.blocking import BlockingScheduler
     global _app
     _app = app
     store = SQLAlchemyJobStore(engine=db.engine, tablename="scheduler_jobs")
     scheduler = (scheduler_class or BlockingScheduler)(
-        jobstores={"default": store}, timezone=default_tz_name(),
+        jobstores={"default": store, "memory": MemoryJobStore()}, timezone=default_tz_name(),
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600})
     scheduler.add_job(f"{__name__}:tick", "interval", seconds=app.config["SCHEDULER_TICK_SECONDS"],
                       id="campaigns.tick", replace_existing=True)
@@ -233,18 +259,115 @@ def build_scheduler(app, scheduler_class=None):
     return scheduler
 
 
-def run_scheduler(app, *, once: bool = False):
-    """The `crm scheduler` process: wait to be the active one, catch up, then run the jobs."""
-    global _app
-    _app = app
-    with active_lock(db.engine) as active:
-        if not active:
-            return
-        tick()  # catch up at once after a restart
-        if once:
-            return
+def catch_up():
+    """Run by a scheduler as soon as it leads: the beat it may have missed, then the level review."""
+    tick()
+    if leading():
         catch_up_level_review(utcnow())
-        scheduler = build_scheduler(app)
-        log.info("scheduler active: tick every %ss, points expiry daily at 03:05, level review on 1 January at %s",
-                 app.config["SCHEDULER_TICK_SECONDS"], LEVEL_REVIEW_AT.strftime("%H:%M"))
+
+
+def _with_db(app, fn):
+    with app.app_context():
+        try:
+            return fn()
+        finally:
+            db.session.remove()
+
+
+def run_scheduler(app, *, once: bool = False, stop: threading.Event | None = None):
+    """The `crm scheduler` process: lead or wait as a standby, for as long as it runs.
+    The main thread keeps the lease (renewing every third of it) and starts the jobs when
+    it leads, stops them when it cannot prove it does; a database error is logged and
+    retried with backoff, never the end of the process. SIGTERM stops it cleanly."""
+    global _app, _lease
+    _app = app
+    seconds = app.config["SCHEDULER_LEASE_SECONDS"]
+    _lease = lease = Lease(seconds=seconds)
+    if once:  # one beat, if no other scheduler leads, renewing the lease meanwhile
+        try:
+            if not _with_db(app, lease.acquire):
+                log.info("another scheduler leads; --once did nothing")
+                return
+            done = threading.Event()
+            keeper = threading.Thread(target=_keep, args=(app, lease, done), daemon=True)
+            keeper.start()
+            try:
+                tick()
+            finally:
+                done.set()
+                keeper.join()
+                _with_db(app, lease.release)
+        finally:
+            _lease = None
+        return
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    every = max(seconds / 3, 0.2)
+    backoff, scheduler, standby_said = every, None, False
+    log.info("scheduler %s started: lease %ss", lease.holder, seconds)
+    try:
+        while not stop.is_set():
+            generation = lease.generation
+            try:
+                _with_db(app, lease.acquire)
+                backoff = every
+            except Exception as exc:  # noqa: BLE001 — outage, restart, read-only: step down, retry, never exit
+                log.warning("scheduler: database unavailable (%s: %s); retrying in %.1fs",
+                            type(exc).__name__, str(exc).strip().splitlines()[0][:200] if str(exc) else "", backoff)
+            if lease.proves() and scheduler is None:
+                try:
+                    scheduler = _lead(app, lease)
+                except Exception:  # noqa: BLE001 — e.g. the job store is unreachable: try again next beat
+                    log.exception("scheduler: could not start the jobs; retrying")
+                    lease.lapse()
+            elif not lease.proves() and scheduler is not None:
+                _step_down(scheduler, lease, generation)
+                scheduler = None
+            if not lease.proves() and not standby_said:
+                log.info("scheduler %s: standby (another scheduler leads, or the database is away)", lease.holder)
+            standby_said = not lease.proves()
+            stop.wait(every if lease.proves() else backoff)
+            if not lease.proves():
+                backoff = min(backoff * 2, max(every, 5.0))
+    finally:
+        if scheduler is not None:
+            _step_down(scheduler, lease, lease.generation, why="stopping")
+        try:
+            _with_db(app, lease.release)
+        except Exception:  # noqa: BLE001 — the lease simply expires
+            pass
+        _lease = None
+        log.info("scheduler %s stopped", lease.holder)
+
+
+def _keep(app, lease: Lease, done: threading.Event):
+    while not done.wait(max(lease.seconds / 3, 0.2)):
+        try:
+            _with_db(app, lease.acquire)
+        except Exception as exc:  # noqa: BLE001 — the beat stops at its next check
+            log.warning("scheduler: could not renew the lease (%s)", exc)
+
+
+def _lead(app, lease: Lease):
+    from apscheduler.schedulers.background import BackgroundScheduler
+    with app.app_context():
+        scheduler = build_scheduler(app, BackgroundScheduler)
+        scheduler.add_job(f"{__name__}:catch_up", id="catch_up", replace_existing=True, jobstore="memory")
         scheduler.start()
+    log.info("scheduler leading: generation %d, holder %s, from %.3f", lease.generation, lease.holder, clock.time())
+    log.info("scheduler jobs: tick every %ss, points expiry daily at 03:05, level review on 1 January at %s",
+             app.config["SCHEDULER_TICK_SECONDS"], LEVEL_REVIEW_AT.strftime("%H:%M"))
+    return scheduler
+
+
+def _step_down(scheduler, lease: Lease, generation, why="cannot prove it still leads"):
+    """Stop the jobs; any still running stop themselves at their next check."""
+    if why == "stopping":
+        lease.lapse()
+    log.warning("scheduler stepped down: generation %s, holder %s, proved until %.3f (%s)", generation, lease.holder,
+                lease.proof_end(), why)
+    try:
+        scheduler.shutdown(wait=False)
+    except Exception:  # noqa: BLE001
+        log.exception("scheduler: stopping the jobs failed")

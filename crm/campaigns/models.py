@@ -5,6 +5,7 @@ key (campaign, occurrence, member) is what makes "never twice" hold even when tw
 scheduler processes run: the second insert fails and its whole batch (coupons included)
 rolls back.
 """
+import uuid
 from datetime import date, datetime, time
 
 from flask_babel import lazy_gettext as _l
@@ -24,16 +25,21 @@ RECURRENCES = ("daily", "weekly", "monthly")
 STATES = ("draft", "scheduled", "running", "done", "cancelled")
 STATE_LABELS = {"draft": _l("Draft"), "scheduled": _l("Scheduled"), "running": _l("Running"),
                 "done": _l("Done"), "cancelled": lazy_pgettext("campaign", "Cancelled")}
-DELIVERY_STATUSES = ("queued", "sending", "sent", "failed", "skipped")
+# unknown: the send was interrupted after the message may have left (the channel cannot dedupe a resend)
+DELIVERY_STATUSES = ("queued", "sending", "sent", "failed", "skipped", "unknown")
 DELIVERY_LABELS = {"queued": _l("Queued"), "sending": _l("Sending"), "sent": _l("Sent"), "failed": _l("Failed"),
-                   "skipped": _l("Skipped")}
+                   "skipped": _l("Skipped"), "unknown": _l("Unknown: may have been sent")}
 
 # Why a delivery was skipped or failed, for people (other reasons are the channel's own words).
 REASON_LABELS = {"no_consent": _l("No consent for this channel"), "no_email": _l("No email address"),
                  "no_mobile": _l("No mobile number"),
                  "coupon_out_of_stock": _l("Coupon out of stock: sent without it"),
                  "coupon_not_issued": _l("Coupon type no longer issued: sent without it"),
-                 "campaign_cancelled": _l("Campaign cancelled before it was sent")}
+                 "campaign_cancelled": _l("Campaign cancelled before it was sent"),
+                 "interrupted_unknown": _l("Interrupted while sending: the message may or may not have arrived; "
+                                           "not resent to avoid a duplicate"),
+                 "interrupted_resent": _l("Interrupted while sending: sent again with the same id, which the "
+                                          "gateway keeps from arriving twice")}
 
 
 def _in(column, values):
@@ -133,6 +139,9 @@ class CampaignRun(db.Model):
     # after a crash resumes after the last member its predecessor committed.
     after_member_id: Mapped[int] = mapped_column(default=0)
     claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The scheduler lease generation (jobs.SchedulerLease) of the leader fanning it out: a
+    # later leader takes the run over at once, an earlier one can no longer write to it.
+    lease_generation: Mapped[int | None]
     finished_at: Mapped[datetime | None]
 
 
@@ -163,8 +172,32 @@ class Delivery(db.Model):
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime | None]
     claimed_at: Mapped[datetime | None]
+    claimed_generation: Mapped[int | None]  # the scheduler lease generation that claimed it for sending
+    # Stable per message, sent to the channel as its dedupe key (Idempotency-Key / Message-ID):
+    # a resend after an interrupted send reaches the member once at a gateway that dedupes.
+    send_id: Mapped[str | None] = mapped_column(String(32), default=lambda: uuid.uuid4().hex)
     sent_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     campaign = relationship(Campaign, lazy="joined")
     member = relationship("Member", lazy="select")
+
+
+    def dedupe_key(self) -> str:
+        """The id a channel dedupes this message by (a row from before send ids gets its row id)."""
+        if not self.send_id:
+            self.send_id = f"delivery-{self.id}" if self.id else uuid.uuid4().hex
+        return self.send_id
+
+
+class SchedulerLease(db.Model):
+    """Leadership among `crm scheduler` processes: one row per lease name. The holder renews
+    `expires_at` every few seconds; another process takes it only after it has expired,
+    and every take raises `generation` (the fencing token written with the leader's work)."""
+    __tablename__ = "scheduler_leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(100))
+    generation: Mapped[int]
+    expires_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]
