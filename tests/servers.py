@@ -29,12 +29,19 @@ def flask_cli(env, *args):
 
 
 @contextlib.contextmanager
-def gunicorn(env_overrides: dict, workers: int = 2):
+def gunicorn(env_overrides: dict, workers: int = 2, extra_args=()):
     """Yield the base URL of a gunicorn serving the app with these settings."""
+    with gunicorn_process(env_overrides, workers, extra_args) as (base, _proc):
+        yield base
+
+
+@contextlib.contextmanager
+def gunicorn_process(env_overrides: dict, workers: int = 2, extra_args=()):
+    """Yield (base URL, master Popen) of a gunicorn serving the app; `worker_pids` lists its workers."""
     port = free_port()
     env = {**os.environ, "SECRET_KEY": SECRET_KEY, **env_overrides}
     proc = subprocess.Popen([str(VENV_BIN / "gunicorn"), "--workers", str(workers), "--bind", f"127.0.0.1:{port}",
-                             "--log-level", "warning", "wsgi:app"], cwd=ROOT, env=env)
+                             "--log-level", "warning", *extra_args, "wsgi:app"], cwd=ROOT, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -47,7 +54,13 @@ def gunicorn(env_overrides: dict, workers: int = 2):
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise RuntimeError("gunicorn did not start")
             time.sleep(0.2)
-        yield base
+        yield base, proc
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def worker_pids(master_pid: int) -> list[int]:
+    """The pids of a gunicorn master's workers (its child processes, Linux /proc)."""
+    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+    return [int(pid) for pid in children]
