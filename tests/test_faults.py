@@ -7,6 +7,10 @@ with Retry-After (`database_unavailable` in JSON, an error page in the UI), neve
 /healthz (liveness) stays 200 while /readyz says 503; the first request after the database
 is back succeeds (pooled connections are checked before use); killed workers lose nothing
 and double nothing, and the service keeps answering.
+
+The first tests run in-process on both databases and make the database fail at one chosen
+point (the commit of a unit of work, an HTML form's commit, the session loader); the
+rest run the real thing.
 """
 import contextlib
 import os
@@ -24,11 +28,90 @@ from pathlib import Path
 import psycopg
 import pytest
 import requests
+from sqlalchemy import exc as sa_exc
 
 from tests.conftest import IN_CI, PASSWORD
 from tests.servers import flask_cli, free_port, gunicorn_process, worker_pids
 
-pytestmark = pytest.mark.postgres_only
+# --- In-process: the database fails at one point ---------------------------------------------
+
+def _lost():
+    return sa_exc.OperationalError("COMMIT", None, psycopg.OperationalError(
+        "consuming input failed: server closed the connection unexpectedly"))
+
+
+def _read_only():  # a standby, or default_transaction_read_only: SQLSTATE 25006, an InternalError
+    return sa_exc.InternalError("UPDATE wallet_accounts ...", None, psycopg.errors.ReadOnlySqlTransaction(
+        "cannot execute UPDATE in a read-only transaction"))
+
+
+FAILURES = {"lost": _lost, "read_only": _read_only,
+            "raw_driver_error": lambda: psycopg.OperationalError("the connection is closed")}
+
+
+@pytest.fixture
+def failing_commit(monkeypatch):
+    """failing_commit(make_error): every commit from now on raises make_error()."""
+    from flask_sqlalchemy.session import Session
+
+    def arm(make_error):
+        def commit(self):
+            raise make_error()
+        monkeypatch.setattr(Session, "commit", commit)
+    return arm
+
+
+@pytest.mark.parametrize("failure", sorted(FAILURES))
+def test_an_api_write_meeting_a_failing_database_is_503_database_unavailable(desk, member_factory,
+                                                                             failing_commit, failure):
+    member = member_factory()
+    failing_commit(FAILURES[failure])
+    r = desk.post(f"/api/v1/members/{member['id']}/wallet/top-ups", key="k-1",
+                  json={"store_code": "BJ01", "amount": "10.00", "payment_method": "cash"})
+    assert r.status_code == 503 and r.headers["Retry-After"] == "10"
+    assert r.json["error"]["code"] == "database_unavailable"
+
+
+@pytest.mark.parametrize("failure", sorted(FAILURES))
+def test_a_form_meeting_a_failing_database_shows_a_503_page(app, staff, member_factory, failing_commit, failure):
+    from tests.test_ui import ui_login
+    member = member_factory()
+    ui = ui_login(app, "frontdesk")
+    ui.get(f"/members/{member['id']}/edit")
+    failing_commit(FAILURES[failure])
+    r = ui.post(f"/members/{member['id']}/edit", {"name": "新名字", "mobile": member["mobile"]})
+    assert r.status_code == 503 and r.headers["Retry-After"] == "10"
+    assert r.mimetype == "text/html"
+
+
+def test_the_session_loader_meeting_a_lost_database_is_a_503_page_not_a_logout(app, staff, monkeypatch):
+    from crm.auth import sessions
+    from tests.test_ui import ui_login
+    ui = ui_login(app, "frontdesk")
+
+    def lost(user_id):
+        raise _lost()
+    monkeypatch.setattr(sessions, "current_staff", lost)
+    r = ui.get("/")
+    assert r.status_code == 503 and r.mimetype == "text/html"
+    monkeypatch.undo()
+    assert ui.get("/").status_code == 200  # still logged in once the database is back
+
+
+def test_readyz_checks_the_database_healthz_does_not(client, monkeypatch):
+    from flask_sqlalchemy.session import Session
+    assert client.get("/readyz").status_code == 200
+
+    def lost(self, *args, **kwargs):
+        raise _lost()
+    monkeypatch.setattr(Session, "execute", lost)
+    r = client.get("/readyz")
+    assert r.status_code == 503 and r.json == {"status": "unavailable", "database": "unreachable"}
+    assert r.headers["Retry-After"] == "10"
+    assert client.get("/healthz").status_code == 200
+
+
+# --- The real thing: a private PostgreSQL cluster and gunicorn ---------------------------------
 
 PG_BIN = next((p for p in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
                if (p / "initdb").exists()), None) if Path("/usr/lib/postgresql").exists() else None
@@ -168,6 +251,7 @@ def assert_unavailable(r, ui=False):
         assert r.json()["error"]["code"] == "database_unavailable"
 
 
+@pytest.mark.postgres_only
 def test_database_killed_and_restarted_answers_503_then_recovers(cluster, served):
     env, _name = served
     with gunicorn_process(env, workers=2, extra_args=["--preload"]) as (base, _proc):
@@ -208,6 +292,7 @@ def test_database_killed_and_restarted_answers_503_then_recovers(cluster, served
         assert wallet["balance"] == "130.00"  # 6 warm-up + 6 after the idle restart + 1, 10.00 each
 
 
+@pytest.mark.postgres_only
 def test_a_read_only_database_answers_writes_503_and_reads_200(cluster, served):
     env, name = served
     with gunicorn_process(env, workers=2, extra_args=["--preload"]) as (base, _proc):
@@ -243,6 +328,7 @@ KILL_SECONDS = 15
 CLIENTS = 8
 
 
+@pytest.mark.postgres_only
 def test_killed_workers_lose_nothing_double_nothing_and_service_keeps_answering(cluster, served):
     env, name = served
     with gunicorn_process(env, workers=4, extra_args=["--preload"]) as (base, proc):
