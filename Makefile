@@ -8,13 +8,25 @@ PORT   ?= 5000
 
 .PHONY: run serve bench-boot test test-clock contract install translations translations-update migrate demo lint bench-lookup bench-checkout bench-floor bench-campaigns bench-reports bench-imports clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# Installs are fully pinned: requirements.txt and requirements-dev.txt are the inputs people edit (ranges
+# allowed); requirements.lock / requirements-dev.lock are generated from them (every package, exact version,
+# hashes) and only they are installed. After changing an input, run `make lock` and commit the .lock files.
+$(VENV)/.installed: requirements.lock requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
+	$(VENV)/bin/pip install --quiet --require-hashes -r requirements-dev.lock
 	touch $@
 
 install: $(VENV)/.installed
+
+# pip-tools runs from a throwaway virtualenv, so it never lands in the project's environment.
+PIP_TOOLS ?= pip-tools==7.6.2
+LOCK_FLAGS = --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
+.PHONY: lock
+lock:
+	@set -e; tools=$$(mktemp -d); trap 'rm -rf "$$tools"' EXIT; \
+	$(PYTHON) -m venv "$$tools"; "$$tools/bin/pip" install --quiet "$(PIP_TOOLS)"; \
+	"$$tools/bin/pip-compile" $(LOCK_FLAGS) -o requirements.lock requirements.txt; \
+	"$$tools/bin/pip-compile" $(LOCK_FLAGS) -o requirements-dev.lock requirements-dev.txt
 
 translations: install
 	$(VENV)/bin/pybabel compile -d translations >/dev/null
