@@ -88,6 +88,7 @@ def test_make_serve_runs_web_and_scheduler_and_stops_cleanly(serve_env, tmp_path
         first = _wait("the scheduler process", lambda: _scheduler_pid(supervisord), 10, lambda: f"\n{log.read_text()}")
         _wait("the scheduler to stay up", lambda: b"success: scheduler entered RUNNING" in log.read_bytes(), 30)
 
+        assert requests.get(base + "/readyz", timeout=10).status_code == 200  # the database reads and writes
         # the migrations ran: a login against the served database is refused for a bad password, not a 500
         r = requests.post(base + "/api/v1/auth/token", json={"username": "nobody", "password": "x"}, timeout=10)
         assert r.status_code == 401
