@@ -236,7 +236,7 @@ def catch_up_level_review(now: datetime) -> bool:
     return missed
 
 
-def build_scheduler(app, scheduler_class=None):
+def build_scheduler(app, scheduler_class=None, *, beat_now=False):
     """APScheduler with its jobs stored in the database (re-added, not duplicated, on restart)."""
     from apscheduler.jobstores.memory import MemoryJobStore
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -247,8 +247,9 @@ def build_scheduler(app, scheduler_class=None):
     scheduler = (scheduler_class or BlockingScheduler)(
         jobstores={"default": store, "memory": MemoryJobStore()}, timezone=default_tz_name(),
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600})
+    first = {"next_run_time": utcnow()} if beat_now else {}  # the beat it may have missed, at once
     scheduler.add_job(f"{__name__}:tick", "interval", seconds=app.config["SCHEDULER_TICK_SECONDS"],
-                      id="campaigns.tick", replace_existing=True)
+                      id="campaigns.tick", replace_existing=True, **first)
     scheduler.add_job(f"{__name__}:resume_imports", "interval", seconds=app.config["SCHEDULER_TICK_SECONDS"],
                       id="imports.resume", replace_existing=True)
     scheduler.add_job(f"{__name__}:expire_points", "cron", hour=3, minute=5, id="points.expire",
@@ -260,8 +261,7 @@ def build_scheduler(app, scheduler_class=None):
 
 
 def catch_up():
-    """Run by a scheduler as soon as it leads: the beat it may have missed, then the level review."""
-    tick()
+    """Run by a scheduler as soon as it leads (beside the first beat): a missed level review."""
     if leading():
         catch_up_level_review(utcnow())
 
@@ -308,13 +308,14 @@ def run_scheduler(app, *, once: bool = False, stop: threading.Event | None = Non
     log.info("scheduler %s started: lease %ss", lease.holder, seconds)
     try:
         while not stop.is_set():
-            generation = lease.generation
+            generation, wait = lease.generation, every
             try:
                 _with_db(app, lease.acquire)
                 backoff = every
             except Exception as exc:  # noqa: BLE001 — outage, restart, read-only: step down, retry, never exit
-                log.warning("scheduler: database unavailable (%s: %s); retrying in %.1fs",
-                            type(exc).__name__, str(exc).strip().splitlines()[0][:200] if str(exc) else "", backoff)
+                wait, backoff = backoff, min(backoff * 2, max(every, 5.0))
+                log.warning("scheduler: database unavailable (%s: %s); retrying in %.1fs", type(exc).__name__,
+                            (str(exc).strip().splitlines() or [""])[0][:200], wait)
             if lease.proves() and scheduler is None:
                 try:
                     scheduler = _lead(app, lease)
@@ -327,9 +328,7 @@ def run_scheduler(app, *, once: bool = False, stop: threading.Event | None = Non
             if not lease.proves() and not standby_said:
                 log.info("scheduler %s: standby (another scheduler leads, or the database is away)", lease.holder)
             standby_said = not lease.proves()
-            stop.wait(every if lease.proves() else backoff)
-            if not lease.proves():
-                backoff = min(backoff * 2, max(every, 5.0))
+            stop.wait(wait)
     finally:
         if scheduler is not None:
             _step_down(scheduler, lease, lease.generation, why="stopping")
@@ -352,7 +351,7 @@ def _keep(app, lease: Lease, done: threading.Event):
 def _lead(app, lease: Lease):
     from apscheduler.schedulers.background import BackgroundScheduler
     with app.app_context():
-        scheduler = build_scheduler(app, BackgroundScheduler)
+        scheduler = build_scheduler(app, BackgroundScheduler, beat_now=True)
         scheduler.add_job(f"{__name__}:catch_up", id="catch_up", replace_existing=True, jobstore="memory")
         scheduler.start()
     log.info("scheduler leading: generation %d, holder %s, from %.3f", lease.generation, lease.holder, clock.time())
