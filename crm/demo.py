@@ -40,7 +40,7 @@ _COMPANIES = [("北京中联科技有限公司", "key_account", 1500), ("华夏�
               ("京城律师事务所", "potential", 0)]
 
 
-# sku, name, category, list, member price (yuan); about twenty member dishes (SPEC §5)
+# sku, name, category, list, member price (yuan); about twenty member dishes (docs/rules.md)
 _MENU = [
     ("SALMON", "三文鱼刺身", "sashimi", 108, 68), ("TUNA", "金枪鱼刺身", "sashimi", 128, 88),
     ("URCHIN", "海胆刺身", "sashimi", 88, 68), ("SURFCLAM", "北极贝刺身", "sashimi", 68, 48),

@@ -7,7 +7,7 @@ from tests.test_ui import text, ui_login
 def test_admin_changes_rules_and_sees_errors_beside_fields(app, staff, login_api):
     ui = ui_login(app, staff["admin"], lang="en")
     page = text(ui.get("/admin/programme"))
-    assert 'value="20.00"' in page and 'value="21:00"' in page  # the SPEC's defaults
+    assert 'value="20.00"' in page and 'value="21:00"' in page  # the defaults (docs/rules.md)
     r = ui.post("/admin/programme", {"card_fee": "abc", "quiet_hours_start": "21:00", "quiet_hours_end": "08:00",
                                      "wallet_spend_mode": "proportional"})
     assert r.status_code == 422 and re.search(r'id="e-card_fee">[^<]+<', text(r))

@@ -1,6 +1,6 @@
 """The one place that does price arithmetic for a bill. Pure: no database, no clock.
 
-Rules (SPEC §5):
+Rules (docs/rules.md, "Prices and member prices"):
 - A line's unit price is the lowest price the guest is entitled to: the list price; for
   a member, the member price of their level if the item has one, else its member price;
   and the promotion price of every promotion that applies. Prices never stack: a member

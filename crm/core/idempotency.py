@@ -1,4 +1,4 @@
-"""Idempotency keys for POSTs that move value (ARCHITECTURE.md).
+"""Idempotency keys for POSTs that move value (docs/architecture.md, "Unit of work").
 
 The key row is inserted in the same transaction as the effect. A retry with the same
 key and body replays the stored response; a different body is 422

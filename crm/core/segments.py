@@ -1,4 +1,4 @@
-"""Guest segments 客源细分 (SPEC §7). Keys are the API's; names are shown to people."""
+"""Guest segments 客源细分 (docs/rules.md "Reports"). Keys are the API's; names are shown to people."""
 from flask_babel import lazy_gettext as _l
 
 SEGMENTS = {

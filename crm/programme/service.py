@@ -1,4 +1,4 @@
-"""Programme rules: the SPEC's demo programme as defaults, overridable by an admin.
+"""Programme rules: the defaults in docs/rules.md, overridable by an admin.
 
 A fresh database needs no rows: every rule reads its default until changed.
 """
@@ -50,7 +50,7 @@ RULES = {
     "wallet_spend_mode": ("proportional", _choice("proportional", "principal_first")),
     # Wallet payments above this amount need the member's PIN (if they set one).
     "wallet_pin_threshold": (20000, _whole(0, 100_000_000, "The PIN threshold is an amount of 0 or more.")),
-    # Whether the bonus part of a wallet payment earns points (SPEC: excluded by default).
+    # Whether the bonus part of a wallet payment earns points (excluded by default).
     "points_on_wallet_bonus": (False, _flag),
     # A member's checkout of at least this much (after coupons) earns one lucky draw; 0 = no draws.
     # Marketing messages wait out these hours (the member's store time zone); equal = none.

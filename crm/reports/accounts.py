@@ -1,4 +1,4 @@
-"""Corporate accounts' annual spend (SPEC §2: computed): the room revenue of the company's
+"""Corporate accounts' annual spend (computed, docs/rules.md "Reports"): the room revenue of the company's
 stays arriving in the last 365 days, plus the bills of its members in that time. One
 grouped query per source for any number of companies."""
 from datetime import timedelta

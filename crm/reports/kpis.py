@@ -1,4 +1,4 @@
-"""Member and restaurant KPIs (SPEC §8), per store or group-wide, for any period.
+"""Member and restaurant KPIs (docs/rules.md "Reports"), per store or group-wide, for any period.
 
 Bills are the checkouts closed through the API plus the checks imported from a POS. Each
 figure is one aggregate query. Definitions:

@@ -1,4 +1,4 @@
-"""Hotel room KPIs, with the manual's definitions (SPEC §8):
+"""Hotel room KPIs, with the definitions in docs/rules.md "Reports":
 
   occupancy = (rooms sold + complimentary) ÷ available × 100
   ADR       = room revenue ÷ (rooms sold + complimentary)

@@ -1,4 +1,4 @@
-"""The segment revenue table 客房收入细分统计表 (SPEC §8 table 1, API.md report fields).
+"""The segment revenue table 客房收入细分统计表 (docs/rules.md "Reports"; fields as in the OpenAPI document).
 
 Columns: last year's actual, this year's plan, this year's actual, for a year or a month.
 Rows: total (room revenue, occupancy, ADR, RevPAR, room nights), repeat guests, then one
@@ -37,7 +37,7 @@ def report_period(year: int, month: int | None) -> Period:
 
 
 def repeat_members(end: date, store_ids):
-    """Members with two or more stays arriving in the 365 days ending on `end` (SPEC §7)."""
+    """Members with two or more stays arriving in the 365 days ending on `end` (docs/rules.md)."""
     return (select(Stay.member_id).where(Stay.member_id.is_not(None), Stay.store_id.in_(store_ids),
                                          Stay.arrival > end - timedelta(days=365), Stay.arrival <= end)
             .group_by(Stay.member_id).having(func.count() >= 2))

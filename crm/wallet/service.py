@@ -324,11 +324,11 @@ def liability() -> dict:
     return {"principal": rows.get("principal", 0), "bonus": rows.get("bonus", 0)}
 
 
-DEFAULT_TIERS = ((500_000, 60_000), (1_000_000, 150_000))  # SPEC §4: 5,000 → +600; 10,000 → +1,500
+DEFAULT_TIERS = ((500_000, 60_000), (1_000_000, 150_000))  # docs/rules.md: 5,000 → +600; 10,000 → +1,500
 
 
 def ensure_default_tiers():
-    """A fresh database starts with the SPEC's tiers (the migration adds them too)."""
+    """A fresh database starts with the default tiers (docs/rules.md) (the migration adds them too)."""
     if db.session.scalar(select(BonusTier.id).limit(1)) is None:
         db.session.add_all(BonusTier(min_amount=m, bonus=b) for m, b in DEFAULT_TIERS)
         db.session.flush()
