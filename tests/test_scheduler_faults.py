@@ -326,7 +326,7 @@ def test_the_leader_killed_mid_fan_out_the_standby_finishes_within_30_s_one_mess
         app, pg_only, marketing, member_factory, gateway, tmp_path):
     from tests.test_campaign_sending import campaign
     member_factory()
-    members = _members(app, 3000)
+    members = _members(app, 2000)
     env = _env(app, gateway, FANOUT_BATCH=100)  # the default lease (15 s)
     first = Scheduler(env, tmp_path / "a.log")
     second = None
