@@ -55,7 +55,7 @@ run: demo
 	@echo ""
 	@echo "  The scheduler runs beside it (sends scheduled campaigns); Ctrl-C stops both."
 	@echo ""
-	HOST=$(HOST) PORT=$(PORT) PATH="$(abspath $(VENV))/bin:$$PATH" \
+	@HOST=$(HOST) PORT=$(PORT) PATH="$(abspath $(VENV))/bin:$$PATH" \
 		$(VENV)/bin/supervisord -c deploy/supervisord-demo.conf -j $(RUN_DIR)/supervisord-demo.pid
 
 # Production on one host: migrate, then gunicorn (gunicorn.conf.py) and the scheduler, each restarted
@@ -66,7 +66,7 @@ RUN_DIR    ?= instance
 serve: translations
 	$(FLASK) db upgrade
 	@mkdir -p $(RUN_DIR)
-	PORT=$(SERVE_PORT) PATH="$(abspath $(VENV))/bin:$$PATH" \
+	@PORT=$(SERVE_PORT) PATH="$(abspath $(VENV))/bin:$$PATH" \
 		$(VENV)/bin/supervisord -c deploy/supervisord.conf -j $(RUN_DIR)/supervisord.pid
 
 test: translations
