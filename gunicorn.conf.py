@@ -29,9 +29,11 @@ access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms rid=%({x-request-id}o)s "
 
 def post_fork(server, worker):
     """Each worker opens its own database connections: none made in the master may be shared."""
-    from wsgi import app
-
+    import sys
+    wsgi = sys.modules.get("wsgi")
+    if wsgi is None:  # not preloaded (or another app): the worker has opened nothing yet
+        return
     from crm.extensions import db
-    with app.app_context():
+    with wsgi.app.app_context():
         for engine in db.engines.values():
             engine.dispose(close=False)
