@@ -18,15 +18,16 @@ $(VENV)/.installed: requirements.lock requirements-dev.lock
 
 install: $(VENV)/.installed
 
-# pip-tools runs from a throwaway virtualenv, so it never lands in the project's environment.
+# pip-tools runs from a throwaway virtualenv, so it never lands in the project's environment. Existing pins
+# are kept; to move one: make lock UPGRADE="--upgrade-package flask" (or UPGRADE=--upgrade for all).
 PIP_TOOLS ?= pip-tools==7.6.2
 LOCK_FLAGS = --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
 .PHONY: lock
 lock:
 	@set -e; tools=$$(mktemp -d); trap 'rm -rf "$$tools"' EXIT; \
 	$(PYTHON) -m venv "$$tools"; "$$tools/bin/pip" install --quiet "$(PIP_TOOLS)"; \
-	"$$tools/bin/pip-compile" $(LOCK_FLAGS) -o requirements.lock requirements.txt; \
-	"$$tools/bin/pip-compile" $(LOCK_FLAGS) -o requirements-dev.lock requirements-dev.txt
+	"$$tools/bin/pip-compile" $(LOCK_FLAGS) $(UPGRADE) -o requirements.lock requirements.txt; \
+	"$$tools/bin/pip-compile" $(LOCK_FLAGS) $(UPGRADE) -o requirements-dev.lock requirements-dev.txt
 
 translations: install
 	$(VENV)/bin/pybabel compile -d translations >/dev/null
