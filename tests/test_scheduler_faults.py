@@ -397,6 +397,17 @@ def test_a_database_restart_under_two_schedulers_never_makes_two_leaders_and_bot
                 before = _leads(schedulers)
                 _wait(lambda before=before: _leads(schedulers) > before, 30,
                       "a scheduler leads again after the database is back")
+            try:  # then a write refusal (a failover to a replica, a full disk) for longer than the lease
+                admin.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+                admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+                _wait(lambda: all("read-only transaction" in s.text() for s in schedulers), 30,
+                      "both schedulers meet the write refusal")
+                time.sleep(4)
+            finally:
+                admin.execute(f'ALTER DATABASE "{name}" RESET default_transaction_read_only')
+            before = _leads(schedulers)
+            _wait(lambda: _leads(schedulers) > before, 30, "a scheduler leads again once writes are accepted")
         assert all(s.proc.poll() is None for s in schedulers), "a scheduler exited"
         assert all("database unavailable" in s.text() for s in schedulers)
     finally:

@@ -17,6 +17,7 @@ the leader's writes are fenced by its lease generation; a fan-out left by a dead
 is resumed by the next one at once. The process never exits on a database error: it
 logs it, steps down, and reconnects with backoff.
 """
+import contextlib
 import logging
 import signal
 import threading
@@ -316,6 +317,8 @@ def run_scheduler(app, *, once: bool = False, stop: threading.Event | None = Non
                 wait, backoff = backoff, min(backoff * 2, max(every, 5.0))
                 log.warning("scheduler: database unavailable (%s: %s); retrying in %.1fs", type(exc).__name__,
                             (str(exc).strip().splitlines() or [""])[0][:200], wait)
+                with app.app_context(), contextlib.suppress(Exception):
+                    db.engine.dispose()  # reconnect afresh: a pooled session may be dead or stuck read-only
             if lease.proves() and scheduler is None:
                 try:
                     scheduler = _lead(app, lease)

@@ -15,6 +15,7 @@ row lock that makes a take wait until the work has committed.
 
 Processes must share a wall clock within a fraction of the lease (NTP), as on one host.
 """
+import contextlib
 import logging
 import os
 import socket
@@ -75,7 +76,8 @@ class Lease:
             db.session.commit()
         except BaseException:
             self.lapse()
-            db.session.rollback()
+            with contextlib.suppress(Exception):  # the connection may be gone: the error that matters is the first
+                db.session.rollback()
             raise
         if ok:
             self._proved_until = started + self.seconds - self.margin
