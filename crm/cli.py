@@ -101,8 +101,9 @@ def review_levels(year):
 @crm.command("scheduler")
 @click.option("--once", is_flag=True, help="Run one tick (fan out due campaigns, send what is queued) and exit.")
 def scheduler(once):
-    """Run scheduled greetings, campaigns, points expiry and the yearly level review (one
-    active process; others wait)."""
+    """Run scheduled greetings, campaigns, points expiry and the yearly level review. Start
+    one on each of one or two hosts: one leads by a lease of SCHEDULER_LEASE_SECONDS, the
+    others stand by and take over; database outages are waited out, never fatal."""
     from flask import current_app
 
     from .campaigns.jobs import run_scheduler
