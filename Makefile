@@ -56,6 +56,7 @@ run: demo
 	@echo ""
 	@echo "  The scheduler runs beside it (sends scheduled campaigns); Ctrl-C stops both."
 	@echo ""
+	@mkdir -p $(RUN_DIR)
 	@HOST=$(HOST) PORT=$(PORT) PATH="$(abspath $(VENV))/bin:$$PATH" \
 		$(VENV)/bin/supervisord -c deploy/supervisord-demo.conf -j $(RUN_DIR)/supervisord-demo.pid
 
