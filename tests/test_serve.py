@@ -105,3 +105,15 @@ def test_make_serve_runs_web_and_scheduler_and_stops_cleanly(serve_env, tmp_path
         if make.poll() is None:
             os.killpg(make.pid, signal.SIGKILL)
             make.wait(timeout=10)
+
+
+def test_every_answer_carries_a_request_id(client):
+    """The id in the access log (gunicorn.conf.py) is the one the client and a proxy see."""
+    kept = client.get("/healthz", headers={"X-Request-ID": "lb-7f3a.42"})
+    assert kept.headers["X-Request-ID"] == "lb-7f3a.42"
+    first, second = client.get("/healthz"), client.get("/no-such-page")
+    assert second.status_code == 404
+    assert first.headers["X-Request-ID"] != second.headers["X-Request-ID"]
+    for unsafe in ("a b", "x" * 65, "<script>"):  # not echoed into logs or headers as sent
+        answer = client.get("/healthz", headers={"X-Request-ID": unsafe})
+        assert answer.headers["X-Request-ID"] != unsafe and len(answer.headers["X-Request-ID"]) == 32
