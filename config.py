@@ -49,6 +49,8 @@ class Config:
     # dead one. On by default; DB_POOL_PRE_PING=0 turns it off.
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": os.environ.get("DB_POOL_PRE_PING", "1") == "1",
                                  "pool_recycle": 1800}
+    # Seconds to wait for a PostgreSQL connection before answering 503 database_unavailable.
+    DB_CONNECT_TIMEOUT = _int("DB_CONNECT_TIMEOUT", 5)
     CRM_TIMEZONE = os.environ.get("CRM_TIMEZONE", "Asia/Shanghai")
 
     # Staff sessions (UI): idle and absolute timeouts, in minutes.

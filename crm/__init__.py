@@ -44,6 +44,13 @@ def _ensure_sqlite_dir(app):
             from sqlalchemy.pool import StaticPool
             opts.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = opts
+    elif uri.startswith("postgresql"):
+        # A database host that drops packets would hold a request until gunicorn's timeout;
+        # give up connecting after a few seconds and answer 503 database_unavailable instead.
+        opts = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}))
+        opts["connect_args"] = {"connect_timeout": app.config["DB_CONNECT_TIMEOUT"],
+                                **opts.get("connect_args", {})}
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = opts
 
 
 def _locale():
