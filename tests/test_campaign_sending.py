@@ -32,10 +32,12 @@ pytestmark = pytest.mark.clock_at(at_shanghai(2026, 12, 1, 10, 0))
 
 
 class Gateway:
-    """A loopback SMS gateway: records what it accepts, once per Idempotency-Key; can answer with errors."""
+    """A loopback SMS gateway that sends each Idempotency-Key once, as a real one would: `received`
+    holds what it delivered, `requests` the key of every request; it can answer with errors."""
 
     def __init__(self):
         self.received, self.fail_with, self.lock, self.keys = [], [], threading.Lock(), set()
+        self.requests = []
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -43,6 +45,7 @@ class Gateway:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 key = self.headers.get("Idempotency-Key")
                 with outer.lock:
+                    outer.requests.append(key)
                     status = outer.fail_with.pop(0) if outer.fail_with else 200
                     if status == 200 and key not in outer.keys:  # a repeated key is accepted, not sent again
                         outer.keys.add(key)
@@ -61,6 +64,15 @@ class Gateway:
     def to(self):
         return sorted(m["to"] for m in self.received)
 
+    @property
+    def delivered(self) -> dict:
+        """{Idempotency-Key: mobile} of what was delivered."""
+        return {m["key"]: m["to"] for m in self.received}
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
 
 @pytest.fixture
 def gateway(app, monkeypatch):
@@ -69,8 +81,7 @@ def gateway(app, monkeypatch):
     monkeypatch.setitem(app.config, "SMS_GATEWAY_TOKEN", "gw-token")
     monkeypatch.setitem(app.config, "SMS_RATE_LIMIT", "1000/second")
     yield gw
-    gw.server.shutdown()
-    gw.server.server_close()
+    gw.close()
 
 
 class Inbox:

@@ -1,15 +1,12 @@
 """The scheduler through faults: its leadership lease (take, renew, lose, expire, fencing),
 sends interrupted after the gateway took them, and - PostgreSQL only - real scheduler
 processes: the leader SIGKILLed mid fan-out, and the database going away under two."""
-import json
 import os
 import re
 import signal
 import subprocess
-import threading
 import time
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 
 import psycopg
@@ -24,37 +21,7 @@ from crm.core.timeutil import utcnow
 from crm.extensions import db
 from crm.members.models import Member
 from tests.servers import ROOT, SECRET_KEY, VENV_BIN, free_port
-
-
-class DedupingGateway:
-    """A loopback SMS gateway that sends each Idempotency-Key once, as a real one would;
-    it records every request it gets and every message it would deliver."""
-
-    def __init__(self):
-        self.requests, self.delivered, self.lock = [], {}, threading.Lock()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                key = self.headers.get("Idempotency-Key")
-                with outer.lock:
-                    outer.requests.append(key)
-                    outer.delivered.setdefault(key, body["to"])
-                self.send_response(200)
-                self.end_headers()
-                self.wfile.write(b'{"ok": true}')
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/send"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+from tests.test_campaign_sending import Gateway
 
 
 @pytest.fixture
@@ -64,7 +31,7 @@ def marketing(login_api):
 
 @pytest.fixture
 def gateway(app, monkeypatch):
-    gw = DedupingGateway()
+    gw = Gateway()
     monkeypatch.setitem(app.config, "SMS_GATEWAY_URL", gw.url)
     monkeypatch.setitem(app.config, "SMS_RATE_LIMIT", "1000/second")
     yield gw
