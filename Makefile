@@ -66,6 +66,7 @@ run: demo
 SERVE_PORT ?= 8000
 RUN_DIR    ?= instance
 serve: translations
+	@test -n "$$DATABASE_URL" || { echo "make serve runs production: set DATABASE_URL (PostgreSQL), see README"; exit 2; }
 	$(FLASK) db upgrade
 	@mkdir -p $(RUN_DIR)
 	@PORT=$(SERVE_PORT) PATH="$(abspath $(VENV))/bin:$$PATH" \

@@ -51,6 +51,11 @@ class Config:
                                  "pool_recycle": 1800}
     # Seconds to wait for a PostgreSQL connection before answering 503 database_unavailable.
     DB_CONNECT_TIMEOUT = _int("DB_CONNECT_TIMEOUT", 5)
+    # PostgreSQL: longest wait for a row or table lock, and longest statement, in milliseconds
+    # (0 = no limit); both answer 503 database_unavailable before gunicorn's 30 s timeout.
+    # Migrations run without them (migrations/env.py).
+    DB_LOCK_TIMEOUT_MS = _int("DB_LOCK_TIMEOUT_MS", 10_000)
+    DB_STATEMENT_TIMEOUT_MS = _int("DB_STATEMENT_TIMEOUT_MS", 25_000)
     CRM_TIMEZONE = os.environ.get("CRM_TIMEZONE", "Asia/Shanghai")
 
     # Staff sessions (UI): idle and absolute timeouts, in minutes.

@@ -48,7 +48,11 @@ def _ensure_sqlite_dir(app):
         # A database host that drops packets would hold a request until gunicorn's timeout;
         # give up connecting after a few seconds and answer 503 database_unavailable instead.
         opts = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}))
-        opts["connect_args"] = {"connect_timeout": app.config["DB_CONNECT_TIMEOUT"],
+        # A table locked by a long migration or a stuck statement must not hold a request until
+        # gunicorn kills the worker: give up first and answer 503 (SQLSTATE 55P03 / 57014).
+        timeouts = (f"-c lock_timeout={app.config['DB_LOCK_TIMEOUT_MS']} "
+                    f"-c statement_timeout={app.config['DB_STATEMENT_TIMEOUT_MS']}")
+        opts["connect_args"] = {"connect_timeout": app.config["DB_CONNECT_TIMEOUT"], "options": timeouts,
                                 **opts.get("connect_args", {})}
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = opts
 

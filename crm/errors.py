@@ -245,6 +245,10 @@ def unavailable_response(what: str = "database"):
         db.session.rollback()
     except Exception:  # noqa: BLE001 - the connection is already gone; the pool replaces it
         log.debug("Rollback failed on an unavailable database", exc_info=True)
+    if what == "database":
+        # Drop this worker's pooled connections: one opened while the database was read-only
+        # stays read-only for its whole life, and pre-ping (SELECT 1) cannot tell.
+        db.engine.dispose()
     if is_api_request():
         code = "database_unavailable" if what == "database" else "service_unavailable"
         resp = error_response(503, code, "Temporarily unavailable; try again shortly.")

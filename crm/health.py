@@ -43,6 +43,9 @@ def readyz():
 
 
 def _not_ready(state):
+    # Drop this worker's pooled connections: one opened while the database was read-only stays
+    # read-only for life, so the next check (or request) must start on a fresh one.
+    db.engine.dispose()
     resp = jsonify({"status": "unavailable", "database": state})
     resp.status_code = 503
     resp.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)

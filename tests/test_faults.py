@@ -293,7 +293,8 @@ def test_database_killed_and_restarted_answers_503_then_recovers(cluster, served
         cluster.start()
         r = top_up(base, token, member, "while-down-0")
         assert r.status_code == 201, r.text
-        assert call("GET", base + "/readyz").status_code == 200
+        ready = [call("GET", base + "/readyz").status_code for _ in range(5)]
+        assert ready[-1] == 200 and ready.count(503) <= 2, ready  # at most one stale connection per worker
         assert ui.get(f"{base}/members/{member}", timeout=TIMEOUT).status_code == 200
         assert top_up(base, token, member, "while-down-0").headers.get("Idempotent-Replayed") == "true"
         wallet = call("GET", f"{base}/api/v1/members/{member}/wallet", token).json()
@@ -311,9 +312,9 @@ def test_a_read_only_database_answers_writes_503_and_reads_200(cluster, served):
         def read_only(on):
             with cluster.admin() as conn:
                 conn.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = {"on" if on else "off"}')
-                # The setting applies to new sessions: end the pooled ones (pre-ping reconnects).
-                conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                             "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+                if on:  # the setting applies to new sessions: end the pooled ones (pre-ping reconnects)
+                    conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                 "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
 
         read_only(True)
         for n in range(4):
@@ -326,10 +327,16 @@ def test_a_read_only_database_answers_writes_503_and_reads_200(cluster, served):
             r = call("GET", base + "/readyz")
             assert r.status_code == 503 and r.json()["database"] == "read_only"
 
+        # Switched back with nothing else done: a worker whose pooled connection was opened read-only
+        # answers one more 503 and drops its pool, so a client retrying as Retry-After says gets through.
         read_only(False)
-        r = top_up(base, token, member, "read-only-0")
+        for _attempt in range(5):
+            r = top_up(base, token, member, "read-only-0")
+            if r.status_code != 503:
+                break
         assert r.status_code == 201, r.text
-        assert call("GET", base + "/readyz").status_code == 200
+        ready = [call("GET", base + "/readyz").status_code for _ in range(5)]
+        assert ready[-1] == 200 and ready.count(503) <= 2, ready  # at most one stale connection per worker
 
 
 KILL_SECONDS = 15
@@ -418,3 +425,30 @@ def test_killed_workers_lose_nothing_double_nothing_and_service_keeps_answering(
     assert {k for k in keys if not k.startswith("opening-")} == set(answered)
     assert all(200 <= status < 300 for status in keys.values())
     flask_cli(env, "crm", "audit")  # raises if any ledger does not balance
+
+
+def test_a_locked_table_is_a_503_well_before_the_worker_timeout(app, backend, desk, member_factory):
+    """A migration (or a stuck session) holding a table lock: the request gives up after
+    DB_LOCK_TIMEOUT_MS and answers 503 database_unavailable, then works once the lock is gone."""
+    if backend != "postgresql":
+        pytest.skip("lock_timeout is a PostgreSQL setting; SQLite waits on its busy timeout")
+    import psycopg
+
+    from tests.conftest import make_app
+    member = member_factory()
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    impatient = make_app(url, DB_LOCK_TIMEOUT_MS=300)
+    token = desk.token
+    body = {"amount": "10.00", "payment_method": "cash", "store_code": "BJ01"}
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as holder:
+        holder.execute("LOCK TABLE wallet_accounts IN ACCESS EXCLUSIVE MODE")
+        r = impatient.test_client().post(f"/api/v1/members/{member['id']}/wallet/top-ups", json=body,
+                                         headers={"Authorization": f"Bearer {token}", "Idempotency-Key": "locked"})
+        assert r.status_code == 503 and r.json["error"]["code"] == "database_unavailable"
+        assert r.headers["Retry-After"]
+    r = impatient.test_client().post(f"/api/v1/members/{member['id']}/wallet/top-ups", json=body,
+                                     headers={"Authorization": f"Bearer {token}", "Idempotency-Key": "locked"})
+    assert r.status_code == 201
+    with impatient.app_context():
+        from crm.extensions import db
+        db.engine.dispose()
