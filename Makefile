@@ -6,7 +6,7 @@ FLASK   = $(VENV)/bin/flask --app wsgi
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: run serve bench-boot test test-clock contract install translations translations-update migrate demo lint bench-lookup bench-checkout bench-floor bench-campaigns bench-reports bench-imports clean
+.PHONY: run serve bench-boot test test-clock contract install translations translations-update migrate demo lint bench-lookup bench-checkout bench-floor bench-campaigns bench-sending bench-reports bench-imports clean
 
 # Installs are fully pinned: requirements.txt and requirements-dev.txt are the inputs people edit (ranges
 # allowed); requirements.lock / requirements-dev.lock are generated from them (every package, exact version,
@@ -104,6 +104,9 @@ bench-floor: install
 
 bench-campaigns: install
 	$(PY) bench/campaigns.py
+
+bench-sending: install
+	$(PY) bench/sending.py
 
 bench-reports: install
 	$(PY) bench/reports.py

@@ -119,3 +119,24 @@ def test_the_member_page_lists_the_messages_the_member_was_sent(app, staff, memb
         jobs.tick(datetime(2027, 5, 1, 2, 1, tzinfo=timezone.utc))
     page = text(ui_login(app, staff["front_desk"], lang="en").get(f"/members/{m['id']}"))
     assert "Messages" in page and "王芳女士，新品上市" in page and "Sent" in page
+
+
+def test_marketing_pages_say_plainly_when_no_scheduler_is_running(app, staff, clock):
+    from datetime import timedelta
+
+    from crm.campaigns.leases import Lease
+    from crm.core.timeutil import utcnow
+    ui = ui_login(app, staff["marketing"], lang="en")
+    page = text(ui.get("/marketing/"))
+    assert "The scheduler is not running." in page and "It has never run on this database." in page
+    with app.app_context():
+        assert Lease(holder="sched-1", seconds=15).acquire()
+        db.session.remove()
+    for path in ("/marketing/", "/marketing/outbox", "/marketing/audiences"):
+        assert "scheduler-down" not in text(ui.get(path))  # it renewed a moment ago
+    clock.set(utcnow() + timedelta(seconds=59))
+    assert "scheduler-down" not in text(ui.get("/marketing/"))  # a few missed renewals: a failover, no alarm
+    clock.set(utcnow() + timedelta(seconds=2))
+    page = text(ui.get("/marketing/outbox"))
+    assert "The scheduler is not running." in page and "Last seen" in page
+    assert ui.client.get("/readyz").json["scheduler"] == "not_running"

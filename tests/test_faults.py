@@ -31,7 +31,7 @@ import requests
 from sqlalchemy import exc as sa_exc
 
 from tests.conftest import IN_CI, PASSWORD
-from tests.servers import flask_cli, free_port, gunicorn_process, worker_pids
+from tests.servers import SECRET_KEY, flask_cli, free_port, gunicorn_process, worker_pids
 
 # --- In-process: the database fails at one point ---------------------------------------------
 
@@ -452,3 +452,41 @@ def test_a_locked_table_is_a_503_well_before_the_worker_timeout(app, backend, de
     with impatient.app_context():
         from crm.extensions import db
         db.engine.dispose()
+
+
+@pytest.mark.postgres_only
+def test_the_database_killed_and_restarted_under_two_schedulers_never_makes_two_leaders(cluster, served, tmp_path):
+    """The real thing for the scheduler lease: its PostgreSQL server crashes (immediate stop)
+    and comes back, twice, for longer than the lease each time. Both scheduler processes keep
+    running, one leads again within seconds of the restart, and their logs never show two
+    leaders at once (generation by generation, span by span)."""
+    from tests.test_scheduler_faults import LEADING, Scheduler, _assert_never_two_leaders, _leaderships, _wait
+    env, _name = served
+    env = {**os.environ, "SECRET_KEY": SECRET_KEY, "FLASK_DEBUG": "0", "SCHEDULER_TICK_SECONDS": "2",
+           "SCHEDULER_LEASE_SECONDS": "3", **env}
+
+    def leads():
+        return sum(len(LEADING.findall(s.text())) for s in schedulers)
+
+    schedulers = [Scheduler(env, tmp_path / "a.log")]
+    try:
+        _wait(lambda: LEADING.search(schedulers[0].text()), 60, "the first scheduler leads")
+        schedulers.append(Scheduler(env, tmp_path / "b.log"))
+        _wait(lambda: "standby" in schedulers[1].text(), 60, "the second scheduler waits as a standby")
+        for _ in range(2):
+            before = leads()
+            cluster.kill()
+            time.sleep(5)  # longer than the lease: the leader can no longer prove it leads
+            assert all(s.proc.poll() is None for s in schedulers), "a scheduler exited while the database was down"
+            cluster.start()
+            restarted = time.monotonic()
+            _wait(lambda before=before: leads() > before, 30, "a scheduler leads again after the restart")
+            print(f"a scheduler led again {time.monotonic() - restarted:.1f}s after the database restarted")
+        assert all(s.proc.poll() is None for s in schedulers), "a scheduler exited"
+        assert all("database unavailable" in s.text() for s in schedulers)
+    finally:
+        for s in schedulers:
+            s.stop()
+    spans = _leaderships(*schedulers)
+    assert len(spans) >= 3, spans
+    _assert_never_two_leaders(spans)

@@ -1,8 +1,9 @@
 """Sending queued email and SMS deliveries: quiet hours, throttle, retries with backoff.
 
-Each delivery is claimed with a conditional update (queued -> sending, with the leader's
-lease generation, fenced) and committed before the message leaves the process, so two
-schedulers never send the same one; the result is committed right after. Every message
+Deliveries are claimed a batch at a time with a conditional update (queued -> sending, with
+the leader's lease generation, fenced) committed before any message leaves the process, so
+two schedulers never send the same one; each result is committed right after its send. A
+leader that loses its lease mid-batch gives the unsent rest back. Every message
 carries its delivery's stable send id as the channel's dedupe key (channels.py).
 
 A delivery left `sending` was interrupted between the claim and the result: the gateway
@@ -11,6 +12,7 @@ after STALE) resends it with the same id on a channel that dedupes by it (the SM
 gateway, unless SMS_GATEWAY_DEDUPE=0), so it arrives once; on one that cannot (SMTP) it
 is marked `unknown`, never resent: a member may miss a message, but never gets it twice.
 """
+import contextlib
 import time as clock
 from collections import Counter
 from datetime import datetime, time, timedelta
@@ -21,16 +23,20 @@ from limits import parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..core.timeutil import default_tz_name, utcnow
 from ..extensions import db
-from ..members import service as members
+from ..members.models import Member
 from ..programme import service as programme
 from .channels import ChannelError, dedupes, sender_for
 from .leases import fence
 from .models import Campaign, Delivery
 
 STALE = timedelta(minutes=10)
+CLAIM_BATCH = 20  # deliveries claimed per update; an interrupted batch is reconciled as a whole
+CLAIMED_COLUMNS = (Delivery.id, Delivery.channel, Delivery.address, Delivery.subject, Delivery.body, Delivery.send_id,
+                   Delivery.attempts, Delivery.reason, Delivery.marketing, Delivery.member_id)
 SENT_WITH_NOTE = ("coupon_out_of_stock", "coupon_not_issued")
 _limiter = MovingWindowRateLimiter(MemoryStorage())  # per process: only one scheduler is active
 
@@ -76,37 +82,67 @@ def reconcile_interrupted(now: datetime, generation: int | None = None) -> int:
     return n
 
 
-def _claim(delivery_id: int, now: datetime, generation: int | None = None) -> bool:
-    claimed = db.session.execute(update(Delivery).where(Delivery.id == delivery_id, Delivery.status == "queued")
-                                 .values(status="sending", claimed_at=now, claimed_generation=generation)).rowcount
-    if claimed == 1:
-        fence(generation)  # only a proven leader's claim is committed
-    return claimed == 1
+def _claim(ids: list[int], now: datetime, generation: int | None = None) -> list[int]:
+    """Claim queued deliveries in one conditional update; the ids this process won."""
+    if not ids:
+        return []
+    won = db.session.scalars(update(Delivery).where(Delivery.id.in_(ids), Delivery.status == "queued")
+                             .values(status="sending", claimed_at=now, claimed_generation=generation)
+                             .returning(Delivery.id)).all()
+    if won:
+        fence(generation)  # only a proven leader's claims are committed
+    return sorted(won)
 
 
-def _record(delivery: Delivery, error: ChannelError | None, now: datetime):
-    delivery.attempts += 1
+def _release(ids: list[int], generation: int | None):
+    """Give back claimed deliveries this process will not send now (it lost the lead): queued
+    again, unless the next leader has already reconciled them. Best effort: if the database is
+    gone too they stay `sending`, and the next leader reconciles them as interrupted."""
+    if not ids:
+        return
+    with contextlib.suppress(SQLAlchemyError):
+        db.session.execute(update(Delivery).where(Delivery.id.in_(ids), Delivery.status == "sending",
+                                                  Delivery.claimed_generation == generation)
+                           .values(status="queued", claimed_at=None, claimed_generation=None))
+        db.session.commit()
+
+
+def _outcome(attempts: int, reason: str, error: ChannelError | None, now: datetime) -> dict:
+    """What a send attempt changes on its delivery (attempts and reason as they were before)."""
+    attempts += 1
     if error is None:  # a note about the coupon stays; an earlier attempt's error goes
-        delivery.status, delivery.sent_at = "sent", now
-        delivery.reason = delivery.reason if delivery.reason in SENT_WITH_NOTE else ""
-    elif error.permanent or delivery.attempts >= current_app.config["DELIVERY_MAX_ATTEMPTS"]:
-        delivery.status, delivery.reason = "failed", error.reason
-    else:
-        delivery.status, delivery.reason = "queued", error.reason
-        delivery.next_attempt_at = now + _backoff(delivery.attempts)
+        return dict(attempts=attempts, status="sent", sent_at=now, reason=reason if reason in SENT_WITH_NOTE else "")
+    if error.permanent or attempts >= current_app.config["DELIVERY_MAX_ATTEMPTS"]:
+        return dict(attempts=attempts, status="failed", reason=error.reason)
+    return dict(attempts=attempts, status="queued", reason=error.reason, next_attempt_at=now + _backoff(attempts))
 
 
-def send_one(delivery: Delivery, sender, now: datetime) -> str:
-    """Send a claimed delivery and record the outcome (the caller commits)."""
-    error = None
+def _send(sender, address: str, subject: str, body: str, key: str) -> ChannelError | None:
     try:
         if isinstance(sender, ChannelError):
             raise sender
-        sender.send(delivery.address, delivery.subject, delivery.body, key=delivery.dedupe_key())
+        sender.send(address, subject, body, key=key)
     except ChannelError as exc:
-        error = exc
-    _record(delivery, error, now)
+        return exc
+    return None
+
+
+def send_one(delivery: Delivery, sender, now: datetime) -> str:
+    """Send a claimed delivery (an ORM object) and record the outcome on it (the caller commits)."""
+    error = _send(sender, delivery.address, delivery.subject, delivery.body, delivery.dedupe_key())
+    for name, value in _outcome(delivery.attempts, delivery.reason, error, now).items():
+        setattr(delivery, name, value)
     return delivery.status
+
+
+def _send_claimed(row, sender, now: datetime) -> str:
+    """Send a claimed delivery read as a plain row and write the outcome with one update (the
+    caller commits): no ORM object to reload after every commit."""
+    key = row.send_id or Delivery.legacy_key(row.id)
+    values = _outcome(row.attempts, row.reason, _send(sender, row.address, row.subject, row.body, key), now)
+    table = Delivery.__table__  # Core on the session's connection: no ORM bookkeeping per message
+    db.session.connection().execute(table.update().where(table.c.id == row.id).values(send_id=key, **values))
+    return values["status"]
 
 
 def drop_cancelled() -> int:
@@ -116,45 +152,80 @@ def drop_cancelled() -> int:
                               .values(status="skipped", reason="campaign_cancelled")).rowcount
 
 
-def _consent_withdrawn(delivery: Delivery) -> bool:
-    """A marketing message waits in the queue (quiet hours, retries): ask again before it goes."""
-    if not delivery.marketing or delivery.member_id is None:
-        return False
-    member = members.find_member(delivery.member_id)
-    return member is None or not (member.sms_consent if delivery.channel == "sms" else member.email_consent)
+def _withdrawn(deliveries) -> set[int]:
+    """Marketing messages wait in the queue (quiet hours, retries): ask again before they go.
+    The ids of those whose member has withdrawn consent on the channel (or is gone)."""
+    asking = {d.member_id for d in deliveries if d.marketing and d.member_id is not None}
+    consent = {} if not asking else {
+        row.id: row for row in db.session.execute(select(Member.id, Member.sms_consent, Member.email_consent)
+                                                  .where(Member.id.in_(asking)))}
+    withdrawn = set()
+    for d in deliveries:
+        if d.marketing and d.member_id is not None:
+            member = consent.get(d.member_id)
+            if member is None or not (member.sms_consent if d.channel == "sms" else member.email_consent):
+                withdrawn.add(d.id)
+    return withdrawn
+
+
+def _defer_quiet(due, now, commit, outcome) -> list[int]:
+    """Marketing messages due in the member's quiet hours wait until they end (one update per
+    time zone); the ids that may go now."""
+    resume_by_tz, ready = {}, []
+    for delivery_id, tz_name, marketing in due:
+        if marketing and tz_name not in resume_by_tz:
+            resume_by_tz[tz_name] = quiet_until(now, tz_name)
+        if marketing and resume_by_tz[tz_name] is not None:
+            continue
+        ready.append(delivery_id)
+    deferred = {tz: [d for d, t, m in due if m and t == tz] for tz, resume in resume_by_tz.items() if resume}
+    for tz_name, ids in deferred.items():
+        outcome["deferred"] += db.session.execute(update(Delivery).where(
+            Delivery.id.in_(ids), Delivery.status == "queued").values(next_attempt_at=resume_by_tz[tz_name])).rowcount
+    if deferred:
+        commit()
+    return ready
 
 
 def _pass(channel, rate, sender, now, commit, outcome, leading, generation) -> bool:
-    """One pass over the due deliveries of a channel; False when nothing more can go now."""
+    """One pass over the due deliveries of a channel; False when nothing more can go now.
+    Deliveries are claimed CLAIM_BATCH at a time (one update, one fence, one commit), then
+    each is sent and its result committed before the next leaves."""
+    page = max(rate.amount, 1) * 5
     sendable = select(Campaign.id).where(Campaign.state.in_(("scheduled", "running", "done")))  # paused: wait
     due = db.session.execute(select(Delivery.id, Delivery.tz, Delivery.marketing).where(
         Delivery.status == "queued", Delivery.channel == channel, Delivery.next_attempt_at <= now,
-        Delivery.campaign_id.in_(sendable)).order_by(Delivery.next_attempt_at, Delivery.id)
-        .limit(max(rate.amount, 1) * 5)).all()
-    for delivery_id, tz_name, marketing in due:
+        Delivery.campaign_id.in_(sendable)).order_by(Delivery.next_attempt_at, Delivery.id).limit(page)).all()
+    if not leading():
+        return False
+    ready = _defer_quiet(due, now, commit, outcome)
+    for start in range(0, len(ready), CLAIM_BATCH):
         if not leading():
-            return False  # cannot prove this process still leads: stop before the next message
-        resume = quiet_until(now, tz_name) if marketing else None
-        if resume is not None:
-            db.session.execute(update(Delivery).where(Delivery.id == delivery_id, Delivery.status == "queued")
-                               .values(next_attempt_at=resume))
+            return False  # cannot prove this process still leads: claim nothing more
+        batch = ready[start:start + CLAIM_BATCH]
+        allowed = 0
+        while allowed < len(batch) and _limiter.hit(rate, channel):
+            allowed += 1
+        claimed = _claim(batch[:allowed], now, generation)
+        if claimed:
             commit()
-            outcome["deferred"] += 1
-            continue
-        if not _limiter.test(rate, channel):
+        deliveries = db.session.execute(select(*CLAIMED_COLUMNS).where(Delivery.id.in_(claimed))
+                                        .order_by(Delivery.id)).all() if claimed else []
+        withdrawn = _withdrawn(deliveries)
+        for i, delivery in enumerate(deliveries):
+            if not leading():  # stop before the next message; give the rest back
+                _release([d.id for d in deliveries[i:]], generation)
+                return False
+            if delivery.id in withdrawn:
+                db.session.execute(update(Delivery).where(Delivery.id == delivery.id)
+                                   .values(status="skipped", reason="no_consent"))
+            else:
+                outcome[_send_claimed(delivery, sender, now)] += 1
+            commit()
+        if allowed < len(batch):
             outcome["throttled"] += 1
             return True  # more to send once the window moves on
-        if not _claim(delivery_id, now, generation):
-            continue  # another scheduler has it
-        commit()
-        delivery = db.session.get(Delivery, delivery_id)
-        if _consent_withdrawn(delivery):
-            delivery.status, delivery.reason = "skipped", "no_consent"
-        else:
-            _limiter.hit(rate, channel)
-            outcome[send_one(delivery, sender, now)] += 1
-        commit()
-    return len(due) == max(rate.amount, 1) * 5  # a full page: there may be more
+    return len(due) == page  # a full page: there may be more
 
 
 def dispatch(now: datetime, *, commit, budget_seconds: float = 0.0, leading=lambda: True,

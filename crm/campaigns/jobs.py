@@ -64,6 +64,17 @@ def scheduler_last_seen():
     return None if seen is None else seen["heartbeat_at"]
 
 
+def scheduler_down(now: datetime | None = None) -> dict | None:
+    """None while a scheduler is running; else {"last_seen": when one last renewed its lease,
+    or None if none ever ran}. A few missed renewals are allowed, so a failover does not
+    flash a warning: no heartbeat for 4 leases (at least a minute) means none is running."""
+    seen = scheduler_last_seen()
+    grace = timedelta(seconds=max(4 * current_app.config["SCHEDULER_LEASE_SECONDS"], 60))
+    if seen is not None and (now or utcnow()) - seen <= grace:
+        return None
+    return {"last_seen": seen}
+
+
 def _commit():
     db.session.commit()
 

@@ -186,8 +186,12 @@ class Delivery(db.Model):
     def dedupe_key(self) -> str:
         """The id a channel dedupes this message by (a row from before send ids gets its row id)."""
         if not self.send_id:
-            self.send_id = f"delivery-{self.id}" if self.id else uuid.uuid4().hex
+            self.send_id = self.legacy_key(self.id) if self.id else uuid.uuid4().hex
         return self.send_id
+
+    @staticmethod
+    def legacy_key(delivery_id: int) -> str:
+        return f"delivery-{delivery_id}"
 
 
 class SchedulerLease(db.Model):

@@ -18,7 +18,7 @@ from ..extensions import db
 from ..members import levels
 from ..reports import rfm
 from ..stores import service as stores
-from . import audiences, fanout, holidays, messages, service
+from . import audiences, fanout, holidays, jobs, messages, service
 from .models import CHANNEL_LABELS, DELIVERY_LABELS, REASON_LABELS, RECURRENCES, SCHEDULE_LABELS, STATE_LABELS
 from .schemas import AudienceSchema, CampaignInSchema, CustomHolidaySchema, TemplateSchema
 
@@ -28,7 +28,9 @@ LABELS = {"channels": CHANNEL_LABELS, "schedules": SCHEDULE_LABELS, "states": ST
 
 
 def _render(template, status=200, **context):
-    return render_template(template, labels=LABELS, address_for_viewer=messages.address_for_viewer, **context), status
+    # Every marketing page says so when no scheduler is running: nothing scheduled would go out.
+    return render_template(template, labels=LABELS, address_for_viewer=messages.address_for_viewer,
+                           scheduler_down=jobs.scheduler_down(), **context), status
 
 
 def _save(fn, on_error):
