@@ -6,7 +6,7 @@ FLASK   = $(VENV)/bin/flask --app wsgi
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: run serve bench-boot test test-clock contract install translations translations-update migrate demo lint bench-lookup bench-checkout bench-floor bench-campaigns bench-sending bench-reports bench-imports clean
+.PHONY: run serve bench-boot test test-clock browser contract install translations translations-update migrate demo lint bench-lookup bench-checkout bench-floor bench-campaigns bench-sending bench-reports bench-imports clean
 
 # Installs are fully pinned: requirements.txt and requirements-dev.txt are the inputs people edit (ranges
 # allowed); requirements.lock / requirements-dev.lock are generated from them (every package, exact version,
@@ -72,14 +72,25 @@ serve: translations
 	@PORT=$(SERVE_PORT) PATH="$(abspath $(VENV))/bin:$$PATH" \
 		$(VENV)/bin/supervisord -c deploy/supervisord.conf -j $(RUN_DIR)/supervisord.pid
 
-test: translations
+test: translations browser
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Debian's Chromium for the browser tests (tests/browser, Playwright drives it; no browser download):
+# installed once with apt-get as root (CI) or through password-less sudo; otherwise say how and go on
+# (the browser tests then skip, or fail with CI=true).
+browser:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  elif command -v apt-get >/dev/null && sudo -n true 2>/dev/null; then \
+	    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "Chromium is not installed: the browser tests will be skipped (as root: apt-get install chromium)"; fi; }
 
 # The suite again on a shifted clock (tests/conftest.py, CRM_TEST_CLOCK), so nothing depends on the
 # hour it runs at: 23:30 Beijing is in the quiet hours (21:00-08:00); 07:59 is their last minute and
 # still the day before in UTC. SQLite only, to keep CI short: `make test` covers PostgreSQL.
 CLOCK_TIMES ?= 23:30 07:59
-test-clock: translations
+test-clock: translations browser
 	@set -e; for at in $(CLOCK_TIMES); do \
 		echo "== the suite at $$at Asia/Shanghai (SQLite)"; \
 		CRM_TEST_CLOCK=$$at CRM_TEST_BACKENDS=sqlite $(PY) -m pytest $(PYTEST_ARGS); \
