@@ -1,11 +1,13 @@
 """The competitive set 竞争对手份额表: own hotel against the hotels the manager tracks.
 
   fair share    = own available ÷ the set's available
-  actual share  = own rooms sold ÷ the set's rooms sold
+  actual share  = own rooms occupied ÷ the set's rooms occupied
   revenue share = own room revenue ÷ the set's room revenue
-Own figures come from the stays (rooms sold here exclude complimentary rooms, as a
-competitor's reported rooms sold would); competitors' from what the manager entered.
-A competitor with no figures for the period is listed under `missing`, not counted."""
+Own figures are the room KPIs' (rooms.room_kpis): rooms occupied are sold plus complimentary,
+and occupancy, ADR and RevPAR of every row come from rooms.room_rates, so this table and the
+room KPIs agree for the same hotel and month. Competitors' figures are what the manager
+entered (their rooms occupied, complimentary included). A competitor with no figures for the
+period is listed under `missing`, not counted."""
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
@@ -14,9 +16,9 @@ from ..core.actor import Actor
 from ..errors import Conflict, Invalid, NotFound
 from ..extensions import db
 from ..stores import service as stores
-from .figures import money, money_per, parse_money, rate
+from .figures import money, parse_money, rate
 from .models import Competitor, CompetitorMonth
-from .rooms import room_kpis
+from .rooms import room_kpis, room_rates
 from .segments import report_period
 
 
@@ -65,11 +67,12 @@ def set_month(actor: Actor, competitor_id: int, year: int, month: int, *, availa
     return row
 
 
-def _row(name, available, sold, revenue, total):
+def _row(name, available, occupied, revenue, total):
+    figures = room_rates(available, occupied, revenue)
     return {"hotel": name, "available_rooms": available, "fair_share": rate(available, total["available"]),
-            "rooms_sold": sold, "occupancy": rate(sold, available), "actual_share": rate(sold, total["sold"]),
-            "adr": money_per(revenue, sold), "room_revenue": money(revenue),
-            "revenue_share": rate(revenue, total["revenue"]), "revpar": money_per(revenue, available)}
+            "rooms_occupied": occupied, "occupancy": figures["occupancy"],
+            "actual_share": rate(occupied, total["occupied"]), "adr": figures["adr"], "room_revenue": money(revenue),
+            "revenue_share": rate(revenue, total["revenue"]), "revpar": figures["revpar"]}
 
 
 def competitor_table(store_code: str, year: int, month: int | None = None) -> dict:
@@ -85,10 +88,10 @@ def competitor_table(store_code: str, year: int, month: int | None = None) -> di
     if month:
         stmt = stmt.where(CompetitorMonth.month == month)
     others = [(n, int(a), int(s), int(r)) for n, a, s, r in db.session.execute(stmt)]
-    hotels = [(store.name, own["available_rooms"], own["rooms_sold"], own_revenue)] + others
-    total = {"available": sum(h[1] for h in hotels), "sold": sum(h[2] for h in hotels),
+    hotels = [(store.name, own["available_rooms"], own["rooms_occupied"], own_revenue)] + others
+    total = {"available": sum(h[1] for h in hotels), "occupied": sum(h[2] for h in hotels),
              "revenue": sum(h[3] for h in hotels)}
     rows = [_row(*h, total) for h in hotels]
     listed = {n for n, *_rest in others}
-    return {"rows": rows, "total": _row(_("Total"), total["available"], total["sold"], total["revenue"], total),
+    return {"rows": rows, "total": _row(_("Total"), total["available"], total["occupied"], total["revenue"], total),
             "missing": [c.name for c in competitors_of(store.code) if c.name not in listed]}

@@ -9,24 +9,32 @@ here could not be continued there). An Excel file is built whole before it is se
 (openpyxl writes the zip at the end anyway), so any failure is an ordinary error response. A
 CSV failing mid-stream is logged and re-raised: the server then drops the connection before
 the chunked body's last chunk, so the client sees a broken download, never a short file
-that looks complete."""
+that looks complete.
+
+Excel cells are typed: money (figures.Money) is a number formatted '#,##0.00', a rate
+(figures.Rate, per cent) the fraction formatted '0.00%', a time a date-time, so SUM and
+charts work on them; CSV holds the same figures as the JSON writes them."""
 import csv
 import io
 import logging
 import re
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 
 from flask import Response, stream_with_context
 from flask_babel import gettext as _
 
 from ..core.timeutil import local_today, zone
 from ..errors import Invalid
+from .figures import Money, Rate
 
 log = logging.getLogger(__name__)
 
 FORMATS = ("csv", "xlsx")
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"^[-+]?\d+(\.\d+)?$")  # "-600.00" is a figure, not a formula
+MONEY_FORMAT, RATE_FORMAT = "#,##0.00", "0.00%"
+TIME_FORMAT, DATE_FORMAT = "yyyy-mm-dd hh:mm:ss", "yyyy-mm-dd"
 MIMETYPES = {"csv": "text/csv",  # Flask adds "; charset=utf-8"
              "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
@@ -42,10 +50,36 @@ def _cell(value):
     """A value as a spreadsheet should hold it: times in the chain's zone as text (Excel has no
     time zones), and text that a spreadsheet would run as a formula quoted."""
     if isinstance(value, datetime):
-        return value.astimezone(zone()).strftime("%Y-%m-%d %H:%M:%S") if value.tzinfo else value.isoformat(" ")
+        return _local(value).strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, str) and value[:1] in _FORMULA and not _NUMBER.match(value):
         return "'" + value
     return value
+
+
+def _local(value: datetime) -> datetime:
+    """A time as a spreadsheet holds it: naive, in the chain's zone unless already local (naive)."""
+    return (value.astimezone(zone()).replace(tzinfo=None) if value.tzinfo else value).replace(microsecond=0)
+
+
+def _typed(sheet, value):
+    """A value as an Excel cell: figures and times as numbers with a number format."""
+    from openpyxl.cell import WriteOnlyCell
+    if value is None or value == "":
+        return None
+    if isinstance(value, (Money, Rate)):
+        number = Decimal(value) / 100 if isinstance(value, Rate) else Decimal(value)
+        cell = WriteOnlyCell(sheet, value=number)
+        cell.number_format = RATE_FORMAT if isinstance(value, Rate) else MONEY_FORMAT
+        return cell
+    if isinstance(value, datetime):
+        cell = WriteOnlyCell(sheet, value=_local(value))
+        cell.number_format = TIME_FORMAT
+        return cell
+    if isinstance(value, date):
+        cell = WriteOnlyCell(sheet, value=value)
+        cell.number_format = DATE_FORMAT
+        return cell
+    return _cell(value)
 
 
 def _csv(header, rows):
@@ -61,7 +95,7 @@ def _xlsx(header, rows, title) -> bytes:
     sheet = book.create_sheet(title=title[:31])
     sheet.append([_cell(h) for h in header])
     for row in rows:
-        sheet.append([_cell(v) for v in row])
+        sheet.append([_typed(sheet, v) for v in row])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
@@ -92,9 +126,10 @@ def download(fmt: str, name: str, header, rows) -> Response:
                     headers=headers)
 
 
-def key_value_rows(figures: dict):
-    """A flat report (KPIs, room figures) as field/value rows."""
-    return ((key, "" if value is None else value) for key, value in figures.items())
+def key_value_rows(figures: dict, name=str):
+    """A flat report (KPIs, room figures) as field/value rows; `name` gives a row its label
+    (the API keeps the keys, the pages write the figures' names in the page's language)."""
+    return ((name(key), "" if value is None else value) for key, value in figures.items())
 
 
 def _flat(prefix, value, out):

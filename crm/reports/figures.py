@@ -1,5 +1,9 @@
 """How report figures are written: money "12.34", rates "58.00" (per cent), null when the
-denominator is zero. Rounding is half-up, as everywhere else (core/money.py)."""
+denominator is zero. Rounding is half-up, as everywhere else (core/money.py).
+
+Money and rates are strings (JSON keeps them exact) of their own types, `Money` and `Rate`,
+so an export knows what a cell is without a list of column names: Excel gets a number with
+a number format (exports.py), the page and CSV the same text as the JSON."""
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -41,30 +45,40 @@ def period(start: date, end: date) -> Period:
     return Period(start, end)
 
 
-def rate(numerator, denominator) -> str | None:
+class Money(str):
+    """An amount of money as report figures write it: "1234.50"."""
+    __slots__ = ()
+
+
+class Rate(str):
+    """A percentage with two places: "20.71" means 20.71 %."""
+    __slots__ = ()
+
+
+def rate(numerator, denominator) -> Rate | None:
     """numerator ÷ denominator as a percentage with two places; None if the denominator is 0."""
     if not denominator:
         return None
     value = Decimal(numerator) * 100 / Decimal(denominator)
-    return str(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+    return Rate(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
-def growth(current, previous) -> str | None:
+def growth(current, previous) -> Rate | None:
     """current ÷ previous − 1, as a percentage; None without a previous figure."""
     if not previous:
         return None
     return rate(Decimal(current) - Decimal(previous), previous)
 
 
-def money(fen) -> str:
-    return format_fen(round_fen(Decimal(fen or 0)))
+def money(fen) -> Money:
+    return Money(format_fen(round_fen(Decimal(fen or 0))))
 
 
-def money_per(fen, denominator) -> str | None:
+def money_per(fen, denominator) -> Money | None:
     """An amount divided by a count (ADR, spend per head), to the fen; None for a zero count."""
     if not denominator:
         return None
-    return format_fen(round_fen(Decimal(fen or 0) / Decimal(denominator)))
+    return Money(format_fen(round_fen(Decimal(fen or 0) / Decimal(denominator))))
 
 
 def parse_money(text: str) -> int:

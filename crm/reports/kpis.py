@@ -10,7 +10,7 @@ figure is one aggregate query. Definitions:
   stored_value_growth  = top-up principal ÷ the same figure for the period just before − 1
   points_* and wallet_outstanding_* belong to the members registered at the store.
 """
-from datetime import datetime, time
+from datetime import UTC, datetime, time
 
 from sqlalchemy import case, func, select, union_all
 
@@ -87,22 +87,29 @@ def member_kpis(store_code: str | None, p: Period) -> dict:
 BILL_COLUMNS = ("store", "closed_at", "amount", "covers", "member_id", "joined_at_visit")
 
 
-def bill_rows(store_code: str | None, p: Period):
-    """Every bill of a period, oldest first, streamed from the database in chunks (for exports).
-    The store is checked now, before a file starts; the rows are read while it is sent."""
+def bill_rows(store_code: str | None, p: Period, yes_no=None):
+    """Every bill of a period, oldest first, streamed from the database in chunks (for exports):
+    the store, the time it closed in the store's own zone (to the second), the amount (Money),
+    covers, the member's number and whether the guest joined at that visit. For people
+    (`yes_no`: the words for true and false) the store is named and joined is a word; for
+    machines it is the store's code and 1 or 0. The store is checked now, before a file
+    starts; the rows are read while it is sent."""
     store = stores.get_by_code(store_code) if store_code else None
     start, end = bounds(p, store.timezone if store else None)
     b = facts()
-    codes = {s.id: s.code for s in stores.list_stores()}
+    chain = stores.list_stores()
+    names = {s.id: s.name if yes_no else s.code for s in chain}
+    zones = {s.id: zone(s.timezone) for s in chain}
     stmt = select(b.c.store_id, b.c.at, b.c.amount, b.c.covers, b.c.member_id, b.c.joined_at_visit).where(
         b.c.at >= start, b.c.at < end).order_by(b.c.at)
     if store is not None:
         stmt = stmt.where(b.c.store_id == store.id)
-    return _bill_lines(stmt, codes)
+    return _bill_lines(stmt, names, zones, yes_no or (1, 0))
 
 
-def _bill_lines(stmt, codes):
+def _bill_lines(stmt, names, zones, yes_no):
     for store_id, at, amount, covers, member_id, joined in db.session.execute(
             stmt.execution_options(yield_per=5000)):
-        yield (codes.get(store_id, ""), at.isoformat(), f"{amount / 100:.2f}", covers, member_id or "",
-               1 if joined else 0)
+        at = (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(zones.get(store_id) or zone())
+        yield (names.get(store_id, ""), at.replace(tzinfo=None, microsecond=0), money(amount), covers,
+               member_id or "", yes_no[0] if joined else yes_no[1])

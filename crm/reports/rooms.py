@@ -1,7 +1,8 @@
 """Hotel room KPIs, with the definitions in docs/rules.md "Reports":
 
-  occupancy = (rooms sold + complimentary) ÷ available × 100
-  ADR       = room revenue ÷ (rooms sold + complimentary)
+  occupied  = rooms sold + complimentary (day-use rooms are not nights)
+  occupancy = occupied ÷ available × 100
+  ADR       = room revenue ÷ occupied
   RevPAR    = room revenue ÷ available
   A day-use room's revenue counts; the room is not sold. A stay across the period's edge
   counts only its nights inside the period, and that share of its revenue (spread evenly
@@ -80,6 +81,14 @@ def hotels(store_code: str | None):
     return [s for s in stores.list_stores() if s.kind == "hotel"]
 
 
+def room_rates(available: int, occupied: int, revenue) -> dict:
+    """Occupancy, ADR and RevPAR from available rooms, occupied rooms (sold + complimentary)
+    and room revenue (fen): the one place these figures are worked out, for every table
+    (room KPIs, the segment table's columns, the competitive set)."""
+    return {"occupancy": rate(occupied, available), "adr": money_per(revenue, occupied),
+            "revpar": money_per(revenue, available)}
+
+
 def room_kpis(store_code: str | None, p: Period) -> dict:
     chosen = hotels(store_code)
     nights, revenue, day_use_in = night_columns(p)
@@ -95,5 +104,5 @@ def room_kpis(store_code: str | None, p: Period) -> dict:
     available = available_rooms(chosen, p)
     occupied = sold + complimentary
     return {"available_rooms": available, "rooms_sold": sold, "complimentary_rooms": complimentary,
-            "day_use_rooms": day_use, "room_revenue": money(room_revenue), "occupancy": rate(occupied, available),
-            "adr": money_per(room_revenue, occupied), "revpar": money_per(room_revenue, available)}
+            "rooms_occupied": occupied, "day_use_rooms": day_use, "room_revenue": money(room_revenue),
+            **room_rates(available, occupied, room_revenue)}

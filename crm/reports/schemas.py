@@ -82,6 +82,7 @@ class RoomSchema(Schema):
     available_rooms = fields.Int()
     rooms_sold = fields.Int()
     complimentary_rooms = fields.Int()
+    rooms_occupied = fields.Int(metadata={"description": "rooms sold + complimentary: what occupancy and ADR count"})
     day_use_rooms = fields.Int()
     room_revenue = fields.Str()
     occupancy = fields.Str(allow_none=True)

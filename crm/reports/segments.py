@@ -20,7 +20,7 @@ from ..extensions import db
 from ..stores import service as stores
 from .figures import Period, money, money_per, rate
 from .models import SegmentPlan, Stay
-from .rooms import available_rooms, hotels, night_columns, room_kpis
+from .rooms import available_rooms, hotels, night_columns, room_kpis, room_rates
 
 COLUMNS = ("last_year_actual", "plan", "actual")
 PLAN_KEYS = ("repeat_guests",) + SEGMENT_KEYS
@@ -55,7 +55,7 @@ def _actual(store_code, p: Period) -> dict:
     repeat = db.session.execute(select(night_sum, func.coalesce(func.sum(revenue), 0)).where(
         overlapping, Stay.member_id.in_(repeat_members(p.end, ids)))).one()
     total = room_kpis(store_code, p)
-    all_nights = total["rooms_sold"] + total["complimentary_rooms"]
+    all_nights = total["rooms_occupied"]
     out = {"total": {"room_revenue": total["room_revenue"], "occupancy": total["occupancy"], "adr": total["adr"],
                      "revpar": total["revpar"], "room_nights": all_nights}}
     rows = {"repeat_guests": (int(repeat[0]), Decimal(str(repeat[1])))}
@@ -84,9 +84,9 @@ def _plan(store_code, p: Period, year, month) -> dict | None:
     available = available_rooms(chosen, p)
     seg_nights = sum(n for seg, (n, _r) in plans.items() if seg != "repeat_guests")
     revenue = sum(r for seg, (_n, r) in plans.items() if seg != "repeat_guests")
-    out = {"total": {"room_revenue": money(revenue), "occupancy": rate(seg_nights, available),
-                     "adr": money_per(revenue, seg_nights), "revpar": money_per(revenue, available),
-                     "room_nights": seg_nights}}
+    rates = room_rates(available, seg_nights, revenue)
+    out = {"total": {"room_revenue": money(revenue), "occupancy": rates["occupancy"], "adr": rates["adr"],
+                     "revpar": rates["revpar"], "room_nights": seg_nights}}
     for key in PLAN_KEYS:
         n, r = plans.get(key, (0, 0))
         out[key] = {"room_nights": n, "adr": money_per(r, n), "share": rate(n, seg_nights)}

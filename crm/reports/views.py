@@ -61,6 +61,7 @@ LABELS = {
     "group": _l("Group"), "members": _l("Members"), "member_id": _l("Member no."), "last_bill": _l("Last bill"),
     "frequency": _l("Bills (12 months)"), "monetary": _l("Spend (12 months)"), "r": "R", "f": "F", "m": "M",
     "store": _l("Store"), "closed_at": _l("Closed at"), "amount": _l("Amount"), "joined_at_visit": _l("Joined here"),
+    "rooms_occupied": _l("Rooms occupied (sold + complimentary)"), "field": _l("Figure"), "value": _l("Value"),
 }
 
 
@@ -116,9 +117,10 @@ def _period_figures(compute):
 
 
 def _figure_rows(args, figures):
-    """Raw keys and values for a download; labelled, with — for a missing rate, on the page."""
+    """Each figure's name in the page's language with its value: empty for a missing rate in a
+    download, — on the page."""
     if args and args.get("format"):
-        return list(figures.items())
+        return list(exports.key_value_rows(figures, label))
     return [(label(k), "—" if v is None else v) for k, v in figures.items()]
 
 
@@ -156,7 +158,8 @@ def bills():
         return redirect(url_for("reports.kpis"))
     try:  # bill_rows checks the store and period before it returns its rows: a wrong one fails here
         return exports.download(args["format"] or "csv", "bills", [label(c) for c in BILL_COLUMNS],
-                                bill_rows(args["store_code"], period(args["from_"], args["to"])))
+                                bill_rows(args["store_code"], period(args["from_"], args["to"]),
+                                          yes_no=(_("Yes"), _("No"))))
     except DomainError as exc:
         flash(exc.message, "error")
         return redirect(url_for("reports.kpis"))
