@@ -96,7 +96,8 @@ _CSV_BODY = {"required": True, "content": {"text/csv": {"schema": {"type": "stri
 @blp.response(202, ImportJobSchema, description="queued; follow `status_url` (also in Location)")
 @blp.doc(requestBody=_CSV_BODY)
 def import_checks(args):
-    """Checks from a POS: a UTF-8 CSV body (columns check_no, store_code, closed_at, amount, covers,
+    """Checks from a POS: a CSV body in UTF-8 or GBK/GB18030 (detected; `encoding` says which)
+    (columns check_no, store_code, closed_at, amount, covers,
     segment, member_mobile?, joined_at_visit?; any order), imported in the background. A bad
     encoding or header is 422 at once; bad rows fail the job with nothing imported unless
     `skip_bad_rows`. Files up to IMPORT_MAX_BYTES (32 MB by default, about 500,000 checks)."""
@@ -109,7 +110,8 @@ def import_checks(args):
 @blp.response(202, ImportJobSchema, description="queued; follow `status_url` (also in Location)")
 @blp.doc(requestBody=_CSV_BODY)
 def import_stays(args):
-    """Stays from a PMS: a UTF-8 CSV body (stay_no, store_code, arrival, departure, rooms, room_revenue,
+    """Stays from a PMS: a CSV body in UTF-8 or GBK/GB18030
+    (stay_no, store_code, arrival, departure, rooms, room_revenue,
     segment, member_mobile?, company?, sales_rep?, complimentary?, day_use?; any order), imported in
     the background like checks, up to IMPORT_MAX_BYTES."""
     return _import("stays", args)

@@ -48,12 +48,15 @@ class LostLease(Exception):
 
 
 def create(actor: Actor, kind: str, raw: bytes | str, *, filename: str = "", skip_bad_rows: bool = False) -> ImportJob:
-    """A queued job holding the file; a bad encoding or header is refused here (422)."""
+    """A queued job holding the file (as UTF-8, with the encoding it was sent in: UTF-8 or
+    GB18030/GBK); an encoding neither reads, or a bad header, is refused here (422)."""
     if kind not in imports.KINDS:
         raise Invalid(_("Choose checks or stays."), field="kind")
-    raw = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
+    text, encoding = imports.decode(raw if isinstance(raw, str) else bytes(raw))
+    raw = text.encode("utf-8")  # kept as UTF-8 whatever it came in: the passes read it as such
     total = imports.count_rows(raw, kind)
-    job = ImportJob(kind=kind, filename=(filename or "")[:255], content=raw, skip_bad_rows=skip_bad_rows,
+    job = ImportJob(kind=kind, filename=(filename or "")[:255], content=raw, encoding=encoding,
+                    skip_bad_rows=skip_bad_rows,
                     locale=str(get_locale() or "en"), total=total, errors=[], bad_lines=[],
                     created_by=actor.staff_id, address=(actor.address or "")[:64])
     db.session.add(job)
@@ -71,7 +74,8 @@ def recent(limit: int = 20) -> list[ImportJob]:
 
 def status(job: ImportJob) -> dict:
     """What the status endpoint and the imports page show of a job."""
-    return {"id": job.id, "kind": job.kind, "filename": job.filename, "skip_bad_rows": job.skip_bad_rows,
+    return {"id": job.id, "kind": job.kind, "filename": job.filename, "encoding": job.encoding,
+            "skip_bad_rows": job.skip_bad_rows,
             "status": job.status, "phase": job.phase, "total": job.total, "checked": job.checked, "done": job.done,
             "imported": job.imported, "updated": job.updated, "skipped": job.skipped,
             "error_count": job.error_count, "errors": job.errors or [], "failure": job.failure,

@@ -7,6 +7,10 @@ writes nothing (so "nothing imported" holds for a file with errors), the second 
 good rows in bulk: one query finds which numbers of the chunk already exist, then one
 executemany inserts the new ones and one updates the others. `run` does both at once, in
 the caller's transaction; import_jobs.py runs them in the background, committing each chunk.
+
+A file is UTF-8 (with or without BOM) or GB18030, which includes GBK, the encoding Chinese
+Excel saves "CSV" in: each is tried strictly in that order (`decode`), and the one that
+read the file is reported. A bad row is reported once with every problem it has.
 """
 import csv
 import io
@@ -41,17 +45,36 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _TRUE, _FALSE = {"1", "true", "yes", "y", "是", "t"}, {"", "0", "false", "no", "n", "否", "f"}
 
 
+ENCODINGS = ("utf-8", "gb18030")  # tried in this order; GB18030 is a superset of GBK and GB2312
+
+
 class RowError(ValueError):
-    pass
+    """A row's problems: one message per problem."""
+
+    def __init__(self, *problems: str):
+        super().__init__(*problems)
+        self.problems = list(problems)
+
+    def __str__(self):
+        return " ".join(p if p.endswith((".", "。")) else p + "." for p in self.problems)
+
+
+def decode(raw: bytes | str) -> tuple[str, str]:
+    """(text, encoding name) of a file: UTF-8 (a BOM is dropped), else GB18030/GBK; 422 if neither
+    reads the whole file without an error."""
+    if not isinstance(raw, bytes):
+        return raw.lstrip("\ufeff"), "utf-8"
+    for encoding in ENCODINGS:
+        try:
+            return raw.decode("utf-8-sig" if encoding == "utf-8" else encoding), encoding
+        except UnicodeDecodeError:
+            continue
+    raise Invalid(_("The file is neither UTF-8 nor GBK/GB18030 text. In Excel, save it as “CSV UTF-8”."),
+                  code="invalid_encoding", field="file")
 
 
 def _text(raw: bytes | str) -> str:
-    if isinstance(raw, bytes):
-        try:
-            return raw.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise Invalid(_("The file is not UTF-8 text."), code="invalid_encoding", field="file") from None
-    return raw.lstrip("\ufeff")
+    return decode(raw)[0]
 
 
 def _header(fieldnames, required, optional) -> list[str]:
@@ -222,45 +245,87 @@ class Lookups:
         return self.companies.get(name)
 
 
-def _check(fields, look):
-    store = look.store(fields["store_code"])
+class _Problems:
+    """Checks a row's fields one by one, keeping every problem rather than stopping at the first."""
+
+    def __init__(self):
+        self.found = []
+
+    def check(self, parse, *args):
+        """parse(*args), or None (and the problem noted) if it raises RowError."""
+        try:
+            return parse(*args)
+        except RowError as exc:
+            self.found += exc.problems
+            return None
+
+    def note(self, problem: str):
+        self.found.append(problem)
+
+    def raise_any(self):
+        if self.found:
+            raise RowError(*self.found)
+
+
+def _closed_at(value, store):
     try:
-        closed = datetime.fromisoformat(fields["closed_at"].replace("Z", "+00:00"))
+        closed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise RowError(_("closed_at must be a time like 2026-05-01T19:30:00+08:00.")) from None
     if closed.tzinfo is None:  # the till's own clock: the store's time zone
-        closed = closed.replace(tzinfo=zone(store.timezone))
-    return store.id, _number(fields, "check_no"), dict(
-        closed_at=closed, amount=_amount(fields["amount"], "amount"), covers=_count(fields["covers"], "covers", 0),
-        segment=_segment(fields["segment"]), member_id=look.member(fields.get("member_mobile", "")),
-        joined_at_visit=_flag(fields.get("joined_at_visit", ""), "joined_at_visit"))
+        closed = closed.replace(tzinfo=zone(store.timezone if store else None))
+    return closed
+
+
+def _check(fields, look):
+    row = _Problems()
+    store = row.check(look.store, fields["store_code"])
+    no = row.check(_number, fields, "check_no")
+    values = dict(
+        closed_at=row.check(_closed_at, fields["closed_at"], store),
+        amount=row.check(_amount, fields["amount"], "amount"),
+        covers=row.check(_count, fields["covers"], "covers", 0), segment=row.check(_segment, fields["segment"]),
+        member_id=row.check(look.member, fields.get("member_mobile", "")),
+        joined_at_visit=row.check(_flag, fields.get("joined_at_visit", ""), "joined_at_visit"))
+    row.raise_any()
+    return store.id, no, values
 
 
 def _stay(fields, look):
-    store = look.store(fields["store_code"])
-    if store.kind != "hotel":
-        raise RowError(_("%(code)s is not a hotel.", code=store.code))
-    no = _number(fields, "stay_no")
-    arrival, departure = _date(fields["arrival"], "arrival"), _date(fields["departure"], "departure")
-    if departure < arrival:
-        raise RowError(_("departure is before arrival."))
-    day_use = _flag(fields.get("day_use", ""), "day_use")
-    if day_use and departure != arrival:
-        raise RowError(_("A day-use stay arrives and departs on the same day."))
-    segment = _segment(fields["segment"])
-    company = _plain(fields.get("company", ""), "company", 200)
-    sales_rep = _plain(fields.get("sales_rep", ""), "sales_rep", 10_000)[:64]  # cut to fit, as before
+    row = _Problems()
+    store = row.check(look.store, fields["store_code"])
+    if store is not None and store.kind != "hotel":
+        row.note(_("%(code)s is not a hotel.", code=store.code))
+    no = row.check(_number, fields, "stay_no")
+    arrival = row.check(_date, fields["arrival"], "arrival")
+    departure = row.check(_date, fields["departure"], "departure")
+    if arrival and departure and departure < arrival:
+        row.note(_("departure is before arrival."))
+    day_use = row.check(_flag, fields.get("day_use", ""), "day_use")
+    if day_use and arrival and departure and departure != arrival:
+        row.note(_("A day-use stay arrives and departs on the same day."))
+    segment = row.check(_segment, fields["segment"])
+    company = row.check(_plain, fields.get("company", ""), "company", 200)
+    sales_rep = row.check(_plain, fields.get("sales_rep", ""), "sales_rep", 10_000)
+    rooms = row.check(_count, fields["rooms"], "rooms", 1)
+    revenue = row.check(_amount, fields["room_revenue"], "room_revenue")
+    member_id = row.check(look.member, fields.get("member_mobile", ""))
+    complimentary = row.check(_flag, fields.get("complimentary", ""), "complimentary")
+    row.raise_any()
     return store.id, no, dict(
-        arrival=arrival, departure=departure, rooms=_count(fields["rooms"], "rooms", 1),
-        room_revenue=_amount(fields["room_revenue"], "room_revenue"), segment=segment,
-        member_id=look.member(fields.get("member_mobile", "")), company_name=company,
-        company_id=look.company(company) if company else None, sales_rep=sales_rep,
-        complimentary=_flag(fields.get("complimentary", ""), "complimentary") or segment == "complimentary",
-        day_use=day_use or departure == arrival)
+        arrival=arrival, departure=departure, rooms=rooms, room_revenue=revenue, segment=segment,
+        member_id=member_id, company_name=company, company_id=look.company(company) if company else None,
+        sales_rep=sales_rep[:64],  # cut to fit, as before
+        complimentary=complimentary or segment == "complimentary", day_use=day_use or departure == arrival)
 
 
 KINDS = {"checks": (Check, "check_no", CHECK_COLUMNS, CHECK_OPTIONAL, _check),
          "stays": (Stay, "stay_no", STAY_COLUMNS, STAY_OPTIONAL, _stay)}
+
+
+def _error(line: int, exc: RowError) -> dict:
+    """A bad row as jobs keep it: its line, all its problems, and them as one message."""
+    return {"line": line, "message": str(exc), "problems": exc.problems}
 
 
 def check_chunk(kind: str, chunk, look: Lookups, seen: set) -> list[dict]:
@@ -274,11 +339,11 @@ def check_chunk(kind: str, chunk, look: Lookups, seen: set) -> list[dict]:
         try:
             store_id, no, _values = parse(fields, look)
         except RowError as exc:
-            errors.append({"line": line, "message": str(exc)})
+            errors.append(_error(line, exc))
             continue
         if (store_id, no) in seen:
-            errors.append({"line": line, "message": _("%(column)s %(no)s appears twice in the file.",
-                                                      column=number, no=no)})
+            errors.append(_error(line, RowError(_("%(column)s %(no)s appears twice in the file.", column=number,
+                                                  no=no))))
             continue
         seen.add((store_id, no))
     return errors
@@ -296,7 +361,7 @@ def write_chunk(kind: str, chunk, look: Lookups) -> tuple[int, int, list[dict]]:
         try:
             store_id, no, values = parse(fields, look)
         except RowError as exc:
-            errors.append({"line": line, "message": str(exc)})
+            errors.append(_error(line, exc))
             continue
         good[(store_id, no)] = values
     if not good:
@@ -353,7 +418,7 @@ def run(actor: Actor, kind: str, raw, *, skip_bad_rows: bool = False, chunk_rows
     look, seen, errors = Lookups(), set(), []
     for chunk in chunks(rows(raw, kind), chunk_rows):
         errors += check_chunk(kind, chunk, look, seen)
-    result = {"imported": 0, "updated": 0, "skipped": len(errors), "errors": errors}
+    result = {"imported": 0, "updated": 0, "skipped": len(errors), "errors": errors, "encoding": decode(raw)[1]}
     if errors and not skip_bad_rows:
         result["skipped"] = len(errors) + len(seen)
         return result

@@ -141,6 +141,7 @@ class ImportJob(db.Model):
     kind: Mapped[str] = mapped_column(String(8))
     filename: Mapped[str] = mapped_column(String(255), default="")
     content: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)  # None once finished
+    encoding: Mapped[str] = mapped_column(String(16), default="utf-8")  # what the upload was read as
     skip_bad_rows: Mapped[bool] = mapped_column(default=False)
     locale: Mapped[str] = mapped_column(String(16), default="en")  # row messages in the uploader's language
     status: Mapped[str] = mapped_column(String(8), default="queued")

@@ -24,7 +24,8 @@ class ImportQuery(Schema):
 
 class ImportError_(Schema):
     line = fields.Int()
-    message = fields.Str()
+    message = fields.Str(metadata={"description": "every problem of the line, in one text"})
+    problems = fields.List(fields.Str(), metadata={"description": "each problem of the line on its own"})
 
 
 class ImportJobSchema(Schema):
@@ -32,6 +33,8 @@ class ImportJobSchema(Schema):
     id = fields.Int()
     kind = fields.Str(metadata={"enum": ["checks", "stays"]})
     filename = fields.Str()
+    encoding = fields.Str(metadata={"enum": ["utf-8", "gb18030"],
+                                    "description": "what the file was read as: UTF-8, or GB18030 (includes GBK)"})
     skip_bad_rows = fields.Bool()
     status = fields.Str(metadata={"enum": ["queued", "running", "done", "failed"]})
     phase = fields.Str(metadata={"enum": ["checking", "writing"],
