@@ -2,10 +2,11 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import JSON, CheckConstraint, Column, ForeignKey, String, Table, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from ..core.timeutil import utcnow
 from ..extensions import db
+from .pinyin import search_text
 
 item_stores = Table(
     "item_stores", db.metadata,
@@ -26,6 +27,8 @@ class Item(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     sku: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(100))
+    # Pinyin initials and full pinyin of the name, kept in step with it (catalog/pinyin.py says why a column).
+    search_pinyin: Mapped[str] = mapped_column(String(300), default="")
     category: Mapped[str] = mapped_column(String(32), index=True)
     list_price: Mapped[int]  # fen
     member_price: Mapped[int | None]  # fen; None = members pay the list price
@@ -37,6 +40,11 @@ class Item(db.Model):
 
     level_prices = relationship("ItemLevelPrice", cascade="all, delete-orphan", lazy="selectin")
     stores = relationship("Store", secondary=item_stores, lazy="selectin")
+
+    @validates("name")
+    def _name_set(self, _key, name):
+        self.search_pinyin = search_text(name)
+        return name
 
     @property
     def member_prices(self) -> dict:

@@ -12,6 +12,7 @@ from ..extensions import db
 from ..members import levels
 from ..stores import service as stores
 from .models import Item, ItemLevelPrice, Promotion
+from .pinyin import query_key
 from .pricing import PriceItem, PromoRule
 
 
@@ -80,14 +81,44 @@ def get_item(sku: str) -> Item:
     return _by_code(Item, Item.sku, sku, _("No such item."), "item_not_found")
 
 
+def _matching(stmt, q: str | None):
+    """Items whose SKU or name contains q, or whose name's pinyin initials or full pinyin
+    do (`swy` or `sanwen` finds 三文鱼刺身)."""
+    q = (q or "").strip()
+    if not q:
+        return stmt
+    like = f"%{_escape_like(q)}%"
+    matches = [Item.sku.ilike(like, escape="\\"), Item.name.ilike(like, escape="\\")]
+    key = query_key(q)
+    if key:
+        matches.append(Item.search_pinyin.like(f"%{key}%"))
+    return stmt.where(or_(*matches))
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def list_items(q: str | None = None, category: str | None = None):
-    stmt = select(Item).order_by(Item.category, Item.sku)
-    if q:
-        like = f"%{q.strip()}%"
-        stmt = stmt.where(or_(Item.sku.ilike(like), Item.name.ilike(like)))
+    stmt = _matching(select(Item).order_by(Item.category, Item.sku), q)
     if category:
         stmt = stmt.where(Item.category == category)
     return stmt
+
+
+def sellable_items(store, on: date, q: str | None = None, limit: int = 300) -> list[Item]:
+    """The items a till at this store can sell today (active, within their dates, sold here),
+    by category then SKU, optionally matching a search (`_matching`)."""
+    stmt = _matching(select(Item).where(Item.active.is_(True)).order_by(Item.category, Item.sku), q)
+    return [item for item in db.session.scalars(stmt) if _sellable(item, store, on)][:limit]
+
+
+def find_sku(text: str) -> str | None:
+    """The SKU if `text` is exactly one (any case), else None."""
+    text = (text or "").strip().upper()
+    if not text or len(text) > 32:
+        return None
+    return db.session.scalar(select(Item.sku).where(Item.sku == text))
 
 
 def items_for_bill(skus, store, on: date) -> dict:

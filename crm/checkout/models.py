@@ -6,7 +6,7 @@ ledger entries — the amounts are never edited.
 """
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..core.segments import SEGMENT_KEYS
@@ -14,6 +14,10 @@ from ..core.timeutil import utcnow
 from ..extensions import db
 
 STATUSES = ("closed", "voided")
+# How a bill was paid. `stored_value` is the member's wallet (its amount is the bill's
+# wallet_paid); `other` is a payment by means the client did not say (API clients from
+# before tenders, and bills closed before tenders were recorded). Sign-for-bill comes later.
+TENDER_METHODS = ("cash", "bank_card", "wechat_pay", "alipay", "stored_value", "other")
 
 
 class Checkout(db.Model):
@@ -62,6 +66,8 @@ class Checkout(db.Model):
     card = relationship("Card")
     lines = relationship("CheckoutLine", order_by="CheckoutLine.line_no", lazy="selectin",
                          cascade="all, delete-orphan")
+    tenders = relationship("CheckoutTender", order_by="CheckoutTender.id", lazy="selectin",
+                           cascade="all, delete-orphan")
 
     @property
     def savings(self) -> int:
@@ -84,3 +90,20 @@ class CheckoutLine(db.Model):
     unit_price: Mapped[int]
     amount: Mapped[int]
     promotion: Mapped[str | None] = mapped_column(String(32))
+
+
+class CheckoutTender(db.Model):
+    """One way a bill was paid and how much (fen). A closed bill's tenders add up to what the
+    guest paid after coupons and points: due + wallet_paid (service.settle_tenders; `crm
+    audit` checks it). One row per method and bill."""
+    __tablename__ = "checkout_tenders"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint(f"method IN ({', '.join(repr(m) for m in TENDER_METHODS)})", name="method"),
+        UniqueConstraint("checkout_id", "method", name="uq_checkout_tenders_checkout_method"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    checkout_id: Mapped[int] = mapped_column(ForeignKey("checkouts.id", ondelete="CASCADE"))
+    method: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[int]

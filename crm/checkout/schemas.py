@@ -12,6 +12,22 @@ class LineInSchema(Schema):
     qty = Int(required=True, validate=validate.Range(min=1, max=999, error=QTY_RANGE))
 
 
+TENDER_INPUT_METHODS = ("cash", "bank_card", "wechat_pay", "alipay", "stored_value")
+
+
+class TenderInSchema(Schema):
+    method = fields.Str(required=True, validate=validate.OneOf(TENDER_INPUT_METHODS),
+                        metadata={"description": "`stored_value` is the wallet (as `wallet_amount`)."})
+    amount = Money(load_default=None, validate=validate.Range(min=1, error="A payment is above zero."),
+                   metadata={"description": "Leave it out on one tender to have it pay the rest of the bill."})
+
+
+class TenderOutSchema(Schema):
+    method = fields.Str(metadata={"description": "cash, bank_card, wechat_pay, alipay, stored_value, or `other` "
+                                                 "(a bill whose client did not say how it was paid)."})
+    amount = Money()
+
+
 class CheckoutInSchema(Schema):
     store_code = fields.Str(required=True)
     card_code = fields.Str(validate=validate.Length(min=1, max=200))
@@ -27,6 +43,13 @@ class CheckoutInSchema(Schema):
                                validate=validate.Length(max=10))
     wallet_amount = Money(load_default=0, metadata={"description": "Part of the bill paid from stored value."})
     pin = fields.Str(validate=validate.Regexp(r"^[0-9]{6}$", error="The PIN is 6 digits."), load_only=True)
+    tenders = fields.List(
+        fields.Nested(TenderInSchema), validate=validate.Length(max=10), load_default=None,
+        metadata={"description": "How the bill is paid. The parts add up to what is due after coupons and "
+                                 "points (the response's `due` + `wallet_paid`), else 422 "
+                                 "`tenders_do_not_add_up`; one part may leave its amount out to pay the rest. "
+                                 "Left out: the stored-value part is one tender and the rest one tender "
+                                 "`other`, as before tenders existed."})
 
     @validates_schema
     def _one_member_reference(self, data, **kwargs):
@@ -61,8 +84,10 @@ class _Totals(Schema):
     wallet_paid = Money()
     wallet_principal = Money()
     wallet_bonus = Money()
-    due = Money()
+    due = Money(metadata={"description": "Paid by other means than stored value (see `tenders`)."})
     points_earned = fields.Int()
+    tenders = fields.List(fields.Nested(TenderOutSchema), metadata={
+        "description": "How the bill is (to be) paid; the parts add up to due + wallet_paid."})
 
 
 class AppliedCouponSchema(Schema):

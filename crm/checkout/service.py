@@ -26,7 +26,8 @@ from ..points import service as points
 from ..programme import service as programme
 from ..stores import service as stores
 from ..wallet import service as wallet
-from .models import Checkout, CheckoutLine
+from . import tenders as tendering
+from .models import Checkout, CheckoutLine, CheckoutTender
 
 # action -> (states it may start from, state it leads to)
 TRANSITIONS = {"void": ({"closed"}, "voided")}
@@ -48,6 +49,7 @@ class Quote:
     wallet_principal: int = 0
     wallet_bonus: int = 0
     coupons: list = field(default_factory=list)  # [(coupon, discount)]
+    tenders: list = field(default_factory=list)  # [tenders.Tender], adding up to due + wallet_paid
 
     # The bill's figures, so a quote reads like a checkout.
     lines = property(lambda self: self.bill.lines)
@@ -103,7 +105,7 @@ def price(data: dict, *, at: datetime | None = None) -> Quote:
     if member is not None and redeem > available:
         raise points.InsufficientPoints(_("Not enough points: %(balance)d available.", balance=available),
                                         field="redeem_points", balance=available, requested=redeem)
-    wallet_amount = data.get("wallet_amount") or 0
+    wallet_amount = tendering.wallet_amount(data)
     if wallet_amount and member is None:
         raise Invalid(_("Only members can pay from stored value."), code="wallet_needs_member", field="wallet_amount")
     if wallet_amount > payable - value:
@@ -112,9 +114,10 @@ def price(data: dict, *, at: datetime | None = None) -> Quote:
     from_principal, from_bonus = wallet.preview(member.id, wallet_amount) if wallet_amount else (0, 0)
     due = payable - value - wallet_amount
     earned = _points_earned(member, due, from_principal, from_bonus)
+    settled = tendering.settle(data.get("tenders"), wallet_amount, due)
     return Quote(store, member, card, bill, redeem, value, due, earned, available, coupon_discount=coupon_discount,
                  wallet_paid=wallet_amount, wallet_principal=from_principal, wallet_bonus=from_bonus,
-                 coupons=applied)
+                 coupons=applied, tenders=settled)
 
 
 def _points_earned(member, due, from_principal, from_bonus) -> int:
@@ -170,7 +173,8 @@ def close(actor: Actor, data: dict, *, at: datetime | None = None) -> Checkout:
         points_earned=q.points_earned, staff_id=actor.staff_id, created_at=at or utcnow(),
         lines=[CheckoutLine(line_no=i, sku=line.sku, name=line.name, category=line.category, qty=line.qty,
                             list_price=line.list_price, unit_price=line.unit_price, amount=line.amount,
-                            promotion=line.promotion) for i, line in enumerate(q.bill.lines, 1)])
+                            promotion=line.promotion) for i, line in enumerate(q.bill.lines, 1)],
+        tenders=[CheckoutTender(method=t.method, amount=t.amount) for t in q.tenders])
     db.session.add(checkout)
     db.session.flush()
     coupons.redeem([coupon for coupon, _discount in q.coupons], checkout.id)
@@ -189,7 +193,8 @@ def close(actor: Actor, data: dict, *, at: datetime | None = None) -> Checkout:
         levels.upgrade_for(actor, q.member, spend=lambda: rolling_spend(
             q.member.id, programme.get("level_window_months"), now=at), at=at)
     audit.record(actor, "checkout.close", entity=checkout, store_id=q.store.id, member_id=checkout.member_id,
-                 due=checkout.due, points_redeemed=checkout.points_redeemed, points_earned=checkout.points_earned)
+                 due=checkout.due, points_redeemed=checkout.points_redeemed, points_earned=checkout.points_earned,
+                 tenders={t.method: format_fen(t.amount) for t in q.tenders})
     return checkout
 
 
@@ -253,6 +258,25 @@ def bill_facts():
 
 def audit_mismatches() -> list[str]:
     """Every voided bill has exactly one set of reversals in the points and wallet ledgers,
-    and no bill that is not voided has any (part of `crm audit`)."""
+    and no bill that is not voided has any; every bill's tenders add up to what was paid
+    (part of `crm audit`)."""
     voided = select(Checkout.id).where(Checkout.status == "voided")
-    return points.reversal_mismatches(voided) + wallet.reversal_mismatches(voided)
+    return points.reversal_mismatches(voided) + wallet.reversal_mismatches(voided) + tender_mismatches()
+
+
+def tender_mismatches() -> list[str]:
+    """Bills whose tenders do not add up to due + wallet_paid, or whose stored-value tender
+    is not the wallet payment."""
+    tendered = (select(CheckoutTender.checkout_id, func.sum(CheckoutTender.amount).label("total"),
+                       func.sum(case((CheckoutTender.method == "stored_value", CheckoutTender.amount), else_=0))
+                       .label("wallet"))
+                .group_by(CheckoutTender.checkout_id).subquery())
+    total, from_wallet = func.coalesce(tendered.c.total, 0), func.coalesce(tendered.c.wallet, 0)
+    rows = db.session.execute(
+        select(Checkout.id, Checkout.due + Checkout.wallet_paid, total, Checkout.wallet_paid, from_wallet)
+        .outerjoin(tendered, tendered.c.checkout_id == Checkout.id)
+        .where((total != Checkout.due + Checkout.wallet_paid) | (from_wallet != Checkout.wallet_paid))
+        .order_by(Checkout.id)).all()
+    return [f"checkout {cid}: tenders {format_fen(got)} for {format_fen(paid)} paid "
+            f"(stored value {format_fen(wallet_got)} for {format_fen(wallet_paid)})"
+            for cid, paid, got, wallet_paid, wallet_got in rows]
