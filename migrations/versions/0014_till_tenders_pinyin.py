@@ -1,14 +1,14 @@
 """the till: tenders per bill, pinyin search text on items
 
-Revision ID: 0013_till_tenders_pinyin
-Revises: 0012_scheduler_leases
+Revision ID: 0014_till_tenders_pinyin
+Revises: 0013_import_encoding
 
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = '0013_till_tenders_pinyin'
-down_revision = '0012_scheduler_leases'
+revision = '0014_till_tenders_pinyin'
+down_revision = '0013_import_encoding'
 branch_labels = None
 depends_on = None
 
