@@ -22,7 +22,8 @@ def test_import_page_lists_each_bad_line_and_imports_nothing(app, staff):
     assert r.status_code == 303  # to the job's page (the test app runs the job before answering)
     page = text(ui.get(r.headers["Location"]))
     assert "Nothing was imported: 1 row has a problem." in page
-    assert re.search(r'class="num">4</td><td>departure is before arrival', page)
+    assert re.search(r'class="num">4</td><td><ul class="problems"><li>departure is before arrival.</li>'
+                     r'<li>A day-use stay arrives and departs on the same day.</li></ul>', page)  # every problem
     r = upload(ui, "stays", bad, skip=True)
     assert r.status_code == 303 and "4 new rows, 0 updated, 1 skipped." in text(ui.get(r.headers["Location"]))
     rooms = text(ui.get("/reports/rooms?store_code=HT01&from=2026-03-01&to=2026-03-31"))
