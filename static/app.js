@@ -5,6 +5,12 @@ document.addEventListener("DOMContentLoaded", () => {
     form.addEventListener("submit", (event) => {
       const question = form.dataset.confirm;
       if (question && !window.confirm(question)) { event.preventDefault(); return; }
+      // Forms whose server asks on a page of its own (for browsers without JS) are told the dialog was answered.
+      if (question && form.dataset.confirmField && !form.querySelector(`input[name="${form.dataset.confirmField}"]`)) {
+        const yes = document.createElement("input");
+        yes.type = "hidden"; yes.name = form.dataset.confirmField; yes.value = "1";
+        form.appendChild(yes);
+      }
       if (form.dataset.submitted) { event.preventDefault(); return; }
       form.dataset.submitted = "1";
       if (form.method.toLowerCase() === "post") {

@@ -184,6 +184,8 @@ def test_card_actions_from_member_page(app, staff, member_factory, issue_card):
     ui = ui_login(app, "frontdesk")
     ui.get(f"/members/{m['id']}")
     r = ui.post(f"/cards/{card_no}/freeze")
+    assert r.status_code == 200 and 'name="confirmed" value="1"' in text(r)  # without JS it asks first
+    r = ui.post(f"/cards/{card_no}/freeze", {"confirmed": "1"})
     assert r.status_code == 302
     assert "会员卡已冻结" in text(ui.get(r.location))
     r = ui.post(f"/cards/{card_no}/replace", {"store_code": "BJ02", "payment_method": "cash"})

@@ -53,6 +53,13 @@ def looks_like_card_no(text: str) -> bool:
     return len(text) == LENGTH and text.startswith(PREFIX) and text.isascii() and text.isdigit()
 
 
+def mistyped_card_no(text: str) -> bool:
+    """True for what has the shape of a card number (spaces and dashes allowed) but a wrong
+    Luhn check digit: a typo, so the desk can say "mistyped?" rather than "no such member"."""
+    compact = (text or "").strip().replace(" ", "").replace("-", "")
+    return looks_like_card_no(compact) and not luhn_valid(compact)
+
+
 def _keys() -> list[bytes]:
     """The signing key first, then the old keys that still verify (CARD_SIGNING_KEYS_OLD)."""
     cfg = current_app.config

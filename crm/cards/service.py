@@ -27,6 +27,11 @@ TRANSITIONS = {
 }
 
 looks_like_card_no = codes.looks_like_card_no
+mistyped_card_no = codes.mistyped_card_no
+
+
+def check_digit_message() -> str:
+    return _("Check digit wrong — mistyped? Check the card number and type it again.")
 
 
 def card_no_from_code(code: str) -> str | None:
@@ -101,6 +106,8 @@ def issue(actor: Actor, member_id: int, *, store_code: str, fee_paid: int, payme
         raise Conflict(_("This member already has an active card; report it lost or replace it."),
                        code="card_exists", card_no=existing.card_no, status=existing.status)
     fee = programme.get("card_fee")
+    if fee == 0 and not payment_method:  # nothing taken, nothing to ask (the fee row still records the issue)
+        payment_method = "other"
     _check_fee(fee, fee_paid, payment_method)
     card = _new_card(actor, member.id, store.id)
     _take_fee(actor, card, store, fee, payment_method, "issue")
@@ -162,7 +169,7 @@ def scan(code: str, *, field: str = "code") -> Card:
     else:
         card_no = codes.card_no_from_code(code)
         card = db.session.scalar(select(Card).where(Card.card_no == card_no)) if card_no else None
-    return _usable(card, field)
+    return _usable(card, field, code)
 
 
 def active_card(card_id: int, *, field: str = "code") -> Card:
@@ -171,7 +178,9 @@ def active_card(card_id: int, *, field: str = "code") -> Card:
     return _usable(db.session.get(Card, card_id), field)
 
 
-def _usable(card: Card | None, field: str) -> Card:
+def _usable(card: Card | None, field: str, code: str = "") -> Card:
+    if card is None and mistyped_card_no(code):  # a typo, not a stranger: say so
+        raise Invalid(check_digit_message(), code="invalid_code", field=field, reason="check_digit")
     if card is None:
         raise Invalid(_("This code is not a valid member card."), code="invalid_code", field=field)
     if card.status != "active":

@@ -19,6 +19,7 @@ from ..auth.roles import MEMBER_DESK
 from ..core.forms import commit_or_errors
 from ..core.timeutil import now_ts
 from ..extensions import db
+from ..members import notices
 from ..programme import service as programme
 from . import codes, images, phone, privacy, service
 
@@ -26,14 +27,22 @@ bp = Blueprint("cards", __name__)
 
 _DONE = {"freeze": _l("Card frozen."), "unfreeze": _l("Card unfrozen."), "lost": _l("Card reported lost."),
          "cancel": _l("Card cancelled.")}
+# Actions that stop a card working ask first. The member page's button opens this question
+# as a page of its own (so it works without JavaScript); with JavaScript the same question
+# is a dialog, and the form then carries confirmed=1 and skips the page.
+_ASK = {"freeze": (_l("Freeze card %(no)s? It cannot be used until it is unfrozen."), _l("Yes, freeze the card")),
+        "lost": (_l("Report card %(no)s lost? It stops working at once and cannot be found again; "
+                    "the member keeps points and stored value on a replacement card."),
+                 _l("Yes, report it lost")),
+        "cancel": (_l("Cancel card %(no)s for good? It stops working at once."), _l("Yes, cancel the card"))}
 
 
 def _back_to_member(member_id, errors=None, message=None):
-    if errors:
-        flash(next(iter(errors.values())), "error")  # the message; details come after it
+    if errors:  # the message; details come after it
+        notices.notify(member_id, "cards", next(iter(errors.values())), "error")
     else:
-        flash(message, "success")
-    return redirect(url_for("members.detail", member_id=member_id))
+        notices.notify(member_id, "cards", message)
+    return redirect(url_for("members.detail", member_id=member_id, _anchor="cards"))
 
 
 def _print_new_card(member_id, issue, message):
@@ -59,7 +68,13 @@ def issue(member_id):
 @bp.post("/cards/<card_no>/<action>")
 @allow(MEMBER_DESK)
 def change(card_no, action):
-    member_id = service.get_card(card_no).member_id
+    card = service.get_card(card_no)
+    member_id = card.member_id
+    if action in _ASK and request.form.get("confirmed") != "1":
+        question, button = _ASK[action]
+        return render_template("cards/confirm.html", card=card, action=action, button=button,
+                               question=str(question) % {"no": privacy.card_no_for_viewer(card.card_no)},
+                               reason=request.form.get("reason", ""))
     if action == "replace":
         return _print_new_card(member_id, lambda **form: service.replace(
             g.actor, card_no, fee_paid=programme.get("replacement_fee"), reason=request.form.get("reason", ""),

@@ -1,14 +1,17 @@
 """Front-desk UI: find, register (with card issue in the same screen), view, edit members."""
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from datetime import date
+
+from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
 from ..auth.access import allow
-from ..auth.roles import MEMBER_DESK, MEMBER_LOOKUP
+from ..auth.roles import MANAGERS, MEMBER_DESK, MEMBER_LOOKUP
 from ..campaigns import service as campaigns
 from ..campaigns.models import CHANNEL_LABELS, DELIVERY_LABELS
 from ..cards import service as cards
 from ..cards.models import PAYMENT_LABELS, PAYMENT_METHODS
 from ..checkout import service as checkout
+from ..core import reasons
 from ..core.forms import commit_or_errors, form_to_dict
 from ..core.paging import paginate
 from ..core.phones import mobile_for_viewer, sees_full_mobiles
@@ -16,14 +19,16 @@ from ..core.segments import SEGMENTS
 from ..coupons import service as coupons
 from ..errors import rollback_for
 from ..points import service as points
+from ..points.schemas import AdjustmentSchema
 from ..programme import service as programme
 from ..stores import service as stores
 from ..wallet import service as wallet
-from . import levels, search_limit, service
+from . import history, history_labels, levels, notices, search_limit, service
 from .models import LEVEL_CHANGE_LABELS
 from .schemas import MemberCreateSchema, MemberUpdateSchema
 
 bp = Blueprint("members", __name__)
+_LAST_FEE_METHOD = "card_fee_payment_method"
 
 _FORM_SHAPE = dict(lists=("tags",), nested_checkboxes={"marketing_consent": {"sms": "consent_sms",
                                                                              "email": "consent_email"}})
@@ -52,8 +57,10 @@ def search():
             members, total = paginate(service.search(q, mobile_prefixes=sees_full_mobiles()), page, 20)
     if total == 1 and service.is_exact_query(q):  # a scanned card or a full mobile: go straight there
         return redirect(url_for("members.detail", member_id=members[0].id))
+    mistyped = not members and not refused and cards.mistyped_card_no(q)  # a typo, not "no member"
     return render_template("members/search.html", q=q, members=members, total=total, page=page,
-                           refused=refused, mobile_for_viewer=mobile_for_viewer), (429 if refused else 200)
+                           refused=refused, mistyped=mistyped, check_digit_message=cards.check_digit_message(),
+                           mobile_for_viewer=mobile_for_viewer), (429 if refused else 200)
 
 
 @bp.route("/members/new", methods=["GET", "POST"])
@@ -73,19 +80,50 @@ def register():
             return {"member_id": member.id}
         done, errors = commit_or_errors(save, once=form.get("form_token", ""))
         if not errors:
+            if issue_card and payment_method in PAYMENT_METHODS:
+                session[_LAST_FEE_METHOD] = payment_method  # this desk's usual way of taking the fee
             flash(_("Member registered.") + (" " + _("Card issued.") if issue_card else ""), "success")
             return redirect(url_for("members.detail", member_id=done["member_id"], new=1))
     default_store = g.actor.store_id and stores.get_store(g.actor.store_id).code
     return render_template("members/form.html", form=form, errors=errors, creating=True,
-                           default_store=default_store, **_choices()), (422 if errors else 200)
+                           default_store=default_store, default_payment=session.get(_LAST_FEE_METHOD, "wechat"),
+                           field_labels=_field_labels(), **_choices()), (422 if errors else 200)
 
 
-@bp.get("/members/<int:member_id>")
-@allow(MEMBER_LOOKUP)
-def detail(member_id):
-    member = service.get_member(member_id)
+def _field_labels() -> dict:
+    """What the error summary calls each field (the form's own labels)."""
+    return {"name": _("Name"), "mobile": _("Mobile"), "birthday": _("Birthday"), "gender": _("Gender"),
+            "email": _("Email"), "segment": _("Guest segment"), "company": _("Company"), "sales_rep": _("Sales rep"),
+            "store_code": _("Registering store"), "tags": _("Tags"), "notes": _("Notes"),
+            "marketing_consent": _("Marketing consent"), "payment_method": _("Fee paid by"),
+            "fee_paid": _("Card fee")}
+
+
+def _history_filters() -> tuple[history.Filters, dict]:
+    """The history filters from the query string, and {field: message} for those that are not valid."""
+    errors, args = {}, request.args
+    kind = args.get("kind") or None
+    if kind not in (None, *history.KINDS):
+        errors["kind"], kind = _("Choose a kind from the list."), None
+    dates = {}
+    for name in ("from", "to"):
+        value = args.get(name, "").strip()
+        try:
+            dates[name] = date.fromisoformat(value) if value else None
+        except ValueError:
+            errors[name], dates[name] = _("Give a date as YYYY-MM-DD."), None
+    if dates["from"] and dates["to"] and dates["from"] > dates["to"]:
+        errors["to"] = _("The end date is before the start date.")
+    tz = stores.get_store(g.actor.store_id).timezone if g.actor.store_id else None
+    return history.Filters(kind=kind, date_from=dates["from"], date_to=dates["to"], tz=tz), errors
+
+
+def _detail_page(member, *, adjust_form=None, adjust_errors=None, status=200):
     recent, _total = paginate(checkout.list_checkouts(member_id=member.id), 1, 10)
     messages, _total = paginate(campaigns.deliveries(member_id=member.id), 1, 5)  # "did you get our SMS?"
+    filters, filter_errors = _history_filters()
+    history_page = max(request.args.get("page", 1, type=int), 1)
+    events, events_total = history.page(member.id, filters, history_page)
     return render_template("members/detail.html", member=member, cards=cards.cards_of(member.id),
                            messages=messages, delivery_labels=DELIVERY_LABELS, channel_labels=CHANNEL_LABELS,
                            just_registered=bool(request.args.get("new")), errors={},
@@ -93,7 +131,41 @@ def detail(member_id):
                            pin=wallet.pin_state(member.id), coupons=coupons.coupons_of(member.id),
                            draws_left=coupons.tickets_left(member.id), recent_bills=recent,
                            level_history=levels.level_history(member.id), level_reasons=LEVEL_CHANGE_LABELS,
-                           **_choices())
+                           notices=notices.take(member.id), events=events, events_total=events_total,
+                           history_page=history_page, history_per_page=history.PER_PAGE, filters=filters,
+                           filter_errors=filter_errors, history_names=history.names(events),
+                           history_labels=history_labels, adjust_form=adjust_form or {},
+                           adjust_errors=adjust_errors or {}, **_choices()), status
+
+
+@bp.get("/members/<int:member_id>")
+@allow(MEMBER_LOOKUP)
+def detail(member_id):
+    return _detail_page(service.get_member(member_id))
+
+
+@bp.post("/members/<int:member_id>/points/adjust")
+@allow(MANAGERS)
+def adjust_points(member_id):
+    """A manager's points correction with its reason (the API's adjustment, from the member page).
+    A bad entry comes back on the page with the message beside its field and what was typed."""
+    member = service.get_member(member_id)
+    form = request.form
+
+    def save():
+        reasons.required(form.get("reason"), _("Give a reason for the adjustment."))  # before the length check
+        data = AdjustmentSchema().load(form_to_dict(form, drop_empty=False) | {
+            "points": form.get("points", "").strip().lstrip("+").replace("−", "-")})
+        store = stores.get_by_code(data["store_code"], active_only=True) if data.get("store_code") else None
+        entry = points.adjust(g.actor, member.id, data["points"], data["reason"], store=store)
+        return {"points": entry.points}
+    done, errors = commit_or_errors(save, once=form.get("form_token", ""))
+    if errors:
+        return _detail_page(member, adjust_form=form, adjust_errors=errors, status=422)
+    message = (_("Points adjusted by %(points)+d.", points=done["points"]) if not done.get("replayed") else
+               _("This form had already been sent; nothing was done twice."))
+    notices.notify(member.id, "wallet", message, "info" if done.get("replayed") else "success")
+    return redirect(url_for("members.detail", member_id=member.id, _anchor="wallet"))
 
 
 @bp.route("/members/<int:member_id>/edit", methods=["GET", "POST"])
@@ -118,4 +190,4 @@ def edit(member_id):
                 "tags": ", ".join(member.tags), "notes": member.notes,
                 "consent_sms": member.sms_consent, "consent_email": member.email_consent}
     return render_template("members/form.html", form=form, errors=errors, creating=False, member=member,
-                           **_choices()), (422 if errors else 200)
+                           field_labels=_field_labels(), **_choices()), (422 if errors else 200)

@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
 
-from ..core import ledger, locks, reasons
+from ..core import audit, ledger, locks, reasons
 from ..core.actor import Actor
 from ..core.timeutil import utcnow, zone
 from ..errors import Conflict, Invalid
@@ -162,8 +162,12 @@ def adjust(actor: Actor, member_id: int, points: int, reason: str, *, store=None
     locks.lock_member(member_id)
     account = _account(member_id)
     if points > 0:
-        return _credit(account, actor, "adjust", points, store=store, reason=reason)
-    return _spend(account, actor, "adjust", -points, store_id=store.id if store else None, reason=reason)
+        entry = _credit(account, actor, "adjust", points, store=store, reason=reason)
+    else:
+        entry = _spend(account, actor, "adjust", -points, store_id=store.id if store else None, reason=reason)
+    audit.record(actor, "points.adjust", entity=entry, store_id=store.id if store else None, member_id=member_id,
+                 points=points, reason=reason, balance=account.balance)
+    return entry
 
 
 def reverse_checkout(actor: Actor, member_id: int, checkout_id: int, *, store, reason: str) -> dict:

@@ -1,6 +1,6 @@
 """Staff UI for stored value on the member page: top-up (with a preview of bonus and
 gifts), refund (managers), payment PIN, unlock; and the liability page for managers."""
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from marshmallow import ValidationError
 
@@ -12,6 +12,7 @@ from ..core.timeutil import local_today
 from ..coupons import service as coupons
 from ..errors import DomainError
 from ..extensions import db
+from ..members import notices
 from ..members import service as members
 from ..points import service as points
 from ..programme import service as programme
@@ -27,17 +28,19 @@ def _back(member_id, anchor="wallet"):
 
 
 def _failed(member_id, errors, anchor="wallet"):
-    flash(" ".join(str(m) for k, m in errors.items() if k != "_details"), "error")
+    notices.notify(member_id, anchor, " ".join(str(m) for k, m in errors.items() if k != "_details"), "error")
     return _back(member_id, anchor)
 
 
 def _done(member_id, result, anchor="wallet"):
-    """Flash the outcome (the first one's, for a form sent twice) and go back to the member."""
+    """Show the outcome (the first one's, for a form sent twice) next to the form that acted,
+    back on the member page scrolled to it."""
     if result.get("replayed"):
-        flash(_("This form had already been sent; nothing was done twice. The first time: %(message)s",
-                message=result["message"]), "info")
+        notices.notify(member_id, anchor, _(
+            "This form had already been sent; nothing was done twice. The first time: %(message)s",
+            message=result["message"]), "info")
     else:
-        flash(result["message"], "success")
+        notices.notify(member_id, anchor, result["message"])
     return _back(member_id, anchor)
 
 
