@@ -42,6 +42,7 @@ class EmailSender:
         msg["Message-ID"] = f"<{key}@{domain}>" if key else make_msgid(domain=domain)
         msg.set_content(body)
         smtp_class = smtplib.SMTP_SSL if c.get("MAIL_USE_SSL") else smtplib.SMTP
+        taken = False
         try:
             with smtp_class(c["MAIL_SERVER"], c["MAIL_PORT"], timeout=c["CHANNEL_TIMEOUT_SECONDS"]) as smtp:
                 if c.get("MAIL_USE_TLS"):
@@ -49,9 +50,12 @@ class EmailSender:
                 if c.get("MAIL_USERNAME"):
                     smtp.login(c["MAIL_USERNAME"], c["MAIL_PASSWORD"])
                 smtp.send_message(msg)
+                taken = True
         except smtplib.SMTPRecipientsRefused as exc:
             raise ChannelError(f"recipient refused: {exc.recipients}", permanent=True) from None
         except (smtplib.SMTPException, OSError) as exc:
+            if taken:  # the server took the message; only its goodbye (QUIT) failed: a retry would send it twice
+                return
             raise ChannelError(f"smtp: {type(exc).__name__}: {exc}") from None
 
 

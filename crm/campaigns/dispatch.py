@@ -6,13 +6,21 @@ two schedulers never send the same one; each result is committed right after its
 leader that loses its lease mid-batch gives the unsent rest back. Every message
 carries its delivery's stable send id as the channel's dedupe key (channels.py).
 
-A delivery left `sending` was interrupted between the claim and the result: the gateway
-may or may not have taken it. The next leader (a later generation: at once; otherwise
-after STALE) resends it with the same id on a channel that dedupes by it (the SMS
-gateway, unless SMS_GATEWAY_DEDUPE=0), so it arrives once; on one that cannot (SMTP) it
-is marked `unknown`, never resent: a member may miss a message, but never gets it twice.
+A delivery left `sending` was interrupted between the claim and the result. Results are
+committed in id order, each before the next message leaves, so of a batch left behind only
+the lowest id still `sending` may have reached the channel; the rest of it never left and
+simply go back to the queue. That one the next beat (of a later generation, or of the same
+leader after a database error: at once; otherwise after STALE) resends with the same id on
+a channel that dedupes by it (the SMS gateway, unless SMS_GATEWAY_DEDUPE=0), so it arrives
+once; on one that cannot (SMTP) it is marked `unknown`, never resent: a member may miss a
+message, but never gets it twice.
+
+The throttle counts a message when it leaves, not when its batch is claimed: a batch claims
+no more than the window has room for, and each send takes its place in the window just
+before it goes. Claims are also conditional on the campaign still being sendable, so a
+campaign paused or cancelled mid-pass stops within one batch.
 """
-import contextlib
+import threading
 import time as clock
 from collections import Counter
 from datetime import datetime, time, timedelta
@@ -23,7 +31,6 @@ from limits import parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy import select, update
-from sqlalchemy.exc import SQLAlchemyError
 
 from ..core.timeutil import default_tz_name, utcnow
 from ..extensions import db
@@ -38,7 +45,9 @@ CLAIM_BATCH = 20  # deliveries claimed per update; an interrupted batch is recon
 CLAIMED_COLUMNS = (Delivery.id, Delivery.channel, Delivery.address, Delivery.subject, Delivery.body, Delivery.send_id,
                    Delivery.attempts, Delivery.reason, Delivery.marketing, Delivery.member_id)
 SENT_WITH_NOTE = ("coupon_out_of_stock", "coupon_not_issued")
+SENDABLE = ("scheduled", "running", "done")  # a paused or draft campaign waits; a cancelled one is dropped
 _limiter = MovingWindowRateLimiter(MemoryStorage())  # per process: only one scheduler is active
+_dispatching = threading.Lock()  # one leader's dispatch at a time in a process: none of its claims in flight
 
 
 def _clock(text: str) -> time:
@@ -66,19 +75,38 @@ def _backoff(attempts: int) -> timedelta:
 
 
 def reconcile_interrupted(now: datetime, generation: int | None = None) -> int:
-    """Deliveries claimed by a process that never reported back: by an earlier leader
-    (its lease is gone, so is it) or longer than STALE ago. Resent with the same id where
-    the channel dedupes by it, else `unknown`."""
+    """Deliveries claimed by a process that never reported back: by an earlier leader (its
+    lease is gone, so is it), by this leader in an earlier beat (it ended on a database
+    error: dispatch runs one at a time in a process), or longer than STALE ago. Of each
+    leader's claims on a channel only the lowest id may have left (results are committed in
+    id order before the next send): it is resent with the same id where the channel dedupes
+    by it, else `unknown`; the rest go back to the queue. Unfenced claims (no generation)
+    may all have left."""
     config = current_app.config
     interrupted = Delivery.claimed_at < now - STALE
     if generation is not None:
-        interrupted = interrupted | (Delivery.claimed_generation < generation)
+        interrupted = interrupted | (Delivery.claimed_generation <= generation)
+    rows = db.session.execute(select(Delivery.id, Delivery.channel, Delivery.claimed_generation).where(
+        Delivery.status == "sending", interrupted)).all()
+    first = {}
+    for row in rows:
+        if row.claimed_generation is not None:
+            key = (row.claimed_generation, row.channel)
+            first[key] = min(first.get(key, row.id), row.id)
+    in_flight = set(first.values()) | {row.id for row in rows if row.claimed_generation is None}
     n = 0
+    never_left = [row.id for row in rows if row.id not in in_flight]
+    if never_left:
+        n += db.session.execute(update(Delivery).where(Delivery.id.in_(never_left), Delivery.status == "sending")
+                                .values(status="queued", claimed_at=None, claimed_generation=None)).rowcount
     for channel in ("email", "sms"):
+        ids = [row.id for row in rows if row.id in in_flight and row.channel == channel]
+        if not ids:
+            continue
         values = (dict(status="queued", next_attempt_at=now, reason="interrupted_resent") if dedupes(channel, config)
                   else dict(status="unknown", reason="interrupted_unknown"))
         n += db.session.execute(update(Delivery).where(
-            Delivery.status == "sending", Delivery.channel == channel, interrupted).values(**values)).rowcount
+            Delivery.id.in_(ids), Delivery.status == "sending").values(**values)).rowcount
     return n
 
 
@@ -86,7 +114,9 @@ def _claim(ids: list[int], now: datetime, generation: int | None = None) -> list
     """Claim queued deliveries in one conditional update; the ids this process won."""
     if not ids:
         return []
-    won = db.session.scalars(update(Delivery).where(Delivery.id.in_(ids), Delivery.status == "queued")
+    sendable = select(Campaign.id).where(Campaign.state.in_(SENDABLE))  # paused or cancelled meanwhile: not now
+    won = db.session.scalars(update(Delivery).where(Delivery.id.in_(ids), Delivery.status == "queued",
+                                                    Delivery.campaign_id.in_(sendable))
                              .values(status="sending", claimed_at=now, claimed_generation=generation)
                              .returning(Delivery.id)).all()
     if won:
@@ -96,15 +126,15 @@ def _claim(ids: list[int], now: datetime, generation: int | None = None) -> list
 
 def _release(ids: list[int], generation: int | None):
     """Give back claimed deliveries this process will not send now (it lost the lead): queued
-    again, unless the next leader has already reconciled them. Best effort: if the database is
-    gone too they stay `sending`, and the next leader reconciles them as interrupted."""
+    again, unless the next leader has already reconciled them. If the database is gone too the
+    error ends this beat (no more claims beside the ones left) and they stay `sending`: the
+    next beat reconciles them as interrupted."""
     if not ids:
         return
-    with contextlib.suppress(SQLAlchemyError):
-        db.session.execute(update(Delivery).where(Delivery.id.in_(ids), Delivery.status == "sending",
-                                                  Delivery.claimed_generation == generation)
-                           .values(status="queued", claimed_at=None, claimed_generation=None))
-        db.session.commit()
+    db.session.execute(update(Delivery).where(Delivery.id.in_(ids), Delivery.status == "sending",
+                                              Delivery.claimed_generation == generation)
+                       .values(status="queued", claimed_at=None, claimed_generation=None))
+    db.session.commit()
 
 
 def _outcome(attempts: int, reason: str, error: ChannelError | None, now: datetime) -> dict:
@@ -192,7 +222,7 @@ def _pass(channel, rate, sender, now, commit, outcome, leading, generation) -> b
     Deliveries are claimed CLAIM_BATCH at a time (one update, one fence, one commit), then
     each is sent and its result committed before the next leaves."""
     page = max(rate.amount, 1) * 5
-    sendable = select(Campaign.id).where(Campaign.state.in_(("scheduled", "running", "done")))  # paused: wait
+    sendable = select(Campaign.id).where(Campaign.state.in_(SENDABLE))
     due = db.session.execute(select(Delivery.id, Delivery.tz, Delivery.marketing).where(
         Delivery.status == "queued", Delivery.channel == channel, Delivery.next_attempt_at <= now,
         Delivery.campaign_id.in_(sendable)).order_by(Delivery.next_attempt_at, Delivery.id).limit(page)).all()
@@ -203,9 +233,7 @@ def _pass(channel, rate, sender, now, commit, outcome, leading, generation) -> b
         if not leading():
             return False  # cannot prove this process still leads: claim nothing more
         batch = ready[start:start + CLAIM_BATCH]
-        allowed = 0
-        while allowed < len(batch) and _limiter.hit(rate, channel):
-            allowed += 1
+        allowed = min(len(batch), _limiter.get_window_stats(rate, channel).remaining)  # room now; hit on send
         claimed = _claim(batch[:allowed], now, generation)
         if claimed:
             commit()
@@ -219,6 +247,10 @@ def _pass(channel, rate, sender, now, commit, outcome, leading, generation) -> b
             if delivery.id in withdrawn:
                 db.session.execute(update(Delivery).where(Delivery.id == delivery.id)
                                    .values(status="skipped", reason="no_consent"))
+            elif not _limiter.hit(rate, channel):  # the window filled meanwhile (another beat in this process)
+                _release([d.id for d in deliveries[i:]], generation)
+                outcome["throttled"] += 1
+                return True
             else:
                 outcome[_send_claimed(delivery, sender, now)] += 1
             commit()
@@ -234,6 +266,16 @@ def dispatch(now: datetime, *, commit, budget_seconds: float = 0.0, leading=lamb
     (waiting for the throttle's window between passes; 0 = one pass). `commit` is called
     after every claim and every result; `leading()` is asked before every message and
     `generation` fences the claims (the scheduler lease). Returns counts by outcome."""
+    if generation is not None and not _dispatching.acquire(blocking=False):
+        return Counter()  # an earlier beat of this process is still sending: it goes on, this one need not
+    try:
+        return _dispatch(now, commit, budget_seconds, leading, generation)
+    finally:
+        if generation is not None:
+            _dispatching.release()
+
+
+def _dispatch(now, commit, budget_seconds, leading, generation) -> Counter:
     config = current_app.config
     outcome = Counter()
     if not leading():

@@ -1,0 +1,220 @@
+"""Adversarial review of the batched sending (issue 12): the throttle against a slow gateway,
+a scheduler killed or cut off from the database mid-batch, a campaign cancelled while a
+pass is sending, and an SMTP server that accepts a message and then answers QUIT badly."""
+import time
+from datetime import timedelta
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+
+from crm.campaigns import dispatch, jobs
+from crm.campaigns.leases import Lease
+from crm.campaigns.models import Delivery
+from crm.core.timeutil import utcnow
+from crm.extensions import db
+from tests.servers import free_port
+from tests.test_campaign_sending import Gateway, Inbox, campaign
+
+pytestmark = pytest.mark.clock_at("11:00")  # daytime in Beijing: no quiet hours
+SMS = {"sms": True, "email": False}
+EMAIL = {"sms": False, "email": True}
+
+
+@pytest.fixture
+def marketing(login_api):
+    return login_api("marketing")
+
+
+@pytest.fixture
+def gateway(app, monkeypatch):
+    gw = Gateway()
+    monkeypatch.setitem(app.config, "SMS_GATEWAY_URL", gw.url)
+    monkeypatch.setitem(app.config, "SMS_RATE_LIMIT", "1000/second")
+    dispatch._limiter.storage.reset()
+    yield gw
+    gw.close()
+
+
+def _in(app, fn):
+    with app.app_context():
+        try:
+            return fn()
+        finally:
+            db.session.remove()
+
+
+def _statuses(app):
+    return _in(app, lambda: sorted(db.session.scalars(select(Delivery.status))))
+
+
+def _queue(app):
+    with app.app_context():
+        jobs.run_campaigns(utcnow())
+        db.session.commit()
+        db.session.remove()
+
+
+def test_review_the_throttle_counts_sends_when_they_leave_not_when_their_batch_is_claimed(
+        app, marketing, member_factory, gateway, monkeypatch):
+    """SMS_RATE_LIMIT is what the gateway may see in any window. A batch's claim used to take
+    all its throttle hits at once, before a slow first send; the next batch then went as soon
+    as those hits aged out, right behind the first batch's late sends."""
+    monkeypatch.setitem(app.config, "SMS_RATE_LIMIT", "3/second")
+    dispatch._limiter.storage.reset()
+    for _ in range(6):
+        member_factory(marketing_consent=SMS)
+    campaign(marketing, channel="sms", schedule="once", send_at="2020-01-01T10:00:00+08:00", marketing=False)
+    _queue(app)
+    arrivals = []
+
+    class SlowFirstReply:
+        def send(self, address, subject, body, *, key=None):
+            arrivals.append(time.monotonic())  # the gateway has it now
+            if len(arrivals) == 1:
+                time.sleep(0.7)  # ...and answers the first one slowly
+
+    monkeypatch.setattr(dispatch, "sender_for", lambda channel, config: SlowFirstReply())
+    with app.app_context():
+        dispatch.dispatch(utcnow(), commit=db.session.commit, budget_seconds=3.5)
+        db.session.remove()
+    assert len(arrivals) == 6
+    busiest = max(sum(1 for t in arrivals if start <= t < start + 1) for start in arrivals)
+    assert busiest <= 3, [round(t - arrivals[0], 2) for t in arrivals]
+
+
+def test_review_a_leader_killed_mid_email_batch_loses_only_the_message_in_flight(
+        app, clock, marketing, member_factory, monkeypatch):
+    """Results are committed in id order, each before the next message leaves: of a dead
+    leader's batch only the lowest still `sending` can have gone. The rest were never sent and
+    must not be written off as `unknown` (a member would silently miss them)."""
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        monkeypatch.setitem(app.config, "MAIL_SERVER", "127.0.0.1")
+        monkeypatch.setitem(app.config, "MAIL_PORT", controller.port)
+        for i in range(5):
+            member_factory(email=f"m{i}@example.com", marketing_consent=EMAIL)
+        campaign(marketing, channel="email", schedule="once", send_at="2020-01-01T10:00:00+08:00", subject="hi")
+        a, b = Lease(holder="a", seconds=15), Lease(holder="b", seconds=15)
+        assert _in(app, a.acquire)
+        monkeypatch.setattr(jobs, "_lease", a)
+        real_outcome, calls = dispatch._outcome, []
+
+        def die_on_the_second(*args):
+            calls.append(1)
+            if len(calls) == 2:
+                raise RuntimeError("SIGKILL after the server took the second message")
+            return real_outcome(*args)
+        with monkeypatch.context() as patch:
+            patch.setattr(dispatch, "_outcome", die_on_the_second)
+            with pytest.raises(RuntimeError), app.app_context():
+                jobs.tick(utcnow())
+        assert len(inbox.messages) == 2
+        assert _statuses(app) == ["sending"] * 4 + ["sent"]
+        clock.set(utcnow() + timedelta(seconds=16))
+        assert _in(app, b.acquire)
+        monkeypatch.setattr(jobs, "_lease", b)
+        with app.app_context():
+            jobs.tick(utcnow())
+        rows = _in(app, lambda: [(d.address, d.status) for d in db.session.scalars(
+            select(Delivery).order_by(Delivery.id))])
+        assert [s for _, s in rows] == ["sent", "unknown", "sent", "sent", "sent"], rows
+        got = sorted(addr for m in inbox.messages for addr in m.rcpt_tos)
+        assert got == sorted(f"m{i}@example.com" for i in range(5))  # everyone once, nobody twice
+    finally:
+        controller.stop()
+
+
+def test_review_a_database_error_mid_batch_does_not_strand_the_rest_for_ten_minutes(
+        app, marketing, member_factory, gateway, monkeypatch):
+    """The database goes away right after the gateway took a message: its result and the rest
+    of the batch stay `sending`. The leader's renewal fails, then succeeds once the database is
+    back: nobody took the lease, so the same generation goes on. Its next beat must send the
+    rest now (the taken one again with its id), not leave them for STALE."""
+    for _ in range(6):
+        member_factory(marketing_consent=SMS)
+    campaign(marketing, channel="sms", schedule="once", send_at="2020-01-01T10:00:00+08:00", marketing=False)
+    a = Lease(holder="a", seconds=15)
+    assert _in(app, a.acquire)
+    _queue(app)
+
+    def commit():
+        if len(gateway.requests) == 2:
+            db.session.rollback()
+            raise OperationalError("COMMIT", {}, Exception("server closed the connection unexpectedly"))
+        db.session.commit()
+    with app.app_context():
+        with pytest.raises(OperationalError):
+            dispatch.dispatch(utcnow(), commit=commit, leading=a.proves, generation=a.generation)
+        db.session.remove()
+    assert _statuses(app) == ["sending"] * 5 + ["sent"]
+    a.lapse()  # the renewal during the outage failed...
+    assert _in(app, a.acquire) and a.generation == 1  # ...and the next one, with the database back, worked
+    monkeypatch.setattr(jobs, "_lease", a)
+    with app.app_context():
+        jobs.tick(utcnow())
+    assert _statuses(app) == ["sent"] * 6
+    assert len(gateway.delivered) == 6 and len(set(gateway.delivered.values())) == 6
+
+
+def test_review_a_campaign_cancelled_mid_pass_stops_within_one_claim_batch(
+        app, marketing, member_factory, gateway, monkeypatch):
+    """A pass picks a page of rate x 5 messages (5000 at 1000/second); Cancel must stop
+    what has not been claimed yet, not the next page."""
+    n = dispatch.CLAIM_BATCH * 2 + 5
+    for _ in range(n):
+        member_factory(marketing_consent=SMS)
+    cid = campaign(marketing, channel="sms", schedule="once", send_at="2020-01-01T10:00:00+08:00", marketing=False)
+    _queue(app)
+    real_send, cancelled = dispatch._send, []
+
+    def send(*args):
+        if not cancelled:  # marketing presses Cancel as the first message goes
+            r = marketing.post(f"/api/v1/campaigns/{cid}/actions", json={"action": "cancel"})
+            assert r.status_code == 200, r.json
+            cancelled.append(r.json["state"])
+        return real_send(*args)
+    monkeypatch.setattr(dispatch, "_send", send)
+    with app.app_context():
+        dispatch.dispatch(utcnow(), commit=db.session.commit)
+        db.session.remove()
+    assert cancelled == ["cancelled"]
+    assert 1 <= len(gateway.delivered) <= dispatch.CLAIM_BATCH
+    with app.app_context():
+        dispatch.dispatch(utcnow(), commit=db.session.commit)
+        db.session.remove()
+    statuses = _statuses(app)
+    assert statuses.count("sent") == len(gateway.delivered)
+    assert statuses.count("skipped") == n - len(gateway.delivered)
+
+
+class QuitRefused(Inbox):
+    """Takes the message (250 after DATA), then answers QUIT with an error."""
+
+    async def handle_QUIT(self, server, session, envelope):
+        return "421 closing anyway"
+
+
+def test_review_an_email_the_server_took_is_not_resent_when_quit_is_answered_badly(
+        app, marketing, member_factory, monkeypatch):
+    inbox = QuitRefused()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        monkeypatch.setitem(app.config, "MAIL_SERVER", "127.0.0.1")
+        monkeypatch.setitem(app.config, "MAIL_PORT", controller.port)
+        monkeypatch.setitem(app.config, "DELIVERY_RETRY_SECONDS", 0)
+        member_factory(email="a@example.com", marketing_consent=EMAIL)
+        campaign(marketing, channel="email", schedule="once", send_at="2020-01-01T10:00:00+08:00", subject="hi")
+        _queue(app)
+        for _ in range(3):
+            with app.app_context():
+                dispatch.dispatch(utcnow(), commit=db.session.commit)
+                db.session.remove()
+        assert len(inbox.messages) == 1
+        assert _statuses(app) == ["sent"]
+    finally:
+        controller.stop()
