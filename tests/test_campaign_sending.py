@@ -489,10 +489,11 @@ def test_cancel_and_pause_hold_messages_that_are_still_waiting(app, marketing, m
     paused = campaign(marketing, channel="sms", schedule="recurring", recurrence="daily", starts_on="2027-05-03",
                       send_time="22:00:00")
     tick(app, at_shanghai(2027, 5, 3, 22, 5))  # queued for the morning
-    assert marketing.post(f"/api/v1/campaigns/{paused}/actions", json={"action": "pause"}).json["state"] == "draft"
+    assert marketing.post(f"/api/v1/campaigns/{paused}/actions", json={"action": "pause"}).json["state"] == "paused"
     tick(app, at_shanghai(2027, 5, 4, 8, 1))
     assert gateway.received == []  # paused: it waits
-    assert marketing.post(f"/api/v1/campaigns/{paused}/actions", json={"action": "schedule"}).status_code == 200
+    r = marketing.post(f"/api/v1/campaigns/{paused}/actions", json={"action": "resume"})
+    assert r.status_code == 200 and r.json["state"] == "running"  # back to where it was
     tick(app, at_shanghai(2027, 5, 4, 8, 2))
     assert gateway.to() == [m["mobile"]]
 

@@ -128,7 +128,14 @@ def test_campaign_states_follow_the_transition_table(marketing, stores):
     assert act("pause").status_code == 409
     assert act("schedule").json["state"] == "scheduled"
     assert act("schedule").json["error"]["code"] == "invalid_transition"
-    assert act("pause").json["state"] == "draft"
+    assert act("resume").status_code == 409  # only a paused campaign resumes
+    assert act("pause").json["state"] == "paused"
+    assert marketing.get(f"/api/v1/campaigns/{cid}").json["state"] == "paused"
+    assert act("schedule").json["error"]["code"] == "invalid_transition"  # a paused campaign is resumed, not re-planned
+    assert act("pause").status_code == 409
+    assert act("resume").json["state"] == "scheduled"  # nothing of it had started
+    assert act("pause").json["state"] == "paused"
+    assert marketing.patch(f"/api/v1/campaigns/{cid}", json={"name": "新品推广（改）"}).status_code == 200
     assert act("cancel").json["state"] == "cancelled"
     assert marketing.patch(f"/api/v1/campaigns/{cid}", json={"name": "x"}).json["error"]["code"] == "campaign_closed"
 

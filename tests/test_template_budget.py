@@ -130,8 +130,8 @@ def test_preview_test_send_and_the_template_page_refuse_a_costly_template_from_t
     r = marketing.post(f"/api/v1/campaigns/{cid}/test-sends", json={"address": "139 0000 1111"})
     assert (r.status_code, r.json["error"]["code"]) == (422, code)
     assert marketing.post(f"/api/v1/campaigns/{cid}/actions", json={"action": "pause"}).status_code == 200
-    assert marketing.post(f"/api/v1/campaigns/{cid}/actions", json={"action": "schedule"}).json["error"]["code"] \
-        == code  # nor can it be scheduled again
+    assert marketing.post(f"/api/v1/campaigns/{cid}/actions", json={"action": "resume"}).json["error"]["code"] \
+        == code  # nor can it be resumed
     ui = ui_login(app, staff["marketing"], lang="en")
     page = ui.get(f"/marketing/templates/{template_id}")
     assert page.status_code == 200 and _error_beside(text(page), "body").startswith("The template cannot be used")

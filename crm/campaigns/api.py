@@ -183,7 +183,13 @@ class CampaignItem(MethodView):
 @blp.arguments(ActionSchema)
 @blp.response(200, CampaignSchema)
 def campaign_action(data, campaign_id):
-    """schedule (draft → scheduled), pause (back to draft) or cancel; 409 `invalid_transition` otherwise."""
+    """Schedule, pause, resume or cancel a campaign.
+
+    schedule: draft → scheduled. pause: scheduled or running → paused (nothing of it is fanned out or
+    sent; queued messages wait). resume: paused → scheduled, or running if an occurrence had started; the
+    scheduler carries on where it stopped, sends that fell due meanwhile go out within
+    SCHEDULER_CATCH_UP_DAYS, and nothing is sent twice. cancel: for good (a done campaign only while
+    messages still wait). 409 `invalid_transition` from a state the action does not start from."""
     return service.act(g.actor, campaign_id, data["action"])
 
 

@@ -124,12 +124,18 @@ def _address(channel, row) -> str:
     return (row.email or "") if channel == "email" else row.mobile
 
 
-def _coupon_validity(campaign: Campaign, occurrence: Occurrence, today: date) -> tuple[date, date | None]:
-    """Birthday coupons are good for the birthday month; others from today for the type's days."""
-    if occurrence.birthday is None:
-        return today, None
-    b = occurrence.birthday
-    return date(b.year, b.month, 1), date(b.year, b.month, calendar.monthrange(b.year, b.month)[1])
+def coupon_dates(definition, send_day: date, birthday: date | None = None) -> tuple[date, date]:
+    """(valid from, valid until) of the coupon a message sent on `send_day` carries: for a
+    birthday greeting the birthday's month, else from the send day for the type's days;
+    never past the type's last day. The send and every preview use this one rule."""
+    if birthday is None:
+        start, until = send_day, send_day + timedelta(days=max(definition.valid_days, 1) - 1)
+    else:
+        start = date(birthday.year, birthday.month, 1)
+        until = date(birthday.year, birthday.month, calendar.monthrange(birthday.year, birthday.month)[1])
+    if definition.valid_to is not None:
+        until = min(until, definition.valid_to)
+    return start, until
 
 
 def queue_batch(campaign: Campaign, occurrence: Occurrence, *, after: int, limit: int, now: datetime,
@@ -141,7 +147,8 @@ def queue_batch(campaign: Campaign, occurrence: Occurrence, *, after: int, limit
         return None, 0, 0
     actor = Actor.system(f"campaign:{campaign.id}")
     source = "birthday" if campaign.schedule == "birthday" else "campaign"
-    valid_from, valid_until = _coupon_validity(campaign, occurrence, today)
+    valid_from, valid_until = (coupon_dates(campaign.coupon_type, today, occurrence.birthday)
+                               if campaign.coupon_type is not None else (today, None))
     outbox = campaign.channel == "outbox"
     batch, queued, skipped = [], 0, 0
     for row in rows:
@@ -164,7 +171,7 @@ def queue_batch(campaign: Campaign, occurrence: Occurrence, *, after: int, limit
         subject = body = ""
         if sending:
             try:  # bounded in time and size (messages.py): a costly template fails this delivery, not the run
-                subject = messages.render(campaign.template.subject, context) if campaign.template.subject else ""
+                subject = messages.render(campaign.template.subject, context) if has_subject(campaign) else ""
                 body = messages.render(campaign.template.body, context)
             except Exception as exc:  # noqa: BLE001 — one member's message must not stop everyone's
                 sending, reason = False, f"{getattr(exc, 'code', 'template_invalid')}: {exc}"[:250]
@@ -179,6 +186,11 @@ def queue_batch(campaign: Campaign, occurrence: Occurrence, *, after: int, limit
                           sent_at=now if sending and outbox else None, created_at=now))
     db.session.execute(insert(Delivery), batch)
     return rows[-1].id, queued, skipped
+
+
+def has_subject(campaign: Campaign) -> bool:
+    """An SMS has no subject: only email (and the outbox, which lists it) carries the template's."""
+    return campaign.channel != "sms" and bool(campaign.template.subject)
 
 
 def delivery_counts(campaign_ids=None) -> dict:
@@ -198,3 +210,7 @@ def pending(campaign_id: int) -> int:
     return db.session.scalar(select(func.count()).where(
         Delivery.campaign_id == campaign_id, Delivery.status.in_(("queued", "sending")))) or 0
 
+
+def started(campaign_id: int) -> bool:
+    """Whether an occurrence of the campaign has begun (a run was claimed): it was running."""
+    return db.session.scalar(select(CampaignRun.id).where(CampaignRun.campaign_id == campaign_id).limit(1)) is not None

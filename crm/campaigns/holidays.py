@@ -114,7 +114,7 @@ def remove(actor: Actor, holiday_id: int):
     if row is None:
         raise NotFound(_("No such holiday."), code="holiday_not_found")
     users = db.session.scalar(select(Campaign.name).where(
-        Campaign.holiday_key == row.key, Campaign.state.in_(("draft", "scheduled", "running"))).limit(1))
+        Campaign.holiday_key == row.key, Campaign.state.in_(("draft", "scheduled", "running", "paused"))).limit(1))
     if users:
         raise Conflict(_("Campaign %(name)s is planned on this holiday; change it first.", name=users),
                        code="holiday_in_use")

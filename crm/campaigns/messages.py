@@ -19,6 +19,8 @@ budget in seconds can only be checked between output chunks, so it cannot be the
 defence: nothing Python-level can interrupt one `'x' * 10**9`; refusing it up front can.
 """
 import calendar
+import logging
+import re
 import time
 from functools import lru_cache
 
@@ -38,6 +40,7 @@ from ..errors import Conflict, Invalid
 from ..extensions import db
 from .models import Campaign, MessageTemplate
 
+log = logging.getLogger("crm.campaigns")
 MAX_SOURCE = 10_000  # characters of subject or body as written
 MAX_OUTPUT = 20_000  # characters of one rendered part
 MAX_REPEAT = 1_000  # characters a `"x" * n` may produce
@@ -163,15 +166,91 @@ def _compiled(source: str):
 
 
 def _why(exc: Exception) -> tuple:
-    """(code, message, line) of a template's failure."""
+    """(code, message, line) of a template's failure, the message in plain words for the
+    person who wrote it (Jinja's own wording goes to the log)."""
     if isinstance(exc, Refused):
         return exc.code, exc.message, exc.lineno
     if isinstance(exc, MemoryError):
         return "template_too_long", _too_long().message, None
     if isinstance(exc, RecursionError):  # Jinja's parser or compiler on brackets nested thousands deep
         return "template_too_costly", _l("The template is nested too deeply."), None
-    message = exc.message if isinstance(exc, TemplateError) and exc.message else str(exc)
-    return "template_invalid", message, getattr(exc, "lineno", None)
+    technical = exc.message if isinstance(exc, TemplateError) and exc.message else str(exc)
+    log.info("template refused: %s", technical)
+    return "template_invalid", plain_error(technical), getattr(exc, "lineno", None) or _template_line(exc)
+
+
+def _template_line(exc: Exception) -> int | None:
+    """The template line a render-time error happened on: Jinja maps its frames back to the
+    template's lines (file name "<template>" for a template made from a string)."""
+    line, tb = None, exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+_BLOCK_END = {"if": "{% endif %}", "for": "{% endfor %}", "macro": "{% endmacro %}", "with": "{% endwith %}"}
+
+
+def _tag(name: str) -> str:
+    return "{%% %s %%}" % name
+
+
+def plain_error(message: str):
+    """Jinja's message about a template, said the way the person who wrote it thinks of it:
+    what is wrong and what to write instead. Unknown wordings get a general hint."""
+    for pattern, explain in _PLAIN:
+        match = re.match(pattern, message or "", re.S)
+        if match:
+            return explain(*match.groups())
+    return _l("The template cannot be read: check that every “{{” is closed with “}}” and every “{%” with “%}”.")
+
+
+_PLAIN = (
+    (r"'(\w+)' is undefined", lambda name: _l(
+        "“%(name)s” is not something a message can show. It can show: %(names)s.", name=name,
+        names=", ".join(VARIABLES))),
+    (r"'None' has no attribute '(\w+)'", lambda attr: _l(
+        "Some members get this message without a coupon (none is given, or the stock has run out): put "
+        "“coupon.%(attr)s” between %(open)s and %(close)s.", attr=attr, open="{% if coupon %}",
+        close="{% endif %}")),
+    (r"'dict object' has no attribute '(\w+)'", lambda attr: _l(
+        "A coupon has no “%(attr)s”: it has name, code and valid_until.", attr=attr)),
+    (r"'[\w ]+' has no attribute '(\w+)'", lambda attr: _l(
+        "“.%(attr)s” cannot be shown: only the coupon has parts (coupon.name, coupon.code, coupon.valid_until).",
+        attr=attr)),
+    (r"access to attribute '(\w+)'", lambda attr: _l("A message cannot look inside “%(attr)s”.", attr=attr)),
+    (r"Unexpected end of template.*needs to be closed is '(\w+)'", lambda tag: _l(
+        "A “%(open)s” is not closed: add “%(close)s” where it should end.", open=_tag(tag),
+        close=_BLOCK_END.get(tag, _tag("end" + tag)))),
+    (r"Encountered unknown tag '(\w+)'\..*needs to be closed is '(\w+)'", lambda found, tag: _l(
+        "“%(found)s” does not belong here: the “%(open)s” before it ends with “%(close)s”.", found=_tag(found),
+        open=_tag(tag), close=_BLOCK_END.get(tag, _tag("end" + tag)))),
+    (r"Encountered unknown tag '(end\w*|else|elif)'\.", lambda found: _l(
+        "“%(found)s” has no “%(open)s” before it.", found=_tag(found), open="{% if … %}")),
+    (r"Encountered unknown tag '(\w+)'", lambda found: _l(
+        "A message cannot use “%(found)s”; it can use %(allowed)s.", found=_tag(found),
+        allowed="{% if … %} {% elif … %} {% else %} {% endif %}")),
+    (r"No filter named '(\w+)'", lambda name: _l(
+        "There is no filter called “%(name)s”. A message can use: %(filters)s.", name=name,
+        filters=", ".join(SAFE_FILTERS))),
+    (r"No test named '(\w+)'", lambda name: _l("There is no test called “%(name)s”.", name=name)),
+    (r"unexpected char ['\"]([\"'])['\"]", lambda char: _l(
+        "A quotation mark (%(char)s) is not closed.", char=char)),
+    (r"unexpected char '(.)'", lambda char: _l(
+        "“%(char)s” is not understood here: inside “{{ }}” write a name such as {{ name }}.", char=char)),
+    (r"unexpected '(.+)'", lambda token: _l(
+        "“%(token)s” is not expected here: check that every “{{” is closed with “}}” and every “{%%” with “%%}”.",
+        token=token)),
+    (r"unexpected end of template", lambda: _l(
+        "The template ends before a “{{” or “{%” is closed with “}}” or “%}”.")),
+    (r"expected token '[^']+', got '([^']+)'", lambda got: _l(
+        "“%(got)s” is not expected here: one “{{ }}” shows one thing, e.g. {{ name }}{{ title }}.", got=got)),
+    (r"Expected an expression", lambda: _l(
+        "Something is missing inside “{{ }}” or “{% %}”: write a name such as {{ name }}.")),
+    (r"tag name expected", lambda: _l("“{% %}” needs a word such as if, else or endif.")),
+)
 
 
 def _render(source: str, context: dict) -> str:

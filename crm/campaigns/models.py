@@ -21,10 +21,17 @@ CHANNEL_LABELS = {"outbox": _l("Outbox only"), "email": _l("Email"), "sms": _l("
 SCHEDULES = ("once", "recurring", "holiday", "birthday")
 SCHEDULE_LABELS = {"once": _l("Once"), "recurring": _l("Recurring"), "holiday": _l("On a holiday"),
                    "birthday": _l("Member's birthday")}
+# The fields each schedule uses; the others' are ignored (and cleared when a campaign is saved).
+SCHEDULE_FIELDS = {"once": ("send_at",),
+                   "recurring": ("recurrence", "send_time", "starts_on", "ends_on"),
+                   "holiday": ("holiday_key", "days_before", "send_time", "starts_on", "ends_on"),
+                   "birthday": ("days_before", "send_time", "starts_on", "ends_on")}
 RECURRENCES = ("daily", "weekly", "monthly")
-STATES = ("draft", "scheduled", "running", "done", "cancelled")
+ACTIONS = ("schedule", "pause", "resume", "cancel")  # what a person may do to a campaign (service.TRANSITIONS)
+# paused: held by marketing; nothing of it is fanned out or sent until it is resumed
+STATES = ("draft", "scheduled", "running", "paused", "done", "cancelled")
 STATE_LABELS = {"draft": _l("Draft"), "scheduled": _l("Scheduled"), "running": _l("Running"),
-                "done": _l("Done"), "cancelled": lazy_pgettext("campaign", "Cancelled")}
+                "paused": _l("Paused"), "done": _l("Done"), "cancelled": lazy_pgettext("campaign", "Cancelled")}
 # unknown: the send was interrupted after the message may have left (the channel cannot dedupe a resend)
 DELIVERY_STATUSES = ("queued", "sending", "sent", "failed", "skipped", "unknown")
 DELIVERY_LABELS = {"queued": _l("Queued"), "sending": _l("Sending"), "sent": _l("Sent"), "failed": _l("Failed"),
@@ -40,6 +47,40 @@ REASON_LABELS = {"no_consent": _l("No consent for this channel"), "no_email": _l
                                            "not resent to avoid a duplicate"),
                  "interrupted_resent": _l("Interrupted while sending: sent again with the same id, which the "
                                           "gateway keeps from arriving twice")}
+
+# A channel's own words (channels.py: technical, for the administrator and the log) -> what marketing reads.
+# Matched on how the reason starts; the first match wins.
+CHANNEL_REASONS = (
+    ("sms not configured", _l("SMS sending is not set up yet — ask your administrator.")),
+    ("email not configured", _l("Email sending is not set up yet — ask your administrator.")),
+    ("gateway unreachable", _l("The SMS service could not be reached.")),
+    ("gateway 429", _l("The SMS service was busy.")),
+    ("gateway 4", _l("The SMS service refused this message: check the mobile number and the text.")),
+    ("gateway ", _l("The SMS service had a problem.")),
+    ("recipient refused", _l("The mail server refused this address.")),
+    ("smtp:", _l("The mail server could not take the message.")),
+)
+
+
+def reason_text(reason: str | None) -> str:
+    """Why a message was skipped or failed, in words marketing understands (translated);
+    the stored reason keeps the technical detail for the administrator."""
+    if not reason:
+        return ""
+    if reason in REASON_LABELS:
+        return str(REASON_LABELS[reason])
+    for prefix, label in CHANNEL_REASONS:
+        if reason.startswith(prefix):
+            return str(label)
+    code, _sep, rest = reason.partition(": ")
+    if code.startswith("template_"):  # fanout.py: the template's own message, already in words
+        return str(_l("The message could not be written for this member: %(why)s", why=rest))
+    return str(_l("The message could not be sent; your administrator can see why in the log."))
+
+
+def is_technical(reason: str | None) -> bool:
+    """Whether a reason carries technical detail beyond its words (shown to administrators only)."""
+    return bool(reason) and reason not in REASON_LABELS and not reason.startswith("template_")
 
 
 def _in(column, values):

@@ -5,7 +5,7 @@ from ..core.money import Money
 from ..core.segments import SEGMENT_KEYS
 from .audiences import CONSENTS
 from .messages import MAX_SOURCE, address_for_viewer
-from .models import CHANNELS, DELIVERY_STATUSES, RECURRENCES, SCHEDULES, STATES
+from .models import ACTIONS, CHANNELS, DELIVERY_STATUSES, RECURRENCES, SCHEDULES, STATES, reason_text
 
 
 class HolidayQuery(Schema):
@@ -122,7 +122,10 @@ class CampaignSchema(Schema):
 
 
 class ActionSchema(Schema):
-    action = fields.Str(required=True, validate=validate.OneOf(("schedule", "pause", "cancel")))
+    action = fields.Str(required=True, validate=validate.OneOf(ACTIONS), metadata={
+        "description": "schedule: draft → scheduled; pause: scheduled or running → paused (nothing is fanned out "
+                       "or sent); resume: paused → back to scheduled, or running if an occurrence had started; "
+                       "cancel: for good (a done campaign only while messages still wait)"})
 
 
 class SampleSchema(Schema):
@@ -153,7 +156,10 @@ class DeliverySchema(Schema):
     subject = fields.Str()
     body = fields.Str()
     status = fields.Str(metadata={"enum": list(DELIVERY_STATUSES)})
-    reason = fields.Str()
+    reason = fields.Str(metadata={"description": "why it was skipped or failed: a code (no_consent, ...) or the "
+                                                 "channel's technical detail, for the administrator"})
+    reason_text = fields.Function(lambda d: reason_text(d.reason),
+                                  metadata={"description": "the reason in words, in the request's language"})
     attempts = fields.Int()
     next_attempt_at = fields.AwareDateTime(allow_none=True)
     sent_at = fields.AwareDateTime(allow_none=True)

@@ -1,9 +1,17 @@
-"""Campaigns: create, edit, schedule, pause, cancel, preview, test send; the outbox.
+"""Campaigns: create, edit, schedule, pause, resume, cancel, preview, test send; the outbox.
 
 States go through TRANSITIONS only. The scheduler (jobs.py) moves scheduled -> running
-when an occurrence starts and running -> done when nothing more will be sent.
+when an occurrence starts and running -> done when nothing more will be sent. A paused
+campaign is neither fanned out nor sent (jobs.py and dispatch.py only look at scheduled
+and running ones); resuming puts it back where it was (running once an occurrence has
+started, else scheduled), and the scheduler carries on: a fan-out left half-way resumes
+after the last member it queued, queued messages go, and occurrences that fell due while
+it was paused are sent as after a scheduler outage (within SCHEDULER_CATCH_UP_DAYS), each
+once: the run and delivery keys still refuse repeats.
 """
-from datetime import datetime, time
+import calendar
+import logging
+from datetime import date, datetime, time, timedelta
 
 from flask import current_app
 from flask_babel import gettext as _
@@ -24,17 +32,21 @@ from ..wallet import service as wallet
 from . import audiences, fanout, holidays, messages, schedule
 from .channels import ChannelError, sender_for
 from .dispatch import send_one
-from .models import CHANNELS, RECURRENCES, SCHEDULES, Campaign, Delivery
+from .models import ACTIONS, CHANNELS, RECURRENCES, SCHEDULE_FIELDS, SCHEDULES, STATE_LABELS, Campaign, Delivery
+
+log = logging.getLogger("crm.campaigns")
 
 # action -> (states it may start from, state it leads to)
 TRANSITIONS = {
     "schedule": ({"draft"}, "scheduled"),
-    "pause": ({"scheduled", "running"}, "draft"),
+    "pause": ({"scheduled", "running"}, "paused"),
+    "resume": ({"paused"}, "scheduled"),  # nothing of it had started yet
+    "resume_running": ({"paused"}, "running"),  # "resume" of a campaign an occurrence of which has started
     "start": ({"scheduled"}, "running"),
     "finish": ({"scheduled", "running"}, "done"),
-    "cancel": ({"draft", "scheduled", "running", "done"}, "cancelled"),  # done: only while messages wait
+    "cancel": ({"draft", "scheduled", "running", "paused", "done"}, "cancelled"),  # done: only while messages wait
 }
-EDITABLE = {"draft", "scheduled", "running"}
+EDITABLE = {"draft", "scheduled", "running", "paused"}
 FIELDS = ("name", "audience_id", "template_id", "channel", "coupon_type_code", "schedule", "send_at", "send_time",
           "recurrence", "holiday_key", "days_before", "starts_on", "ends_on", "marketing")
 BIRTHDAY_TEMPLATE = {
@@ -126,6 +138,7 @@ def save(actor: Actor, data: dict, campaign_id: int | None = None) -> Campaign:
         raise Invalid(_("Give the time with its offset."), code="invalid_send_at", field="send_at")
     for key, value in data.items():
         setattr(campaign, key, value.strip() if isinstance(value, str) else value)
+    _clear_other_schedules(campaign)
     if campaign.schedule == "recurring" and campaign.starts_on is None:
         campaign.starts_on = local_today()  # the chain's date: weekly sends fall on the weekday marketing sees
     _check(campaign)
@@ -136,6 +149,20 @@ def save(actor: Actor, data: dict, campaign_id: int | None = None) -> Campaign:
     return campaign
 
 
+# What a field of another schedule is reset to (send_time and the date window are kept: harmless, and
+# the once schedule ends with its one send anyway).
+_CLEARED = {"send_at": None, "recurrence": None, "holiday_key": None, "days_before": 0}
+
+
+def _clear_other_schedules(campaign: Campaign):
+    """A campaign switched from one schedule to another keeps none of the old one's settings
+    (a stale holiday would still count as planned on, a stale send time be shown)."""
+    used = SCHEDULE_FIELDS.get(campaign.schedule, ())
+    for name, empty in _CLEARED.items():
+        if name not in used:
+            setattr(campaign, name, empty)
+
+
 def transition(actor: Actor | None, campaign: Campaign, action: str) -> Campaign:
     """One conditional UPDATE (core/states.py): a pause racing the scheduler's start, or two
     people cancelling, cannot both win; the loser gets 409 with the state it found."""
@@ -143,29 +170,32 @@ def transition(actor: Actor | None, campaign: Campaign, action: str) -> Campaign
     if campaign.state not in allowed:
         raise _cannot(campaign.state, action)
     extra = {}
-    if action == "schedule":
+    if action in ("schedule", "resume", "resume_running"):  # it is about to send: it must still be sendable
         _check(campaign)
+    if action == "schedule":
         extra["scheduled_at"] = utcnow()
     states.change(campaign, TRANSITIONS, action, column="state", conflict=lambda found: _cannot(found, action),
                   **extra)
     if actor is not None:
-        audit.record(actor, f"campaign.{action}", entity=campaign, state=target)
+        audit.record(actor, f"campaign.{action.removesuffix('_running')}", entity=campaign, state=target)
     return campaign
 
 
 def _cannot(state, action) -> Conflict:
-    return Conflict(_("A %(state)s campaign cannot do that.", state=state), code="invalid_transition",
-                    state=state, action=action)
+    return Conflict(_("The campaign is %(state)s now: that cannot be done.", state=STATE_LABELS.get(state, state)),
+                    code="invalid_transition", state=state, action=action)
 
 
 def act(actor: Actor, campaign_id: int, action: str) -> Campaign:
-    """A person's action on a campaign: schedule, pause or cancel."""
-    if action not in ("schedule", "pause", "cancel"):
+    """A person's action on a campaign: schedule, pause, resume or cancel."""
+    if action not in ACTIONS:
         raise Invalid(_("Unknown action."), code="invalid_action", field="action")
     campaign = get_campaign(campaign_id)
     if action == "cancel" and campaign.state == "done" and not fanout.pending(campaign.id):
         raise Conflict(_("Every message of this campaign has gone; there is nothing left to cancel."),
                        code="invalid_transition", state=campaign.state, action=action)
+    if action == "resume" and fanout.started(campaign.id):
+        action = "resume_running"
     return transition(actor, campaign, action)
 
 
@@ -180,20 +210,64 @@ def next_run(campaign: Campaign, now: datetime | None = None) -> datetime | None
 
 
 def preview(campaign_id: int, samples: int = 3) -> dict:
-    """How many members the audience holds now and the first few messages as they would read."""
+    """How many members the audience holds now and the first few messages as they would read,
+    with this campaign's coupon as the send would give it (its name, and the expiry the next
+    send would set: for a birthday greeting, the end of that member's birthday month)."""
     campaign = get_campaign(campaign_id)
     filters = campaign.audience.filters if campaign.audience else {}
     count = audiences.count(filters)
     where = audiences.conditions(filters)
     rows = db.session.scalars(select(members.Member).where(*where).order_by(members.Member.id).limit(samples)).all()
-    coupon = messages.sample_coupon(campaign.coupon_type.name) if campaign.coupon_type is not None else None
+    send_day = _next_send_day(campaign)
     out = []
     for member in rows:
-        context = member_context(member, coupon)
-        out.append({"member_id": member.id, "name": member.name,  # a template over budget is a 422 here too
-                    "subject": messages.render(campaign.template.subject, context, field="template.subject"),
-                    "body": messages.render(campaign.template.body, context, field="template.body")})
+        context = member_context(member, _sample_coupon(campaign, send_day, _birthday_greeted(campaign, member,
+                                                                                              send_day)))
+        out.append({"member_id": member.id, "name": member.name, **_message(campaign, context)})
     return {"count": count, "samples": out, "next_run": next_run(campaign)}
+
+
+def _message(campaign: Campaign, context: dict) -> dict:
+    """Subject (email and outbox only: an SMS has none) and body for one reader; a template over
+    budget is a 422 here too."""
+    subject = messages.render(campaign.template.subject, context, field="template.subject") \
+        if fanout.has_subject(campaign) else ""
+    return {"subject": subject, "body": messages.render(campaign.template.body, context, field="template.body")}
+
+
+def _next_send_day(campaign: Campaign) -> date:
+    """The chain's date the campaign next sends on (a draft: as if scheduled now; a time
+    already past: today, as the scheduler sends it at once)."""
+    now = utcnow()
+    if campaign.schedule == "once":
+        at = max(as_utc(campaign.send_at), now) if campaign.send_at else now
+    else:
+        at = schedule.next_run(campaign, now, tz=default_tz_name(), holiday_date=holiday_date_fn(campaign)) or now
+    return at.astimezone(zone()).date()
+
+
+def _birthday_greeted(campaign: Campaign, member, send_day: date) -> date | None:
+    """For a birthday greeting: the member's next birthday it would be sent for (29 February
+    is greeted on the 28th in common years); else None."""
+    if campaign.schedule != "birthday":
+        return None
+    first = send_day + timedelta(days=campaign.days_before)
+    if member is None or member.birthday_month is None:
+        return first  # the sample reader: a birthday on the next greeting day
+    for year in (first.year, first.year + 1):
+        last = calendar.monthrange(year, member.birthday_month)[1]
+        day = date(year, member.birthday_month, min(member.birthday_day, last))
+        if day >= first:
+            return day
+    return first
+
+
+def _sample_coupon(campaign: Campaign, send_day: date, birthday: date | None) -> dict | None:
+    """The campaign's own coupon as its message would show it (a sample code)."""
+    if campaign.coupon_type is None:
+        return None
+    _valid_from, until = fanout.coupon_dates(campaign.coupon_type, send_day, birthday)
+    return {**messages.SAMPLE_COUPON, "name": campaign.coupon_type.name, "valid_until": until.isoformat()}
 
 
 def member_context(member, coupon: dict | None) -> dict:
@@ -215,13 +289,13 @@ def test_send(actor: Actor, campaign_id: int, address: str) -> Delivery:
             address = normalise_mobile(address)
         except ValueError as exc:
             raise Invalid(str(exc), code="invalid_address", field="address") from None
-    context = messages.sample_context(campaign.coupon_type is not None)
+    send_day = _next_send_day(campaign)  # the sample reader gets this campaign's coupon, as the send would give it
+    context = {**messages.SAMPLE, "coupon": _sample_coupon(campaign, send_day, _birthday_greeted(campaign, None,
+                                                                                                 send_day))}
     now = utcnow()
     delivery = Delivery(campaign_id=campaign.id, occurrence=f"test-{now:%Y%m%d%H%M%S%f}", member_id=None,
                         channel=campaign.channel, address=address, marketing=False, attempts=0,
-                        subject=messages.render(campaign.template.subject, context, field="template.subject"),
-                        body=messages.render(campaign.template.body, context, field="template.body"),
-                        status="sending", claimed_at=now)
+                        **_message(campaign, context), status="sending", claimed_at=now)
     db.session.add(delivery)
     if campaign.channel == "outbox":
         delivery.status, delivery.sent_at = "sent", now
@@ -233,6 +307,8 @@ def test_send(actor: Actor, campaign_id: int, address: str) -> Delivery:
         send_one(delivery, sender, now)
         if delivery.status == "queued":  # a test is not retried
             delivery.status = "failed"
+        if delivery.status == "failed":  # the person sees it in words (models.reason_text); the detail is here
+            log.warning("test send of campaign %s to %s failed: %s", campaign.id, campaign.channel, delivery.reason)
     db.session.flush()
     audit.record(actor, "campaign.test_send", entity=campaign, address=address, status=delivery.status)
     return delivery

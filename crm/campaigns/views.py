@@ -2,12 +2,12 @@
 message templates, the outbox and the holiday calendar."""
 from datetime import datetime
 
-from flask import Blueprint, flash, g, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from marshmallow import ValidationError
 
 from ..auth.access import allow
-from ..auth.roles import MARKETERS
+from ..auth.roles import ADMIN, MANAGER, MARKETERS
 from ..core.forms import commit_or_errors, errors_of, form_to_dict
 from ..core.paging import paginate
 from ..core.segments import SEGMENTS
@@ -19,10 +19,21 @@ from ..members import levels
 from ..reports import rfm
 from ..stores import service as stores
 from . import audiences, fanout, holidays, jobs, messages, service
-from .models import CHANNEL_LABELS, DELIVERY_LABELS, REASON_LABELS, RECURRENCES, SCHEDULE_LABELS, STATE_LABELS
+from .models import (
+    CHANNEL_LABELS,
+    DELIVERY_LABELS,
+    REASON_LABELS,
+    RECURRENCES,
+    SCHEDULE_FIELDS,
+    SCHEDULE_LABELS,
+    STATE_LABELS,
+    is_technical,
+    reason_text,
+)
 from .schemas import AudienceSchema, CampaignInSchema, CustomHolidaySchema, TemplateSchema
 
 bp = Blueprint("marketing", __name__, url_prefix="/marketing")
+TECHNICAL_ROLES = frozenset({ADMIN, MANAGER})
 LABELS = {"channels": CHANNEL_LABELS, "schedules": SCHEDULE_LABELS, "states": STATE_LABELS,
           "statuses": DELIVERY_LABELS, "reasons": REASON_LABELS}
 
@@ -30,7 +41,14 @@ LABELS = {"channels": CHANNEL_LABELS, "schedules": SCHEDULE_LABELS, "states": ST
 def _render(template, status=200, **context):
     # Every marketing page says so when no scheduler is running: nothing scheduled would go out.
     return render_template(template, labels=LABELS, address_for_viewer=messages.address_for_viewer,
+                           reason_text=reason_text, technical_detail=_technical_detail,
                            scheduler_down=jobs.scheduler_down(), **context), status
+
+
+def _technical_detail(reason: str | None) -> str:
+    """A channel's own words about a failure, for whoever fixes the set-up (a manager or an
+    administrator): marketing reads reason_text only."""
+    return reason if is_technical(reason) and g.actor.role in TECHNICAL_ROLES else ""
 
 
 def _save(fn, on_error):
@@ -59,6 +77,12 @@ def _campaign_form_data(form) -> dict:
             pass  # the schema names the field
     for key in ("audience_id", "coupon_type_code", "recurrence", "holiday_key"):
         data.setdefault(key, None)
+    # The form holds every schedule's fields; only the chosen schedule's are read (the others
+    # are hidden by static/campaigns.js, or under their own heading without JavaScript), so a
+    # leftover value in another schedule's field neither blocks the save nor is stored.
+    chosen = SCHEDULE_FIELDS.get(data.get("schedule"), ())
+    for key in {name for names in SCHEDULE_FIELDS.values() for name in names} - set(chosen):
+        data.pop(key, None)
     return data
 
 
@@ -72,7 +96,8 @@ def _campaign_page(campaign, form, errors, preview=None, test_errors=None):
                    coupon_types=[(c.code, c.name) for c in coupons.list_definitions() if c.active],
                    holidays=sorted(holiday_options.items()), recurrences=RECURRENCES,
                    counts=fanout.delivery_counts([campaign.id]).get(campaign.id, {}) if campaign else {},
-                   next_run=service.next_run(campaign) if campaign else None)
+                   next_run=service.next_run(campaign) if campaign else None,
+                   catch_up_days=current_app.config["SCHEDULER_CATCH_UP_DAYS"])
 
 
 def _form_of(campaign) -> dict:
@@ -130,7 +155,9 @@ def campaign_action(campaign_id):
     if _done is None:
         flash(_("That cannot be done now: the campaign's state has changed."), "error")
     else:
-        flash({"schedule": _("Campaign scheduled."), "pause": _("Campaign paused (back to draft)."),
+        flash({"schedule": _("Campaign scheduled."),
+               "pause": _("Campaign paused: nothing of it is sent until you resume it."),
+               "resume": _("Campaign resumed: it carries on where it stopped."),
                "cancel": _("Campaign cancelled.")}[action], "success")
     return redirect(url_for("marketing.campaign", campaign_id=campaign_id))
 
@@ -147,7 +174,7 @@ def test_send(campaign_id):
     if sent.status == "sent":
         flash(_("Test message sent to %(address)s.", address=sent.address), "success")
     else:
-        flash(_("The test message could not be sent: %(reason)s", reason=sent.reason), "error")
+        flash(_("The test message could not be sent: %(reason)s", reason=reason_text(sent.reason)), "error")
     return redirect(url_for("marketing.campaign", campaign_id=campaign_id))
 
 
