@@ -24,10 +24,19 @@ from .roles import ANY_STAFF
 bp = Blueprint("auth", __name__)
 
 
-def _safe_next(target):
+# Where each role starts its shift after logging in (a `next` link still wins).
+LANDING = {"cashier": "till.till", "marketing": "marketing.campaigns", "front_desk": "members.search",
+           "manager": "reports.kpis", "admin": "members.search"}
+
+
+def landing_for(role: str | None) -> str:
+    return url_for(LANDING.get(role, "members.search"))
+
+
+def _safe_next(target, default=None):
     """Only redirect within this site after login."""
     if not target or urlsplit(target).netloc or not target.startswith("/") or target.startswith("//"):
-        return url_for("members.search")
+        return default or url_for("members.search")
     return target
 
 
@@ -59,7 +68,7 @@ def login():
                 session["lang"] = lang
             audit.record(actor_for(staff), "auth.login", entity=staff)
             db.session.commit()
-            return redirect(_safe_next(request.args.get("next")))
+            return redirect(_safe_next(request.args.get("next"), default=landing_for(staff.role)))
     return render_template("auth/login.html", error=error, username=username)
 
 
