@@ -206,7 +206,7 @@ def _year_page(endpoint, compute, name, title, **extra):
 def segment_table():
     def compute(args):
         t = segments.segment_table(args["store_code"], args["year"], args["month"])
-        return {"table": [{"row": label(r["key"]), **r["values"]} for r in t["rows"]]}
+        return {"table": [{"row": label(r["key"]), **r["values"]} for r in t["rows"]], "segments": t}
     return _year_page("reports.segment_table", compute, "segments", _("Segment revenue"), plans_link=True)
 
 
