@@ -89,3 +89,21 @@ def test_report_pages_show_segment_names_not_keys(app, staff, manager):
     ui = ui_login(app, staff["manager"], lang="en")
     page = text(ui.get("/reports/rankings?year=2026&segment=business_fit&by=revenue"))
     assert "Business FIT" in page and ">business_fit<" not in page and "· business_fit" not in page
+
+
+def test_the_liability_page_downloads_as_csv_and_excel(app, staff, login_api, member_factory):
+    person = member_factory()
+    r = login_api("cashier").post(f"/api/v1/members/{person['id']}/wallet/top-ups",
+                                  json={"store_code": "BJ01", "amount": "5000.00", "payment_method": "cash"})
+    assert r.status_code == 201, r.json
+    ui = ui_login(app, staff["manager"], lang="en")
+    page = text(ui.get("/reports/liability"))
+    assert "/reports/liability/download?format=csv" in page and "/reports/liability/download?format=xlsx" in page
+    lines = ui.get("/reports/liability/download?format=csv").data.decode("utf-8-sig").splitlines()
+    assert lines[0] == "Figure,Value"
+    assert "Stored value: principal,5000.00" in lines and "Stored value: bonus,600.00" in lines  # the 5,000 tier
+    cells = _by_label(_sheet(ui.get("/reports/liability/download?format=xlsx")))
+    assert (cells["Stored value: principal"].value, cells["Stored value: principal"].number_format) == (
+        5000, "#,##0.00")
+    assert ui.get("/reports/liability/download?format=pdf").status_code == 302
+    assert ui_login(app, staff["cashier"]).get("/reports/liability/download?format=csv").status_code in (302, 403)

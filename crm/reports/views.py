@@ -23,6 +23,7 @@ from ..stores import service as stores
 from . import competitors, exports, import_jobs, imports, monthly, rankings, rfm, segments
 from .figures import money, period
 from .kpis import BILL_COLUMNS, bill_rows, member_kpis
+from .liability import liability_figures
 from .rooms import record_room_count, room_kpis
 from .schemas import (
     CompetitorMonthSchema,
@@ -62,6 +63,8 @@ LABELS = {
     "frequency": _l("Bills (12 months)"), "monetary": _l("Spend (12 months)"), "r": "R", "f": "F", "m": "M",
     "store": _l("Store"), "closed_at": _l("Closed at"), "amount": _l("Amount"), "joined_at_visit": _l("Joined here"),
     "rooms_occupied": _l("Rooms occupied (sold + complimentary)"), "field": _l("Figure"), "value": _l("Value"),
+    "wallet_principal": _l("Stored value: principal"), "wallet_bonus": _l("Stored value: bonus"),
+    "points_value": _l("Points outstanding: value"), "coupons_face_value": _l("Unused coupons (face value)"),
 }
 
 
@@ -163,6 +166,18 @@ def bills():
     except DomainError as exc:
         flash(exc.message, "error")
         return redirect(url_for("reports.kpis"))
+
+
+@bp.get("/liability/download")
+@allow(MANAGERS)
+def liability_download():
+    """The liability page (/reports/liability) as CSV or Excel: each figure by its name."""
+    fmt = request.args.get("format", "csv")
+    if fmt not in exports.FORMATS:
+        flash(_("Choose CSV or Excel."), "error")
+        return redirect(url_for("wallet.liability"))
+    return exports.download(fmt, "liability", [label("field"), label("value")],
+                            exports.key_value_rows(liability_figures(), label))
 
 
 @bp.route("/rooms", methods=["GET", "POST"])
