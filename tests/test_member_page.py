@@ -200,3 +200,18 @@ def test_a_mistyped_card_number_says_check_digit_not_no_member(app, staff, membe
     assert "Check digit wrong" in r.json["error"]["message"]
     forged = cashier.post("/api/v1/cards/scan", json={"code": "CRM1.8600000000000000.AAAA"})
     assert forged.status_code == 422 and "Check digit" not in forged.json["error"]["message"]
+
+
+def test_lucky_draw_prize_shows_next_to_the_coupons(app, staff, catalogue, member_factory, checkout):
+    egg = {"code": "EGG", "name": "红鸡蛋", "kind": "gift"}
+    assert catalogue.post("/api/v1/coupon-types", json=egg).status_code == 201
+    assert catalogue.post("/api/v1/draw-prizes", json={"name": "红鸡蛋一枚", "coupon_type": "EGG", "weight": 1,
+                                                       "stock": 3}).status_code == 201
+    m = member_factory()
+    assert checkout([("LOBSTER", 1)], member_id=m["id"]).status_code == 201  # a bill that earns a draw
+    ui = ui_login(app, "cashier", lang="en")
+    ui.get(f"/members/{m['id']}")
+    done = ui.post(f"/members/{m['id']}/draw")
+    assert done.status_code == 302 and done.location.endswith("#coupons")
+    coupons = _section(text(ui.get(done.location)), "coupons")
+    assert 'id="coupons-notice">Prize: 红鸡蛋一枚 — issued as a coupon.<' in coupons and "红鸡蛋" in coupons
