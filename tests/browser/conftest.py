@@ -15,8 +15,15 @@ Fixtures:
 - ``page``  a Playwright page at 1366x768 (the till laptop) whose ``goto`` takes paths
   (``page.goto("/till")``). After the test it fails the test if the page met a server error
   (HTTP 5xx), an uncaught JavaScript error, or a Content-Security-Policy refusal.
+  Playwright dismisses confirm() dialogs unless told otherwise: answer one with
+  ``page.once("dialog", lambda d: d.accept())`` before the click that opens it.
 - ``new_page(width=1366, height=768, **context_options)``  another such page in a context of
   its own (a second user, a phone at 390x844, a tablet at 768x1024).
+- ``new_member(name=..., card=True, top_up="0", pin=None, points=0, coupons=())``  a member
+  registered at BJ01 through the services (unique mobile), optionally with an active card,
+  stored value (yuan, paid cash at BJ01), a 6-digit payment PIN, points and coupons (coupon
+  type codes, e.g. "CASH50", "OYSTER180", "BEER"); returns a dict: id, name, mobile,
+  card_no (or None), coupon_codes.
 - ``login(page, role, lang="en")``  logs in as the demo user of that role: admin, manager,
   front_desk (alias frontdesk), hotel_desk (hoteldesk), cashier, marketing; lang "en" or
   "zh_CN". Leaves the page on wherever the app lands that role.
@@ -40,10 +47,14 @@ Example::
 Chromium is /usr/bin/chromium (Debian's package; `make browser` installs it) or $CHROMIUM.
 Without it the browser tests are skipped, except with CI=true, where they fail.
 """
+import itertools
+import logging
 import os
+import random
 import re
 import shutil
 import threading
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -90,7 +101,8 @@ def live_server(tmp_path_factory):
     path = tmp_path_factory.mktemp("browser-db") / "crm.sqlite3"
     app = make_app(f"sqlite:///{path}", MEMBER_SEARCH_LIMIT="")
     with app.app_context():
-        upgrade()
+        upgrade(revision="heads")  # as `flask db upgrade` would (all heads, should a branch be open)
+        _enable_loggers()
         load_demo(member_count=DEMO_MEMBERS, history_days=DEMO_DAYS)
         db.session.remove()
     server = make_server("127.0.0.1", 0, app, threaded=True)
@@ -103,6 +115,14 @@ def live_server(tmp_path_factory):
         thread.join(timeout=10)
         with app.app_context():
             db.engine.dispose()
+
+
+def _enable_loggers():
+    """alembic's fileConfig (migrations/env.py) disables every logger it does not name: turn the
+    app's back on, so a server error's traceback shows in the failing test's captured log."""
+    for logger in logging.root.manager.loggerDict.values():
+        if isinstance(logger, logging.Logger):
+            logger.disabled = False
 
 
 def _no_browser(why):
@@ -168,6 +188,46 @@ def new_page(browser, live_server):
 @pytest.fixture
 def page(new_page):
     return new_page()
+
+
+_mobiles = itertools.count(random.Random().randrange(10**7))
+
+
+@pytest.fixture
+def new_member(live_server):
+    def make(name="测试会员", card=True, top_up="0", pin=None, points=0, coupons=()):
+        from crm.cards import service as cards
+        from crm.core.actor import Actor
+        from crm.core.timeutil import local_today
+        from crm.coupons import service as coupon_service
+        from crm.members import service as members
+        from crm.members.schemas import MemberCreateSchema
+        from crm.points import service as points_service
+        from crm.programme import service as programme
+        from crm.stores import service as stores
+        from crm.wallet import service as wallet
+
+        actor = Actor.system("browser-test")
+
+        def build():
+            mobile = f"135{next(_mobiles) % 10**8:08d}"
+            member = members.register(actor, MemberCreateSchema().load(
+                {"name": name, "mobile": mobile, "store_code": "BJ01"}))
+            store = stores.get_by_code("BJ01")
+            card_no = cards.issue(actor, member.id, store_code="BJ01", fee_paid=programme.get("card_fee"),
+                                  payment_method="cash").card_no if card else None
+            if Decimal(top_up) > 0:
+                wallet.top_up(actor, member.id, store=store, amount=int(Decimal(top_up) * 100),
+                              payment_method="cash")
+            if pin:
+                wallet.set_pin(actor, member.id, pin)
+            if points:
+                points_service.adjust(actor, member.id, points, "browser test opening balance", store=store)
+            codes = [coupon_service.issue(actor, member.id, coupon_service.get_definition(code), source="manual",
+                                          today=local_today(store.timezone)).code for code in coupons]
+            return {"id": member.id, "name": name, "mobile": mobile, "card_no": card_no, "coupon_codes": codes}
+        return live_server.run(build)
+    return make
 
 
 @pytest.fixture
