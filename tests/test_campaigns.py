@@ -1,5 +1,5 @@
 """Holidays, audiences, templates and campaign states through the API."""
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
@@ -206,3 +206,78 @@ def test_send_time_cannot_be_cleared(marketing, stores):
     assert c["send_time"] == "09:00:00"
     r = marketing.patch(f"/api/v1/campaigns/{c['id']}", json={"send_time": None})
     assert r.status_code == 422
+
+
+@pytest.mark.clock_at(datetime(2026, 12, 1, 2, 0, tzinfo=timezone.utc))  # 10:00 in Beijing
+def test_preview_and_test_send_carry_this_campaigns_coupon_with_the_expiry_the_send_gives(app, marketing, login_api,
+                                                                                         member_factory):
+    """The Mother's Day test send once showed the birthday coupon's name, and previews gave today as the expiry."""
+    member_factory(name="王芳", gender="female", birthday="1990-03-10")
+    manager = login_api("manager")
+    for code, name, days in (("BDAY", "生日蛋糕券", 30), ("MUM", "母亲节鲜花券", 7)):
+        r = manager.post("/api/v1/coupon-types", json={"code": code, "name": name, "kind": "gift", "valid_days": days})
+        assert r.status_code == 201, r.json
+    body = "{{ name }}{{ title }}{% if coupon %}：{{ coupon.name }}，{{ coupon.valid_until }}前有效{% endif %}"
+    t = marketing.post("/api/v1/message-templates", json={"name": "送券", "body": body}).json
+    birthday = marketing.get("/api/v1/campaigns").json[0]  # the built-in greeting, with the birthday coupon
+    assert marketing.patch(f"/api/v1/campaigns/{birthday['id']}", json={"coupon_type_code": "BDAY",
+                                                                       "template_id": t["id"]}).status_code == 200
+    mum = marketing.post("/api/v1/campaigns", json={
+        "name": "母亲节", "template_id": t["id"], "channel": "outbox", "coupon_type_code": "MUM",
+        "schedule": "holiday", "holiday_key": "mothers_day", "days_before": 1, "send_time": "09:00:00"}).json
+
+    # Mother's Day 2027 is 9 May: sent on the 8th, the flower coupon is good for 7 days from then.
+    sample = marketing.get(f"/api/v1/campaigns/{mum['id']}/preview").json["samples"][0]
+    assert sample["body"] == "王芳女士：母亲节鲜花券，2027-05-14前有效"
+    sent = marketing.post(f"/api/v1/campaigns/{mum['id']}/test-sends", json={"address": "139 0000 1111"})
+    assert sent.status_code == 201 and sent.json["body"] == "王芳女士：母亲节鲜花券，2027-05-14前有效", sent.json
+
+    # The birthday greeting: the member's next birthday month (March 2027), not today.
+    sample = marketing.get(f"/api/v1/campaigns/{birthday['id']}/preview").json["samples"][0]
+    assert sample["body"] == "王芳女士：生日蛋糕券，2027-03-31前有效"
+
+
+def test_sms_previews_have_no_email_subject(app, marketing, member_factory):
+    member_factory(name="王芳", gender="female")
+    t = marketing.post("/api/v1/message-templates", json={"name": "新品", "subject": "新品上市（邮件标题）",
+                                                          "body": "{{ name }}{{ title }}，新品上市"}).json
+
+    def sample(channel):
+        c = marketing.post("/api/v1/campaigns", json={"name": channel, "template_id": t["id"], "channel": channel,
+                                                      "schedule": "once", "send_at": "2030-01-01T10:00:00+08:00"})
+        return marketing.get(f"/api/v1/campaigns/{c.json['id']}/preview").json["samples"][0], c.json["id"]
+
+    sms, sms_id = sample("sms")
+    assert (sms["subject"], sms["body"]) == ("", "王芳女士，新品上市")
+    email, _ = sample("email")
+    assert email["subject"] == "新品上市（邮件标题）"
+    sent = marketing.post(f"/api/v1/campaigns/{sms_id}/test-sends", json={"address": "139 0000 1111"}).json
+    assert sent["subject"] == ""
+
+
+@pytest.mark.parametrize("body, said, line", [
+    ("您好\n{% if coupon %}送您{{ coupon.name }}", "“{% if %}” is not closed: add “{% endif %}”", 2),
+    ("{{ name }", "“}” is not expected here", 1),
+    ("您好\n\n{{ nickname }}", "“nickname” is not something a message can show", 3),
+    ("{{ name|shout }}", "There is no filter called “shout”", 1),
+    ("{% endif %}", "“{% endif %}” has no “{% if … %}” before it", 1),
+])
+def test_template_errors_are_said_in_plain_words_with_their_line(marketing, stores, body, said, line):
+    r = marketing.post("/api/v1/message-templates", json={"name": "坏模板", "body": body},
+                       headers={"Accept-Language": "en"})
+    assert r.status_code == 422 and r.json["error"]["code"] == "template_invalid", r.json
+    message = r.json["error"]["message"]
+    assert said in message and f"(line {line})" in message, message
+    for jinja_words in ("Jinja", "unexpected '", "is undefined", "No filter named", "Encountered unknown tag"):
+        assert jinja_words not in message
+
+
+def test_switching_schedule_leaves_none_of_the_old_schedules_settings(marketing, stores):
+    h = marketing.post("/api/v1/holidays", json={"key": "anniversary", "name": "店庆", "date": "2027-03-18"}).json
+    t = marketing.post("/api/v1/message-templates", json={"name": "t", "body": "{{ name }}"}).json
+    c = marketing.post("/api/v1/campaigns", json={"name": "店庆问候", "template_id": t["id"], "schedule": "holiday",
+                                                  "holiday_key": "anniversary", "days_before": 2}).json
+    r = marketing.patch(f"/api/v1/campaigns/{c['id']}", json={"schedule": "once",
+                                                              "send_at": "2030-01-01T10:00:00+08:00"})
+    assert r.status_code == 200 and (r.json["holiday_key"], r.json["days_before"]) == (None, 0), r.json
+    assert marketing.delete(f"/api/v1/holidays/{h['id']}").status_code == 204  # no longer planned on

@@ -133,7 +133,7 @@ def campaign(campaign_id):
         return _campaign_page(item, _form_of(item), {}, preview=_preview(item))
     data = _campaign_form_data(request.form)
     saved, page = _save(lambda: service.save(g.actor, CampaignInSchema(partial=True).load(data), campaign_id),
-                        lambda errors: _campaign_page(service.get_campaign(campaign_id), request.form, errors))
+                        lambda errors: _campaign_page(item, request.form, errors, preview=_preview(item)))
     if page:
         return page
     flash(_("Campaign saved."), "success")
