@@ -1,5 +1,6 @@
 """Pause and resume: a paused campaign is neither fanned out nor sent; resumed, it carries on
 where it stopped and nobody gets a message twice. On a fixed clock, with the loopback SMS gateway."""
+import re
 from datetime import timedelta
 
 import pytest
@@ -136,6 +137,12 @@ def test_marketing_pauses_and_resumes_on_the_campaign_page(app, staff, marketing
     page = text(ui.get(r.headers["Location"]))
     assert "Campaign paused" in page and "Paused" in page and 'value="resume"' in page
     assert 'value="pause"' not in page and 'value="schedule"' not in page
+    assert "nothing of this campaign is queued or sent until you resume it" in page
+    assert not re.search(r'<fieldset class="bare"\s*disabled', page)  # paused to be fixed: still editable
+    form = {"name": "改好了", "template_id": str(marketing.get(f"/api/v1/campaigns/{cid}").json["template_id"]),
+            "channel": "outbox", "schedule": "once", "send_at": "2027-05-01T11:00"}
+    assert ui.post(f"/marketing/campaigns/{cid}", form).status_code == 302
+    assert marketing.get(f"/api/v1/campaigns/{cid}").json["state"] == "paused"  # an edit does not resume it
     assert "Paused" in text(ui.get("/marketing/"))  # the list says so too
     r = ui.post(f"/marketing/campaigns/{cid}/action", {"action": "resume"})
     page = text(ui.get(r.headers["Location"]))
