@@ -109,7 +109,8 @@ def price(data: dict, *, at: datetime | None = None) -> Quote:
     if wallet_amount and member is None:
         raise Invalid(_("Only members can pay from stored value."), code="wallet_needs_member", field="wallet_amount")
     if wallet_amount > payable - value:
-        raise Invalid(_("The wallet payment is more than the bill."), code="wallet_exceeds_bill",
+        raise Invalid(_("The stored-value payment is more than the bill: at most %(max)s can be paid "
+                        "from stored value.", max=format_fen(payable - value)), code="wallet_exceeds_bill",
                       field="wallet_amount", max=format_fen(payable - value))
     from_principal, from_bonus = wallet.preview(member.id, wallet_amount) if wallet_amount else (0, 0)
     due = payable - value - wallet_amount

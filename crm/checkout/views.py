@@ -1,127 +1,158 @@
 """Cashier UI: scan, build the bill, quote, redeem, close, print the receipt, void."""
-import re
 import uuid
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from itsdangerous import BadData, URLSafeTimedSerializer
 from marshmallow import ValidationError
+from werkzeug.datastructures import MultiDict
 
 from ..auth.access import allow
 from ..auth.roles import COUNTER, MANAGERS
 from ..cards import service as cards
+from ..catalog import service as catalog
 from ..core.forms import commit_or_errors, errors_of
 from ..core.segments import SEGMENTS
 from ..core.timeutil import local_today
 from ..coupons import service as coupons
 from ..errors import DomainError, rollback_for
 from ..extensions import db
-from ..members import search_limit
 from ..members import service as members
 from ..points import service as points
 from ..programme import service as programme
 from ..stores import service as stores
 from ..wallet import service as wallet
-from . import service
-from .schemas import CheckoutInSchema
+from . import service, till_form
+from . import tenders as tendering
+from .labels import CATEGORY_NAMES, PAY_METHOD_NAMES, TENDER_NAMES
 
 bp = Blueprint("till", __name__)
-_LINE = re.compile(r"^\s*([A-Za-z0-9_\-]+)\s*(?:[x×*\s]\s*(\d+))?\s*$")
-
-
-def parse_bill(text: str):
-    """'SALMON 2' / 'SALMON×2' / 'TEA' per line -> [{"sku", "qty"}]; raises ValidationError."""
-    lines, bad = [], []
-    for number, raw in enumerate(text.splitlines(), 1):
-        if not raw.strip():
-            continue
-        match = _LINE.match(raw)
-        if not match:
-            bad.append(number)
-            continue
-        lines.append({"sku": match[1].upper(), "qty": int(match[2] or 1)})
-    if bad:
-        raise ValidationError({"items": [_("Lines %(lines)s are not 'SKU quantity'.",
-                                           lines=", ".join(map(str, bad)))]})
-    return lines
-
-
-def _member_reference(code: str) -> dict:
-    """A scanned or typed card code, or a full mobile number, as the checkout body expects."""
-    code = code.strip()
-    if not code:
-        return {}
-    if members.is_exact_query(code) and not cards.card_no_from_code(code):
-        search_limit.spend(g.actor, code, field="card_code")  # a mobile can be guessed: it is a member search
-        found = db.session.scalars(members.search(code)).first()
-        if found is None:
-            raise ValidationError({"card_code": [_("No member has this mobile number.")]})
-        return {"member_id": found.id}
-    return {"card_code": code}
-
-
-def _body(form) -> dict:
-    body = {"store_code": form.get("store_code", ""), "items": parse_bill(form.get("items", "")),
-            "redeem_points": form.get("redeem_points") or 0, **_member_reference(form.get("card_code", ""))}
-    if form.get("covers"):
-        body["covers"] = form["covers"]
-    if form.get("segment"):
-        body["segment"] = form["segment"]
-    for key in ("promotion_codes", "coupon_codes"):
-        codes = [c for c in re.split(r"[,\s，]+", form.get(key, "")) if c]
-        if codes:
-            body[key] = codes
-    if form.get("wallet_amount", "").strip():
-        body["wallet_amount"] = form["wallet_amount"].strip()
-    if form.get("pin", "").strip():
-        body["pin"] = form["pin"].strip()
-    return CheckoutInSchema().load(body)  # counts typed as text are read by crm.core.fields.Int
 
 
 @bp.route("/till", methods=["GET", "POST"])
 @allow(COUNTER)
 def till():
-    form = request.form if request.method == "POST" else {}
-    errors, quote, member = {}, None, None
+    """The till: catalogue left, bill right. Every submit re-reads the whole bill from the form
+    (till_form.read), prices it, and closes it only when "Confirm" is pressed on a bill this
+    very submission did not change (a scan or a tap since pricing means: price again)."""
+    form = request.form if request.method == "POST" else MultiDict()
     token = form.get("till_token") or uuid.uuid4().hex
-    if request.method == "POST":
+    default_store = g.actor.store_id and stores.get_store(g.actor.store_id).code
+    store = _store(form.get("store_code") or default_store)
+    today = local_today(store.timezone) if store else local_today()
+    state = till_form.read(form, store=store, today=today)
+    errors, quote, member = dict(state.errors), None, None
+    if request.method == "POST" and not errors.get("items"):
         try:
-            if not form.get("items", "").strip():  # a scan alone: show who it is
-                ref = _member_reference(form.get("card_code", ""))
-                if "card_code" in ref:
-                    member = cards.scan(ref["card_code"], field="card_code").member
-                elif "member_id" in ref:
-                    member = members.get_member(ref["member_id"])
-                if member is None:
-                    errors["items"] = _("Add at least one item.")
+            if not state.lines:
+                member = _scanned_member(state.fields.get("card_code", ""))
+                if member is None and form.get("action") == "close":
+                    errors["items"] = _("Add at least one item: scan it, search for it or tap it in the catalogue.")
             else:
-                data = _body(form)
-                if form.get("action") == "close":
-                    done, errors = _close(_keep_priced_member(data, form), form.get("till_token", ""))
+                data = state.body(form.get("pin", ""))
+                if form.get("action") == "close" and not state.changed:
+                    done, errors = _close(_keep_priced_member(data, form, state), form.get("till_token", ""))
                     if done:
                         return done
                     if errors.get("_details", {}).get("code") == "form_already_sent":
                         token = uuid.uuid4().hex  # this page's bill was closed: a new bill needs a new token
-                else:
-                    quote = service.price(data)
-                    member = quote.member
+                    errors = _explained(errors)
+                quote, tender_error = _price(data)
+                member = quote.member
+                if tender_error and "tenders" not in errors:
+                    errors["tenders"] = tender_error
         except (ValidationError, DomainError) as exc:
             if isinstance(exc, DomainError):
                 rollback_for(exc)
             else:
                 db.session.rollback()
-            errors = errors_of(exc)
-    default_store = g.actor.store_id and stores.get_store(g.actor.store_id).code
-    return render_template(
-        "till/till.html", form=form, errors=errors, quote=quote, member=member, token=token,
-        member_ref=_sign_member(quote, form, token) if quote else "",
-        member_points=points.available(member.id) if member else None, default_store=default_store,
-        member_wallet=wallet.balances(member.id) if member else None,
-        member_coupons=coupons.coupons_of(member.id, usable_on=local_today()) if member else [],
+            errors = {**errors, **_explained(errors_of(exc))}
+            member = member or _member_for_display(state.fields.get("card_code", ""))
+    return render_template("till/till.html", **_page(state, errors, quote, member, token, store, today,
+                                                    default_store)), (422 if _shown(errors) else 200)
+
+
+def _shown(errors) -> bool:
+    return any(key != "_details" for key in errors)
+
+
+def _store(code):
+    try:
+        return stores.get_by_code(code, active_only=True) if code else None
+    except DomainError:
+        return None
+
+
+def _scanned_member(code: str):
+    ref = till_form.member_reference(code)
+    if "card_code" in ref:
+        return cards.scan(ref["card_code"], field="card_code").member
+    if "member_id" in ref:
+        return members.get_member(ref["member_id"])
+    return None
+
+
+def _member_for_display(code: str):
+    """Whom the card field names, to keep their coupons and balances on a page that shows an
+    error (none if the card itself is the problem)."""
+    try:
+        return _scanned_member(code)
+    except (ValidationError, DomainError):
+        db.session.rollback()
+        return None
+
+
+def _price(data):
+    """The quote to show, and the tenders' error if they do not add up yet (the bill is
+    still shown: the cashier is typing the split)."""
+    quote = service.price({**data, "tenders": None})
+    try:
+        quote.tenders = tendering.settle(data.get("tenders"), quote.wallet_paid, quote.due)
+        return quote, ""
+    except DomainError as exc:
+        return quote, str(exc.message)
+
+
+def _explained(errors: dict) -> dict:
+    """Errors that say what to do next where the service's words are for the API."""
+    details, code = errors.get("_details") or {}, (errors.get("_details") or {}).get("code")
+    if code == "wallet_locked" or (code == "wrong_pin" and details.get("locked")):
+        errors["pin"] = _("The stored value is locked after too many wrong PINs. Ask a manager to unlock it "
+                          "on the member's page, or take another payment.")
+    elif code == "wrong_pin":
+        errors["pin"] = _("Wrong PIN: %(left)d tries left before the stored value locks. Ask the member to "
+                          "type it again.", left=details.get("tries_left", 0))
+    elif code == "pin_required":
+        errors["pin"] = _("This payment needs the member's 6-digit PIN: ask the member to type it.")
+    elif code == "insufficient_wallet":
+        errors["wallet_amount"] = _("Only %(balance)s stored value is left: lower the amount or take the rest "
+                                    "another way.", balance=details.get("balance", ""))
+    return errors
+
+
+def _page(state, errors, quote, member, token, store, today, default_store):
+    items = catalog.sellable_items(store, today) if store else []
+    categories = sorted({item.category for item in items})
+    search = state.search
+    shown = catalog.sellable_items(store, today, q=search) if (store and search) else items
+    point_value = programme.get("point_value")
+    payable = quote.member_total - quote.coupon_discount if quote else 0
+    available = points.available(member.id) if member else None
+    wallet_now = wallet.balances(member.id) if member else None
+    return dict(
+        form=state.fields, state=state, errors=errors, quote=quote, member=member, token=token,
+        member_ref=_sign_member(quote, state.fields, token) if quote else "",
+        member_points=available, default_store=default_store, member_wallet=wallet_now,
+        pin=wallet.pin_state(member.id) if member else None,
+        member_coupons=[c for c in coupons.coupons_of(member.id, usable_on=today) if c.valid_from <= today]
+        if member else [],
+        max_points=min(available, payable // point_value) if quote and member else None,
+        max_wallet=min(wallet_now["balance"], payable - quote.points_value) if quote and member else None,
+        items=shown, categories=categories, category_names=CATEGORY_NAMES,
         store_options=[(s.code, s.name) for s in stores.list_stores() if s.active], segments=SEGMENTS,
-        birthday_today=cards.birthday_today(member) if member else False, point_value=programme.get("point_value"),
-        pin_threshold=programme.get("wallet_pin_threshold"),
-    ), (422 if errors else 200)
+        birthday_today=cards.birthday_today(member) if member else False, point_value=point_value,
+        pin_threshold=programme.get("wallet_pin_threshold"), pay_methods=PAY_METHOD_NAMES,
+        tender_names=TENDER_NAMES)
 
 
 def _close(data, token):
@@ -145,17 +176,17 @@ def _signer():
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="till-member")
 
 
-def _sign_member(quote, form, till_token: str) -> str:
+def _sign_member(quote, fields, till_token: str) -> str:
     """The card the bill was priced with, signed into the form: a phone code rotates every
     30 s and is accepted for about a minute, but a guest may take longer to pay. It is bound
     to this bill's till token and this cashier, so it closes this bill only (once)."""
     if quote.card is None:
         return ""
-    return _signer().dumps({"card": quote.card.id, "code": form.get("card_code", "").strip(),
+    return _signer().dumps({"card": quote.card.id, "code": fields.get("card_code", "").strip(),
                             "till": till_token, "staff": g.actor.staff_id})
 
 
-def _keep_priced_member(data: dict, form) -> dict:
+def _keep_priced_member(data: dict, form, state) -> dict:
     """Close with the card the bill was priced with, if the card field still holds the code
     that was scanned then (a new scan means a new guest)."""
     try:
@@ -163,7 +194,7 @@ def _keep_priced_member(data: dict, form) -> dict:
     except BadData:
         return data
     same_bill = (ref.get("code"), ref.get("till"), ref.get("staff")) == (
-        form.get("card_code", "").strip(), form.get("till_token", ""), g.actor.staff_id)
+        state.fields.get("card_code", "").strip(), form.get("till_token", ""), g.actor.staff_id)
     if not same_bill or "card_code" not in data:
         return data
     return {**{k: v for k, v in data.items() if k != "card_code"}, "card_id": int(ref["card"])}
@@ -173,7 +204,7 @@ def _keep_priced_member(data: dict, form) -> dict:
 @allow(COUNTER)
 def receipt(checkout_id):
     checkout = service.get_checkout(checkout_id)
-    return render_template("till/receipt.html", c=checkout, errors={})
+    return render_template("till/receipt.html", c=checkout, errors={}, tender_names=TENDER_NAMES)
 
 
 @bp.post("/till/receipts/<int:checkout_id>/void")
@@ -184,7 +215,8 @@ def void(checkout_id):
         return {"checkout_id": checkout_id}
     done, errors = commit_or_errors(save, once=request.form.get("form_token", ""))
     if errors:
-        return render_template("till/receipt.html", c=service.get_checkout(checkout_id), errors=errors), 422
+        return render_template("till/receipt.html", c=service.get_checkout(checkout_id), errors=errors,
+                               tender_names=TENDER_NAMES), 422
     flash(_("This void was already done.") if done.get("replayed") else _("Bill voided; points were reversed."),
           "info" if done.get("replayed") else "success")
     return redirect(url_for("till.receipt", checkout_id=checkout_id))

@@ -1,0 +1,136 @@
+"""The till in a real browser at 1366x768: a cashier with a keyboard and a scanner (and touch)."""
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+
+def _scan(page, code):
+    """A keyboard-wedge scanner: the code typed fast, then Enter, into whatever has focus."""
+    page.keyboard.type(code, delay=5)
+    page.keyboard.press("Enter")
+
+
+def _in_view(page, selector):
+    """The element can be seen as the page is now, without scrolling anything: it lies inside
+    the window, and what is drawn near its top-left and bottom-right corners (inside any
+    rounding) is the element, not something scrolled over it or clipping it."""
+    return page.locator(selector).first.evaluate("""e => {
+      const r = e.getBoundingClientRect();
+      if (r.top < 0 || r.left < 0 || r.bottom > innerHeight || r.right > innerWidth || !r.height) return false;
+      const at = (x, y) => {
+        const hit = document.elementFromPoint(x, y);
+        return hit && (hit === e || e.contains(hit));
+      };
+      const dx = Math.min(12, r.width / 4), dy = Math.min(6, r.height / 4);
+      return at(r.left + dx, r.top + dy) && at(r.right - dx, r.bottom - dy);
+    }""")
+
+
+def _overlaps(a, b):
+    return not (a["x"] + a["width"] <= b["x"] or b["x"] + b["width"] <= a["x"]
+                or a["y"] + a["height"] <= b["y"] or b["y"] + b["height"] <= a["y"])
+
+
+def _checkouts(live_server, member_id):
+    from crm.checkout.models import Checkout
+
+    return live_server.run(lambda: [(c.id, c.due, c.wallet_paid, c.points_redeemed, c.coupon_discount,
+                                     sorted((t.method, t.amount) for t in c.tenders))
+                                    for c in Checkout.query.filter_by(member_id=member_id)])
+
+
+def test_keyboard_and_scanner_journey_to_an_80mm_receipt(page, login, shot, pdf, new_member, live_server):
+    from crm.programme import service as programme
+
+    m = new_member(name="扫码顾客", top_up="500", pin="246810", points=300, coupons=("CASH50",))
+    point_fen = live_server.run(programme.get, "point_value")
+    login(page, "cashier")
+    page.goto("/till")
+    scan = page.locator("#f-scan")
+    expect(scan).to_be_focused()  # ready for the scanner
+    assert page.evaluate("document.documentElement.scrollHeight") <= 768  # the till fits the laptop's window
+    shot(page, "till-before")
+
+    # The scanner: an item's SKU + Enter lands on the bill; a member's card + Enter names the guest.
+    _scan(page, "LOBSTER")
+    expect(page.locator(".lines tr[data-sku=LOBSTER]")).to_be_visible()
+    expect(scan).to_be_focused()
+    _scan(page, m["card_no"])
+    expect(page.locator(".member-strip")).to_contain_text("扫码顾客")
+    expect(page.locator("#points-available")).to_have_text("300")
+    # Pinyin initials find 三文鱼刺身 (SALMON) by keyboard; one match + Enter adds it.
+    _scan(page, "swycs")
+    expect(page.locator(".lines tr[data-sku=SALMON]")).to_be_visible()
+    # Touch: + on a line, a tile in the catalogue.
+    page.locator(".lines tr[data-sku=SALMON] button[name=inc]").click()
+    expect(page.locator(".lines tr[data-sku=SALMON] input.qty")).to_have_value("2")
+    page.locator(".tile[value=TEA]").click()
+    expect(page.locator(".lines tr[data-sku=TEA]")).to_be_visible()
+    # 328 + 2 x 68 + 20 = 484 at member prices.
+    expect(page.locator("#member-total")).to_have_text("484.00")
+
+    # One tap applies the member's coupon (no code typed).
+    page.locator("button.coupon").first.click()
+    expect(page.locator("#coupon-discount")).to_have_text("−50.00")
+    # Points: the maximum usable is shown; redeem 100 with the keyboard.
+    expect(page.locator("#max-points")).to_contain_text("300")
+    page.locator("#f-redeem_points").fill("100")
+    page.keyboard.press("Enter")
+    points_off = 100 * point_fen  # fen
+    expect(page.locator("#points-value")).to_have_text(f"−{points_off / 100:.2f}")
+    # Stored value above the bill says the maximum allowed.
+    most = 48400 - 5000 - points_off
+    page.locator("#f-wallet_amount").fill("999")
+    page.keyboard.press("Enter")
+    expect(page.locator("#e-wallet_amount")).to_contain_text(f"{most / 100:.2f}")
+    page.locator("#f-wallet_amount").fill("300")  # above the 200.00 the PIN is needed from
+    page.keyboard.press("Enter")
+    expect(page.locator("#wallet-paid")).to_have_text("−300.00")
+    due = most - 30000
+    expect(page.locator("#due")).to_have_text(f"{due / 100:.2f}")
+    # The rest by WeChat Pay.
+    page.get_by_label("WeChat Pay").first.check()
+    page.locator("#f-redeem_points").press("Enter")
+    expect(page.locator("#due")).to_have_text(f"{due / 100:.2f}")
+
+    # After pricing: lines, savings, points and the confirm button are in view without scrolling,
+    # and the confirm button covers no field.
+    shot(page, "till-after")
+    for selector in (".lines tr[data-sku=LOBSTER]", ".lines tr[data-sku=TEA]", "#savings", "#points-earned",
+                     "#due", "#confirm"):
+        assert _in_view(page, selector), selector
+    assert page.evaluate("document.documentElement.scrollHeight") <= 768
+    confirm = page.locator("#confirm").bounding_box()
+    for control in page.locator("form.till input:visible, form.till select:visible, form.till textarea:visible").all():
+        box = control.bounding_box()
+        if box and box["height"] > 0:
+            assert not _overlaps(confirm, box), control.evaluate("e => e.outerHTML")
+    shot(page, "till-after")
+
+    # A wrong PIN: refused, the field emptied, the PIN never in the page.
+    page.locator("#f-pin").fill("111111")
+    page.locator("#confirm").click()
+    expect(page.locator("#e-pin")).to_contain_text("tries left")
+    expect(page.locator("#f-pin")).to_have_value("")
+    assert "111111" not in page.content()
+    assert _checkouts(live_server, m["id"]) == []
+
+    page.locator("#f-pin").fill("246810")
+    with page.expect_navigation():
+        page.locator("#confirm").click()
+    expect(page).to_have_url(re.compile(r"/till/receipts/\d+"))
+    assert "246810" not in page.content()
+    [(_id, closed_due, wallet_paid, redeemed, coupon, tenders)] = _checkouts(live_server, m["id"])
+    assert (closed_due, wallet_paid, redeemed, coupon) == (due, 30000, 100, 5000)
+    assert tenders == [("stored_value", 30000), ("wechat_pay", due)]
+    expect(page.locator(".receipt")).to_contain_text("WeChat Pay")
+
+    # The receipt prints on an 80 mm roll, its item lines at 9 pt or more.
+    page.emulate_media(media="print")
+    sizes = page.locator(".receipt .rcpt-line td").evaluate_all(
+        "cells => cells.map(c => parseFloat(getComputedStyle(c).fontSize))")
+    assert sizes and min(sizes) >= 12, sizes  # 9 pt = 12 CSS px
+    _path, pages = pdf(page, "receipt-80mm")
+    assert pages and all(width == pytest.approx(80, abs=0.5) for width, _height in pages), pages
+    assert len(pages) == 1, pages
