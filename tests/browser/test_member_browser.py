@@ -77,6 +77,15 @@ def test_member_search_fits_a_390px_phone(new_page, login, new_member):
     widths = page.evaluate("() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
     assert widths[0] <= widths[1], widths
     expect(page.get_by_role("link", name="窄屏会员0")).to_be_visible()
+    # The member page's history too: each event a block, the change in view without scrolling sideways.
+    m = new_member(name="窄屏历史", top_up="500", points=80)
+    page.goto(f"/members/{m['id']}#history")
+    widths = page.evaluate("() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert widths[0] <= widths[1], widths
+    change = page.locator("table.history tr[data-kind=wallet] td.num").first
+    box = change.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 390, box
+    expect(change).to_contain_text("+500.00")
 
 
 def test_no_duplicate_ids_on_the_member_and_coupon_pages(page, login, new_member):
