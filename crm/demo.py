@@ -1,5 +1,7 @@
 """Demo chain for `flask crm demo`: realistic enough that every page shows something."""
 import bisect
+import calendar
+import math
 import random
 from datetime import date, timedelta
 from decimal import Decimal
@@ -11,7 +13,7 @@ from .cards import service as cards
 from .catalog import service as catalog
 from .checkout import service as checkout
 from .core.actor import Actor
-from .core.timeutil import utcnow
+from .core.timeutil import local_today, utcnow
 from .coupons import service as coupons
 from .errors import DomainError
 from .extensions import db
@@ -44,7 +46,8 @@ _COMPANIES = [("北京中联科技有限公司", "key_account", 1500), ("华夏�
 _MENU = [
     ("SALMON", "三文鱼刺身", "sashimi", 108, 68), ("TUNA", "金枪鱼刺身", "sashimi", 128, 88),
     ("URCHIN", "海胆刺身", "sashimi", 88, 68), ("SURFCLAM", "北极贝刺身", "sashimi", 68, 48),
-    ("OYSTER", "法国生蚝(只)", "seafood", 18, 12), ("LOBSTER", "波士顿龙虾", "seafood", 388, 328),
+    ("OYSTER", "法国生蚝(只)", "seafood", 18, 12), ("OYSTER12", "法国生蚝一打(12只)", "seafood", 216, 180),
+    ("LOBSTER", "波士顿龙虾", "seafood", 388, 328),
     ("KINGCRAB", "帝王蟹", "seafood", 688, 588), ("GROUPER", "清蒸石斑", "seafood", 268, 218),
     ("MANTIS", "椒盐皮皮虾", "seafood", 128, 98), ("SCALLOP", "蒜蓉扇贝(只)", "seafood", 16, 12),
     ("ABALONE", "红烧鲍鱼(只)", "seafood", 58, 45), ("SEACUC", "葱烧海参", "seafood", 168, 138),
@@ -67,7 +70,7 @@ def load_demo(member_count: int = 300, seed: int = 20261123, history_days: int =
     chain = [
         stores.create_store(system, code="BJ01", name="海鲜坊·朝阳店", kind="restaurant", address="北京市朝阳区"),
         stores.create_store(system, code="BJ02", name="海鲜坊·海淀店", kind="restaurant", address="北京市海淀区"),
-        stores.create_store(system, code="HT01", name="海鲜坊酒店·王府井", kind="hotel", rooms=280,
+        stores.create_store(system, code="HT01", name="海鲜坊酒店·王府井", kind="hotel", rooms=HOTEL_ROOMS,
                             address="北京市东城区王府井"),
     ]
     by_code = {s.code: s for s in chain}
@@ -87,7 +90,7 @@ def load_demo(member_count: int = 300, seed: int = 20261123, history_days: int =
             "sku": sku, "name": name, "category": category, "list_price": list_price * 100,
             "member_price": member_price * 100 if member_price else None,
             "store_codes": ["HT01"] if category in ("room", "breakfast") else ["BJ01", "BJ02"]})
-    year = utcnow().year
+    year = local_today().year  # the chain's calendar year, not UTC's (they differ on New Year's Eve evening)
     catalog.create_promotion(system, {"code": f"VAL{year + 1}", "name": "情人节7.7折", "rate_bp": 7700,
                                       "categories": ["sashimi", "seafood"], "starts_on": date(year + 1, 2, 14),
                                       "ends_on": date(year + 1, 2, 14), "members_only": False})
@@ -95,8 +98,9 @@ def load_demo(member_count: int = 300, seed: int = 20261123, history_days: int =
                                       "categories": ["drinks"], "starts_on": date(year, 1, 1),
                                       "ends_on": date(year + 1, 12, 31), "members_only": True, "auto_apply": False})
     wallet.ensure_default_tiers()
+    # pays for a dozen oysters (member price 180.00), not for one 12.00 oyster
     oyster = coupons.create_definition(system, {"code": "OYSTER180", "name": "180元生蚝券", "kind": "item",
-                                                "face_value": 18000, "sku": "OYSTER", "valid_days": 90})
+                                                "face_value": 18000, "sku": "OYSTER12", "valid_days": 90})
     coupons.create_definition(system, {"code": "CASH50", "name": "满300减50", "kind": "cash", "face_value": 5000,
                                        "min_spend": 30000, "valid_days": 60})
     egg = coupons.create_definition(system, {"code": "REDEGG", "name": "母亲节红鸡蛋", "kind": "gift",
@@ -156,41 +160,69 @@ _HOTEL_SEGMENTS = (("business_fit", 30, 520), ("online_fit", 25, 430), ("confere
                    ("complimentary", 2, 0), ("house_use", 2, 0))  # key, weight, rate in yuan
 
 
+HOTEL_ROOMS = 280
+# room nights one stay brings on average: nights (1, 1, 2, 2, 3, 5) × rooms (1.25; a group 5-15)
+_NIGHTS_PER_STAY = 2.33 * (0.92 * 1.25 + 0.08 * 10)
+
+
+def _occupancy_target(day: date, rng) -> float:
+    """How full the demo hotel is on a day: about 70 %, fuller on Friday and Saturday nights and
+    in the autumn, emptier in late winter."""
+    season = 0.07 * math.sin((day.timetuple().tm_yday - 150) / 365 * 2 * math.pi)
+    weekend = 0.08 if day.weekday() in (4, 5) else -0.02
+    return min(0.97, max(0.3, 0.68 + season + weekend + rng.uniform(-0.06, 0.06)))
+
+
+def _months(first: date, last: date):
+    """(year, month) from first's month to last's, in order."""
+    y, m = first.year, first.month
+    while (y, m) <= (last.year, last.month):
+        yield y, m
+        y, m = (y, m + 1) if m < 12 else (y + 1, 1)
+
+
 def _hotel_history(rng, actor, days):
-    """A year of stays at the hotel, imported the way a PMS export would be (through the
-    importer, so the demo exercises its validation); two competitors with monthly figures
-    and this year's plan, so every report page has something to show."""
+    """Stays at the hotel since 1 January last year (or the last `days` days, if fewer than a
+    year is asked for), imported the way a PMS export would be (through the importer, so the
+    demo exercises its validation): enough arrivals each day for a realistic occupancy, so
+    this year and last year both have figures for every month. Two competitors with figures
+    for every month of that time, and this year's plan: every report page has something."""
     from .reports import competitors, imports, segments
-    today = utcnow().date()
+    today = local_today()  # the hotel's calendar, not UTC's
+    first = date(today.year - 1, 1, 1) if days >= 365 else today - timedelta(days=days)
     mobiles = [m for (m,) in db.session.execute(select(Member.mobile).limit(80))]
     lines = ["stay_no,store_code,arrival,departure,rooms,room_revenue,segment,member_mobile,company,sales_rep,"
              "day_use"]
     keys, weights = [k for k, _w, _r in _HOTEL_SEGMENTS], [w for _k, w, _r in _HOTEL_SEGMENTS]
     rates = {k: r for k, _w, r in _HOTEL_SEGMENTS}
-    for i in range(days * 12):
-        segment = rng.choices(keys, weights)[0]
-        arrival = today - timedelta(days=rng.randint(1, days))
-        day_use = segment == "walk_in" and rng.random() < 0.1
-        nights = 0 if day_use else rng.choice((1, 1, 2, 2, 3, 5))
-        rooms = rng.choice((1, 1, 1, 2)) if segment != "ta_group" else rng.randint(5, 15)
-        rate = rates[segment] * rng.uniform(0.85, 1.15)
-        revenue = round(rate * max(nights, 0.5) * rooms, 2)
-        company = rng.choice(_COMPANIES)[0] if segment in ("business_fit", "conference") and rng.random() < 0.6 else ""
-        mobile = rng.choice(mobiles) if mobiles and rng.random() < 0.3 else ""
-        lines.append(f"H{i:05d},HT01,{arrival},{arrival + timedelta(days=nights)},{rooms},{revenue:.2f},{segment},"
-                     f"{mobile},{company},{rng.choice(('孙销售', '周销售', ''))},{1 if day_use else 0}")
+    arrival, i = first, 0
+    while arrival < today:
+        for _n in range(round(HOTEL_ROOMS * _occupancy_target(arrival, rng) / _NIGHTS_PER_STAY)):
+            segment = rng.choices(keys, weights)[0]
+            day_use = segment == "walk_in" and rng.random() < 0.1
+            nights = 0 if day_use else rng.choice((1, 1, 2, 2, 3, 5))
+            rooms = rng.choice((1, 1, 1, 2)) if segment != "ta_group" else rng.randint(5, 15)
+            rate = rates[segment] * rng.uniform(0.85, 1.15)
+            revenue = round(rate * max(nights, 0.5) * rooms, 2)
+            company = rng.choice(_COMPANIES)[0] if segment in ("business_fit", "conference") and rng.random() < 0.6 \
+                else ""
+            mobile = rng.choice(mobiles) if mobiles and rng.random() < 0.3 else ""
+            lines.append(f"H{i:06d},HT01,{arrival},{arrival + timedelta(days=nights)},{rooms},{revenue:.2f},"
+                         f"{segment},{mobile},{company},{rng.choice(('孙销售', '周销售', ''))},{1 if day_use else 0}")
+            i += 1
+        arrival += timedelta(days=1)
     result = imports.run(actor, "stays", "\n".join(lines) + "\n")
     assert not result["errors"], result["errors"][:3]
     for name, rooms, occupancy, rate in (("国贸大酒店", 320, 0.78, 560), ("东方君悦", 260, 0.71, 610)):
         rival = competitors.add_competitor(actor, "HT01", name, rooms)
-        for back in range(12):
-            month_start = (today.replace(day=1) - timedelta(days=back * 30)).replace(day=1)
-            available = rooms * 30
-            sold = int(available * occupancy * rng.uniform(0.9, 1.1))
-            competitors.set_month(actor, rival.id, month_start.year, month_start.month, available_rooms=available,
-                                  rooms_sold=min(sold, available), room_revenue=int(sold * rate * 100))
+        for year, month in _months(first, today):
+            available = rooms * calendar.monthrange(year, month)[1]
+            sold = min(int(available * occupancy * rng.uniform(0.9, 1.1)), available)
+            competitors.set_month(actor, rival.id, year, month, available_rooms=available, rooms_sold=sold,
+                                  room_revenue=int(sold * rate * 100))
+    plan_nights = HOTEL_ROOMS * 365 * 0.7 / 100  # a year at 70 %, split by the segments' weights
     segments.save_plans(actor, "HT01", today.year, None, {
-        key: (int(days * 12 * weight / 100 * 2.4), rates[key] * 100) for key, weight, _r in _HOTEL_SEGMENTS})
+        key: (int(plan_nights * weight), rates[key] * 100) for key, weight, _r in _HOTEL_SEGMENTS})
 
 
 def _campaigns(actor, egg):
@@ -222,28 +254,57 @@ def _campaigns(actor, egg):
     jobs.run_campaigns(utcnow())
 
 
+JOIN_AT_VISIT = 0.4  # share of members who signed up at the table, at their first bill
+
+
 def _history(rng, actor, by_code, days):
-    """A year of bills, most by members, some redeeming points, a few voided."""
-    joined = db.session.execute(select(Member.created_at, Member.id).order_by(Member.created_at)).all()
-    member_ids = [member_id for _at, member_id in joined]
-    joined_at = [at for at, _id in joined]
-    restaurant_skus = [m[0] for m in _MENU]
+    """A year of bills, most by members, some redeeming points, a few voided; and, among
+    them, the first bill of members who joined at that visit (the walk-in card-issue rate
+    then has figures for every month)."""
+    joined = db.session.execute(select(Member.created_at, Member.id, Member.store_id).order_by(Member.created_at)).all()
+    member_ids = [member_id for _at, member_id, _store in joined]
+    joined_at = [at for at, _id, _store in joined]
+    store_of = {store.id: store for store in by_code.values()}
     now = utcnow()
+    restaurant_skus = [m[0] for m in _MENU]
+    joiners = sorted((at + timedelta(minutes=rng.randint(5, 90)), member_id, store_id)
+                     for at, member_id, store_id in joined
+                     if at >= now - timedelta(days=days) and rng.random() < JOIN_AT_VISIT)
     for n in range(days // 4):  # a top-up every few days, September's earning the oyster gift
         at = now - timedelta(days=days * (1 - n / (days // 4 or 1)), minutes=rng.randint(0, 600))
         with db.session.begin_nested():
             wallet.top_up(actor, rng.choice(member_ids), store=by_code[rng.choice(("BJ01", "BJ02"))],
                           amount=rng.choice((100_000, 200_000, 500_000, 1_000_000)), payment_method="wechat", at=at)
+
+    def items_for(store):
+        if store.kind == "hotel":
+            return [{"sku": rng.choice(("ROOM-STD", "ROOM-DLX")), "qty": rng.randint(1, 3)},
+                    {"sku": "BREAKFAST", "qty": rng.randint(1, 2)}]
+        return [{"sku": sku, "qty": rng.randint(1, 3)} for sku in rng.sample(restaurant_skus, rng.randint(2, 6))]
+
+    def close(body, at, joined_here=False):
+        try:
+            with db.session.begin_nested():
+                bill = checkout.close(actor, body, at=at)
+                if joined_here:
+                    bill.joined_at_visit = True  # close() judges "today" by the clock; this bill is in the past
+                if rng.random() < 0.01:
+                    checkout.void(actor, bill.id, "演示：录错账单")
+        except DomainError:
+            pass  # e.g. points would exceed a small bill: skip, as a cashier would re-ring it
+
     for n in range(days * 2):
         at = now - timedelta(days=days * (1 - n / (days * 2)), minutes=rng.randint(0, 600))
+        while joiners and joiners[0][0] <= at:  # the guests who joined at the table meanwhile
+            joined_time, member_id, store_id = joiners.pop(0)
+            card = cards.live_card(member_id)
+            if card is not None and card.status == "active":
+                store = store_of[store_id]
+                close({"store_code": store.code, "items": items_for(store), "covers": rng.randint(1, 6),
+                       "member_id": member_id, "segment": "walk_in"}, joined_time, joined_here=True)
         hotel = rng.random() < 0.15
         store = by_code["HT01"] if hotel else by_code[rng.choice(("BJ01", "BJ02"))]
-        if hotel:
-            items = [{"sku": rng.choice(("ROOM-STD", "ROOM-DLX")), "qty": rng.randint(1, 3)},
-                     {"sku": "BREAKFAST", "qty": rng.randint(1, 2)}]
-        else:
-            items = [{"sku": sku, "qty": rng.randint(1, 3)} for sku in rng.sample(restaurant_skus, rng.randint(2, 6))]
-        body = {"store_code": store.code, "items": items, "covers": rng.randint(1, 8),
+        body = {"store_code": store.code, "items": items_for(store), "covers": rng.randint(1, 8),
                 "segment": rng.choice(("business_fit", "online_fit", "conference")) if hotel else "walk_in"}
         members_then = member_ids[:bisect.bisect_right(joined_at, at)]  # only members who had joined by then
         if members_then and rng.random() < 0.75:
@@ -256,13 +317,7 @@ def _history(rng, actor, by_code, days):
                 body["redeem_points"] = min(balance, rng.randint(10, 60))
             elif wallet.balances(body["member_id"])["balance"] >= 20_000 and rng.random() < 0.5:
                 body["wallet_amount"] = 10_000  # part of the bill from stored value, under the PIN threshold
-        try:
-            with db.session.begin_nested():
-                bill = checkout.close(actor, body, at=at)
-                if rng.random() < 0.01:
-                    checkout.void(actor, bill.id, "演示：录错账单")
-        except DomainError:
-            continue  # e.g. points would exceed a small bill: skip, as a cashier would re-ring it
+        close(body, at)
 
 
 def _mobile(rng, used):
