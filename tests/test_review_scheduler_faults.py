@@ -1,6 +1,7 @@
 """Adversarial review of the batched sending (issue 12): the throttle against a slow gateway,
 a scheduler killed or cut off from the database mid-batch, a campaign cancelled while a
 pass is sending, and an SMTP server that accepts a message and then answers QUIT badly."""
+import threading
 import time
 from datetime import timedelta
 
@@ -216,5 +217,103 @@ def test_review_an_email_the_server_took_is_not_resent_when_quit_is_answered_bad
                 db.session.remove()
         assert len(inbox.messages) == 1
         assert _statuses(app) == ["sent"]
+    finally:
+        controller.stop()
+
+
+def test_review_one_email_that_cannot_be_written_does_not_stop_the_sending(
+        app, marketing, member_factory, gateway, monkeypatch):
+    """A subject with a line break (the API takes it) cannot go in an email header: the sender
+    raised ValueError, which ended every beat in the email pass, before any SMS."""
+    with_smtp = Controller(Inbox(), hostname="127.0.0.1", port=free_port())
+    with_smtp.start()
+    try:
+        monkeypatch.setitem(app.config, "MAIL_SERVER", "127.0.0.1")
+        monkeypatch.setitem(app.config, "MAIL_PORT", with_smtp.port)
+        m = member_factory(email="a@example.com", marketing_consent={"sms": True, "email": True})
+        campaign(marketing, channel="email", schedule="once", send_at="2020-01-01T10:00:00+08:00",
+                 subject="Hello\r\nBcc: everyone@example.com")
+        campaign(marketing, channel="sms", schedule="once", send_at="2020-01-01T10:00:00+08:00")
+        _queue(app)
+        with app.app_context():
+            dispatch.dispatch(utcnow(), commit=db.session.commit)
+            db.session.remove()
+        assert list(gateway.delivered.values()) == [m["mobile"]]
+        (email,) = with_smtp.handler.messages
+        assert email.rcpt_tos == ["a@example.com"]  # no header smuggled in
+        assert "Hello Bcc: everyone@example.com" in email.content.decode()
+        assert _statuses(app) == ["sent", "sent"]
+    finally:
+        with_smtp.stop()
+
+
+def test_review_a_gateway_answer_cut_short_is_a_retry_not_a_crash(app, marketing, member_factory, monkeypatch):
+    """A gateway (or a proxy) that closes the connection before the body it announced makes
+    urllib raise http.client.IncompleteRead, which is not an OSError."""
+    import socket
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve():
+        for _ in range(2):
+            try:
+                conn, _addr = listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"ok\"")
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        monkeypatch.setitem(app.config, "SMS_GATEWAY_URL", f"http://127.0.0.1:{port}/send")
+        member_factory(marketing_consent=SMS)
+        campaign(marketing, channel="sms", schedule="once", send_at="2020-01-01T10:00:00+08:00")
+        _queue(app)
+        with app.app_context():
+            sent = dispatch.dispatch(utcnow(), commit=db.session.commit)
+            db.session.remove()
+        assert sent["queued"] == 1  # to be tried again (with the same id: the gateway drops a repeat)
+        (d,) = _in(app, lambda: db.session.scalars(select(Delivery)).all())
+        assert d.status == "queued" and d.attempts == 1 and "gateway" in d.reason
+    finally:
+        listener.close()
+
+
+class SlowToAnswer(Inbox):
+    """Takes the first message, then answers it only after the sender has given up waiting
+    (content scanning after DATA can take that long)."""
+
+    async def handle_DATA(self, server, session, envelope):
+        import asyncio
+        self.messages.append(envelope)
+        if len(self.messages) == 1:
+            await asyncio.sleep(2)
+        return "250 OK"
+
+
+def test_review_an_email_whose_acceptance_was_not_heard_is_unknown_not_resent(
+        app, marketing, member_factory, monkeypatch):
+    """A timeout (or a dropped connection) after the whole message went is not a failure to
+    send: the server may well have it. Retrying sent it twice; it is `unknown`, as an
+    interrupted send is."""
+    inbox = SlowToAnswer()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        monkeypatch.setitem(app.config, "MAIL_SERVER", "127.0.0.1")
+        monkeypatch.setitem(app.config, "MAIL_PORT", controller.port)
+        monkeypatch.setitem(app.config, "CHANNEL_TIMEOUT_SECONDS", 1)
+        monkeypatch.setitem(app.config, "DELIVERY_RETRY_SECONDS", 0)
+        member_factory(email="a@example.com", marketing_consent=EMAIL)
+        campaign(marketing, channel="email", schedule="once", send_at="2020-01-01T10:00:00+08:00", subject="hi")
+        _queue(app)
+        for _ in range(2):
+            with app.app_context():
+                dispatch.dispatch(utcnow(), commit=db.session.commit)
+                db.session.remove()
+        time.sleep(1.5)  # the server's late 250 has come and gone
+        assert len(inbox.messages) == 1
+        (d,) = _in(app, lambda: db.session.scalars(select(Delivery)).all())
+        assert (d.status, d.reason, d.attempts) == ("unknown", "interrupted_unknown", 1)
     finally:
         controller.stop()

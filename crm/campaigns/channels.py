@@ -11,6 +11,7 @@ first); then a send interrupted after the gateway's accept is simply sent again.
 uses it for the Message-ID, which mail systems may dedupe but SMTP does not promise: an
 interrupted email is marked `unknown`, not resent. A new adapter sets `dedupes`.
 """
+import http.client
 import json
 import smtplib
 import ssl
@@ -21,9 +22,12 @@ from email.utils import make_msgid
 
 
 class ChannelError(Exception):
-    def __init__(self, reason: str, *, permanent: bool = False):
+    """`maybe_sent`: the channel may have taken the message before the error (no answer to it);
+    on a channel that cannot dedupe a resend it is recorded `unknown`, not retried."""
+
+    def __init__(self, reason: str, *, permanent: bool = False, maybe_sent: bool = False):
         super().__init__(reason)
-        self.reason, self.permanent = reason[:250], permanent
+        self.reason, self.permanent, self.maybe_sent = reason[:250], permanent, maybe_sent
 
 
 class EmailSender:
@@ -37,26 +41,38 @@ class EmailSender:
     def send(self, address: str, subject: str, body: str, *, key: str | None = None):
         c = self.config
         msg = EmailMessage()
-        msg["From"], msg["To"], msg["Subject"] = c["MAIL_FROM"], address, subject
         domain = c["MAIL_FROM"].rpartition("@")[2] or "localhost"
-        msg["Message-ID"] = f"<{key}@{domain}>" if key else make_msgid(domain=domain)
-        msg.set_content(body)
+        try:  # a subject is one line: a line break in it would end the header (or smuggle in another)
+            msg["From"], msg["To"], msg["Subject"] = c["MAIL_FROM"], address, " ".join(subject.splitlines())
+            msg["Message-ID"] = f"<{key}@{domain}>" if key else make_msgid(domain=domain)
+            msg.set_content(body)
+        except ValueError as exc:  # an address no header can carry: this message can never go
+            raise ChannelError(f"invalid message: {exc}", permanent=True) from None
         smtp_class = smtplib.SMTP_SSL if c.get("MAIL_USE_SSL") else smtplib.SMTP
-        taken = False
+        stage = {"data": False, "taken": False}
         try:
             with smtp_class(c["MAIL_SERVER"], c["MAIL_PORT"], timeout=c["CHANNEL_TIMEOUT_SECONDS"]) as smtp:
                 if c.get("MAIL_USE_TLS"):
                     smtp.starttls(context=ssl.create_default_context())
                 if c.get("MAIL_USERNAME"):
                     smtp.login(c["MAIL_USERNAME"], c["MAIL_PASSWORD"])
+                data = smtp.data
+
+                def data_sent(*args):  # from here on the server may have the message
+                    stage["data"] = True
+                    return data(*args)
+                smtp.data = data_sent
                 smtp.send_message(msg)
-                taken = True
+                stage["taken"] = True
         except smtplib.SMTPRecipientsRefused as exc:
             raise ChannelError(f"recipient refused: {exc.recipients}", permanent=True) from None
         except (smtplib.SMTPException, OSError) as exc:
-            if taken:  # the server took the message; only its goodbye (QUIT) failed: a retry would send it twice
+            if stage["taken"]:  # the server took it; only its goodbye (QUIT) failed: a retry would send it twice
                 return
-            raise ChannelError(f"smtp: {type(exc).__name__}: {exc}") from None
+            # no answer once the message was on its way (a timeout, a dropped line): it may have arrived;
+            # an answer with a code (SMTPResponseException) is the server saying it did not take it
+            maybe_sent = stage["data"] and not isinstance(exc, smtplib.SMTPResponseException)
+            raise ChannelError(f"smtp: {type(exc).__name__}: {exc}", maybe_sent=maybe_sent) from None
 
 
 class SmsGateway:
@@ -85,6 +101,8 @@ class SmsGateway:
                                exc.code != 429) from None
         except (urllib.error.URLError, OSError) as exc:
             raise ChannelError(f"gateway unreachable: {getattr(exc, 'reason', exc)}") from None
+        except http.client.HTTPException as exc:  # an answer cut short or garbled: it may have taken it
+            raise ChannelError(f"gateway answer unreadable: {type(exc).__name__}: {exc}") from None
 
 
 SENDERS = {"email": EmailSender, "sms": SmsGateway}

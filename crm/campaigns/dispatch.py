@@ -142,6 +142,8 @@ def _outcome(attempts: int, reason: str, error: ChannelError | None, now: dateti
     attempts += 1
     if error is None:  # a note about the coupon stays; an earlier attempt's error goes
         return dict(attempts=attempts, status="sent", sent_at=now, reason=reason if reason in SENT_WITH_NOTE else "")
+    if error.maybe_sent:  # the channel may have it and cannot drop a repeat: never resent
+        return dict(attempts=attempts, status="unknown", reason="interrupted_unknown")
     if error.permanent or attempts >= current_app.config["DELIVERY_MAX_ATTEMPTS"]:
         return dict(attempts=attempts, status="failed", reason=error.reason)
     return dict(attempts=attempts, status="queued", reason=error.reason, next_attempt_at=now + _backoff(attempts))
