@@ -130,6 +130,7 @@ POLICY = {
     ("POST", "/catalog/promotions"): MGR,
     ("POST", "/members/<int:member_id>/wallet/top-up"): COUNTER,
     ("POST", "/members/<int:member_id>/wallet/refund"): MGR,
+    ("POST", "/members/<int:member_id>/points/adjust"): MGR,
     ("POST", "/members/<int:member_id>/wallet/pin"): COUNTER,
     ("POST", "/members/<int:member_id>/wallet/pin/unlock"): MGR,
     ("POST", "/members/<int:member_id>/draw"): COUNTER,
