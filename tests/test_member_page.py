@@ -215,3 +215,12 @@ def test_lucky_draw_prize_shows_next_to_the_coupons(app, staff, catalogue, membe
     assert done.status_code == 302 and done.location.endswith("#coupons")
     coupons = _section(text(ui.get(done.location)), "coupons")
     assert 'id="coupons-notice">Prize: 红鸡蛋一枚 — issued as a coupon.<' in coupons and "红鸡蛋" in coupons
+
+
+def test_a_page_past_the_end_of_the_history_links_back_to_the_newest(app, staff, member_factory, give_points):
+    m = member_factory()
+    give_points(m["id"], 10)
+    ui = ui_login(app, "frontdesk", lang="en")
+    history_html = _section(text(ui.get(f"/members/{m['id']}", query_string={"page": 9, "kind": "points"})), "history")
+    assert _rows(history_html) == [] and "past the end of the history" in history_html
+    assert f'href="/members/{m["id"]}?kind=points' in history_html
