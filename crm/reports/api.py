@@ -63,7 +63,8 @@ def room_count(data):
 @blp.response(200, description="CSV or Excel only")
 def bills(args):
     """Every bill of a period (checkouts and imported checks) as a file (`format=csv|xlsx`, CSV default),
-    streamed: a million rows never sit in memory."""
+    streamed: a million rows never sit in memory. `closed_at` is the store's local time to the
+    second ("2026-03-05 19:00:00"); in Excel a date-time, and amounts are numbers."""
     p = period(args["from_"], args["to"])
     return exports.download(args["format"] or "csv", "bills", BILL_COLUMNS, bill_rows(args["store_code"], p))
 
