@@ -317,3 +317,28 @@ def test_review_an_email_whose_acceptance_was_not_heard_is_unknown_not_resent(
         assert (d.status, d.reason, d.attempts) == ("unknown", "interrupted_unknown", 1)
     finally:
         controller.stop()
+
+
+def test_review_consent_withdrawn_while_a_slow_batch_is_sending_stops_the_rest(
+        app, marketing, desk, member_factory, gateway, monkeypatch):
+    """Consent is asked once per claimed batch; behind a slow gateway a batch takes many
+    seconds, and a member who says no at the desk meanwhile must not get the message."""
+    people = [member_factory(marketing_consent=SMS) for _ in range(5)]
+    campaign(marketing, channel="sms", schedule="once", send_at="2020-01-01T10:00:00+08:00")
+    _queue(app)
+    real_send, said_no = dispatch._send, []
+
+    def slow_send(*args):
+        if not said_no:  # the last member withdraws consent as the first message goes
+            r = desk.patch(f"/api/v1/members/{people[-1]['id']}", json={"marketing_consent": {"sms": False}})
+            assert r.status_code == 200, r.json
+            said_no.append(True)
+        time.sleep(0.6)  # a gateway taking its time to answer
+        return real_send(*args)
+    monkeypatch.setattr(dispatch, "_send", slow_send)
+    with app.app_context():
+        dispatch.dispatch(utcnow(), commit=db.session.commit)
+        db.session.remove()
+    assert sorted(gateway.delivered.values()) == sorted(p["mobile"] for p in people[:-1])
+    last = _in(app, lambda: db.session.scalars(select(Delivery).where(Delivery.member_id == people[-1]["id"])).one())
+    assert (last.status, last.reason) == ("skipped", "no_consent")

@@ -45,6 +45,7 @@ CLAIM_BATCH = 20  # deliveries claimed per update; an interrupted batch is recon
 CLAIMED_COLUMNS = (Delivery.id, Delivery.channel, Delivery.address, Delivery.subject, Delivery.body, Delivery.send_id,
                    Delivery.attempts, Delivery.reason, Delivery.marketing, Delivery.member_id)
 SENT_WITH_NOTE = ("coupon_out_of_stock", "coupon_not_issued")
+CONSENT_RECHECK_SECONDS = 1.0  # consent is asked per claimed batch, and again when a batch takes longer
 SENDABLE = ("scheduled", "running", "done")  # a paused or draft campaign waits; a cancelled one is dropped
 _limiter = MovingWindowRateLimiter(MemoryStorage())  # per process: only one scheduler is active
 _dispatching = threading.Lock()  # one leader's dispatch at a time in a process: none of its claims in flight
@@ -241,11 +242,13 @@ def _pass(channel, rate, sender, now, commit, outcome, leading, generation) -> b
             commit()
         deliveries = db.session.execute(select(*CLAIMED_COLUMNS).where(Delivery.id.in_(claimed))
                                         .order_by(Delivery.id)).all() if claimed else []
-        withdrawn = _withdrawn(deliveries)
+        withdrawn, asked = _withdrawn(deliveries), clock.monotonic()
         for i, delivery in enumerate(deliveries):
             if not leading():  # stop before the next message; give the rest back
                 _release([d.id for d in deliveries[i:]], generation)
                 return False
+            if clock.monotonic() - asked > CONSENT_RECHECK_SECONDS:  # a slow batch: ask the rest again
+                withdrawn, asked = _withdrawn(deliveries[i:]), clock.monotonic()
             if delivery.id in withdrawn:
                 db.session.execute(update(Delivery).where(Delivery.id == delivery.id)
                                    .values(status="skipped", reason="no_consent"))
