@@ -2,6 +2,7 @@
 import re
 from datetime import datetime, timezone
 
+import pytest
 from sqlalchemy import select
 
 from crm.campaigns import jobs
@@ -225,3 +226,13 @@ def test_an_sms_campaign_page_previews_no_email_subject(app, staff, member_facto
                                              "channel": "sms", "schedule": "once", "send_at": "2027-05-01T10:00"})
     page = text(ui.get(r.headers["Location"]))
     assert "王芳女士，新品上市" in page and "邮件标题：新品" not in page
+
+
+@pytest.mark.clock_at(datetime(2027, 4, 30, 2, 0, tzinfo=timezone.utc))  # 30 April, 10:00 in Beijing: a month's end
+def test_the_template_pages_sample_coupon_does_not_expire_today(app, staff):
+    ui = ui_login(app, staff["marketing"], lang="en")
+    ui.get("/marketing/templates")
+    body = "{% if coupon %}{{ coupon.name }}：{{ coupon.valid_until }}前有效{% endif %}"
+    r = ui.post("/marketing/templates", {"name": "券", "subject": "", "body": body})
+    page = text(ui.get(r.headers["Location"]))
+    assert "示例优惠券：2027-05-29前有效" in page and "2027-04-30" not in page

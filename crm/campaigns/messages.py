@@ -18,10 +18,10 @@ counted as it streams (MAX_OUTPUT, `template_too_long`) against a wall-clock bud
 budget in seconds can only be checked between output chunks, so it cannot be the main
 defence: nothing Python-level can interrupt one `'x' * 10**9`; refusing it up front can.
 """
-import calendar
 import logging
 import re
 import time
+from datetime import timedelta
 from functools import lru_cache
 
 from flask_babel import gettext as _
@@ -117,7 +117,7 @@ TITLES = {"male": "先生", "female": "女士"}
 VARIABLES = ("name", "title", "level", "points", "wallet", "store", "coupon")
 SAMPLE = {"name": "王芳", "title": "女士", "level": "金卡会员", "points": 1280, "wallet": "1250.00",
           "store": "朝阳店"}
-SAMPLE_COUPON = {"name": "生日蛋糕券", "code": "Q7K2M9P4X8TA"}
+SAMPLE_COUPON = {"name": "示例优惠券", "code": "Q7K2M9P4X8TA"}  # a campaign shows its own type's name
 
 
 def _refused(node: nodes.Node):
@@ -285,10 +285,13 @@ def render(source: str, context: dict, *, field: str = "body") -> str:
                       code=code, field=field) from None
 
 
+SAMPLE_COUPON_DAYS = 30  # the template page's sample coupon (no campaign yet): one sent today, good for 30 days
+
+
 def sample_coupon(name: str | None = None) -> dict:
-    """A coupon as a template shows it, valid to the end of this month."""
-    today = local_today()
-    until = today.replace(day=calendar.monthrange(today.year, today.month)[1])
+    """A coupon as a template shows it: a campaign's previews use its own type and the expiry
+    its send gives (service.preview); without a campaign, one sent today for 30 days."""
+    until = local_today() + timedelta(days=SAMPLE_COUPON_DAYS - 1)
     return {**SAMPLE_COUPON, "valid_until": until.isoformat(), **({"name": name} if name else {})}
 
 
