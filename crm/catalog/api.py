@@ -19,7 +19,8 @@ class Items(MethodView):
     @blp.arguments(ItemQuery, location="query")
     @blp.response(200, page_schema(ItemSchema, "ItemPage"))
     def get(self, args):
-        """The catalogue, by category then SKU; `q` matches SKU or name."""
+        """The catalogue, by category then SKU; `q` matches SKU, name or the name's pinyin (initials `swy` or
+        full `sanwen` find 三文鱼刺身)."""
         items, total = paginate(service.list_items(args["q"], args["category"]), args["page"], args["per_page"])
         return {"items": items, "total": total, "page": args["page"], "per_page": args["per_page"]}
 

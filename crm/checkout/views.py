@@ -63,6 +63,7 @@ def till():
                     errors["tenders"] = tender_error
         except (ValidationError, DomainError) as exc:
             if isinstance(exc, DomainError):
+                exc.details.setdefault("code", exc.code)  # for _explained
                 rollback_for(exc)
             else:
                 db.session.rollback()
@@ -160,7 +161,11 @@ def _close(data, token):
     receipt the first one made, never a second bill (core/forms.commit_or_errors).
     Returns (redirect to the receipt, {}) or (None, errors)."""
     def save():
-        return {"checkout_id": service.close(g.actor, data).id}
+        try:
+            return {"checkout_id": service.close(g.actor, data).id}
+        except DomainError as exc:
+            exc.details.setdefault("code", exc.code)  # for _explained
+            raise
     done, errors = commit_or_errors(save, once=token)
     if errors:
         return None, errors

@@ -134,3 +134,42 @@ def test_keyboard_and_scanner_journey_to_an_80mm_receipt(page, login, shot, pdf,
     _path, pages = pdf(page, "receipt-80mm")
     assert pages and all(width == pytest.approx(80, abs=0.5) for width, _height in pages), pages
     assert len(pages) == 1, pages
+
+
+def test_the_till_works_without_javascript(new_page, login, live_server):
+    page = new_page(java_script_enabled=False)
+    login(page, "cashier")
+    page.goto("/till")
+    page.locator("#f-scan").fill("TEA")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    expect(page.locator(".lines tr[data-sku=TEA] input.qty")).to_have_value("1")
+    with page.expect_navigation():
+        page.locator(".tile[value=SALMON]").click()
+    with page.expect_navigation():
+        page.locator(".lines tr[data-sku=SALMON] button[name=inc]").click()
+    expect(page.locator(".lines tr[data-sku=SALMON] input.qty")).to_have_value("2")
+    expect(page.locator("#list-total")).to_have_text("236.00")  # a guest: 2 x 108 + 20
+    page.get_by_label("Bank card").first.check()
+    with page.expect_navigation():
+        page.locator("#confirm").click()
+    expect(page).to_have_url(re.compile(r"/till/receipts/\d+"))
+    expect(page.locator(".receipt")).to_contain_text("Bank card")
+
+
+@pytest.mark.parametrize("width, height", [(768, 1024), (390, 844)])
+def test_the_till_fits_a_tablet_and_a_phone(new_page, login, shot, axe, width, height):
+    page = new_page(width=width, height=height)
+    login(page, "cashier")
+    page.goto("/till")
+    page.locator(".tile[value=SALMON]").click()
+    expect(page.locator("#list-total")).to_have_text("108.00")
+    assert page.evaluate("document.documentElement.scrollWidth") <= width  # nothing runs off the side
+    spilling = page.evaluate("[...document.querySelectorAll('.tile')].filter(t => t.scrollWidth > t.clientWidth + 1)"
+                             ".map(t => t.value)")
+    assert spilling == []  # nor out of its tile
+    page.locator("#confirm").scroll_into_view_if_needed()
+    assert _in_view(page, "#confirm")
+    shot(page, f"till-{width}", full_page=True)
+    found = axe(page)
+    assert not found, str(found)
