@@ -115,7 +115,8 @@ def _form_of(campaign) -> dict:
 @allow(MARKETERS)
 def new_campaign():
     if request.method == "GET":
-        return _campaign_page(None, {"channel": "sms", "schedule": "once", "send_time": "09:00", "marketing": True},
+        return _campaign_page(None, {"channel": "sms", "schedule": "once", "send_time": "09:00", "days_before": 0,
+                                     "marketing": True},
                               {})
     created, page = _save(lambda: service.save(g.actor, CampaignInSchema().load(_campaign_form_data(request.form))),
                           lambda errors: _campaign_page(None, request.form, errors))

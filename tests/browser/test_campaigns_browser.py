@@ -11,7 +11,7 @@ def _visible_groups(page) -> list[str]:
             if g.is_visible()]
 
 
-def test_the_campaign_form_shows_only_the_chosen_schedules_fields(page, login):
+def test_the_campaign_form_shows_only_the_chosen_schedules_fields(page, login, shot, new_page):
     login(page, "marketing")
     page.goto("/marketing/campaigns/new")
     schedule = page.get_by_label("When")
@@ -21,6 +21,7 @@ def test_the_campaign_form_shows_only_the_chosen_schedules_fields(page, login):
     expect(page.get_by_label("Holiday", exact=True)).to_be_hidden()
 
     schedule.select_option("holiday")
+    shot(page, "campaign-form-holiday", full_page=True)
     assert _visible_groups(page) == ["holiday", "holiday birthday", "recurring holiday birthday"]
     expect(page.get_by_label("Send at")).to_be_hidden()
     schedule.select_option("birthday")
@@ -36,3 +37,12 @@ def test_the_campaign_form_shows_only_the_chosen_schedules_fields(page, login):
     expect(page).to_have_url(re.compile(r"/marketing/campaigns/\d+$"))
     expect(page.locator(".flash.success")).to_contain_text("Campaign saved as a draft")
     assert _visible_groups(page) == ["recurring", "recurring holiday birthday"]  # the saved schedule's
+
+
+def test_the_campaign_form_fits_a_phone(new_page, login, shot):
+    phone = new_page(width=390, height=844)
+    login(phone, "marketing")
+    phone.goto("/marketing/campaigns/new")
+    phone.get_by_label("When").select_option("birthday")
+    shot(phone, "campaign-form-phone", full_page=True)
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
