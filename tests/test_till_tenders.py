@@ -1,10 +1,15 @@
 """Tenders per bill: how a bill was paid (cash, bank card, WeChat Pay, Alipay, stored value),
 through the API and stored with the checkout, so day-end figures exist."""
-from sqlalchemy import select
+from datetime import date, datetime, timezone
+
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import MetaData, select, text
 
 from crm.checkout.models import CheckoutTender
+from crm.checkout.service import tender_mismatches
 from crm.extensions import db
-from tests.conftest import audit_problems
+from tests.conftest import audit_problems, make_app, scratch_database
 
 SEED_BILL = [("SALMON", 2), ("TEA", 1)]  # a member pays 156.00
 
@@ -110,3 +115,53 @@ def test_the_openapi_document_describes_tenders(app, client):
     tender_in = next(s for name, s in schemas.items() if name.startswith("TenderIn"))
     assert "wechat_pay" in tender_in["properties"]["method"]["enum"]
     assert "tenders" in schemas["Checkout"]["properties"]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def scratch_url(request, tmp_path):
+    url, drop = scratch_database(request.param, tmp_path)
+    yield url
+    drop()
+
+
+def _required_values(table, given):
+    """A row for `table` with `given` and a plain value in every other required column."""
+    row = dict(given)
+    for column in table.columns:
+        if column.name in row or column.nullable or column.primary_key or column.server_default is not None:
+            continue
+        kind = column.type.python_type
+        row[column.name] = {int: 0, str: "x", bool: False, datetime: datetime(2026, 1, 1, tzinfo=timezone.utc),
+                            date: date(2026, 1, 1), dict: {}, list: []}[kind]
+    return row
+
+
+def test_migration_records_tenders_and_pinyin_for_what_existed(scratch_url):
+    """Bills closed before tenders existed get their stored-value part and an `other` tender;
+    items saved before get their pinyin."""
+    app = make_app(scratch_url)
+    with app.app_context():
+        upgrade(revision="0013_import_encoding")
+        meta = MetaData()
+        meta.reflect(db.engine, only=["stores", "items", "checkouts"])
+        stores, items, checkouts = (meta.tables[name] for name in ("stores", "items", "checkouts"))
+        with db.engine.begin() as conn:
+            store_id = conn.execute(stores.insert().values(_required_values(stores, {
+                "code": "BJ01", "name": "s", "kind": "restaurant", "timezone": "Asia/Shanghai", "active": True})
+            ).returning(stores.c.id)).scalar_one()
+            conn.execute(items.insert().values(_required_values(items, {
+                "sku": "SALMON", "name": "三文鱼刺身", "category": "sashimi", "list_price": 100, "active": True})))
+            for wallet_paid, due in ((300, 700), (0, 1000), (1000, 0)):
+                conn.execute(checkouts.insert().values(_required_values(checkouts, {
+                    "store_id": store_id, "status": "closed", "list_total": 1000, "member_total": 1000,
+                    "wallet_paid": wallet_paid, "wallet_principal": wallet_paid, "due": due})))
+        upgrade()
+        with db.engine.connect() as conn:
+            tenders = conn.execute(text("SELECT checkout_id, method, amount FROM checkout_tenders "
+                                        "ORDER BY checkout_id, method")).all()
+            pinyin = conn.execute(text("SELECT search_pinyin FROM items")).scalar_one()
+        assert [tuple(t) for t in tenders] == [(1, "other", 700), (1, "stored_value", 300), (2, "other", 1000),
+                                               (3, "stored_value", 1000)]
+        assert pinyin == "swycs sanwenyucishen"
+        assert tender_mismatches() == []
+        db.engine.dispose()
