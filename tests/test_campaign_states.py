@@ -115,7 +115,8 @@ def test_cancelling_a_paused_campaign_drops_what_was_waiting(app, marketing, mem
     assert act(marketing, cid, "pause").json["state"] == "paused"
     assert act(marketing, cid, "schedule").json["error"]["code"] == "invalid_transition"
     assert act(marketing, cid, "cancel").json["state"] == "cancelled"
-    assert act(marketing, cid, "resume").status_code == 409
+    r = marketing.post(f"/api/v1/campaigns/{cid}/actions", json={"action": "resume"}, headers={"Accept-Language": "en"})
+    assert (r.status_code, r.json["error"]["message"]) == (409, "That cannot be done now: the campaign is “Cancelled”.")
     tick(app, at_shanghai(2027, 5, 4, 8, 5))
     assert gateway.received == []
     assert [(d.status, d.reason) for d in deliveries(app)] == [("skipped", "campaign_cancelled")]

@@ -182,7 +182,7 @@ def transition(actor: Actor | None, campaign: Campaign, action: str) -> Campaign
 
 
 def _cannot(state, action) -> Conflict:
-    return Conflict(_("The campaign is %(state)s now: that cannot be done.", state=STATE_LABELS.get(state, state)),
+    return Conflict(_("That cannot be done now: the campaign is “%(state)s”.", state=STATE_LABELS.get(state, state)),
                     code="invalid_transition", state=state, action=action)
 
 
