@@ -262,3 +262,26 @@ def test_the_receipt_is_not_a_report_table(app, staff, catalogue, checkout, cash
     with app.app_context():
         assert db.session.scalar(select(CheckoutTender.method).where(CheckoutTender.checkout_id == bill["id"])) \
             == "bank_card"
+
+
+def test_taps_after_the_phone_code_expired_keep_the_member(app, staff, catalogue, member_factory, issue_card,
+                                                           clock):
+    """A guest shows a phone code (it expires within a minute); the cashier keeps adding dishes
+    for a few minutes: the bill stays the member's, and closes for them."""
+    from crm.cards import codes
+    from crm.cards.service import get_card
+    m = member_factory(name="Phone Guest")
+    card = issue_card(m["id"]).json
+    clock.set("12:00")
+    with app.app_context():
+        phone_code = codes.dynamic_payload(get_card(card["card_no"]).id)
+    ui, token = _till(app)
+    page = text(ui.post("/till", {"scan": phone_code, "items": "TEA", "store_code": "BJ01", "till_token": token}))
+    assert "Phone Guest" in page
+    clock.advance(seconds=240)
+    page = text(ui.post("/till", _resend(page, {"add": "SALMON"}, token)))
+    assert "Phone Guest" in page and 'id="member-total">88.00<' in page  # 68 member price + 20
+    closed = ui.post("/till", _resend(page, {"action": "close"}, token))
+    assert closed.status_code == 302
+    with app.app_context():
+        assert db.session.scalar(select(Checkout.member_id)) == m["id"]

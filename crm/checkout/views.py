@@ -49,9 +49,11 @@ def till():
                 if member is None and form.get("action") == "close":
                     errors["items"] = _("Add at least one item: scan it, search for it or tap it in the catalogue.")
             else:
-                data = state.body(form.get("pin", ""))
+                # The card the bill was priced with stands for the guest while they are served (a
+                # phone code expires within a minute; a tap on the bill re-prices it).
+                data = _keep_priced_member(state.body(form.get("pin", "")), form, state)
                 if form.get("action") == "close" and not state.changed:
-                    done, errors = _close(_keep_priced_member(data, form, state), form.get("till_token", ""))
+                    done, errors = _close(data, form.get("till_token", ""))
                     if done:
                         return done
                     if errors.get("_details", {}).get("code") == "form_already_sent":

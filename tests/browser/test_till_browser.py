@@ -131,6 +131,7 @@ def test_keyboard_and_scanner_journey_to_an_80mm_receipt(page, login, shot, pdf,
     sizes = page.locator(".receipt .rcpt-line td").evaluate_all(
         "cells => cells.map(c => parseFloat(getComputedStyle(c).fontSize))")
     assert sizes and min(sizes) >= 12, sizes  # 9 pt = 12 CSS px
+    shot(page, "receipt-print", full_page=True)
     _path, pages = pdf(page, "receipt-80mm")
     assert pages and all(width == pytest.approx(80, abs=0.5) for width, _height in pages), pages
     assert len(pages) == 1, pages
