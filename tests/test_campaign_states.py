@@ -148,3 +148,20 @@ def test_marketing_pauses_and_resumes_on_the_campaign_page(app, staff, marketing
     r = ui.post(f"/marketing/campaigns/{cid}/action", {"action": "resume"})
     page = text(ui.get(r.headers["Location"]))
     assert "Campaign resumed" in page and 'value="pause"' in page
+
+
+def test_resume_says_why_when_the_template_broke_meanwhile(app, staff, marketing):
+    from crm.campaigns.models import MessageTemplate
+    cid = campaign(marketing, channel="outbox", schedule="once", send_at="2027-05-01T10:00:00+08:00")
+    assert act(marketing, cid, "pause").status_code == 200
+    with app.app_context():  # changed behind the application's back (a restore, a hand edit)
+        template_id = db.session.get(Campaign, cid).template_id
+        db.session.execute(update(MessageTemplate).where(MessageTemplate.id == template_id)
+                           .values(body="您好\n{{ nickname }}"))
+        db.session.commit()
+    ui = ui_login(app, staff["marketing"], lang="en")
+    ui.get(f"/marketing/campaigns/{cid}")
+    r = ui.post(f"/marketing/campaigns/{cid}/action", {"action": "resume"})
+    page = text(ui.get(r.headers["Location"]))
+    assert "The template cannot be used (line 2): “nickname” is not something a message can show." in page
+    assert marketing.get(f"/api/v1/campaigns/{cid}").json["state"] == "paused"

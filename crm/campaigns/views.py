@@ -152,9 +152,10 @@ def _preview(campaign):
 @allow(MARKETERS)
 def campaign_action(campaign_id):
     action = request.form.get("action", "")
-    _done, page = _save(lambda: service.act(g.actor, campaign_id, action), lambda errors: None)
-    if _done is None:
-        flash(_("That cannot be done now: the campaign's state has changed."), "error")
+    _done, errors = _save(lambda: service.act(g.actor, campaign_id, action), lambda errors: errors)
+    if _done is None:  # what stopped it, in words: a state someone changed meanwhile, a template that broke...
+        flash(" ".join(str(m) for k, m in errors.items() if k != "_details")
+              or _("That cannot be done now: the campaign's state has changed."), "error")
     else:
         flash({"schedule": _("Campaign scheduled."),
                "pause": _("Campaign paused: nothing of it is sent until you resume it."),
