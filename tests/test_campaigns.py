@@ -281,3 +281,14 @@ def test_switching_schedule_leaves_none_of_the_old_schedules_settings(marketing,
                                                               "send_at": "2030-01-01T10:00:00+08:00"})
     assert r.status_code == 200 and (r.json["holiday_key"], r.json["days_before"]) == (None, 0), r.json
     assert marketing.delete(f"/api/v1/holidays/{h['id']}").status_code == 204  # no longer planned on
+
+
+def test_a_paused_campaign_still_holds_its_holiday(marketing, stores):
+    h = marketing.post("/api/v1/holidays", json={"key": "anniversary", "name": "店庆", "date": "2027-03-18"}).json
+    t = marketing.post("/api/v1/message-templates", json={"name": "t", "body": "{{ name }}"}).json
+    c = marketing.post("/api/v1/campaigns", json={"name": "店庆问候", "template_id": t["id"], "schedule": "holiday",
+                                                  "holiday_key": "anniversary"}).json
+    for action in ("schedule", "pause"):
+        assert marketing.post(f"/api/v1/campaigns/{c['id']}/actions", json={"action": action}).status_code == 200
+    r = marketing.delete(f"/api/v1/holidays/{h['id']}")
+    assert r.status_code == 409 and r.json["error"]["code"] == "holiday_in_use"  # it will send again on resume
