@@ -285,3 +285,16 @@ def test_taps_after_the_phone_code_expired_keep_the_member(app, staff, catalogue
     assert closed.status_code == 302
     with app.app_context():
         assert db.session.scalar(select(Checkout.member_id)) == m["id"]
+
+
+def test_a_paper_coupon_scanned_is_applied(app, staff, catalogue, member_factory, login_api):
+    catalogue.post("/api/v1/coupon-types", json={"code": "CASH20", "name": "Twenty off", "kind": "cash",
+                                                 "face_value": "20.00", "min_spend": "100.00"})
+    m = member_factory(mobile="13700008888")
+    code = login_api("manager").post(f"/api/v1/members/{m['id']}/coupons",
+                                     json={"coupon_type": "CASH20", "reason": "vip"}).json["code"]
+    ui, token = _till(app)
+    page = text(ui.post("/till", {"items": "SALMON 2", "card_code": "13700008888", "store_code": "BJ01",
+                                  "till_token": token}))
+    page = text(ui.post("/till", _resend(page, {"scan": code.lower()}, token)))
+    assert 'id="coupon-discount">−20.00<' in page and _lines(page) == {"SALMON": 2}
