@@ -3,6 +3,7 @@ a scheduler killed or cut off from the database mid-batch, a campaign cancelled 
 pass is sending, and an SMTP server that accepts a message and then answers QUIT badly."""
 import threading
 import time
+from contextlib import nullcontext
 from datetime import timedelta
 
 import pytest
@@ -342,3 +343,61 @@ def test_review_consent_withdrawn_while_a_slow_batch_is_sending_stops_the_rest(
     assert sorted(gateway.delivered.values()) == sorted(p["mobile"] for p in people[:-1])
     last = _in(app, lambda: db.session.scalars(select(Delivery).where(Delivery.member_id == people[-1]["id"])).one())
     assert (last.status, last.reason) == ("skipped", "no_consent")
+
+
+def test_review_a_gateway_error_with_a_nul_byte_is_recorded_not_a_crash(app, marketing, member_factory, monkeypatch):
+    """The gateway's words go into the delivery's reason; PostgreSQL refuses a NUL in text, so
+    the result could not be written, the beat ended, and the message (resent first every beat,
+    as interrupted) stopped every SMS behind it."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(503)
+            self.end_headers()
+            self.wfile.write(b"busy\x00\xff")
+
+        def log_message(self, *args):
+            pass
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setitem(app.config, "SMS_GATEWAY_URL", f"http://127.0.0.1:{server.server_address[1]}/send")
+        member_factory(marketing_consent=SMS)
+        campaign(marketing, channel="sms", schedule="once", send_at="2020-01-01T10:00:00+08:00")
+        _queue(app)
+        with app.app_context():
+            assert dispatch.dispatch(utcnow(), commit=db.session.commit)["queued"] == 1
+            db.session.remove()
+        (d,) = _in(app, lambda: db.session.scalars(select(Delivery)).all())
+        assert d.status == "queued" and d.attempts == 1 and d.reason.startswith("gateway 503: busy")
+        assert "\x00" not in d.reason
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_review_a_message_that_kills_every_beat_does_not_stop_the_others_for_ever(
+        app, marketing, member_factory, gateway, monkeypatch):
+    """A leader's own interrupted batch is reconciled at its next beat, the message in flight
+    resent first. One whose send ends the beat every time (a bug, a hostile value) would then
+    hold every SMS behind it for ever: interrupted twice, it is `unknown` and the rest go."""
+    people = [member_factory(marketing_consent=SMS) for _ in range(3)]
+    campaign(marketing, channel="sms", schedule="once", send_at="2020-01-01T10:00:00+08:00")
+    a = Lease(holder="a", seconds=15)
+    assert _in(app, a.acquire)
+    monkeypatch.setattr(jobs, "_lease", a)
+    real_send = dispatch._send
+
+    def send(sender, address, *args):
+        if address == people[0]["mobile"]:
+            raise RuntimeError("the process dies on this one")
+        return real_send(sender, address, *args)
+    monkeypatch.setattr(dispatch, "_send", send)
+    for _ in range(4):
+        with app.app_context(), pytest.raises(RuntimeError) if _ < 2 else nullcontext():
+            jobs.tick(utcnow())
+    assert sorted(gateway.delivered.values()) == sorted(p["mobile"] for p in people[1:])
+    first = _in(app, lambda: db.session.scalars(select(Delivery).where(Delivery.member_id == people[0]["id"])).one())
+    assert (first.status, first.reason) == ("unknown", "interrupted_unknown")

@@ -27,7 +27,8 @@ class ChannelError(Exception):
 
     def __init__(self, reason: str, *, permanent: bool = False, maybe_sent: bool = False):
         super().__init__(reason)
-        self.reason, self.permanent, self.maybe_sent = reason[:250], permanent, maybe_sent
+        # the channel's own words, kept on the delivery: PostgreSQL takes no NUL in text
+        self.reason, self.permanent, self.maybe_sent = reason.replace("\x00", "\ufffd")[:250], permanent, maybe_sent
 
 
 class EmailSender:

@@ -82,13 +82,14 @@ def reconcile_interrupted(now: datetime, generation: int | None = None) -> int:
     leader's claims on a channel only the lowest id may have left (results are committed in
     id order before the next send): it is resent with the same id where the channel dedupes
     by it, else `unknown`; the rest go back to the queue. Unfenced claims (no generation)
-    may all have left."""
+    may all have left. One interrupted again after such a resend is `unknown`: its send may be
+    what kills the beat, and resent first every time it would hold up every message behind it."""
     config = current_app.config
     interrupted = Delivery.claimed_at < now - STALE
     if generation is not None:
         interrupted = interrupted | (Delivery.claimed_generation <= generation)
-    rows = db.session.execute(select(Delivery.id, Delivery.channel, Delivery.claimed_generation).where(
-        Delivery.status == "sending", interrupted)).all()
+    rows = db.session.execute(select(Delivery.id, Delivery.channel, Delivery.claimed_generation, Delivery.reason)
+                              .where(Delivery.status == "sending", interrupted)).all()
     first = {}
     for row in rows:
         if row.claimed_generation is not None:
@@ -100,14 +101,17 @@ def reconcile_interrupted(now: datetime, generation: int | None = None) -> int:
     if never_left:
         n += db.session.execute(update(Delivery).where(Delivery.id.in_(never_left), Delivery.status == "sending")
                                 .values(status="queued", claimed_at=None, claimed_generation=None)).rowcount
+    unknown = dict(status="unknown", reason="interrupted_unknown")
     for channel in ("email", "sms"):
-        ids = [row.id for row in rows if row.id in in_flight and row.channel == channel]
-        if not ids:
-            continue
-        values = (dict(status="queued", next_attempt_at=now, reason="interrupted_resent") if dedupes(channel, config)
-                  else dict(status="unknown", reason="interrupted_unknown"))
-        n += db.session.execute(update(Delivery).where(
-            Delivery.id.in_(ids), Delivery.status == "sending").values(**values)).rowcount
+        for again in (False, True):  # interrupted again after a resend: it may be what ends the beat; no more
+            ids = [row.id for row in rows if row.id in in_flight and row.channel == channel
+                   and (row.reason == "interrupted_resent") == again]
+            if not ids:
+                continue
+            values = (dict(status="queued", next_attempt_at=now, reason="interrupted_resent")
+                      if dedupes(channel, config) and not again else unknown)
+            n += db.session.execute(update(Delivery).where(
+                Delivery.id.in_(ids), Delivery.status == "sending").values(**values)).rowcount
     return n
 
 
