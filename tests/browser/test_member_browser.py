@@ -5,6 +5,8 @@ import re
 
 from playwright.sync_api import expect
 
+from crm.extensions import db
+
 
 def _in_viewport(page, locator) -> bool:
     box = locator.bounding_box()
@@ -67,7 +69,7 @@ def test_registration_fee_method_is_in_view_above_the_sticky_bar(page, login):
     assert method.evaluate("e => e.value") != ""  # a default is chosen
 
 
-def test_member_search_fits_a_390px_phone(new_page, login, new_member):
+def test_member_search_and_page_fit_a_390px_phone(new_page, login, new_member, live_server):
     for n in range(3):
         new_member(name=f"窄屏会员{n}")
     page = new_page(width=390, height=844)
@@ -77,11 +79,23 @@ def test_member_search_fits_a_390px_phone(new_page, login, new_member):
     widths = page.evaluate("() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
     assert widths[0] <= widths[1], widths
     expect(page.get_by_role("link", name="窄屏会员0")).to_be_visible()
-    # The member page's history too: each event a block, the change in view without scrolling sideways.
+    # The member page too (history and recent bills): each row a block, the change in view without
+    # scrolling sideways.
     m = new_member(name="窄屏历史", top_up="500", points=80)
     page.goto(f"/members/{m['id']}#history")
     widths = page.evaluate("() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
     assert widths[0] <= widths[1], widths
+    from sqlalchemy import func, select
+
+    from crm.checkout.models import Checkout
+    busiest = live_server.run(lambda: db.session.scalar(
+        select(Checkout.member_id).where(Checkout.member_id.is_not(None))
+        .group_by(Checkout.member_id).order_by(func.count().desc()).limit(1)))
+    page.goto(f"/members/{busiest}")
+    expect(page.locator("table.recent-bills")).to_be_visible()
+    widths = page.evaluate("() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert widths[0] <= widths[1], widths
+    page.goto(f"/members/{m['id']}#history")
     change = page.locator("table.history tr[data-kind=wallet] td.num").first
     box = change.bounding_box()
     assert box["x"] >= 0 and box["x"] + box["width"] <= 390, box
