@@ -11,15 +11,17 @@ MAIN_PAGES = [
     ("till", "cashier", "/till"),
     ("marketing-campaigns", "marketing", "/marketing/"),
     ("report-monthly", "manager", "/reports/monthly"),
+    ("catalogue", "manager", "/catalog/"),
+    ("programme", "admin", "/admin/programme"),
 ]
 # Known problems, each owned by the helper working on that page (issue 13): strict, so the mark
 # has to go once the page is fixed.
-AXE_KNOWN = {
-    "till": "till: struck-through list prices on the item tiles are too faint (color-contrast)",
-}
+AXE_KNOWN: dict[str, str] = {}
 PHONE_KNOWN = {
-    "member-detail": "member page: a table in the stored-value section is 600+ px wide at 390 px "
-                     "(wrap it in .table-scroll or stack it)",
+    "catalogue": "catalogue (templates/catalog/items.html): the item table is 700+ px wide at 390 px "
+                 "(a labelled, keyboard-reachable .table-scroll frame, or stacked rows)",
+    "member-detail": "member page (templates/members/detail.html): the recent bills table is 600+ px wide "
+                     "at 390 px (a .table-scroll frame, or stacked rows)",
 }
 
 
@@ -78,7 +80,7 @@ def test_main_page_fits_a_phone_without_sideways_scrolling(name, role, path, new
     width = page.evaluate("() => document.documentElement.scrollWidth")
     wide = page.evaluate("""() => [...document.querySelectorAll('main *')]
         .filter((e) => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
-        .filter((e) => !e.closest('.table-scroll'))
+        .filter((e) => !e.closest(".table-scroll"))
         .slice(0, 5).map((e) => e.tagName.toLowerCase() + (e.className ? '.' + e.className : '')
                           + ' ' + Math.round(e.getBoundingClientRect().right) + 'px')""")
     assert width <= 390, f"{path} is {width}px wide at 390px; too wide: {wide}"
