@@ -82,7 +82,9 @@ def test_review_the_throttle_counts_sends_when_they_leave_not_when_their_batch_i
         dispatch.dispatch(utcnow(), commit=db.session.commit, budget_seconds=3.5)
         db.session.remove()
     assert len(arrivals) == 6
-    busiest = max(sum(1 for t in arrivals if start <= t < start + 1) for start in arrivals)
+    # any second, less 0.1 s for a loaded machine pausing this process between a hit and its send
+    # (the fault this catches put five in 0.41 s)
+    busiest = max(sum(1 for t in arrivals if start <= t < start + 0.9) for start in arrivals)
     assert busiest <= 3, [round(t - arrivals[0], 2) for t in arrivals]
 
 
