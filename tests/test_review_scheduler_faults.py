@@ -290,7 +290,7 @@ class SlowToAnswer(Inbox):
         import asyncio
         self.messages.append(envelope)
         if len(self.messages) == 1:
-            await asyncio.sleep(2)
+            await asyncio.sleep(3.5)
         return "250 OK"
 
 
@@ -305,7 +305,7 @@ def test_review_an_email_whose_acceptance_was_not_heard_is_unknown_not_resent(
     try:
         monkeypatch.setitem(app.config, "MAIL_SERVER", "127.0.0.1")
         monkeypatch.setitem(app.config, "MAIL_PORT", controller.port)
-        monkeypatch.setitem(app.config, "CHANNEL_TIMEOUT_SECONDS", 1)
+        monkeypatch.setitem(app.config, "CHANNEL_TIMEOUT_SECONDS", 2)
         monkeypatch.setitem(app.config, "DELIVERY_RETRY_SECONDS", 0)
         member_factory(email="a@example.com", marketing_consent=EMAIL)
         campaign(marketing, channel="email", schedule="once", send_at="2020-01-01T10:00:00+08:00", subject="hi")
@@ -314,7 +314,7 @@ def test_review_an_email_whose_acceptance_was_not_heard_is_unknown_not_resent(
             with app.app_context():
                 dispatch.dispatch(utcnow(), commit=db.session.commit)
                 db.session.remove()
-        time.sleep(1.5)  # the server's late 250 has come and gone
+        time.sleep(2)  # the server's late 250 has come and gone
         assert len(inbox.messages) == 1
         (d,) = _in(app, lambda: db.session.scalars(select(Delivery)).all())
         assert (d.status, d.reason, d.attempts) == ("unknown", "interrupted_unknown", 1)
