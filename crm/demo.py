@@ -156,13 +156,13 @@ def load_demo(member_count: int = 300, seed: int = 20261123, history_days: int =
 
 
 _HOTEL_SEGMENTS = (("business_fit", 30, 520), ("online_fit", 25, 430), ("conference", 15, 480),
-                   ("walk_in", 10, 600), ("government", 5, 450), ("ta_group", 8, 350), ("long_stay", 3, 300),
+                   ("walk_in", 14, 600), ("government", 5, 450), ("ta_group", 4, 350), ("long_stay", 3, 300),
                    ("complimentary", 2, 0), ("house_use", 2, 0))  # key, weight, rate in yuan
 
 
 HOTEL_ROOMS = 280
-# room nights one stay brings on average: nights (1, 1, 2, 2, 3, 5) × rooms (1.25; a group 5-15)
-_NIGHTS_PER_STAY = 2.33 * (0.92 * 1.25 + 0.08 * 10)
+# room nights one stay brings on average: nights (1, 1, 2, 2, 3, 5) × rooms (1.25; a group 4-10)
+_NIGHTS_PER_STAY = 2.33 * (0.96 * 1.25 + 0.04 * 7)
 
 
 def _occupancy_target(day: date, rng) -> float:
@@ -201,7 +201,7 @@ def _hotel_history(rng, actor, days):
             segment = rng.choices(keys, weights)[0]
             day_use = segment == "walk_in" and rng.random() < 0.1
             nights = 0 if day_use else rng.choice((1, 1, 2, 2, 3, 5))
-            rooms = rng.choice((1, 1, 1, 2)) if segment != "ta_group" else rng.randint(5, 15)
+            rooms = rng.choice((1, 1, 1, 2)) if segment != "ta_group" else rng.randint(4, 10)
             rate = rates[segment] * rng.uniform(0.85, 1.15)
             revenue = round(rate * max(nights, 0.5) * rooms, 2)
             company = rng.choice(_COMPANIES)[0] if segment in ("business_fit", "conference") and rng.random() < 0.6 \
