@@ -403,3 +403,23 @@ def test_review_a_message_that_kills_every_beat_does_not_stop_the_others_for_eve
     assert sorted(gateway.delivered.values()) == sorted(p["mobile"] for p in people[1:])
     first = _in(app, lambda: db.session.scalars(select(Delivery).where(Delivery.member_id == people[0]["id"])).one())
     assert (first.status, first.reason) == ("unknown", "interrupted_unknown")
+
+
+def test_review_the_retry_backoff_is_capped_at_a_day(app, marketing, member_factory, gateway, monkeypatch):
+    """DELIVERY_MAX_ATTEMPTS is the admin's to raise; the doubling backoff must not overflow
+    (a date past 9999 raised OverflowError and ended every beat)."""
+    monkeypatch.setitem(app.config, "DELIVERY_MAX_ATTEMPTS", 100)
+    member_factory(marketing_consent=SMS)
+    campaign(marketing, channel="sms", schedule="once", send_at="2020-01-01T10:00:00+08:00")
+    _queue(app)
+    with app.app_context():
+        db.session.execute(Delivery.__table__.update().values(attempts=40))
+        db.session.commit()
+        db.session.remove()
+    gateway.fail_with = [503]
+    now = utcnow()
+    with app.app_context():
+        assert dispatch.dispatch(now, commit=db.session.commit)["queued"] == 1
+        db.session.remove()
+    (d,) = _in(app, lambda: db.session.scalars(select(Delivery)).all())
+    assert d.attempts == 41 and now < d.next_attempt_at.replace(tzinfo=now.tzinfo) <= now + timedelta(days=1)

@@ -41,7 +41,7 @@ from .leases import fence
 from .models import Campaign, Delivery
 
 STALE = timedelta(minutes=10)
-CLAIM_BATCH = 20  # deliveries claimed per update; an interrupted batch is reconciled as a whole
+CLAIM_BATCH = 20  # deliveries claimed per update; of an interrupted batch only the one in flight may have left
 CLAIMED_COLUMNS = (Delivery.id, Delivery.channel, Delivery.address, Delivery.subject, Delivery.body, Delivery.send_id,
                    Delivery.attempts, Delivery.reason, Delivery.marketing, Delivery.member_id)
 SENT_WITH_NOTE = ("coupon_out_of_stock", "coupon_not_issued")
@@ -71,8 +71,13 @@ def quiet_until(now: datetime, tz_name: str | None) -> datetime | None:
     return datetime.combine(day, end, zone)
 
 
+MAX_BACKOFF = timedelta(days=1)
+
+
 def _backoff(attempts: int) -> timedelta:
-    return timedelta(seconds=current_app.config["DELIVERY_RETRY_SECONDS"] * 2 ** (attempts - 1))
+    """Doubling after each failure, at most a day (many attempts would overflow a date)."""
+    seconds = current_app.config["DELIVERY_RETRY_SECONDS"] * 2 ** min(max(attempts - 1, 0), 32)
+    return min(timedelta(seconds=seconds), MAX_BACKOFF)
 
 
 def reconcile_interrupted(now: datetime, generation: int | None = None) -> int:
