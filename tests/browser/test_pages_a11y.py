@@ -20,8 +20,6 @@ AXE_KNOWN: dict[str, str] = {}
 PHONE_KNOWN = {
     "catalogue": "catalogue (templates/catalog/items.html): the item table is 700+ px wide at 390 px "
                  "(a labelled, keyboard-reachable .table-scroll frame, or stacked rows)",
-    "member-detail": "member page (templates/members/detail.html): the recent bills table is 600+ px wide "
-                     "at 390 px (a .table-scroll frame, or stacked rows)",
 }
 
 
