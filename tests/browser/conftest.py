@@ -3,9 +3,10 @@
 The app runs in this test process (a werkzeug server in a thread) on a freshly migrated
 SQLite file loaded with a small demo chain (crm.demo: stores BJ01/BJ02/HT01, its catalogue,
 coupons and campaigns, ~40 members, 90 days of bills and hotel stays, staff of every role
-with password "demo1234"). Because it is the same process, the tests' one clock (the `clock`
-fixture, CRM_TEST_CLOCK) is the server's clock too. The server and Chromium are started once
-per session; every test gets a fresh browser context (no cookies), so log in in each test.
+with password "demo1234"; no member-search rate limit). Because it is the same process, the
+tests' one clock (the `clock` fixture, CRM_TEST_CLOCK) is the server's clock too. The server
+and Chromium are started once per session; every test gets a fresh browser context (no
+cookies), so log in in each test.
 
 Fixtures:
 
@@ -24,6 +25,7 @@ Fixtures:
   stored value (yuan, paid cash at BJ01), a 6-digit payment PIN, points and coupons (coupon
   type codes, e.g. "CASH50", "OYSTER180", "BEER"); returns a dict: id, name, mobile,
   card_no (or None), coupon_codes.
+- ``unique_mobile()``  a mobile number no member has yet, to type into a form.
 - ``login(page, role, lang="en")``  logs in as the demo user of that role: admin, manager,
   front_desk (alias frontdesk), hotel_desk (hoteldesk), cashier, marketing; lang "en" or
   "zh_CN". Leaves the page on wherever the app lands that role.
@@ -193,6 +195,16 @@ def page(new_page):
 _mobiles = itertools.count(random.Random().randrange(10**7))
 
 
+def _next_mobile() -> str:
+    return f"135{next(_mobiles) % 10**8:08d}"
+
+
+@pytest.fixture
+def unique_mobile():
+    """unique_mobile() -> a mainland mobile no member has (for typing into a registration form)."""
+    return _next_mobile
+
+
 @pytest.fixture
 def new_member(live_server):
     def make(name="测试会员", card=True, top_up="0", pin=None, points=0, coupons=()):
@@ -210,7 +222,7 @@ def new_member(live_server):
         actor = Actor.system("browser-test")
 
         def build():
-            mobile = f"135{next(_mobiles) % 10**8:08d}"
+            mobile = _next_mobile()
             member = members.register(actor, MemberCreateSchema().load(
                 {"name": name, "mobile": mobile, "store_code": "BJ01"}))
             store = stores.get_by_code("BJ01")

@@ -11,17 +11,11 @@ from playwright.sync_api import expect
 MM_AT_96_DPI = 96 / 25.4  # CSS pixels per millimetre
 
 
-def _unique_mobile(new_member):
-    """A mobile no member has yet (new_member's numbering, without registering anyone)."""
-    from tests.browser.conftest import _mobiles
-    return f"135{next(_mobiles) % 10**8:08d}"
-
-
-def test_register_with_a_card_then_print_it_at_id1_size(page, login, shot, pdf, new_member):
+def test_register_with_a_card_then_print_it_at_id1_size(page, login, shot, pdf, unique_mobile):
     login(page, "front_desk")
     page.goto("/members/new")
     page.get_by_label("Name").fill("林小雨")
-    page.get_by_label("Mobile").fill(_unique_mobile(new_member))
+    page.get_by_label("Mobile").fill(unique_mobile())
     page.get_by_label("Fee paid by").select_option("cash")
     shot(page, "register-filled")
     page.get_by_role("button", name="Register").click()
