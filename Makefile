@@ -75,16 +75,17 @@ serve: translations
 test: translations browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# Debian's Chromium for the browser tests (tests/browser, Playwright drives it; no browser download):
-# installed once with apt-get as root (CI) or through password-less sudo; otherwise say how and go on
-# (the browser tests then skip, or fail with CI=true).
+# Debian's Chromium for the browser tests (tests/browser, Playwright drives it; no browser download) and a
+# Chinese font for their screenshots: installed once with apt-get as root (CI) or through password-less
+# sudo; otherwise say how and go on (the browser tests then skip, or fail with CI=true).
+BROWSER_PACKAGES = chromium fonts-wqy-microhei
 browser:
-	@command -v chromium >/dev/null || { \
+	@{ command -v chromium && fc-list :lang=zh family | grep -q .; } >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PACKAGES); \
 	  elif command -v apt-get >/dev/null && sudo -n true 2>/dev/null; then \
-	    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
-	  else echo "Chromium is not installed: the browser tests will be skipped (as root: apt-get install chromium)"; fi; }
+	    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PACKAGES); \
+	  else echo "Chromium is not installed: the browser tests will be skipped (as root: apt-get install $(BROWSER_PACKAGES))"; fi; }
 
 # The suite again on a shifted clock (tests/conftest.py, CRM_TEST_CLOCK), so nothing depends on the
 # hour it runs at: 23:30 Beijing is in the quiet hours (21:00-08:00); 07:59 is their last minute and
