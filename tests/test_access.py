@@ -135,6 +135,7 @@ POLICY = {
     ("POST", "/members/<int:member_id>/wallet/pin/unlock"): MGR,
     ("POST", "/members/<int:member_id>/draw"): COUNTER,
     ("GET", "/reports/liability"): MGR,
+    ("GET", "/reports/liability/download"): MGR,
     ("GET", "/reports/"): MGR,
     ("GET", "/admin/programme"): ADMIN,
     ("GET", "/admin/staff/"): ADMIN,
