@@ -23,7 +23,7 @@
   const form = document.querySelector("form[data-till]");
   if (!form) return;
   let busy = false;
-  const queue = []; // taps made while a request is on its way: [[name, value], ...]
+  const queue = []; // taps and scans made while a request is on its way: [[[name, value], scanText], ...]
 
   const $ = (selector) => form.querySelector(selector);
   const key = (text) => (text || "").toLowerCase().replace(/[^0-9a-z]/g, "");
@@ -81,35 +81,35 @@
     return true;
   }
 
-  function send(pairs) {
+  // One request: the form as it is now, the scan text taken when Enter was pressed (a scanner
+  // may already be typing the next code into the field), and what was tapped.
+  function send(pair, scanText) {
     busy = true;
     form.setAttribute("aria-busy", "true");
     const data = new FormData(form);
     data.delete("action");
-    pairs.forEach(([name, value]) => data.append(name, value));
-    const scan = $("#f-scan");
-    const sentScan = scan ? scan.value : "";
-    const scanned = Boolean(sentScan.trim());
-    if (scan) scan.value = ""; // it was sent: the next scan starts empty
+    data.set("scan", scanText);
+    data.append(pair[0], pair[1]);
     fetch(window.location.pathname, { method: "POST", body: data, credentials: "same-origin",
                                       headers: { "Accept": "text/html" } })
       .then((response) => response.text().then((html) => ({ response, html })))
       .then(({ response, html }) => {
-        if (response.redirected || !swapIn(html, pairs, scanned)) window.location.assign(response.url);
+        if (response.redirected || !swapIn(html, [pair], Boolean(scanText.trim()))) {
+          window.location.assign(response.url);
+        }
       })
       .catch(() => { // the background request failed: send the form the ordinary way instead
-        if ($("#f-scan") && !$("#f-scan").value) $("#f-scan").value = sentScan;
-        pairs.forEach(([name, value]) => {
-          const carry = document.createElement("input");
-          carry.type = "hidden"; carry.name = name; carry.value = value;
-          form.appendChild(carry);
-        });
+        const scan = $("#f-scan");
+        if (scan) scan.value = scanText;
+        const carry = document.createElement("input");
+        carry.type = "hidden"; carry.name = pair[0]; carry.value = pair[1];
+        form.appendChild(carry);
         form.submit();
       })
       .finally(() => {
         busy = false;
         form.removeAttribute("aria-busy");
-        if (queue.length) send([queue.shift()]);
+        if (queue.length) send(...queue.shift());
       });
   }
 
@@ -122,8 +122,11 @@
     event.stopImmediatePropagation();
     if (button && button.name === "category") { chooseCategory(button); return; }
     const pair = button && button.name ? [button.name, button.value] : ["action", "quote"];
-    if (busy) { queue.push(pair); return; }
-    send([pair]);
+    const scan = $("#f-scan");
+    const scanText = scan ? scan.value : "";
+    if (scan) scan.value = ""; // taken: the next code starts in an empty field
+    if (busy) { queue.push([pair, scanText]); return; }
+    send(pair, scanText);
   }, true);
 
   form.addEventListener("input", (event) => {
@@ -131,7 +134,7 @@
   });
   // A quantity typed by hand: price again once the cashier leaves the box.
   form.addEventListener("change", (event) => {
-    if (event.target.matches("input.qty") && !busy) send([["action", "quote"]]);
+    if (event.target.matches("input.qty") && !busy) send(["action", "quote"], "");
   });
   // A split part left empty fills with what is still due when the cashier enters it.
   form.addEventListener("focusin", (event) => {

@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 
 def _scan(page, code):
     """A keyboard-wedge scanner: the code typed fast, then Enter, into whatever has focus."""
-    page.keyboard.type(code, delay=5)
+    page.keyboard.type(code, delay=2)
     page.keyboard.press("Enter")
 
 
@@ -174,3 +174,16 @@ def test_the_till_fits_a_tablet_and_a_phone(new_page, login, shot, axe, width, h
     shot(page, f"till-{width}", full_page=True)
     found = axe(page)
     assert not found, str(found)
+
+
+def test_scans_in_quick_succession_all_land(page, login):
+    """A scanner does not wait for the page: three codes + Enter typed back to back."""
+    login(page, "cashier")
+    page.goto("/till")
+    for code in ("TEA", "BEER", "SALMON", "TEA"):
+        _scan(page, code)
+    expect(page.locator(".lines tr[data-sku=SALMON]")).to_be_visible()
+    expect(page.locator(".lines tr[data-sku=TEA] input.qty")).to_have_value("2")
+    expect(page.locator(".lines tr[data-sku=BEER] input.qty")).to_have_value("1")
+    expect(page.locator("#list-total")).to_have_text("163.00")  # 2 x 20 + 15 + 108
+    expect(page.locator("#f-scan")).to_have_value("")
