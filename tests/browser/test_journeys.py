@@ -44,6 +44,11 @@ def _stored_value(page):
     return page.locator("#wallet-balance").inner_text().split()[0]
 
 
+def _top_up_history(page):
+    """The stored-value top-ups listed in the member page's history (what the front desk sees)."""
+    return page.locator("#history tr[data-kind='wallet'][data-event='topup']")
+
+
 def _top_ups(live_server, member_id):
     from crm.wallet.models import WalletTopup
 
@@ -59,7 +64,7 @@ def _to_confirm_page(page, member_id, amount):
     expect(page.get_by_role("heading", name="Confirm top-up")).to_be_visible()
 
 
-def test_top_up_confirmed_twice_tops_up_once(page, new_page, login, shot, new_member, live_server):
+def test_top_up_confirmed_twice_tops_up_once(page, login, shot, new_member, live_server):
     member = new_member(name="周双击")
     login(page, "front_desk")
     _to_confirm_page(page, member["id"], "300")
@@ -77,6 +82,8 @@ def test_top_up_confirmed_twice_tops_up_once(page, new_page, login, shot, new_me
     expect(tab.get_by_text(re.compile("nothing was done twice"))).to_be_visible()
     shot(tab, "top-up-sent-again")
     assert _stored_value(tab) == "300.00"
+    expect(_top_up_history(tab)).to_have_count(1)
+    expect(_top_up_history(tab)).to_contain_text("300.00")
     assert _top_ups(live_server, member["id"]) == [30000]
 
 
@@ -103,6 +110,7 @@ def test_top_up_confirmed_in_two_tabs_at_once_without_javascript_tops_up_once(ne
     messages = " ".join(tab.locator(".flash").first.inner_text() for tab in (page, other))
     assert "Topped up 200.00" in messages and "nothing was done twice" in messages, messages
     assert _stored_value(page) == "200.00"
+    expect(_top_up_history(page)).to_have_count(1)
     assert _top_ups(live_server, member["id"]) == [20000]
 
 
