@@ -37,7 +37,8 @@ def till():
     very submission did not change (a scan or a tap since pricing means: price again)."""
     form = request.form if request.method == "POST" else MultiDict()
     token = form.get("till_token") or uuid.uuid4().hex
-    default_store = g.actor.store_id and stores.get_store(g.actor.store_id).code
+    default_store = (g.actor.store_id and stores.get_store(g.actor.store_id).code) or next(
+        (s.code for s in stores.list_stores() if s.active), None)  # staff without a home store: the first
     store = _store(form.get("store_code") or default_store)
     today = local_today(store.timezone) if store else local_today()
     state = till_form.read(form, store=store, today=today)

@@ -187,3 +187,19 @@ def test_scans_in_quick_succession_all_land(page, login):
     expect(page.locator(".lines tr[data-sku=BEER] input.qty")).to_have_value("1")
     expect(page.locator("#list-total")).to_have_text("163.00")  # 2 x 20 + 15 + 108
     expect(page.locator("#f-scan")).to_have_value("")
+
+
+@pytest.mark.parametrize("javascript", [True, False])
+def test_confirm_pressed_twice_closes_one_bill(new_page, login, new_member, live_server, javascript):
+    m = new_member(name="双击顾客")
+    page = new_page(java_script_enabled=javascript)
+    login(page, "cashier")
+    page.goto("/till")
+    page.locator("#f-card_code").fill(m["card_no"])
+    page.locator("#f-scan").fill("TEA")
+    page.locator("#f-scan").press("Enter")
+    expect(page.locator("#confirm")).to_be_visible()
+    page.locator("#confirm").dblclick()
+    expect(page).to_have_url(re.compile(r"/till/receipts/\d+"))
+    page.wait_for_load_state("networkidle")
+    assert len(_checkouts(live_server, m["id"])) == 1
