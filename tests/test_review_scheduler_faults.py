@@ -423,3 +423,52 @@ def test_review_the_retry_backoff_is_capped_at_a_day(app, marketing, member_fact
         db.session.remove()
     (d,) = _in(app, lambda: db.session.scalars(select(Delivery)).all())
     assert d.attempts == 41 and now < d.next_attempt_at.replace(tzinfo=now.tzinfo) <= now + timedelta(days=1)
+
+
+def test_review_a_beat_stuck_mid_batch_neither_stops_the_next_nor_has_its_claims_taken(
+        app, marketing, member_factory, monkeypatch):
+    """A leader's beat can be stuck in a send (or on a dead connection) while the next beat of
+    the same process starts. The next one must leave the stuck one's claims alone (reconciling
+    them as its own interrupted batch would send those emails a second time) and still send
+    what nobody has claimed."""
+    monkeypatch.setitem(app.config, "EMAIL_RATE_LIMIT", "1000/second")
+    dispatch._limiter.storage.reset()
+    n = dispatch.CLAIM_BATCH + 5
+    for i in range(n):
+        member_factory(email=f"m{i}@example.com", marketing_consent=EMAIL)
+    campaign(marketing, channel="email", schedule="once", send_at="2020-01-01T10:00:00+08:00", subject="hi",
+             marketing=False)
+    _queue(app)
+    a = Lease(holder="a", seconds=15)
+    assert _in(app, a.acquire)
+    sent, stuck, go_on = [], threading.Event(), threading.Event()
+
+    class Mail:
+        def send(self, address, subject, body, *, key=None):
+            if not stuck.is_set():
+                stuck.set()
+                go_on.wait(30)
+            sent.append(address)
+
+    monkeypatch.setattr(dispatch, "sender_for", lambda channel, config: Mail())
+    # each beat is called with its own clock reading, as the scheduler's are
+    beat_times = iter([utcnow(), utcnow() + timedelta(seconds=2)])
+
+    def beat():
+        with app.app_context():
+            try:
+                dispatch.dispatch(next(beat_times), commit=db.session.commit, leading=a.proves,
+                                  generation=a.generation)
+            finally:
+                db.session.remove()
+    first = threading.Thread(target=beat)
+    first.start()
+    try:
+        assert stuck.wait(30)
+        beat()  # the next beat, while the first is stuck
+        assert len(sent) == n - dispatch.CLAIM_BATCH  # what the stuck beat had not claimed
+    finally:
+        go_on.set()
+        first.join(30)
+    assert sorted(sent) == sorted(f"m{i}@example.com" for i in range(n))  # each once
+    assert _statuses(app) == ["sent"] * n

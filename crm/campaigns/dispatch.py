@@ -48,7 +48,7 @@ SENT_WITH_NOTE = ("coupon_out_of_stock", "coupon_not_issued")
 CONSENT_RECHECK_SECONDS = 1.0  # consent is asked per claimed batch, and again when a batch takes longer
 SENDABLE = ("scheduled", "running", "done")  # a paused or draft campaign waits; a cancelled one is dropped
 _limiter = MovingWindowRateLimiter(MemoryStorage())  # per process: only one scheduler is active
-_dispatching = threading.Lock()  # one leader's dispatch at a time in a process: none of its claims in flight
+_running = {"count": 0, "lock": threading.Lock()}  # dispatches running in this process (ticks may overlap)
 
 
 def _clock(text: str) -> time:
@@ -80,25 +80,27 @@ def _backoff(attempts: int) -> timedelta:
     return min(timedelta(seconds=seconds), MAX_BACKOFF)
 
 
-def reconcile_interrupted(now: datetime, generation: int | None = None) -> int:
+def reconcile_interrupted(now: datetime, generation: int | None = None, *, own: bool = False) -> int:
     """Deliveries claimed by a process that never reported back: by an earlier leader (its
-    lease is gone, so is it), by this leader in an earlier beat (it ended on a database
-    error: dispatch runs one at a time in a process), or longer than STALE ago. Of each
-    leader's claims on a channel only the lowest id may have left (results are committed in
-    id order before the next send): it is resent with the same id where the channel dedupes
-    by it, else `unknown`; the rest go back to the queue. Unfenced claims (no generation)
-    may all have left. One interrupted again after such a resend is `unknown`: its send may be
+    lease is gone, so is it), with `own` by this leader in an earlier beat (it ended on a
+    database error; only when no other dispatch runs in this process), or longer than STALE
+    ago. Of each batch (leader, channel, claim time) only the lowest id may have left
+    (results are committed in id order before the next send): it is resent with the same id
+    where the channel dedupes by it, else `unknown`; the rest go back to the queue. Unfenced
+    claims (no generation) may all have left. One interrupted again after such a resend is `unknown`: its send may be
     what kills the beat, and resent first every time it would hold up every message behind it."""
     config = current_app.config
     interrupted = Delivery.claimed_at < now - STALE
     if generation is not None:
-        interrupted = interrupted | (Delivery.claimed_generation <= generation)
-    rows = db.session.execute(select(Delivery.id, Delivery.channel, Delivery.claimed_generation, Delivery.reason)
-                              .where(Delivery.status == "sending", interrupted)).all()
+        interrupted = interrupted | (Delivery.claimed_generation < generation)
+        if own:
+            interrupted = interrupted | (Delivery.claimed_generation == generation)
+    rows = db.session.execute(select(Delivery.id, Delivery.channel, Delivery.claimed_generation, Delivery.reason,
+                                     Delivery.claimed_at).where(Delivery.status == "sending", interrupted)).all()
     first = {}
     for row in rows:
         if row.claimed_generation is not None:
-            key = (row.claimed_generation, row.channel)
+            key = (row.claimed_generation, row.channel, row.claimed_at)
             first[key] = min(first.get(key, row.id), row.id)
     in_flight = set(first.values()) | {row.id for row in rows if row.claimed_generation is None}
     n = 0
@@ -252,12 +254,14 @@ def _pass(channel, rate, sender, now, commit, outcome, leading, generation) -> b
         deliveries = db.session.execute(select(*CLAIMED_COLUMNS).where(Delivery.id.in_(claimed))
                                         .order_by(Delivery.id)).all() if claimed else []
         withdrawn, asked = _withdrawn(deliveries), clock.monotonic()
+        commit()  # no transaction open while a message is out (on SQLite it would hold every writer back)
         for i, delivery in enumerate(deliveries):
             if not leading():  # stop before the next message; give the rest back
                 _release([d.id for d in deliveries[i:]], generation)
                 return False
             if clock.monotonic() - asked > CONSENT_RECHECK_SECONDS:  # a slow batch: ask the rest again
                 withdrawn, asked = _withdrawn(deliveries[i:]), clock.monotonic()
+                commit()
             if delivery.id in withdrawn:
                 db.session.execute(update(Delivery).where(Delivery.id == delivery.id)
                                    .values(status="skipped", reason="no_consent"))
@@ -280,21 +284,22 @@ def dispatch(now: datetime, *, commit, budget_seconds: float = 0.0, leading=lamb
     (waiting for the throttle's window between passes; 0 = one pass). `commit` is called
     after every claim and every result; `leading()` is asked before every message and
     `generation` fences the claims (the scheduler lease). Returns counts by outcome."""
-    if generation is not None and not _dispatching.acquire(blocking=False):
-        return Counter()  # an earlier beat of this process is still sending: it goes on, this one need not
+    with _running["lock"]:  # an earlier beat still sending (stuck on a dead connection) keeps its claims
+        alone = _running["count"] == 0
+        _running["count"] += 1
     try:
-        return _dispatch(now, commit, budget_seconds, leading, generation)
+        return _dispatch(now, commit, budget_seconds, leading, generation, alone)
     finally:
-        if generation is not None:
-            _dispatching.release()
+        with _running["lock"]:
+            _running["count"] -= 1
 
 
-def _dispatch(now, commit, budget_seconds, leading, generation) -> Counter:
+def _dispatch(now, commit, budget_seconds, leading, generation, alone) -> Counter:
     config = current_app.config
     outcome = Counter()
     if not leading():
         return outcome
-    if reconcile_interrupted(now, generation) + drop_cancelled():
+    if reconcile_interrupted(now, generation, own=alone) + drop_cancelled():
         fence(generation)
         commit()
     deadline = clock.monotonic() + budget_seconds
