@@ -472,3 +472,38 @@ def test_review_a_beat_stuck_mid_batch_neither_stops_the_next_nor_has_its_claims
         first.join(30)
     assert sorted(sent) == sorted(f"m{i}@example.com" for i in range(n))  # each once
     assert _statuses(app) == ["sent"] * n
+
+
+def test_review_a_slow_gateway_does_not_hold_back_the_desk(app, marketing, member_factory, monkeypatch):
+    """On SQLite a write transaction holds every other writer back; none may stay open while a
+    message is out (the first send of each batch used to go inside one, up to
+    CHANNEL_TIMEOUT_SECONDS long)."""
+    member_factory(marketing_consent=SMS)
+    campaign(marketing, channel="sms", schedule="once", send_at="2020-01-01T10:00:00+08:00")
+    _queue(app)
+    out, go_on = threading.Event(), threading.Event()
+
+    class SlowGateway:
+        def send(self, address, subject, body, *, key=None):
+            out.set()
+            go_on.wait(20)
+
+    monkeypatch.setattr(dispatch, "sender_for", lambda channel, config: SlowGateway())
+
+    def beat():
+        with app.app_context():
+            try:
+                dispatch.dispatch(utcnow(), commit=db.session.commit)
+            finally:
+                db.session.remove()
+    sender = threading.Thread(target=beat)
+    sender.start()
+    try:
+        assert out.wait(30)
+        started = time.monotonic()
+        member_factory()  # a member signs up at the desk meanwhile
+        assert time.monotonic() - started < 5
+    finally:
+        go_on.set()
+        sender.join(30)
+    assert _statuses(app) == ["sent"]
