@@ -1,5 +1,5 @@
-"""The main staff pages under axe-core (0 serious or critical violations at 1366x768) and on a
-390 px phone (nothing wider than the screen, so no page scrolls sideways)."""
+"""The main staff pages under axe-core (0 serious or critical violations at 1366x768), and on a
+768 px tablet and a 390 px phone (nothing wider than the screen, so no page scrolls sideways)."""
 import pytest
 
 # (name, role, path); "{member}" is a demo member with a card, bills and stored value.
@@ -70,15 +70,22 @@ def test_main_page_has_no_serious_accessibility_problems(name, role, path, page,
     assert not found, str(found)
 
 
+_WIDER_THAN_THE_SCREEN = """() => [...document.querySelectorAll('body *')]
+    .filter((e) => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+    .filter((e) => !e.closest('.table-scroll'))
+    .slice(0, 5).map((e) => e.tagName.toLowerCase() + (e.className ? '.' + e.className : '')
+                      + ' ' + Math.round(e.getBoundingClientRect().right) + 'px')"""
+
+
 @pytest.mark.parametrize(("name", "role", "path"), _pages(PHONE_KNOWN))
-def test_main_page_fits_a_phone_without_sideways_scrolling(name, role, path, new_page, login, shot, busy_member):
-    page = new_page(width=390, height=844, is_mobile=True, has_touch=True)
+def test_main_page_fits_a_tablet_and_a_phone_without_sideways_scrolling(name, role, path, new_page, login, shot,
+                                                                        busy_member):
+    page = new_page(width=768, height=1024, is_mobile=True, has_touch=True)
     _open(page, login, role, path, busy_member)
-    shot(page, f"page-{name}-390", full_page=True)
-    width = page.evaluate("() => document.documentElement.scrollWidth")
-    wide = page.evaluate("""() => [...document.querySelectorAll('main *')]
-        .filter((e) => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
-        .filter((e) => !e.closest(".table-scroll"))
-        .slice(0, 5).map((e) => e.tagName.toLowerCase() + (e.className ? '.' + e.className : '')
-                          + ' ' + Math.round(e.getBoundingClientRect().right) + 'px')""")
-    assert width <= 390, f"{path} is {width}px wide at 390px; too wide: {wide}"
+    for width, height in ((768, 1024), (390, 844)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.reload()
+        shot(page, f"page-{name}-{width}", full_page=True)
+        scroll_width = page.evaluate("() => document.documentElement.scrollWidth")
+        assert scroll_width <= width, (f"{path} is {scroll_width}px wide at {width}px; too wide: "
+                                       f"{page.evaluate(_WIDER_THAN_THE_SCREEN)}")
