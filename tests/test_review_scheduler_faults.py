@@ -507,3 +507,34 @@ def test_review_a_slow_gateway_does_not_hold_back_the_desk(app, marketing, membe
         go_on.set()
         sender.join(30)
     assert _statuses(app) == ["sent"]
+
+
+def test_review_a_throttled_beat_does_not_hold_back_the_desk(app, marketing, member_factory, gateway, monkeypatch):
+    """A beat waiting for the throttle's window (most of SCHEDULER_TICK_SECONDS) must not keep
+    a transaction open meanwhile: on SQLite that is the write lock, and the desk waits."""
+    monkeypatch.setitem(app.config, "SMS_RATE_LIMIT", "1/minute")
+    dispatch._limiter.storage.reset()
+    for _ in range(3):
+        member_factory(marketing_consent=SMS)
+    campaign(marketing, channel="sms", schedule="once", send_at="2020-01-01T10:00:00+08:00")
+    _queue(app)
+
+    def beat():
+        with app.app_context():
+            try:
+                dispatch.dispatch(utcnow(), commit=db.session.commit, budget_seconds=6)
+            finally:
+                db.session.remove()
+    sender = threading.Thread(target=beat)
+    sender.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not gateway.delivered and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # the beat is waiting for the window now
+        started = time.monotonic()
+        member_factory()
+        assert time.monotonic() - started < 3
+    finally:
+        sender.join(30)
+    assert len(gateway.delivered) == 1

@@ -316,5 +316,6 @@ def _dispatch(now, commit, budget_seconds, leading, generation, alone) -> Counte
             more |= _pass(channel, rate, senders[channel], now, commit, outcome, leading, generation)
         if not more or clock.monotonic() >= deadline:
             return outcome
+        commit()  # no transaction held while waiting for the throttle's window (SQLite: the write lock)
         clock.sleep(min(0.2, max(deadline - clock.monotonic(), 0)))
         now = utcnow()  # a real beat: keep the quiet hours and retry times honest
