@@ -87,8 +87,9 @@ def reconcile_interrupted(now: datetime, generation: int | None = None, *, own: 
     ago. Of each batch (leader, channel, claim time) only the lowest id may have left
     (results are committed in id order before the next send): it is resent with the same id
     where the channel dedupes by it, else `unknown`; the rest go back to the queue. Unfenced
-    claims (no generation) may all have left. One interrupted again after such a resend is `unknown`: its send may be
-    what kills the beat, and resent first every time it would hold up every message behind it."""
+    claims (no generation) may all have left. One interrupted again after such a resend is
+    `unknown`: its send may be what kills the beat, and resent first every time it would
+    hold up every message behind it."""
     config = current_app.config
     interrupted = Delivery.claimed_at < now - STALE
     if generation is not None:
