@@ -229,3 +229,15 @@ def test_absolute_session_timeout_even_when_active(app, staff, clock):
         assert ui.get("/").status_code == 200  # active use keeps the session alive...
     clock.freeze(start + absolute + timedelta(seconds=1))
     assert ui.get("/").status_code == 302  # ...but not past the absolute limit
+
+
+def test_switching_language_on_a_form_shown_with_errors_returns_to_the_form_not_a_405(app, staff):
+    ui = ui_login(app, staff["marketing"], lang="en")
+    ui.get("/marketing/templates")
+    r = ui.post("/marketing/templates", {"name": "", "subject": "", "body": ""})
+    assert r.status_code == 422
+    link = re.search(r'href="(/lang/zh_CN[^"]*)"', text(r))[1].replace("&amp;", "&")
+    assert "next=" not in link  # no way back to the POST-only URL
+    back = ui.client.get(link, headers={"Referer": "http://localhost/marketing/templates"})
+    assert back.status_code == 302 and back.headers["Location"].endswith("/marketing/templates")
+    assert ui.client.get(back.headers["Location"]).status_code == 200
