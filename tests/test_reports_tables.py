@@ -97,6 +97,7 @@ def test_competitive_set_shares(manager, hotel_year):
     t = manager.get("/api/v1/reports/competitor-share?store_code=HT01&year=2026&month=3").json
     own, rival = t["rows"]
     assert own == {"hotel": "王府井酒店", "available_rooms": 6200, "fair_share": "57.14", "rooms_occupied": 7,
+                   "rooms_sold": 7,  # kept for existing clients (no complimentary rooms this month)
                    "occupancy": "0.11", "actual_share": "0.23", "adr": "471.43", "room_revenue": "3300.00",
                    "revenue_share": "0.27", "revpar": "0.53"}
     assert (rival["occupancy"], rival["adr"], rival["revpar"], rival["fair_share"]) == (

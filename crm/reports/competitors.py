@@ -67,10 +67,10 @@ def set_month(actor: Actor, competitor_id: int, year: int, month: int, *, availa
     return row
 
 
-def _row(name, available, occupied, revenue, total):
+def _row(name, available, occupied, revenue, total, sold):
     figures = room_rates(available, occupied, revenue)
     return {"hotel": name, "available_rooms": available, "fair_share": rate(available, total["available"]),
-            "rooms_occupied": occupied, "occupancy": figures["occupancy"],
+            "rooms_occupied": occupied, "rooms_sold": sold, "occupancy": figures["occupancy"],
             "actual_share": rate(occupied, total["occupied"]), "adr": figures["adr"], "room_revenue": money(revenue),
             "revenue_share": rate(revenue, total["revenue"]), "revpar": figures["revpar"]}
 
@@ -88,10 +88,14 @@ def competitor_table(store_code: str, year: int, month: int | None = None) -> di
     if month:
         stmt = stmt.where(CompetitorMonth.month == month)
     others = [(n, int(a), int(s), int(r)) for n, a, s, r in db.session.execute(stmt)]
+    # rooms_sold stays in each row for existing clients: own rooms sold without complimentary
+    # ones; a competitor's entered figure (which counts what it occupied) for both.
     hotels = [(store.name, own["available_rooms"], own["rooms_occupied"], own_revenue)] + others
+    sold = [own["rooms_sold"]] + [o[2] for o in others]
     total = {"available": sum(h[1] for h in hotels), "occupied": sum(h[2] for h in hotels),
              "revenue": sum(h[3] for h in hotels)}
-    rows = [_row(*h, total) for h in hotels]
+    rows = [_row(*h, total, s) for h, s in zip(hotels, sold, strict=True)]
     listed = {n for n, *_rest in others}
-    return {"rows": rows, "total": _row(_("Total"), total["available"], total["occupied"], total["revenue"], total),
+    return {"rows": rows, "total": _row(_("Total"), total["available"], total["occupied"], total["revenue"], total,
+                                        sum(sold)),
             "missing": [c.name for c in competitors_of(store.code) if c.name not in listed]}
