@@ -12,6 +12,7 @@ from ..cards import service as cards
 from ..cards.models import PAYMENT_LABELS, PAYMENT_METHODS
 from ..checkout import service as checkout
 from ..core import reasons
+from ..core.bounds import MAX_ID
 from ..core.forms import commit_or_errors, form_to_dict
 from ..core.paging import paginate
 from ..core.phones import mobile_for_viewer, sees_full_mobiles
@@ -99,6 +100,9 @@ def _field_labels() -> dict:
             "fee_paid": _("Card fee")}
 
 
+_HISTORY_FIRST_DAY, _HISTORY_LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
+
+
 def _history_filters() -> tuple[history.Filters, dict]:
     """The history filters from the query string, and {field: message} for those that are not valid."""
     errors, args = {}, request.args
@@ -112,6 +116,9 @@ def _history_filters() -> tuple[history.Filters, dict]:
             dates[name] = date.fromisoformat(value) if value else None
         except ValueError:
             errors[name], dates[name] = _("Give a date as YYYY-MM-DD."), None
+        if dates[name] and not _HISTORY_FIRST_DAY <= dates[name] <= _HISTORY_LAST_DAY:  # 0001-01-01 is year 0 in UTC
+            errors[name], dates[name] = _("Give a date between %(first)s and %(last)s.", first=_HISTORY_FIRST_DAY,
+                                          last=_HISTORY_LAST_DAY), None
     if dates["from"] and dates["to"] and dates["from"] > dates["to"]:
         errors["to"] = _("The end date is before the start date.")
     tz = stores.get_store(g.actor.store_id).timezone if g.actor.store_id else None
@@ -122,7 +129,7 @@ def _detail_page(member, *, adjust_form=None, adjust_errors=None, status=200):
     recent, _total = paginate(checkout.list_checkouts(member_id=member.id), 1, 10)
     messages, _total = paginate(campaigns.deliveries(member_id=member.id), 1, 5)  # "did you get our SMS?"
     filters, filter_errors = _history_filters()
-    history_page = max(request.args.get("page", 1, type=int), 1)
+    history_page = min(max(request.args.get("page", 1, type=int), 1), MAX_ID)  # past the end: links back
     events, events_total = history.page(member.id, filters, history_page)
     return render_template("members/detail.html", member=member, cards=cards.cards_of(member.id),
                            messages=messages, delivery_labels=DELIVERY_LABELS, channel_labels=CHANNEL_LABELS,

@@ -1,0 +1,30 @@
+"""Review (issue 13): the member page's history filters and points adjustment under hostile
+input — every answer is the member page with a message beside the field, never a 500 nor a
+bare error page."""
+import pytest
+
+from tests.test_ui import text, ui_login
+
+
+@pytest.mark.parametrize("query, field", [
+    ("from=0001-01-01", "from"),  # local midnight of 1 January year 1 is year 0 in UTC: was a 500
+    ("to=9999-12-31", "to"),  # the day after is past the calendar: was a bare 422 page
+    ("from=0001-01-01&to=9999-12-31", "from"),
+])
+def test_history_dates_at_the_calendars_ends_are_named_beside_the_field(app, staff, member_factory, query, field):
+    m = member_factory(name="历史客")
+    ui = ui_login(app, "frontdesk", lang="en")
+    r = ui.get(f"/members/{m['id']}?{query}")
+    assert r.status_code == 200
+    page = text(r)
+    assert "历史客" in page and f'id="history-e-{field}"' in page
+
+
+def test_history_page_far_past_the_end_is_the_member_page(app, staff, member_factory, give_points):
+    m = member_factory(name="翻页客")
+    give_points(m["id"], 5)
+    ui = ui_login(app, "frontdesk", lang="en")
+    for page_no in ("99999999999999999999", "461168601842738790"):
+        r = ui.get(f"/members/{m['id']}?page={page_no}")
+        assert r.status_code == 200, page_no
+        assert "翻页客" in text(r)
