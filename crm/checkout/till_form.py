@@ -93,6 +93,7 @@ class TillForm:
     category: str = ""
     errors: dict = field(default_factory=dict)
     notice: str = ""
+    repriced: str = ""  # Confirm was pressed on a form edited since it was priced
 
     def body(self, pin: str = "") -> dict:
         """The checkout body (CheckoutInSchema); raises ValidationError naming the field."""

@@ -1,4 +1,6 @@
 """Cashier UI: scan, build the bill, quote, redeem, close, print the receipt, void."""
+import hashlib
+import json
 import uuid
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
@@ -42,7 +44,7 @@ def till():
     store = _store(form.get("store_code") or default_store)
     today = local_today(store.timezone) if store else local_today()
     state = till_form.read(form, store=store, today=today)
-    errors, quote, member = dict(state.errors), None, None
+    errors, quote, member, priced = dict(state.errors), None, None, ""
     if request.method == "POST" and not errors.get("items"):
         try:
             if not state.lines:
@@ -52,7 +54,12 @@ def till():
             else:
                 # The card the bill was priced with stands for the guest while they are served (a
                 # phone code expires within a minute; a tap on the bill re-prices it).
-                data = _keep_priced_member(state.body(form.get("pin", "")), form, state)
+                body = state.body(form.get("pin", ""))
+                priced = _priced_digest(body)
+                data = _keep_priced_member(body, form, state)
+                if form.get("action") == "close" and not state.changed and form.get("priced", priced) != priced:
+                    state.changed = True  # typed since pricing: show the new figures, close on the next Confirm
+                    state.repriced = _("The bill changed since it was priced: check the new total, then confirm.")
                 if form.get("action") == "close" and not state.changed:
                     done, errors = _close(data, form.get("till_token", ""))
                     if done:
@@ -72,8 +79,20 @@ def till():
                 db.session.rollback()
             errors = {**errors, **_explained(errors_of(exc))}
             member = member or _member_for_display(state.fields.get("card_code", ""))
-    return render_template("till/till.html", **_page(state, errors, quote, member, token, store, today,
-                                                    default_store)), (422 if _shown(errors) else 200)
+    return render_template("till/till.html", priced=priced, **_page(state, errors, quote, member, token, store,
+                                                                    today, default_store)), (
+        422 if _shown(errors) else 200)
+
+
+_PRICED_FIELDS = ("store_code", "items", "card_code", "member_id", "coupon_codes", "promotion_codes",
+                  "redeem_points", "wallet_amount")
+
+
+def _priced_digest(body: dict) -> str:
+    """What decides the figures the Confirm button shows (not the PIN, nor how the rest is
+    paid): a close whose form differs from the priced one prices again instead of closing."""
+    decisive = {key: body.get(key) for key in _PRICED_FIELDS}
+    return hashlib.sha256(json.dumps(decisive, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
 def _shown(errors) -> bool:

@@ -1,0 +1,59 @@
+"""Review (issue 13): the till under hostile or hurried use. Confirm closes the bill the
+cashier was shown — a field edited after pricing (points, stored value, the member, a typed
+quantity) prices again instead of closing at a figure nobody saw."""
+import re
+
+from tests.conftest import audit_problems
+from tests.test_till_flow import _checkouts, _till
+from tests.test_till_flow import _resend as _resend_fields
+from tests.test_ui import text
+
+
+def _resend(page: str, extra: dict, token: str) -> dict:
+    """The form as a browser sends it back, with the page's record of what it priced."""
+    priced = re.search(r'name="priced" value="([^"]+)"', page)
+    return {**_resend_fields(page, extra, token), **({"priced": priced[1]} if priced else {})}
+
+
+def _due_on_confirm(page: str) -> str:
+    return re.search(r'id="confirm"[^>]*>[^<]*?([0-9]+\.[0-9]{2})<', page)[1]
+
+
+def test_confirm_after_editing_points_prices_again_instead_of_closing(app, staff, catalogue, member_factory,
+                                                                      give_points):
+    m = member_factory(mobile="13700005555")
+    give_points(m["id"], 50)
+    ui, token = _till(app)
+    page = text(ui.post("/till", {"scan": "SALMON", "card_code": "13700005555", "store_code": "BJ01",
+                                  "till_token": token, "action": "quote"}))
+    shown = _due_on_confirm(page)
+    # The cashier types 50 points into the box and clicks Confirm (the button still says `shown`).
+    r = ui.post("/till", _resend(page, {"redeem_points": "50", "action": "close"}, token))
+    assert _checkouts(app) == [], "a bill was closed at a due the Confirm button did not show"
+    assert r.status_code in (200, 422)
+    again = text(r)
+    assert _due_on_confirm(again) != shown  # priced again with the points: confirm now shows the new due
+    closed = ui.post("/till", _resend(again, {"redeem_points": "50", "action": "close"}, token))
+    assert closed.status_code == 302
+    assert [c[1] for c in _checkouts(app)] == [int(round(float(_due_on_confirm(again)) * 100))]
+    assert not audit_problems(app)
+
+
+def test_confirm_after_changing_the_member_prices_again_instead_of_closing(app, staff, catalogue, member_factory):
+    member_factory(mobile="13700006666", name="甲客")
+    member_factory(mobile="13700007777", name="乙客")
+    ui, token = _till(app)
+    page = text(ui.post("/till", {"scan": "SALMON", "card_code": "13700006666", "store_code": "BJ01",
+                                  "till_token": token, "action": "quote"}))
+    assert "甲客" in page
+    r = ui.post("/till", _resend(page, {"card_code": "13700007777", "action": "close"}, token))
+    assert _checkouts(app) == [], "the bill was closed for a member it was never priced for"
+    assert "乙客" in text(r)
+
+
+def test_choosing_how_the_guest_pays_after_pricing_still_closes_at_once(app, staff, catalogue):
+    ui, token = _till(app)
+    page = text(ui.post("/till", {"scan": "SALMON", "store_code": "BJ01", "till_token": token, "action": "quote"}))
+    r = ui.post("/till", _resend(page, {"pay_method": "wechat_pay", "action": "close"}, token))
+    assert r.status_code == 302
+    assert [c[3] for c in _checkouts(app)] == [[("wechat_pay", 10800)]]
