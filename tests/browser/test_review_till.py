@@ -1,0 +1,59 @@
+"""Review (issue 13), in Chromium: the till closes only the bill the cashier was shown, and
+the keyboard alone reaches Confirm while Enter in the scan field never closes a bill."""
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.test_till_browser import _checkouts, _scan
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+def test_points_typed_then_confirm_clicked_prices_again_first(new_page, login, new_member, live_server, javascript):
+    m = new_member(name="改分顾客", points=50)
+    page = new_page(java_script_enabled=javascript)
+    login(page, "cashier")
+    page.goto("/till")
+    page.fill("#f-scan", "SALMON")
+    page.press("#f-scan", "Enter")
+    expect(page.locator(".lines tr[data-sku=SALMON]")).to_be_visible()
+    page.fill("#f-scan", m["card_no"])
+    page.press("#f-scan", "Enter")
+    expect(page.locator(".member-strip")).to_contain_text("改分顾客")
+    expect(page.locator("#confirm")).to_contain_text("68.00")
+    # 50 points typed into the box, then Confirm clicked at once (it still says 68.00).
+    page.fill("#f-redeem_points", "50")
+    page.locator("#confirm").click()
+    page.wait_for_load_state()
+    expect(page.locator("#repriced")).to_be_visible()
+    expect(page.locator("#confirm")).to_contain_text("18.00")
+    assert _checkouts(live_server, m["id"]) == []
+    page.locator("#confirm").click()
+    page.wait_for_url("**/till/receipts/**")
+    assert [c[1] for c in _checkouts(live_server, m["id"])] == [1800]
+
+
+def test_keyboard_only_enter_in_the_scan_field_never_closes_and_tab_reaches_confirm(page, login, live_server):
+    from crm.checkout.models import Checkout
+
+    count = lambda: live_server.run(lambda: Checkout.query.count())  # noqa: E731
+    before = count()
+    login(page, "cashier")
+    page.goto("/till")
+    expect(page.locator("#f-scan")).to_be_focused()
+    _scan(page, "TEA")
+    expect(page.locator(".lines tr[data-sku=TEA]")).to_be_visible()
+    expect(page.locator("#confirm")).to_be_visible()
+    for _ in range(3):  # Enter, Enter, Enter in the (empty) scan field: pricing only
+        page.locator("#f-scan").focus()
+        page.keyboard.press("Enter")
+        page.wait_for_timeout(200)
+    assert count() == before and "/till/receipts/" not in page.url
+    page.locator("#f-scan").focus()
+    for _tab in range(80):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "confirm":
+            break
+    else:
+        pytest.fail("Tab never reached the Confirm button")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/till/receipts/**")
+    assert count() == before + 1
