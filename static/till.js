@@ -59,16 +59,33 @@
     filterTiles();
   }
 
-  function swapIn(html, pairs, scanned) {
+  // The text boxes as a request sends them ({id: value}): what differs when its answer comes
+  // back was typed meanwhile, and is kept (with the focus) in the form swapped in.
+  function boxes() {
+    const values = {};
+    form.querySelectorAll("input[id]:not([type=hidden]):not([type=radio]):not([type=checkbox])")
+      .forEach((input) => { values[input.id] = input.value; });
+    return values;
+  }
+
+  function swapIn(html, pairs, scanned, sent) {
     const doc = new DOMParser().parseFromString(html, "text/html");
     const fresh = doc.querySelector("form[data-till]");
     if (!fresh) return false;
+    const now = boxes();
+    const typedMeanwhile = Object.keys(now).filter((id) => id !== "f-scan" && sent && id in sent && now[id] !== sent[id]);
+    const active = document.activeElement && typedMeanwhile.includes(document.activeElement.id)
+      ? document.activeElement.id : "";
     const typed = $("#f-scan") ? $("#f-scan").value : "";
     const scrolls = [".tiles", ".bill-lines"].map((s) => ($(s) ? $(s).scrollTop : 0));
     form.innerHTML = fresh.innerHTML;
     [".tiles", ".bill-lines"].forEach((s, i) => { if ($(s)) $(s).scrollTop = scrolls[i]; });
     const scan = $("#f-scan");
     if (scan && typed) scan.value = typed; // what a scanner typed while the request was away
+    typedMeanwhile.forEach((id) => {
+      const box = form.querySelector(`#${CSS.escape(id)}`);
+      if (box) box.value = now[id];
+    });
     filterTiles();
     // The line just added or changed comes into view in the list of lines.
     const [name, value] = pairs[0] || [];
@@ -76,7 +93,8 @@
       ? form.querySelector(`.lines tr[data-sku="${CSS.escape(value)}"]`)
       : (scanned ? form.querySelector(".lines tbody tr:last-child") : null);
     if (row) row.scrollIntoView({ block: "nearest" });
-    const target = (typed && scan) || form.querySelector("[aria-invalid=true]") || form.querySelector("[autofocus]");
+    const target = (typed && scan) || (active && form.querySelector(`#${CSS.escape(active)}`))
+      || form.querySelector("[aria-invalid=true]") || form.querySelector("[autofocus]");
     if (target) target.focus({ preventScroll: Boolean(row) });
     return true;
   }
@@ -87,6 +105,7 @@
     busy = true;
     form.setAttribute("aria-busy", "true");
     const data = new FormData(form);
+    const sent = boxes();
     data.delete("action");
     data.set("scan", scanText);
     data.append(pair[0], pair[1]);
@@ -94,7 +113,7 @@
                                       headers: { "Accept": "text/html" } })
       .then((response) => response.text().then((html) => ({ response, html })))
       .then(({ response, html }) => {
-        if (response.redirected || !swapIn(html, [pair], Boolean(scanText.trim()))) {
+        if (response.redirected || !swapIn(html, [pair], Boolean(scanText.trim()), sent)) {
           window.location.assign(response.url);
         }
       })

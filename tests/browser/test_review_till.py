@@ -57,3 +57,21 @@ def test_keyboard_only_enter_in_the_scan_field_never_closes_and_tab_reaches_conf
     page.keyboard.press("Enter")
     page.wait_for_url("**/till/receipts/**")
     assert count() == before + 1
+
+
+def test_what_is_typed_while_a_tap_is_on_its_way_is_kept(page, login, new_member):
+    m = new_member(name="快手顾客", points=50)
+    login(page, "cashier")
+    page.goto("/till")
+    page.fill("#f-scan", m["card_no"])
+    page.press("#f-scan", "Enter")
+    expect(page.locator(".member-strip")).to_contain_text("快手顾客")
+    # The till's answers are slow today: the cashier taps a tile, then types points while it is away.
+    page.route("**/till", lambda route: (page.wait_for_timeout(800), route.continue_()))
+    page.locator(".tile[value=TEA]").click()
+    page.locator("#f-redeem_points").click()
+    page.keyboard.type("1")
+    expect(page.locator(".lines tr[data-sku=TEA]")).to_be_visible()
+    page.keyboard.type("5")  # still typing after the bill came back
+    expect(page.locator("#f-redeem_points")).to_have_value("15")
+    expect(page.locator("#f-redeem_points")).to_be_focused()
