@@ -64,13 +64,14 @@ def decode(raw: bytes | str) -> tuple[str, str]:
     reads the whole file without an error."""
     if not isinstance(raw, bytes):
         return raw.lstrip("\ufeff"), "utf-8"
+    raw = raw.removeprefix(b"\xef\xbb\xbf")  # the UTF-8 mark; a converter may put it on GBK text too
     for encoding in ENCODINGS:
         try:
-            return raw.decode("utf-8-sig" if encoding == "utf-8" else encoding), encoding
-        except UnicodeDecodeError:
-            continue
-    raise Invalid(_("The file is neither UTF-8 nor GBK/GB18030 text. In Excel, save it as “CSV UTF-8”."),
-                  code="invalid_encoding", field="file")
+            return raw.decode(encoding), encoding
+        except UnicodeDecodeError as exc:
+            line = raw[:exc.start].count(b"\n") + 1  # where the last encoding tried (GB18030) stopped
+    raise Invalid(_("Line %(line)d of the file is neither UTF-8 nor GBK/GB18030 text (it may be damaged). "
+                    "In Excel, save it as “CSV UTF-8”.", line=line), code="invalid_encoding", field="file", line=line)
 
 
 def _text(raw: bytes | str) -> str:
