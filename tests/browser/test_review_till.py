@@ -75,3 +75,30 @@ def test_what_is_typed_while_a_tap_is_on_its_way_is_kept(page, login, new_member
     page.keyboard.type("5")  # still typing after the bill came back
     expect(page.locator("#f-redeem_points")).to_have_value("15")
     expect(page.locator("#f-redeem_points")).to_be_focused()
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+def test_back_after_close_then_confirm_again_shows_the_same_receipt(new_page, login, new_member, live_server,
+                                                                     javascript):
+    m = new_member(name="回退顾客")
+    page = new_page(java_script_enabled=javascript)
+    login(page, "cashier")
+    page.goto("/till")
+    page.fill("#f-scan", m["card_no"])
+    page.press("#f-scan", "Enter")
+    expect(page.locator(".member-strip")).to_contain_text("回退顾客")
+    page.fill("#f-scan", "TEA")
+    page.press("#f-scan", "Enter")
+    expect(page.locator(".lines tr[data-sku=TEA]")).to_be_visible()
+    page.locator("#confirm").click()
+    page.wait_for_url("**/till/receipts/**")
+    receipt = page.url
+    page.go_back()
+    page.wait_for_load_state()
+    if page.locator("#confirm").count():  # the priced bill again (from the cache): Confirm once more
+        page.locator("#confirm").click()
+        page.wait_for_url("**/till/receipts/**")
+        assert page.url == receipt
+    else:  # a fresh till: nothing of the closed bill is on it
+        expect(page.locator(".lines tr[data-sku]")).to_have_count(0)
+    assert len(_checkouts(live_server, m["id"])) == 1
