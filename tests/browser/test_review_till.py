@@ -77,11 +77,11 @@ def test_what_is_typed_while_a_tap_is_on_its_way_is_kept(page, login, new_member
     expect(page.locator("#f-redeem_points")).to_be_focused()
 
 
-@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
-def test_back_after_close_then_confirm_again_shows_the_same_receipt(new_page, login, new_member, live_server,
-                                                                     javascript):
+def test_back_after_close_then_confirm_again_shows_the_same_receipt(new_page, login, new_member, live_server):
+    # (Without JavaScript the priced page is a POST's answer: Chromium may or may not have it
+    # cached; the same form sent again is tests/test_till_ui.py::test_quote_then_close_then_receipt.)
     m = new_member(name="回退顾客")
-    page = new_page(java_script_enabled=javascript)
+    page = new_page()
     login(page, "cashier")
     page.goto("/till")
     page.fill("#f-scan", m["card_no"])
