@@ -57,3 +57,14 @@ def test_choosing_how_the_guest_pays_after_pricing_still_closes_at_once(app, sta
     r = ui.post("/till", _resend(page, {"pay_method": "wechat_pay", "action": "close"}, token))
     assert r.status_code == 302
     assert [c[3] for c in _checkouts(app)] == [[("wechat_pay", 10800)]]
+
+
+def test_a_quantity_in_superscript_or_circled_digits_is_named_beside_the_line(app, staff, catalogue):
+    # "²" and "①" are digits to str.isdigit() but not to int(): the till answered 500.
+    ui, token = _till(app)
+    for qty in ("²", "①"):
+        r = ui.post("/till", {"store_code": "BJ01", "sku": "SALMON", "qty": qty, "till_token": token,
+                              "action": "close"})
+        assert r.status_code == 422, qty
+        assert 'id="e-items"' in text(r)
+    assert _checkouts(app) == []

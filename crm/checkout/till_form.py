@@ -80,7 +80,7 @@ class _Lines:
 
 def _int_or_raw(value: str):
     value = (value or "").strip()
-    return int(value) if value.isdigit() else value
+    return int(value) if value.isdecimal() else value  # not isdigit(): "²" is a digit int() refuses
 
 
 @dataclass
