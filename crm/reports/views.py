@@ -14,6 +14,7 @@ from marshmallow import ValidationError
 
 from ..auth.access import allow
 from ..auth.roles import ADMIN, MANAGERS, MARKETING
+from ..core.bounds import MAX_ID
 from ..core.forms import commit_or_errors, errors_of, form_to_dict
 from ..core.money import parse_amount
 from ..core.segments import SEGMENTS
@@ -286,7 +287,8 @@ def _competitor_post() -> dict:
 
     def save():
         if form.get("op") == "month":
-            if not (form.get("competitor_id") or "").isdigit():
+            chosen = form.get("competitor_id") or ""  # an option's value: ASCII digits within an id's range
+            if not (chosen.isascii() and chosen.isdigit() and int(chosen) <= MAX_ID):
                 raise Invalid(_("Choose the competitor."), field="_form")
             data = CompetitorMonthSchema().load({k: form.get(k) for k in (
                 "year", "month", "available_rooms", "rooms_sold", "room_revenue")})
