@@ -28,3 +28,10 @@ def test_history_page_far_past_the_end_is_the_member_page(app, staff, member_fac
         r = ui.get(f"/members/{m['id']}?page={page_no}")
         assert r.status_code == 200, page_no
         assert "翻页客" in text(r)
+
+
+def test_search_results_page_far_past_the_end_is_the_search_page(app, staff, member_factory):
+    member_factory(mobile="13700001212")
+    ui = ui_login(app, "frontdesk", lang="en")
+    r = ui.get("/?q=137&page=99999999999999999999")  # was a bare "out of range" page
+    assert r.status_code == 200 and 'name="q"' in text(r)

@@ -46,7 +46,7 @@ def _choices():
 @allow(MEMBER_LOOKUP)
 def search():
     q = request.args.get("q", "").strip()
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = min(max(request.args.get("page", 1, type=int), 1), MAX_ID)
     members, total, refused = [], 0, None
     if q:
         try:
