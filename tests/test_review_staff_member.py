@@ -35,3 +35,24 @@ def test_search_results_page_far_past_the_end_is_the_search_page(app, staff, mem
     ui = ui_login(app, "frontdesk", lang="en")
     r = ui.get("/?q=137&page=99999999999999999999")  # was a bare "out of range" page
     assert r.status_code == 200 and 'name="q"' in text(r)
+
+
+def test_points_adjustment_sent_twice_adjusts_once_and_too_much_is_named_beside_points(app, staff, member_factory,
+                                                                                      give_points, login_api):
+    import re
+    m = member_factory()
+    give_points(m["id"], 5)
+    manager = ui_login(app, "manager", lang="en")
+    page = text(manager.get(f"/members/{m['id']}"))
+    form = re.search(r'action="/members/\d+/points/adjust".*?</form>', page, re.S)[0]
+    token = re.search(r'name="form_token" value="([^"]+)"', form)[1]
+    url = f"/members/{m['id']}/points/adjust"
+    body = {"points": "-5", "reason": "double tap", "form_token": token}
+    assert manager.post(url, body).status_code == 302
+    assert manager.post(url, body).status_code == 302  # the same form again: nothing twice
+    assert login_api("manager").get(f"/api/v1/members/{m['id']}/points").json["balance"] == 0
+    # Below the balance: the message is beside the points box, with what was typed kept.
+    manager.get(f"/members/{m['id']}")  # a fresh form
+    r = manager.post(url, {"points": "-1", "reason": "one more"})
+    assert r.status_code == 422
+    assert re.search(r'id="adjust-e-points">Not enough points: 0 available\.<', text(r))

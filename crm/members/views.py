@@ -164,7 +164,11 @@ def adjust_points(member_id):
         data = AdjustmentSchema().load(form_to_dict(form, drop_empty=False) | {
             "points": form.get("points", "").strip().lstrip("+").replace("−", "-")})
         store = stores.get_by_code(data["store_code"], active_only=True) if data.get("store_code") else None
-        entry = points.adjust(g.actor, member.id, data["points"], data["reason"], store=store)
+        try:
+            entry = points.adjust(g.actor, member.id, data["points"], data["reason"], store=store)
+        except points.InsufficientPoints as exc:
+            exc.field = "points"  # below the balance: said beside the points box
+            raise
         return {"points": entry.points}
     done, errors = commit_or_errors(save, once=form.get("form_token", ""))
     if errors:
