@@ -4,7 +4,7 @@ quantity) prices again instead of closing at a figure nobody saw."""
 import re
 
 from tests.conftest import audit_problems
-from tests.test_till_flow import _checkouts, _till
+from tests.test_till_flow import _checkouts, _lines, _till
 from tests.test_till_flow import _resend as _resend_fields
 from tests.test_ui import text
 
@@ -68,3 +68,24 @@ def test_a_quantity_in_superscript_or_circled_digits_is_named_beside_the_line(ap
         assert r.status_code == 422, qty
         assert 'id="e-items"' in text(r)
     assert _checkouts(app) == []
+
+
+def test_a_scan_that_is_both_an_items_sku_and_a_members_mobile_or_card_is_not_guessed(app, staff, catalogue,
+                                                                                     member_factory, issue_card):
+    # A catalogue SKU equal to a member's mobile (or card number): the scan added the dish and
+    # never named the guest. The cashier is told which field settles it.
+    m = member_factory(mobile="13700009999", name="撞号客")
+    card = issue_card(m["id"]).json
+    for sku in ("13700009999", card["card_no"]):
+        assert catalogue.post("/api/v1/items", json={"sku": sku, "name": "撞号菜", "category": "drinks",
+                                                     "list_price": "5.00"}).status_code == 201
+    ui, token = _till(app)
+    for scanned in ("13700009999", card["card_no"]):
+        r = ui.post("/till", {"store_code": "BJ01", "scan": scanned, "till_token": token})
+        page = text(r)
+        assert r.status_code == 422 and _lines(page) == {}
+        assert re.search(r'id="e-scan">[^<]*Member card', page)
+    # The member card field (or a tap on the tile) settles it.
+    page = text(ui.post("/till", {"store_code": "BJ01", "card_code": "13700009999", "add": "13700009999",
+                                  "till_token": token}))
+    assert "撞号客" in page and _lines(page) == {"13700009999": 1}

@@ -205,6 +205,11 @@ def _scan(state: TillForm, lines: _Lines, text: str, store, today):
     state.changed = True
     match = _SCAN_QTY.match(text)
     sku = catalog.find_sku(match[1] if match else text)
+    if sku and not match and _looks_like_member(text) and db.session.scalars(members.search(text)).first():
+        state.errors["scan"] = _("“%(text)s” is both an item's code and a member's mobile or card: type it in the "
+                                 "Member card field for the member, or tap the item in the catalogue.", text=text)
+        state.fields["scan"] = text
+        return
     if sku:
         lines.add(sku, int(match[2]) if match else 1)
         return
