@@ -89,3 +89,25 @@ def test_a_scan_that_is_both_an_items_sku_and_a_members_mobile_or_card_is_not_gu
     page = text(ui.post("/till", {"store_code": "BJ01", "card_code": "13700009999", "add": "13700009999",
                                   "till_token": token}))
     assert "撞号客" in page and _lines(page) == {"13700009999": 1}
+
+
+def test_two_tills_spending_one_wallet_at_once_take_it_once_and_say_what_is_left(app, staff, catalogue,
+                                                                                  member_factory, cashier):
+    from tests.test_races import race
+
+    m = member_factory(mobile="13700003333")
+    cashier.post(f"/api/v1/members/{m['id']}/wallet/top-ups",
+                 json={"store_code": "BJ01", "amount": "100.00", "payment_method": "cash"})
+    tills = []
+    for _tab in range(2):  # two tabs (two tills), each with its own priced bill paying 68.00 from stored value
+        ui, token = _till(app)
+        page = text(ui.post("/till", {"scan": "SALMON", "card_code": "13700003333", "wallet_amount": "68.00",
+                                      "store_code": "BJ01", "till_token": token, "action": "quote"}))
+        assert 'id="wallet-paid">−68.00<' in page
+        tills.append((ui, _resend(page, {"wallet_amount": "68.00", "action": "close"}, token)))
+    results = race(2, lambda i: tills[i][0].post("/till", tills[i][1]))
+    assert sorted(r.status_code for r in results) == [302, 422]
+    refused = text(next(r for r in results if r.status_code == 422))
+    assert re.search(r'id="e-wallet_amount">Only 32\.00 stored value is left', refused)
+    assert [c[2] for c in _checkouts(app)] == [6800]
+    assert not audit_problems(app)
