@@ -90,6 +90,7 @@ def _init_extensions(app):
     app.before_request(enforce_access)
 
     from .auth.roles import ROLE_NAMES
+    from .catalog.labels import category_name
     from .core.forms import new_form_token
     from .core.money import format_fen
 
@@ -100,6 +101,7 @@ def _init_extensions(app):
                 "form_token": new_form_token}
 
     app.add_template_filter(format_fen, "money")
+    app.add_template_filter(category_name, "category")
 
 
 def _register_blueprints(app):

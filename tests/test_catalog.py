@@ -68,3 +68,12 @@ def test_a_rate_typed_as_the_zhe_number_is_refused(catalogue, store_today):
     r = catalogue.post("/api/v1/promotions", json={"code": "OOPS", "name": "x", "rate": "7.7",
                                                    "starts_on": store_today, "ends_on": store_today})
     assert r.status_code == 422 and "rate" in r.json["error"]["details"]["fields"]
+
+
+def test_the_catalogue_shows_category_names_in_the_page_language_not_their_keys(app, staff, catalogue):
+    from tests.test_ui import text, ui_login
+    page = text(ui_login(app, staff["manager"], lang="en").get("/catalog/"))
+    assert "<td>Drinks</td>" in page and "<td>Sashimi</td>" in page and "<td>drinks</td>" not in page
+    zh = text(ui_login(app, staff["manager"], lang="zh_CN").get("/catalog/"))
+    assert "<td>饮品</td>" in zh, \
+        [line for line in zh.splitlines() if "TEA" in line]

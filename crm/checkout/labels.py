@@ -1,12 +1,9 @@
-"""Words the till and the receipt show for the keys bills carry (item categories, tenders);
+"""Words the till and the receipt show for the keys bills carry (tenders; item categories come from the catalogue);
 lazy, so each page shows them in its own language."""
 from flask_babel import lazy_gettext as _l
 
-# The demo menu's categories; a category not listed here shows as its key.
-CATEGORY_NAMES = {
-    "sashimi": _l("Sashimi"), "seafood": _l("Seafood"), "hot": _l("Hot dishes"), "staple": _l("Staples"),
-    "vegetable": _l("Vegetables"), "drinks": _l("Drinks"), "room": _l("Rooms"), "breakfast": _l("Breakfast"),
-}
+from ..catalog.labels import CATEGORY_NAMES  # noqa: F401 - the till's and receipt's words for them
+
 # The means a cashier picks for the part of the bill not paid from stored value.
 PAY_METHOD_NAMES = {"cash": _l("Cash"), "bank_card": _l("Bank card"), "wechat_pay": _l("WeChat Pay"),
                     "alipay": _l("Alipay")}
