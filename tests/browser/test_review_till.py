@@ -102,3 +102,24 @@ def test_back_after_close_then_confirm_again_shows_the_same_receipt(new_page, lo
     else:  # a fresh till: nothing of the closed bill is on it
         expect(page.locator(".lines tr[data-sku]")).to_have_count(0)
     assert len(_checkouts(live_server, m["id"])) == 1
+
+
+@pytest.mark.parametrize("width, height", [(768, 1024), (390, 844)])
+def test_the_changed_since_priced_note_fits_a_tablet_and_a_phone(new_page, login, axe, new_member, width, height):
+    m = new_member(name="窄屏顾客", points=50)
+    page = new_page(width=width, height=height)
+    login(page, "cashier")
+    page.goto("/till")
+    page.fill("#f-scan", m["card_no"])
+    page.press("#f-scan", "Enter")
+    expect(page.locator(".member-strip")).to_contain_text("窄屏顾客")
+    page.locator(".tile[value=SALMON]").click()
+    expect(page.locator("#confirm")).to_contain_text("68.00")
+    page.fill("#f-redeem_points", "10")
+    page.locator("#confirm").click()
+    expect(page.locator("#repriced")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    page.locator("#confirm").scroll_into_view_if_needed()
+    expect(page.locator("#confirm")).to_contain_text("58.00")
+    found = axe(page)
+    assert not found, str(found)
