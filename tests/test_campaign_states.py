@@ -165,3 +165,16 @@ def test_resume_says_why_when_the_template_broke_meanwhile(app, staff, marketing
     page = text(ui.get(r.headers["Location"]))
     assert "The template cannot be used (line 2): “nickname” is not something a message can show." in page
     assert marketing.get(f"/api/v1/campaigns/{cid}").json["state"] == "paused"
+
+
+def test_cancel_without_javascript_asks_on_a_page_first(app, staff, marketing):
+    cid = campaign(marketing, channel="outbox", schedule="once", send_at="2027-05-01T10:00:00+08:00")
+    ui = ui_login(app, staff["marketing"], lang="en")
+    page = text(ui.get(f"/marketing/campaigns/{cid}"))
+    assert 'data-confirm-field="confirmed"' in page  # with JS the dialog answers for the page
+    r = ui.post(f"/marketing/campaigns/{cid}/action", {"action": "cancel"})  # no JS: no dialog was shown
+    assert r.status_code == 200 and "Cancel this campaign for good?" in text(r) and 'name="confirmed"' in text(r)
+    assert marketing.get(f"/api/v1/campaigns/{cid}").json["state"] == "scheduled"  # nothing happened yet
+    r = ui.post(f"/marketing/campaigns/{cid}/action", {"action": "cancel", "confirmed": "1"})
+    assert "Campaign cancelled." in text(ui.get(r.headers["Location"]))
+    assert marketing.get(f"/api/v1/campaigns/{cid}").json["state"] == "cancelled"

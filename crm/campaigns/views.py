@@ -152,6 +152,8 @@ def _preview(campaign):
 @allow(MARKETERS)
 def campaign_action(campaign_id):
     action = request.form.get("action", "")
+    if action == "cancel" and request.form.get("confirmed") != "1":  # without JS no dialog asked: a page does
+        return _render("campaigns/confirm.html", campaign=service.get_campaign(campaign_id))
     _done, errors = _save(lambda: service.act(g.actor, campaign_id, action), lambda errors: errors)
     if _done is None:  # what stopped it, in words: a state someone changed meanwhile, a template that broke...
         flash(" ".join(str(m) for k, m in errors.items() if k != "_details")

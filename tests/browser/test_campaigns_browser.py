@@ -36,6 +36,7 @@ def test_the_campaign_form_shows_only_the_chosen_schedules_fields(page, login, s
     page.get_by_role("button", name="Save").click()
     expect(page).to_have_url(re.compile(r"/marketing/campaigns/\d+$"))
     expect(page.locator(".flash.success")).to_contain_text("Campaign saved as a draft")
+    page.wait_for_load_state()  # the URL changes before the new page's script has run
     assert _visible_groups(page) == ["recurring", "recurring holiday birthday"]  # the saved schedule's
 
 
