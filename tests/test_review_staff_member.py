@@ -56,3 +56,12 @@ def test_points_adjustment_sent_twice_adjusts_once_and_too_much_is_named_beside_
     r = manager.post(url, {"points": "-1", "reason": "one more"})
     assert r.status_code == 422
     assert re.search(r'id="adjust-e-points">Not enough points: 0 available\.<', text(r))
+
+
+@pytest.mark.parametrize(("role", "path"), [("manager", "/catalog/"), ("admin", "/admin/staff/"),
+                                            ("marketing", "/marketing/outbox")])
+def test_other_lists_far_past_the_end_are_their_own_page(app, staff, role, path):
+    ui = ui_login(app, staff[role], lang="en")
+    for page in ("99999999999999999999", "2147483648", "-5", "abc"):
+        r = ui.get(f"{path}?page={page}")
+        assert r.status_code == 200, (path, page, r.status_code)

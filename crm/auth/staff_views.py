@@ -4,7 +4,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from flask_babel import gettext as _
 
 from ..core.forms import commit_or_errors, form_to_dict
-from ..core.paging import paginate
+from ..core.paging import page_arg, paginate
 from ..stores import service as stores
 from . import service
 from .access import allow
@@ -37,7 +37,7 @@ def staff_list():
         if not errors:
             flash(_("Account %(username)s created.", username=created.username), "success")
             return redirect(url_for("staff_admin.staff_list"))
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = page_arg()
     rows, total = paginate(service.list_staff(), page, 100)
     return _page("auth/staff.html", 422 if errors else 200, staff=rows, total=total, page=page, form=form,
                  errors=errors)

@@ -9,7 +9,7 @@ from marshmallow import ValidationError
 from ..auth.access import allow
 from ..auth.roles import ADMIN, MANAGER, MARKETERS
 from ..core.forms import commit_or_errors, errors_of, form_to_dict
-from ..core.paging import paginate
+from ..core.paging import page_arg, paginate
 from ..core.segments import SEGMENTS
 from ..core.timeutil import local_today, zone
 from ..coupons import service as coupons
@@ -341,7 +341,7 @@ def _template_form(template_id):
 def outbox():
     args = {k: request.args.get(k) or None for k in ("status", "channel")}
     campaign_id = request.args.get("campaign_id", type=int)
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = page_arg()
     rows, total = paginate(service.deliveries(campaign_id=campaign_id, **args), page, 50)
     return _render("campaigns/outbox.html", deliveries=rows, total=total, page=page, args=args,
                    campaign_id=campaign_id, totals=service.status_totals(campaign_id))

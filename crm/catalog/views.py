@@ -5,7 +5,7 @@ from flask_babel import gettext as _
 from ..auth.access import allow
 from ..auth.roles import MANAGERS
 from ..core.forms import commit_or_errors, form_to_dict
-from ..core.paging import paginate
+from ..core.paging import page_arg, paginate
 from ..members import levels
 from ..stores import service as stores
 from . import service
@@ -32,7 +32,7 @@ def _item_page(item, form, errors, creating):
 @allow(MANAGERS)
 def items():
     q = request.args.get("q", "").strip()
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = page_arg()
     rows, total = paginate(service.list_items(q), page, 50)
     return render_template("catalog/items.html", items=rows, total=total, page=page, q=q)
 

@@ -1,14 +1,22 @@
 """`?page=&per_page=` -> {"items", "page", "per_page", "total"}."""
+from flask import request
 from marshmallow import Schema, fields, validate
 from sqlalchemy import func, select
 
 from ..extensions import db
+from .bounds import MAX_ID
 from .fields import Int
 
 
 class PageArgs(Schema):
     page = Int(load_default=1, validate=validate.Range(min=1))
     per_page = Int(load_default=20, validate=validate.Range(min=1, max=200))
+
+
+def page_arg() -> int:
+    """A staff page's `?page=`: junk is page 1 and a huge number is clamped, so a page past the
+    end shows the list's own "nothing here" (and its way back) rather than an error page."""
+    return min(max(request.args.get("page", 1, type=int), 1), MAX_ID)
 
 
 def paginate(stmt, page: int, per_page: int):

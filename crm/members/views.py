@@ -12,9 +12,8 @@ from ..cards import service as cards
 from ..cards.models import PAYMENT_LABELS, PAYMENT_METHODS
 from ..checkout import service as checkout
 from ..core import reasons
-from ..core.bounds import MAX_ID
 from ..core.forms import commit_or_errors, form_to_dict
-from ..core.paging import paginate
+from ..core.paging import page_arg, paginate
 from ..core.phones import mobile_for_viewer, sees_full_mobiles
 from ..core.segments import SEGMENTS
 from ..coupons import service as coupons
@@ -46,7 +45,7 @@ def _choices():
 @allow(MEMBER_LOOKUP)
 def search():
     q = request.args.get("q", "").strip()
-    page = min(max(request.args.get("page", 1, type=int), 1), MAX_ID)
+    page = page_arg()
     members, total, refused = [], 0, None
     if q:
         try:
@@ -129,7 +128,7 @@ def _detail_page(member, *, adjust_form=None, adjust_errors=None, status=200):
     recent, _total = paginate(checkout.list_checkouts(member_id=member.id), 1, 10)
     messages, _total = paginate(campaigns.deliveries(member_id=member.id), 1, 5)  # "did you get our SMS?"
     filters, filter_errors = _history_filters()
-    history_page = min(max(request.args.get("page", 1, type=int), 1), MAX_ID)  # past the end: links back
+    history_page = page_arg()  # past the end: links back
     events, events_total = history.page(member.id, filters, history_page)
     return render_template("members/detail.html", member=member, cards=cards.cards_of(member.id),
                            messages=messages, delivery_labels=DELIVERY_LABELS, channel_labels=CHANNEL_LABELS,
