@@ -282,7 +282,7 @@ def test_the_void_form_sent_twice_voids_once(app, staff, catalogue, rich_member,
     ui = ui_login(app, "manager")
     page = text(ui.get(f"/till/receipts/{bill['id']}"))
     token = re.search(r'name="form_token" value="([0-9a-f]{32})"', page)[1]
-    sent = {"reason": "wrong table", "form_token": token, "csrf_token": ui.csrf}
+    sent = {"confirmed": "1", "reason": "wrong table", "form_token": token, "csrf_token": ui.csrf}
     clients = _same_browser(ui, app, 2)
     results = race(2, lambda i: clients[i].post(f"/till/receipts/{bill['id']}/void", data=sent).status_code)
     assert results == [302, 302]
@@ -397,7 +397,7 @@ def test_a_void_or_refund_reason_past_200_characters_is_a_field_error(app, staff
     assert r.status_code == 422
     ui = ui_login(app, "manager")
     ui.get(f"/till/receipts/{bill['id']}")
-    page = ui.post(f"/till/receipts/{bill['id']}/void", {"reason": "长" * 201})
+    page = ui.post(f"/till/receipts/{bill['id']}/void", {"confirmed": "1", "reason": "长" * 201})
     assert page.status_code == 422 and "200" in text(page)
     assert cashier.get(f"/api/v1/checkouts/{bill['id']}").json["status"] == "closed"
     ui.get(f"/members/{rich_member['id']}")
@@ -414,8 +414,9 @@ def test_a_form_token_answers_only_the_form_it_came_with(app, staff, catalogue, 
     bills = [checkout([("TEA", 1)], member_id=m["id"]).json["id"] for _ in range(2)]
     ui = ui_login(app, "manager")
     token = re.search(r'name="form_token" value="([0-9a-f]{32})"', text(ui.get(f"/till/receipts/{bills[0]}")))[1]
-    assert ui.post(f"/till/receipts/{bills[0]}/void", {"reason": "first", "form_token": token}).status_code == 302
-    other_bill = ui.post(f"/till/receipts/{bills[1]}/void", {"reason": "first", "form_token": token})
+    first = {"confirmed": "1", "reason": "first", "form_token": token}
+    assert ui.post(f"/till/receipts/{bills[0]}/void", first).status_code == 302
+    other_bill = ui.post(f"/till/receipts/{bills[1]}/void", {"confirmed": "1", "reason": "first", "form_token": token})
     assert other_bill.status_code == 422 and "其他内容" in text(other_bill)
     assert cashier.get(f"/api/v1/checkouts/{bills[1]}").json["status"] == "closed"
     top_up = ui.post(f"/members/{m['id']}/wallet/top-up", {"amount": "100", "store_code": "BJ01",

@@ -70,11 +70,15 @@ def test_manager_voids_from_the_receipt(app, staff, catalogue, member_factory, c
     bill = checkout([("SALMON", 2), ("TEA", 1)], member_id=m["id"]).json
     cashier_ui, _ = _till(app)
     assert f"/till/receipts/{bill['id']}/void" not in text(cashier_ui.get(f"/till/receipts/{bill['id']}"))
-    assert cashier_ui.post(f"/till/receipts/{bill['id']}/void", {"reason": "x"}).status_code == 403
+    assert cashier_ui.post(f"/till/receipts/{bill['id']}/void", {"confirmed": "1", "reason": "x"}).status_code == 403
     manager_ui, _ = _till(app, "manager")
-    manager_ui.get(f"/till/receipts/{bill['id']}")
-    assert manager_ui.post(f"/till/receipts/{bill['id']}/void", {"reason": ""}).status_code == 422
-    r = manager_ui.post(f"/till/receipts/{bill['id']}/void", {"reason": "录错桌"})
+    receipt = text(manager_ui.get(f"/till/receipts/{bill['id']}"))
+    assert 'data-confirm-field="confirmed"' in receipt  # with JS the dialog answers for the page
+    ask = manager_ui.post(f"/till/receipts/{bill['id']}/void", {"reason": "录错桌"})  # no JS: no dialog was shown
+    assert ask.status_code == 200 and 'id="confirm-question"' in text(ask) and 'name="confirmed"' in text(ask)
+    assert catalogue.get(f"/api/v1/checkouts/{bill['id']}").json["status"] == "closed"  # nothing done yet
+    assert manager_ui.post(f"/till/receipts/{bill['id']}/void", {"confirmed": "1", "reason": ""}).status_code == 422
+    r = manager_ui.post(f"/till/receipts/{bill['id']}/void", {"confirmed": "1", "reason": "录错桌"})
     assert r.status_code == 302
     page = text(manager_ui.get(r.location))
     assert "已作废" in page and "录错桌" in page and "积分已冲回" in page

@@ -237,6 +237,10 @@ def receipt(checkout_id):
 @bp.post("/till/receipts/<int:checkout_id>/void")
 @allow(MANAGERS)
 def void(checkout_id):
+    if request.form.get("confirmed") != "1":  # without JS no dialog asked: the receipt asks, nothing is done yet
+        return render_template("till/receipt.html", c=service.get_checkout(checkout_id), errors={},
+                               tender_names=TENDER_NAMES, confirm_void=True)
+
     def save():
         service.void(g.actor, checkout_id, request.form.get("reason", ""))
         return {"checkout_id": checkout_id}
