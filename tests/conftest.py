@@ -246,6 +246,26 @@ def catalogue(login_api):
 
 
 @pytest.fixture
+def marketing(login_api):
+    return login_api("marketing")
+
+
+@pytest.fixture
+def gateway(app, monkeypatch):
+    """A loopback SMS gateway (tests/servers.Gateway) the app sends to, throttle at 1,000/s and
+    a fresh throttle window, so no earlier test's sends count against this one's."""
+    from crm.campaigns import dispatch
+    from tests.servers import Gateway
+    gw = Gateway()
+    monkeypatch.setitem(app.config, "SMS_GATEWAY_URL", gw.url)
+    monkeypatch.setitem(app.config, "SMS_GATEWAY_TOKEN", "gw-token")
+    monkeypatch.setitem(app.config, "SMS_RATE_LIMIT", "1000/second")
+    dispatch._limiter.storage.reset()
+    yield gw
+    gw.close()
+
+
+@pytest.fixture
 def cashier(login_api):
     return login_api("cashier")
 

@@ -1,10 +1,14 @@
-"""Run the real service (gunicorn, several workers) on loopback for end-to-end tests."""
+"""Real peers on loopback for end-to-end tests: the service (gunicorn, several workers) and a
+fake SMS gateway."""
 import contextlib
+import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import requests
@@ -64,3 +68,46 @@ def worker_pids(master_pid: int) -> list[int]:
     """The pids of a gunicorn master's workers (its child processes, Linux /proc)."""
     children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
     return [int(pid) for pid in children]
+
+
+class Gateway:
+    """A loopback SMS gateway that sends each Idempotency-Key once, as a real one would: `received`
+    holds what it delivered, `requests` the key of every request; it can answer with errors."""
+
+    def __init__(self):
+        self.received, self.fail_with, self.lock, self.keys = [], [], threading.Lock(), set()
+        self.requests = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                key = self.headers.get("Idempotency-Key")
+                with outer.lock:
+                    outer.requests.append(key)
+                    status = outer.fail_with.pop(0) if outer.fail_with else 200
+                    if status == 200 and key not in outer.keys:  # a repeated key is accepted, not sent again
+                        outer.keys.add(key)
+                        outer.received.append({**body, "auth": self.headers.get("Authorization"), "key": key})
+                self.send_response(status)
+                self.end_headers()
+                self.wfile.write(b'{"ok": true}' if status == 200 else b'{"error": "busy"}')
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/send"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def to(self):
+        return sorted(m["to"] for m in self.received)
+
+    @property
+    def delivered(self) -> dict:
+        """{Idempotency-Key: mobile} of what was delivered."""
+        return {m["key"]: m["to"] for m in self.received}
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()

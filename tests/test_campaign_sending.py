@@ -1,10 +1,8 @@
 """The scheduler on a fixed clock: birthdays, quiet hours, consent, real SMTP and SMS
 gateway servers on loopback, retries, and two schedulers at once."""
 import itertools
-import json
 import threading
 from datetime import date, datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -31,59 +29,6 @@ def at_shanghai(*args) -> datetime:
 pytestmark = pytest.mark.clock_at(at_shanghai(2026, 12, 1, 10, 0))
 
 
-class Gateway:
-    """A loopback SMS gateway that sends each Idempotency-Key once, as a real one would: `received`
-    holds what it delivered, `requests` the key of every request; it can answer with errors."""
-
-    def __init__(self):
-        self.received, self.fail_with, self.lock, self.keys = [], [], threading.Lock(), set()
-        self.requests = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                key = self.headers.get("Idempotency-Key")
-                with outer.lock:
-                    outer.requests.append(key)
-                    status = outer.fail_with.pop(0) if outer.fail_with else 200
-                    if status == 200 and key not in outer.keys:  # a repeated key is accepted, not sent again
-                        outer.keys.add(key)
-                        outer.received.append({**body, "auth": self.headers.get("Authorization"), "key": key})
-                self.send_response(status)
-                self.end_headers()
-                self.wfile.write(b'{"ok": true}' if status == 200 else b'{"error": "busy"}')
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/send"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def to(self):
-        return sorted(m["to"] for m in self.received)
-
-    @property
-    def delivered(self) -> dict:
-        """{Idempotency-Key: mobile} of what was delivered."""
-        return {m["key"]: m["to"] for m in self.received}
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def gateway(app, monkeypatch):
-    gw = Gateway()
-    monkeypatch.setitem(app.config, "SMS_GATEWAY_URL", gw.url)
-    monkeypatch.setitem(app.config, "SMS_GATEWAY_TOKEN", "gw-token")
-    monkeypatch.setitem(app.config, "SMS_RATE_LIMIT", "1000/second")
-    yield gw
-    gw.close()
-
-
 class Inbox:
     def __init__(self):
         self.messages = []
@@ -103,11 +48,6 @@ def smtp(app, monkeypatch):
     monkeypatch.setitem(app.config, "MAIL_FROM", "greetings@crm.example")
     yield inbox
     controller.stop()
-
-
-@pytest.fixture
-def marketing(login_api):
-    return login_api("marketing")
 
 
 def tick(app, now):

@@ -9,24 +9,10 @@ from sqlalchemy import select, update
 from crm.campaigns import fanout
 from crm.campaigns.models import Campaign, CampaignRun
 from crm.extensions import db
-from tests.test_campaign_sending import SMS, Gateway, at_shanghai, campaign, deliveries, tick
+from tests.test_campaign_sending import SMS, at_shanghai, campaign, deliveries, tick
 from tests.test_ui import text, ui_login
 
 pytestmark = pytest.mark.clock_at(at_shanghai(2026, 12, 1, 10, 0))
-
-
-@pytest.fixture
-def marketing(login_api):
-    return login_api("marketing")
-
-
-@pytest.fixture
-def gateway(app, monkeypatch):
-    gw = Gateway()
-    monkeypatch.setitem(app.config, "SMS_GATEWAY_URL", gw.url)
-    monkeypatch.setitem(app.config, "SMS_RATE_LIMIT", "1000/second")
-    yield gw
-    gw.close()
 
 
 def act(api, campaign_id, action):

@@ -22,11 +22,6 @@ MOTHERS_FATHERS = {2024: ("2024-05-12", "2024-06-16"), 2025: ("2025-05-11", "202
 LUNAR_KEYS = ("spring_festival", "lantern", "dragon_boat", "qixi", "mid_autumn", "double_ninth")
 
 
-@pytest.fixture
-def marketing(login_api):
-    return login_api("marketing")
-
-
 @pytest.mark.parametrize("year", sorted(LUNAR))
 def test_holiday_calendar_matches_the_published_dates(marketing, year):
     r = marketing.get(f"/api/v1/holidays?year={year}")

@@ -554,3 +554,48 @@ def test_the_till_never_writes_the_pin_back_into_the_page(app, staff, catalogue,
     for action in ("quote", "close"):
         page = text(ui.post("/till", {**form, "action": action}))
         assert "135799" not in page
+
+
+def test_a_split_tender_close_sent_four_times_at_once_with_one_key_is_one_bill(app, catalogue, rich_member,
+                                                                               cashier):
+    """A till retrying a split-tender close (a timeout, a double tap): one bill, one set of
+    tenders, one wallet payment; every answer that succeeded is the same bill."""
+    body = {"store_code": "BJ01", "member_id": rich_member["id"], "items": [{"sku": "LOBSTER", "qty": 1}],
+            "tenders": [{"method": "stored_value", "amount": "100.00"}, {"method": "cash", "amount": "200.00"},
+                        {"method": "wechat_pay"}]}  # the rest: 28.00
+    results = race(4, lambda i: api_call(app, cashier.token, "POST", "/api/v1/checkouts", body, key="split-1"))
+    assert all(s in (201, 409) for s, _, _ in results), results
+    bills = {b["id"] for s, _, b in results if s == 201}
+    assert len(bills) == 1, results
+    replay = cashier.post("/api/v1/checkouts", json=body, key="split-1")
+    assert replay.status_code == 201 and replay.json["id"] in bills
+    assert replay.json["tenders"] == [{"method": "stored_value", "amount": "100.00"},
+                                      {"method": "cash", "amount": "200.00"},
+                                      {"method": "wechat_pay", "amount": "28.00"}]
+    assert cashier.get("/api/v1/checkouts").json["total"] == 1
+    assert wallet_of(cashier, rich_member["id"])["balance"] == "300.00"
+    assert audit_problems(app) == []
+
+
+def test_a_points_adjustment_and_a_redeeming_close_of_one_member_at_once_never_overdraw(
+        app, catalogue, rich_member, cashier, login_api):
+    """A manager takes points back while a till redeems them: together they ask for more than
+    the member has, so exactly one wins (either one) and the balance never goes below zero."""
+    manager = login_api("manager").token
+
+    def act(i):
+        if i == 0:
+            return api_call(app, manager, "POST", f"/api/v1/members/{rich_member['id']}/points/adjustments",
+                            {"points": -250, "reason": "duplicate grant"})
+        return api_call(app, cashier.token, "POST", "/api/v1/checkouts",
+                        {"store_code": "BJ01", "member_id": rich_member["id"], "items": [{"sku": "LOBSTER", "qty": 1}],
+                         "redeem_points": 250}, key="redeem-1")
+    results = race(2, act)
+    assert sorted(s for s, _, _ in results) == [201, 409], results
+    assert [code for s, code, _ in results if s == 409] == ["insufficient_points"]
+    balance = points_of(cashier, rich_member["id"])
+    assert balance >= 0
+    adjusted = results[0][0] == 201
+    # 300 - 250 taken, plus what the bill earned if the close won (on 328.00 - 250.00 paid)
+    assert balance == (50 if adjusted else 50 + results[1][2]["points_earned"]), (results, balance)
+    assert audit_problems(app) == []

@@ -17,26 +17,11 @@ from crm.campaigns.models import Delivery
 from crm.core.timeutil import utcnow
 from crm.extensions import db
 from tests.servers import free_port
-from tests.test_campaign_sending import Gateway, Inbox, campaign
+from tests.test_campaign_sending import Inbox, campaign
 
 pytestmark = pytest.mark.clock_at("11:00")  # daytime in Beijing: no quiet hours
 SMS = {"sms": True, "email": False}
 EMAIL = {"sms": False, "email": True}
-
-
-@pytest.fixture
-def marketing(login_api):
-    return login_api("marketing")
-
-
-@pytest.fixture
-def gateway(app, monkeypatch):
-    gw = Gateway()
-    monkeypatch.setitem(app.config, "SMS_GATEWAY_URL", gw.url)
-    monkeypatch.setitem(app.config, "SMS_RATE_LIMIT", "1000/second")
-    dispatch._limiter.storage.reset()
-    yield gw
-    gw.close()
 
 
 def _in(app, fn):

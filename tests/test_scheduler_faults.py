@@ -21,21 +21,6 @@ from crm.core.timeutil import utcnow
 from crm.extensions import db
 from crm.members.models import Member
 from tests.servers import ROOT, SECRET_KEY, VENV_BIN, free_port
-from tests.test_campaign_sending import Gateway
-
-
-@pytest.fixture
-def marketing(login_api):
-    return login_api("marketing")
-
-
-@pytest.fixture
-def gateway(app, monkeypatch):
-    gw = Gateway()
-    monkeypatch.setitem(app.config, "SMS_GATEWAY_URL", gw.url)
-    monkeypatch.setitem(app.config, "SMS_RATE_LIMIT", "1000/second")
-    yield gw
-    gw.close()
 
 
 def _in(app, fn):

@@ -37,11 +37,6 @@ OVER_BUDGET = [
 ]
 
 
-@pytest.fixture
-def marketing(login_api):
-    return login_api("marketing")
-
-
 def _error_beside(page: str, field: str) -> str:
     match = re.search(rf'id="e-{field}">([^<]+)<', page)
     return match[1] if match else ""
