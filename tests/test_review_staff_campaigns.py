@@ -8,7 +8,7 @@ from crm.campaigns import fanout
 from crm.campaigns.models import Campaign, CampaignRun
 from crm.extensions import db
 from tests.test_campaign_sending import SMS, at_shanghai, campaign, deliveries, tick
-from tests.test_campaign_states import act, gateway, marketing  # noqa: F401 (fixtures)
+from tests.test_campaign_states import act
 
 pytestmark = pytest.mark.clock_at(at_shanghai(2026, 12, 1, 10, 0))
 
