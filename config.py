@@ -41,6 +41,11 @@ class Config:
     # key still verify until it is removed from the list.
     CARD_SIGNING_KEY = os.environ.get("CARD_SIGNING_KEY") or None
     CARD_SIGNING_KEYS_OLD = _list("CARD_SIGNING_KEYS_OLD")
+    # Payment PINs are kept as HMAC-SHA256 keyed with PIN_PEPPER, which never enters the
+    # database (crm/wallet/pins.py); unset, a key derived from SECRET_KEY. Rotate like the
+    # card key: the old one goes to PIN_PEPPERS_OLD until every PIN has been used once.
+    PIN_PEPPER = os.environ.get("PIN_PEPPER") or None
+    PIN_PEPPERS_OLD = _list("PIN_PEPPERS_OLD")
     SQLALCHEMY_DATABASE_URI = normalise_database_url(
         os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'instance' / 'crm.sqlite3'}")
     )

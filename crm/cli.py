@@ -54,6 +54,14 @@ def prune_idempotency_keys():
     click.echo(f"Removed {removed} expired keys.")
 
 
+@crm.command("pins")
+def pins_pending():
+    """Count payment PINs not yet under the current PIN_PEPPER (an old pepper or the former
+    scrypt hash); they move on their next successful use. Remove an old pepper at 0."""
+    from .wallet.service import pins_pending_rehash
+    click.echo(f"{pins_pending_rehash()} PINs not yet under the current PIN_PEPPER.")
+
+
 @crm.command("audit")
 def audit_ledgers():
     """Check every balance against its ledger and every void against its reversals; exit 1

@@ -1,7 +1,8 @@
 """The app's secrets are checked before it serves anything.
 
 SECRET_KEY signs the session cookie and CSRF tokens; CARD_SIGNING_KEY (and the old keys
-still accepted, CARD_SIGNING_KEYS_OLD) sign card QR codes. With a public or guessable key
+still accepted, CARD_SIGNING_KEYS_OLD) sign card QR codes; PIN_PEPPER (and PIN_PEPPERS_OLD)
+keys the hash of payment PINs. With a public or guessable key
 anyone could forge both, so in production a missing, well-known or short key stops the
 start-up with one line naming the setting (gunicorn prints it and exits non-zero).
 
@@ -82,8 +83,8 @@ def _refuse(name: str, why: str):
         "for a laptop demo use `make run` or CRM_ENV=development.")
 
 
-def _old_card_keys(app) -> list[str]:
-    old = app.config.get("CARD_SIGNING_KEYS_OLD") or []
+def _old_keys(app, name) -> list[str]:
+    old = app.config.get(name) or []
     if isinstance(old, str):
         old = old.split(",")
     return [k.strip() for k in old if k and k.strip()]
@@ -91,7 +92,8 @@ def _old_card_keys(app) -> list[str]:
 
 def check(app):
     """Refuse to start in production with weak secrets; in development make SECRET_KEY if missing."""
-    app.config["CARD_SIGNING_KEYS_OLD"] = _old_card_keys(app)
+    for name in ("CARD_SIGNING_KEYS_OLD", "PIN_PEPPERS_OLD"):
+        app.config[name] = _old_keys(app, name)
     if development(app):
         if not app.config.get("SECRET_KEY"):
             app.config["SECRET_KEY"] = _instance_key(Path(app.instance_path) / "secret_key")
@@ -99,12 +101,14 @@ def check(app):
     why = weakness(app.config.get("SECRET_KEY") or "")
     if why:
         _refuse("SECRET_KEY", why)
-    card_key = app.config.get("CARD_SIGNING_KEY")
-    if card_key and (why := weakness(card_key)):
-        _refuse("CARD_SIGNING_KEY", why)
-    for old in app.config["CARD_SIGNING_KEYS_OLD"]:
-        if why := weakness(old):
-            _refuse("CARD_SIGNING_KEYS_OLD", f"holds a key that {why}")
+    for name in ("CARD_SIGNING_KEY", "PIN_PEPPER"):
+        key = app.config.get(name)
+        if key and (why := weakness(key)):
+            _refuse(name, why)
+    for name in ("CARD_SIGNING_KEYS_OLD", "PIN_PEPPERS_OLD"):
+        for old in app.config[name]:
+            if why := weakness(old):
+                _refuse(name, f"holds a key that {why}")
 
 
 def _instance_key(path: Path) -> str:

@@ -7,26 +7,29 @@ decision, and every decrement is a conditional `UPDATE … WHERE balance >= :x`.
 are judged and counted under the member's lock too, so parallel wrong tries are counted
 one after another and the fifth locks the wallet for every later one.
 """
+import logging
 from datetime import date, datetime
 from decimal import Decimal
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..core import audit, ledger, locks, reasons
 from ..core.actor import Actor
 from ..core.money import format_fen, round_fen
 from ..core.timeutil import local_today, utcnow
 from ..coupons import service as coupons
-from ..errors import Conflict, Invalid, NotFound
+from ..errors import Conflict, DomainError, Invalid, NotFound
 from ..extensions import db
 from ..members import levels
 from ..programme import service as programme
+from . import pins
 from .models import BonusTier, WalletAccount, WalletEntry, WalletPin, WalletTopup
 
 PIN_TRIES = 5
+log = logging.getLogger(__name__)
 
 
 class InsufficientWallet(Conflict):
@@ -39,6 +42,13 @@ class WrongPin(Invalid):
 
 class WalletLocked(Conflict):
     code = "wallet_locked"
+
+
+class PinUnverifiable(DomainError):
+    """The PIN was hashed with a pepper this server lacks: a configuration fault, not a wrong
+    try, so nothing is counted against the member."""
+    status, code = 503, "pin_unverifiable"
+    message = _l("The PIN cannot be checked right now (server configuration); ask a manager.")
 
 
 # Accounts ------------------------------------------------------------------------------
@@ -214,9 +224,9 @@ def set_pin(actor: Actor, member_id: int, pin: str, current_pin: str | None = No
     row = _pin(member_id)
     if row is not None:
         check_pin(member_id, current_pin, required=True, field="current_pin")
-        row.pin_hash, row.failures, row.updated_at = generate_password_hash(pin), 0, utcnow()
+        row.pin_hash, row.failures, row.updated_at = pins.hash_pin(pin), 0, utcnow()
     else:
-        db.session.add(WalletPin(member_id=member_id, pin_hash=generate_password_hash(pin)))
+        db.session.add(WalletPin(member_id=member_id, pin_hash=pins.hash_pin(pin)))
     audit.record(actor, "wallet.pin_set", entity_type="member", entity_id=member_id)
 
 
@@ -236,7 +246,12 @@ def check_pin(member_id: int, pin: str | None, *, required: bool, field="pin", p
         return
     if not pin:
         raise Invalid(_("This payment needs the member's PIN."), code="pin_required", field=field)
-    if not check_password_hash(row.pin_hash, pin):
+    try:
+        right, rehash = pins.verify(row.pin_hash, pin)
+    except pins.UnknownPepper:
+        log.error("PIN of member %s cannot be checked: its pepper is not configured", member_id)
+        raise PinUnverifiable(field=field) from None
+    if not right:
         left = _count_failure(member_id)
         if left == 0:
             raise WrongPin(_("Wrong PIN. Wallet payments are now locked; a manager must unlock them."),
@@ -245,6 +260,8 @@ def check_pin(member_id: int, pin: str | None, *, required: bool, field="pin", p
                        keep_work=True)
     if row.failures:
         row.failures = 0
+    if rehash:  # made with an old pepper or the former slow hash: moved to the current pepper now
+        row.pin_hash, row.updated_at = pins.hash_pin(pin), utcnow()
 
 
 def _count_failure(member_id: int) -> int:
@@ -267,6 +284,12 @@ def unlock_pin(actor: Actor, member_id: int):
         raise NotFound(_("This member has no PIN."), code="no_pin")
     row.failures, row.locked_at = 0, None
     audit.record(actor, "wallet.pin_unlocked", entity_type="member", entity_id=member_id)
+
+
+def pins_pending_rehash() -> int:
+    """PINs stored under an old pepper or the former slow hash (see pins.py, rotation)."""
+    return db.session.scalar(select(func.count()).select_from(WalletPin).where(
+        WalletPin.pin_hash.not_like(pins.current_prefix() + "%"))) or 0
 
 
 def pin_state(member_id: int) -> dict:
