@@ -1,32 +1,42 @@
-"""Checkout throughput: a real gunicorn (several workers) on PostgreSQL, beside pgbench.
+"""Checkout throughput, measured beside its floor: a real gunicorn (several workers) on
+PostgreSQL against a bare Flask app doing only the writes a checkout needs, and pgbench.
 
 Builds a scratch PostgreSQL database with the app's migrations, one restaurant (BJ01),
 the seed dishes (SALMON, TEA), N members (default 10,000), each with an active card,
 1,000 points, 1,000.00 of stored value (a cash top-up) and 3 coupons of a cash coupon type
 BENCH10 (10.00 off a bill of 100.00 or more, unlimited stock), and a cashier. Then, one
-after the other so they don't share the CPU:
+after the other so they never share the CPU:
 
   1. pgbench (TPC-B, `-i -s 10`, then `-c <clients> -j 2 -T <seconds> -n`) in a second
      scratch database: what this PostgreSQL on this machine does with trivial transactions;
-  2. <clients> concurrent tills (a thread each, plain http.client, new Idempotency-Key per
-     request) against `gunicorn --workers <workers> wsgi:app`, 3 s warm-up, then <seconds>
-     measured, closing bills with POST /api/v1/checkouts:
-       20 % non-members; 80 % members (half by scanned QR card code, half by member id),
-       of which, each drawn independently, 30 % redeem 5 points, 30 % pay 50.00 from the
-       wallet (below the PIN threshold) and 20 % use one coupon (each coupon code is
-       handed out once, from a shared queue; that checkout is for the coupon's owner).
+  2. <rounds> rounds (default 3) of, back to back:
+       floor – the same clients against bench/floor_app.py under the same gunicorn: Flask
+               and one raw psycopg transaction of the twelve statements a member checkout
+               needs at minimum (no ORM, validation or business rules), in a third database;
+       real  – <clients> concurrent tills (a thread each, plain http.client, new
+               Idempotency-Key per request) against `gunicorn --workers <workers> wsgi:app`,
+               closing bills with POST /api/v1/checkouts:
+               20 % non-members; 80 % members (half by scanned QR card code, half by member
+               id), of which, each drawn independently, 30 % redeem 5 points, 30 % pay 50.00
+               from the wallet (below the PIN threshold) and 20 % use one coupon (each coupon
+               code handed out once, from a shared queue, to its owner's checkout);
+     closed loop, 3 s warm-up, then <seconds> measured; ratio = real / floor of the round;
+  3. open loop: the same mix offered at a fixed <rate>/s (default 100) for <seconds>, each
+     request's latency measured from its *scheduled* start, so queueing is not hidden;
+  4. statements per checkout, by kind of bill: the same mix sent in-process (Flask test
+     client on the same database) with a counter on the engine;
+  5. `flask --app wsgi crm audit` (points, wallet and coupon stock ledgers must balance).
 Only 201s count as checkouts; anything else is reported with its status and error code.
-Afterwards `flask --app wsgi crm audit` (points, wallet and coupon stock ledgers) runs if
-the app has that command.
 
-Goals (printed, not asserted): >= 500 checkouts/s and p99 < 50 ms at 16 clients.
+Goals (printed, not asserted): ratio real/floor >= 0.50 (median of the rounds) and
+p99 < 50 ms at the offered 100/s.
 
 Run from the repo root:
     make bench-checkout                       # = .venv/bin/python bench/checkout_load.py
-    .venv/bin/python bench/checkout_load.py --seconds 10 --workers 2 --members 2000
-PostgreSQL: scratch databases `crm_bench_<random>` (app) and `crm_bench_<random>_pgbench`
-are created through TEST_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/test)
-and dropped WITH (FORCE) at the end, also on error or Ctrl-C.
+    .venv/bin/python bench/checkout_load.py --seconds 10 --rounds 1 --members 2000
+PostgreSQL: scratch databases `crm_bench_<random>` (app, floor, pgbench) are created
+through TEST_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/test) and dropped
+WITH (FORCE) at the end, also on error or Ctrl-C.
 """
 import argparse
 import contextlib
@@ -70,8 +80,9 @@ from crm.points import service as points  # noqa: E402
 from crm.stores import service as stores  # noqa: E402
 from crm.wallet import service as wallet  # noqa: E402
 
-GOAL_RATE = 500.0  # checkouts/s
-GOAL_P99_MS = 50.0
+GOAL_RATIO = 0.50  # real checkouts/s over the floor's, same run
+GOAL_P99_MS = 50.0  # at the offered rate
+OFFERED_RATE = 100.0  # checkouts/s, open loop
 PG_ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test").replace(
     "postgresql+psycopg://", "postgresql://")
 USERNAME, PASSWORD = "cashier", "bench-pass-1"
@@ -313,13 +324,33 @@ def tail(log, lines=30) -> str:
 
 # --- load -------------------------------------------------------------------------------
 
+def draw_body(rng, payloads, take_coupon):
+    """One bill of the mix: (kind, body). take_coupon() gives a (code, member id) or None."""
+    body = {"store_code": STORE, "items": BILL, "redeem_points": 0}
+    if rng.random() < NON_MEMBER_SHARE:
+        return "non-member", body
+    coupon = take_coupon() if rng.random() < COUPON_SHARE else None
+    i = coupon[1] if coupon else rng.randint(1, len(payloads))
+    if rng.random() < CARD_SHARE:
+        body["card_code"] = payloads[i]
+    else:
+        body["member_id"] = i
+    kind = "member"
+    if rng.random() < REDEEM_SHARE:
+        body["redeem_points"], kind = REDEEM, kind + "+redeem"
+    if rng.random() < WALLET_SHARE:
+        body["wallet_amount"], kind = WALLET_PAY, kind + "+wallet"
+    if coupon:
+        body["coupon_codes"], kind = [coupon[0]], kind + "+coupon"
+    return kind, body
+
+
 def run_load(port, tokens, payloads, coupon_codes, seconds, warmup, max_requests, seed):
     """Each client closes bills back to back until the time is up (or the request cap is reached).
 
     Returns (measured records, window seconds, 201s overall incl. warm-up as a Counter with
     "all", "wallet" and "coupon", coupon draws that found the queue empty); a record is
     (latency ms, status, error code, kind) for each request started in the measured window."""
-    n_members = len(payloads)
     unused = queue.SimpleQueue()  # (code, member id); each code goes to exactly one request
     for item in coupon_codes:
         unused.put(item)
@@ -331,55 +362,23 @@ def run_load(port, tokens, payloads, coupon_codes, seconds, warmup, max_requests
     finished = [0.0] * len(tokens)
     created = [Counter() for _ in tokens]
 
+    def take_coupon():
+        try:
+            return unused.get_nowait()
+        except queue.Empty:
+            next(ran_out)
+            return None
+
     def client(idx):
         rng = random.Random(seed * 1000 + idx)
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        auth = f"Bearer {tokens[idx]}"
         out = per_client[idx]
         while True:
             t0 = time.perf_counter()
             if t0 >= t_end or next(issued) >= max_requests:
                 break
-            body = {"store_code": STORE, "items": BILL, "redeem_points": 0}
-            if rng.random() < NON_MEMBER_SHARE:
-                kind = "non-member"
-            else:
-                coupon = None
-                if rng.random() < COUPON_SHARE:
-                    try:
-                        coupon = unused.get_nowait()
-                    except queue.Empty:
-                        next(ran_out)
-                i = coupon[1] if coupon else rng.randint(1, n_members)
-                if rng.random() < CARD_SHARE:
-                    body["card_code"] = payloads[i]
-                else:
-                    body["member_id"] = i
-                kind = "member"
-                if rng.random() < REDEEM_SHARE:
-                    body["redeem_points"], kind = REDEEM, kind + "+redeem"
-                if rng.random() < WALLET_SHARE:
-                    body["wallet_amount"], kind = WALLET_PAY, kind + "+wallet"
-                if coupon:
-                    body["coupon_codes"], kind = [coupon[0]], kind + "+coupon"
-            headers = {"Authorization": auth, "Idempotency-Key": f"bench-{uuid.uuid4().hex}",
-                       "Content-Type": "application/json"}
-            code = None
-            try:
-                conn.request("POST", "/api/v1/checkouts", body=json.dumps(body), headers=headers)
-                resp = conn.getresponse()
-                data = resp.read()
-                status = resp.status
-                if resp.will_close:  # gunicorn's sync workers close after every response
-                    conn.close()
-                if status != 201:
-                    try:
-                        code = json.loads(data)["error"]["code"]
-                    except (ValueError, KeyError, TypeError):
-                        code = data[:80].decode(errors="replace")
-            except (OSError, http.client.HTTPException) as exc:
-                conn.close()
-                status, code = 0, type(exc).__name__
+            kind, body = draw_body(rng, payloads, take_coupon)
+            status, code, conn = post_checkout(conn, port, tokens[idx], body)
             t1 = time.perf_counter()
             if status == 201:
                 created[idx].update(["all"] + [f for f in ("wallet", "coupon") if f"+{f}" in kind])
@@ -406,24 +405,149 @@ def percentile(values, p):
     return statistics.quantiles(values, n=100, method="inclusive")[p - 1]
 
 
+# --- open loop ---------------------------------------------------------------------------
+
+def run_open_loop(port, tokens, payloads, coupon_codes, rate, seconds, seed):
+    """Requests offered at a fixed rate: request i is due at start + i/rate, whoever is free
+    sends it (a pool of len(tokens) connections), and its latency counts from when it was due.
+    Returns [(latency ms, status, error code, kind)]."""
+    bodies = request_bodies(payloads, coupon_codes, int(rate * seconds), seed)
+    slots = itertools.count()
+    t0 = time.perf_counter() + 0.5
+    out = []
+
+    def sender(idx):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        while True:
+            i = next(slots)
+            if i >= len(bodies):
+                break
+            due = t0 + i / rate
+            time.sleep(max(0.0, due - time.perf_counter()))
+            kind, body = bodies[i]
+            status, code, conn = post_checkout(conn, port, tokens[idx], body)
+            out.append(((time.perf_counter() - due) * 1000, status, code, kind))
+        conn.close()
+
+    threads = [threading.Thread(target=sender, args=(i,), daemon=True) for i in range(len(tokens))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return out
+
+
+def request_bodies(payloads, coupon_codes, n, seed):
+    """n (kind, body) pairs of the mix, drawn up front (each coupon code used once)."""
+    rng = random.Random(seed)
+    unused = list(coupon_codes)
+    out = []
+    for _ in range(n):
+        out.append(draw_body(rng, payloads, lambda: unused.pop() if unused else None))
+    return out
+
+
+def post_checkout(conn, port, token, body):
+    """POST one checkout on `conn` (reopened when the server closed it): (status, error code, conn)."""
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": f"bench-{uuid.uuid4().hex}",
+               "Content-Type": "application/json"}
+    code = None
+    try:
+        conn.request("POST", "/api/v1/checkouts", body=json.dumps(body), headers=headers)
+        resp = conn.getresponse()
+        data = resp.read()
+        status = resp.status
+        if resp.will_close:
+            conn.close()
+        if status != 201:
+            try:
+                code = json.loads(data)["error"]["code"]
+            except (ValueError, KeyError, TypeError):
+                code = data[:80].decode(errors="replace")
+    except (OSError, http.client.HTTPException) as exc:
+        conn.close()
+        status, code = 0, type(exc).__name__
+    return status, code, conn
+
+
+# --- statements per checkout ----------------------------------------------------------------
+
+def count_statements(url, payloads, coupon_codes, n, seed):
+    """Send n checkouts of the mix in-process and count the SQL statements each one sends:
+    {kind: (checkouts, mean statements, max statements)}."""
+    from sqlalchemy import event
+    app = create_app("config.Config", SQLALCHEMY_DATABASE_URI=normalise_database_url(url),
+                     SECRET_KEY=SECRET_KEY, CARD_SIGNING_KEY=CARD_SIGNING_KEY)
+    client = app.test_client()
+    token = client.post("/api/v1/auth/token", json={"username": USERNAME, "password": PASSWORD}).json["token"]
+    seen = []
+    with app.app_context():
+        engine = db.engine
+    listener = lambda *args: seen.append(1)  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listener)
+    per_kind = {}
+    try:
+        for i, (kind, body) in enumerate(request_bodies(payloads, coupon_codes, n, seed)):
+            seen.clear()
+            r = client.post("/api/v1/checkouts", json=body, headers={
+                "Authorization": f"Bearer {token}", "Idempotency-Key": f"count-{i}"})
+            if r.status_code == 201 and i >= 20:  # after the worker's caches are warm
+                per_kind.setdefault(kind.split("+coupon")[0] + ("+coupon" if "+coupon" in kind else ""),
+                                    []).append(len(seen))
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+        with app.app_context():
+            db.engine.dispose()
+    return {kind: (len(v), statistics.fmean(v), max(v)) for kind, v in sorted(per_kind.items())}
+
+
 # --- main -------------------------------------------------------------------------------
+
+def closed_loop(port, tokens, payloads, coupon_codes, args):
+    records, window, created, ran_out = run_load(port, tokens, payloads, coupon_codes, args.seconds,
+                                                 args.warmup, args.max_requests, args.seed)
+    ok = [ms for ms, status, _code, _kind in records if status == 201]
+    return {"rate": len(ok) / window if window else 0.0, "p50": percentile(ok, 50), "p99": percentile(ok, 99),
+            "errors": Counter((status, code) for _ms, status, code, _kind in records if status != 201),
+            "kinds": Counter(kind for _ms, status, _code, kind in records if status == 201),
+            "created": created, "ran_out": ran_out}
+
+
+def measure_floor(url, args):
+    env = {**os.environ, "FLOOR_MODE": "txn", "FLOOR_DATABASE_URL": url, "FLOOR_MEMBERS": str(args.members)}
+    with contextlib.ExitStack() as stack:
+        log = stack.enter_context(tempfile.NamedTemporaryFile("w+", prefix="crm_floor_", suffix=".log"))
+        port, _proc = stack.enter_context(gunicorn(env, args.workers, log, app="floor_app:app",
+                                                   cwd=ROOT / "bench"))
+        members = {i: f"member-{i}" for i in range(1, args.members + 1)}
+        return closed_loop(port, ["bench"] * args.clients, members, [], args)
+
+
+def spread(values):
+    return f"min {min(values):,.1f}  median {statistics.median(values):,.1f}  max {max(values):,.1f}"
+
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=int, default=20, help="measured seconds (checkouts and pgbench each)")
+    parser.add_argument("--seconds", type=int, default=15, help="measured seconds of each run (and pgbench)")
+    parser.add_argument("--rounds", type=int, default=3, help="floor + real rounds")
     parser.add_argument("--clients", type=int, default=16, help="concurrent tills (and pgbench clients)")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
     parser.add_argument("--members", type=int, default=10_000, help="members loaded (each with a card)")
-    parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds before the measurement")
-    parser.add_argument("--max-requests", type=int, default=500_000, help="stop after this many requests")
+    parser.add_argument("--rate", type=float, default=OFFERED_RATE, help="offered checkouts/s of the open loop")
+    parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds before each measurement")
+    parser.add_argument("--max-requests", type=int, default=500_000, help="stop a run after this many requests")
     parser.add_argument("--pgbench-scale", type=int, default=10, help="pgbench -i -s")
+    parser.add_argument("--count", type=int, default=300, help="checkouts sent in-process to count statements")
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
-    if min(args.seconds, args.clients, args.workers, args.members, args.max_requests, args.pgbench_scale) < 1:
-        parser.error("--seconds, --clients, --workers, --members, --max-requests and --pgbench-scale must be >= 1")
+    if min(args.seconds, args.rounds, args.clients, args.workers, args.members, args.max_requests,
+           args.pgbench_scale, args.rate, args.count) <= 0:
+        parser.error("every count, --seconds and --rate must be above 0")
 
     with contextlib.ExitStack() as stack:
         url = stack.enter_context(scratch_database())
+        floor_url = stack.enter_context(scratch_database("_floor"))
         env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": SECRET_KEY, "CARD_SIGNING_KEY": CARD_SIGNING_KEY}
         print(f"[setup] {url.rsplit('/', 1)[1]}: migrating, loading {args.members:,} members ...", flush=True)
         t0 = time.perf_counter()
@@ -431,6 +555,10 @@ def main(argv=None):
         payloads, coupon_codes = seed(url, args.members, args.seed)
         flask_cli(env, "crm", "create-staff", USERNAME, "--role", "cashier", "--password", PASSWORD,
                   "--store", STORE)
+        with psycopg.connect(floor_url, autocommit=True) as conn:
+            from floor_app import SCHEMA
+            conn.execute(SCHEMA.format(members=args.members))
+            conn.execute("VACUUM ANALYZE")
         print(f"[setup] done in {time.perf_counter() - t0:.1f} s", flush=True)
 
         print(f"[pgbench] -i -s {args.pgbench_scale}, then -c {args.clients} -T {args.seconds} (TPC-B) ...",
@@ -440,80 +568,87 @@ def main(argv=None):
         print(f"[pgbench] {tps:,.0f} tps", flush=True)
 
         log = stack.enter_context(tempfile.NamedTemporaryFile("w+", prefix="crm_bench_gunicorn_", suffix=".log"))
-        port, proc = stack.enter_context(gunicorn(env, args.workers, log))
-        tokens = []
-        for _ in range(args.clients):  # one login per till, as real tills would have
-            status, body = call(port, "POST", "/api/v1/auth/token", {"username": USERNAME, "password": PASSWORD})
-            if status != 200:
-                raise RuntimeError(f"login failed: {status} {body}")
-            tokens.append(body["token"])
-        print(f"[load] {args.clients} clients -> gunicorn x{args.workers} on :{port}, "
-              f"{args.warmup:g} s warm-up + {args.seconds} s ...", flush=True)
-        cpu0, wall0 = time.process_time(), time.perf_counter()
-        records, window, created, ran_out = run_load(port, tokens, payloads, coupon_codes, args.seconds,
-                                                     args.warmup, args.max_requests, args.seed)
-        client_cpu = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
-        if proc.poll() is not None:
-            raise RuntimeError(f"gunicorn exited {proc.returncode} during the load; log:\n{tail(log)}")
+        coupons_per_round = len(coupon_codes) // (args.rounds + 1)  # every round and the open loop get their own
+        floors, reals = [], []
+        for rnd in range(1, args.rounds + 1):
+            floor = measure_floor(floor_url, args)
+            print(f"[round {rnd}] floor {floor['rate']:8,.1f}/s  p99 {floor['p99']:6.1f} ms  "
+                  f"errors {sum(floor['errors'].values())}", flush=True)
+            with gunicorn(env, args.workers, log) as (port, proc):
+                tokens = login_tokens(port, args.clients)
+                round_coupons = coupon_codes[(rnd - 1) * coupons_per_round:rnd * coupons_per_round]
+                real = closed_loop(port, tokens, payloads, round_coupons, args)
+                if proc.poll() is not None:
+                    raise RuntimeError(f"gunicorn exited {proc.returncode} during the load; log:\n{tail(log)}")
+            print(f"[round {rnd}] real  {real['rate']:8,.1f}/s  p99 {real['p99']:6.1f} ms  "
+                  f"errors {sum(real['errors'].values())}  ratio {real['rate'] / floor['rate']:.3f}", flush=True)
+            floors.append(floor)
+            reals.append(real)
+
+        print(f"[open loop] {args.rate:g} checkouts/s offered for {args.seconds} s ...", flush=True)
+        with gunicorn(env, args.workers, log) as (port, proc):
+            tokens = login_tokens(port, args.clients)
+            warm = request_bodies(payloads, [], args.workers * 20, args.seed + 1)
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            for _kind, body in warm:  # every worker's caches warm, as in a till's day
+                _status, _code, conn = post_checkout(conn, port, tokens[0], body)
+            conn.close()
+            open_records = run_open_loop(port, tokens, payloads, coupon_codes[args.rounds * coupons_per_round:],
+                                         args.rate, args.seconds, args.seed + 2)
+        open_ok = [ms for ms, status, _code, _kind in open_records if status == 201]
+        open_errors = Counter((status, code) for _ms, status, code, _kind in open_records if status != 201)
+
+        print(f"[statements] {args.count} checkouts in-process ...", flush=True)
+        statements = count_statements(url, payloads, [], args.count, args.seed + 3)
 
         with psycopg.connect(url) as conn:
             in_db = conn.execute("SELECT count(*) FROM checkouts").fetchone()[0]
-            wallet_in_db = conn.execute("SELECT count(*) FROM checkouts WHERE wallet_paid > 0").fetchone()[0]
             coupons_in_db = conn.execute("SELECT count(*) FROM coupons WHERE status = 'redeemed'").fetchone()[0]
-        listing = flask_cli(env, "crm", "--help", check=False)
-        has_audit = listing.returncode == 0 and any(
-            line.split()[:1] == ["audit"] for line in listing.stdout.split("Commands:", 1)[-1].splitlines())
-        audit = flask_cli(env, "crm", "audit", check=False) if has_audit else None
+        audit = flask_cli(env, "crm", "audit", check=False)
 
-        ok = [ms for ms, status, _code, _kind in records if status == 201]
-        errors = Counter((status, code) for _ms, status, code, _kind in records if status != 201)
-        kinds = Counter(kind for _ms, status, _code, kind in records if status == 201)
-        rate = len(ok) / window if window else 0.0
-        p50, p99 = percentile(ok, 50), percentile(ok, 99)
-        met_rate, met_p99 = rate >= GOAL_RATE, p99 < GOAL_P99_MS
-
-        print(f"\nCheckout load: POST /api/v1/checkouts, gunicorn (sync) on PostgreSQL, {args.members:,} members,"
-              f" {os.cpu_count()} CPUs\n")
-        rows = [("workers", f"{args.workers}"), ("clients", f"{args.clients}"),
-                ("duration", f"{window:.1f} s (+{args.warmup:g} s warm-up)"),
-                ("requests", f"{len(records):,}"),
-                ("checkouts/s", f"{rate:,.1f}   (goal >= {GOAL_RATE:g}: {'yes' if met_rate else 'NO'})"),
-                ("p50 ms", f"{p50:.1f}"),
-                ("p99 ms", f"{p99:.1f}   (goal < {GOAL_P99_MS:g}: {'yes' if met_p99 else 'NO'})"),
-                ("mean ms", f"{statistics.fmean(ok) if ok else float('nan'):.1f}"),
-                ("errors", f"{sum(errors.values())}"),
-                ("pgbench tps", f"{tps:,.1f}   (TPC-B -s {args.pgbench_scale} -c {args.clients} -j 2)"),
-                ("ratio", f"{rate / tps:.3f}   (checkouts/s / pgbench tps)"),
-                ("goals met", "yes" if met_rate and met_p99 else "NO")]
-        for label, value in rows:
-            print(f"  {label:<12} {value}")
-        print(f"\n  mix (201s): {', '.join(f'{k} {v:,}' for k, v in sorted(kinds.items()))}")
-        members_ok = sum(v for k, v in kinds.items() if k.startswith("member"))
-        share = Counter()
-        for k, v in kinds.items():
-            share.update({f: v for f in k.split("+")[1:]})
-        print(f"  by case (201s): member {members_ok:,}" + "".join(
-            f", +{f} {share[f]:,} ({share[f] / members_ok if members_ok else 0:.0%})"
-            for f in ("redeem", "wallet", "coupon")) + f", non-member {kinds['non-member']:,} "
-              f"({kinds['non-member'] / len(ok) if ok else 0:.0%})")
-        if ran_out:
-            print(f"  coupons ran out: {ran_out:,} coupon draws went without one")
-        for (status, code), count in errors.most_common():
+        ratios = [r["rate"] / f["rate"] for r, f in zip(reals, floors, strict=True)]
+        ratio, open_p99 = statistics.median(ratios), percentile(open_ok, 99)
+        created = sum((r["created"] for r in reals), Counter())
+        print(f"\nCheckout throughput: POST /api/v1/checkouts, gunicorn x{args.workers} (sync) on PostgreSQL, "
+              f"{args.members:,} members, {os.cpu_count()} CPUs, {args.clients} closed-loop clients, "
+              f"{args.rounds} rounds of {args.seconds} s\n")
+        print(f"  floor /s     {spread([f['rate'] for f in floors])}")
+        print(f"  real /s      {spread([r['rate'] for r in reals])}")
+        print(f"  real p50 ms  {spread([r['p50'] for r in reals])}")
+        print(f"  real p99 ms  {spread([r['p99'] for r in reals])}   (closed loop: p99 ~ {args.clients} clients "
+              f"/ rate)")
+        print(f"  pgbench tps  {tps:,.1f}   (TPC-B -s {args.pgbench_scale} -c {args.clients} -j 2, same run)")
+        print(f"  open loop    {args.rate:g}/s offered, {len(open_records):,} requests: p50 "
+              f"{percentile(open_ok, 50):.1f} ms, p99 {open_p99:.1f} ms, max {max(open_ok, default=float('nan')):.1f}"
+              f" ms, errors {sum(open_errors.values())}   (goal p99 < {GOAL_P99_MS:g} ms: "
+              f"{'yes' if open_p99 < GOAL_P99_MS else 'NO'})")
+        print("  statements per checkout (in-process, caches warm):")
+        for kind, (n, mean, most) in statements.items():
+            print(f"    {kind:<32} {mean:5.1f} mean, {most} max   ({n} checkouts)")
+        kinds = sum((r["kinds"] for r in reals), Counter())
+        print(f"  mix (201s, all rounds): {', '.join(f'{k} {v:,}' for k, v in sorted(kinds.items()))}")
+        for (status, code), count in (sum((r["errors"] for r in reals), Counter()) + open_errors).most_common():
             print(f"  error: {count:,} x {status or 'no response'} {code}")
-        print(f"  checkouts in database: {in_db:,} (201s incl. warm-up: {created['all']:,}); with wallet "
-              f"payment {wallet_in_db:,} ({created['wallet']:,}); coupons redeemed {coupons_in_db:,} "
-              f"({created['coupon']:,})")
-        print(f"  load generator used {client_cpu:.0%} of one CPU (it shares the machine with gunicorn and "
-              f"PostgreSQL)")
-        if audit is None:
-            print("  crm audit: command not available, skipped")
-        else:
-            print(f"  crm audit: exit status {audit.returncode}")
-            for line in (audit.stdout + audit.stderr).strip().splitlines()[-10:]:
-                print(f"    {line}")
-        if errors:
-            print(f"\n  gunicorn log (tail):\n{tail(log, 15)}")
+        if any(r["ran_out"] for r in reals):
+            print(f"  coupons ran out: {sum(r['ran_out'] for r in reals):,} coupon draws went without one")
+        print(f"  checkouts in database: {in_db:,}; coupons redeemed {coupons_in_db:,} (closed-loop 201s with "
+              f"a coupon: {created['coupon']:,})")
+        print(f"  crm audit: exit status {audit.returncode}")
+        for line in (audit.stdout + audit.stderr).strip().splitlines()[-10:]:
+            print(f"    {line}")
+        print(f"\n  ratio real/floor {ratio:.2f}   (rounds: {', '.join(f'{x:.2f}' for x in ratios)}; "
+              f"goal >= {GOAL_RATIO:.2f}: {'yes' if ratio >= GOAL_RATIO else 'NO'})")
     return 0
+
+
+def login_tokens(port, n):
+    tokens = []
+    for _ in range(n):  # one login per till, as real tills would have
+        status, body = call(port, "POST", "/api/v1/auth/token", {"username": USERNAME, "password": PASSWORD})
+        if status != 200:
+            raise RuntimeError(f"login failed: {status} {body}")
+        tokens.append(body["token"])
+    return tokens
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The least a checkout could cost on this stack, for bench/checkout_floor.py.
+"""The least a checkout could cost on this stack, for bench/checkout_load.py (its floor).
 
 Flask under the same gunicorn, one psycopg connection per worker, no ORM, no validation,
 no business rules: POST /api/v1/checkouts runs one transaction of the twelve statements
@@ -15,18 +15,19 @@ from flask import Flask, jsonify, request
 app = Flask(__name__)
 MODE = os.environ.get("FLOOR_MODE", "txn")
 MEMBERS = int(os.environ.get("FLOOR_MEMBERS", "10000"))
-SCHEMA = f"""
+# .format(members=N) before running it
+SCHEMA = """
 CREATE TABLE tokens (id serial PRIMARY KEY, token_hash text UNIQUE, staff_id int);
 INSERT INTO tokens (token_hash, staff_id) VALUES ('bench', 1);
 CREATE TABLE idem (id serial PRIMARY KEY, key text UNIQUE, body text);
 CREATE TABLE members (id int PRIMARY KEY, level text);
-INSERT INTO members SELECT g, 'silver' FROM generate_series(1, {MEMBERS}) g;
+INSERT INTO members SELECT g, 'silver' FROM generate_series(1, {members}) g;
 CREATE TABLE items (sku text PRIMARY KEY, list_price int, member_price int);
 INSERT INTO items VALUES ('SALMON', 10800, 6800), ('TEA', 2000, NULL);
 CREATE TABLE checkouts (id serial PRIMARY KEY, member_id int, total int, created_at timestamptz DEFAULT now());
 CREATE TABLE lines (id serial PRIMARY KEY, checkout_id int, sku text, qty int);
 CREATE TABLE accounts (id int PRIMARY KEY, balance int);
-INSERT INTO accounts SELECT g, 1000 FROM generate_series(1, {MEMBERS}) g;
+INSERT INTO accounts SELECT g, 1000 FROM generate_series(1, {members}) g;
 CREATE TABLE entries (id serial PRIMARY KEY, account_id int, points int, checkout_id int);
 CREATE TABLE lots (id serial PRIMARY KEY, account_id int, points int);
 CREATE TABLE audit (id serial PRIMARY KEY, action text, details text);

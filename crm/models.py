@@ -6,6 +6,7 @@ from .catalog.models import Item, ItemLevelPrice, Promotion, item_stores  # noqa
 from .checkout.models import Checkout, CheckoutLine  # noqa: F401
 from .core.audit import AuditEntry  # noqa: F401
 from .core.idempotency import IdempotencyKey  # noqa: F401
+from .core.refcache import CacheVersion  # noqa: F401
 from .coupons.models import Coupon, CouponDefinition, DrawPrize, DrawTicket, GiftRule  # noqa: F401
 from .members.models import Company, Member, MemberLevel, MemberTag  # noqa: F401
 from .points.models import PointsAccount, PointsEntry, PointsLot, PointsLotUse  # noqa: F401

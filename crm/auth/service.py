@@ -8,12 +8,13 @@ from flask_babel import gettext as _
 from sqlalchemy import select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..core import audit
+from ..core import audit, refcache
 from ..core.actor import Actor
 from ..core.lookup import get_or_404
 from ..core.timeutil import as_utc, utcnow
 from ..errors import Conflict, Invalid, Unauthorized
 from ..extensions import db
+from ..stores.models import Store
 from . import sessions
 from .models import ApiToken, Staff
 from .roles import ROLES
@@ -127,10 +128,26 @@ def issue_token(staff: Staff, hours: int) -> tuple[str, ApiToken]:
 
 
 def staff_for_token(token: str) -> Staff | None:
-    row = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _hash_token(token)))
-    if row is None or row.revoked_at is not None or as_utc(row.expires_at) <= utcnow():
+    """The staff member a live token belongs to. Tokens are kept per worker until any token
+    or staff row changes (a login, a logout, a role change: core/refcache.py)."""
+    digest = _hash_token(token)
+    found = refcache.get("auth", digest, lambda: _token_entry(digest))
+    if found is None:
         return None
-    return row.staff if row.staff.active else None
+    staff, store, expires_at, revoked_at = found
+    if revoked_at is not None or as_utc(expires_at) <= utcnow() or not staff["active"]:
+        return None
+    if store is not None:
+        refcache.attach(Store, store)  # so staff.store loads from the identity map
+    return refcache.attach(Staff, staff)
+
+
+def _token_entry(digest: str):
+    row = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
+    if row is None:
+        return None
+    store = refcache.columns_of(row.staff.store) if row.staff.store is not None else None
+    return refcache.columns_of(row.staff), store, row.expires_at, row.revoked_at
 
 
 def revoke_token(token: str):

@@ -1,10 +1,11 @@
 """Catalogue and promotions: keep them, and turn a bill's SKUs into priceable items."""
+from dataclasses import dataclass
 from datetime import date
 
 from flask_babel import gettext as _
 from sqlalchemy import or_, select
 
-from ..core import audit
+from ..core import audit, refcache
 from ..core.actor import Actor
 from ..core.money import percent_to_bp
 from ..errors import Conflict, Invalid, NotFound
@@ -125,25 +126,56 @@ def items_for_bill(skus, store, on: date) -> dict:
     """{sku: PriceItem} for a bill at this store on this (local) date; 422 for any SKU that
     does not exist, is inactive, outside its validity dates or not sold at this store."""
     wanted = {s.strip().upper() for s in skus}
-    found = {i.sku: i for i in db.session.scalars(select(Item).where(Item.sku.in_(wanted)))}
+    batch = []  # the dishes not cached yet are read together, once
+
+    def load(sku):
+        if not batch:
+            batch.append(_sale_entries(wanted))
+        return batch[0].get(sku)
+    found = {}
+    for sku in sorted(wanted):  # each dish kept per worker until the catalogue changes (core/refcache.py)
+        entry = refcache.get("catalogue", sku, lambda sku=sku: load(sku))
+        if entry is not None:
+            found[sku] = entry
     unknown = sorted(wanted - set(found))
     if unknown:
         raise Invalid(_("Unknown SKU: %(skus)s.", skus=", ".join(unknown)), code="unknown_sku", field="items",
                       skus=unknown)
-    unavailable = sorted(sku for sku, item in found.items() if not _sellable(item, store, on))
+    unavailable = sorted(sku for sku, entry in found.items() if not entry.sellable(store.id, on))
     if unavailable:
         raise Invalid(_("Not on sale here today: %(skus)s.", skus=", ".join(unavailable)),
                       code="item_unavailable", field="items", skus=unavailable)
-    return {sku: PriceItem(sku=sku, name=i.name, category=i.category, list_price=i.list_price,
-                           member_price=i.member_price,
-                           level_prices={lp.level.code: lp.price for lp in i.level_prices})
-            for sku, i in found.items()}
+    return {sku: entry.price for sku, entry in found.items()}
 
 
 def _sellable(item: Item, store, on: date) -> bool:
     return (item.active and (item.valid_from is None or item.valid_from <= on)
             and (item.valid_to is None or on <= item.valid_to)
             and (not item.stores or any(s.id == store.id for s in item.stores)))
+
+
+@dataclass(frozen=True)
+class _SaleEntry:
+    """What a bill needs of a dish: its prices and where and when it is on sale."""
+    price: PriceItem
+    active: bool
+    valid_from: date | None
+    valid_to: date | None
+    store_ids: frozenset  # empty: every store
+
+    def sellable(self, store_id: int, on: date) -> bool:
+        return (self.active and (self.valid_from is None or self.valid_from <= on)
+                and (self.valid_to is None or on <= self.valid_to)
+                and (not self.store_ids or store_id in self.store_ids))
+
+
+def _sale_entries(skus) -> dict:
+    """{sku: _SaleEntry} of the dishes that exist among these SKUs, in one query (+ selectin)."""
+    return {i.sku: _SaleEntry(
+        PriceItem(sku=i.sku, name=i.name, category=i.category, list_price=i.list_price, member_price=i.member_price,
+                  level_prices={lp.level.code: lp.price for lp in i.level_prices}),
+        i.active, i.valid_from, i.valid_to, frozenset(s.id for s in i.stores))
+        for i in db.session.scalars(select(Item).where(Item.sku.in_(skus)))}
 
 
 # Promotions ---------------------------------------------------------------------------
@@ -197,8 +229,11 @@ def promotions_for_bill(store, on: date, codes=()) -> list[PromoRule]:
     """Automatic promotions running today at this store, plus those the cashier named.
     A named code that is unknown, expired, not yet running or for another store is a 422."""
     named = {c.strip().upper() for c in codes or ()}
-    rows = db.session.scalars(select(Promotion).where(
-        or_(Promotion.auto_apply.is_(True), Promotion.code.in_(named)))).all()
+    # Every promotion, kept per worker until one changes (core/refcache.py).
+    every = refcache.get("promotions", "all", lambda: {p.code: _PromoEntry(
+        p.code, p.rate_bp, frozenset(p.categories or ()), p.members_only, p.auto_apply, p.starts_on, p.ends_on,
+        p.store_id) for p in db.session.scalars(select(Promotion))})
+    rows = [p for p in every.values() if p.auto_apply or p.code in named]
     by_code = {p.code: p for p in rows}
     for code in sorted(named):
         promo = by_code.get(code)
@@ -211,5 +246,17 @@ def promotions_for_bill(store, on: date, codes=()) -> list[PromoRule]:
             for p in rows if _running(p, store, on)]
 
 
-def _running(promo: Promotion, store, on: date) -> bool:
+@dataclass(frozen=True)
+class _PromoEntry:
+    code: str
+    rate_bp: int
+    categories: frozenset
+    members_only: bool
+    auto_apply: bool
+    starts_on: date
+    ends_on: date
+    store_id: int | None
+
+
+def _running(promo, store, on: date) -> bool:
     return promo.starts_on <= on <= promo.ends_on and (promo.store_id is None or promo.store_id == store.id)

@@ -58,31 +58,39 @@ class Quote:
     savings = property(lambda self: self.bill.savings)
 
 
-def _member_and_card(data):
+def _member_and_card(data, *, lock=False):
+    """The bill's member and card. With `lock`, the member is read under the member lock
+    (core/locks.py, step 1) and the card checked again as the lock leaves it: the bill is
+    then priced with the level, the card's state and the balances as they are now that no
+    other operation of this member runs."""
+    card = None
     if data.get("card_id"):  # the till's signed reference to the card it priced with (views.py)
         card = cards.active_card(data["card_id"], field="card_code")
-        return card.member, card
-    if data.get("card_code") and data.get("member_id"):
+    elif data.get("card_code") and data.get("member_id"):
         raise Invalid(_("Send either a card code or a member id, not both."), code="ambiguous_member")
-    if data.get("card_code"):
+    elif data.get("card_code"):
         card = cards.scan(data["card_code"], field="card_code")
-        return card.member, card
-    if data.get("member_id"):
-        member = members.find_member(data["member_id"])
-        if member is None:
-            raise Invalid(_("No such member."), code="unknown_member", field="member_id")
+    member_id = card.member_id if card is not None else data.get("member_id")
+    if not member_id:
+        return None, None
+    member = members.find_locked_member(member_id) if lock else members.find_member(member_id)
+    if member is None:
+        raise Invalid(_("No such member."), code="unknown_member", field="member_id")
+    if card is None:
         card = member.live_card
         if card is not None and card.status == "frozen":
             raise Conflict(_("This member's card is frozen."), code="card_not_active", status="frozen")
-        return member, card
-    return None, None
+    elif lock and (member.live_card is not card or card.status != "active"):  # changed since the scan
+        db.session.refresh(card)
+        cards.active_card(card.id, field="card_code")
+    return member, card
 
 
-def price(data: dict, *, at: datetime | None = None) -> Quote:
+def price(data: dict, *, at: datetime | None = None, member_and_card=None) -> Quote:
     """Price a bill and its points; writes nothing. Raises the same errors a checkout would.
     Prices, validity and promotions are those of the store's local date (of `at` if given)."""
     store = stores.get_by_code(data["store_code"], active_only=True)
-    member, card = _member_and_card(data)
+    member, card = member_and_card or _member_and_card(data)
     today = at.astimezone(zone(store.timezone)).date() if at else local_today(store.timezone)
     items = catalog.items_for_bill([line["sku"] for line in data["items"]], store, today)
     promos = catalog.promotions_for_bill(store, today, data.get("promotion_codes") or ())
@@ -154,13 +162,7 @@ def close(actor: Actor, data: dict, *, at: datetime | None = None) -> Checkout:
 
     Locks (core/locks.py): the member first, then the PIN check before anything is written
     (a wrong try is kept even though the bill is not), then coupons, wallet and points."""
-    member, _card = _member_and_card(data)
-    if member is not None:
-        locks.lock_member(member.id)
-        # Forget what was read before the lock: the bill is priced with the level, the card's
-        # state and the balances as they are now that no other operation of this member runs.
-        db.session.expire_all()
-    q = price(data, at=at)
+    q = price(data, at=at, member_and_card=_member_and_card(data, lock=True))
     if q.member is not None:
         if q.wallet_paid:
             wallet.authorize_payment(q.member.id, q.wallet_paid, data.get("pin"))

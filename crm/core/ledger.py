@@ -22,13 +22,21 @@ def lock(account):
     return account
 
 
-def move(account, delta: int, insufficient):
+def lock_where(model, *where) -> list:
+    """Lock and read the accounts matching `where` in one statement (`UPDATE … RETURNING`),
+    as persistent objects with their balances as they are now; [] if none exists yet."""
+    return list(db.session.scalars(update(model).where(*where).values(updated_at=utcnow()).returning(model)
+                                   .execution_options(populate_existing=True)))
+
+
+def move(account, delta: int, insufficient, *, need: int = 0):
     """Add `delta` (negative: take) to the balance; call `insufficient()` for the error to raise
-    if the account holds less than would be taken."""
+    if the account holds less than would be taken (or less than `need`, when a net move both
+    takes and gives)."""
     model = type(account)
     stmt = update(model).where(model.id == account.id)
-    if delta < 0:
-        stmt = stmt.where(model.balance >= -delta)
+    if max(-delta, need) > 0:
+        stmt = stmt.where(model.balance >= max(-delta, need))
     new = db.session.execute(stmt.values(balance=model.balance + delta).returning(model.balance)).scalar_one_or_none()
     if new is None:
         raise insufficient()

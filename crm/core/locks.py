@@ -6,7 +6,7 @@ locks in this order, in every code path:
 1. the member (`lock_member`, first, before any balance is read for a decision);
 2. the checkout row whose state it changes (the conditional UPDATE in core/states.py);
 3. the member's PIN row, coupons and draw tickets;
-4. the member's wallet accounts, principal then bonus;
+4. the member's wallet accounts, principal then bonus (or both in one statement);
 5. the member's points account (and its lots);
 6. shared stock rows: a gift rule or draw prize, then its coupon type.
 

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from ..campaigns.messages import TITLES
 from ..campaigns.models import Delivery
 from ..checkout.models import Checkout
-from ..core import audit, locks
+from ..core import audit, locks, refcache
 from ..core.actor import Actor
 from ..core.timeutil import utcnow, zone
 from ..errors import Conflict, Invalid, NotFound
@@ -91,9 +91,12 @@ def update_level(actor: Actor, code: str, **changes) -> MemberLevel:
 
 
 def levels_above(member) -> list[MemberLevel]:
-    """Higher levels a member could still reach, highest first."""
-    return db.session.scalars(select(MemberLevel).where(MemberLevel.rank > member.level.rank)
-                              .order_by(MemberLevel.rank.desc())).all()
+    """Higher levels a member could still reach, highest first (the levels are kept per
+    worker until an admin changes one: core/refcache.py)."""
+    every = refcache.get("levels", "all", lambda: [refcache.columns_of(level) for level in db.session.scalars(
+        select(MemberLevel).order_by(MemberLevel.rank.desc()))])
+    rank = member.level.rank
+    return [refcache.attach(MemberLevel, columns) for columns in every if columns["rank"] > rank]
 
 
 # Rolling figures --------------------------------------------------------------------------

@@ -4,7 +4,7 @@ import re
 from flask_babel import gettext as _
 from sqlalchemy import false, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from ..core import audit, locks
 from ..core.actor import Actor
@@ -116,6 +116,18 @@ def update(actor: Actor, member_id: int, changes: dict) -> Member:
 
 def find_member(member_id: int) -> Member | None:
     return db.session.get(Member, member_id)
+
+
+def find_locked_member(member_id: int) -> Member | None:
+    """The member under the member lock (core/locks.py, step 1), read fresh in the same
+    statement: PostgreSQL `SELECT … FOR NO KEY UPDATE OF members` with the member's level,
+    store, company and live card joined. On SQLite the
+    transaction already holds the write lock."""
+    stmt = (select(Member).where(Member.id == member_id).options(joinedload(Member.live_card))
+            .execution_options(populate_existing=True))
+    if db.session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(key_share=True, of=Member.__table__)
+    return db.session.execute(stmt).unique().scalar_one_or_none()
 
 
 def get_member(member_id: int) -> Member:

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from flask_babel import gettext as _
 from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 
 from ..core import audit, ledger, locks, reasons
 from ..core.actor import Actor
@@ -46,14 +47,15 @@ def points_for_spend(eligible_fen: int, multiplier) -> int:
 
 def _account(member_id: int) -> PointsAccount:
     """The member's account, created on first use, and locked for this transaction."""
-    account = db.session.scalar(select(PointsAccount).where(PointsAccount.member_id == member_id))
-    if account is None:
-        try:
-            with db.session.begin_nested():
-                account = PointsAccount(member_id=member_id, balance=0)
-                db.session.add(account)
-        except IntegrityError:  # created by a concurrent transaction a moment ago
-            account = db.session.scalar(select(PointsAccount).where(PointsAccount.member_id == member_id))
+    found = ledger.lock_where(PointsAccount, PointsAccount.member_id == member_id)
+    if found:
+        return found[0]
+    try:
+        with db.session.begin_nested():
+            account = PointsAccount(member_id=member_id, balance=0)
+            db.session.add(account)
+    except IntegrityError:  # created by a concurrent transaction a moment ago
+        account = db.session.scalar(select(PointsAccount).where(PointsAccount.member_id == member_id))
     return ledger.lock(account)
 
 
@@ -129,14 +131,30 @@ def _expire_due(account, actor: Actor, now: datetime, lots=None) -> int:
     return total
 
 
+def _lots_to_spend(account, now: datetime, points: int) -> tuple[list, list]:
+    """(lots due to expire by now, the live lots that cover `points` oldest expiry first), in
+    one query: a running total of the live points before each lot stops the read as soon as
+    `points` are covered (every lot holds at least one point, so at most `points` live lots)."""
+    order = (PointsLot.expires_at.is_(None), PointsLot.expires_at, PointsLot.id)
+    live = lambda lot: lot.expires_at.is_(None) | (lot.expires_at > now)  # noqa: E731
+    before = func.sum(case((live(PointsLot), PointsLot.remaining), else_=0)).over(order_by=order, rows=(None, -1))
+    ranked = (select(PointsLot, func.coalesce(before, 0).label("live_before"))
+              .where(PointsLot.account_id == account.id, PointsLot.remaining > 0).subquery())
+    lot = aliased(PointsLot, ranked)
+    lots = db.session.scalars(select(lot).where(~live(lot) | (ranked.c.live_before < points))
+                              .order_by(lot.expires_at.is_(None), lot.expires_at, lot.id)).all()
+    due = [x for x in lots if x.expires_at is not None and x.expires_at <= now]
+    return due, [x for x in lots if x not in due]
+
+
 def _spend(account, actor, kind, points, **kw) -> PointsEntry:
-    """Expire what is due, then take points oldest first; 409 `insufficient_points` if short.
-    Every lot holds at least one point, so at most `points` live lots are read."""
+    """Expire what is due, then take points oldest first; 409 `insufficient_points` if short."""
     now = utcnow()
-    _expire_due(account, actor, now, _open_lots(account, due_by=now))
+    due, live = _lots_to_spend(account, now, points)
+    _expire_due(account, actor, now, due)
     _move(account, -points)
     entry = _entry(account, actor, kind, -points, **kw)
-    _take_fifo(account, entry, points, lots=_open_lots(account, live_at=now, limit=points))
+    _take_fifo(account, entry, points, lots=live)
     return entry
 
 
@@ -147,10 +165,29 @@ def settle_checkout(actor: Actor, member_id: int, *, redeem: int, earn: int, sto
     if redeem < 0 or earn < 0:
         raise Invalid(_("Redeem a whole number of points above zero."), code="invalid_points", field="redeem_points")
     account = _account(member_id)
-    if redeem:
-        _spend(account, actor, "redeem", redeem, store_id=store.id, checkout_id=checkout_id)
-    if earn:
-        _credit(account, actor, "earn", earn, store=store, checkout_id=checkout_id, earned_at=at)
+    if not redeem:
+        if earn:
+            _credit(account, actor, "earn", earn, store=store, checkout_id=checkout_id, earned_at=at)
+        return account.balance
+    now = utcnow()
+    due, live = _lots_to_spend(account, now, redeem)
+    _expire_due(account, actor, now, due)
+    # The balance moves once, by the net, on the condition that it holds what is redeemed.
+    ledger.move(account, earn - redeem, lambda: InsufficientPoints(
+        _("Not enough points: %(balance)d available.", balance=account.balance),
+        balance=account.balance, requested=redeem), need=redeem)
+    spent = PointsEntry(account_id=account.id, kind="redeem", points=-redeem, store_id=store.id,
+                        checkout_id=checkout_id, staff_id=actor.staff_id, reason="", details={}, created_at=now)
+    earned_at = at or now
+    earned = earn and PointsEntry(account_id=account.id, kind="earn", points=earn, store_id=store.id,
+                                  checkout_id=checkout_id, staff_id=actor.staff_id, reason="", details={},
+                                  created_at=earned_at)
+    db.session.add_all([spent, earned] if earned else [spent])
+    db.session.flush()  # both entries in one INSERT
+    _take_fifo(account, spent, redeem, lots=live)
+    if earned:
+        db.session.add(PointsLot(account_id=account.id, entry_id=earned.id, points=earn, remaining=earn,
+                                 earned_at=earned_at, expires_at=expiry_for(earned_at, store.timezone)))
     return account.balance
 
 

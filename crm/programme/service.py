@@ -4,11 +4,10 @@ A fresh database needs no rows: every rule reads its default until changed.
 """
 import re
 
-from flask import g
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from ..core import audit
+from ..core import audit, refcache
 from ..core.actor import Actor
 from ..errors import Invalid
 from ..extensions import db
@@ -61,12 +60,10 @@ RULES = {
 
 
 def _stored() -> dict:
-    """Every changed rule, read once per request (or CLI command) and then reused: a
-    checkout consults the rules a dozen times."""
-    cache = g.get("_programme_rules")
-    if cache is None:
-        cache = g._programme_rules = {row.key: row.value["v"] for row in db.session.scalars(select(Setting))}
-    return cache
+    """Every changed rule, kept per worker until an admin changes one (core/refcache.py):
+    a checkout consults the rules a dozen times."""
+    return refcache.get("programme", "rules",
+                        lambda: {row.key: row.value["v"] for row in db.session.scalars(select(Setting))})
 
 
 def get(key: str):
@@ -94,5 +91,4 @@ def update(actor: Actor, changes: dict) -> dict:
             row.value = {"v": value}
             row.updated_by = actor.staff_id
     audit.record(actor, "programme.update", entity_type="programme", changes=changes)
-    g.pop("_programme_rules", None)
     return all_rules()

@@ -2,7 +2,7 @@
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from ..core import audit
+from ..core import audit, refcache
 from ..core.actor import Actor
 from ..core.lookup import get_or_404
 from ..core.timeutil import default_tz_name, is_valid_timezone
@@ -49,12 +49,19 @@ def update_store(actor: Actor, code: str, **changes) -> Store:
 
 def get_by_code(code: str, *, active_only=False, as_404=False) -> Store:
     """The store with this code; unknown codes are a 422 in a body, a 404 in a path."""
-    store = db.session.scalar(select(Store).where(Store.code == (code or "").strip().upper()))
+    code = (code or "").strip().upper()
+    cached = refcache.get("stores", code, lambda: _columns_by_code(code))
+    store = refcache.attach(Store, cached) if cached else None
     if store is None and as_404:
         raise NotFound(_("No such store."))
     if store is None or (active_only and not store.active):
         raise Invalid(_("Unknown store code %(code)s.", code=code), code="unknown_store", field="store_code")
     return store
+
+
+def _columns_by_code(code: str) -> dict | None:
+    store = db.session.scalar(select(Store).where(Store.code == code))
+    return refcache.columns_of(store) if store else None
 
 
 def get_store(store_id: int) -> Store:

@@ -54,8 +54,11 @@ class PinUnverifiable(DomainError):
 # Accounts ------------------------------------------------------------------------------
 
 def _accounts(member_id: int) -> tuple[WalletAccount, WalletAccount]:
-    """(principal, bonus), created on first use and locked for this transaction."""
-    found = {a.kind: a for a in db.session.scalars(select(WalletAccount).where(WalletAccount.member_id == member_id))}
+    """(principal, bonus), created on first use and locked for this transaction: both rows in
+    one statement once they exist (the member lock already serialises this member's wallet)."""
+    found = {a.kind: a for a in ledger.lock_where(WalletAccount, WalletAccount.member_id == member_id)}
+    if len(found) == 2:
+        return found["principal"], found["bonus"]
     for kind in ("principal", "bonus"):
         if kind not in found:
             try:
