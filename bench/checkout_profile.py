@@ -104,6 +104,11 @@ def main(argv=None):
     for (filename, line, name), row in top:
         where = filename.split("site-packages/")[-1].split("/work/")[-1]
         print(f"    {row[2] / total:6.1%}  {row[1]:>8,} calls  {name}  ({where}:{line})")
+    print("\n  this app's steps, cumulative time (share of all):")
+    steps = [(row[3], filename, line, name) for (filename, line, name), row in stats.stats.items()
+             if "/crm/" in filename and not name.startswith("<")]
+    for cumulative, filename, line, name in sorted(steps, reverse=True)[:args.top]:
+        print(f"    {cumulative / total:6.1%}  {name}  ({filename.split('/work/')[-1].split('main/')[-1]}:{line})")
     return 0
 
 

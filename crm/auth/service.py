@@ -14,7 +14,6 @@ from ..core.lookup import get_or_404
 from ..core.timeutil import as_utc, utcnow
 from ..errors import Conflict, Invalid, Unauthorized
 from ..extensions import db
-from ..stores.models import Store
 from . import sessions
 from .models import ApiToken, Staff
 from .roles import ROLES
@@ -134,20 +133,19 @@ def staff_for_token(token: str) -> Staff | None:
     found = refcache.get("auth", digest, lambda: _token_entry(digest))
     if found is None:
         return None
-    staff, store, expires_at, revoked_at = found
-    if revoked_at is not None or as_utc(expires_at) <= utcnow() or not staff["active"]:
+    staff, expires_at, revoked_at = found
+    if revoked_at is not None or as_utc(expires_at) <= utcnow() or not staff.active:
         return None
-    if store is not None:
-        refcache.attach(Store, store)  # so staff.store loads from the identity map
-    return refcache.attach(Staff, staff)
+    return staff
 
 
 def _token_entry(digest: str):
+    """(staff, expiry, revocation) of a token; the staff member is a detached copy with its
+    store, shared by this worker's requests: read it, never change it or add it to a session."""
     row = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
     if row is None:
         return None
-    store = refcache.columns_of(row.staff.store) if row.staff.store is not None else None
-    return refcache.columns_of(row.staff), store, row.expires_at, row.revoked_at
+    return refcache.detached_copy(row.staff, store=row.staff.store), row.expires_at, row.revoked_at
 
 
 def revoke_token(token: str):

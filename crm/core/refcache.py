@@ -20,6 +20,7 @@ namespace's version moves: `flask --app wsgi crm refresh-caches` bumps them all.
 from flask import current_app, g, has_request_context
 from sqlalchemy import String, event, insert, select, update
 from sqlalchemy.orm import Mapped, Session, make_transient_to_detached, mapped_column
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..extensions import db
 
@@ -76,8 +77,7 @@ def get(namespace: str, key, load):
     """The cached value of `key` in `namespace`, or `load()` (kept for the next request unless
     None: unknown keys are asked again, so made-up codes cannot fill a worker's memory)."""
     session = db.session()
-    if session.new or session.dirty or session.deleted:
-        session.flush()  # as a query would autoflush: pending changes bump their namespaces now
+    session.flush()  # as a query would autoflush (free when nothing is pending): pending changes bump now
     if namespace in _changed_here(session):
         return load()
     version = _versions().get(namespace)
@@ -102,6 +102,16 @@ def attach(model, columns: dict):
     obj = model(**columns)
     make_transient_to_detached(obj)
     return db.session.merge(obj, load=False)
+
+
+def detached_copy(obj, **related):
+    """A copy of a loaded row that belongs to no session, with these relationships set to
+    detached copies too (None stays None): readable in any request without a query."""
+    copy = type(obj)(**columns_of(obj))
+    make_transient_to_detached(copy)
+    for name, value in related.items():
+        set_committed_value(copy, name, detached_copy(value) if value is not None else None)
+    return copy
 
 
 def columns_of(obj) -> dict:

@@ -119,15 +119,14 @@ def find_member(member_id: int) -> Member | None:
 
 
 def find_locked_member(member_id: int) -> Member | None:
-    """The member under the member lock (core/locks.py, step 1), read fresh in the same
-    statement: PostgreSQL `SELECT … FOR NO KEY UPDATE OF members` with the member's level,
-    store, company and live card joined. On SQLite the
-    transaction already holds the write lock."""
-    stmt = (select(Member).where(Member.id == member_id).options(joinedload(Member.live_card))
-            .execution_options(populate_existing=True))
-    if db.session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update(key_share=True, of=Member.__table__)
-    return db.session.execute(stmt).unique().scalar_one_or_none()
+    """The member under the member lock (core/locks.py, step 1), then read fresh with their
+    level, store, company and live card in one query. Two statements, not one: a locking
+    SELECT that had to wait sees the locked row as the other transaction left it, but the
+    rows it joins as they were before the wait (PostgreSQL re-checks only the locked row),
+    so a card frozen or a level raised meanwhile would be missed."""
+    locks.lock_member(member_id)
+    return db.session.execute(select(Member).where(Member.id == member_id).options(joinedload(Member.live_card))
+                              .execution_options(populate_existing=True)).unique().scalar_one_or_none()
 
 
 def get_member(member_id: int) -> Member:
