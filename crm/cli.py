@@ -62,6 +62,16 @@ def pins_pending():
     click.echo(f"{pins_pending_rehash()} PINs not yet under the current PIN_PEPPER.")
 
 
+@crm.command("refresh-caches")
+def refresh_caches():
+    """Make every worker re-read its cached reference data (tokens, stores, dishes,
+    promotions, levels, rules) on its next request: after changing those tables in raw SQL."""
+    from .core import refcache
+    refcache.bump_all()
+    db.session.commit()
+    click.echo("Every worker re-reads its reference data on its next request.")
+
+
 @crm.command("audit")
 def audit_ledgers():
     """Check every balance against its ledger and every void against its reversals; exit 1

@@ -86,3 +86,17 @@ def test_a_revoked_token_or_deactivated_cashier_is_refused_at_once_by_a_warm_wor
     cashier_id = till.get("/api/v1/auth/me").json["id"]
     assert admin.patch(f"/api/v1/staff/{cashier_id}", json={"active": False}).status_code == 200
     assert till.get("/api/v1/auth/me").status_code == 401
+
+
+def test_refresh_caches_command_covers_changes_made_in_raw_sql(app, second_worker, staff, catalogue, member_factory):
+    from sqlalchemy import text
+    m = member_factory()
+    till = _login(second_worker, staff["cashier"])
+    quote = lambda: till.post("/api/v1/checkouts/quote", json={**BILL, "member_id": m["id"]})  # noqa: E731
+    assert quote().json["member_total"] == "156.00"
+    with app.app_context():
+        db.session.execute(text("UPDATE items SET member_price = 7800 WHERE sku = 'SALMON'"))
+        db.session.commit()
+    assert quote().json["member_total"] == "156.00"  # raw SQL bypasses the version rows: still cached
+    assert "re-reads" in app.test_cli_runner().invoke(args=["crm", "refresh-caches"]).output
+    assert quote().json["member_total"] == "176.00"

@@ -7,12 +7,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..cards import service as cards
 from ..catalog import service as catalog
 from ..catalog.pricing import PricedBill, price_bill
-from ..core import audit, locks, reasons, states
+from ..core import audit, locks, reasons, rows, states
 from ..core.actor import Actor
 from ..core.lookup import get_or_404
 from ..core.money import format_fen
@@ -166,29 +167,18 @@ def close(actor: Actor, data: dict, *, at: datetime | None = None) -> Checkout:
     if q.member is not None:
         if q.wallet_paid:
             wallet.authorize_payment(q.member.id, q.wallet_paid, data.get("pin"))
-    checkout = Checkout(
-        store=q.store, member=q.member, card=q.card,
-        member_level=q.member.level.code if q.member else None, covers=data.get("covers"),
-        segment=data.get("segment"), joined_at_visit=_joined_at_visit(q.member, q.store),
-        list_total=q.bill.list_total, member_total=q.bill.member_total, coupon_discount=q.coupon_discount,
-        points_redeemed=q.points_redeemed, points_value=q.points_value, wallet_paid=q.wallet_paid,
-        wallet_principal=q.wallet_principal, wallet_bonus=q.wallet_bonus, due=q.due,
-        points_earned=q.points_earned, staff_id=actor.staff_id, created_at=at or utcnow(),
-        lines=[CheckoutLine(line_no=i, sku=line.sku, name=line.name, category=line.category, qty=line.qty,
-                            list_price=line.list_price, unit_price=line.unit_price, amount=line.amount,
-                            promotion=line.promotion) for i, line in enumerate(q.bill.lines, 1)],
-        tenders=[CheckoutTender(method=t.method, amount=t.amount) for t in q.tenders])
-    db.session.add(checkout)
-    db.session.flush()
+    checkout = _insert_bill(actor, q, data, at or utcnow())
     coupons.redeem([coupon for coupon, _discount in q.coupons], checkout.id)
+    final = {}
     if q.wallet_paid:  # split again under the wallet's lock: the balances may have moved since the quote
-        checkout.wallet_principal, checkout.wallet_bonus = wallet.pay(
+        final["wallet_principal"], final["wallet_bonus"] = wallet.pay(
             actor, q.member.id, q.wallet_paid, store=q.store, checkout_id=checkout.id)
-        checkout.points_earned = _points_earned(q.member, q.due, checkout.wallet_principal, checkout.wallet_bonus)
+        final["points_earned"] = _points_earned(q.member, q.due, *final.values())
     if q.member is not None:
-        checkout.points_balance_after = points.settle_checkout(
-            actor, q.member.id, redeem=q.points_redeemed, earn=checkout.points_earned, store=q.store,
-            checkout_id=checkout.id, at=at)
+        final["points_balance_after"] = points.settle_checkout(
+            actor, q.member.id, redeem=q.points_redeemed, earn=final.get("points_earned", q.points_earned),
+            store=q.store, checkout_id=checkout.id, at=at)
+        _settle_figures(checkout, final)
         draw_from = programme.get("draw_min_spend")
         if draw_from and q.bill.member_total - q.coupon_discount >= draw_from:
             coupons.grant_ticket(q.member.id, checkout.id)
@@ -199,6 +189,41 @@ def close(actor: Actor, data: dict, *, at: datetime | None = None) -> Checkout:
                  due=checkout.due, points_redeemed=checkout.points_redeemed, points_earned=checkout.points_earned,
                  tenders={t.method: format_fen(t.amount) for t in q.tenders})
     return checkout
+
+
+def _insert_bill(actor: Actor, q: Quote, data: dict, created_at: datetime) -> Checkout:
+    """The bill, its lines and its tenders as three INSERTs (no unit-of-work flush), returned
+    as a Checkout of this session exactly as a query would have loaded it."""
+    bill = {"store_id": q.store.id, "member_id": q.member.id if q.member else None,
+            "card_id": q.card.id if q.card else None, "member_level": q.member.level.code if q.member else None,
+            "status": "closed", "covers": data.get("covers"), "segment": data.get("segment"),
+            "joined_at_visit": _joined_at_visit(q.member, q.store), "list_total": q.bill.list_total,
+            "member_total": q.bill.member_total, "coupon_discount": q.coupon_discount,
+            "points_redeemed": q.points_redeemed, "points_value": q.points_value, "wallet_paid": q.wallet_paid,
+            "wallet_principal": q.wallet_principal, "wallet_bonus": q.wallet_bonus, "due": q.due,
+            "points_earned": q.points_earned, "points_balance_after": None, "staff_id": actor.staff_id,
+            "created_at": created_at, "voided_at": None, "voided_by": None, "void_reason": None}
+    [bill["id"]] = rows.insert_rows(Checkout, [bill])
+    lines = [{"checkout_id": bill["id"], "line_no": i, "sku": line.sku, "name": line.name, "category": line.category,
+              "qty": line.qty, "list_price": line.list_price, "unit_price": line.unit_price, "amount": line.amount,
+              "promotion": line.promotion} for i, line in enumerate(q.bill.lines, 1)]
+    tenders = [{"checkout_id": bill["id"], "method": t.method, "amount": t.amount} for t in q.tenders]
+    line_ids = rows.insert_rows(CheckoutLine, lines)
+    tender_ids = rows.insert_rows(CheckoutTender, tenders) if tenders else []
+    return rows.loaded(
+        Checkout, bill, store=q.store, member=q.member, card=q.card,
+        lines=[rows.loaded(CheckoutLine, {**row, "id": i}) for row, i in zip(lines, line_ids, strict=True)],
+        tenders=[rows.loaded(CheckoutTender, {**row, "id": i}) for row, i in zip(tenders, tender_ids, strict=True)])
+
+
+def _settle_figures(checkout: Checkout, figures: dict):
+    """Write the figures known only once the wallet and points have moved (one UPDATE)."""
+    changed = {k: v for k, v in figures.items() if getattr(checkout, k) != v}
+    if changed:
+        db.session.connection().execute(update(Checkout.__table__).where(Checkout.__table__.c.id == checkout.id)
+                                        .values(changed))
+        for name, value in changed.items():
+            set_committed_value(checkout, name, value)
 
 
 def void(actor: Actor, checkout_id: int, reason: str) -> tuple[Checkout, dict]:
@@ -275,11 +300,11 @@ def tender_mismatches() -> list[str]:
                        .label("wallet"))
                 .group_by(CheckoutTender.checkout_id).subquery())
     total, from_wallet = func.coalesce(tendered.c.total, 0), func.coalesce(tendered.c.wallet, 0)
-    rows = db.session.execute(
+    found = db.session.execute(
         select(Checkout.id, Checkout.due + Checkout.wallet_paid, total, Checkout.wallet_paid, from_wallet)
         .outerjoin(tendered, tendered.c.checkout_id == Checkout.id)
         .where((total != Checkout.due + Checkout.wallet_paid) | (from_wallet != Checkout.wallet_paid))
         .order_by(Checkout.id)).all()
     return [f"checkout {cid}: tenders {format_fen(got)} for {format_fen(paid)} paid "
             f"(stored value {format_fen(wallet_got)} for {format_fen(wallet_paid)})"
-            for cid, paid, got, wallet_paid, wallet_got in rows]
+            for cid, paid, got, wallet_paid, wallet_got in found]

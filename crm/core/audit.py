@@ -5,7 +5,7 @@ audit row and a committed one always has one. Details must never hold a full mob
 """
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String
+from sqlalchemy import JSON, ForeignKey, Index, String, insert
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
@@ -31,16 +31,17 @@ class AuditEntry(db.Model):
 
 
 def record(actor: Actor, action: str, *, entity=None, entity_type=None, entity_id=None,
-           store_id=None, **details) -> AuditEntry:
-    """Add an audit row to the current unit of work (the caller commits)."""
+           store_id=None, **details):
+    """Write an audit row in the current transaction (the caller commits): one INSERT now,
+    not an object for the unit of work (every request that changes data writes one)."""
     if entity is not None:
         entity_type = entity_type or entity.__tablename__
-        entity_id = entity_id if entity_id is not None else getattr(entity, "id", None)
-    entry = AuditEntry(
-        staff_id=actor.staff_id, username=actor.username, role=actor.role, action=action,
-        entity_type=entity_type, entity_id=None if entity_id is None else str(entity_id),
-        store_id=store_id if store_id is not None else actor.store_id,
-        address=actor.address, details=details,
-    )
-    db.session.add(entry)
-    return entry
+        if entity_id is None:
+            if getattr(entity, "id", None) is None and entity in db.session:
+                db.session.flush()  # a new row's id, as the unit of work would have filled it in
+            entity_id = getattr(entity, "id", None)
+    db.session.connection().execute(insert(AuditEntry.__table__), {
+        "created_at": utcnow(), "staff_id": actor.staff_id, "username": actor.username, "role": actor.role,
+        "action": action, "entity_type": entity_type, "entity_id": None if entity_id is None else str(entity_id),
+        "store_id": store_id if store_id is not None else actor.store_id, "address": actor.address,
+        "details": details})

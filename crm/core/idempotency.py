@@ -14,7 +14,7 @@ from functools import wraps
 
 from flask import current_app, g, make_response, request
 from flask_babel import gettext as _
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, delete, select, text
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, delete, insert, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -118,8 +118,7 @@ def _attempt_once(fn, args, kwargs, key):
             db.session.rollback()
             return resp
         if key:
-            db.session.add(IdempotencyKey(staff_id=staff_id, key=key, request_hash=req_hash,
-                                          status=resp.status_code, body=resp.get_data(as_text=True)))
+            remember(staff_id, key, resp.get_data(as_text=True), req_hash, resp.status_code)
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
@@ -143,9 +142,12 @@ def recall(staff_id: int, key: str) -> tuple[str, str] | None:
 
 
 def remember(staff_id: int, key: str, body: str, request_hash: str, status: int = 200):
-    """Record a key in the current transaction (after `recall` took its lock); a concurrent
-    twin that got past the lock anyway fails on the unique index."""
-    db.session.add(IdempotencyKey(staff_id=staff_id, key=key, request_hash=request_hash, status=status, body=body))
+    """Record a key in the current transaction (after `recall` took its lock): one INSERT; a
+    concurrent twin that got past the lock anyway fails on the unique index."""
+    db.session.flush()  # what the request changed goes first, as the unit of work ordered it
+    db.session.connection().execute(insert(IdempotencyKey.__table__), {
+        "staff_id": staff_id, "key": key, "request_hash": request_hash, "status": status, "body": body,
+        "created_at": utcnow()})
 
 
 def prune(hours: int | None = None) -> int:

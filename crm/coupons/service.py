@@ -4,7 +4,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from flask_babel import gettext as _
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ..core import audit, locks
@@ -328,7 +328,7 @@ def list_prizes():
 
 
 def grant_ticket(member_id: int, checkout_id: int):
-    db.session.add(DrawTicket(member_id=member_id, checkout_id=checkout_id))
+    db.session.execute(insert(DrawTicket).values(member_id=member_id, checkout_id=checkout_id))
 
 
 def tickets_left(member_id: int) -> int:

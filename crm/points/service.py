@@ -16,6 +16,7 @@ from sqlalchemy.orm import aliased
 
 from ..core import audit, ledger, locks, reasons
 from ..core.actor import Actor
+from ..core.rows import insert_rows
 from ..core.timeutil import utcnow, zone
 from ..errors import Conflict, Invalid
 from ..extensions import db
@@ -75,9 +76,9 @@ def _entry(account, actor: Actor, kind, points, *, store_id=None, checkout_id=No
     return entry
 
 
-def _use(entry, lot, points):
+def _use(entry_id: int, lot, points):
     lot.remaining += points
-    db.session.add(PointsLotUse(entry_id=entry.id, lot_id=lot.id, points=points))
+    db.session.add(PointsLotUse(entry_id=entry_id, lot_id=lot.id, points=points))
 
 
 def _open_lots(account, *, due_by: datetime | None = None, live_at: datetime | None = None,
@@ -93,7 +94,7 @@ def _open_lots(account, *, due_by: datetime | None = None, live_at: datetime | N
     return db.session.scalars(stmt).all()
 
 
-def _take_fifo(account, entry, points, *, lots=None, first_lot_id=None):
+def _take_fifo(account, entry_id: int, points, *, lots=None, first_lot_id=None):
     """Take points from lots, oldest expiry first (a given lot first, for reversals of an earning)."""
     lots = sorted(lots if lots is not None else _open_lots(account), key=lambda lot: lot.id != first_lot_id)
     for lot in lots:
@@ -101,7 +102,7 @@ def _take_fifo(account, entry, points, *, lots=None, first_lot_id=None):
             break
         take = min(lot.remaining, points)
         if take:
-            _use(entry, lot, -take)
+            _use(entry_id, lot, -take)
             points -= take
     if points:  # balance and lots disagree: refuse rather than write a ledger that cannot balance
         raise Conflict(_("The points ledger is inconsistent; run `crm audit`."), code="ledger_inconsistent")
@@ -126,7 +127,7 @@ def _expire_due(account, actor: Actor, now: datetime, lots=None) -> int:
             amount = lot.remaining
             _move(account, -amount)
             entry = _entry(account, actor, "expire", -amount, lot_id=lot.id)
-            _use(entry, lot, -amount)
+            _use(entry.id, lot, -amount)
             total += amount
     return total
 
@@ -154,7 +155,7 @@ def _spend(account, actor, kind, points, **kw) -> PointsEntry:
     _expire_due(account, actor, now, due)
     _move(account, -points)
     entry = _entry(account, actor, kind, -points, **kw)
-    _take_fifo(account, entry, points, lots=live)
+    _take_fifo(account, entry.id, points, lots=live)
     return entry
 
 
@@ -165,29 +166,28 @@ def settle_checkout(actor: Actor, member_id: int, *, redeem: int, earn: int, sto
     if redeem < 0 or earn < 0:
         raise Invalid(_("Redeem a whole number of points above zero."), code="invalid_points", field="redeem_points")
     account = _account(member_id)
-    if not redeem:
-        if earn:
-            _credit(account, actor, "earn", earn, store=store, checkout_id=checkout_id, earned_at=at)
+    if not redeem and not earn:
         return account.balance
     now = utcnow()
-    due, live = _lots_to_spend(account, now, redeem)
+    due, live = _lots_to_spend(account, now, redeem) if redeem else ([], [])
     _expire_due(account, actor, now, due)
     # The balance moves once, by the net, on the condition that it holds what is redeemed.
     ledger.move(account, earn - redeem, lambda: InsufficientPoints(
         _("Not enough points: %(balance)d available.", balance=account.balance),
         balance=account.balance, requested=redeem), need=redeem)
-    spent = PointsEntry(account_id=account.id, kind="redeem", points=-redeem, store_id=store.id,
-                        checkout_id=checkout_id, staff_id=actor.staff_id, reason="", details={}, created_at=now)
     earned_at = at or now
-    earned = earn and PointsEntry(account_id=account.id, kind="earn", points=earn, store_id=store.id,
-                                  checkout_id=checkout_id, staff_id=actor.staff_id, reason="", details={},
-                                  created_at=earned_at)
-    db.session.add_all([spent, earned] if earned else [spent])
-    db.session.flush()  # both entries in one INSERT
-    _take_fifo(account, spent, redeem, lots=live)
-    if earned:
-        db.session.add(PointsLot(account_id=account.id, entry_id=earned.id, points=earn, remaining=earn,
-                                 earned_at=earned_at, expires_at=expiry_for(earned_at, store.timezone)))
+    entry = {"account_id": account.id, "store_id": store.id, "checkout_id": checkout_id, "reverses_id": None,
+             "staff_id": actor.staff_id, "reason": "", "details": {}}
+    entries = ([{**entry, "kind": "redeem", "points": -redeem, "created_at": now}] if redeem else []) + \
+              ([{**entry, "kind": "earn", "points": earn, "created_at": earned_at}] if earn else [])
+    # Statements, not unit-of-work objects: both entries in one INSERT … RETURNING, then the lot.
+    ids = insert_rows(PointsEntry, entries)
+    if redeem:
+        _take_fifo(account, ids[0], redeem, lots=live)
+    if earn:
+        insert_rows(PointsLot, [{"account_id": account.id, "entry_id": ids[-1], "points": earn,
+                                        "remaining": earn, "earned_at": earned_at,
+                                        "expires_at": expiry_for(earned_at, store.timezone)}], returning=False)
     return account.balance
 
 
@@ -228,7 +228,7 @@ def reverse_checkout(actor: Actor, member_id: int, checkout_id: int, *, store, r
                               reverses_id=entry.id, reason=reason)
             uses = db.session.scalars(select(PointsLotUse).where(PointsLotUse.entry_id == entry.id)).all()
             for use in uses:
-                _use(reversal, db.session.get(PointsLot, use.lot_id), -use.points)
+                _use(reversal.id, db.session.get(PointsLot, use.lot_id), -use.points)
             result["restored"] += -entry.points
         else:
             take = min(entry.points, account.balance)
@@ -237,7 +237,7 @@ def reverse_checkout(actor: Actor, member_id: int, checkout_id: int, *, store, r
                 reversal = _entry(account, actor, "reversal", -take, store_id=store.id, checkout_id=checkout_id,
                                   reverses_id=entry.id, reason=reason, written_off=entry.points - take)
                 lot_id = db.session.scalar(select(PointsLot.id).where(PointsLot.entry_id == entry.id))
-                _take_fifo(account, reversal, take, first_lot_id=lot_id)
+                _take_fifo(account, reversal.id, take, first_lot_id=lot_id)
             result["reclaimed"] += take
             result["written_off"] += entry.points - take
     return result

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from ..core import audit, ledger, locks, reasons
 from ..core.actor import Actor
 from ..core.money import format_fen, round_fen
+from ..core.rows import insert_rows
 from ..core.timeutil import local_today, utcnow
 from ..coupons import service as coupons
 from ..errors import Conflict, DomainError, Invalid, NotFound
@@ -75,14 +76,14 @@ def _move(account: WalletAccount, delta: int):
     ledger.move(account, delta, lambda: InsufficientWallet(_("Not enough stored value."), field="wallet_amount"))
 
 
-def _post(account, actor: Actor, kind: str, amount: int, **kw) -> WalletEntry | None:
-    """Move a balance and write its entry (nothing for a zero amount)."""
+def _post(account, actor: Actor, kind: str, amount: int, **kw):
+    """Move a balance and write its entry (nothing for a zero amount): two statements."""
     if not amount:
-        return None
+        return
     _move(account, amount)
-    entry = WalletEntry(account_id=account.id, kind=kind, amount=amount, staff_id=actor.staff_id, **kw)
-    db.session.add(entry)
-    return entry
+    insert_rows(WalletEntry, [{"topup_id": None, "checkout_id": None, "reverses_id": None, "store_id": None,
+                                      "reason": "", **kw, "account_id": account.id, "kind": kind, "amount": amount,
+                                      "staff_id": actor.staff_id}], returning=False)
 
 
 def balances(member_id: int) -> dict:
@@ -238,10 +239,10 @@ def check_pin(member_id: int, pin: str | None, *, required: bool, field="pin", p
     A wrong try is counted in this transaction and kept (the error commits it, nothing else
     having been written); the fifth locks the wallet until a manager unlocks it. A locked
     wallet refuses every payment, PIN or not."""
-    row = _pin(member_id)
+    # Read afresh (not from this session's memory): the count as the previous try under this lock left it.
+    row = db.session.get(WalletPin, member_id, populate_existing=True)
     if row is None:
         return
-    db.session.refresh(row)  # the count as the previous try under this lock left it
     if row.locked_at is not None and (required or payment):
         raise WalletLocked(_("Wallet payments are locked after too many wrong PINs; a manager must unlock."),
                            field=field)

@@ -1,0 +1,35 @@
+"""Rows written with statements instead of the unit of work, for the hot paths.
+
+A flush of the ORM unit of work costs about a millisecond of CPU (dependency sort, one
+object per row); a checkout used to run five. These helpers write rows as plain INSERTs
+(several rows in one statement, ids back in order) and, where a caller needs objects,
+hand back persistent objects built from the values just written, without reading them.
+"""
+from sqlalchemy import insert
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
+
+from ..extensions import db
+
+
+def insert_rows(model, rows: list[dict], *, returning=True) -> list[int]:
+    """Insert rows of `model`'s table as one statement (multi-row VALUES … RETURNING id, in the
+    order given): for the hot paths, which need no objects back, only ids. No unit-of-work
+    flush; column defaults apply as in any INSERT."""
+    table = model.__table__
+    conn = db.session.connection()
+    if not returning:
+        conn.execute(insert(table), rows)
+        return []
+    return list(conn.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars())
+
+
+def loaded(model, columns: dict, **related):
+    """A row just written with a statement, as a persistent object of this session, as if
+    a query had loaded it (no SQL): every column given, relationships set as loaded."""
+    obj = model(**columns)
+    make_transient_to_detached(obj)
+    for name, value in related.items():
+        set_committed_value(obj, name, value)
+    db.session.add(obj)
+    return obj
