@@ -87,7 +87,7 @@ def _member_and_card(data, *, lock=False):
     return member, card
 
 
-def price(data: dict, *, at: datetime | None = None, member_and_card=None) -> Quote:
+def price(data: dict, *, at: datetime | None = None, member_and_card=None, closing=False) -> Quote:
     """Price a bill and its points; writes nothing. Raises the same errors a checkout would.
     Prices, validity and promotions are those of the store's local date (of `at` if given)."""
     store = stores.get_by_code(data["store_code"], active_only=True)
@@ -102,7 +102,8 @@ def price(data: dict, *, at: datetime | None = None, member_and_card=None) -> Qu
     coupon_discount = sum(discount for _coupon, discount in applied)
     payable = bill.member_total - coupon_discount
     redeem = data.get("redeem_points") or 0
-    available = points.available(member.id) if member else None
+    # A bill being closed reads the points only to redeem them (the quote shows them always).
+    available = points.available(member.id) if member and (redeem or not closing) else None
     if redeem and member is None:
         raise Invalid(_("Only members can redeem points."), code="redeem_needs_member", field="redeem_points")
     value = redeem * programme.get("point_value")
@@ -111,7 +112,7 @@ def price(data: dict, *, at: datetime | None = None, member_and_card=None) -> Qu
                         max=payable // programme.get("point_value")),
                       code="redeem_exceeds_bill", field="redeem_points",
                       max_points=payable // programme.get("point_value"))
-    if member is not None and redeem > available:
+    if member is not None and redeem and redeem > available:
         raise points.InsufficientPoints(_("Not enough points: %(balance)d available.", balance=available),
                                         field="redeem_points", balance=available, requested=redeem)
     wallet_amount = tendering.wallet_amount(data)
@@ -163,7 +164,7 @@ def close(actor: Actor, data: dict, *, at: datetime | None = None) -> Checkout:
 
     Locks (core/locks.py): the member first, then the PIN check before anything is written
     (a wrong try is kept even though the bill is not), then coupons, wallet and points."""
-    q = price(data, at=at, member_and_card=_member_and_card(data, lock=True))
+    q = price(data, at=at, member_and_card=_member_and_card(data, lock=True), closing=True)
     if q.member is not None:
         if q.wallet_paid:
             wallet.authorize_payment(q.member.id, q.wallet_paid, data.get("pin"))

@@ -22,22 +22,27 @@ def lock(account):
     return account
 
 
-def lock_where(model, *where) -> list:
+def lock_where(model, *where, add: int = 0) -> list:
     """Lock and read the accounts matching `where` in one statement (`UPDATE … RETURNING`),
-    as persistent objects with their balances as they are now; [] if none exists yet."""
-    return list(db.session.scalars(update(model).where(*where).values(updated_at=utcnow()).returning(model)
-                                   .execution_options(populate_existing=True)))
+    as persistent objects with their balances as they are now (after crediting `add`, which
+    must not be negative: only `move` takes); [] if none exists yet."""
+    if add < 0:
+        raise ValueError("lock_where only credits; take with move()")
+    values = {"updated_at": utcnow(), **({"balance": model.balance + add} if add else {})}
+    return list(db.session.scalars(update(model).where(*where).values(values).returning(model)
+                                   .execution_options(populate_existing=True, synchronize_session=False)))
 
 
 def move(account, delta: int, insufficient, *, need: int = 0):
     """Add `delta` (negative: take) to the balance; call `insufficient()` for the error to raise
     if the account holds less than would be taken (or less than `need`, when a net move both
     takes and gives)."""
-    model = type(account)
-    stmt = update(model).where(model.id == account.id)
+    table = type(account).__table__  # a plain statement: the session's copy is set below
+    stmt = update(table).where(table.c.id == account.id)
     if max(-delta, need) > 0:
-        stmt = stmt.where(model.balance >= max(-delta, need))
-    new = db.session.execute(stmt.values(balance=model.balance + delta).returning(model.balance)).scalar_one_or_none()
+        stmt = stmt.where(table.c.balance >= max(-delta, need))
+    new = db.session.connection().execute(stmt.values(balance=table.c.balance + delta)
+                                          .returning(table.c.balance)).scalar_one_or_none()
     if new is None:
         raise insufficient()
     set_committed_value(account, "balance", new)

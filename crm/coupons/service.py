@@ -4,13 +4,14 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from flask_babel import gettext as _
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ..core import audit, locks
 from ..core.actor import Actor
 from ..core.lookup import get_or_404
 from ..core.money import format_fen, percent_to_bp, round_fen
+from ..core.rows import insert_rows
 from ..core.timeutil import utcnow
 from ..errors import Conflict, Invalid, NotFound
 from ..extensions import db
@@ -328,7 +329,7 @@ def list_prizes():
 
 
 def grant_ticket(member_id: int, checkout_id: int):
-    db.session.execute(insert(DrawTicket).values(member_id=member_id, checkout_id=checkout_id))
+    insert_rows(DrawTicket, [{"member_id": member_id, "checkout_id": checkout_id}], returning=False)
 
 
 def tickets_left(member_id: int) -> int:

@@ -46,11 +46,16 @@ def points_for_spend(eligible_fen: int, multiplier) -> int:
     return int(units * programme.get("points_per_unit") * multiplier)
 
 
-def _account(member_id: int) -> PointsAccount:
-    """The member's account, created on first use, and locked for this transaction."""
-    found = ledger.lock_where(PointsAccount, PointsAccount.member_id == member_id)
+def _account(member_id: int, *, add: int = 0) -> PointsAccount:
+    """The member's account, created on first use, and locked for this transaction; `add`
+    (not negative) is credited by the same statement when the account exists."""
+    found = ledger.lock_where(PointsAccount, PointsAccount.member_id == member_id, add=add)
     if found:
         return found[0]
+    if add:
+        account = _account(member_id)
+        ledger.move(account, add, lambda: None)
+        return account
     try:
         with db.session.begin_nested():
             account = PointsAccount(member_id=member_id, balance=0)
@@ -165,16 +170,17 @@ def settle_checkout(actor: Actor, member_id: int, *, redeem: int, earn: int, sto
     which is usable from the next checkout on. Returns the balance after."""
     if redeem < 0 or earn < 0:
         raise Invalid(_("Redeem a whole number of points above zero."), code="invalid_points", field="redeem_points")
-    account = _account(member_id)
+    # Earning only (most bills): the account is locked and credited by one statement.
+    account = _account(member_id, add=0 if redeem else earn)
     if not redeem and not earn:
         return account.balance
     now = utcnow()
     due, live = _lots_to_spend(account, now, redeem) if redeem else ([], [])
     _expire_due(account, actor, now, due)
-    # The balance moves once, by the net, on the condition that it holds what is redeemed.
-    ledger.move(account, earn - redeem, lambda: InsufficientPoints(
-        _("Not enough points: %(balance)d available.", balance=account.balance),
-        balance=account.balance, requested=redeem), need=redeem)
+    if redeem:  # the balance moves once, by the net, on the condition that it holds what is redeemed
+        ledger.move(account, earn - redeem, lambda: InsufficientPoints(
+            _("Not enough points: %(balance)d available.", balance=account.balance),
+            balance=account.balance, requested=redeem), need=redeem)
     earned_at = at or now
     entry = {"account_id": account.id, "store_id": store.id, "checkout_id": checkout_id, "reverses_id": None,
              "staff_id": actor.staff_id, "reason": "", "details": {}}
