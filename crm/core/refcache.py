@@ -159,10 +159,13 @@ def _after_dml(state):
     return result
 
 
-@event.listens_for(Session, "after_commit")
-@event.listens_for(Session, "after_soft_rollback")
-def _transaction_over(session, *_args):
+@event.listens_for(Session, "after_transaction_end")
+def _transaction_over(session, transaction):
     """What the transaction changed is now committed (or gone): the next read must see the
-    new versions."""
+    new versions. Only the outermost transaction counts: a savepoint released or rolled
+    back leaves the changes before it pending, so the namespace must still bypass the cache
+    (else its uncommitted rows could be cached, and kept if the transaction then rolls back)."""
+    if transaction.parent is not None:
+        return
     if session.info.pop("refcache_changed", None) and has_request_context():
         g.pop("_refcache_versions", None)
