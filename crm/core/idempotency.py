@@ -57,13 +57,14 @@ def _request_hash() -> str:
 def _serialise_same_key(staff_id, key):
     if db.session.get_bind().dialect.name == "postgresql":
         digest = hashlib.sha256(f"idempotency:{staff_id}:{key}".encode()).digest()
-        db.session.execute(text("SELECT pg_advisory_xact_lock(:k)"),
-                           {"k": int.from_bytes(digest[:8], "big", signed=True)})
+        db.session.connection().execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                                        {"k": int.from_bytes(digest[:8], "big", signed=True)})
 
 
 def _replay(staff_id, key, req_hash):
-    row = db.session.scalar(select(IdempotencyKey).where(
-        IdempotencyKey.staff_id == staff_id, IdempotencyKey.key == key))
+    keys = IdempotencyKey.__table__.c  # a plain read: every keyed POST runs it, and it needs no object
+    row = db.session.connection().execute(select(keys.request_hash, keys.body, keys.status).where(
+        keys.staff_id == staff_id, keys.key == key)).first()
     if row is None:
         return None
     if row.request_hash != req_hash:

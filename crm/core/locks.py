@@ -38,7 +38,8 @@ def lock_member(member_id: int | None):
     """Take the per-member lock for the rest of this transaction (step 1 above)."""
     if member_id is None or db.session.get_bind().dialect.name != "postgresql":
         return
-    db.session.execute(text("SELECT id FROM members WHERE id = :id FOR NO KEY UPDATE"), {"id": member_id})
+    db.session.connection().execute(text("SELECT id FROM members WHERE id = :id FOR NO KEY UPDATE"),
+                                    {"id": member_id})
 
 
 def is_retryable(exc: BaseException) -> bool:

@@ -67,7 +67,8 @@ def _versions() -> dict:
     and CLI commands are long-lived)."""
     if has_request_context() and "_refcache_versions" in g:
         return g._refcache_versions
-    found = dict(db.session.execute(select(CacheVersion.name, CacheVersion.version)).all())
+    table = CacheVersion.__table__
+    found = dict(db.session.connection().execute(select(table.c.name, table.c.version)).all())
     if has_request_context():
         g._refcache_versions = found
     return found

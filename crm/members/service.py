@@ -4,7 +4,7 @@ import re
 from flask_babel import gettext as _
 from sqlalchemy import false, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import joinedload, lazyload, selectinload
 
 from ..core import audit, locks
 from ..core.actor import Actor
@@ -125,7 +125,9 @@ def find_locked_member(member_id: int) -> Member | None:
     rows it joins as they were before the wait (PostgreSQL re-checks only the locked row),
     so a card frozen or a level raised meanwhile would be missed."""
     locks.lock_member(member_id)
-    return db.session.execute(select(Member).where(Member.id == member_id).options(joinedload(Member.live_card))
+    # The bill needs the level and the card; the company and home store load if asked for.
+    return db.session.execute(select(Member).where(Member.id == member_id)
+                              .options(joinedload(Member.live_card), lazyload(Member.company), lazyload(Member.store))
                               .execution_options(populate_existing=True)).unique().scalar_one_or_none()
 
 
