@@ -118,17 +118,18 @@ def find_member(member_id: int) -> Member | None:
     return db.session.get(Member, member_id)
 
 
-def find_locked_member(member_id: int) -> Member | None:
-    """The member under the member lock (core/locks.py, step 1), then read fresh with their
-    level, store, company and live card in one query. Two statements, not one: a locking
+def find_member_for_bill(member_id: int, *, lock: bool) -> Member | None:
+    """The member a bill is priced for, read with their level and live card in one query
+    (the company and home store load if asked for). With `lock`, under the member lock
+    (core/locks.py, step 1) taken first, and read fresh. Two statements, not one: a locking
     SELECT that had to wait sees the locked row as the other transaction left it, but the
     rows it joins as they were before the wait (PostgreSQL re-checks only the locked row),
     so a card frozen or a level raised meanwhile would be missed."""
-    locks.lock_member(member_id)
-    # The bill needs the level and the card; the company and home store load if asked for.
+    if lock:
+        locks.lock_member(member_id)
     return db.session.execute(select(Member).where(Member.id == member_id)
                               .options(joinedload(Member.live_card), lazyload(Member.company), lazyload(Member.store))
-                              .execution_options(populate_existing=True)).unique().scalar_one_or_none()
+                              .execution_options(populate_existing=lock)).unique().scalar_one_or_none()
 
 
 def get_member(member_id: int) -> Member:
