@@ -68,5 +68,13 @@ def get_store(store_id: int) -> Store:
     return get_or_404(Store, store_id, _("No such store."))
 
 
+def timezone_of(store_id: int | None) -> str | None:
+    """A store's time zone, kept per worker (a card scan asks for the till's on every scan)."""
+    if store_id is None:
+        return None
+    return refcache.get("stores", ("timezone", store_id),
+                        lambda: db.session.scalar(select(Store.timezone).where(Store.id == store_id)))
+
+
 def list_stores():
     return db.session.scalars(select(Store).order_by(Store.code)).all()
