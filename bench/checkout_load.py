@@ -387,14 +387,19 @@ def run_load(port, tokens, payloads, coupon_codes, seconds, warmup, max_requests
                 finished[idx] = max(finished[idx], t1)
         conn.close()
 
-    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(len(tokens))]
+    run_threads(client, len(tokens))
+    records = [r for rs in per_client for r in rs]
+    window = max(max(finished) - t_measure, 1e-9) if records else 0.0
+    return records, window, sum(created, Counter()), next(ran_out)
+
+
+def run_threads(target, n):
+    """target(0) … target(n - 1), each in a thread of its own; returns when all are done."""
+    threads = [threading.Thread(target=target, args=(i,), daemon=True) for i in range(n)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    records = [r for rs in per_client for r in rs]
-    window = max(max(finished) - t_measure, 1e-9) if records else 0.0
-    return records, window, sum(created, Counter()), next(ran_out)
 
 
 def percentile(values, p):
@@ -429,11 +434,7 @@ def run_open_loop(port, tokens, payloads, coupon_codes, rate, seconds, seed):
             out.append(((time.perf_counter() - due) * 1000, status, code, kind))
         conn.close()
 
-    threads = [threading.Thread(target=sender, args=(i,), daemon=True) for i in range(len(tokens))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_threads(sender, len(tokens))
     return out
 
 

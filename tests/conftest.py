@@ -193,6 +193,25 @@ def staff(app, stores):
     return {role: role.replace("_", "") for role in ("admin", "manager", "front_desk", "cashier", "marketing")}
 
 
+def login_on(flask_app, username, password=PASSWORD) -> "Api":
+    """An Api logged in on this app instance (for tests with two workers)."""
+    client = flask_app.test_client()
+    r = client.post("/api/v1/auth/token", json={"username": username, "password": password})
+    assert r.status_code == 200, r.json
+    return Api(client, r.json["token"])
+
+
+@pytest.fixture
+def second_worker(app):
+    """A second app instance on the same database: another gunicorn worker, with caches of
+    its own (core/refcache.py)."""
+    other = make_app(app.config["SQLALCHEMY_DATABASE_URI"])
+    yield other
+    with other.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
 @pytest.fixture
 def login_api(client, staff):
     """login_api(role) -> Api authenticated as that role."""

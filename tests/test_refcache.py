@@ -3,29 +3,14 @@ database stand for two gunicorn workers. What one caches, a change made through 
 invalidates for the very next request: prices, promotions, programme rules, levels, stores,
 revoked tokens and deactivated staff. And the cache is really used: a warm worker does
 not read the catalogue again."""
-import pytest
 from sqlalchemy import event
 
 from crm.extensions import db
-from tests.conftest import PASSWORD, Api, make_app
+from tests.conftest import Api, login_on
 
 BILL = {"store_code": "BJ01", "items": [{"sku": "SALMON", "qty": 2}, {"sku": "TEA", "qty": 1}]}
 
 
-@pytest.fixture
-def second_worker(app):
-    other = make_app(app.config["SQLALCHEMY_DATABASE_URI"])
-    yield other
-    with other.app_context():
-        db.session.remove()
-        db.engine.dispose()
-
-
-def _login(flask_app, username):
-    client = flask_app.test_client()
-    r = client.post("/api/v1/auth/token", json={"username": username, "password": PASSWORD})
-    assert r.status_code == 200, r.json
-    return Api(client, r.json["token"])
 
 
 def _statements(flask_app, fn):
@@ -44,8 +29,8 @@ def _statements(flask_app, fn):
 def test_a_change_on_one_worker_reaches_the_other_on_its_next_request(
         app, second_worker, staff, catalogue, member_factory, store_today):
     m = member_factory()
-    till = _login(second_worker, staff["cashier"])  # the till talks to worker 2
-    admin = _login(app, staff["admin"])  # the admin's browser to worker 1
+    till = login_on(second_worker, staff["cashier"])  # the till talks to worker 2
+    admin = login_on(app, staff["admin"])  # the admin's browser to worker 1
     quote = lambda: till.post("/api/v1/checkouts/quote", json={**BILL, "member_id": m["id"]})  # noqa: E731
 
     first = quote().json
@@ -71,7 +56,7 @@ def test_a_change_on_one_worker_reaches_the_other_on_its_next_request(
 
 
 def test_a_revoked_token_or_deactivated_cashier_is_refused_at_once_by_a_warm_worker(app, second_worker, staff):
-    till = _login(second_worker, staff["cashier"])
+    till = login_on(second_worker, staff["cashier"])
     assert till.get("/api/v1/auth/me").status_code == 200  # worker 2 now holds the token
     assert till.get("/api/v1/auth/me").json["username"] == staff["cashier"]
 
@@ -80,9 +65,9 @@ def test_a_revoked_token_or_deactivated_cashier_is_refused_at_once_by_a_warm_wor
     r = till.get("/api/v1/auth/me")
     assert r.status_code == 401
 
-    till = _login(second_worker, staff["cashier"])
+    till = login_on(second_worker, staff["cashier"])
     assert till.get("/api/v1/auth/me").status_code == 200
-    admin = _login(app, staff["admin"])
+    admin = login_on(app, staff["admin"])
     cashier_id = till.get("/api/v1/auth/me").json["id"]
     assert admin.patch(f"/api/v1/staff/{cashier_id}", json={"active": False}).status_code == 200
     assert till.get("/api/v1/auth/me").status_code == 401
@@ -91,7 +76,7 @@ def test_a_revoked_token_or_deactivated_cashier_is_refused_at_once_by_a_warm_wor
 def test_refresh_caches_command_covers_changes_made_in_raw_sql(app, second_worker, staff, catalogue, member_factory):
     from sqlalchemy import text
     m = member_factory()
-    till = _login(second_worker, staff["cashier"])
+    till = login_on(second_worker, staff["cashier"])
     quote = lambda: till.post("/api/v1/checkouts/quote", json={**BILL, "member_id": m["id"]})  # noqa: E731
     assert quote().json["member_total"] == "156.00"
     with app.app_context():

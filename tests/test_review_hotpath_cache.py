@@ -2,32 +2,17 @@
 its next request, and hostile input on the cached lookups (coded 4xx, never 500)."""
 import pytest
 
-from crm.extensions import db
-from tests.conftest import PASSWORD, Api, make_app
+from tests.conftest import login_on
 
 BILL = {"store_code": "BJ01", "items": [{"sku": "SALMON", "qty": 2}, {"sku": "TEA", "qty": 1}]}
 
 
-@pytest.fixture
-def second_worker(app):
-    other = make_app(app.config["SQLALCHEMY_DATABASE_URI"])
-    yield other
-    with other.app_context():
-        db.session.remove()
-        db.engine.dispose()
-
-
-def _login(flask_app, username, password=PASSWORD):
-    client = flask_app.test_client()
-    r = client.post("/api/v1/auth/token", json={"username": username, "password": password})
-    assert r.status_code == 200, r.json
-    return Api(client, r.json["token"])
 
 
 def test_more_admin_changes_reach_a_warm_worker(app, second_worker, staff, catalogue, member_factory, store_today):
     m = member_factory()
-    till = _login(second_worker, staff["cashier"])
-    admin = _login(app, staff["admin"])
+    till = login_on(second_worker, staff["cashier"])
+    admin = login_on(app, staff["admin"])
     quote = lambda **kw: till.post("/api/v1/checkouts/quote", json={**BILL, "member_id": m["id"], **kw})  # noqa: E731
     assert quote().status_code == 200
     level = till.get(f"/api/v1/members/{m['id']}").json["level"]

@@ -7,22 +7,22 @@ request. Each gunicorn worker now keeps them in memory, per *namespace*:
 - every namespace has a row in `cache_versions`; any change to one of its tables (an ORM
   flush, or a Core UPDATE/DELETE/INSERT through the session) adds 1 to its version in the
   same transaction, so the new version commits exactly when the change does;
-- a request reads all versions once (one small SELECT, on first use) and drops what it
-  holds under an older version. A change made by an admin on any worker or host is
-  therefore seen by the very next request everywhere: no time-based expiry, nothing to
-  wait for;
+- a transaction (a request is one) reads all versions once (one small SELECT, on first
+  use) and drops what it holds under an older version. A change made by an admin on any
+  worker or host is therefore seen by the very next request everywhere: no time-based
+  expiry, nothing to wait for;
 - within the request that made a change, that namespace is read from the database, not
   the cache (the change is not committed yet, and may still roll back).
 
 Changes that bypass the session (psql, a data migration in raw SQL) are not seen until the
 namespace's version moves: `flask --app wsgi crm refresh-caches` bumps them all.
 """
-from flask import current_app, g, has_request_context
+from flask import current_app
 from sqlalchemy import String, event, insert, select, update
-from sqlalchemy.orm import Mapped, Session, make_transient_to_detached, mapped_column
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ..extensions import db
+from . import rows
 
 # namespace -> the tables its cached data is made of; a change to any of them invalidates it
 # (a store's columns are copied into the token cache, a level's code into dish prices).
@@ -62,15 +62,14 @@ def _changed_here(session=None) -> set:
     return (session or db.session()).info.setdefault("refcache_changed", set())
 
 
-def _versions() -> dict:
-    """The committed versions, read once per request (every time outside one: the scheduler
-    and CLI commands are long-lived)."""
-    if has_request_context() and "_refcache_versions" in g:
-        return g._refcache_versions
-    table = CacheVersion.__table__
-    found = dict(db.session.connection().execute(select(table.c.name, table.c.version)).all())
-    if has_request_context():
-        g._refcache_versions = found
+def _versions(session) -> dict:
+    """The committed versions, read once per transaction (a request is one; the scheduler and
+    CLI commands, long-lived, read them again in each of theirs)."""
+    found = session.info.get("refcache_versions")
+    if found is None:
+        table = CacheVersion.__table__
+        found = session.info["refcache_versions"] = dict(
+            session.connection().execute(select(table.c.name, table.c.version)).all())
     return found
 
 
@@ -81,7 +80,7 @@ def get(namespace: str, key, load):
     session.flush()  # as a query would autoflush (free when nothing is pending): pending changes bump now
     if namespace in _changed_here(session):
         return load()
-    version = _versions().get(namespace)
+    version = _versions(session).get(namespace)
     if version is None:  # no version row (a namespace newer than the database): never cached
         return load()
     store = _store()
@@ -100,19 +99,14 @@ def get(namespace: str, key, load):
 def attach(model, columns: dict):
     """A cached row as a persistent instance of this session, without a query (it joins the
     identity map, so relationships pointing at it load without SQL either)."""
-    obj = model(**columns)
-    make_transient_to_detached(obj)
-    return db.session.merge(obj, load=False)
+    return db.session.merge(rows.detached(model, columns), load=False)
 
 
 def detached_copy(obj, **related):
     """A copy of a loaded row that belongs to no session, with these relationships set to
     detached copies too (None stays None): readable in any request without a query."""
-    copy = type(obj)(**columns_of(obj))
-    make_transient_to_detached(copy)
-    for name, value in related.items():
-        set_committed_value(copy, name, detached_copy(value) if value is not None else None)
-    return copy
+    return rows.detached(type(obj), columns_of(obj), **{
+        name: detached_copy(value) if value is not None else None for name, value in related.items()})
 
 
 def columns_of(obj) -> dict:
@@ -162,11 +156,11 @@ def _after_dml(state):
 
 @event.listens_for(Session, "after_transaction_end")
 def _transaction_over(session, transaction):
-    """What the transaction changed is now committed (or gone): the next read must see the
-    new versions. Only the outermost transaction counts: a savepoint released or rolled
-    back leaves the changes before it pending, so the namespace must still bypass the cache
-    (else its uncommitted rows could be cached, and kept if the transaction then rolls back)."""
+    """The transaction is over (committed or gone): the next one reads the versions again.
+    Only the outermost transaction counts: a savepoint released or rolled back leaves the
+    changes before it pending, so the namespace must still bypass the cache (else its
+    uncommitted rows could be cached, and kept if the transaction then rolls back)."""
     if transaction.parent is not None:
         return
-    if session.info.pop("refcache_changed", None) and has_request_context():
-        g.pop("_refcache_versions", None)
+    session.info.pop("refcache_changed", None)
+    session.info.pop("refcache_versions", None)

@@ -24,12 +24,18 @@ def insert_rows(model, rows: list[dict], *, returning=True) -> list[int]:
     return list(conn.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars())
 
 
-def loaded(model, columns: dict, **related):
-    """A row just written with a statement, as a persistent object of this session, as if
-    a query had loaded it (no SQL): every column given, relationships set as loaded."""
+def detached(model, columns: dict, **related):
+    """An object of a row as a query would have loaded it, in no session yet: every column
+    given, these relationships set as loaded."""
     obj = model(**columns)
     make_transient_to_detached(obj)
     for name, value in related.items():
         set_committed_value(obj, name, value)
+    return obj
+
+
+def loaded(model, columns: dict, **related):
+    """A row just written with a statement, as a persistent object of this session (no SQL)."""
+    obj = detached(model, columns, **related)
     db.session.add(obj)
     return obj

@@ -86,17 +86,10 @@ def _use(entry_id: int, lot, points):
     db.session.add(PointsLotUse(entry_id=entry_id, lot_id=lot.id, points=points))
 
 
-def _open_lots(account, *, due_by: datetime | None = None, live_at: datetime | None = None,
-               limit: int | None = None) -> list:
-    """Lots with points left, oldest expiry first (never-expiring last); optionally only
-    those due by a time, or only those still live at a time (at most `limit` of them)."""
-    stmt = (select(PointsLot).where(PointsLot.account_id == account.id, PointsLot.remaining > 0)
-            .order_by(PointsLot.expires_at.is_(None), PointsLot.expires_at, PointsLot.id).limit(limit))
-    if due_by is not None:
-        stmt = stmt.where(PointsLot.expires_at <= due_by)
-    if live_at is not None:
-        stmt = stmt.where((PointsLot.expires_at.is_(None)) | (PointsLot.expires_at > live_at))
-    return db.session.scalars(stmt).all()
+def _open_lots(account) -> list:
+    """Lots with points left, oldest expiry first (never-expiring last)."""
+    return db.session.scalars(select(PointsLot).where(PointsLot.account_id == account.id, PointsLot.remaining > 0)
+                              .order_by(PointsLot.expires_at.is_(None), PointsLot.expires_at, PointsLot.id)).all()
 
 
 def _take_fifo(account, entry_id: int, points, *, lots=None, first_lot_id=None):
@@ -191,9 +184,9 @@ def settle_checkout(actor: Actor, member_id: int, *, redeem: int, earn: int, sto
     if redeem:
         _take_fifo(account, ids[0], redeem, lots=live)
     if earn:
-        insert_rows(PointsLot, [{"account_id": account.id, "entry_id": ids[-1], "points": earn,
-                                        "remaining": earn, "earned_at": earned_at,
-                                        "expires_at": expiry_for(earned_at, store.timezone)}], returning=False)
+        insert_rows(PointsLot, [{"account_id": account.id, "entry_id": ids[-1], "points": earn, "remaining": earn,
+                                 "earned_at": earned_at, "expires_at": expiry_for(earned_at, store.timezone)}],
+                    returning=False)
     return account.balance
 
 
