@@ -166,4 +166,9 @@
     if (rest > 0) input.value = rest.toFixed(2);
   });
   filterTiles();
+  // The browser applies `autofocus` only at its next rendering step, which can come after the
+  // page has loaded: a scanner firing straight away would type into nothing and the first code
+  // (or its first characters) would be lost. Focus it now, while the page is still loading.
+  const first = form.querySelector("[autofocus]");
+  if (first && (!document.activeElement || document.activeElement === document.body)) first.focus();
 })();
