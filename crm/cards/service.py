@@ -1,8 +1,9 @@
 """Cards: issue with the card fee, state changes through one transition table, scanning."""
 import calendar
+from functools import cache
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from ..core import audit, locks, states
@@ -157,6 +158,11 @@ def replace(actor: Actor, card_no: str, *, store_code: str, fee_paid: int, payme
     return card
 
 
+@cache
+def _card_by_number():  # built once: every scan at the till runs it (core/rows.py says why)
+    return select(Card).where(Card.card_no == bindparam("card_no"))
+
+
 def scan(code: str, *, field: str = "code") -> Card:
     """The active card a scanned or typed code stands for.
 
@@ -168,7 +174,7 @@ def scan(code: str, *, field: str = "code") -> Card:
         card = db.session.get(Card, card_id)
     else:
         card_no = codes.card_no_from_code(code)
-        card = db.session.scalar(select(Card).where(Card.card_no == card_no)) if card_no else None
+        card = db.session.scalar(_card_by_number(), {"card_no": card_no}) if card_no else None
     return _usable(card, field, code)
 
 

@@ -5,9 +5,10 @@ change commit together or not at all.
 """
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 
 from flask_babel import gettext as _
-from sqlalchemy import case, func, select, update
+from sqlalchemy import bindparam, case, func, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ..cards import service as cards
@@ -221,10 +222,17 @@ def _settle_figures(checkout: Checkout, figures: dict):
     """Write the figures known only once the wallet and points have moved (one UPDATE)."""
     changed = {k: v for k, v in figures.items() if getattr(checkout, k) != v}
     if changed:
-        db.session.connection().execute(update(Checkout.__table__).where(Checkout.__table__.c.id == checkout.id)
-                                        .values(changed))
+        db.session.connection().execute(_figures_statement(tuple(sorted(changed))),
+                                        {"bill": checkout.id, **{f"new_{k}": v for k, v in changed.items()}})
         for name, value in changed.items():
             set_committed_value(checkout, name, value)
+
+
+@cache
+def _figures_statement(names: tuple):  # built once per set of figures (core/rows.py says why)
+    table = Checkout.__table__
+    return (update(table).where(table.c.id == bindparam("bill"))
+            .values({name: bindparam(f"new_{name}") for name in names}))
 
 
 def void(actor: Actor, checkout_id: int, reason: str) -> tuple[Checkout, dict]:

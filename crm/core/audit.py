@@ -5,11 +5,12 @@ audit row and a committed one always has one. Details must never hold a full mob
 """
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String, insert
+from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
 from .actor import Actor
+from .rows import insert_into
 from .timeutil import utcnow
 
 
@@ -40,7 +41,7 @@ def record(actor: Actor, action: str, *, entity=None, entity_type=None, entity_i
             if getattr(entity, "id", None) is None and entity in db.session:
                 db.session.flush()  # a new row's id, as the unit of work would have filled it in
             entity_id = getattr(entity, "id", None)
-    db.session.connection().execute(insert(AuditEntry.__table__), {
+    db.session.connection().execute(insert_into(AuditEntry.__table__), {
         "created_at": utcnow(), "staff_id": actor.staff_id, "username": actor.username, "role": actor.role,
         "action": action, "entity_type": entity_type, "entity_id": None if entity_id is None else str(entity_id),
         "store_id": store_id if store_id is not None else actor.store_id, "address": actor.address,

@@ -1,26 +1,31 @@
 """Idempotency keys for POSTs that move value (docs/architecture.md, "Unit of work").
 
-The key row is inserted in the same transaction as the effect. A retry with the same
-key and body replays the stored response; a different body is 422
-`idempotency_key_reused`. Concurrent duplicates are serialised before they look for the
-key: on PostgreSQL by a transaction-scoped advisory lock on (caller, key), on SQLite by
-`BEGIN IMMEDIATE`; so the second waits for the first to commit and then replays it. The
-unique index on (caller, key) is the last line of defence.
+A keyed POST first claims its key: `INSERT … ON CONFLICT DO NOTHING RETURNING id`, in the
+same transaction as the effect, and fills in the response at the end (one UPDATE). A twin
+sent at the same moment waits on the unique index on (caller, key) until the first commits
+(PostgreSQL; SQLite runs one writer at a time anyway), finds the key taken and replays the
+stored response; a retry with a different body is 422 `idempotency_key_reused`. A request
+that fails rolls back and takes its claim with it, so the key can be used again.
+
+UI forms (`recall`/`remember`) take a transaction-scoped advisory lock on (caller, key)
+instead, because they look the key up before deciding what to show.
 """
 import hashlib
 import json
 from datetime import datetime, timedelta
-from functools import wraps
+from functools import cache, wraps
 
 from flask import current_app, g, make_response, request
 from flask_babel import gettext as _
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, delete, insert, select, text
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, bindparam, delete, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..errors import ConcurrentChange, Invalid
 from ..extensions import db
 from . import locks
+from .rows import insert_into
 from .timeutil import utcnow
 
 HEADER = "Idempotency-Key"
@@ -54,17 +59,37 @@ def _request_hash() -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
+# Statements every keyed request sends, built once (core/rows.py says why).
+_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
+_KEYS = IdempotencyKey.__table__
+_STORED = select(_KEYS.c.request_hash, _KEYS.c.body, _KEYS.c.status).where(
+    _KEYS.c.staff_id == bindparam("staff_id"), _KEYS.c.key == bindparam("key"))
+_FILL_IN = update(_KEYS).where(_KEYS.c.id == bindparam("claim_id")).values(  # parameters not named as columns
+    status=bindparam("response_status"), body=bindparam("response_body"))
+
+
+@cache
+def _claim_statement(dialect_name: str):
+    insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
+    return insert(_KEYS).on_conflict_do_nothing(index_elements=["staff_id", "key"]).returning(_KEYS.c.id)
+
+
+def _claim(staff_id, key, req_hash) -> int | None:
+    """Take the key for this request (its row, response to follow), or None if a committed
+    request holds it. Waits while a twin that holds it has not committed yet."""
+    return db.session.connection().execute(_claim_statement(db.session.get_bind().dialect.name), {
+        "staff_id": staff_id, "key": key, "request_hash": req_hash, "status": 0, "body": "",
+        "created_at": utcnow()}).scalar()
+
+
 def _serialise_same_key(staff_id, key):
     if db.session.get_bind().dialect.name == "postgresql":
         digest = hashlib.sha256(f"idempotency:{staff_id}:{key}".encode()).digest()
-        db.session.connection().execute(text("SELECT pg_advisory_xact_lock(:k)"),
-                                        {"k": int.from_bytes(digest[:8], "big", signed=True)})
+        db.session.connection().execute(_ADVISORY_LOCK, {"k": int.from_bytes(digest[:8], "big", signed=True)})
 
 
 def _replay(staff_id, key, req_hash):
-    keys = IdempotencyKey.__table__.c  # a plain read: every keyed POST runs it, and it needs no object
-    row = db.session.connection().execute(select(keys.request_hash, keys.body, keys.status).where(
-        keys.staff_id == staff_id, keys.key == key)).first()
+    row = db.session.connection().execute(_STORED, {"staff_id": staff_id, "key": key}).first()
     if row is None:
         return None
     if row.request_hash != req_hash:
@@ -107,19 +132,22 @@ def unit_of_work(idempotent=False):
 def _attempt_once(fn, args, kwargs, key):
     staff_id = g.actor.staff_id if key else None
     req_hash = _request_hash() if key else None
-    if key:
-        _serialise_same_key(staff_id, key)
+    claim_id = _claim(staff_id, key, req_hash) if key else None
+    if key and claim_id is None:
         replay = _replay(staff_id, key, req_hash)
-        if replay is not None:
-            db.session.rollback()
-            return replay
+        db.session.rollback()
+        if replay is None:  # held a moment ago by a request that has since failed: try again
+            raise ConcurrentChange()
+        return replay
     try:
         resp = make_response(fn(*args, **kwargs))
         if resp.status_code >= 400:
             db.session.rollback()
             return resp
         if key:
-            remember(staff_id, key, resp.get_data(as_text=True), req_hash, resp.status_code)
+            db.session.flush()  # what the request changed goes first, as the unit of work ordered it
+            db.session.connection().execute(_FILL_IN, {"claim_id": claim_id, "response_status": resp.status_code,
+                                                       "response_body": resp.get_data(as_text=True)})
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
@@ -137,16 +165,15 @@ def recall(staff_id: int, key: str) -> tuple[str, str] | None:
     taking the key's lock, so a twin sent at the same moment waits for the first and then
     sees its result (UI forms use it: a resubmitted form cannot close a bill twice)."""
     _serialise_same_key(staff_id, key)
-    row = db.session.execute(select(IdempotencyKey.body, IdempotencyKey.request_hash).where(
-        IdempotencyKey.staff_id == staff_id, IdempotencyKey.key == key)).first()
-    return tuple(row) if row else None
+    row = db.session.connection().execute(_STORED, {"staff_id": staff_id, "key": key}).first()
+    return (row.body, row.request_hash) if row else None
 
 
 def remember(staff_id: int, key: str, body: str, request_hash: str, status: int = 200):
     """Record a key in the current transaction (after `recall` took its lock): one INSERT; a
     concurrent twin that got past the lock anyway fails on the unique index."""
     db.session.flush()  # what the request changed goes first, as the unit of work ordered it
-    db.session.connection().execute(insert(IdempotencyKey.__table__), {
+    db.session.connection().execute(insert_into(IdempotencyKey.__table__), {
         "staff_id": staff_id, "key": key, "request_hash": request_hash, "status": status, "body": body,
         "created_at": utcnow()})
 

@@ -6,7 +6,9 @@ as it is now. `move` changes the balance with one conditional statement,
 `UPDATE … SET balance = balance + :d WHERE id = :id [AND balance >= -:d]`, so no code
 path can take an account below zero, whatever else runs at the same time.
 """
-from sqlalchemy import func, select, update
+from functools import cache
+
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -22,30 +24,44 @@ def lock(account):
     return account
 
 
-def lock_where(model, *where, add: int = 0) -> list:
-    """Lock and read the accounts matching `where` in one statement (`UPDATE … RETURNING`),
+def lock_members_accounts(model, member_id: int, *, add: int = 0) -> list:
+    """Lock and read the member's accounts of `model` in one statement (`UPDATE … RETURNING`),
     as persistent objects with their balances as they are now (after crediting `add`, which
     must not be negative: only `move` takes); [] if none exists yet."""
     if add < 0:
-        raise ValueError("lock_where only credits; take with move()")
-    values = {"updated_at": utcnow(), **({"balance": model.balance + add} if add else {})}
-    return list(db.session.scalars(update(model).where(*where).values(values).returning(model)
-                                   .execution_options(populate_existing=True, synchronize_session=False)))
+        raise ValueError("lock_members_accounts only credits; take with move()")
+    return list(db.session.scalars(_lock_statement(model, bool(add)),
+                                   {"of_member": member_id, "now": utcnow(), "credit": add}))
 
 
 def move(account, delta: int, insufficient, *, need: int = 0):
     """Add `delta` (negative: take) to the balance; call `insufficient()` for the error to raise
     if the account holds less than would be taken (or less than `need`, when a net move both
     takes and gives)."""
-    table = type(account).__table__  # a plain statement: the session's copy is set below
-    stmt = update(table).where(table.c.id == account.id)
-    if max(-delta, need) > 0:
-        stmt = stmt.where(table.c.balance >= max(-delta, need))
-    new = db.session.connection().execute(stmt.values(balance=table.c.balance + delta)
-                                          .returning(table.c.balance)).scalar_one_or_none()
+    at_least = max(-delta, need)
+    new = db.session.connection().execute(_move_statement(type(account).__table__, at_least > 0), {
+        "account": account.id, "delta": delta, "at_least": at_least}).scalar_one_or_none()
     if new is None:
         raise insufficient()
     set_committed_value(account, "balance", new)
+
+
+# The statements above, built once per process (core/rows.py says why).
+@cache
+def _lock_statement(model, crediting: bool):
+    # Parameter names unlike any column's: an UPDATE would take a parameter named as a column as
+    # one more column to set.
+    values = {"updated_at": bindparam("now"), **({"balance": model.balance + bindparam("credit")} if crediting else {})}
+    return (update(model).where(model.member_id == bindparam("of_member")).values(values).returning(model)
+            .execution_options(populate_existing=True, synchronize_session=False))
+
+
+@cache
+def _move_statement(table, conditional: bool):
+    stmt = update(table).where(table.c.id == bindparam("account"))  # a plain statement: the caller sets the object
+    if conditional:
+        stmt = stmt.where(table.c.balance >= bindparam("at_least"))
+    return stmt.values(balance=table.c.balance + bindparam("delta")).returning(table.c.balance)
 
 
 def reversal_mismatches(model, amount, ledger_name: str, voided_checkouts, *, must_reverse: str,

@@ -32,14 +32,14 @@ from ..extensions import db
 
 RETRYABLE_SQLSTATES = {"40P01", "40001"}  # deadlock_detected, serialization_failure
 RETRIES = 3
+_LOCK_MEMBER = text("SELECT id FROM members WHERE id = :id FOR NO KEY UPDATE")  # built once: every bill sends it
 
 
 def lock_member(member_id: int | None):
     """Take the per-member lock for the rest of this transaction (step 1 above)."""
     if member_id is None or db.session.get_bind().dialect.name != "postgresql":
         return
-    db.session.connection().execute(text("SELECT id FROM members WHERE id = :id FOR NO KEY UPDATE"),
-                                    {"id": member_id})
+    db.session.connection().execute(_LOCK_MEMBER, {"id": member_id})
 
 
 def is_retryable(exc: BaseException) -> bool:

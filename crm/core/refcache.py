@@ -17,6 +17,8 @@ request. Each gunicorn worker now keeps them in memory, per *namespace*:
 Changes that bypass the session (psql, a data migration in raw SQL) are not seen until the
 namespace's version moves: `flask --app wsgi crm refresh-caches` bumps them all.
 """
+from functools import cache
+
 from flask import current_app
 from sqlalchemy import String, event, insert, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -62,14 +64,18 @@ def _changed_here(session=None) -> set:
     return (session or db.session()).info.setdefault("refcache_changed", set())
 
 
+@cache
+def _all_versions():  # a statement built once (core/rows.py says why)
+    table = CacheVersion.__table__
+    return select(table.c.name, table.c.version)
+
+
 def _versions(session) -> dict:
     """The committed versions, read once per transaction (a request is one; the scheduler and
     CLI commands, long-lived, read them again in each of theirs)."""
     found = session.info.get("refcache_versions")
     if found is None:
-        table = CacheVersion.__table__
-        found = session.info["refcache_versions"] = dict(
-            session.connection().execute(select(table.c.name, table.c.version)).all())
+        found = session.info["refcache_versions"] = dict(session.connection().execute(_all_versions()).all())
     return found
 
 

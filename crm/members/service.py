@@ -1,8 +1,9 @@
 """Members: register, edit, find. The rules; views only load input and call these."""
 import re
+from functools import cache
 
 from flask_babel import gettext as _
-from sqlalchemy import false, func, select
+from sqlalchemy import bindparam, false, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, lazyload, selectinload
 
@@ -127,9 +128,14 @@ def find_member_for_bill(member_id: int, *, lock: bool) -> Member | None:
     so a card frozen or a level raised meanwhile would be missed."""
     if lock:
         locks.lock_member(member_id)
-    return db.session.execute(select(Member).where(Member.id == member_id)
-                              .options(joinedload(Member.live_card), lazyload(Member.company), lazyload(Member.store))
-                              .execution_options(populate_existing=lock)).unique().scalar_one_or_none()
+    return db.session.execute(_member_for_bill(lock), {"member_id": member_id}).unique().scalar_one_or_none()
+
+
+@cache
+def _member_for_bill(fresh: bool):  # built once: every bill runs it (core/rows.py says why)
+    return (select(Member).where(Member.id == bindparam("member_id"))
+            .options(joinedload(Member.live_card), lazyload(Member.company), lazyload(Member.store))
+            .execution_options(populate_existing=fresh))
 
 
 def get_member(member_id: int) -> Member:

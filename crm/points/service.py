@@ -8,9 +8,10 @@ then taken with a conditional `UPDATE … WHERE balance >= :x`, so even a bug el
 could not overdraw one.
 """
 from datetime import datetime, timezone
+from functools import cache
 
 from flask_babel import gettext as _
-from sqlalchemy import case, func, select
+from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
@@ -49,7 +50,7 @@ def points_for_spend(eligible_fen: int, multiplier) -> int:
 def _account(member_id: int, *, add: int = 0) -> PointsAccount:
     """The member's account, created on first use, and locked for this transaction; `add`
     (not negative) is credited by the same statement when the account exists."""
-    found = ledger.lock_where(PointsAccount, PointsAccount.member_id == member_id, add=add)
+    found = ledger.lock_members_accounts(PointsAccount, member_id, add=add)
     if found:
         return found[0]
     if add:
@@ -134,16 +135,21 @@ def _lots_to_spend(account, now: datetime, points: int) -> tuple[list, list]:
     """(lots due to expire by now, the live lots that cover `points` oldest expiry first), in
     one query: a running total of the live points before each lot stops the read as soon as
     `points` are covered (every lot holds at least one point, so at most `points` live lots)."""
-    order = (PointsLot.expires_at.is_(None), PointsLot.expires_at, PointsLot.id)
-    live = lambda lot: lot.expires_at.is_(None) | (lot.expires_at > now)  # noqa: E731
-    before = func.sum(case((live(PointsLot), PointsLot.remaining), else_=0)).over(order_by=order, rows=(None, -1))
-    ranked = (select(PointsLot, func.coalesce(before, 0).label("live_before"))
-              .where(PointsLot.account_id == account.id, PointsLot.remaining > 0).subquery())
-    lot = aliased(PointsLot, ranked)
-    lots = db.session.scalars(select(lot).where(~live(lot) | (ranked.c.live_before < points))
-                              .order_by(lot.expires_at.is_(None), lot.expires_at, lot.id)).all()
+    lots = db.session.scalars(_lots_to_spend_statement(), {"account": account.id, "now": now, "points": points}).all()
     due = [x for x in lots if x.expires_at is not None and x.expires_at <= now]
     return due, [x for x in lots if x not in due]
+
+
+@cache
+def _lots_to_spend_statement():  # built once: every redeeming bill runs it (core/rows.py says why)
+    order = (PointsLot.expires_at.is_(None), PointsLot.expires_at, PointsLot.id)
+    live = lambda lot: lot.expires_at.is_(None) | (lot.expires_at > bindparam("now"))  # noqa: E731
+    before = func.sum(case((live(PointsLot), PointsLot.remaining), else_=0)).over(order_by=order, rows=(None, -1))
+    ranked = (select(PointsLot, func.coalesce(before, 0).label("live_before"))
+              .where(PointsLot.account_id == bindparam("account"), PointsLot.remaining > 0).subquery())
+    lot = aliased(PointsLot, ranked)
+    return (select(lot).where(~live(lot) | (ranked.c.live_before < bindparam("points")))
+            .order_by(lot.expires_at.is_(None), lot.expires_at, lot.id))
 
 
 def _spend(account, actor, kind, points, **kw) -> PointsEntry:
@@ -248,9 +254,14 @@ def balance(member_id: int) -> int:
 
 def available(member_id: int, now: datetime | None = None) -> int:
     """Balance less lots that are past expiry but not yet expired by the job (one query)."""
+    return db.session.scalar(_available_statement(), {"member": member_id, "now": now or utcnow()}) or 0
+
+
+@cache
+def _available_statement():  # built once: every quote of a member runs it (core/rows.py says why)
     due = (select(func.coalesce(func.sum(PointsLot.remaining), 0)).where(
-        PointsLot.account_id == PointsAccount.id, PointsLot.expires_at <= (now or utcnow())).scalar_subquery())
-    return db.session.scalar(select(PointsAccount.balance - due).where(PointsAccount.member_id == member_id)) or 0
+        PointsLot.account_id == PointsAccount.id, PointsLot.expires_at <= bindparam("now")).scalar_subquery())
+    return select(PointsAccount.balance - due).where(PointsAccount.member_id == bindparam("member"))
 
 
 def open_lots(member_id: int):

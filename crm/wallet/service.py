@@ -10,10 +10,11 @@ one after another and the fifth locks the wallet for every later one.
 import logging
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cache
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..core import audit, ledger, locks, reasons
@@ -57,7 +58,7 @@ class PinUnverifiable(DomainError):
 def _accounts(member_id: int) -> tuple[WalletAccount, WalletAccount]:
     """(principal, bonus), created on first use and locked for this transaction: both rows in
     one statement once they exist (the member lock already serialises this member's wallet)."""
-    found = {a.kind: a for a in ledger.lock_where(WalletAccount, WalletAccount.member_id == member_id)}
+    found = {a.kind: a for a in ledger.lock_members_accounts(WalletAccount, member_id)}
     if len(found) == 2:
         return found["principal"], found["bonus"]
     for kind in ("principal", "bonus"):
@@ -86,9 +87,13 @@ def _post(account, actor: Actor, kind: str, amount: int, **kw):
                                       "staff_id": actor.staff_id}], returning=False)
 
 
+@cache
+def _balances_statement():  # built once: every quote with stored value runs it (core/rows.py says why)
+    return select(WalletAccount.kind, WalletAccount.balance).where(WalletAccount.member_id == bindparam("member"))
+
+
 def balances(member_id: int) -> dict:
-    rows = dict(db.session.execute(select(WalletAccount.kind, WalletAccount.balance)
-                                   .where(WalletAccount.member_id == member_id)).all())
+    rows = dict(db.session.execute(_balances_statement(), {"member": member_id}).all())
     principal, bonus = rows.get("principal", 0), rows.get("bonus", 0)
     return {"principal": principal, "bonus": bonus, "balance": principal + bonus}
 
