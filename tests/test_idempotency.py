@@ -66,3 +66,23 @@ def test_twenty_concurrent_requests_with_one_key_have_one_effect(app, member_fac
     assert [s for s, _ in results] == [201] * 20
     assert len({body["card_no"] for _, body in results}) == 1
     assert _count(app, Card) == 1 and _count(app, CardFee) == 1
+
+
+def test_a_wrong_pin_keeps_its_try_but_not_the_key(app, catalogue, member_factory, cashier, checkout):
+    """A wrong PIN commits the counted try (and nothing else): the cashier retries with the same
+    Idempotency-Key and the right PIN (the PIN is not part of the request's fingerprint) and the
+    bill closes, instead of replaying an answer that was never given."""
+    m = member_factory()
+    cashier.post(f"/api/v1/members/{m['id']}/wallet/top-ups",
+                 json={"store_code": "BJ01", "amount": "1000.00", "payment_method": "cash"})
+    assert cashier.put(f"/api/v1/members/{m['id']}/wallet/pin", json={"pin": "246810"}).status_code == 200
+    pay = {"member_id": m["id"], "wallet_amount": "328.00"}
+    wrong = checkout([("LOBSTER", 1)], key="pin-retry", pin="135791", **pay)
+    assert wrong.status_code == 422 and wrong.json["error"]["code"] == "wrong_pin"
+    right = checkout([("LOBSTER", 1)], key="pin-retry", pin="246810", **pay)
+    assert right.status_code == 201, right.json
+    assert "Idempotent-Replayed" not in right.headers
+    again = checkout([("LOBSTER", 1)], key="pin-retry", pin="246810", **pay)
+    assert again.status_code == 201 and again.json == right.json and again.headers["Idempotent-Replayed"] == "true"
+    wallet = cashier.get(f"/api/v1/members/{m['id']}/wallet").json
+    assert wallet["balance"] == "672.00"

@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..errors import ConcurrentChange, Invalid
+from ..errors import ConcurrentChange, DomainError, Invalid
 from ..extensions import db
 from . import locks
 from .rows import insert_into
@@ -64,6 +64,7 @@ _ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
 _KEYS = IdempotencyKey.__table__
 _STORED = select(_KEYS.c.request_hash, _KEYS.c.body, _KEYS.c.status).where(
     _KEYS.c.staff_id == bindparam("staff_id"), _KEYS.c.key == bindparam("key"))
+_UNCLAIM = delete(_KEYS).where(_KEYS.c.id == bindparam("claim_id"))
 _FILL_IN = update(_KEYS).where(_KEYS.c.id == bindparam("claim_id")).values(  # parameters not named as columns
     status=bindparam("response_status"), body=bindparam("response_body"))
 
@@ -149,6 +150,12 @@ def _attempt_once(fn, args, kwargs, key):
             db.session.connection().execute(_FILL_IN, {"claim_id": claim_id, "response_status": resp.status_code,
                                                        "response_body": resp.get_data(as_text=True)})
         db.session.commit()
+    except DomainError as err:
+        if claim_id is not None and getattr(err, "keep_work", False):
+            # The error handler commits the work done so far (a wrong PIN try): not the claim,
+            # which would be replayed as an answer never given. A retry must run again.
+            db.session.connection().execute(_UNCLAIM, {"claim_id": claim_id})
+        raise
     except IntegrityError:
         db.session.rollback()
         if key:  # a concurrent twin committed first: answer as it did
