@@ -177,9 +177,10 @@ def test_twin_runs_when_the_first_keeps_its_work(app, pg, catalogue, member_fact
     body = {"store_code": "BJ01", "items": [{"sku": "LOBSTER", "qty": 1}], "member_id": m["id"],
             "wallet_amount": "328.00"}
     out = {}
-    first = _post_in_thread(app, cashier.token, "/api/v1/checkouts", {**body, "pin": "135791"}, "twin-pin", out, "first")
+    path = "/api/v1/checkouts"
+    first = _post_in_thread(app, cashier.token, path, {**body, "pin": "135791"}, "twin-pin", out, "first")
     assert entered.wait(10)
-    twin = _post_in_thread(app, cashier.token, "/api/v1/checkouts", {**body, "pin": "246810"}, "twin-pin", out, "twin")
+    twin = _post_in_thread(app, cashier.token, path, {**body, "pin": "246810"}, "twin-pin", out, "twin")
     assert _waiting_on_a_lock(app)
     release.set()
     first.join(20), twin.join(20)
