@@ -322,9 +322,8 @@ def test_twin_runs_when_the_first_raises(app, pg, member_factory, desk, monkeypa
 
 
 def test_a_key_pruned_between_claim_and_replay_is_claimed_again(app, pg, member_factory, issue_card, monkeypatch):
-    """_attempt_once: a claim refused by a row that is gone by the time it is read ("held a
-    moment ago by a request that has since failed: try again") raises ConcurrentChange, which
-    the retry loop in unit_of_work does not catch: the caller gets 409 instead of a run. Here
+    """A claim refused by a row that is gone by the time it is read is claimed again and the
+    request runs (it used to answer 409 concurrent_change without running). Here
     the row goes as `crm prune` (another process) would delete an expired key at that moment
     (PostgreSQL: on SQLite the request's BEGIN IMMEDIATE keeps the pruner out)."""
     from crm.core import idempotency
@@ -341,4 +340,5 @@ def test_a_key_pruned_between_claim_and_replay_is_claimed_again(app, pg, member_
     monkeypatch.setattr(idempotency, "_replay", pruned_meanwhile)
     r = issue_card(m["id"], key="pruned")
     assert calls, "the claim should have been refused by the stored key"
-    assert r.status_code in (201, 422), (r.status_code, r.json)  # ran again (422: the member's card exists)
+    # Ran again, as a new request: the member has the card the first request issued.
+    assert r.status_code == 409 and r.json["error"]["code"] == "card_exists", (r.status_code, r.json)

@@ -83,6 +83,19 @@ def _claim(staff_id, key, req_hash) -> int | None:
         "created_at": utcnow()}).scalar()
 
 
+def _claim_or_replay(staff_id, key, req_hash):
+    """(claim id, None) for a key no committed request holds, else (None, its stored answer)."""
+    for _attempt in range(locks.RETRIES):
+        claim_id = _claim(staff_id, key, req_hash)
+        if claim_id is not None:
+            return claim_id, None
+        replay = _replay(staff_id, key, req_hash)
+        if replay is not None:
+            return None, replay
+        # The row that refused the claim is gone (pruned that moment, PostgreSQL): claim again.
+    raise ConcurrentChange()
+
+
 def _serialise_same_key(staff_id, key):
     if db.session.get_bind().dialect.name == "postgresql":
         digest = hashlib.sha256(f"idempotency:{staff_id}:{key}".encode()).digest()
@@ -133,12 +146,9 @@ def unit_of_work(idempotent=False):
 def _attempt_once(fn, args, kwargs, key):
     staff_id = g.actor.staff_id if key else None
     req_hash = _request_hash() if key else None
-    claim_id = _claim(staff_id, key, req_hash) if key else None
-    if key and claim_id is None:
-        replay = _replay(staff_id, key, req_hash)
+    claim_id, replay = _claim_or_replay(staff_id, key, req_hash) if key else (None, None)
+    if replay is not None:
         db.session.rollback()
-        if replay is None:  # held a moment ago by a request that has since failed: try again
-            raise ConcurrentChange()
         return replay
     try:
         resp = make_response(fn(*args, **kwargs))
