@@ -22,7 +22,7 @@ import logging
 import signal
 import threading
 import time as clock
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 
 from flask import current_app, has_app_context
 from sqlalchemy import select
@@ -259,7 +259,9 @@ def build_scheduler(app, scheduler_class=None, *, beat_now=False):
     scheduler = (scheduler_class or BlockingScheduler)(
         jobstores={"default": store, "memory": MemoryJobStore()}, timezone=default_tz_name(),
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600})
-    first = {"next_run_time": utcnow()} if beat_now else {}  # the beat it may have missed, at once
+    # The beat it may have missed, at once: "now" on APScheduler's own clock, which is the
+    # system's (the app's clock may be moved in tests; a first beat hours ahead would never run).
+    first = {"next_run_time": datetime.now(timezone.utc)} if beat_now else {}
     scheduler.add_job(f"{__name__}:tick", "interval", seconds=app.config["SCHEDULER_TICK_SECONDS"],
                       id="campaigns.tick", replace_existing=True, **first)
     scheduler.add_job(f"{__name__}:resume_imports", "interval", seconds=app.config["SCHEDULER_TICK_SECONDS"],
