@@ -6,7 +6,7 @@ FLASK   = $(VENV)/bin/flask --app wsgi
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: run serve bench-boot test test-clock browser contract install translations translations-update migrate demo lint bench-lookup bench-checkout bench-profile bench-campaigns bench-sending bench-reports bench-imports clean
+.PHONY: run serve bench-boot test test-clock browser contract install translations translations-update migrate demo lint bench-lookup bench-checkout bench-paths bench-profile bench-campaigns bench-sending bench-reports bench-imports clean
 
 # Installs are fully pinned: requirements.txt and requirements-dev.txt are the inputs people edit (ranges
 # allowed); requirements.lock / requirements-dev.lock are generated from them (every package, exact version,
@@ -110,6 +110,9 @@ bench-lookup: install
 
 bench-checkout: install
 	$(PY) bench/checkout_load.py
+
+bench-paths: install
+	$(PY) bench/paths_load.py
 
 bench-profile: install
 	$(PY) bench/checkout_profile.py
