@@ -195,11 +195,12 @@ def _locked_member(member_id: int) -> Member:
                               .execution_options(populate_existing=True)).scalar_one()
 
 
-def upgrade_on_topup(actor: Actor, member_id: int, *, at: datetime | None = None) -> MemberLevel | None:
+def upgrade_on_topup(actor: Actor, member, *, at: datetime | None = None) -> MemberLevel | None:
     """After a top-up: move the member up if the principal they topped up over the level
     window, this top-up included, reaches a higher level's `upgrade_topup`. The sum is
-    read only when some higher level has a top-up threshold."""
-    member = _locked_member(member_id)
+    read only when some higher level has a top-up threshold. `member` was read under the
+    member lock this transaction holds, so their level is the one to start from."""
+    member_id = member.id
     candidates = levels_above(member)
     if not any(level.upgrade_topup is not None for level in candidates):
         return None

@@ -50,12 +50,13 @@ def wallet(member_id):
 @blp.response(201, TopUpSchema)
 def top_up(data, member_id):
     """Top up; the highest bonus tier the amount reaches is added once."""
-    members.get_member(member_id)
     store = stores.get_by_code(data["store_code"], active_only=True)
     topup, result = service.top_up(g.actor, member_id, store=store, amount=data["amount"],
                                    payment_method=data["payment_method"])
+    balances = {"principal": result["principal"], "bonus": result["bonus"],  # as the top-up left them, locked
+                "balance": result["principal"] + result["bonus"]}
     return {"id": topup.id, "principal_added": topup.amount, "bonus_added": topup.bonus, "coupons": result["gifts"],
-            "gifts_unavailable": result["gifts_unavailable"], "wallet": _wallet(member_id)}
+            "gifts_unavailable": result["gifts_unavailable"], "wallet": {**balances, **service.pin_state(member_id)}}
 
 
 @blp.route("/members/<int:member_id>/wallet/refunds", methods=["POST"])

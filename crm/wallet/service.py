@@ -20,12 +20,13 @@ from sqlalchemy.exc import IntegrityError
 from ..core import audit, ledger, locks, reasons
 from ..core.actor import Actor
 from ..core.money import format_fen, round_fen
-from ..core.rows import insert_rows
+from ..core.rows import insert_rows, loaded
 from ..core.timeutil import local_today, utcnow
 from ..coupons import service as coupons
 from ..errors import Conflict, DomainError, Invalid, NotFound
 from ..extensions import db
 from ..members import levels
+from ..members import service as members
 from ..programme import service as programme
 from . import pins
 from .models import BonusTier, WalletAccount, WalletEntry, WalletPin, WalletTopup
@@ -113,14 +114,16 @@ def top_up(actor: Actor, member_id: int, *, store, amount: int, payment_method: 
     """Add money to a member's wallet, plus the bonus of the highest tier it reaches (once)."""
     if amount <= 0:
         raise Invalid(_("Top up an amount above zero."), code="invalid_amount", field="amount")
-    locks.lock_member(member_id)
+    member = members.find_member_for_bill(member_id, lock=True)  # the member lock, then the member read once
+    if member is None:
+        raise NotFound(_("No such member."), code="member_not_found")
     tier = tier_for(amount, at.date() if at else local_today(store.timezone))
     bonus = tier.bonus if tier else 0
-    topup = WalletTopup(member_id=member_id, store_id=store.id, amount=amount, bonus=bonus,
-                        tier_id=tier.id if tier else None, payment_method=payment_method,
-                        staff_id=actor.staff_id, created_at=at or utcnow())
-    db.session.add(topup)
-    db.session.flush()
+    row = {"member_id": member_id, "store_id": store.id, "amount": amount, "bonus": bonus,
+           "tier_id": tier.id if tier else None, "payment_method": payment_method, "staff_id": actor.staff_id,
+           "created_at": at or utcnow()}
+    [row["id"]] = insert_rows(WalletTopup, [row])  # a statement, not a unit-of-work flush
+    topup = loaded(WalletTopup, row)
     principal, bonus_account = _accounts(member_id)
     when = at or utcnow()
     _post(principal, actor, "topup", amount, topup_id=topup.id, store_id=store.id, created_at=when)
@@ -129,7 +132,7 @@ def top_up(actor: Actor, member_id: int, *, store, amount: int, payment_method: 
                                             topup.id)
     audit.record(actor, "wallet.top_up", entity=topup, store_id=store.id, member_id=member_id,
                  amount=format_fen(amount), bonus=format_fen(bonus), gifts=[c.code for c in gifts])
-    levels.upgrade_on_topup(actor, member_id, at=at)
+    levels.upgrade_on_topup(actor, member, at=at)
     return topup, {"principal": principal.balance, "bonus": bonus_account.balance, "gifts": gifts,
                    "gifts_unavailable": missed}
 
