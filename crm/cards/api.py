@@ -100,7 +100,7 @@ def replace_card(data, card_no):
 @blp.response(200, ScanResultSchema)
 def scan(data):
     """Who is this card? 422 `invalid_code` for a forged or mistyped code."""
-    card = service.scan(data["code"])
+    card = service.scan(data["code"], with_member=True)
     tz = stores.timezone_of(g.actor.store_id)
     return SimpleNamespace(member=card.member, card_no=card.card_no, points_balance=points.available(card.member_id),
                            wallet_balance=wallet.balances(card.member_id)["balance"],

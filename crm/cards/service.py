@@ -5,6 +5,7 @@ from functools import cache
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from ..core import audit, locks, states
 from ..core.actor import Actor
@@ -159,22 +160,26 @@ def replace(actor: Actor, card_no: str, *, store_code: str, fee_paid: int, payme
 
 
 @cache
-def _card_by_number():  # built once: every scan at the till runs it (core/rows.py says why)
-    return select(Card).where(Card.card_no == bindparam("card_no"))
+def _card_statement(column: str, with_member: bool):  # built once: every scan runs one (core/rows.py says why)
+    stmt = select(Card).where(getattr(Card, column) == bindparam("value"))
+    return stmt.options(joinedload(Card.member)) if with_member else stmt
 
 
-def scan(code: str, *, field: str = "code") -> Card:
-    """The active card a scanned or typed code stands for.
+def scan(code: str, *, field: str = "code", with_member: bool = False) -> Card:
+    """The active card a scanned or typed code stands for (`with_member`: its member read in
+    the same query, for a caller that shows them).
 
     Forged or mistyped codes are 422 `invalid_code`; a real card that is not active
     (frozen, lost, replaced) is 409 `card_not_active` so the cashier knows why. `field`
     names the input the code came from, for the error."""
     card_id = codes.dynamic_card_id(code)
-    if card_id is not None:
+    if card_id is not None and not with_member:
         card = db.session.get(Card, card_id)
+    elif card_id is not None:
+        card = db.session.scalar(_card_statement("id", True), {"value": card_id})
     else:
         card_no = codes.card_no_from_code(code)
-        card = db.session.scalar(_card_by_number(), {"card_no": card_no}) if card_no else None
+        card = db.session.scalar(_card_statement("card_no", with_member), {"value": card_no}) if card_no else None
     return _usable(card, field, code)
 
 
