@@ -9,9 +9,12 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy import text as sql
 
+from crm.core.timeutil import utcnow
 from crm.extensions import db
+from crm.members.models import Member
 from tests.conftest import audit_problems
 from tests.test_races import api_call, race, wallet_of
 
@@ -319,11 +322,8 @@ def test_the_statement_written_top_up_is_a_whole_persistent_row(app, member_fact
 def test_two_top_ups_in_one_session_after_a_rolled_back_one(request, app, member_factory, stores):
     """A caller doing several top-ups in one session (crm demo) after one was rolled back: on
     SQLite the rolled-back id is handed out again, and the new object must still attach.
-    Latent (no caller does this today): rows.loaded() attaches a detached object with a key,
-    which a rollback neither expunges nor forgets while it is referenced, unlike an ORM add."""
-    if "sqlite" in request.node.callspec.id:
-        request.applymarker(pytest.mark.xfail(strict=True, reason="review: rows.loaded + SQLite id reuse "
-                                              "after rollback -> InvalidRequestError (crm/core/rows.py:50)"))
+    rows.loaded() attaches an object with its key; a rollback must expunge it, as it does a
+    row the unit of work inserted (it did not: InvalidRequestError on SQLite)."""
     from crm.core.actor import Actor
     from crm.stores import service as store_service
     from crm.wallet import service
@@ -380,3 +380,29 @@ def test_an_unknown_member_at_an_unknown_store_is_now_named_by_the_store(app, st
     store is: a top-up naming neither gets the store's error. Recorded, not judged a bug."""
     r = cashier.post(TOP_UP.format(987_654), json={"store_code": "NOPE", "amount": "1.00", "payment_method": "cash"})
     assert (r.status_code, r.json["error"]["code"]) == (422, "unknown_store")
+
+
+def test_rows_written_leave_the_session_with_the_savepoint_that_wrote_them(app, member_factory):
+    """rows.loaded(): a row written inside a savepoint that rolls back leaves the session; one
+    written before it stays; after the commit nothing is remembered any more."""
+    from crm.core import rows
+    from crm.wallet.models import WalletTopup
+    m = member_factory()
+    with app.app_context():
+        store_id = db.session.scalar(select(Member.store_id).where(Member.id == m["id"]))
+
+        def written(amount):
+            row = {"member_id": m["id"], "store_id": store_id, "amount": amount, "bonus": 0, "tier_id": None,
+                   "payment_method": "cash", "staff_id": None, "created_at": utcnow()}
+            [row["id"]] = rows.insert_rows(WalletTopup, [row])
+            return rows.loaded(WalletTopup, row)
+        outer = written(100)
+        savepoint = db.session.begin_nested()
+        inner = written(200)
+        savepoint.rollback()
+        assert outer in db.session and inner not in db.session
+        db.session.commit()
+        assert not db.session.info.get("rows_written")
+        assert [t.amount for t in db.session.scalars(select(WalletTopup).where(WalletTopup.member_id == m["id"]))] \
+            == [100]
+        db.session.remove()

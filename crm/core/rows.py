@@ -11,8 +11,8 @@ and SQLAlchemy keeps the key of a statement object it has seen. Values go in as 
 """
 from functools import cache
 
-from sqlalchemy import insert
-from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy import event, insert
+from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ..extensions import db
@@ -45,7 +45,43 @@ def detached(model, columns: dict, **related):
 
 
 def loaded(model, columns: dict, **related):
-    """A row just written with a statement, as a persistent object of this session (no SQL)."""
+    """A row just written with a statement, as a persistent object of this session (no SQL).
+    If the transaction that wrote it rolls back, the object leaves the session, as a row the
+    unit of work had inserted would (SQLite hands a rolled-back id out again)."""
     obj = detached(model, columns, **related)
-    db.session.add(obj)
+    session = db.session()
+    session.add(obj)
+    session.info.setdefault(_WRITTEN, []).append((session.get_nested_transaction() or session.get_transaction(), obj))
     return obj
+
+
+_WRITTEN = "rows_written"  # session.info: [(transaction that wrote it, object)]
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_rolled_back(session, previous_transaction):
+    written = session.info.get(_WRITTEN)
+    if not written:
+        return
+    kept = []
+    for transaction, obj in written:
+        if _within(transaction, previous_transaction):
+            if obj in session:
+                session.expunge(obj)
+        else:
+            kept.append((transaction, obj))
+    session.info[_WRITTEN] = kept
+
+
+@event.listens_for(Session, "after_commit")
+def _committed(session):
+    if not session.in_nested_transaction():  # the outermost commit (a savepoint released fires this too)
+        session.info.pop(_WRITTEN, None)
+
+
+def _within(transaction, ancestor) -> bool:
+    while transaction is not None:
+        if transaction is ancestor:
+            return True
+        transaction = transaction.parent
+    return False
