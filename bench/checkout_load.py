@@ -524,6 +524,26 @@ def measure_floor(url, args):
         return closed_loop(port, ["bench"] * args.clients, members, [], args)
 
 
+def set_up(stack, suffix, members, rng_seed):
+    """Two scratch databases for the run (dropped when `stack` closes): the app's, migrated and
+    seeded with `members` and a cashier, and the floor's (floor_app.SCHEMA). Returns (app url,
+    floor url, environment for the app's processes, QR payloads, coupon codes)."""
+    url = stack.enter_context(scratch_database(suffix))
+    floor_url = stack.enter_context(scratch_database(f"{suffix}_floor"))
+    env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": SECRET_KEY, "CARD_SIGNING_KEY": CARD_SIGNING_KEY}
+    print(f"[setup] {url.rsplit('/', 1)[1]}: migrating, loading {members:,} members ...", flush=True)
+    t0 = time.perf_counter()
+    flask_cli(env, "db", "upgrade")
+    payloads, coupon_codes = seed(url, members, rng_seed)
+    flask_cli(env, "crm", "create-staff", USERNAME, "--role", "cashier", "--password", PASSWORD, "--store", STORE)
+    with psycopg.connect(floor_url, autocommit=True) as conn:
+        from floor_app import SCHEMA
+        conn.execute(SCHEMA.format(members=members))
+        conn.execute("VACUUM ANALYZE")
+    print(f"[setup] done in {time.perf_counter() - t0:.1f} s", flush=True)
+    return url, floor_url, env, payloads, coupon_codes
+
+
 def spread(values):
     return f"min {min(values):,.1f}  median {statistics.median(values):,.1f}  max {max(values):,.1f}"
 
@@ -547,20 +567,7 @@ def main(argv=None):
         parser.error("every count, --seconds and --rate must be above 0")
 
     with contextlib.ExitStack() as stack:
-        url = stack.enter_context(scratch_database())
-        floor_url = stack.enter_context(scratch_database("_floor"))
-        env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": SECRET_KEY, "CARD_SIGNING_KEY": CARD_SIGNING_KEY}
-        print(f"[setup] {url.rsplit('/', 1)[1]}: migrating, loading {args.members:,} members ...", flush=True)
-        t0 = time.perf_counter()
-        flask_cli(env, "db", "upgrade")
-        payloads, coupon_codes = seed(url, args.members, args.seed)
-        flask_cli(env, "crm", "create-staff", USERNAME, "--role", "cashier", "--password", PASSWORD,
-                  "--store", STORE)
-        with psycopg.connect(floor_url, autocommit=True) as conn:
-            from floor_app import SCHEMA
-            conn.execute(SCHEMA.format(members=args.members))
-            conn.execute("VACUUM ANALYZE")
-        print(f"[setup] done in {time.perf_counter() - t0:.1f} s", flush=True)
+        url, floor_url, env, payloads, coupon_codes = set_up(stack, "", args.members, args.seed)
 
         print(f"[pgbench] -i -s {args.pgbench_scale}, then -c {args.clients} -T {args.seconds} (TPC-B) ...",
               flush=True)

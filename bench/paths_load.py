@@ -31,22 +31,16 @@ import time
 import uuid
 from collections import Counter
 
-import psycopg
 from checkout_load import (
     BILL,
-    CARD_SIGNING_KEY,
-    PASSWORD,
     ROOT,
-    SECRET_KEY,
     STORE,
-    USERNAME,
     flask_cli,
     gunicorn,
     login_tokens,
     percentile,
     run_threads,
-    scratch_database,
-    seed,
+    set_up,
     spread,
 )
 
@@ -116,20 +110,9 @@ def main(argv=None):
         parser.error(f"counts and --seconds must be above 0; --paths of {', '.join(PATHS)}")
 
     with contextlib.ExitStack() as stack:
-        url = stack.enter_context(scratch_database("_paths"))
-        floor_url = stack.enter_context(scratch_database("_paths_floor"))
-        env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": SECRET_KEY, "CARD_SIGNING_KEY": CARD_SIGNING_KEY}
+        _url, floor_url, env, payloads, _coupons = set_up(stack, "_paths", args.members, args.seed)
         floor_env = {**os.environ, "FLOOR_MODE": "txn", "FLOOR_DATABASE_URL": floor_url,
                      "FLOOR_MEMBERS": str(args.members)}
-        print(f"[setup] migrating, loading {args.members:,} members ...", flush=True)
-        flask_cli(env, "db", "upgrade")
-        payloads, _coupons = seed(url, args.members, args.seed)
-        flask_cli(env, "crm", "create-staff", USERNAME, "--role", "cashier", "--password", PASSWORD,
-                  "--store", STORE)
-        with psycopg.connect(floor_url, autocommit=True) as conn:
-            from floor_app import SCHEMA
-            conn.execute(SCHEMA.format(members=args.members))
-            conn.execute("VACUUM ANALYZE")
         floor_members = {i: f"member-{i}" for i in range(1, args.members + 1)}
         log = stack.enter_context(tempfile.NamedTemporaryFile("w+", prefix="crm_paths_", suffix=".log"))
         results = {}

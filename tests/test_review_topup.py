@@ -368,8 +368,8 @@ def test_the_ui_level_race_above_catches_a_stale_read(app, backend, staff, ladde
     if backend != "postgresql":
         pytest.skip("SQLite serialises writers at BEGIN; no lock to wait on")
     from crm.members import service as members
-    fresh = members._member_for_bill
-    monkeypatch.setattr(members, "_member_for_bill", lambda _fresh: fresh(False))
+    fresh = members._member_with_card
+    monkeypatch.setattr(members, "_member_with_card", lambda _fresh: fresh(False))
     with pytest.raises(AssertionError, match="silver"):
         test_the_ui_top_up_waiting_on_a_level_raise_starts_from_the_raised_level(
             app, backend, staff, ladder, member_factory, cashier)

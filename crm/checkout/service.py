@@ -75,7 +75,7 @@ def _member_and_card(data, *, lock=False):
     member_id = card.member_id if card is not None else data.get("member_id")
     if not member_id:
         return None, None
-    member = members.find_member_for_bill(member_id, lock=lock)
+    member = members.find_member_with_card(member_id, lock=lock)
     if member is None:
         raise Invalid(_("No such member."), code="unknown_member", field="member_id")
     if card is None:

@@ -166,13 +166,8 @@ def _attempt_once(fn, args, kwargs, key):
             # which would be replayed as an answer never given. A retry must run again.
             db.session.connection().execute(_UNCLAIM, {"claim_id": claim_id})
         raise
-    except IntegrityError:
+    except IntegrityError:  # a unique row another request wrote meanwhile (the key is ours: claimed)
         db.session.rollback()
-        if key:  # a concurrent twin committed first: answer as it did
-            replay = _replay(staff_id, key, req_hash)
-            if replay is not None:
-                db.session.rollback()
-                return replay
         raise ConcurrentChange() from None
     return resp
 

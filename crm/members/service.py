@@ -119,20 +119,21 @@ def find_member(member_id: int) -> Member | None:
     return db.session.get(Member, member_id)
 
 
-def find_member_for_bill(member_id: int, *, lock: bool) -> Member | None:
-    """The member a bill is priced for, read with their level and live card in one query
-    (the company and home store load if asked for). With `lock`, under the member lock
-    (core/locks.py, step 1) taken first, and read fresh. Two statements, not one: a locking
+def find_member_with_card(member_id: int, *, lock: bool) -> Member | None:
+    """The member a bill is priced for (or a top-up credited to), read with their level and
+    live card in one query (the company and home store load if asked for). With `lock`,
+    under the member lock (core/locks.py, step 1) taken first, and read fresh. Two
+    statements, not one: a locking
     SELECT that had to wait sees the locked row as the other transaction left it, but the
     rows it joins as they were before the wait (PostgreSQL re-checks only the locked row),
     so a card frozen or a level raised meanwhile would be missed."""
     if lock:
         locks.lock_member(member_id)
-    return db.session.execute(_member_for_bill(lock), {"member_id": member_id}).unique().scalar_one_or_none()
+    return db.session.execute(_member_with_card(lock), {"member_id": member_id}).unique().scalar_one_or_none()
 
 
 @cache
-def _member_for_bill(fresh: bool):  # built once: every bill runs it (core/rows.py says why)
+def _member_with_card(fresh: bool):  # built once: every bill runs it (core/rows.py says why)
     return (select(Member).where(Member.id == bindparam("member_id"))
             .options(joinedload(Member.live_card), lazyload(Member.company), lazyload(Member.store))
             .execution_options(populate_existing=fresh))

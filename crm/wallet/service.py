@@ -114,18 +114,18 @@ def top_up(actor: Actor, member_id: int, *, store, amount: int, payment_method: 
     """Add money to a member's wallet, plus the bonus of the highest tier it reaches (once)."""
     if amount <= 0:
         raise Invalid(_("Top up an amount above zero."), code="invalid_amount", field="amount")
-    member = members.find_member_for_bill(member_id, lock=True)  # the member lock, then the member read once
+    member = members.find_member_with_card(member_id, lock=True)  # the member lock, then the member read once
     if member is None:
         raise NotFound(_("No such member."), code="member_not_found")
     tier = tier_for(amount, at.date() if at else local_today(store.timezone))
     bonus = tier.bonus if tier else 0
+    when = at or utcnow()
     row = {"member_id": member_id, "store_id": store.id, "amount": amount, "bonus": bonus,
            "tier_id": tier.id if tier else None, "payment_method": payment_method, "staff_id": actor.staff_id,
-           "created_at": at or utcnow()}
+           "created_at": when}
     [row["id"]] = insert_rows(WalletTopup, [row])  # a statement, not a unit-of-work flush
     topup = loaded(WalletTopup, row)
     principal, bonus_account = _accounts(member_id)
-    when = at or utcnow()
     _post(principal, actor, "topup", amount, topup_id=topup.id, store_id=store.id, created_at=when)
     _post(bonus_account, actor, "topup", bonus, topup_id=topup.id, store_id=store.id, created_at=when)
     gifts, missed = coupons.gifts_for_topup(actor, member_id, amount, at.date() if at else local_today(store.timezone),
