@@ -13,6 +13,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import (
+    true as sa_true,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..core.segments import SEGMENT_KEYS
@@ -101,6 +104,9 @@ class Member(db.Model):
     sms_consent_at: Mapped[datetime | None]
     email_consent: Mapped[bool] = mapped_column(default=False)
     email_consent_at: Mapped[datetime | None]
+    # Service messages (receipts, payment alerts, expiry reminders) are not marketing: on unless withdrawn.
+    service_consent: Mapped[bool] = mapped_column(default=True, server_default=sa_true())
+    service_consent_at: Mapped[datetime | None]
     notes: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

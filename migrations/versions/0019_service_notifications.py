@@ -4,8 +4,8 @@ Revision ID: 0019_service_notifications
 Revises: 0018_referrals
 
 """
-import sqlalchemy as sa  # noqa: F401
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
 revision = '0019_service_notifications'
 down_revision = '0018_referrals'
@@ -14,8 +14,12 @@ depends_on = None
 
 
 def upgrade():
-    pass
+    with op.batch_alter_table('members') as batch:
+        batch.add_column(sa.Column('service_consent', sa.Boolean(), nullable=False, server_default=sa.true()))
+        batch.add_column(sa.Column('service_consent_at', sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade():
-    pass
+    with op.batch_alter_table('members') as batch:
+        batch.drop_column('service_consent_at')
+        batch.drop_column('service_consent')
