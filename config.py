@@ -120,6 +120,9 @@ class Config:
     SMS_GATEWAY_URL = os.environ.get("SMS_GATEWAY_URL", "")  # empty: SMS deliveries fail "not configured"
     SMS_GATEWAY_TOKEN = os.environ.get("SMS_GATEWAY_TOKEN", "")
     SMS_SENDER = os.environ.get("SMS_SENDER", "")
+    # The gateway posts members' replies (TD, 退订…) to POST /api/v1/sms/inbound with this Bearer
+    # token; empty: the endpoint accepts nothing.
+    SMS_INBOUND_TOKEN = os.environ.get("SMS_INBOUND_TOKEN", "")
     CHANNEL_TIMEOUT_SECONDS = _int("CHANNEL_TIMEOUT_SECONDS", 10)
     # Throttle per channel (limits' notation), retries and the scheduler's beat.
     EMAIL_RATE_LIMIT = os.environ.get("EMAIL_RATE_LIMIT", "10/second")

@@ -121,7 +121,7 @@ def _register_blueprints(app):
     from .coupons import views as coupons_views
     from .extensions import api, csrf
     from .members import api as members_api
-    from .members import level_views
+    from .members import level_views, sms_api
     from .members import views as members_views
     from .points import api as points_api
     from .programme import api as programme_api
@@ -134,7 +134,7 @@ def _register_blueprints(app):
     from .wallet import views as wallet_views
 
     for module in (auth_api, stores_api, programme_api, members_api, cards_api, catalog_api, points_api,
-                   checkout_api, wallet_api, coupons_api, campaigns_api, reports_api):
+                   checkout_api, wallet_api, coupons_api, campaigns_api, reports_api, sms_api):
         api.register_blueprint(module.blp)
         csrf.exempt(module.blp)  # Bearer-token API: no cookies, so no CSRF
     for module in (auth_views, members_views, cards_views, till_views, catalog_views, wallet_views, marketing_views,
