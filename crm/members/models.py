@@ -1,3 +1,4 @@
+import secrets
 from datetime import datetime
 from decimal import Decimal
 
@@ -16,6 +17,7 @@ from sqlalchemy import (
 from sqlalchemy import (
     true as sa_true,
 )
+from sqlalchemy import text as sa_text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..core.segments import SEGMENT_KEYS
@@ -27,6 +29,17 @@ LEVEL_CHANGE_REASONS = ("spend", "topup", "review", "manual")
 LEVEL_CHANGE_LABELS = {"spend": _l("Upgrade on spend"), "topup": _l("Upgrade on top-ups"),
                        "review": _l("Yearly review"), "manual": _l("Changed by staff")}
 GENDERS = ("male", "female", "other")
+REFERRAL_STATUSES = ("granted", "reversed")
+# Referral codes: no 0/O, 1/I (read aloud or typed from a friend's phone); 8 characters, so a
+# collision between two random codes is a one-in-a-million event even at a million members.
+REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+REFERRAL_CODE_LENGTH = 8
+_RANDOM = secrets.SystemRandom()
+
+
+def new_referral_code() -> str:
+    """A fresh random referral code (the unique index on members.referral_code decides)."""
+    return "".join(_RANDOM.choice(REFERRAL_ALPHABET) for _ in range(REFERRAL_CODE_LENGTH))
 
 
 def _in(column, values):
@@ -107,6 +120,11 @@ class Member(db.Model):
     # Service messages (receipts, payment alerts, expiry reminders) are not marketing: on unless withdrawn.
     service_consent: Mapped[bool] = mapped_column(default=True, server_default=sa_true())
     service_consent_at: Mapped[datetime | None]
+    # 老带新: every member's own code (set at registration, backfilled by migration 0018), and who
+    # referred them (set at registration only; a referrer always registered earlier, so has a lower id).
+    referral_code: Mapped[str] = mapped_column(String(REFERRAL_CODE_LENGTH), unique=True,
+                                               default=new_referral_code)
+    referred_by_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), index=True)
     notes: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
@@ -133,6 +151,54 @@ class Member(db.Model):
             return None
         md = f"{self.birthday_month:02d}-{self.birthday_day:02d}"
         return f"{self.birth_year:04d}-{md}" if self.birth_year else md
+
+
+class ReferralReward(db.Model):
+    """The referral reward of one referee's qualifying bill: what the referrer and the referee
+    were given (points entries or coupons), and whether a void of that bill took it back.
+
+    At most one *granted* reward per referee (the partial unique index decides, whatever runs
+    at once); a reversed one stays as history and the referee can qualify again. `year` is the
+    calendar year of the bill in its store's time zone: the referrer's yearly cap counts it."""
+    __tablename__ = "referral_rewards"
+    __table_args__ = (
+        CheckConstraint(_in("status", REFERRAL_STATUSES), name="status"),
+        CheckConstraint(_in("kind", ("points", "coupon")), name="kind"),
+        CheckConstraint("referrer_points >= 0 AND referee_points >= 0", name="points"),
+        Index("uq_referral_rewards_referee_granted", "referee_id", unique=True,
+              sqlite_where=sa_text("status = 'granted'"), postgresql_where=sa_text("status = 'granted'")),
+        Index("ix_referral_rewards_referrer_year", "referrer_id", "year"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    referee_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    referrer_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    checkout_id: Mapped[int] = mapped_column(ForeignKey("checkouts.id"), unique=True)
+    year: Mapped[int]
+    kind: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(10), default="granted")
+    referrer_points: Mapped[int] = mapped_column(default=0)
+    referee_points: Mapped[int] = mapped_column(default=0)
+    referrer_entry_id: Mapped[int | None] = mapped_column(ForeignKey("points_entries.id"))
+    referee_entry_id: Mapped[int | None] = mapped_column(ForeignKey("points_entries.id"))
+    referrer_coupon_id: Mapped[int | None] = mapped_column(ForeignKey("coupons.id"))
+    referee_coupon_id: Mapped[int | None] = mapped_column(ForeignKey("coupons.id"))
+    details: Mapped[dict] = mapped_column(JSON, default=dict)  # e.g. a coupon that could not be issued
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    reversed_at: Mapped[datetime | None]
+    reversed_by: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+
+
+class ReferralCount(db.Model):
+    """Rewards granted to a referrer in a calendar year, less those reversed: the yearly cap is
+    one conditional `UPDATE … SET rewarded = rewarded + 1 WHERE rewarded < :cap` on this row,
+    whose row lock also queues two referees of one referrer closing their bills at once."""
+    __tablename__ = "referral_counts"
+    __table_args__ = (CheckConstraint("rewarded >= 0", name="rewarded_non_negative"),)
+
+    referrer_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
+    year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    rewarded: Mapped[int] = mapped_column(default=0)
 
 
 class MemberTag(db.Model):
