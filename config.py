@@ -83,6 +83,8 @@ class Config:
     # Member searches per staff user (API, staff pages and the till together; limits' notation,
     # ";" between limits; empty = off). Scanned card codes are free (crm/members/search_limit.py).
     MEMBER_SEARCH_LIMIT = os.environ.get("MEMBER_SEARCH_LIMIT", "60 per minute;1000 per day")
+    # Requests to the members' own pages (/m/…) per client address; empty = no limit.
+    SELF_SERVICE_LIMIT = os.environ.get("SELF_SERVICE_LIMIT", "120 per minute")
     # Number of reverse proxies in front of the app whose X-Forwarded-For to trust.
     TRUSTED_PROXIES = _int("TRUSTED_PROXIES", 0)
 

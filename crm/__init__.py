@@ -128,6 +128,7 @@ def _register_blueprints(app):
     from .programme import views as programme_views
     from .reports import api as reports_api
     from .reports import views as reports_views
+    from .selfservice import views as selfservice_views
     from .stores import api as stores_api
     from .stores import views as stores_views
     from .wallet import api as wallet_api
@@ -139,6 +140,6 @@ def _register_blueprints(app):
         csrf.exempt(module.blp)  # Bearer-token API: no cookies, so no CSRF
     for module in (auth_views, members_views, cards_views, till_views, catalog_views, wallet_views, marketing_views,
                    reports_views, programme_views, staff_views, stores_views, level_views,
-                   coupons_views, health, docs):
+                   coupons_views, selfservice_views, health, docs):
         app.register_blueprint(module.bp)
     docs.document_security(api)

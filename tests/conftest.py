@@ -30,6 +30,7 @@ from crm.core import timeutil
 from crm.core.actor import Actor
 from crm.extensions import db
 from crm.members import search_limit
+from crm.selfservice import limit as self_service_limit
 
 ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -112,6 +113,7 @@ def _clean(request):
                     conn.execute(text(f"DELETE FROM {name}"))
             conn.execute(text("UPDATE cache_versions SET version = version + 1"))
         search_limit.reset(application)
+        self_service_limit.reset(application)
 
 
 @pytest.fixture

@@ -31,6 +31,18 @@ def issue_link(actor: Actor, member_id: int) -> str:
     return token
 
 
+def revoke_link(actor: Actor, member_id: int) -> bool:
+    """Cancel the member's link (a lost phone). False if they had none."""
+    member = members.get_member(member_id)
+    link = db.session.scalar(select(PhoneLink).where(PhoneLink.member_id == member.id))
+    if link is None:
+        return False
+    audit.record(actor, "card.phone_link_revoked", entity=link, member_id=member.id)
+    db.session.delete(link)
+    db.session.flush()
+    return True
+
+
 def member_for(token: str):
     """The member a phone link belongs to, or None for an unknown or replaced link."""
     if not token or len(token) > 64:

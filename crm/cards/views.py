@@ -14,14 +14,13 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from ..auth.access import allow, public
+from ..auth.access import allow
 from ..auth.roles import MEMBER_DESK
 from ..core.forms import commit_or_errors
-from ..core.timeutil import now_ts
 from ..extensions import db
 from ..members import notices
 from ..programme import service as programme
-from . import codes, images, phone, privacy, service
+from . import images, phone, privacy, service
 
 bp = Blueprint("cards", __name__)
 
@@ -104,28 +103,22 @@ def phone_link(member_id):
     """Issue (or replace) the member's phone card link and show it once, with a QR to scan."""
     token = phone.issue_link(g.actor, member_id)
     db.session.commit()
-    url = url_for("cards.phone_card", token=token, _external=True)
+    url = url_for("selfservice.account_page", token=token, _external=True)
     member = phone.member_for(token)
     response = Response(render_template("cards/phone_link.html", member=member, url=url, qr_svg=images.svg(url)))
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
-@bp.get("/m/<token>")
-@public
-def phone_card(token):
-    """The member's phone card: the live, rotating code the cashier scans."""
-    member = phone.member_for(token)
-    if member is None:
-        return render_template("cards/phone.html", member=None), 404
-    card = service.live_card(member.id)
-    payload = codes.dynamic_payload(card.id) if card is not None and card.status == "active" else None
-    response = Response(render_template("cards/phone.html", member=member, card=card,
-                                        qr_svg=images.svg(payload) if payload else None,
-                                        refresh=codes.STEP_SECONDS - int(now_ts()) % codes.STEP_SECONDS + 1))
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"  # the link is the secret
-    return response
+@bp.post("/members/<int:member_id>/phone-card/revoke")
+@allow(MEMBER_DESK)
+def revoke_phone_link(member_id):
+    """Cancel the member's phone card link (a lost phone): the page stops working at once."""
+    revoked = phone.revoke_link(g.actor, member_id)
+    db.session.commit()
+    flash(_("The phone card link is cancelled.") if revoked else _("This member has no phone card link."),
+          "success" if revoked else "info")
+    return redirect(url_for("members.detail", member_id=member_id))
 
 
 @bp.app_context_processor

@@ -19,7 +19,6 @@ from .models import Member
 
 # "service" is receipts and alerts; "sms" and "email" are marketing.
 CHANNELS = ("sms", "email", "service")
-MEMBER = Actor(staff_id=None, username="member", role="member")
 SMS_GATEWAY = Actor(staff_id=None, username="sms-gateway", role="system")
 
 # Replies that mean "stop marketing SMS" (the carriers' and the law's usual words).
