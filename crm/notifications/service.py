@@ -1,0 +1,330 @@
+"""Transactional notifications: written in the event's own transaction, sent by the dispatcher.
+
+Each event (a card issued, a top-up, a stored-value payment, points earned, points about to
+expire, a level change) calls one function here from the service that made it, inside its
+transaction. For every channel whose template is switched on and for which the member has an
+address, one `notifications` row is claimed with INSERT … ON CONFLICT DO NOTHING on
+(kind, event_ref, channel): an event retried, replayed or run twice at once writes its
+message once. The message is a `deliveries` row without a campaign (the outbox), queued for
+the campaigns dispatcher, or `skipped` (no_consent) when the member has switched service
+messages off. Payment alerts go at any hour; the other kinds wait out the quiet hours
+(the delivery's `marketing` flag is what makes the dispatcher wait; the dispatcher asks the
+member's *service* consent, not their marketing consent, for a delivery without a campaign).
+
+The templates are reference data cached per worker (core/refcache.py, namespace
+"notifications"): a bill whose member has the points-earned template off sends no statement
+for it, and a payment alert costs two INSERTs.
+"""
+import string
+import uuid
+from datetime import datetime, timedelta, timezone
+from functools import cache
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import and_, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ..campaigns.messages import TITLES
+from ..campaigns.models import Delivery
+from ..core import audit, refcache
+from ..core.actor import Actor
+from ..core.money import format_fen
+from ..core.rows import insert_into
+from ..core.timeutil import utcnow, zone
+from ..errors import Invalid, NotFound
+from ..extensions import db
+from ..members.models import Member
+from .models import (
+    CHANNELS,
+    DEFAULTS,
+    DIRECTIONS,
+    FIELDS,
+    IMMEDIATE,
+    KINDS,
+    REASONS,
+    Notification,
+    NotificationTemplate,
+)
+
+EXPIRY_NOTICE_DAYS = 30  # default for the config key NOTIFY_POINTS_EXPIRING_DAYS
+
+
+# Templates -----------------------------------------------------------------------------------
+
+def _load_templates() -> dict:
+    stored = {(t.kind, t.channel): t for t in db.session.scalars(select(NotificationTemplate))}
+    found = {}
+    for key, (subject, body, enabled) in DEFAULTS.items():
+        row = stored.get(key)
+        found[key] = ({"subject": row.subject, "body": row.body, "enabled": row.enabled, "customised": True}
+                      if row is not None else
+                      {"subject": subject, "body": body, "enabled": enabled, "customised": False})
+    return found
+
+
+def templates() -> dict:
+    """{(kind, channel): {"subject", "body", "enabled", "customised"}} for every kind and
+    channel: the admin's version, or the default text."""
+    return refcache.get("notifications", "templates", _load_templates)
+
+
+def template_list() -> list[dict]:
+    found = templates()
+    return [{"kind": kind, "channel": channel, "placeholders": list(FIELDS[kind]), **found[(kind, channel)]}
+            for kind in KINDS for channel in CHANNELS]
+
+
+def check_text(kind: str, text: str, field: str):
+    """Refuse a text with a placeholder this kind does not fill, or with a stray brace."""
+    allowed = FIELDS[kind]
+    try:
+        parsed = list(string.Formatter().parse(text))
+    except ValueError:
+        raise Invalid(_("Unbalanced braces: write a placeholder as {name}; a literal brace as {{ or }}."),
+                      code="invalid_template", field=field) from None
+    for _literal, name, spec, conversion in parsed:
+        if name is None:
+            continue
+        if name not in allowed or spec or conversion:
+            raise Invalid(_("Unknown placeholder {%(name)s}. This message can use: %(allowed)s.",
+                            name=name, allowed=", ".join("{%s}" % f for f in allowed)),
+                          code="unknown_placeholder", field=field, placeholder=name)
+
+
+def _key(kind: str, channel: str):
+    if kind not in KINDS or channel not in CHANNELS:
+        raise NotFound(_("No such notification template."))
+    return kind, channel
+
+
+def update_template(actor: Actor, kind: str, channel: str, changes: dict) -> dict:
+    """Change a template's subject, body or switch; a body left out keeps the current text."""
+    _key(kind, channel)
+    current = templates()[(kind, channel)]
+    subject = changes.get("subject", current["subject"])
+    body = changes.get("body", current["body"])
+    enabled = changes.get("enabled", current["enabled"])
+    if not body.strip():
+        raise Invalid(_("Write the message."), code="invalid_template", field="body")
+    check_text(kind, subject, "subject")
+    check_text(kind, body, "body")
+    row = db.session.scalar(select(NotificationTemplate).where(NotificationTemplate.kind == kind,
+                                                               NotificationTemplate.channel == channel))
+    if row is None:
+        row = NotificationTemplate(kind=kind, channel=channel)
+        db.session.add(row)
+    row.subject, row.body, row.enabled, row.updated_by = subject, body, bool(enabled), actor.staff_id
+    db.session.flush()
+    audit.record(actor, "notification_template.update", entity=row, kind=kind, channel=channel,
+                 enabled=bool(enabled), subject=subject, body=body)
+    return {"kind": kind, "channel": channel, "placeholders": list(FIELDS[kind]), "subject": subject,
+            "body": body, "enabled": bool(enabled), "customised": True}
+
+
+def reset_template(actor: Actor, kind: str, channel: str) -> dict:
+    """Back to the default text and switch."""
+    _key(kind, channel)
+    row = db.session.scalar(select(NotificationTemplate).where(NotificationTemplate.kind == kind,
+                                                               NotificationTemplate.channel == channel))
+    if row is not None:
+        db.session.delete(row)
+        db.session.flush()
+        audit.record(actor, "notification_template.reset", entity_type="notification_templates",
+                     entity_id=row.id, kind=kind, channel=channel)
+    subject, body, enabled = DEFAULTS[(kind, channel)]
+    return {"kind": kind, "channel": channel, "placeholders": list(FIELDS[kind]), "subject": subject,
+            "body": body, "enabled": enabled, "customised": False}
+
+
+# Writing a notification -----------------------------------------------------------------------
+
+@cache
+def _claim_statement(dialect_name: str):  # built once (core/rows.py says why)
+    insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
+    table = Notification.__table__
+    return (insert(table).on_conflict_do_nothing(index_elements=["kind", "event_ref", "channel"])
+            .returning(table.c.channel, table.c.send_id))
+
+
+def _address(member, channel: str) -> str:
+    return (member.mobile if channel == "sms" else member.email) or ""
+
+
+def notify(kind: str, member, event_ref, values: dict, *, tz: str | None = None, store_name: str = "",
+           now: datetime | None = None) -> int:
+    """Write `kind`'s message about this event to `member` on every switched-on channel they
+    have an address for, once per (kind, event_ref, channel). Returns how many were queued.
+    Call it inside the event's transaction."""
+    found = templates()
+    active = [channel for channel in CHANNELS if found[(kind, channel)]["enabled"] and _address(member, channel)]
+    if not active:
+        return 0
+    now = now or utcnow()
+    event_ref = str(event_ref)[:64]
+    claims = [{"kind": kind, "event_ref": event_ref, "channel": channel, "member_id": member.id,
+               "send_id": uuid.uuid4().hex, "created_at": now} for channel in active]
+    connection = db.session.connection()
+    won = dict(connection.execute(_claim_statement(connection.dialect.name), claims).all())
+    if not won:
+        return 0  # this event's messages were written before (a retry, a replay, a second run)
+    fill = {"name": member.name, "title": TITLES.get(member.gender, ""), "store": store_name,
+            **{k: "" if v is None else str(v) for k, v in values.items()}}
+    consent = bool(member.service_consent)
+    rows = []
+    for channel in active:
+        if channel not in won:
+            continue
+        template = found[(kind, channel)]
+        rows.append({"campaign_id": None, "occurrence": kind, "member_id": member.id, "channel": channel,
+                     "address": _address(member, channel)[:255],
+                     "subject": template["subject"].format_map(fill)[:200], "body": template["body"].format_map(fill),
+                     "tz": tz or "", "marketing": kind not in IMMEDIATE, "coupon_id": None,
+                     "status": "queued" if consent else "skipped", "reason": "" if consent else "no_consent",
+                     "attempts": 0, "next_attempt_at": now, "send_id": won[channel], "created_at": now})
+    connection.execute(insert_into(Delivery.__table__), rows)
+    return sum(1 for row in rows if row["status"] == "queued")
+
+
+def _store_of(member, store=None):
+    store = store if store is not None else member.store
+    return (store.timezone if store is not None else None), (store.name if store is not None else "")
+
+
+def _member(member_id: int) -> Member:
+    """The member, from this session's identity map when the caller has read them (no SQL)."""
+    return db.session.get(Member, member_id)
+
+
+def _local(when: datetime, tz: str | None, fmt: str) -> str:
+    return when.astimezone(zone(tz)).strftime(fmt)
+
+
+# The events (one call each, from the service that makes the event) ----------------------------
+
+def card_issued(member, card, store=None) -> int:
+    """Welcome, once per member (a later card issued after a cancel does not welcome again)."""
+    if not templates_on("welcome"):
+        return 0
+    tz, store_name = _store_of(member, store)
+    return notify("welcome", member, member.id, {"card_no": card.card_no, "level": member.level.name},
+                  tz=tz, store_name=store_name)
+
+
+def topped_up(member, topup, store, balance: int) -> int:
+    """The receipt of a top-up: amount, bonus and the new balance."""
+    if not templates_on("topup"):
+        return 0
+    tz, store_name = _store_of(member, store)
+    return notify("topup", member, topup.id, {"amount": format_fen(topup.amount), "bonus": format_fen(topup.bonus),
+                                              "balance": format_fen(balance)},
+                  tz=tz, store_name=store_name, now=topup.created_at)
+
+
+def paid(member_id: int, amount: int, balance: int, store, checkout_id: int) -> int:
+    """A stored-value payment alert (sent at any hour)."""
+    if amount <= 0 or not templates_on("payment"):
+        return 0
+    member = _member(member_id)
+    tz, store_name = _store_of(member, store)
+    now = utcnow()
+    return notify("payment", member, checkout_id, {"amount": format_fen(amount), "balance": format_fen(balance),
+                                                   "time": _local(now, tz, "%m-%d %H:%M")},
+                  tz=tz, store_name=store_name, now=now)
+
+
+def points_earned(member_id: int, points: int, balance: int, store, checkout_id: int) -> int:
+    """Points a bill earned (off unless an admin switches it on)."""
+    if points <= 0 or not templates_on("points_earned"):
+        return 0
+    member = _member(member_id)
+    tz, store_name = _store_of(member, store)
+    return notify("points_earned", member, checkout_id, {"points": points, "balance": balance},
+                  tz=tz, store_name=store_name)
+
+
+def level_changed(member, old_level, new_level, change) -> int:
+    """A level change, up or down, with why (the history row's reason)."""
+    if old_level is None or old_level.id == new_level.id or not templates_on("level_change"):
+        return 0
+    if change.id is None:
+        db.session.flush()
+    tz, store_name = _store_of(member)
+    direction = DIRECTIONS["up" if new_level.rank > old_level.rank else "down"]
+    return notify("level_change", member, change.id, {"level": new_level.name, "old_level": old_level.name,
+                                                      "direction": direction,
+                                                      "reason": REASONS.get(change.reason, change.reason)},
+                  tz=tz, store_name=store_name)
+
+
+def templates_on(kind: str) -> bool:
+    found = templates()
+    return any(found[(kind, channel)]["enabled"] for channel in CHANNELS)
+
+
+# Points about to expire (the nightly job) -----------------------------------------------------
+
+def expiry_notice_days() -> int:
+    return int(current_app.config.get("NOTIFY_POINTS_EXPIRING_DAYS", EXPIRY_NOTICE_DAYS))
+
+
+def queue_expiry_notices(now: datetime | None = None, *, days: int | None = None, batch: int = 200,
+                         commit=None) -> int:
+    """One message per member per expiry date for the points expiring within `days` (default
+    NOTIFY_POINTS_EXPIRING_DAYS, 30): its unique key (member, expiry date) means a later run,
+    a second scheduler or tomorrow's run finds it written and sends nothing more. Members in
+    id order, `commit` called after each batch. Returns how many messages were queued."""
+    from ..points.models import PointsAccount, PointsLot
+    if not templates_on("points_expiring"):
+        return 0
+    now = now or utcnow()
+    days = expiry_notice_days() if days is None else days
+    horizon = now + timedelta(days=days)
+    queued, after = 0, 0
+    while True:
+        rows = db.session.execute(
+            select(PointsAccount.member_id, PointsLot.expires_at, func.sum(PointsLot.remaining))
+            .join(PointsAccount, PointsAccount.id == PointsLot.account_id)
+            .where(PointsLot.remaining > 0, PointsLot.expires_at > now, PointsLot.expires_at <= horizon,
+                   PointsAccount.member_id.in_(
+                       select(PointsAccount.member_id).join(PointsLot, PointsLot.account_id == PointsAccount.id)
+                       .where(and_(PointsLot.remaining > 0, PointsLot.expires_at > now,
+                                   PointsLot.expires_at <= horizon, PointsAccount.member_id > after))
+                       .group_by(PointsAccount.member_id).order_by(PointsAccount.member_id).limit(batch)))
+            .group_by(PointsAccount.member_id, PointsLot.expires_at)
+            .order_by(PointsAccount.member_id, PointsLot.expires_at)).all()
+        if not rows:
+            return queued
+        members = {m.id: m for m in db.session.scalars(select(Member).where(Member.id.in_({r[0] for r in rows})))}
+        due: dict[tuple[int, str], int] = {}
+        for member_id, expires_at, points in rows:
+            member = members[member_id]
+            tz = member.store.timezone if member.store is not None else None
+            if expires_at.tzinfo is None:
+                expires_at = expires_at.replace(tzinfo=timezone.utc)
+            last_day = (expires_at.astimezone(zone(tz)) - timedelta(microseconds=1)).date()
+            key = (member_id, last_day.isoformat())
+            due[key] = due.get(key, 0) + int(points)
+        for (member_id, last_day), points in due.items():
+            member = members[member_id]
+            tz, store_name = _store_of(member)
+            queued += notify("points_expiring", member, f"{member_id}:{last_day}",
+                             {"points": points, "expiry_date": last_day, "days": days},
+                             tz=tz, store_name=store_name, now=now)
+        after = max(members)
+        if commit is not None:
+            commit()
+
+
+# Reading ------------------------------------------------------------------------------------
+
+def for_member(member_id: int, limit: int = 20) -> list[dict]:
+    """The member's recent service messages, newest first: kind, channel, status (and why if
+    skipped or failed), when written and sent, subject and text."""
+    rows = db.session.execute(
+        select(Notification.kind, Notification.channel, Notification.created_at, Delivery.status, Delivery.reason,
+               Delivery.sent_at, Delivery.subject, Delivery.body, Delivery.id.label("delivery_id"))
+        .join(Delivery, and_(Delivery.send_id == Notification.send_id, Delivery.member_id == Notification.member_id))
+        .where(Notification.member_id == member_id)
+        .order_by(Notification.id.desc()).limit(max(1, min(int(limit), 200)))).all()
+    return [dict(row._mapping) for row in rows]
