@@ -1,6 +1,7 @@
 """The member's own account behind the private phone-card link: what they see, what they may
 change (withdraw consent, nothing else), and how the link is protected."""
 import re
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -54,11 +55,11 @@ def test_the_account_shows_balances_coupons_bills_level_and_rules(app, account, 
         from crm.selfservice.account import local
         first_lot = points.open_lots(m["id"])[0]
         expiring = sum(lot.remaining for lot in points.open_lots(m["id"]) if lot.expires_at == first_lot.expires_at)
-        expiry_day = local(first_lot.expires_at, "Asia/Shanghai").date().isoformat()
+        expiry_day = (local(first_lot.expires_at, "Asia/Shanghai") - timedelta(microseconds=1)).date().isoformat()
     page = page_text(phone, path)
     balances = cashier.get(f"/api/v1/members/{m['id']}/points").json
     assert f"Points {balances['balance']}" in page and balances["balance"] == 150 + 32
-    assert f"{expiring} expire on {expiry_day}" in page
+    assert f"{expiring} usable until {expiry_day}" in page
     assert "Stored value 1100.00" in page and "principal 1000.00 · bonus 100.00" in page
     assert "满200减50" in page and coupon["code"] in page and f"to {coupon['valid_until']}" in page
     assert "328.00" in page and "+32 points" in page and "voided" in page

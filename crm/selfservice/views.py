@@ -1,6 +1,8 @@
 """The member's own account at /m/<link>: the rotating card code, balances, coupons, bills,
 level, the programme's rules and their consents. The link is the only credential (as the
 plastic card is): no log-in, nothing cached, no referrer, rate-limited per address."""
+from datetime import timedelta
+
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
@@ -111,3 +113,9 @@ def _consent_labels():
 def local_date(value, tz: str) -> str:
     """A stored time as the date where the member's store is."""
     return account.local(value, tz).date().isoformat() if value else ""
+
+
+@bp.app_template_filter("last_day")
+def last_day(value, tz: str) -> str:
+    """The last local day before a moment things expire (midnight on 1 January → 31 December)."""
+    return (account.local(value, tz) - timedelta(microseconds=1)).date().isoformat()
