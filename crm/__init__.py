@@ -123,6 +123,8 @@ def _register_blueprints(app):
     from .members import api as members_api
     from .members import level_views, sms_api
     from .members import views as members_views
+    from .notifications import api as notifications_api
+    from .notifications import views as notifications_views
     from .points import api as points_api
     from .programme import api as programme_api
     from .programme import views as programme_views
@@ -135,11 +137,11 @@ def _register_blueprints(app):
     from .wallet import views as wallet_views
 
     for module in (auth_api, stores_api, programme_api, members_api, cards_api, catalog_api, points_api,
-                   checkout_api, wallet_api, coupons_api, campaigns_api, reports_api, sms_api):
+                   checkout_api, wallet_api, coupons_api, campaigns_api, reports_api, sms_api, notifications_api):
         api.register_blueprint(module.blp)
         csrf.exempt(module.blp)  # Bearer-token API: no cookies, so no CSRF
     for module in (auth_views, members_views, cards_views, till_views, catalog_views, wallet_views, marketing_views,
                    reports_views, programme_views, staff_views, stores_views, level_views,
-                   coupons_views, selfservice_views, health, docs):
+                   coupons_views, selfservice_views, notifications_views, health, docs):
         app.register_blueprint(module.bp)
     docs.document_security(api)

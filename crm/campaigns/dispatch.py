@@ -30,7 +30,7 @@ from flask import current_app
 from limits import parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 from ..core.timeutil import default_tz_name, utcnow
 from ..extensions import db
@@ -43,10 +43,17 @@ from .models import Campaign, Delivery
 STALE = timedelta(minutes=10)
 CLAIM_BATCH = 20  # deliveries claimed per update; of an interrupted batch only the one in flight may have left
 CLAIMED_COLUMNS = (Delivery.id, Delivery.channel, Delivery.address, Delivery.subject, Delivery.body, Delivery.send_id,
-                   Delivery.attempts, Delivery.reason, Delivery.marketing, Delivery.member_id)
+                   Delivery.attempts, Delivery.reason, Delivery.marketing, Delivery.member_id, Delivery.campaign_id)
 SENT_WITH_NOTE = ("coupon_out_of_stock", "coupon_not_issued")
 CONSENT_RECHECK_SECONDS = 1.0  # consent is asked per claimed batch, and again when a batch takes longer
 SENDABLE = ("scheduled", "running", "done")  # a paused or draft campaign waits; a cancelled one is dropped
+
+
+def _sendable():
+    """Deliveries that may be claimed: of a sendable campaign, or service messages (no campaign:
+    crm/notifications, written queued by the event itself)."""
+    return or_(Delivery.campaign_id.is_(None),
+               Delivery.campaign_id.in_(select(Campaign.id).where(Campaign.state.in_(SENDABLE))))
 _limiter = MovingWindowRateLimiter(MemoryStorage())  # per process: only one scheduler is active
 _running = {"count": 0, "lock": threading.Lock()}  # dispatches running in this process (ticks may overlap)
 
@@ -127,9 +134,8 @@ def _claim(ids: list[int], now: datetime, generation: int | None = None) -> list
     """Claim queued deliveries in one conditional update; the ids this process won."""
     if not ids:
         return []
-    sendable = select(Campaign.id).where(Campaign.state.in_(SENDABLE))  # paused or cancelled meanwhile: not now
     won = db.session.scalars(update(Delivery).where(Delivery.id.in_(ids), Delivery.status == "queued",
-                                                    Delivery.campaign_id.in_(sendable))
+                                                    _sendable())  # paused or cancelled meanwhile: not now
                              .values(status="sending", claimed_at=now, claimed_generation=generation)
                              .returning(Delivery.id)).all()
     if won:
@@ -199,14 +205,22 @@ def drop_cancelled() -> int:
 
 def _withdrawn(deliveries) -> set[int]:
     """Marketing messages wait in the queue (quiet hours, retries): ask again before they go.
-    The ids of those whose member has withdrawn consent on the channel (or is gone)."""
-    asking = {d.member_id for d in deliveries if d.marketing and d.member_id is not None}
+    The ids of those whose member has withdrawn consent on the channel (or is gone). A service
+    message (no campaign: crm/notifications) asks the member's service consent instead."""
+    def service(d):
+        return d.campaign_id is None and d.member_id is not None
+
+    asking = {d.member_id for d in deliveries if (d.marketing and d.member_id is not None) or service(d)}
     consent = {} if not asking else {
-        row.id: row for row in db.session.execute(select(Member.id, Member.sms_consent, Member.email_consent)
-                                                  .where(Member.id.in_(asking)))}
+        row.id: row for row in db.session.execute(select(Member.id, Member.sms_consent, Member.email_consent,
+                                                         Member.service_consent).where(Member.id.in_(asking)))}
     withdrawn = set()
     for d in deliveries:
-        if d.marketing and d.member_id is not None:
+        if service(d):
+            member = consent.get(d.member_id)
+            if member is None or not member.service_consent:
+                withdrawn.add(d.id)
+        elif d.marketing and d.member_id is not None:
             member = consent.get(d.member_id)
             if member is None or not (member.sms_consent if d.channel == "sms" else member.email_consent):
                 withdrawn.add(d.id)
@@ -237,10 +251,9 @@ def _pass(channel, rate, sender, now, commit, outcome, leading, generation) -> b
     Deliveries are claimed CLAIM_BATCH at a time (one update, one fence, one commit), then
     each is sent and its result committed before the next leaves."""
     page = max(rate.amount, 1) * 5
-    sendable = select(Campaign.id).where(Campaign.state.in_(SENDABLE))
     due = db.session.execute(select(Delivery.id, Delivery.tz, Delivery.marketing).where(
         Delivery.status == "queued", Delivery.channel == channel, Delivery.next_attempt_at <= now,
-        Delivery.campaign_id.in_(sendable)).order_by(Delivery.next_attempt_at, Delivery.id).limit(page)).all()
+        _sendable()).order_by(Delivery.next_attempt_at, Delivery.id).limit(page)).all()
     if not leading():
         return False
     ready = _defer_quiet(due, now, commit, outcome)

@@ -33,6 +33,7 @@ from ..core.timeutil import default_tz_name, utcnow, zone
 from ..errors import Conflict
 from ..extensions import db
 from ..members import levels
+from ..notifications import service as notifications
 from ..points import service as points
 from ..reports import import_jobs
 from ..stores import service as stores
@@ -206,6 +207,9 @@ def expire_points():
             accounts, expired = points.expire_all(Actor.system("scheduler"))
             db.session.commit()
             log.info("expired %d points on %d accounts", expired, accounts)
+            notices = notifications.queue_expiry_notices(commit=_commit)  # points expiring within N days
+            db.session.commit()
+            log.info("points expiring soon: %d notices queued", notices)
         finally:
             db.session.remove()
 

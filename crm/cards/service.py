@@ -14,6 +14,7 @@ from ..core.timeutil import local_today, utcnow
 from ..errors import Conflict, Invalid, NotFound
 from ..extensions import db
 from ..members import service as members
+from ..notifications import service as notifications
 from ..programme import service as programme
 from ..stores import service as stores
 from . import codes
@@ -115,6 +116,7 @@ def issue(actor: Actor, member_id: int, *, store_code: str, fee_paid: int, payme
     _take_fee(actor, card, store, fee, payment_method, "issue")
     audit.record(actor, "card.issue", entity=card, store_id=store.id, card_no=card.card_no,
                  member_id=member.id, fee=format_fen(fee))
+    notifications.card_issued(member, card, store)  # the welcome message, in this transaction
     return card
 
 

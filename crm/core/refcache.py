@@ -35,6 +35,7 @@ TABLES = {
     "promotions": ("promotions",),
     "levels": ("member_levels",),
     "programme": ("programme_settings",),
+    "notifications": ("notification_templates",),
 }
 NAMESPACES = tuple(TABLES)
 _WATCHED: dict[str, set[str]] = {}  # table -> namespaces

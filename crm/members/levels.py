@@ -21,6 +21,7 @@ from ..core.actor import Actor
 from ..core.timeutil import utcnow, zone
 from ..errors import Conflict, Invalid, NotFound
 from ..extensions import db
+from ..notifications import service as notifications
 from ..programme import service as programme
 from ..wallet.models import WalletTopup
 from .models import LevelReview, Member, MemberLevel, MemberLevelChange
@@ -138,8 +139,10 @@ def change_level(actor: Actor, member, level: MemberLevel, *, reason: str, figur
     change = MemberLevelChange(member_id=member.id, from_level_id=member.level.id, to_level_id=level.id,
                                reason=reason, figures=figures or {}, review_year=review_year,
                                staff_id=actor.staff_id, created_at=at or utcnow())
+    old = member.level
     member.level = level
     db.session.add(change)
+    notifications.level_changed(member, old, level, change)  # the member is told, up or down, with why
     return change
 
 

@@ -26,7 +26,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..campaigns.messages import TITLES
-from ..campaigns.models import Delivery
+from ..campaigns.models import DELIVERY_LABELS, Delivery, reason_text
 from ..core import audit, refcache
 from ..core.actor import Actor
 from ..core.money import format_fen
@@ -41,6 +41,7 @@ from .models import (
     DIRECTIONS,
     FIELDS,
     IMMEDIATE,
+    KIND_LABELS,
     KINDS,
     REASONS,
     Notification,
@@ -327,4 +328,6 @@ def for_member(member_id: int, limit: int = 20) -> list[dict]:
         .join(Delivery, and_(Delivery.send_id == Notification.send_id, Delivery.member_id == Notification.member_id))
         .where(Notification.member_id == member_id)
         .order_by(Notification.id.desc()).limit(max(1, min(int(limit), 200)))).all()
-    return [dict(row._mapping) for row in rows]
+    return [{**row._mapping, "kind_label": str(KIND_LABELS[row.kind]),
+             "status_label": str(DELIVERY_LABELS.get(row.status, row.status)), "reason_text": reason_text(row.reason)}
+            for row in rows]

@@ -21,6 +21,7 @@ from ..core.rows import insert_rows
 from ..core.timeutil import utcnow, zone
 from ..errors import Conflict, Invalid
 from ..extensions import db
+from ..notifications import service as notifications
 from ..programme import service as programme
 from .models import PointsAccount, PointsEntry, PointsLot, PointsLotUse
 
@@ -193,6 +194,7 @@ def settle_checkout(actor: Actor, member_id: int, *, redeem: int, earn: int, sto
         insert_rows(PointsLot, [{"account_id": account.id, "entry_id": ids[-1], "points": earn, "remaining": earn,
                                  "earned_at": earned_at, "expires_at": expiry_for(earned_at, store.timezone)}],
                     returning=False)
+        notifications.points_earned(member_id, earn, account.balance, store, checkout_id)  # off by default
     return account.balance
 
 

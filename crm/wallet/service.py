@@ -27,6 +27,7 @@ from ..errors import Conflict, DomainError, Invalid, NotFound
 from ..extensions import db
 from ..members import levels
 from ..members import service as members
+from ..notifications import service as notifications
 from ..programme import service as programme
 from . import pins
 from .models import BonusTier, WalletAccount, WalletEntry, WalletPin, WalletTopup
@@ -132,6 +133,7 @@ def top_up(actor: Actor, member_id: int, *, store, amount: int, payment_method: 
                                             topup.id)
     audit.record(actor, "wallet.top_up", entity=topup, store_id=store.id, member_id=member_id,
                  amount=format_fen(amount), bonus=format_fen(bonus), gifts=[c.code for c in gifts])
+    notifications.topped_up(member, topup, store, principal.balance + bonus_account.balance)  # the receipt, once
     levels.upgrade_on_topup(actor, member, at=at)
     return topup, {"principal": principal.balance, "bonus": bonus_account.balance, "gifts": gifts,
                    "gifts_unavailable": missed}
@@ -182,6 +184,7 @@ def pay(actor: Actor, member_id: int, amount: int, *, store, checkout_id: int) -
     from_principal, from_bonus = split(amount, principal.balance, bonus.balance, programme.get("wallet_spend_mode"))
     _post(principal, actor, "spend", -from_principal, checkout_id=checkout_id, store_id=store.id)
     _post(bonus, actor, "spend", -from_bonus, checkout_id=checkout_id, store_id=store.id)
+    notifications.paid(member_id, amount, principal.balance + bonus.balance, store, checkout_id)  # the alert
     return from_principal, from_bonus
 
 
