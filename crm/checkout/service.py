@@ -22,7 +22,7 @@ from ..core.timeutil import local_today, utcnow, zone
 from ..coupons import service as coupons
 from ..errors import Conflict, Invalid
 from ..extensions import db
-from ..members import levels
+from ..members import levels, referrals
 from ..members import service as members
 from ..points import service as points
 from ..programme import service as programme
@@ -187,6 +187,7 @@ def close(actor: Actor, data: dict, *, at: datetime | None = None) -> Checkout:
         # The rolling-spend SUM runs only when some higher level has a spend threshold.
         levels.upgrade_for(actor, q.member, spend=lambda: rolling_spend(
             q.member.id, programme.get("level_window_months"), now=at), at=at)
+        referrals.on_bill_closed(actor, q.member, checkout)  # the referee's first qualifying bill rewards both
     audit.record(actor, "checkout.close", entity=checkout, store_id=q.store.id, member_id=checkout.member_id,
                  due=checkout.due, points_redeemed=checkout.points_redeemed, points_earned=checkout.points_earned,
                  tenders={t.method: format_fen(t.amount) for t in q.tenders})
@@ -254,6 +255,7 @@ def void(actor: Actor, checkout_id: int, reason: str) -> tuple[Checkout, dict]:
                                                             store=checkout.store, reason=reason)
         result.update(points.reverse_checkout(actor, checkout.member_id, checkout.id, store=checkout.store,
                                               reason=reason))
+        referrals.on_bill_voided(actor, checkout, reason)  # a referral reward of this bill is taken back
     audit.record(actor, "checkout.void", entity=checkout, store_id=checkout.store_id, reason=reason,
                  **result)
     return checkout, result

@@ -214,6 +214,12 @@ def restore_for_checkout(checkout_id: int) -> int:
                               .values(status="issued", redeemed_at=None, checkout_id=None)).rowcount
 
 
+def cancel_unused(coupon_id: int) -> bool:
+    """Cancel an issued coupon nobody has used yet (a reward taken back); False if it was used."""
+    return db.session.execute(update(Coupon).where(Coupon.id == coupon_id, Coupon.status == "issued")
+                              .values(status="cancelled")).rowcount == 1
+
+
 # Top-up gifts ----------------------------------------------------------------------------
 
 def _type_unavailable(definition: CouponDefinition) -> str | None:

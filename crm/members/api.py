@@ -4,13 +4,15 @@ from flask.views import MethodView
 from marshmallow import fields, validate
 
 from ..auth.access import allow
-from ..auth.roles import ADMINS, ANY_STAFF, MEMBER_DESK, MEMBER_LOOKUP
+from ..auth.roles import ADMINS, ANY_STAFF, MANAGERS, MEMBER_DESK, MEMBER_LOOKUP
 from ..core.api import Blueprint
 from ..core.idempotency import unit_of_work
 from ..core.paging import PageArgs, page_schema, paginate
 from ..core.phones import sees_full_mobiles
-from ..reports import accounts
-from . import companies, levels, search_limit, service
+from ..reports import accounts, exports
+from ..reports.figures import period
+from ..stores import service as stores
+from . import companies, levels, referrals, search_limit, service
 from .schemas import (
     CompanySchema,
     CompanyUpdateSchema,
@@ -20,6 +22,9 @@ from .schemas import (
     MemberSchema,
     MemberSearchArgs,
     MemberUpdateSchema,
+    ReferralReportQuery,
+    ReferralReportSchema,
+    ReferralsSchema,
 )
 
 blp = Blueprint("members_api", __name__, url_prefix="/api/v1", description="Members, levels, companies")
@@ -140,3 +145,28 @@ class CompanyItem(MethodView):
     def patch(self, data, company_id):
         """Change a corporate account."""
         return companies.update(g.actor, company_id, **data)
+
+
+@blp.route("/members/<int:member_id>/referrals")
+@allow(MEMBER_LOOKUP)
+@blp.response(200, ReferralsSchema)
+def member_referrals(member_id):
+    """The member's referral code, who referred them, the members they referred (newest first)
+    with each one's reward, and the rewards counted against this year's cap."""
+    return referrals.summary(service.get_member(member_id))
+
+
+@blp.route("/reports/referrals")
+@allow(MANAGERS)
+@blp.arguments(ReferralReportQuery, location="query")
+@blp.response(200, ReferralReportSchema)
+def referral_report(args):
+    """Referrals 老带新 in a period, per referrer and per store of the referee's registration:
+    referees registered, rewards granted in the period and standing (`rewarded`) or taken back by
+    a void (`reversed`), points and coupons given by the standing ones (`format=csv|xlsx` for a
+    file of the per-referrer rows)."""
+    store_id = stores.get_by_code(args["store_code"]).id if args["store_code"] else None
+    figures = referrals.report(period(args["from_"], args["to"]), store_id)
+    if args["format"]:
+        return exports.download(args["format"], "referrals", referrals.EXPORT_HEADER, referrals.export_rows(figures))
+    return figures

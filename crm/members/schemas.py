@@ -33,6 +33,9 @@ class MemberCreateSchema(_MemberInput):
     name = fields.Str(required=True, validate=validate.Length(min=1, max=100))
     mobile = Mobile(required=True)
     store_code = fields.Str(required=True)
+    referral_code = fields.Str(allow_none=True, validate=validate.Length(max=32), metadata={
+        "description": "The referral code of the member who brought this one (any case; spaces and hyphens "
+                       "ignored); an unknown code is 422 `unknown_referral_code` and nothing is saved."})
 
 
 class MemberUpdateSchema(_MemberInput):
@@ -68,6 +71,8 @@ class MemberSchema(Schema):
         "email_at": m.email_consent_at.isoformat() if m.email_consent_at else None})
     notes = fields.Str()
     card = fields.Nested(CardRefSchema, attribute="live_card", allow_none=True)
+    referral_code = fields.Str(metadata={"description": "The member's own code for referring others (老带新)."})
+    referred_by_id = fields.Int(allow_none=True, metadata={"description": "The member who referred this one."})
     created_at = fields.AwareDateTime()
 
 
@@ -106,3 +111,75 @@ class LevelUpdateSchema(LevelSchema):
 
 class CompanyUpdateSchema(CompanySchema):
     """PATCH body: any subset of a company's fields."""
+
+
+class MemberRefSchema(Schema):
+    id = fields.Int()
+    name = fields.Str()
+    referral_code = fields.Str()
+
+
+class ReferralRewardSchema(Schema):
+    status = fields.Str(metadata={"description": "granted, or reversed (its bill was voided)"})
+    kind = fields.Str(metadata={"description": "points or coupon"})
+    checkout_id = fields.Int()
+    year = fields.Int(metadata={"description": "the calendar year it counts in (the bill's store time zone)"})
+    referrer_points = fields.Int()
+    referee_points = fields.Int()
+    referrer_coupon_id = fields.Int(allow_none=True)
+    referee_coupon_id = fields.Int(allow_none=True)
+    created_at = fields.AwareDateTime()
+    reversed_at = fields.AwareDateTime(allow_none=True)
+
+
+class RefereeSchema(Schema):
+    member_id = fields.Function(lambda row: row["member"].id)
+    name = fields.Function(lambda row: row["member"].name)
+    store_code = fields.Function(lambda row: row["member"].store.code)
+    registered_at = fields.Function(lambda row: row["member"].created_at.isoformat())
+    reward = fields.Nested(ReferralRewardSchema, allow_none=True)
+
+
+class ReferralsSchema(Schema):
+    referral_code = fields.Str()
+    referred_by = fields.Nested(MemberRefSchema, allow_none=True)
+    referees = fields.List(fields.Nested(RefereeSchema))
+    year = fields.Int(metadata={"description": "this calendar year (the member's store time zone)"})
+    rewarded_this_year = fields.Int(metadata={"description": "rewards counted against this year's cap"})
+    yearly_cap = fields.Int(metadata={"description": "0 = no cap"})
+
+
+class ReferralReportQuery(Schema):
+    store_code = fields.Str(load_default=None, metadata={"description": "the referees' registering store; empty: "
+                                                                        "the whole group"})
+    from_ = fields.Date(required=True, data_key="from")
+    to = fields.Date(required=True)
+    format = fields.Str(load_default=None, validate=validate.OneOf(("csv", "xlsx")))
+
+
+class ReferralFiguresSchema(Schema):
+    referees = fields.Int()
+    rewarded = fields.Int()
+    reversed = fields.Int()
+    referrer_points = fields.Int()
+    referee_points = fields.Int()
+    coupons = fields.Int()
+
+
+class ReferrerRowSchema(ReferralFiguresSchema):
+    member_id = fields.Int()
+    name = fields.Str()
+    referral_code = fields.Str()
+
+
+class StoreRowSchema(ReferralFiguresSchema):
+    store_code = fields.Str()
+    store_name = fields.Str()
+
+
+class ReferralReportSchema(Schema):
+    from_ = fields.Date(data_key="from", attribute="from")
+    to = fields.Date()
+    referrers = fields.List(fields.Nested(ReferrerRowSchema))
+    stores = fields.List(fields.Nested(StoreRowSchema))
+    totals = fields.Nested(ReferralFiguresSchema)

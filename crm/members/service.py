@@ -15,8 +15,8 @@ from ..core.timeutil import utcnow
 from ..errors import Conflict, Forbidden
 from ..extensions import db
 from ..stores import service as stores
-from . import companies, levels
-from .models import Member, MemberTag
+from . import companies, levels, referrals
+from .models import Member, MemberTag, new_referral_code
 
 _PROFILE_FIELDS = ("name", "gender", "email", "segment", "sales_rep", "notes")
 _NULLABLE = {"gender", "email", "segment"}
@@ -64,8 +64,10 @@ def register(actor: Actor, data: dict) -> Member:
     mobile = normalise_mobile(data["mobile"])
     _ensure_mobile_free(mobile)
     store = stores.get_by_code(data["store_code"], active_only=True)
+    referrer = referrals.find_referrer(data["referral_code"]) if data.get("referral_code") else None
     member = Member(mobile=mobile, mobile_last4=last4(mobile), store_id=store.id,
-                    level_id=levels.entry_level().id, created_by=actor.staff_id)
+                    level_id=levels.entry_level().id, created_by=actor.staff_id, referral_code=_free_referral_code(),
+                    referred_by_id=referrer.id if referrer else None)
     for field in _PROFILE_FIELDS:
         if data.get(field) is not None:
             setattr(member, field, data[field])
@@ -76,8 +78,17 @@ def register(actor: Actor, data: dict) -> Member:
     _set_tags(member, data.get("tags") or [])
     _flush_unique_mobile(member)
     audit.record(actor, "member.register", entity=member, store_id=store.id,
-                 mobile=mask_mobile(mobile))
+                 mobile=mask_mobile(mobile), **({"referred_by": referrer.id} if referrer else {}))
     return member
+
+
+def _free_referral_code() -> str:
+    """A random referral code no member has (8 characters of 32: a clash is about one in a
+    million at a million members; the unique index is the last word)."""
+    while True:
+        code = new_referral_code()
+        if db.session.scalar(select(Member.id).where(Member.referral_code == code)) is None:
+            return code
 
 
 def update(actor: Actor, member_id: int, changes: dict) -> Member:

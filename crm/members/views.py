@@ -12,20 +12,20 @@ from ..cards import service as cards
 from ..cards.models import PAYMENT_LABELS, PAYMENT_METHODS
 from ..checkout import service as checkout
 from ..core import reasons
-from ..core.forms import commit_or_errors, form_to_dict
+from ..core.forms import commit_or_errors, errors_of, form_to_dict
 from ..core.paging import page_arg, paginate
 from ..core.phones import mobile_for_viewer, sees_full_mobiles
 from ..core.segments import SEGMENTS
 from ..coupons import service as coupons
-from ..errors import rollback_for
+from ..errors import DomainError, rollback_for
 from ..points import service as points
 from ..points.schemas import AdjustmentSchema
 from ..programme import service as programme
 from ..stores import service as stores
 from ..wallet import service as wallet
-from . import history, history_labels, levels, notices, search_limit, service
+from . import history, history_labels, levels, notices, referrals, search_limit, service
 from .models import LEVEL_CHANGE_LABELS
-from .schemas import MemberCreateSchema, MemberUpdateSchema
+from .schemas import MemberCreateSchema, MemberUpdateSchema, ReferralReportQuery
 
 bp = Blueprint("members", __name__)
 _LAST_FEE_METHOD = "card_fee_payment_method"
@@ -95,7 +95,8 @@ def _field_labels() -> dict:
     return {"name": _("Name"), "mobile": _("Mobile"), "birthday": _("Birthday"), "gender": _("Gender"),
             "email": _("Email"), "segment": _("Guest segment"), "company": _("Company"), "sales_rep": _("Sales rep"),
             "store_code": _("Registering store"), "tags": _("Tags"), "notes": _("Notes"),
-            "marketing_consent": _("Marketing consent"), "payment_method": _("Fee paid by"),
+            "marketing_consent": _("Marketing consent"),
+            "referral_code": _("Referred by (referral code)"), "payment_method": _("Fee paid by"),
             "fee_paid": _("Card fee")}
 
 
@@ -141,7 +142,7 @@ def _detail_page(member, *, adjust_form=None, adjust_errors=None, status=200):
                            history_page=history_page, history_per_page=history.PER_PAGE, filters=filters,
                            filter_errors=filter_errors, history_names=history.names(events),
                            history_labels=history_labels, adjust_form=adjust_form or {},
-                           adjust_errors=adjust_errors or {}, **_choices()), status
+                           adjust_errors=adjust_errors or {}, referral=referrals.summary(member), **_choices()), status
 
 
 @bp.get("/members/<int:member_id>")
@@ -201,3 +202,30 @@ def edit(member_id):
                 "consent_sms": member.sms_consent, "consent_email": member.email_consent}
     return render_template("members/form.html", form=form, errors=errors, creating=False, member=member,
                            field_labels=_field_labels(), **_choices()), (422 if errors else 200)
+
+
+@bp.get("/reports/referrals")
+@allow(MANAGERS)
+def referral_report():
+    """Referrals per referrer and per store in a period (this year so far by default), as a page
+    or, with format=csv|xlsx, a file of the per-referrer rows."""
+    from marshmallow import ValidationError
+
+    from ..core.timeutil import local_today
+    from ..reports import exports
+    from ..reports.figures import period
+    today = local_today()
+    form = {"from": today.replace(month=1, day=1).isoformat(), "to": today.isoformat(), "store_code": "",
+            **{k: v for k, v in request.args.items() if v}}
+    result, errors = None, {}
+    try:
+        args = ReferralReportQuery().load(form)
+        store_id = stores.get_by_code(args["store_code"]).id if args["store_code"] else None
+        result = referrals.report(period(args["from_"], args["to"]), store_id)
+    except (ValidationError, DomainError) as exc:
+        errors = errors_of(exc)
+        errors = {("from" if k == "from_" else k): v for k, v in errors.items()}
+    if result is not None and args["format"]:
+        return exports.download(args["format"], "referrals", referrals.EXPORT_HEADER, referrals.export_rows(result))
+    return render_template("members/referrals.html", form=form, errors=errors, result=result,
+                           **_choices()), (422 if errors else 200)

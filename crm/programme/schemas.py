@@ -21,6 +21,18 @@ class ProgrammeSchema(Schema):
     quiet_hours_end = fields.Str(metadata={"description": "... until this time (default 08:00); equal = no quiet "
                                                           "hours."})
 
+    referral_reward = fields.Str(metadata={"description": "Referral reward 老带新: none (default), points or coupon."})
+    referral_referrer_points = Int(metadata={"description": "Points for the referrer (reward kind points)."})
+    referral_referee_points = Int(metadata={"description": "Points for the new member (reward kind points)."})
+    referral_referrer_coupon = fields.Str(metadata={"description": "Coupon type code for the referrer (reward kind "
+                                                                   "coupon); empty = none."})
+    referral_referee_coupon = fields.Str(metadata={"description": "Coupon type code for the new member (reward "
+                                                                  "kind coupon); empty = none."})
+    referral_min_spend = Money(metadata={"description": "The new member's first bill of at least this (after "
+                                                        "coupons) qualifies; 0.00 = any bill."})
+    referral_yearly_cap = Int(metadata={"description": "Rewards per referrer per calendar year (the bill's store "
+                                                       "time zone); 0 = no cap. Default 10."})
+
 
 class ProgrammeUpdateSchema(ProgrammeSchema):
     """PATCH body: any subset of the rules."""

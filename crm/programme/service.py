@@ -32,6 +32,15 @@ def _flag(v):
     return None if isinstance(v, bool) else "Use true or false."
 
 
+def _coupon_code(v):
+    """Validator for a coupon type's code, or "" for none (that it names a type is checked in update)."""
+    return None if isinstance(v, str) and re.fullmatch(r"[A-Z0-9_-]{0,32}", v) else "Give a coupon type's code."
+
+
+REFERRAL_KINDS = ("none", "points", "coupon")
+REFERRAL_COUPON_RULES = ("referral_referrer_coupon", "referral_referee_coupon")
+
+
 # key -> (default, validator returning an error message or None). Amounts are fen.
 RULES = {
     "card_fee": (2000, _whole(0, 1_000_000, "The card fee is an amount between 0 and 10000.")),
@@ -56,6 +65,17 @@ RULES = {
     "quiet_hours_start": ("21:00", _clock),
     "quiet_hours_end": ("08:00", _clock),
     "draw_min_spend": (10000, _whole(0, 100_000_000, "The draw threshold is an amount of 0 or more.")),
+    # Referrals 老带新 (crm/members/referrals.py): when a referee's first bill of at least
+    # referral_min_spend (after coupons) closes, both get the reward of this kind: points or a
+    # coupon of a type, each side its own amount or type (0 / "" = nothing for that side);
+    # a referrer is rewarded at most referral_yearly_cap times per calendar year (0 = no cap).
+    "referral_reward": ("none", _choice(*REFERRAL_KINDS)),
+    "referral_referrer_points": (0, _whole(0, 1_000_000, "Give a whole number of points from 0 to 1000000.")),
+    "referral_referee_points": (0, _whole(0, 1_000_000, "Give a whole number of points from 0 to 1000000.")),
+    "referral_referrer_coupon": ("", _coupon_code),
+    "referral_referee_coupon": ("", _coupon_code),
+    "referral_min_spend": (0, _whole(0, 100_000_000, "The qualifying bill is an amount of 0 or more.")),
+    "referral_yearly_cap": (10, _whole(0, 100_000, "The yearly cap is a whole number from 0 to 100000.")),
 }
 
 
@@ -71,6 +91,29 @@ def get(key: str):
     return _stored().get(key, RULES[key][0])
 
 
+def _check_referral(changes: dict):
+    """The referral reward's coupon types exist, and the kind chosen gives something to someone."""
+    from ..coupons import service as coupons  # coupons read the programme rules: import late
+    from ..errors import NotFound
+    for key in REFERRAL_COUPON_RULES:
+        if changes.get(key):
+            try:
+                coupons.get_definition(changes[key])
+            except NotFound:
+                raise Invalid(_("No coupon type has the code %(code)s.", code=changes[key]),
+                              code="coupon_type_not_found", field=key) from None
+    if not any(key.startswith("referral_") for key in changes):
+        return
+    after = {key: changes.get(key, get(key)) for key in RULES if key.startswith("referral_")}
+    if after["referral_reward"] == "points" and not (after["referral_referrer_points"]
+                                                     or after["referral_referee_points"]):
+        raise Invalid(_("A points reward needs points for the referrer, the new member or both."),
+                      code="invalid_rule", field="referral_referrer_points")
+    if after["referral_reward"] == "coupon" and not any(after[key] for key in REFERRAL_COUPON_RULES):
+        raise Invalid(_("A coupon reward needs a coupon type for the referrer, the new member or both."),
+                      code="invalid_rule", field="referral_referrer_coupon")
+
+
 def all_rules() -> dict:
     return {key: get(key) for key in RULES}
 
@@ -80,9 +123,12 @@ def update(actor: Actor, changes: dict) -> dict:
     for key, value in changes.items():
         if key not in RULES:
             raise Invalid(_("Unknown rule %(key)s.", key=key), code="unknown_rule", field=key)
+        if key in REFERRAL_COUPON_RULES and isinstance(value, str):
+            value = changes[key] = value.strip().upper()
         error = RULES[key][1](value)
         if error:
             raise Invalid(error, code="invalid_rule", field=key)
+    _check_referral(changes)
     for key, value in changes.items():
         row = db.session.get(Setting, key)
         if row is None:

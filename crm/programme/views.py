@@ -28,11 +28,24 @@ FIELDS = (
     ("draw_min_spend", _l("A bill of at least this earns a lucky draw (0 = none)"), "money"),
     ("quiet_hours_start", _l("Quiet hours from"), "time"), ("quiet_hours_end", _l("Quiet hours until"), "time"),
 )
+# The referral programme 老带新, in its own section of the page.
+REFERRAL_FIELDS = (
+    ("referral_reward", _l("Referral reward"), "choice"),
+    ("referral_min_spend", _l("The new member's first bill of at least (0 = any)"), "money"),
+    ("referral_yearly_cap", _l("Rewards per referrer per year (0 = no cap)"), "number"),
+    ("referral_referrer_points", _l("Points for the referrer"), "number"),
+    ("referral_referee_points", _l("Points for the new member"), "number"),
+    ("referral_referrer_coupon", _l("Coupon type for the referrer (code)"), "text"),
+    ("referral_referee_coupon", _l("Coupon type for the new member (code)"), "text"),
+)
+CHOICES = {"referral_reward": (("none", _l("No referral reward")), ("points", _l("Points")),
+                               ("coupon", _l("A coupon")))}
 MODES = (("proportional", _l("Principal and bonus in proportion")), ("principal_first", _l("Principal first")))
 
 
 def _page(form, errors, tier_form=None, tier_errors=None):
-    return render_template("programme/rules.html", fields=FIELDS, modes=MODES, form=form, errors=errors,
+    return render_template("programme/rules.html", fields=FIELDS, modes=MODES,
+                           referral_fields=REFERRAL_FIELDS, choices=CHOICES, form=form, errors=errors,
                            tiers=wallet.list_tiers(), tier_form=tier_form or {}, tier_errors=tier_errors or {},
                            money=format_fen), (422 if errors or tier_errors else 200)
 
@@ -44,6 +57,9 @@ def rules():
     if request.method == "GET":
         return _page(current, {})
     data = form_to_dict(request.form, checkboxes=("points_on_wallet_bonus",))
+    for key in service.REFERRAL_COUPON_RULES:  # an emptied coupon type means "none", not "unchanged"
+        if key in request.form and key not in data:
+            data[key] = ""
     _saved, errors = commit_or_errors(lambda: service.update(g.actor, ProgrammeUpdateSchema(partial=True).load(data)))
     if errors:
         return _page(request.form, errors)
