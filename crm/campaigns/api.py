@@ -7,9 +7,12 @@ from ..auth.roles import ANY_STAFF, MARKETERS
 from ..core.api import Blueprint
 from ..core.idempotency import unit_of_work
 from ..core.paging import page_schema, paginate
-from . import audiences, holidays, messages, service
+from ..reports import exports
+from . import attribution, audiences, holidays, messages, service
 from .schemas import (
     ActionSchema,
+    AttributionQuery,
+    AttributionSchema,
     AudienceSchema,
     AudienceUpdateSchema,
     CampaignInSchema,
@@ -209,6 +212,27 @@ def campaign_preview(campaign_id):
 def campaign_test_send(data, campaign_id):
     """Send the message for a sample member to a staff address now."""
     return service.test_send(g.actor, campaign_id, data["address"])
+
+
+@blp.route("/campaigns/<int:campaign_id>/attribution")
+@allow(MARKETERS)
+@blp.arguments(AttributionQuery, location="query")
+@blp.response(200, AttributionSchema)
+def campaign_attribution(args, campaign_id):
+    """The treated group against the holdout over `days` after a send (`format=csv|xlsx` for a file).
+
+    For one occurrence, or every occurrence of the campaign (each member once per occurrence):
+    members, visit rate (a closed bill in the window), spend per member, coupon redemption rate
+    (a coupon of the campaign's type redeemed in the window; null for a campaign without a coupon),
+    and incremental revenue = (spend per treated − spend per held-out member) × treated members,
+    with its 95 % interval (normal approximation, Welch standard error). Without a holdout the
+    revenue and interval are null and `note` says `no_holdout`. 404 `occurrence_not_found` for a
+    send the campaign never made."""
+    result = attribution.report(campaign_id, args["occurrence"], args["days"])
+    if args["format"]:
+        return exports.download(args["format"], f"campaign-{campaign_id}-attribution", ("field", "value"),
+                                exports.key_value_rows(attribution.figures(result)))
+    return result
 
 
 @blp.route("/deliveries")

@@ -4,8 +4,19 @@ The caller (jobs.py) commits after each batch. A batch writes its deliveries, an
 coupons they carry, in one transaction; if another scheduler already wrote a delivery
 for one of its members, the unique key fails the insert and the whole batch, coupons
 included, rolls back, so a member never gets two messages or two coupons.
+
+Holdout: with a campaign's holdout_percent above 0, the first batch of an occurrence (of a
+run: per birthday zone) also decides who is held out — the members of the audience who
+could be reached on the channel, ranked by a hash of (campaign, occurrence, member), the
+first round(n × percent / 100) of them — and records each as a `held_out` delivery in the
+same transaction. The hash makes the choice reproducible (holdout() computes it again from
+the same audience, on either database) and independent of the order members are read in;
+the delivery key keeps a held-out member from ever being queued for that occurrence, so
+they get neither the message nor its coupon, and a resumed or taken-over run cannot decide
+again once the first batch has committed.
 """
 import calendar
+import hashlib
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import and_, func, insert, or_, select, update
@@ -21,7 +32,7 @@ from ..points import service as points
 from ..stores import service as stores
 from ..wallet import service as wallet
 from . import audiences, messages
-from .models import Campaign, CampaignRun, Delivery
+from .models import MAX_HOLDOUT_PERCENT, Campaign, CampaignRun, Delivery
 from .schedule import Occurrence, birthdays_greeted_on
 
 # A run fanned out outside the scheduler lease (tick() called directly, no generation) and
@@ -88,22 +99,75 @@ def record_batch(run: CampaignRun, last_member_id: int, queued: int, skipped: in
     db.session.refresh(run)
 
 
-def _member_rows(campaign: Campaign, occurrence: Occurrence, after: int, limit: int):
-    """The next audience members after a member id, in id order, with what a template can show."""
-    M, S, L = members.Member, stores.Store, levels.MemberLevel
-    where = [M.id > after]
+def _audience_where(campaign: Campaign, occurrence: Occurrence) -> list:
+    """The occurrence's audience as conditions on members (joined to their store)."""
+    M, S = members.Member, stores.Store
+    where = []
     if campaign.audience is not None:
         where += audiences.conditions(campaign.audience.filters)
     if occurrence.birthday is not None:
         where.append(S.timezone == occurrence.scope)
         where.append(or_(*(and_(M.birthday_month == m, M.birthday_day == d)
                            for m, d in birthdays_greeted_on(occurrence.birthday))))
+    return where
+
+
+def _member_rows(campaign: Campaign, occurrence: Occurrence, after: int, limit: int):
+    """The next audience members after a member id, in id order, with what a template can show
+    (members held out of this occurrence are not among them)."""
+    M, S, L = members.Member, stores.Store, levels.MemberLevel
+    held_out = select(Delivery.id).where(Delivery.campaign_id == campaign.id, Delivery.occurrence == occurrence.key,
+                                         Delivery.member_id == M.id, Delivery.status == "held_out")
+    where = [M.id > after, ~held_out.exists(), *_audience_where(campaign, occurrence)]
     stmt = (select(M.id, M.name, M.gender, M.mobile, M.email, M.sms_consent, M.email_consent, M.birthday_month,
                    L.name.label("level"), S.name.label("store"), S.timezone,
                    points.balance_column(M.id).label("points"), wallet.balance_column(M.id).label("wallet"))
             .join(S, S.id == M.store_id).join(L, L.id == M.level_id)
             .where(*where).order_by(M.id).limit(limit))
     return db.session.execute(stmt).all()
+
+
+def holdout_rank(campaign_id: int, occurrence_key: str, member_id: int) -> bytes:
+    """A member's place in the draw for an occurrence's holdout: a hash, the same on every
+    process and database, unrelated to member ids or the order members are read in."""
+    return hashlib.blake2b(f"{campaign_id}:{occurrence_key}:{member_id}".encode(), digest_size=16).digest()
+
+
+def holdout_size(reachable: int, percent: int) -> int:
+    """round(reachable × percent / 100), halves up, in whole numbers."""
+    return (reachable * percent + 50) // 100
+
+
+def holdout(campaign: Campaign, occurrence: Occurrence, percent: int | None = None) -> tuple[int, list[int]]:
+    """(members who could be reached, ids held out, sorted) for an occurrence, from its audience
+    as it is now: the first holdout_size of the reachable members by holdout_rank."""
+    percent = campaign.holdout_percent if percent is None else percent
+    if not 0 <= percent <= MAX_HOLDOUT_PERCENT:
+        raise ValueError(f"holdout percent {percent} out of range")
+    M, S = members.Member, stores.Store
+    rows = db.session.execute(select(M.id, M.mobile, M.email, M.sms_consent, M.email_consent)
+                              .join(S, S.id == M.store_id).where(*_audience_where(campaign, occurrence))).all()
+    reachable = [row.id for row in rows if _why_not(campaign, row) is None]
+    if not percent:
+        return len(reachable), []
+    ranked = sorted(reachable, key=lambda member_id: holdout_rank(campaign.id, occurrence.key, member_id))
+    return len(reachable), sorted(ranked[:holdout_size(len(reachable), percent)])
+
+
+def _record_holdout(campaign: Campaign, occurrence: Occurrence, now: datetime) -> int:
+    """Decide the occurrence's holdout and write it as held_out deliveries (with the first batch)."""
+    if not campaign.holdout_percent:
+        return 0
+    _reachable, held = holdout(campaign, occurrence)
+    done = set(db.session.scalars(select(Delivery.member_id).where(
+        Delivery.campaign_id == campaign.id, Delivery.occurrence == occurrence.key,
+        Delivery.member_id.is_not(None))))  # e.g. another birthday zone's: never twice
+    rows = [dict(campaign_id=campaign.id, occurrence=occurrence.key, member_id=member_id, channel=campaign.channel,
+                 marketing=campaign.marketing, status="held_out", arm="holdout", created_at=now)
+            for member_id in held if member_id not in done]
+    if rows:
+        db.session.execute(insert(Delivery), rows)
+    return len(rows)
 
 
 def _why_not(campaign: Campaign, row) -> str | None:
@@ -142,6 +206,8 @@ def queue_batch(campaign: Campaign, occurrence: Occurrence, *, after: int, limit
                 today: date) -> tuple[int | None, int, int]:
     """Write the next batch of deliveries. Returns (last member id or None when there are
     no more, messages queued, members skipped)."""
+    if after == 0:  # the run's first batch (nothing of it committed yet): decide who is held out
+        _record_holdout(campaign, occurrence, now)
     rows = _member_rows(campaign, occurrence, after, limit)
     if not rows:
         return None, 0, 0
@@ -153,6 +219,7 @@ def queue_batch(campaign: Campaign, occurrence: Occurrence, *, after: int, limit
     batch, queued, skipped = [], 0, 0
     for row in rows:
         reason, coupon = _why_not(campaign, row), None
+        arm = "treated" if reason is None else None  # reachable and not held out
         if reason is None and campaign.coupon_type is not None:
             try:
                 with db.session.begin_nested():
@@ -181,7 +248,7 @@ def queue_batch(campaign: Campaign, occurrence: Occurrence, *, after: int, limit
         batch.append(dict(campaign_id=campaign.id, occurrence=occurrence.key, member_id=row.id,
                           channel=campaign.channel, address=_address(campaign.channel, row) or "",
                           subject=subject[:200], body=body, tz=row.timezone, marketing=campaign.marketing,
-                          coupon_id=coupon.id if coupon else None, status=status, reason=reason or "",
+                          coupon_id=coupon.id if coupon else None, status=status, reason=reason or "", arm=arm,
                           next_attempt_at=now if sending and not outbox else None,
                           sent_at=now if sending and outbox else None, created_at=now))
     db.session.execute(insert(Delivery), batch)

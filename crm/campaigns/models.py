@@ -33,9 +33,15 @@ STATES = ("draft", "scheduled", "running", "paused", "done", "cancelled")
 STATE_LABELS = {"draft": _l("Draft"), "scheduled": _l("Scheduled"), "running": _l("Running"),
                 "paused": _l("Paused"), "done": _l("Done"), "cancelled": lazy_pgettext("campaign", "Cancelled")}
 # unknown: the send was interrupted after the message may have left (the channel cannot dedupe a resend)
-DELIVERY_STATUSES = ("queued", "sending", "sent", "failed", "skipped", "unknown")
+# held_out: the member is in the occurrence's holdout (control) group: recorded, never sent, no coupon
+DELIVERY_STATUSES = ("queued", "sending", "sent", "failed", "skipped", "unknown", "held_out")
 DELIVERY_LABELS = {"queued": _l("Queued"), "sending": _l("Sending"), "sent": _l("Sent"), "failed": _l("Failed"),
-                   "skipped": _l("Skipped"), "unknown": _l("Unknown: may have been sent")}
+                   "skipped": _l("Skipped"), "unknown": _l("Unknown: may have been sent"),
+                   "held_out": _l("Held out: control group, not sent")}
+# The two groups of an occurrence's holdout test (Delivery.arm): members who could be reached on the
+# channel either get the message (treated) or are held out; members who could not be reached are in neither.
+ARMS = ("treated", "holdout")
+MAX_HOLDOUT_PERCENT = 50
 
 # Why a delivery was skipped or failed, for people (other reasons are the channel's own words).
 REASON_LABELS = {"no_consent": _l("No consent for this channel"), "no_email": _l("No email address"),
@@ -131,6 +137,7 @@ class Campaign(db.Model):
         CheckConstraint(_in("state", STATES), name="state"),
         CheckConstraint(f"recurrence IS NULL OR {_in('recurrence', RECURRENCES)}", name="recurrence"),
         CheckConstraint("days_before >= 0 AND days_before <= 60", name="days_before"),
+        CheckConstraint(f"holdout_percent >= 0 AND holdout_percent <= {MAX_HOLDOUT_PERCENT}", name="holdout_percent"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -148,6 +155,8 @@ class Campaign(db.Model):
     starts_on: Mapped[date | None]
     ends_on: Mapped[date | None]
     marketing: Mapped[bool] = mapped_column(default=True)  # marketing waits out the quiet hours
+    # The share (per cent) of each occurrence's reachable audience held out as a control group (fanout.holdout)
+    holdout_percent: Mapped[int] = mapped_column(default=0)
     state: Mapped[str] = mapped_column(String(12), default="draft")
     scheduled_at: Mapped[datetime | None]  # when it was last scheduled: catch-up never reaches before it
     builtin: Mapped[str | None] = mapped_column(String(16), unique=True)  # "birthday" for the built-in greeting
@@ -193,6 +202,7 @@ class Delivery(db.Model):
         UniqueConstraint("campaign_id", "occurrence", "member_id", name="uq_deliveries_once"),
         CheckConstraint(_in("status", DELIVERY_STATUSES), name="status"),
         CheckConstraint(_in("channel", CHANNELS), name="channel"),
+        CheckConstraint(f"arm IS NULL OR {_in('arm', ARMS)}", name="arm"),
         Index("ix_deliveries_due", "status", "channel", "next_attempt_at"),
         Index("ix_deliveries_created", "created_at"),
     )
@@ -210,6 +220,9 @@ class Delivery(db.Model):
     coupon_id: Mapped[int | None] = mapped_column(ForeignKey("coupons.id"))
     status: Mapped[str] = mapped_column(String(8), default="queued")
     reason: Mapped[str] = mapped_column(String(255), default="")
+    # treated or holdout: the member's group in the occurrence's holdout test, decided at fan-out (None: a
+    # member who could not be reached on the channel, a test send, a level notice)
+    arm: Mapped[str | None] = mapped_column(String(8))
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime | None]
     claimed_at: Mapped[datetime | None]

@@ -3,9 +3,20 @@ from marshmallow import Schema, fields, validate
 from ..core.fields import Bool, Date, Id, Int
 from ..core.money import Money
 from ..core.segments import SEGMENT_KEYS
+from ..reports.exports import FORMATS
 from .audiences import CONSENTS
 from .messages import MAX_SOURCE, address_for_viewer
-from .models import ACTIONS, CHANNELS, DELIVERY_STATUSES, RECURRENCES, SCHEDULES, STATES, reason_text
+from .models import (
+    ACTIONS,
+    ARMS,
+    CHANNELS,
+    DELIVERY_STATUSES,
+    MAX_HOLDOUT_PERCENT,
+    RECURRENCES,
+    SCHEDULES,
+    STATES,
+    reason_text,
+)
 
 
 class HolidayQuery(Schema):
@@ -94,6 +105,10 @@ class CampaignInSchema(Schema):
     starts_on = fields.Date(allow_none=True, load_default=None)
     ends_on = fields.Date(allow_none=True, load_default=None)
     marketing = Bool(load_default=True)
+    holdout_percent = Int(load_default=0, validate=validate.Range(min=0, max=MAX_HOLDOUT_PERCENT), metadata={
+        "description": "per cent of each occurrence's reachable audience held out as a control group: chosen "
+                       "reproducibly per occurrence, recorded as deliveries with status held_out, never sent "
+                       "(nor given the campaign's coupon); the attribution report compares the two groups"})
 
 
 class CampaignUpdateSchema(CampaignInSchema):
@@ -118,6 +133,7 @@ class CampaignSchema(Schema):
     starts_on = fields.Date(allow_none=True)
     ends_on = fields.Date(allow_none=True)
     marketing = fields.Bool()
+    holdout_percent = fields.Int()
     created_at = fields.AwareDateTime()
 
 
@@ -156,6 +172,9 @@ class DeliverySchema(Schema):
     subject = fields.Str()
     body = fields.Str()
     status = fields.Str(metadata={"enum": list(DELIVERY_STATUSES)})
+    arm = fields.Str(allow_none=True, metadata={"enum": [*ARMS, None], "description": "the member's group in the "
+                                                "occurrence's holdout test; null: could not be reached on the "
+                                                "channel (in neither group), or a test send"})
     reason = fields.Str(metadata={"description": "why it was skipped or failed: a code (no_consent, ...) or the "
                                                  "channel's technical detail, for the administrator"})
     reason_text = fields.Function(lambda d: reason_text(d.reason),
@@ -173,3 +192,58 @@ class DeliveryQuery(Schema):
     member_id = Id()
     page = Int(load_default=1, validate=validate.Range(min=1))
     per_page = Int(load_default=50, validate=validate.Range(min=1, max=200))
+
+
+class AttributionQuery(Schema):
+    occurrence = fields.Str(load_default=None, validate=validate.Length(min=1, max=32), metadata={
+        "description": "one occurrence (its key: \"once\" or the date it is for); empty: every occurrence of the "
+                       "campaign, each member counted once per occurrence"})
+    days = Int(load_default=14, validate=validate.Range(min=1, max=366),
+               metadata={"description": "the window after the send that bills are counted in"})
+    format = fields.Str(load_default=None, validate=validate.OneOf(FORMATS))
+
+
+class AttributionGroupSchema(Schema):
+    members = fields.Int(metadata={"description": "members in the group (per occurrence)"})
+    visitors = fields.Int(metadata={"description": "of them, with at least one closed bill in the window"})
+    visit_rate = fields.Str(allow_none=True, metadata={"description": "per cent, two places"})
+    spend = fields.Str(metadata={"description": "closed bills in the window, after coupons (voided ones do not count)"})
+    spend_per_member = fields.Str(allow_none=True)
+    coupon_redemptions = fields.Int(allow_none=True, metadata={
+        "description": "members who redeemed a coupon of the campaign's type in the window; null: no coupon"})
+    coupon_redemption_rate = fields.Str(allow_none=True, metadata={"description": "per cent; null: no coupon"})
+
+
+class AttributionOccurrenceSchema(Schema):
+    occurrence = fields.Str()
+    sent_at = fields.AwareDateTime(metadata={"description": "when the occurrence was fanned out: the window starts"})
+    window_ends = fields.AwareDateTime()
+    treated = fields.Int()
+    holdout = fields.Int()
+
+
+class IntervalSchema(Schema):
+    low = fields.Str()
+    high = fields.Str()
+    level = fields.Str(metadata={"description": "per cent"})
+
+
+class AttributionSchema(Schema):
+    campaign_id = fields.Int()
+    occurrence = fields.Str(allow_none=True)
+    days = fields.Int()
+    holdout_percent = fields.Int(metadata={"description": "the campaign's setting now"})
+    occurrences = fields.List(fields.Nested(AttributionOccurrenceSchema))
+    window_complete = fields.Bool(metadata={"description": "false while a window has not ended yet"})
+    treated = fields.Nested(AttributionGroupSchema)
+    holdout = fields.Nested(AttributionGroupSchema)
+    holdout_share = fields.Str(allow_none=True, metadata={"description": "holdout ÷ both groups, per cent"})
+    difference_per_member = fields.Str(allow_none=True, metadata={
+        "description": "spend per treated member − spend per held-out member"})
+    incremental_revenue = fields.Str(allow_none=True, metadata={
+        "description": "difference per member × treated members; null without a holdout"})
+    confidence_interval = fields.Nested(IntervalSchema, allow_none=True, metadata={
+        "description": "95 % interval of the incremental revenue (normal approximation, Welch standard error); "
+                       "null unless both groups have at least two members"})
+    note = fields.Str(allow_none=True, metadata={"enum": ["no_holdout", "too_few", None],
+                                                 "description": "why there is no interval"})

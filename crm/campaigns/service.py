@@ -32,7 +32,17 @@ from ..wallet import service as wallet
 from . import audiences, fanout, holidays, messages, schedule
 from .channels import ChannelError, sender_for
 from .dispatch import send_one
-from .models import ACTIONS, CHANNELS, RECURRENCES, SCHEDULE_FIELDS, SCHEDULES, STATE_LABELS, Campaign, Delivery
+from .models import (
+    ACTIONS,
+    CHANNELS,
+    MAX_HOLDOUT_PERCENT,
+    RECURRENCES,
+    SCHEDULE_FIELDS,
+    SCHEDULES,
+    STATE_LABELS,
+    Campaign,
+    Delivery,
+)
 
 log = logging.getLogger("crm.campaigns")
 
@@ -48,7 +58,7 @@ TRANSITIONS = {
 }
 EDITABLE = {"draft", "scheduled", "running", "paused"}
 FIELDS = ("name", "audience_id", "template_id", "channel", "coupon_type_code", "schedule", "send_at", "send_time",
-          "recurrence", "holiday_key", "days_before", "starts_on", "ends_on", "marketing")
+          "recurrence", "holiday_key", "days_before", "starts_on", "ends_on", "marketing", "holdout_percent")
 BIRTHDAY_TEMPLATE = {
     "name": "生日祝福",
     "subject": "{{ name }}{{ title }}，生日快乐",
@@ -109,6 +119,9 @@ def _check(campaign: Campaign):
         raise Invalid(_("Choose a holiday from the calendar."), code="unknown_holiday", field="holiday_key")
     if not 0 <= (campaign.days_before or 0) <= 60:
         raise Invalid(_("Days before is 0 to 60."), code="invalid_days_before", field="days_before")
+    if not 0 <= (campaign.holdout_percent or 0) <= MAX_HOLDOUT_PERCENT:
+        raise Invalid(_("The holdout is 0 to %(max)d per cent of the audience.", max=MAX_HOLDOUT_PERCENT),
+                      code="invalid_holdout_percent", field="holdout_percent")
     if campaign.starts_on and campaign.ends_on and campaign.ends_on < campaign.starts_on:
         raise Invalid(_("The campaign ends before it starts."), code="invalid_dates", field="ends_on")
     if campaign.template is None:
@@ -145,7 +158,7 @@ def save(actor: Actor, data: dict, campaign_id: int | None = None) -> Campaign:
     db.session.add(campaign)
     db.session.flush()
     audit.record(actor, "campaign.save", entity=campaign, name=campaign.name, schedule=campaign.schedule,
-                 channel=campaign.channel)
+                 channel=campaign.channel, holdout_percent=campaign.holdout_percent)
     return campaign
 
 

@@ -4,6 +4,7 @@ from datetime import datetime
 
 from flask import Blueprint, current_app, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from marshmallow import ValidationError
 
 from ..auth.access import allow
@@ -16,9 +17,9 @@ from ..coupons import service as coupons
 from ..errors import DomainError
 from ..extensions import db
 from ..members import levels
-from ..reports import rfm
+from ..reports import exports, rfm
 from ..stores import service as stores
-from . import audiences, fanout, holidays, jobs, messages, service
+from . import attribution, audiences, fanout, holidays, jobs, messages, service
 from .models import (
     CHANNEL_LABELS,
     DELIVERY_LABELS,
@@ -30,7 +31,7 @@ from .models import (
     is_technical,
     reason_text,
 )
-from .schemas import AudienceSchema, CampaignInSchema, CustomHolidaySchema, TemplateSchema
+from .schemas import AttributionQuery, AudienceSchema, CampaignInSchema, CustomHolidaySchema, TemplateSchema
 
 bp = Blueprint("marketing", __name__, url_prefix="/marketing")
 TECHNICAL_ROLES = frozenset({ADMIN, MANAGER})
@@ -77,6 +78,8 @@ def _campaign_form_data(form) -> dict:
             pass  # the schema names the field
     for key in ("audience_id", "coupon_type_code", "recurrence", "holiday_key"):
         data.setdefault(key, None)
+    if "holdout_percent" in form and "holdout_percent" not in data:  # cleared: nobody held out
+        data["holdout_percent"] = "0"
     # The form holds every schedule's fields; only the chosen schedule's are read (the others
     # are hidden by static/campaigns.js, or under their own heading without JavaScript), so a
     # leftover value in another schedule's field neither blocks the save nor is stored.
@@ -108,7 +111,8 @@ def _form_of(campaign) -> dict:
             "schedule": campaign.schedule, "send_at": local.strftime("%Y-%m-%dT%H:%M") if local else "",
             "send_time": campaign.send_time.strftime("%H:%M"), "recurrence": campaign.recurrence or "",
             "holiday_key": campaign.holiday_key or "", "days_before": campaign.days_before,
-            "starts_on": campaign.starts_on or "", "ends_on": campaign.ends_on or "", "marketing": campaign.marketing}
+            "starts_on": campaign.starts_on or "", "ends_on": campaign.ends_on or "", "marketing": campaign.marketing,
+            "holdout_percent": campaign.holdout_percent}
 
 
 @bp.route("/campaigns/new", methods=["GET", "POST"])
@@ -116,7 +120,7 @@ def _form_of(campaign) -> dict:
 def new_campaign():
     if request.method == "GET":
         return _campaign_page(None, {"channel": "sms", "schedule": "once", "send_time": "09:00", "days_before": 0,
-                                     "marketing": True},
+                                     "marketing": True, "holdout_percent": 0},
                               {})
     created, page = _save(lambda: service.save(g.actor, CampaignInSchema().load(_campaign_form_data(request.form))),
                           lambda errors: _campaign_page(None, request.form, errors))
@@ -180,6 +184,42 @@ def test_send(campaign_id):
     else:
         flash(_("The test message could not be sent: %(reason)s", reason=reason_text(sent.reason)), "error")
     return redirect(url_for("marketing.campaign", campaign_id=campaign_id))
+
+
+ATTRIBUTION_LABELS = {
+    "occurrence": _l("Send"), "days": _l("Days after the send"), "treated": _l("Treated"),
+    "holdout": _l("Held out"), "members": _l("Members"), "visitors": _l("Visited"), "visit_rate": _l("Visit rate %"),
+    "spend": _l("Spend"), "spend_per_member": _l("Spend per member"),
+    "coupon_redemptions": _l("Redeemed the coupon"), "coupon_redemption_rate": _l("Coupon redemption rate %"),
+    "holdout_share": _l("Holdout share %"), "difference_per_member": _l("Difference per member"),
+    "incremental_revenue": _l("Incremental revenue"), "confidence_interval": _l("95 % interval"),
+    "low": _l("low"), "high": _l("high"), "field": _l("Figure"), "value": _l("Value"),
+}
+
+
+def _attribution_label(key: str) -> str:
+    """"treated.visit_rate" -> "Treated · Visit rate %"."""
+    return " · ".join(str(ATTRIBUTION_LABELS.get(part, part)) for part in str(key).split("."))
+
+
+@bp.get("/campaigns/<int:campaign_id>/attribution")
+@allow(MARKETERS)
+def attribution_page(campaign_id):
+    """The holdout report of a campaign's sends: the page, or its figures as a file with `format`."""
+    item = service.get_campaign(campaign_id)
+    result, errors = None, {}
+    try:
+        args = AttributionQuery().load({k: v for k, v in request.args.items() if v != ""})
+        result = attribution.report(campaign_id, args["occurrence"], args["days"])
+    except (ValidationError, DomainError) as exc:
+        args, errors = {"days": request.args.get("days", ""), "format": None}, errors_of(exc)
+    if result is not None and args.get("format"):
+        return exports.download(args["format"], f"campaign-{campaign_id}-attribution",
+                                [_attribution_label("field"), _attribution_label("value")],
+                                exports.key_value_rows(attribution.figures(result), name=_attribution_label))
+    return _render("campaigns/attribution.html", 422 if errors else 200, campaign=item, result=result,
+                   errors=errors, form=request.args, sends=attribution.occurrences(campaign_id),
+                   label=_attribution_label)
 
 
 # Audiences -------------------------------------------------------------------------------
