@@ -170,6 +170,7 @@ def tick(now: datetime | None = None):
             if not leading():
                 return
             queued = run_campaigns(now or utcnow())
+            queued += notifications.hand_over(now or utcnow(), commit=_commit)  # service messages to the outbox
             budget = 0 if now else max(app.config["SCHEDULER_TICK_SECONDS"] - 5, 0)
             try:
                 sent = dispatch(now or utcnow(), commit=_commit, budget_seconds=budget, leading=leading,

@@ -2,11 +2,12 @@
 channel, and one row per event and channel that says it was written.
 
 A notification is not marketing: it needs the member's `service_consent` (on by default),
-not their SMS or email marketing consent. It is recorded in the transaction of the event
-itself (the top-up, the payment, the card issue ...), so a rolled-back event leaves none,
-and the unique key (kind, event_ref, channel) lets an event write its message once however
-often it is retried. The message itself is an ordinary `deliveries` row without a campaign
-(the outbox), sent by the campaigns dispatcher; `send_id` links the two and is the
+not their SMS or email marketing consent. It is written, with its text, in the transaction
+of the event itself (the top-up, the payment, the card issue ...) by one INSERT … ON
+CONFLICT DO NOTHING, so a rolled-back event leaves none, and the unique key (kind,
+event_ref, channel) lets an event write its message once however often it is retried. The
+scheduler's next beat hands it to the outbox as an ordinary `deliveries` row without a
+campaign, which the campaigns dispatcher sends; `send_id` links the two and is the
 channel's dedupe key.
 """
 from datetime import datetime
@@ -86,12 +87,21 @@ class NotificationTemplate(db.Model):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+# pending: written by the event, handed to the outbox (deliveries) by the next scheduler beat;
+# queued: handed over (the delivery says what became of it); skipped: not sent (reason says why).
+STATUSES = ("pending", "queued", "skipped")
+
+
 class Notification(db.Model):
-    """One event's message on one channel; its delivery has the same `send_id`."""
+    """One event's message on one channel, written (rendered) in the event's transaction. The
+    scheduler's beat hands it to the outbox as a delivery with the same `send_id`."""
     __tablename__ = "notifications"
     __table_args__ = (UniqueConstraint("kind", "event_ref", "channel", name="uq_notifications_event"),
                       CheckConstraint(_in("kind", KINDS), name="kind"),
-                      Index("ix_notifications_member", "member_id", "id"))
+                      CheckConstraint(_in("channel", CHANNELS), name="channel"),
+                      CheckConstraint(_in("status", STATUSES), name="status"),
+                      Index("ix_notifications_member", "member_id", "id"),
+                      Index("ix_notifications_pending", "status", "id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
@@ -99,4 +109,11 @@ class Notification(db.Model):
     channel: Mapped[str] = mapped_column(String(8))
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
     send_id: Mapped[str] = mapped_column(String(32), unique=True)
+    address: Mapped[str] = mapped_column(String(255), default="")
+    subject: Mapped[str] = mapped_column(String(200), default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    tz: Mapped[str] = mapped_column(String(64), default="")
+    quiet: Mapped[bool] = mapped_column(default=True)  # waits out the quiet hours (all but payment alerts)
+    status: Mapped[str] = mapped_column(String(8), default="pending")
+    reason: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

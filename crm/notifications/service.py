@@ -3,17 +3,18 @@
 Each event (a card issued, a top-up, a stored-value payment, points earned, points about to
 expire, a level change) calls one function here from the service that made it, inside its
 transaction. For every channel whose template is switched on and for which the member has an
-address, one `notifications` row is claimed with INSERT … ON CONFLICT DO NOTHING on
-(kind, event_ref, channel): an event retried, replayed or run twice at once writes its
-message once. The message is a `deliveries` row without a campaign (the outbox), queued for
-the campaigns dispatcher, or `skipped` (no_consent) when the member has switched service
-messages off. Payment alerts go at any hour; the other kinds wait out the quiet hours
+address, one `notifications` row (its text rendered) is written with INSERT … ON CONFLICT
+DO NOTHING on (kind, event_ref, channel): an event retried, replayed or run twice at once
+writes its message once; `skipped` (no_consent) when the member has switched service
+messages off. The scheduler's next beat (`hand_over`, jobs.tick) turns the pending ones
+into `deliveries` rows without a campaign (the outbox), which the campaigns dispatcher
+sends. Payment alerts go at any hour; the other kinds wait out the quiet hours
 (the delivery's `marketing` flag is what makes the dispatcher wait; the dispatcher asks the
 member's *service* consent, not their marketing consent, for a delivery without a campaign).
 
 The templates are reference data cached per worker (core/refcache.py, namespace
 "notifications"): a bill whose member has the points-earned template off sends no statement
-for it, and a payment alert costs two INSERTs.
+for it, and a payment alert or a receipt costs one INSERT.
 """
 import string
 import uuid
@@ -141,11 +142,9 @@ def reset_template(actor: Actor, kind: str, channel: str) -> dict:
 # Writing a notification -----------------------------------------------------------------------
 
 @cache
-def _claim_statement(dialect_name: str):  # built once (core/rows.py says why)
+def _write_statement(dialect_name: str):  # built once (core/rows.py says why)
     insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
-    table = Notification.__table__
-    return (insert(table).on_conflict_do_nothing(index_elements=["kind", "event_ref", "channel"])
-            .returning(table.c.channel, table.c.send_id))
+    return insert(Notification.__table__).on_conflict_do_nothing(index_elements=["kind", "event_ref", "channel"])
 
 
 def _address(member, channel: str) -> str:
@@ -155,36 +154,56 @@ def _address(member, channel: str) -> str:
 def notify(kind: str, member, event_ref, values: dict, *, tz: str | None = None, store_name: str = "",
            now: datetime | None = None) -> int:
     """Write `kind`'s message about this event to `member` on every switched-on channel they
-    have an address for, once per (kind, event_ref, channel). Returns how many were queued.
-    Call it inside the event's transaction."""
+    have an address for: one INSERT … ON CONFLICT DO NOTHING on (kind, event_ref, channel),
+    so an event retried, replayed or run twice at once writes its message once. Call it
+    inside the event's transaction; the scheduler's next beat hands it to the outbox.
+    Returns how many messages it tried to write (0: the kind is off or no address)."""
     found = templates()
     active = [channel for channel in CHANNELS if found[(kind, channel)]["enabled"] and _address(member, channel)]
     if not active:
         return 0
     now = now or utcnow()
-    event_ref = str(event_ref)[:64]
-    claims = [{"kind": kind, "event_ref": event_ref, "channel": channel, "member_id": member.id,
-               "send_id": uuid.uuid4().hex, "created_at": now} for channel in active]
-    connection = db.session.connection()
-    won = dict(connection.execute(_claim_statement(connection.dialect.name), claims).all())
-    if not won:
-        return 0  # this event's messages were written before (a retry, a replay, a second run)
     fill = {"name": member.name, "title": TITLES.get(member.gender, ""), "store": store_name,
             **{k: "" if v is None else str(v) for k, v in values.items()}}
     consent = bool(member.service_consent)
-    rows = []
-    for channel in active:
-        if channel not in won:
-            continue
-        template = found[(kind, channel)]
-        rows.append({"campaign_id": None, "occurrence": kind, "member_id": member.id, "channel": channel,
-                     "address": _address(member, channel)[:255],
-                     "subject": template["subject"].format_map(fill)[:200], "body": template["body"].format_map(fill),
-                     "tz": tz or "", "marketing": kind not in IMMEDIATE, "coupon_id": None,
-                     "status": "queued" if consent else "skipped", "reason": "" if consent else "no_consent",
-                     "attempts": 0, "next_attempt_at": now, "send_id": won[channel], "created_at": now})
-    connection.execute(insert_into(Delivery.__table__), rows)
-    return sum(1 for row in rows if row["status"] == "queued")
+    rows = [{"kind": kind, "event_ref": str(event_ref)[:64], "channel": channel, "member_id": member.id,
+             "send_id": uuid.uuid4().hex, "address": _address(member, channel)[:255],
+             "subject": found[(kind, channel)]["subject"].format_map(fill)[:200],
+             "body": found[(kind, channel)]["body"].format_map(fill), "tz": tz or "", "quiet": kind not in IMMEDIATE,
+             "status": "pending" if consent else "skipped", "reason": "" if consent else "no_consent",
+             "created_at": now} for channel in active]
+    connection = db.session.connection()
+    connection.execute(_write_statement(connection.dialect.name), rows)
+    return len(rows)
+
+
+def hand_over(now: datetime | None = None, *, batch: int = 500, commit=None) -> int:
+    """The scheduler's beat: pending notifications become queued deliveries (no campaign) for
+    the dispatcher, a batch per transaction. Each is claimed by one conditional UPDATE
+    (pending -> queued) whose RETURNING is what is inserted, so two processes never hand the
+    same one over twice. Returns how many were handed over."""
+    now = now or utcnow()
+    table = Notification.__table__
+    moved = 0
+    while True:
+        ids = select(table.c.id).where(table.c.status == "pending").order_by(table.c.id).limit(batch)
+        claimed = db.session.execute(
+            table.update().where(table.c.id.in_(ids.scalar_subquery()), table.c.status == "pending")
+            .values(status="queued")
+            .returning(table.c.kind, table.c.member_id, table.c.channel, table.c.address, table.c.subject,
+                       table.c.body, table.c.tz, table.c.quiet, table.c.send_id, table.c.created_at)).all()
+        if not claimed:
+            return moved
+        db.session.execute(insert_into(Delivery.__table__), [
+            {"campaign_id": None, "occurrence": row.kind, "member_id": row.member_id, "channel": row.channel,
+             "address": row.address, "subject": row.subject, "body": row.body, "tz": row.tz,
+             "marketing": row.quiet, "coupon_id": None, "status": "queued", "reason": "", "attempts": 0,
+             "next_attempt_at": now, "send_id": row.send_id, "created_at": row.created_at} for row in claimed])
+        moved += len(claimed)
+        if commit is not None:
+            commit()
+        if len(claimed) < batch:
+            return moved
 
 
 def _store_of(member, store=None):
@@ -306,7 +325,12 @@ def queue_expiry_notices(now: datetime | None = None, *, days: int | None = None
             last_day = (expires_at.astimezone(zone(tz)) - timedelta(microseconds=1)).date()
             key = (member_id, last_day.isoformat())
             due[key] = due.get(key, 0) + int(points)
+        told = set(db.session.execute(select(Notification.member_id, Notification.event_ref).where(
+            Notification.kind == "points_expiring", Notification.member_id.in_(members),
+            Notification.event_ref.in_([f"{m}:{d}" for m, d in due]))).all())
         for (member_id, last_day), points in due.items():
+            if (member_id, f"{member_id}:{last_day}") in told:
+                continue  # an earlier run wrote it (the unique key would drop it anyway)
             member = members[member_id]
             tz, store_name = _store_of(member)
             queued += notify("points_expiring", member, f"{member_id}:{last_day}",
@@ -320,14 +344,22 @@ def queue_expiry_notices(now: datetime | None = None, *, days: int | None = None
 # Reading ------------------------------------------------------------------------------------
 
 def for_member(member_id: int, limit: int = 20) -> list[dict]:
-    """The member's recent service messages, newest first: kind, channel, status (and why if
-    skipped or failed), when written and sent, subject and text."""
+    """The member's recent service messages, newest first: kind, channel, status (the
+    delivery's once handed to the outbox; `queued` before; `skipped` with why), when written
+    and sent, subject and text."""
     rows = db.session.execute(
-        select(Notification.kind, Notification.channel, Notification.created_at, Delivery.status, Delivery.reason,
-               Delivery.sent_at, Delivery.subject, Delivery.body, Delivery.id.label("delivery_id"))
-        .join(Delivery, and_(Delivery.send_id == Notification.send_id, Delivery.member_id == Notification.member_id))
+        select(Notification.kind, Notification.channel, Notification.created_at, Notification.subject,
+               Notification.body, Notification.status.label("own_status"), Notification.reason.label("own_reason"),
+               Delivery.status, Delivery.reason, Delivery.sent_at)
+        .outerjoin(Delivery, and_(Delivery.send_id == Notification.send_id, Delivery.member_id == member_id))
         .where(Notification.member_id == member_id)
         .order_by(Notification.id.desc()).limit(max(1, min(int(limit), 200)))).all()
-    return [{**row._mapping, "kind_label": str(KIND_LABELS[row.kind]),
-             "status_label": str(DELIVERY_LABELS.get(row.status, row.status)), "reason_text": reason_text(row.reason)}
-            for row in rows]
+    found = []
+    for row in rows:
+        status = row.status or ("skipped" if row.own_status == "skipped" else "queued")
+        reason = row.reason if row.status else row.own_reason
+        found.append({"kind": row.kind, "channel": row.channel, "status": status, "reason": reason or "",
+                      "created_at": row.created_at, "sent_at": row.sent_at, "subject": row.subject,
+                      "body": row.body, "kind_label": str(KIND_LABELS[row.kind]),
+                      "status_label": str(DELIVERY_LABELS.get(status, status)), "reason_text": reason_text(reason)})
+    return found

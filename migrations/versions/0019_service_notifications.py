@@ -42,20 +42,31 @@ def upgrade():
     sa.Column('channel', sa.String(length=8), nullable=False),
     sa.Column('member_id', sa.Integer(), nullable=False),
     sa.Column('send_id', sa.String(length=32), nullable=False),
+    sa.Column('address', sa.String(length=255), nullable=False),
+    sa.Column('subject', sa.String(length=200), nullable=False),
+    sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('tz', sa.String(length=64), nullable=False),
+    sa.Column('quiet', sa.Boolean(), nullable=False),
+    sa.Column('status', sa.String(length=8), nullable=False),
+    sa.Column('reason', sa.String(length=64), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.CheckConstraint(KINDS, name=op.f('ck_notifications_kind')),
+    sa.CheckConstraint("channel IN ('sms', 'email')", name=op.f('ck_notifications_channel')),
+    sa.CheckConstraint("status IN ('pending', 'queued', 'skipped')", name=op.f('ck_notifications_status')),
     sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_notifications_member_id_members')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_notifications')),
     sa.UniqueConstraint('kind', 'event_ref', 'channel', name='uq_notifications_event'),
     sa.UniqueConstraint('send_id', name=op.f('uq_notifications_send_id'))
     )
     op.create_index('ix_notifications_member', 'notifications', ['member_id', 'id'], unique=False)
+    op.create_index('ix_notifications_pending', 'notifications', ['status', 'id'], unique=False)
     # the templates are cached per worker (core/refcache.py): their namespace's version row
     op.execute("INSERT INTO cache_versions (name, version) VALUES ('notifications', 0)")
 
 
 def downgrade():
     op.execute("DELETE FROM cache_versions WHERE name = 'notifications'")
+    op.drop_index('ix_notifications_pending', table_name='notifications')
     op.drop_index('ix_notifications_member', table_name='notifications')
     op.drop_table('notifications')
     op.drop_table('notification_templates')
