@@ -372,3 +372,45 @@ def test_the_report_page_shows_the_groups_and_downloads_them(app, staff, marketi
     f = ui.get(f"/marketing/campaigns/{campaign_id}/attribution?occurrence=once&days=14&format=csv")
     assert f.status_code == 200 and "Incremental revenue" in f.get_data(as_text=True)
     assert "attachment" in f.headers["Content-Disposition"]
+
+
+def test_a_run_resumed_mid_way_keeps_its_holdout_even_if_the_share_changed(app, marketing, member_factory):
+    people = [member_factory(marketing_consent=SMS) for _ in range(6)]
+    campaign_id = campaign(marketing, holdout_percent=50)
+    occurrence = Occurrence("once")
+    with app.app_context():
+        c = db.session.get(Campaign, campaign_id)
+        last, _q, _s = fanout.queue_batch(c, occurrence, after=0, limit=2, now=SEND, today=date(2026, 12, 1))
+        db.session.commit()
+    held = held_out(app, campaign_id)
+    assert len(held) == 3
+    # Marketing lowers the share while the send is half-way: the members already held out stay so.
+    assert marketing.patch(f"/api/v1/campaigns/{campaign_id}", json={"holdout_percent": 0}).status_code == 200
+    with app.app_context():
+        c = db.session.get(Campaign, campaign_id)
+        while last is not None:
+            last, _q, _s = fanout.queue_batch(c, occurrence, after=last, limit=2, now=SEND, today=date(2026, 12, 1))
+        db.session.commit()
+    recorded = arms(app, campaign_id)
+    assert sorted(recorded) == sorted(p["id"] for p in people)
+    assert held_out(app, campaign_id) == held
+    assert all(recorded[m][0] == "sent" for m in recorded if m not in held)
+
+
+def test_a_campaign_report_pools_its_sends_each_member_once_per_send(app, marketing, member_factory):
+    people = [member_factory(marketing_consent=SMS) for _ in range(4)]
+    campaign_id = campaign(marketing, schedule="recurring", recurrence="daily", starts_on="2026-12-02",
+                           send_time="10:00:00", send_at=None, holdout_percent=50)
+    first, second = at_shanghai(2026, 12, 2, 10, 5), at_shanghai(2026, 12, 3, 10, 5)
+    tick(app, first)
+    tick(app, second)
+    assert len(held_out(app, campaign_id, "2026-12-02")) == len(held_out(app, campaign_id, "2026-12-03")) == 2
+    for p in people:
+        bill(app, p["id"], second + timedelta(hours=1), 30_00)  # inside both sends' windows
+    pooled = marketing.get(f"/api/v1/campaigns/{campaign_id}/attribution").json
+    assert [o["occurrence"] for o in pooled["occurrences"]] == ["2026-12-02", "2026-12-03"]
+    assert pooled["treated"]["members"] == pooled["holdout"]["members"] == 4  # 2 per send
+    assert pooled["treated"]["spend"] == pooled["holdout"]["spend"] == "120.00"
+    assert pooled["incremental_revenue"] == "0.00"
+    one = marketing.get(f"/api/v1/campaigns/{campaign_id}/attribution?occurrence=2026-12-03").json
+    assert (one["treated"]["members"], one["holdout"]["members"], one["treated"]["spend"]) == (2, 2, "60.00")
