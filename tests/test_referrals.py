@@ -308,6 +308,7 @@ def test_admin_sets_the_referral_rules_on_the_programme_page(app, staff, login_a
     rules = login_api("manager").get("/api/v1/programme").json
     assert (rules["referral_reward"], rules["referral_referrer_points"], rules["referral_min_spend"],
             rules["referral_yearly_cap"]) == ("points", 200, "88.00", 5)
+    assert "<option value=\"\"" in text(ui.get("/admin/programme"))  # a coupon type, or none
     r = ui.post("/admin/programme", {"referral_reward": "coupon", "referral_referrer_coupon": "nope"})
     assert r.status_code == 422
     assert re.search(r'id="e-referral_referrer_coupon">No coupon type has the code NOPE', text(r))
@@ -352,3 +353,18 @@ def test_report_per_referrer_and_store_with_export(app, staff, catalogue, member
 def login_api_get(app, staff, role, path):
     from tests.conftest import login_on
     return login_on(app, staff[role]).get(path).status_code
+
+
+def test_member_pages_show_the_code_the_referees_and_the_rewards_in_the_history(app, staff, catalogue, member_factory,
+                                                                                 checkout, points_reward):
+    a = member_factory()
+    b = referee_of(member_factory, a)
+    checkout([("SALMON", 2)], member_id=b["id"])
+    ui = ui_login(app, staff["front_desk"], lang="en")
+    page = text(ui.get(f"/members/{a['id']}"))
+    assert f'id="referral-code">{a["referral_code"]}<' in page
+    assert "Rewarded this year: 1 of 10." in page and b["name"] in page
+    assert page.count('class="referral-note"') == 1  # the referrer's +100 in the history
+    page = text(ui.get(f"/members/{b['id']}"))
+    assert page.count('class="referral-note"') == 1 and "Referred by" in page  # the referee's +50, not the bill's
+    assert "Referral report" not in page  # managers only

@@ -255,6 +255,26 @@ def summary(member) -> dict:
             "yearly_cap": programme.get("referral_yearly_cap")}
 
 
+def history_notes(events) -> set:
+    """Of a page of the member history (history.Event), the points entries and coupons that are
+    referral rewards or their reversals: {("points", id), ("coupon", id)}, so the page can say so."""
+    entries = {e.obj.id for e in events if e.kind == "points"} | {
+        e.obj.reverses_id for e in events if e.kind == "points" and e.obj.reverses_id}
+    coupon_ids = {e.obj.id for e in events if e.kind == "coupon"}
+    if not entries and not coupon_ids:
+        return set()
+    r = ReferralReward
+    found = db.session.execute(select(r.referrer_entry_id, r.referee_entry_id, r.referrer_coupon_id,
+                                      r.referee_coupon_id).where(
+        r.referrer_entry_id.in_(entries) | r.referee_entry_id.in_(entries) | r.referrer_coupon_id.in_(coupon_ids)
+        | r.referee_coupon_id.in_(coupon_ids))).all()
+    reward_entries = {x for row in found for x in row[:2] if x}
+    reward_coupons = {x for row in found for x in row[2:] if x}
+    notes = {("coupon", e.obj.id) for e in events if e.kind == "coupon" and e.obj.id in reward_coupons}
+    return notes | {("points", e.obj.id) for e in events if e.kind == "points" and (
+        e.obj.id in reward_entries or e.obj.reverses_id in reward_entries)}
+
+
 def counted(referrer_id: int, year: int) -> int:
     """Rewards of the referrer counted against the cap of `year`."""
     return db.session.scalar(select(ReferralCount.rewarded).where(ReferralCount.referrer_id == referrer_id,

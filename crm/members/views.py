@@ -142,7 +142,8 @@ def _detail_page(member, *, adjust_form=None, adjust_errors=None, status=200):
                            history_page=history_page, history_per_page=history.PER_PAGE, filters=filters,
                            filter_errors=filter_errors, history_names=history.names(events),
                            history_labels=history_labels, adjust_form=adjust_form or {},
-                           adjust_errors=adjust_errors or {}, referral=referrals.summary(member), **_choices()), status
+                           adjust_errors=adjust_errors or {}, referral=referrals.summary(member),
+                           referral_notes=referrals.history_notes(events), **_choices()), status
 
 
 @bp.get("/members/<int:member_id>")

@@ -8,6 +8,7 @@ from ..auth.access import allow
 from ..auth.roles import ADMINS
 from ..core.forms import commit_or_errors, form_to_dict
 from ..core.money import format_fen
+from ..coupons import service as coupons
 from ..wallet import service as wallet
 from ..wallet.schemas import TierSchema
 from . import service
@@ -35,8 +36,8 @@ REFERRAL_FIELDS = (
     ("referral_yearly_cap", _l("Rewards per referrer per year (0 = no cap)"), "number"),
     ("referral_referrer_points", _l("Points for the referrer"), "number"),
     ("referral_referee_points", _l("Points for the new member"), "number"),
-    ("referral_referrer_coupon", _l("Coupon type for the referrer (code)"), "text"),
-    ("referral_referee_coupon", _l("Coupon type for the new member (code)"), "text"),
+    ("referral_referrer_coupon", _l("Coupon type for the referrer"), "coupon"),
+    ("referral_referee_coupon", _l("Coupon type for the new member"), "coupon"),
 )
 CHOICES = {"referral_reward": (("none", _l("No referral reward")), ("points", _l("Points")),
                                ("coupon", _l("A coupon")))}
@@ -45,7 +46,9 @@ MODES = (("proportional", _l("Principal and bonus in proportion")), ("principal_
 
 def _page(form, errors, tier_form=None, tier_errors=None):
     return render_template("programme/rules.html", fields=FIELDS, modes=MODES,
-                           referral_fields=REFERRAL_FIELDS, choices=CHOICES, form=form, errors=errors,
+                           referral_fields=REFERRAL_FIELDS, choices=CHOICES,
+                           coupon_types=[(d.code, f"{d.code} · {d.name}") for d in coupons.list_definitions()],
+                           form=form, errors=errors,
                            tiers=wallet.list_tiers(), tier_form=tier_form or {}, tier_errors=tier_errors or {},
                            money=format_fen), (422 if errors or tier_errors else 200)
 
