@@ -16,6 +16,7 @@ from crm.members.models import Member
 from crm.notifications import service as notifications
 from crm.notifications.models import Notification, NotificationTemplate
 from tests.conftest import audit_problems
+from tests.test_campaign_sending import smtp  # noqa: F401  (the loopback SMTP server fixture)
 from tests.test_ui import text, ui_login
 
 
@@ -266,6 +267,19 @@ def test_email_goes_only_to_members_with_an_address(app, member_factory, cashier
     assert [c for _k, c, _s, _b in sent_to(app, without["id"])] == ["sms"]
 
 
+@pytest.mark.clock_at("12:00")
+def test_a_receipt_by_email_arrives_with_its_subject(app, member_factory, cashier, smtp, gateway, clock):  # noqa: F811
+    import email
+    m = member_factory(name="王芳", gender="female", email="wangfang@example.com")
+    assert top_up(cashier, m["id"], "66.00", key="by-mail").status_code == 201
+    tick(app, clock.now())
+    assert len(smtp.messages) == 1 and smtp.messages[0].rcpt_tos == ["wangfang@example.com"]
+    msg = email.message_from_bytes(smtp.messages[0].content, policy=email.policy.default)
+    assert msg["Subject"] == "充值成功通知" and "充值66.00元" in msg.get_content()
+    assert [x["to"] for x in gateway.received] == [m["mobile"]]
+    assert sorted(s for _k, _c, s, _b in sent_to(app, m["id"])) == ["sent", "sent"]
+
+
 # Templates --------------------------------------------------------------------------------------
 
 def test_templates_are_listed_edited_and_switched_off(app, member_factory, cashier, login_api):
@@ -374,3 +388,62 @@ def test_the_member_list_partial_renders(app, member_factory, cashier):
         html = render_template("notifications/_member_list.html", notifications=notifications.for_member(m["id"]))
     assert "10.00" in html and "service-messages" in html
     assert audit_problems(app) == []
+
+
+# Two schedulers at once --------------------------------------------------------------------------
+
+def _race(n, fn):
+    barrier, results, errors = threading.Barrier(n), [None] * n, []
+
+    def run(i):
+        try:
+            barrier.wait()
+            results[i] = fn(i)
+        except Exception as exc:  # noqa: BLE001 — reported below
+            errors.append(exc)
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert errors == []
+    return results
+
+
+def test_two_schedulers_hand_each_message_over_once(app, member_factory, cashier):
+    members = [member_factory() for _ in range(6)]
+    for m in members:
+        assert top_up(cashier, m["id"], "10.00", key=f"race-{m['id']}").status_code == 201
+
+    def beat(_i):
+        with app.app_context():
+            try:
+                return notifications.hand_over(batch=2, commit=db.session.commit)
+            finally:
+                db.session.remove()
+    assert sum(_race(3, beat)) == 6
+    assert count(app, Delivery) == 6
+    with app.app_context():
+        assert sorted(db.session.scalars(select(Delivery.member_id))) == sorted(m["id"] for m in members)
+
+
+def test_two_expiry_runs_at_once_write_one_notice(app, member_factory, give_points, clock):
+    members = [member_factory() for _ in range(3)]
+    for m in members:
+        give_points(m["id"], 40)
+    with app.app_context():
+        from crm.points.models import PointsLot
+        db.session.execute(update(PointsLot).values(expires_at=clock.now() + timedelta(days=5)))
+        db.session.commit()
+    now = clock.now()
+
+    def run(_i):
+        with app.app_context():
+            try:
+                queued = notifications.queue_expiry_notices(now, batch=1, commit=db.session.commit)
+                db.session.commit()
+                return queued
+            finally:
+                db.session.remove()
+    _race(3, run)
+    assert count(app, Notification, kind="points_expiring") == 3
+    for m in members:
+        assert len(sent_to(app, m["id"], "points_expiring")) == 1
