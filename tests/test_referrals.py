@@ -328,6 +328,7 @@ def test_report_per_referrer_and_store_with_export(app, staff, catalogue, member
     del d
     r = manager.get(f"/api/v1/reports/referrals?from={store_today}&to={store_today}")
     assert r.status_code == 200, r.json
+    assert (r.json["from"], r.json["to"]) == (store_today, store_today)
     rows = {row["member_id"]: row for row in r.json["referrers"]}
     assert (rows[a["id"]]["referees"], rows[a["id"]]["rewarded"], rows[a["id"]]["reversed"],
             rows[a["id"]]["referrer_points"], rows[a["id"]]["referee_points"]) == (2, 1, 1, 100, 50)
@@ -346,6 +347,7 @@ def test_report_per_referrer_and_store_with_export(app, staff, catalogue, member
     page = text(ui.get(f"/reports/referrals?from={store_today}&to={store_today}"))
     assert a["referral_code"] in page and 'id="referrals-by-store"' in page
     assert ui.get(f"/reports/referrals?from={store_today}&to=1999-01-01").status_code == 422
+    assert ui.get("/reports/referrals?utm=x").status_code == 200  # this year so far; stray parameters ignored
     xlsx = ui.get(f"/reports/referrals?from={store_today}&to={store_today}&format=xlsx")
     assert xlsx.status_code == 200 and xlsx.data[:2] == b"PK"
 

@@ -217,7 +217,7 @@ def referral_report():
     from ..reports.figures import period
     today = local_today()
     form = {"from": today.replace(month=1, day=1).isoformat(), "to": today.isoformat(), "store_code": "",
-            **{k: v for k, v in request.args.items() if v}}
+            **{k: v for k, v in request.args.items() if v and k in ("from", "to", "store_code", "format")}}
     result, errors = None, {}
     try:
         args = ReferralReportQuery().load(form)
