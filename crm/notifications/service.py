@@ -147,6 +147,14 @@ def _write_statement(dialect_name: str):  # built once (core/rows.py says why)
     return insert(Notification.__table__).on_conflict_do_nothing(index_elements=["kind", "event_ref", "channel"])
 
 
+class _Blank(dict):
+    """The values of a message: a placeholder the event has no value for reads as nothing (the
+    texts are checked when saved; a message must never be what makes a top-up fail)."""
+
+    def __missing__(self, key):
+        return ""
+
+
 def _address(member, channel: str) -> str:
     return (member.mobile if channel == "sms" else member.email) or ""
 
@@ -163,8 +171,8 @@ def notify(kind: str, member, event_ref, values: dict, *, tz: str | None = None,
     if not active:
         return 0
     now = now or utcnow()
-    fill = {"name": member.name, "title": TITLES.get(member.gender, ""), "store": store_name,
-            **{k: "" if v is None else str(v) for k, v in values.items()}}
+    fill = _Blank({"name": member.name, "title": TITLES.get(member.gender, ""), "store": store_name,
+                   **{k: "" if v is None else str(v) for k, v in values.items()}})
     consent = bool(member.service_consent)
     rows = [{"kind": kind, "event_ref": str(event_ref)[:64], "channel": channel, "member_id": member.id,
              "send_id": uuid.uuid4().hex, "address": _address(member, channel)[:255],
