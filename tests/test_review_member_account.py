@@ -377,3 +377,52 @@ def test_hints_that_pass(body):
 def test_hints_that_fail(body):
     from crm.campaigns.optout import has_hint
     assert not has_hint(body)
+
+
+# --- "Messages to you" ----------------------------------------------------------------------------
+
+def _messages(resp):
+    section = re.search(r'<section[^>]*id="messages".*?</section>', text(resp), re.S)
+    return [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", li)).strip()
+            for li in re.findall(r"<li>(.*?)</li>", section[0], re.S)] if section else []
+
+
+@pytest.mark.xfail(strict=True, reason="account.html renders n.text, but notifications.for_member gives 'body' "
+                                       "(and 'kind_label'): every message shows as a bare date")
+def test_messages_to_the_member_say_something(app, account):
+    m, path, phone = account
+    lines = _messages(phone.get(path))
+    assert lines, "the card's welcome message is listed"
+    assert all(not re.fullmatch(r"\d{4}-\d{2}-\d{2}", line) for line in lines), lines
+
+
+def test_messages_never_show_the_full_card_number_or_name(app, account, desk):
+    """The welcome text carries {card_no} and {name}: whatever the list shows, not those."""
+    m, path, phone = account
+    card_no = desk.get(f"/api/v1/members/{m['id']}/cards").json[0]["card_no"]
+    page = text(phone.get(path))
+    assert card_no not in page and "王芳" not in page
+
+
+# --- consent history and the hint check, continued -------------------------------------------------
+
+@pytest.mark.xfail(strict=True, reason="consent.py calls the audit rows the consent's history (when, channel, "
+                                       "source), but a consent changed by staff is only 'member.update' with "
+                                       "fields=['marketing_consent']: which channel, which way, is not recorded")
+def test_a_consent_changed_by_staff_is_in_the_consent_history(app, account, desk):
+    m, _path, _phone = account
+    assert desk.patch(f"/api/v1/members/{m['id']}", json={"marketing_consent": {"sms": False}}).status_code == 200
+    with app.app_context():
+        details = db.session.scalars(select(AuditEntry.details).where(AuditEntry.entity_id == str(m["id"]),
+                                                                      AuditEntry.role == "front_desk")).all()
+    assert any(d.get("channel") == "sms" for d in details), details
+
+
+@pytest.mark.xfail(strict=True, reason="has_hint does not fold full-width letters (an IME's default in Chinese): "
+                                       "'回ＴＤ退订' is refused, though the inbound side accepts the reply 'ＴＤ'")
+@pytest.mark.parametrize("body", ["周末特惠，回ＴＤ退订", "周末特惠，回复Ｔ退订。"])
+def test_a_full_width_hint_passes(body, app):
+    from crm.campaigns.optout import has_hint
+    from crm.members.consent import is_opt_out
+    assert is_opt_out(re.search(r"回复?(\S+?)退订", body)[1])  # the member's reply would work
+    assert has_hint(body)
