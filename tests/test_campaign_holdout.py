@@ -43,7 +43,7 @@ def tick(app, now=SEND):
 _names = itertools.count(1)
 
 
-def campaign(api, *, body="{{ name }}，您好{% if coupon %}，送您{{ coupon.name }}{% endif %}", **fields):
+def campaign(api, *, body="{{ name }}，您好{% if coupon %}，送您{{ coupon.name }}{% endif %}。回TD退订", **fields):
     t = api.post("/api/v1/message-templates", json={"name": f"模板{next(_names)}", "body": body})
     assert t.status_code == 201, t.json
     c = api.post("/api/v1/campaigns", json={"name": "冬季回访", "template_id": t.json["id"], "channel": "outbox",

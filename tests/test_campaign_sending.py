@@ -65,7 +65,7 @@ def deliveries(app, **where):
 _names = itertools.count(1)
 
 
-def campaign(api, *, body="{{ name }}{{ title }}，您好", subject="", **fields):
+def campaign(api, *, body="{{ name }}{{ title }}，您好。回TD退订", subject="", **fields):
     t = api.post("/api/v1/message-templates", json={"name": f"模板{next(_names)}", "subject": subject,
                                                     "body": body})
     assert t.status_code == 201, t.json
@@ -352,12 +352,12 @@ def test_an_interrupted_sms_is_resent_with_its_id_and_an_interrupted_email_is_un
 
 def test_a_test_send_reaches_the_staff_phone_and_is_not_counted_as_the_campaigns(app, marketing, gateway):
     cid = campaign(marketing, channel="sms", schedule="once", send_at="2030-05-01T10:00:00+08:00",
-                   body="{{ name }}{{ title }}，您好{% if coupon %}{{ coupon.name }}{% endif %}")
+                   body="{{ name }}{{ title }}，您好{% if coupon %}{{ coupon.name }}{% endif %}回TD退订")
     bad = marketing.post(f"/api/v1/campaigns/{cid}/test-sends", json={"address": "not-a-number"})
     assert bad.status_code == 422 and bad.json["error"]["code"] == "invalid_address"
     r = marketing.post(f"/api/v1/campaigns/{cid}/test-sends", json={"address": "139 0000 1111"})
     assert r.status_code == 201 and r.json["status"] == "sent", r.json
-    assert gateway.received[0]["to"] == "13900001111" and gateway.received[0]["text"] == "王芳女士，您好"
+    assert gateway.received[0]["to"] == "13900001111" and gateway.received[0]["text"] == "王芳女士，您好回TD退订"
     with app.app_context():
         from crm.campaigns import fanout
         assert fanout.delivery_counts([cid]) == {}

@@ -111,8 +111,8 @@ def test_template_errors_are_caught_when_saved(marketing, stores, body, code):
 
 
 def test_campaign_states_follow_the_transition_table(marketing, stores):
-    t = marketing.post("/api/v1/message-templates", json={"name": "新品", "subject": "新品上市",
-                                                          "body": "{{ name }}{{ title }}，{{ store }}新品上市"})
+    t = marketing.post("/api/v1/message-templates", json={
+        "name": "新品", "subject": "新品上市", "body": "{{ name }}{{ title }}，{{ store }}新品上市。回TD退订"})
     assert t.status_code == 201, t.json
     body = {"name": "新品推广", "template_id": t.json["id"], "channel": "sms", "schedule": "once",
             "send_at": "2030-01-01T10:00:00+08:00"}
@@ -212,7 +212,8 @@ def test_preview_and_test_send_carry_this_campaigns_coupon_with_the_expiry_the_s
     for code, name, days in (("BDAY", "生日蛋糕券", 30), ("MUM", "母亲节鲜花券", 7)):
         r = manager.post("/api/v1/coupon-types", json={"code": code, "name": name, "kind": "gift", "valid_days": days})
         assert r.status_code == 201, r.json
-    body = "{{ name }}{{ title }}{% if coupon %}：{{ coupon.name }}，{{ coupon.valid_until }}前有效{% endif %}"
+    body = ("{{ name }}{{ title }}{% if coupon %}：{{ coupon.name }}，{{ coupon.valid_until }}前有效{% endif %}"
+            "。回TD退订")
     t = marketing.post("/api/v1/message-templates", json={"name": "送券", "body": body}).json
     birthday = marketing.get("/api/v1/campaigns").json[0]  # the built-in greeting, with the birthday coupon
     assert marketing.patch(f"/api/v1/campaigns/{birthday['id']}", json={"coupon_type_code": "BDAY",
@@ -223,19 +224,20 @@ def test_preview_and_test_send_carry_this_campaigns_coupon_with_the_expiry_the_s
 
     # Mother's Day 2027 is 9 May: sent on the 8th, the flower coupon is good for 7 days from then.
     sample = marketing.get(f"/api/v1/campaigns/{mum['id']}/preview").json["samples"][0]
-    assert sample["body"] == "王芳女士：母亲节鲜花券，2027-05-14前有效"
+    assert sample["body"] == "王芳女士：母亲节鲜花券，2027-05-14前有效。回TD退订"
     sent = marketing.post(f"/api/v1/campaigns/{mum['id']}/test-sends", json={"address": "139 0000 1111"})
-    assert sent.status_code == 201 and sent.json["body"] == "王芳女士：母亲节鲜花券，2027-05-14前有效", sent.json
+    assert sent.status_code == 201, sent.json
+    assert sent.json["body"] == "王芳女士：母亲节鲜花券，2027-05-14前有效。回TD退订"
 
     # The birthday greeting: the member's next birthday month (March 2027), not today.
     sample = marketing.get(f"/api/v1/campaigns/{birthday['id']}/preview").json["samples"][0]
-    assert sample["body"] == "王芳女士：生日蛋糕券，2027-03-31前有效"
+    assert sample["body"] == "王芳女士：生日蛋糕券，2027-03-31前有效。回TD退订"
 
 
 def test_sms_previews_have_no_email_subject(app, marketing, member_factory):
     member_factory(name="王芳", gender="female")
     t = marketing.post("/api/v1/message-templates", json={"name": "新品", "subject": "新品上市（邮件标题）",
-                                                          "body": "{{ name }}{{ title }}，新品上市"}).json
+                                                          "body": "{{ name }}{{ title }}，新品上市。回TD退订"}).json
 
     def sample(channel):
         c = marketing.post("/api/v1/campaigns", json={"name": channel, "template_id": t["id"], "channel": channel,
@@ -243,7 +245,7 @@ def test_sms_previews_have_no_email_subject(app, marketing, member_factory):
         return marketing.get(f"/api/v1/campaigns/{c.json['id']}/preview").json["samples"][0], c.json["id"]
 
     sms, sms_id = sample("sms")
-    assert (sms["subject"], sms["body"]) == ("", "王芳女士，新品上市")
+    assert (sms["subject"], sms["body"]) == ("", "王芳女士，新品上市。回TD退订")
     email, _ = sample("email")
     assert email["subject"] == "新品上市（邮件标题）"
     sent = marketing.post(f"/api/v1/campaigns/{sms_id}/test-sends", json={"address": "139 0000 1111"}).json

@@ -98,3 +98,36 @@ def test_the_endpoint_is_in_the_openapi_document(client):
     doc = client.get("/api/v1/openapi.json").json
     op = doc["paths"]["/api/v1/sms/inbound"]["post"]
     assert op["security"] == [] and "401" in op["responses"] and "SMS_INBOUND_TOKEN" in op["description"]
+
+
+@pytest.mark.parametrize("body, ok", [
+    ("新品上市，欢迎光临！回TD退订", True), ("{{ name }}，生日快乐。回复T退订。", True),
+    ("Hi {{ name }}, reply STOP to opt out", True),
+    ("欢迎光临{{ store }}", False), ("回TD退订，欢迎光临", False), ("拒收请回复R", False)])
+def test_a_marketing_sms_must_end_with_the_opt_out_hint(marketing, stores, body, ok):
+    t = marketing.post("/api/v1/message-templates", json={"name": "t", "body": body}).json
+    c = marketing.post("/api/v1/campaigns", json={"name": "c", "template_id": t["id"], "channel": "sms",
+                                                  "schedule": "once", "send_at": "2030-01-01T10:00:00+08:00"})
+    if ok:
+        assert c.status_code == 201, c.json
+        return
+    assert c.status_code == 422 and c.json["error"]["code"] == "sms_opt_out_missing"
+    assert c.json["error"]["details"]["field"] == "template_id" and "回TD退订" in c.json["error"]["message"]
+    assert all(x["name"] != "c" for x in marketing.get("/api/v1/campaigns").json)
+    for channel in ("email", "outbox"):  # only SMS carries the hint
+        assert marketing.post("/api/v1/campaigns", json={"name": channel, "template_id": t["id"], "channel": channel,
+                                                         "schedule": "once", "send_at": "2030-01-01T10:00:00+08:00"}
+                              ).status_code == 201
+
+
+def test_the_hint_cannot_be_edited_out_of_a_template_an_sms_campaign_uses(marketing, stores):
+    t = marketing.post("/api/v1/message-templates", json={"name": "t", "body": "新品上市。回TD退订"}).json
+    assert marketing.post("/api/v1/campaigns", json={"name": "c", "template_id": t["id"], "channel": "sms",
+                                                     "schedule": "once", "send_at": "2030-01-01T10:00:00+08:00"}
+                          ).status_code == 201
+    r = marketing.patch(f"/api/v1/message-templates/{t['id']}", json={"body": "新品上市"})
+    assert r.status_code == 422 and r.json["error"]["code"] == "sms_opt_out_missing"
+    assert r.json["error"]["details"]["field"] == "body"
+    assert marketing.get("/api/v1/message-templates").json[0]["body"] == "新品上市。回TD退订"
+    r = marketing.patch(f"/api/v1/message-templates/{t['id']}", json={"body": "新品八折。回T退订"})
+    assert r.status_code == 200

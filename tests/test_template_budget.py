@@ -105,7 +105,7 @@ def test_a_costly_template_in_the_database_fails_only_its_own_deliveries(app, ma
     assert sorted(d.member_id for d in failed) == sorted(p["id"] for p in people)
     assert {d.status for d in failed} == {"failed"}
     assert all(d.reason.startswith("template_too_costly: ") and d.body == "" for d in failed)
-    assert {(d.status, d.body) for d in deliveries(app, campaign_id=good)} == {("sent", f"{p['name']}，您好")
+    assert {(d.status, d.body) for d in deliveries(app, campaign_id=good)} == {("sent", f"{p['name']}，您好。回TD退订")
                                                                                 for p in people}
     assert marketing.get(f"/api/v1/deliveries?campaign_id={bad}").json["items"][0]["status"] == "failed"
 

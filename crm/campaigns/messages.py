@@ -38,6 +38,7 @@ from ..core.phones import mobile_for_viewer
 from ..core.timeutil import local_today
 from ..errors import Conflict, Invalid
 from ..extensions import db
+from . import optout
 from .models import Campaign, MessageTemplate
 
 log = logging.getLogger("crm.campaigns")
@@ -329,6 +330,10 @@ def save(actor: Actor, data: dict, template_id: int | None = None) -> MessageTem
     check(subject, body)
     if template_id and db.session.scalar(select(Campaign.id).where(Campaign.template_id == template_id).limit(1)):
         check(subject, body, with_coupon=False)  # campaigns send it without a coupon too (none, or stock out)
+    if template_id and db.session.scalar(select(Campaign.id).where(
+            Campaign.template_id == template_id, Campaign.channel == "sms", Campaign.marketing.is_(True),
+            Campaign.state.in_(("draft", "scheduled", "running", "paused"))).limit(1)):
+        optout.check_sms_body(body)  # a marketing SMS uses it
     template.name, template.subject, template.body = name, subject.strip(), body
     db.session.add(template)
     db.session.flush()

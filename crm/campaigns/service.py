@@ -29,7 +29,7 @@ from ..extensions import db
 from ..members import service as members
 from ..points import service as points
 from ..wallet import service as wallet
-from . import audiences, fanout, holidays, messages, schedule
+from . import audiences, fanout, holidays, messages, optout, schedule
 from .channels import ChannelError, sender_for
 from .dispatch import send_one
 from .models import (
@@ -64,7 +64,7 @@ BIRTHDAY_TEMPLATE = {
     "subject": "{{ name }}{{ title }}，生日快乐",
     "body": "{{ name }}{{ title }}，{{ store }}祝您生日快乐！"
             "{% if coupon %}送您一张{{ coupon.name }}（券号 {{ coupon.code }}，{{ coupon.valid_until }} 前有效），"
-            "期待您的光临。{% endif %}",
+            "期待您的光临。{% endif %}回TD退订",
 }
 
 
@@ -126,6 +126,8 @@ def _check(campaign: Campaign):
         raise Invalid(_("The campaign ends before it starts."), code="invalid_dates", field="ends_on")
     if campaign.template is None:
         raise Invalid(_("Choose a message template."), code="template_required", field="template_id")
+    if campaign.channel == "sms" and campaign.marketing:
+        optout.check_sms_body(campaign.template.body, field="template_id")
     # with a coupon type, the message must also read right when the stock has run out
     for with_coupon in ({True, False} if campaign.coupon_type is not None else {False}):
         messages.check(campaign.template.subject, campaign.template.body, with_coupon=with_coupon,
