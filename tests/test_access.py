@@ -238,6 +238,14 @@ POLICY = {
     ("GET", "/marketing/holidays"): MKT,
     ("POST", "/marketing/holidays"): MKT,
     ("POST", "/marketing/holidays/<int:holiday_id>/delete"): MKT,
+    # service notifications (issue 15.2): templates for admin and marketing, a member's list for lookups
+    ("GET", "/api/v1/notification-templates"): MKT,
+    ("PATCH", "/api/v1/notification-templates/<kind>/<channel>"): MKT,
+    ("DELETE", "/api/v1/notification-templates/<kind>/<channel>"): MKT,
+    ("GET", "/api/v1/members/<int:member_id>/notifications"): LOOKUP,
+    ("GET", "/admin/notifications"): MKT,
+    ("POST", "/admin/notifications/<kind>/<channel>"): MKT,
+    ("POST", "/admin/notifications/<kind>/<channel>/reset"): MKT,
 }
 
 
