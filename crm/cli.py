@@ -78,10 +78,11 @@ def audit_ledgers():
     naming each mismatch."""
     from .checkout import service as checkout
     from .coupons import service as coupons
+    from .members import referrals
     from .points import service as points
     from .wallet import service as wallet
     problems = (points.audit_mismatches() + wallet.audit_mismatches() + coupons.audit_mismatches()
-                + checkout.audit_mismatches())
+                + checkout.audit_mismatches() + referrals.audit_mismatches())
     for problem in problems:
         click.echo(f"MISMATCH {problem}", err=True)
     if problems:

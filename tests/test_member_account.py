@@ -131,9 +131,11 @@ def test_the_front_desk_revokes_the_link(app, account, staff, login_api):
     from tests.test_ui import ui_login
     m, path, phone = account
     ui = ui_login(app, staff["front_desk"], lang="en")
-    ui.get(f"/members/{m['id']}")
+    assert "Cancel phone card link" in text(ui.get(f"/members/{m['id']}"))
     r = ui.post(f"/members/{m['id']}/phone-card/revoke", {})
     assert r.status_code == 302
+    page = text(ui.get(r.headers["Location"]))
+    assert "The phone card link is cancelled." in page and "Cancel phone card link" not in page
     assert phone.get(path).status_code == 404 and "no longer works" in text(phone.get(path))
     assert phone.get(path + "/code.svg").status_code == 404
     assert phone.post(path + "/consent/sms").status_code == 404

@@ -43,6 +43,10 @@ def revoke_link(actor: Actor, member_id: int) -> bool:
     return True
 
 
+def has_link(member_id: int) -> bool:
+    return db.session.scalar(select(PhoneLink.id).where(PhoneLink.member_id == member_id)) is not None
+
+
 def member_for(token: str):
     """The member a phone link belongs to, or None for an unknown or replaced link."""
     if not token or len(token) > 64:

@@ -8,6 +8,7 @@ from ..auth.access import allow
 from ..auth.roles import MANAGERS, MEMBER_DESK, MEMBER_LOOKUP
 from ..campaigns import service as campaigns
 from ..campaigns.models import CHANNEL_LABELS, DELIVERY_LABELS
+from ..cards import phone
 from ..cards import service as cards
 from ..cards.models import PAYMENT_LABELS, PAYMENT_METHODS
 from ..checkout import service as checkout
@@ -143,6 +144,7 @@ def _detail_page(member, *, adjust_form=None, adjust_errors=None, status=200):
                            filter_errors=filter_errors, history_names=history.names(events),
                            history_labels=history_labels, adjust_form=adjust_form or {},
                            adjust_errors=adjust_errors or {}, referral=referrals.summary(member),
+                           has_phone_link=phone.has_link(member.id),
                            referral_notes=referrals.history_notes(events), **_choices()), status
 
 

@@ -12,7 +12,7 @@ from ..cards import service as cards
 from ..core.actor import Actor
 from ..core.timeutil import now_ts
 from ..extensions import csrf, db
-from ..members import consent
+from ..members import consent, referrals
 from . import account, limit
 
 bp = Blueprint("selfservice", __name__)
@@ -85,10 +85,6 @@ def withdraw_consent(token, channel):
 
 
 def _referral_code(member):
-    try:
-        from ..members import referrals
-    except ImportError:  # built beside this page (issue 15.4)
-        return None
     return referrals.code_for(member)
 
 
