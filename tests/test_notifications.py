@@ -387,6 +387,7 @@ def test_the_member_list_partial_renders(app, member_factory, cashier):
         from flask import render_template
         html = render_template("notifications/_member_list.html", notifications=notifications.for_member(m["id"]))
     assert "10.00" in html and "service-messages" in html
+    assert notifications_text(app, m["id"]).endswith("当前储值余额10.00元。")
     assert audit_problems(app) == []
 
 
@@ -447,3 +448,9 @@ def test_two_expiry_runs_at_once_write_one_notice(app, member_factory, give_poin
     assert count(app, Notification, kind="points_expiring") == 3
     for m in members:
         assert len(sent_to(app, m["id"], "points_expiring")) == 1
+
+
+def notifications_text(app, member_id):
+    """What the member's own page shows (`text`)."""
+    with app.app_context():
+        return notifications.for_member(member_id, limit=1)[0]["text"]

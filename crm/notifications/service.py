@@ -354,7 +354,7 @@ def queue_expiry_notices(now: datetime | None = None, *, days: int | None = None
 def for_member(member_id: int, limit: int = 20) -> list[dict]:
     """The member's recent service messages, newest first: kind, channel, status (the
     delivery's once handed to the outbox; `queued` before; `skipped` with why), when written
-    and sent, subject and text."""
+    and sent, subject and text (`body`, also as `text`), with labels for a page."""
     rows = db.session.execute(
         select(Notification.kind, Notification.channel, Notification.created_at, Notification.subject,
                Notification.body, Notification.status.label("own_status"), Notification.reason.label("own_reason"),
@@ -368,6 +368,6 @@ def for_member(member_id: int, limit: int = 20) -> list[dict]:
         reason = row.reason if row.status else row.own_reason
         found.append({"kind": row.kind, "channel": row.channel, "status": status, "reason": reason or "",
                       "created_at": row.created_at, "sent_at": row.sent_at, "subject": row.subject,
-                      "body": row.body, "kind_label": str(KIND_LABELS[row.kind]),
+                      "body": row.body, "text": row.body, "kind_label": str(KIND_LABELS[row.kind]),
                       "status_label": str(DELIVERY_LABELS.get(status, status)), "reason_text": reason_text(reason)})
     return found
