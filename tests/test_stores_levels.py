@@ -51,7 +51,11 @@ def test_programme_defaults_match_the_spec_and_admin_can_change_them(login_api):
         "card_fee": "20.00", "replacement_fee": "20.00", "points_earn_unit": "10.00", "points_per_unit": 1,
         "point_value": "1.00", "points_expiry_months": 12, "level_window_months": 12,
         "wallet_spend_mode": "proportional", "wallet_pin_threshold": "200.00", "points_on_wallet_bonus": False,
-        "draw_min_spend": "100.00", "quiet_hours_start": "21:00", "quiet_hours_end": "08:00"}
+        "draw_min_spend": "100.00", "quiet_hours_start": "21:00", "quiet_hours_end": "08:00",
+        # referrals (issue 15): off until an admin chooses a reward
+        "referral_reward": "none", "referral_referrer_points": 0, "referral_referee_points": 0,
+        "referral_referrer_coupon": "", "referral_referee_coupon": "", "referral_min_spend": "0.00",
+        "referral_yearly_cap": 10}
     admin = login_api("admin")
     assert admin.patch("/api/v1/programme", json={"replacement_fee": "10.00"}).json["replacement_fee"] == "10.00"
     assert admin.patch("/api/v1/programme", json={"card_fee": "-1"}).status_code == 422

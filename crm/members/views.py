@@ -19,6 +19,7 @@ from ..core.phones import mobile_for_viewer, sees_full_mobiles
 from ..core.segments import SEGMENTS
 from ..coupons import service as coupons
 from ..errors import DomainError, rollback_for
+from ..notifications import service as notifications
 from ..points import service as points
 from ..points.schemas import AdjustmentSchema
 from ..programme import service as programme
@@ -145,6 +146,7 @@ def _detail_page(member, *, adjust_form=None, adjust_errors=None, status=200):
                            history_labels=history_labels, adjust_form=adjust_form or {},
                            adjust_errors=adjust_errors or {}, referral=referrals.summary(member),
                            has_phone_link=phone.has_link(member.id),
+                           service_notifications=notifications.for_member(member.id, limit=10),
                            referral_notes=referrals.history_notes(events), **_choices()), status
 
 
