@@ -125,6 +125,8 @@ class Config:
     # The gateway posts members' replies (TD, 退订…) to POST /api/v1/sms/inbound with this Bearer
     # token; empty: the endpoint accepts nothing.
     SMS_INBOUND_TOKEN = os.environ.get("SMS_INBOUND_TOKEN", "")
+    # Members are told this many days ahead about points that will expire (the nightly points job).
+    NOTIFY_POINTS_EXPIRING_DAYS = _int("NOTIFY_POINTS_EXPIRING_DAYS", 30)
     CHANNEL_TIMEOUT_SECONDS = _int("CHANNEL_TIMEOUT_SECONDS", 10)
     # Throttle per channel (limits' notation), retries and the scheduler's beat.
     EMAIL_RATE_LIMIT = os.environ.get("EMAIL_RATE_LIMIT", "10/second")
