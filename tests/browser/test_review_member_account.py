@@ -57,7 +57,7 @@ def test_a_network_blip_does_not_wipe_the_open_page(new_page, new_member, live_s
     expect(phone.get_by_test_id("points")).to_be_visible()
 
 
-def test_a_replaced_link_turns_the_open_page_into_the_notice(new_page, new_member, live_server, shot):
+def test_a_replaced_link_turns_the_open_page_into_the_notice(new_page, new_member, live_server, shot, axe):
     member = new_member(name="换链接")
     phone = _open(new_page, _link(live_server, member["id"]), clock=True)
     expect(phone.locator(".phone-qr svg")).to_be_visible()
@@ -68,6 +68,8 @@ def test_a_replaced_link_turns_the_open_page_into_the_notice(new_page, new_membe
     expect(phone.get_by_test_id("points")).to_have_count(0)
     assert "换" not in phone.content()
     shot(phone, "review-account-replaced")
+    found = axe(phone)
+    assert not found, str(found)
 
 
 def test_a_card_frozen_while_the_page_is_open_hides_the_code(new_page, new_member, live_server):
@@ -108,7 +110,7 @@ def test_chinese_by_default_english_on_request_and_no_way_out(new_page, new_memb
         assert phone.url.startswith(live_server.url), (hostile, phone.url)
 
 
-def test_the_busy_page_on_a_phone(new_page, new_member, live_server, shot):
+def test_the_busy_page_on_a_phone(new_page, new_member, live_server, shot, axe):
     from crm.selfservice import limit
     member = new_member(name="太快")
     path = _link(live_server, member["id"])
@@ -126,6 +128,8 @@ def test_the_busy_page_on_a_phone(new_page, new_member, live_server, shot):
         assert "冻" not in phone.content() and "太" not in phone.content()  # nothing of the member
         assert phone.evaluate("document.documentElement.scrollWidth") <= 390
         shot(phone, "review-account-busy")
+        found = axe(phone)
+        assert not found, str(found)
     finally:
         app.config["SELF_SERVICE_LIMIT"] = was
         limit.reset(app)
