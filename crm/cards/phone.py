@@ -6,7 +6,7 @@ import secrets
 
 from sqlalchemy import select
 
-from ..core import audit
+from ..core import audit, locks
 from ..core.actor import Actor
 from ..extensions import db
 from ..members import service as members
@@ -18,8 +18,10 @@ def _digest(token: str) -> str:
 
 
 def issue_link(actor: Actor, member_id: int) -> str:
-    """A new link token for the member (the previous link stops working)."""
+    """A new link token for the member (the previous link stops working). Under the member
+    lock, so two desks issuing at once replace one link instead of both inserting one."""
     member = members.get_member(member_id)
+    locks.lock_member(member.id)
     token = secrets.token_urlsafe(24)
     link = db.session.scalar(select(PhoneLink).where(PhoneLink.member_id == member.id))
     if link is None:
@@ -34,6 +36,7 @@ def issue_link(actor: Actor, member_id: int) -> str:
 def revoke_link(actor: Actor, member_id: int) -> bool:
     """Cancel the member's link (a lost phone). False if they had none."""
     member = members.get_member(member_id)
+    locks.lock_member(member.id)
     link = db.session.scalar(select(PhoneLink).where(PhoneLink.member_id == member.id))
     if link is None:
         return False

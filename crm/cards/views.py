@@ -19,6 +19,7 @@ from ..auth.roles import MEMBER_DESK
 from ..core.forms import commit_or_errors
 from ..extensions import db
 from ..members import notices
+from ..members import service as members
 from ..programme import service as programme
 from . import images, phone, privacy, service
 
@@ -104,7 +105,7 @@ def phone_link(member_id):
     token = phone.issue_link(g.actor, member_id)
     db.session.commit()
     url = url_for("selfservice.account_page", token=token, _external=True)
-    member = phone.member_for(token)
+    member = members.get_member(member_id)  # not through the token: another desk may have revoked it already
     response = Response(render_template("cards/phone_link.html", member=member, url=url, qr_svg=images.svg(url)))
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -22,7 +22,7 @@ CHANNELS = ("sms", "email", "service")
 SMS_GATEWAY = Actor(staff_id=None, username="sms-gateway", role="system")
 
 # Replies that mean "stop marketing SMS" (the carriers' and the law's usual words).
-OPT_OUT_WORDS = frozenset({"TD", "T", "退订", "STOP"})
+OPT_OUT_WORDS = frozenset({"TD", "T", "退订", "退訂", "STOP"})  # 退訂: Hong Kong, Macau, Taiwan
 _TRAILING = re.compile(r"[\s.。!！,，;；~～]+$")
 
 
@@ -56,8 +56,11 @@ def sms_reply(mobile: str, text: str, *, address: str | None = None, message_id:
     Returns what happened: withdrawn, already_withdrawn, not_an_opt_out or unknown_mobile."""
     if not is_opt_out(text):
         return "not_an_opt_out"
+    compact = re.sub(r"[\s\-()]", "", mobile or "")
+    if re.fullmatch(r"86\d{11}", compact):  # many gateways write +86 138… as 86138…
+        compact = "+" + compact
     try:
-        stored = normalise_mobile(mobile)
+        stored = normalise_mobile(compact)
     except ValueError:
         return "unknown_mobile"
     member = db.session.query(Member).filter(Member.mobile == stored).one_or_none()

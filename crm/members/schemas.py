@@ -27,6 +27,8 @@ class _MemberInput(Schema):
     notes = fields.Str(allow_none=True, validate=validate.Length(max=2000))
     tags = fields.List(fields.Str(validate=validate.Length(min=1, max=32)), validate=validate.Length(max=20))
     marketing_consent = fields.Nested(ConsentSchema)
+    service_consent = fields.Bool(metadata={"description": "Account messages (receipts, payment alerts, expiry "
+                                                           "reminders); on unless withdrawn."})
 
 
 class MemberCreateSchema(_MemberInput):
@@ -69,6 +71,8 @@ class MemberSchema(Schema):
         "sms": m.sms_consent, "email": m.email_consent,
         "sms_at": m.sms_consent_at.isoformat() if m.sms_consent_at else None,
         "email_at": m.email_consent_at.isoformat() if m.email_consent_at else None})
+    service_consent = fields.Bool()
+    service_consent_at = fields.DateTime(allow_none=True)
     notes = fields.Str()
     card = fields.Nested(CardRefSchema, attribute="live_card", allow_none=True)
     referral_code = fields.Str(metadata={"description": "The member's own code for referring others (老带新)."})

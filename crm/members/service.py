@@ -34,12 +34,29 @@ def _set_birthday(member: Member, birthday):
     member.birthday_month, member.birthday_day, member.birth_year = month, day, year
 
 
-def _set_consent(member: Member, consent: dict):
-    now = utcnow()
-    for channel in ("sms", "email"):
+def _set_consent(member: Member, consent: dict) -> list[tuple[str, bool]]:
+    """Set the channels given ({"sms", "email", "service": bool}); returns the (channel, granted)
+    that changed, for _record_consent once the member has an id."""
+    now, changed = utcnow(), []
+    for channel in ("sms", "email", "service"):
         if channel in consent and bool(consent[channel]) != bool(getattr(member, f"{channel}_consent")):
             setattr(member, f"{channel}_consent", bool(consent[channel]))
             setattr(member, f"{channel}_consent_at", now)
+            changed.append((channel, bool(consent[channel])))
+    return changed
+
+
+def _record_consent(actor: Actor, member: Member, changed):
+    """Each consent given or withdrawn by staff is a row of the consent's history (the member's
+    own withdrawals and SMS replies are recorded by consent.py the same way)."""
+    for channel, granted in changed:
+        audit.record(actor, "member.consent_granted" if granted else "member.consent_withdrawn", entity=member,
+                     channel=channel, source="staff")
+
+
+def _consent_of(data: dict) -> dict:
+    return {**(data.get("marketing_consent") or {}),
+            **({"service": data["service_consent"]} if data.get("service_consent") is not None else {})}
 
 
 def _set_tags(member: Member, tags):
@@ -72,13 +89,14 @@ def register(actor: Actor, data: dict) -> Member:
         if data.get(field) is not None:
             setattr(member, field, data[field])
     _set_birthday(member, data.get("birthday"))
-    _set_consent(member, data.get("marketing_consent") or {})
+    consent_changes = _set_consent(member, _consent_of(data))
     member.company = companies.resolve(actor, data.get("company"))
     db.session.add(member)
     _set_tags(member, data.get("tags") or [])
     _flush_unique_mobile(member)
     audit.record(actor, "member.register", entity=member, store_id=store.id,
                  mobile=mask_mobile(mobile), **({"referred_by": referrer.id} if referrer else {}))
+    _record_consent(actor, member, consent_changes)
     return member
 
 
@@ -114,8 +132,7 @@ def update(actor: Actor, member_id: int, changes: dict) -> Member:
             setattr(member, field, value if value is not None or field in _NULLABLE else "")
     if "birthday" in changes:
         _set_birthday(member, changes["birthday"])
-    if "marketing_consent" in changes:
-        _set_consent(member, changes["marketing_consent"] or {})
+    consent_changes = _set_consent(member, _consent_of(changes))
     if "company" in changes:
         member.company = companies.resolve(actor, changes["company"])
     if "tags" in changes:
@@ -123,6 +140,7 @@ def update(actor: Actor, member_id: int, changes: dict) -> Member:
     member.updated_at = utcnow()
     _flush_unique_mobile(member)
     audit.record(actor, "member.update", entity=member, fields=sorted(changes))
+    _record_consent(actor, member, consent_changes)
     return member
 
 

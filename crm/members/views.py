@@ -34,6 +34,25 @@ _LAST_FEE_METHOD = "card_fee_payment_method"
 
 _FORM_SHAPE = dict(lists=("tags",), nested_checkboxes={"marketing_consent": {"sms": "consent_sms",
                                                                              "email": "consent_email"}})
+_CONSENT_BOXES = {"sms": "consent_sms", "email": "consent_email", "service": "service_consent"}
+
+
+def _untouched_consent_left_alone(data: dict, form) -> dict:
+    """Drop from an edit the consents whose box the user left as the form showed it (the hidden
+    shown_* fields): a form opened before the member withdrew one (on their page, by an SMS
+    reply) must not grant it again when it is saved for a name fix."""
+    consent = data.get("marketing_consent") or {}
+    for channel, box in _CONSENT_BOXES.items():
+        shown = form.get(f"shown_{box}")
+        data.pop(f"shown_{box}", None)
+        ticked = box in form
+        if shown in ("0", "1") and ticked == (shown == "1"):
+            consent.pop(channel, None)
+            if channel == "service":
+                data.pop("service_consent", None)
+    if "marketing_consent" in data:
+        data["marketing_consent"] = consent
+    return data
 
 
 def _choices():
@@ -71,7 +90,7 @@ def register():
     form, errors = {}, {}
     if request.method == "POST":
         form = request.form
-        data = form_to_dict(form, checkboxes=("issue_card",), **_FORM_SHAPE)
+        data = form_to_dict(form, checkboxes=("issue_card", "service_consent"), **_FORM_SHAPE)
         issue_card = data.pop("issue_card")
         payment_method = data.pop("payment_method", "")
         def save():  # the member and the card fee together, once per form
@@ -97,7 +116,7 @@ def _field_labels() -> dict:
     return {"name": _("Name"), "mobile": _("Mobile"), "birthday": _("Birthday"), "gender": _("Gender"),
             "email": _("Email"), "segment": _("Guest segment"), "company": _("Company"), "sales_rep": _("Sales rep"),
             "store_code": _("Registering store"), "tags": _("Tags"), "notes": _("Notes"),
-            "marketing_consent": _("Marketing consent"),
+            "marketing_consent": _("Marketing consent"), "service_consent": _("Account messages"),
             "referral_code": _("Referred by (referral code)"), "payment_method": _("Fee paid by"),
             "fee_paid": _("Card fee")}
 
@@ -190,7 +209,8 @@ def edit(member_id):
     member = service.get_member(member_id)
     errors = {}
     if request.method == "POST":
-        data = form_to_dict(request.form, drop_empty=False, **_FORM_SHAPE)
+        data = _untouched_consent_left_alone(
+            form_to_dict(request.form, drop_empty=False, checkboxes=("service_consent",), **_FORM_SHAPE), request.form)
         for optional in ("birthday", "gender", "email", "segment", "company"):
             data[optional] = data.get(optional) or None
         _done, errors = commit_or_errors(lambda: service.update(g.actor, member.id, MemberUpdateSchema().load(data)))
@@ -204,8 +224,11 @@ def edit(member_id):
                 "gender": member.gender or "", "email": member.email or "", "segment": member.segment or "",
                 "company": member.company.name if member.company else "", "sales_rep": member.sales_rep,
                 "tags": ", ".join(member.tags), "notes": member.notes,
-                "consent_sms": member.sms_consent, "consent_email": member.email_consent}
+                "consent_sms": member.sms_consent, "consent_email": member.email_consent,
+                "service_consent": member.service_consent}
     return render_template("members/form.html", form=form, errors=errors, creating=False, member=member,
+                           shown_consent={box: getattr(member, f"{channel}_consent")
+                                          for channel, box in _CONSENT_BOXES.items()},
                            field_labels=_field_labels(), **_choices()), (422 if errors else 200)
 
 

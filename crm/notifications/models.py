@@ -30,7 +30,7 @@ IMMEDIATE = frozenset({"payment"})
 # The placeholders each kind's template may use (checked when a template is saved).
 COMMON_FIELDS = ("name", "title", "store")
 FIELDS = {
-    "welcome": COMMON_FIELDS + ("card_no", "level"),
+    "welcome": COMMON_FIELDS + ("card_last4", "level"),
     "topup": COMMON_FIELDS + ("amount", "bonus", "balance"),
     "payment": COMMON_FIELDS + ("amount", "balance", "time"),
     "points_earned": COMMON_FIELDS + ("points", "balance"),
@@ -40,8 +40,9 @@ FIELDS = {
 
 # The texts a new installation sends (service messages are in Chinese); `enabled` as shipped.
 DEFAULTS = {
-    ("welcome", "sms"): ("", "{name}{title}您好，欢迎加入会员！您的会员卡{card_no}已开通，当前等级{level}。", True),
-    ("welcome", "email"): ("欢迎加入会员", "{name}{title}您好：\n\n欢迎加入会员！您的会员卡{card_no}已开通，"
+    ("welcome", "sms"): ("", "{name}{title}您好，欢迎加入会员！您的会员卡（尾号{card_last4}）已开通，"
+                             "当前等级{level}。", True),
+    ("welcome", "email"): ("欢迎加入会员", "{name}{title}您好：\n\n欢迎加入会员！您的会员卡（尾号{card_last4}）已开通，"
                                          "当前等级{level}。期待您的光临。", True),
     ("topup", "sms"): ("", "{name}{title}您好，您已成功充值{amount}元，赠送{bonus}元，当前储值余额{balance}元。", True),
     ("topup", "email"): ("充值成功通知", "{name}{title}您好：\n\n您于{store}充值{amount}元，赠送{bonus}元，"

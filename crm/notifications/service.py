@@ -235,7 +235,7 @@ def card_issued(member, card, store=None) -> int:
     if not templates_on("welcome"):
         return 0
     tz, store_name = _store_of(member, store)
-    return notify("welcome", member, member.id, {"card_no": card.card_no, "level": member.level.name},
+    return notify("welcome", member, member.id, {"card_last4": card.card_no[-4:], "level": member.level.name},
                   tz=tz, store_name=store_name)
 
 

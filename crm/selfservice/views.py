@@ -13,6 +13,7 @@ from ..core.actor import Actor
 from ..core.timeutil import now_ts
 from ..extensions import csrf, db
 from ..members import consent, referrals
+from ..notifications import service as notifications
 from . import account, limit
 
 bp = Blueprint("selfservice", __name__)
@@ -89,11 +90,12 @@ def _referral_code(member):
 
 
 def _notifications(member):
-    try:
-        from ..notifications import service as notifications
-    except ImportError:  # built beside this page (issue 15.2)
-        return []
-    return notifications.for_member(member.id, limit=10)
+    """The account messages sent to the member or on their way: what and when, not their text
+    (whoever holds the link sees this page). Those never sent (no consent, failed) are left out."""
+    return [n for n in notifications.for_member(member.id, limit=30) if n["status"] in _SHOWN][:10]
+
+
+_SHOWN = {"sent", "queued", "sending"}
 
 
 def labels():
