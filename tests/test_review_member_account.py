@@ -149,7 +149,7 @@ def test_hostile_names_render_as_text_and_nothing_private_leaks(app, staff, memb
     assert "&lt;script&gt;alert(3)" in page and "&lt;i&gt;lvl" in page  # the coupon's and level's names, as text
     for secret in (m["mobile"], "fang@example.com", "secret note", other_coupon, "别人", other["mobile"]):
         assert secret not in page, secret
-    assert f"card ending {card_no[-4:]}" in page or card_no[-4:] in page  # (never the full number: see the messages test)
+    assert f"card ending {card_no[-4:]}" in page or card_no[-4:] in page  # never the full number
 
 
 def test_odd_tokens_and_methods_show_nothing(app, account):
