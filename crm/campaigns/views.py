@@ -192,7 +192,7 @@ ATTRIBUTION_LABELS = {
     "spend": _l("Spend"), "spend_per_member": _l("Spend per member"),
     "coupon_redemptions": _l("Redeemed the coupon"), "coupon_redemption_rate": _l("Coupon redemption rate %"),
     "holdout_share": _l("Holdout share %"), "difference_per_member": _l("Difference per member"),
-    "incremental_revenue": _l("Incremental revenue"), "confidence_interval": _l("95 % interval"),
+    "incremental_revenue": _l("Incremental revenue"), "confidence_interval": _l("Confidence interval (95 per cent)"),
     "low": _l("low"), "high": _l("high"), "field": _l("Figure"), "value": _l("Value"),
 }
 
