@@ -269,3 +269,19 @@ def test_a_receipt_written_before_the_quiet_hours_but_handed_over_in_them_waits_
     assert [s for _k, _c, s, _b in sent_to(app, other["id"])] == ["skipped"]
     tick(app, at_shanghai(2027, 5, 2, 9, 0))
     assert len(gateway.received) == 1
+
+
+@pytest.mark.xfail(strict=True, reason="a service message keeps the address it was written with: a receipt held over "
+                                      "the quiet hours goes to the member's old mobile after the desk changed it "
+                                      "(the balance is told to whoever has the old number now)")
+@pytest.mark.clock_at(at_shanghai(2027, 5, 1, 22, 0))
+def test_a_receipt_waiting_out_the_quiet_hours_goes_to_the_mobile_the_member_has_now(app, member_factory, cashier,
+                                                                                     desk, gateway):
+    m = member_factory(mobile="13900001111")
+    assert cashier.post(f"/api/v1/members/{m['id']}/wallet/top-ups", json={
+        "store_code": "BJ01", "amount": "100.00", "payment_method": "cash"}).status_code == 201
+    tick(app, at_shanghai(2027, 5, 1, 22, 1))  # handed to the outbox, deferred to 08:00
+    r = desk.patch(f"/api/v1/members/{m['id']}", json={"mobile": "13900002222"})  # the old number was given up
+    assert r.status_code == 200, r.json
+    tick(app, at_shanghai(2027, 5, 2, 8, 0))
+    assert [x["to"] for x in gateway.received] == ["13900002222"]
