@@ -285,3 +285,29 @@ def test_a_receipt_waiting_out_the_quiet_hours_goes_to_the_mobile_the_member_has
     assert r.status_code == 200, r.json
     tick(app, at_shanghai(2027, 5, 2, 8, 0))
     assert [x["to"] for x in gateway.received] == ["13900002222"]
+
+
+@pytest.mark.clock_at(at_shanghai(2027, 5, 1, 10, 0))
+def test_two_receipts_and_two_alerts_of_one_member_are_both_handed_over_and_sent(app, catalogue, member_factory,
+                                                                                cashier, checkout, gateway):
+    m = member_factory()
+    for _ in range(2):
+        assert cashier.post(f"/api/v1/members/{m['id']}/wallet/top-ups", json={
+            "store_code": "BJ01", "amount": "100.00", "payment_method": "cash"}).status_code == 201
+        assert checkout([("SALMON", 1)], member_id=m["id"], wallet_amount="10.00").status_code == 201
+    tick(app, at_shanghai(2027, 5, 1, 10, 1))
+    assert [s for _k, _c, s, _b in sent_to(app, m["id"])] == ["sent"] * 4
+    assert len(gateway.received) == 4
+
+
+def test_two_admins_customising_one_template_at_once_get_clear_answers(app, backend, admin, login_api):
+    marketing = login_api("marketing")
+
+    def go(i):
+        token = (admin, marketing)[i % 2].token
+        return api_call(app, token, "PATCH", "/api/v1/notification-templates/welcome/email",
+                        {"body": f"{{name}}您好 {i}"})
+    results = race(4, go)
+    assert all(s in (200, 409) for s, _c, _b in results), results
+    assert any(s == 200 for s, _c, _b in results)
+    assert admin.get("/api/v1/notification-templates").json[1]["body"].startswith("{name}您好 ")
