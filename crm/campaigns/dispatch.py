@@ -186,11 +186,15 @@ def send_one(delivery: Delivery, sender, now: datetime) -> str:
     return delivery.status
 
 
-def _send_claimed(row, sender, now: datetime) -> str:
+def _send_claimed(row, sender, now: datetime, address: str | None = None) -> str:
     """Send a claimed delivery read as a plain row and write the outcome with one update (the
-    caller commits): no ORM object to reload after every commit."""
+    caller commits): no ORM object to reload after every commit. `address`: the member's
+    address now, when it changed since the message was queued (recorded with the outcome)."""
     key = row.send_id or Delivery.legacy_key(row.id)
-    values = _outcome(row.attempts, row.reason, _send(sender, row.address, row.subject, row.body, key), now)
+    to = address or row.address
+    values = _outcome(row.attempts, row.reason, _send(sender, to, row.subject, row.body, key), now)
+    if to != row.address:
+        values["address"] = to
     table = Delivery.__table__  # Core on the session's connection: no ORM bookkeeping per message
     db.session.connection().execute(table.update().where(table.c.id == row.id).values(send_id=key, **values))
     return values["status"]
@@ -203,28 +207,33 @@ def drop_cancelled() -> int:
                               .values(status="skipped", reason="campaign_cancelled")).rowcount
 
 
-def _withdrawn(deliveries) -> set[int]:
-    """Marketing messages wait in the queue (quiet hours, retries): ask again before they go.
-    The ids of those whose member has withdrawn consent on the channel (or is gone). A service
-    message (no campaign: crm/notifications) asks the member's service consent instead."""
+def _recheck(deliveries) -> tuple[set[int], dict[int, str]]:
+    """Messages wait in the queue (quiet hours, retries): ask again before they go. Returns the
+    ids that must not go — the member has withdrawn consent on the channel (or is gone); a
+    service message (no campaign: crm/notifications) asks the member's service consent — and
+    {id: address} for those whose member's mobile or email changed since: they go to the
+    member's address now (a number given up overnight may be someone else's by morning)."""
     def service(d):
         return d.campaign_id is None and d.member_id is not None
 
-    asking = {d.member_id for d in deliveries if (d.marketing and d.member_id is not None) or service(d)}
-    consent = {} if not asking else {
-        row.id: row for row in db.session.execute(select(Member.id, Member.sms_consent, Member.email_consent,
-                                                         Member.service_consent).where(Member.id.in_(asking)))}
-    withdrawn = set()
+    asking = {d.member_id for d in deliveries if d.member_id is not None and (d.marketing or service(d))}
+    members = {} if not asking else {
+        row.id: row for row in db.session.execute(select(
+            Member.id, Member.sms_consent, Member.email_consent, Member.service_consent, Member.mobile,
+            Member.email).where(Member.id.in_(asking)))}
+    withdrawn, moved = set(), {}
     for d in deliveries:
-        if service(d):
-            member = consent.get(d.member_id)
-            if member is None or not member.service_consent:
-                withdrawn.add(d.id)
-        elif d.marketing and d.member_id is not None:
-            member = consent.get(d.member_id)
-            if member is None or not (member.sms_consent if d.channel == "sms" else member.email_consent):
-                withdrawn.add(d.id)
-    return withdrawn
+        if d.member_id is None or d.member_id not in asking:
+            continue
+        member = members.get(d.member_id)
+        if member is None or not (member.service_consent if service(d) else
+                                  member.sms_consent if d.channel == "sms" else member.email_consent):
+            withdrawn.add(d.id)
+        elif d.channel in ("sms", "email"):
+            now_at = (member.mobile if d.channel == "sms" else member.email) or ""
+            if now_at != d.address:
+                moved[d.id] = now_at
+    return withdrawn, moved
 
 
 def _defer_quiet(due, now, commit, outcome) -> list[int]:
@@ -267,24 +276,25 @@ def _pass(channel, rate, sender, now, commit, outcome, leading, generation) -> b
             commit()
         deliveries = db.session.execute(select(*CLAIMED_COLUMNS).where(Delivery.id.in_(claimed))
                                         .order_by(Delivery.id)).all() if claimed else []
-        withdrawn, asked = _withdrawn(deliveries), clock.monotonic()
+        (withdrawn, moved), asked = _recheck(deliveries), clock.monotonic()
         commit()  # no transaction open while a message is out (on SQLite it would hold every writer back)
         for i, delivery in enumerate(deliveries):
             if not leading():  # stop before the next message; give the rest back
                 _release([d.id for d in deliveries[i:]], generation)
                 return False
             if clock.monotonic() - asked > CONSENT_RECHECK_SECONDS:  # a slow batch: ask the rest again
-                withdrawn, asked = _withdrawn(deliveries[i:]), clock.monotonic()
+                (withdrawn, moved), asked = _recheck(deliveries[i:]), clock.monotonic()
                 commit()
-            if delivery.id in withdrawn:
+            if delivery.id in withdrawn or moved.get(delivery.id) == "":  # no consent, or no address now
+                why = "no_consent" if delivery.id in withdrawn else ("no_mobile" if channel == "sms" else "no_email")
                 db.session.execute(update(Delivery).where(Delivery.id == delivery.id)
-                                   .values(status="skipped", reason="no_consent"))
+                                   .values(status="skipped", reason=why))
             elif not _limiter.hit(rate, channel):  # the window filled meanwhile (another beat in this process)
                 _release([d.id for d in deliveries[i:]], generation)
                 outcome["throttled"] += 1
                 return True
             else:
-                outcome[_send_claimed(delivery, sender, now)] += 1
+                outcome[_send_claimed(delivery, sender, now, address=moved.get(delivery.id))] += 1
             commit()
         if allowed < len(batch):
             outcome["throttled"] += 1

@@ -26,7 +26,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 from flask import current_app, has_app_context
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ..core.actor import Actor
 from ..core.timeutil import default_tz_name, utcnow, zone
@@ -205,9 +205,13 @@ def expire_points():
         return
     with _app.app_context():
         try:
-            accounts, expired = points.expire_all(Actor.system("scheduler"))
-            db.session.commit()
-            log.info("expired %d points on %d accounts", expired, accounts)
+            try:
+                accounts, expired = points.expire_all(Actor.system("scheduler"))
+                db.session.commit()
+                log.info("expired %d points on %d accounts", expired, accounts)
+            except DBAPIError:  # the rest waits for the next run (it expires what is due then); tell members anyway
+                db.session.rollback()
+                log.exception("points expiry stopped; the next run goes on")
             notices = notifications.queue_expiry_notices(commit=_commit)  # points expiring within N days
             db.session.commit()
             log.info("points expiring soon: %d notices queued", notices)

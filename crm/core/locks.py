@@ -13,13 +13,11 @@ locks in this order, in every code path:
 Because step 1 is one lock per member, two operations of one member (a close and a void,
 a top-up and a refund, two PIN tries) queue behind each other instead of locking the
 same rows in opposite orders and deadlocking. The nightly points expiry skips step 1: it
-locks points accounts only (one member's at a time, in id order), and nothing else locks
+locks points accounts only, a batch at a time in descending id order. Nothing else locks
 two members' accounts but a referral reward (members/referrals.py): it holds the referee's
 rows, then takes the referrer's yearly counter row and points account without the referrer's
-member lock. Referrers are older members (smaller ids), so those waits run towards smaller
-ids; against the expiry's id-ordered batch a cycle is possible in principle, and PostgreSQL's
-deadlock detection then fails one side: a bill is run again (below), the expiry batch is
-retried by the next night's run. Inserting a member's new rows (a
+member lock. Referrers are older members (smaller ids), so every such wait runs from a larger
+id to a smaller one, as the expiry's do: no cycle can form. Inserting a member's new rows (a
 campaign's coupon, a draw earned by a bill) locks no existing row and needs no step.
 
 On PostgreSQL the member lock is `SELECT … FOR NO KEY UPDATE` on the member's row: it

@@ -267,7 +267,8 @@ def points_earned(member_id: int, points: int, balance: int, store, checkout_id:
         return 0
     member = _member(member_id)
     tz, store_name = _store_of(member, store)
-    return notify("points_earned", member, checkout_id, {"points": points, "balance": balance},
+    # per member and bill: a referral reward earns the referrer points on the referee's bill too
+    return notify("points_earned", member, f"{checkout_id}:{member_id}", {"points": points, "balance": balance},
                   tz=tz, store_name=store_name)
 
 

@@ -283,8 +283,11 @@ def expire_all(actor: Actor, now: datetime | None = None, batch: int = 200) -> t
     now = now or utcnow()
     touched = expired = 0
     while True:
+        # Highest account first: a referral reward waits from a referee's account towards its
+        # (older, smaller) referrer's, so locking downwards never closes a cycle with one (core/locks.py).
         ids = db.session.scalars(select(PointsLot.account_id).where(
-            PointsLot.remaining > 0, PointsLot.expires_at <= now).distinct().limit(batch)).all()
+            PointsLot.remaining > 0, PointsLot.expires_at <= now).distinct()
+            .order_by(PointsLot.account_id.desc()).limit(batch)).all()
         if not ids:
             return touched, expired
         for account_id in ids:
