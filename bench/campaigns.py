@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lookup import bulk_load, scratch_database  # noqa: E402
+from lookup import bulk_load, referral_code, scratch_database  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
 from crm import create_app  # noqa: E402
@@ -42,7 +42,8 @@ GOAL_BIRTHDAY_S, GOAL_FANOUT_RATE = 5.0, 5000.0
 START = datetime(2023, 1, 1, tzinfo=timezone.utc)
 DAY = datetime(2027, 5, 20, 1, 30, tzinfo=timezone.utc)  # 09:30 in Beijing on 20 May
 MEMBER_COLS = ("id", "name", "mobile", "mobile_last4", "birthday_month", "birthday_day", "gender", "level_id",
-               "store_id", "sales_rep", "sms_consent", "email_consent", "notes", "created_at", "updated_at")
+               "store_id", "sales_rep", "sms_consent", "email_consent", "notes", "created_at", "updated_at",
+               "referral_code")
 POINTS_COLS = ("id", "member_id", "balance", "updated_at")
 WALLET_COLS = ("id", "member_id", "kind", "balance", "updated_at")
 
@@ -54,7 +55,7 @@ def member_rows(n, level_id, store_id, stamp):
         born = datetime(2001, 1, 1) + timedelta(days=day_of_year)
         mobile = f"13{(i * 982451653 + 12345) % 10**9:09d}"
         yield (i, f"会员{i}", mobile, mobile[-4:], born.month, born.day, ("male", "female")[i % 2], level_id,
-               store_id, "", i % 10 < 7, False, "", t, t)
+               store_id, "", i % 10 < 7, False, "", t, t, referral_code(i))
 
 
 def points_rows(n, stamp):

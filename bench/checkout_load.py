@@ -65,6 +65,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
+from lookup import referral_code  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from config import normalise_database_url  # noqa: E402
@@ -98,7 +99,7 @@ NON_MEMBER_SHARE, CARD_SHARE, REDEEM_SHARE, WALLET_SHARE, COUPON_SHARE = 0.20, 0
 START = datetime(2023, 1, 1, tzinfo=timezone.utc)
 
 MEMBER_COLS = ("id", "name", "mobile", "mobile_last4", "level_id", "store_id", "sales_rep",
-               "sms_consent", "email_consent", "notes", "created_at", "updated_at")
+               "sms_consent", "email_consent", "notes", "created_at", "updated_at", "referral_code")
 CARD_COLS = ("id", "card_no", "member_id", "status", "issued_store_id", "issued_at", "status_changed_at")
 ACCOUNT_COLS = ("id", "member_id", "balance", "updated_at")
 ENTRY_COLS = ("id", "account_id", "kind", "points", "reason", "details", "created_at")
@@ -201,7 +202,8 @@ def seed(url: str, n: int, rng_seed: int) -> tuple[dict, list]:
                     ids = range(1, n + 1)
                     copy_rows(cur, "members", MEMBER_COLS, (
                         (i, f"会员{i}", mobile(i), mobile(i)[-4:], level_id, store_id, "", False, False, "",
-                         START + timedelta(seconds=30 * i), START + timedelta(seconds=30 * i)) for i in ids), n)
+                         START + timedelta(seconds=30 * i), START + timedelta(seconds=30 * i), referral_code(i))
+                        for i in ids), n)
                     copy_rows(cur, "cards", CARD_COLS, (
                         (i, card_no(i), i, "active", store_id, START + timedelta(seconds=30 * i + 5),
                          START + timedelta(seconds=30 * i + 5)) for i in ids), n)

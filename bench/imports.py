@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lookup import bulk_load, scratch_database  # noqa: E402
+from lookup import bulk_load, referral_code, scratch_database  # noqa: E402
 
 from crm import create_app  # noqa: E402
 from crm.auth import service as auth  # noqa: E402
@@ -42,7 +42,7 @@ from crm.stores import service as stores  # noqa: E402
 
 MEMBERS = 10_000
 MEMBER_COLS = ("id", "name", "mobile", "mobile_last4", "level_id", "store_id", "sales_rep", "sms_consent",
-               "email_consent", "notes", "created_at", "updated_at")
+               "email_consent", "notes", "created_at", "updated_at", "referral_code")
 USERNAME, PASSWORD = "importer", "bench-pass-1"
 KEYS = {"SECRET_KEY": secrets.token_urlsafe(32), "CARD_SIGNING_KEY": secrets.token_urlsafe(32)}
 
@@ -84,7 +84,7 @@ def setup(url: str, backend: str):
         joined = datetime(2025, 6, 1, tzinfo=timezone.utc)
         bulk_load(backend, [("members", MEMBER_COLS, lambda stamp: (
             (i, f"会员{i}", f"13{i:09d}", f"{i:09d}"[-4:], level_id, store_id, "", False, False, "", stamp(joined),
-             stamp(joined)) for i in range(1, MEMBERS + 1)))])
+             stamp(joined), referral_code(i)) for i in range(1, MEMBERS + 1)))])
         db.session.remove()
         db.engine.dispose()
     return env

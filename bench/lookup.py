@@ -39,6 +39,7 @@ from crm.cards.codes import luhn_check_digit, qr_payload  # noqa: E402
 from crm.core.actor import Actor  # noqa: E402
 from crm.extensions import db  # noqa: E402
 from crm.members.levels import entry_level  # noqa: E402
+from crm.members.models import REFERRAL_ALPHABET, REFERRAL_CODE_LENGTH  # noqa: E402
 from crm.stores import service as stores  # noqa: E402
 
 GOAL_MS = 10.0
@@ -49,7 +50,7 @@ USERNAME, PASSWORD = "benchdesk", "bench-password-1"
 START = datetime(2023, 1, 1, tzinfo=timezone.utc)
 
 MEMBER_COLS = ("id", "name", "mobile", "mobile_last4", "level_id", "store_id", "sales_rep",
-               "sms_consent", "email_consent", "notes", "created_at", "updated_at")
+               "sms_consent", "email_consent", "notes", "created_at", "updated_at", "referral_code")
 CARD_COLS = ("id", "card_no", "member_id", "status", "issued_store_id", "issued_at", "status_changed_at")
 
 
@@ -63,10 +64,20 @@ def card_no(i: int) -> str:
     return body + luhn_check_digit(body)
 
 
+def referral_code(i: int) -> str:
+    """Member i's referral code, unique per id (every member has one; bulk loads skip the
+    service that draws them at random)."""
+    code = ""
+    for _ in range(REFERRAL_CODE_LENGTH):
+        i, digit = divmod(i, len(REFERRAL_ALPHABET))
+        code += REFERRAL_ALPHABET[digit]
+    return code
+
+
 def member_rows(n, level_id, store_id, stamp):
     for i in range(1, n + 1):
         m, t = mobile(i), stamp(START + timedelta(seconds=30 * i))
-        yield (i, f"会员{i}", m, m[-4:], level_id, store_id, "", False, False, "", t, t)
+        yield (i, f"会员{i}", m, m[-4:], level_id, store_id, "", False, False, "", t, t, referral_code(i))
 
 
 def card_rows(n, store_id, stamp):

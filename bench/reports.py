@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lookup import bulk_load, scratch_database  # noqa: E402
+from lookup import bulk_load, referral_code, scratch_database  # noqa: E402
 
 from crm import create_app  # noqa: E402
 from crm.core.actor import Actor  # noqa: E402
@@ -43,7 +43,7 @@ CHECK_COLS = ("id", "check_no", "store_id", "closed_at", "amount", "covers", "se
 STAY_COLS = ("id", "stay_no", "store_id", "arrival", "departure", "rooms", "room_revenue", "segment", "member_id",
              "company_name", "sales_rep", "complimentary", "day_use", "imported_at")
 MEMBER_COLS = ("id", "name", "mobile", "mobile_last4", "level_id", "store_id", "sales_rep", "sms_consent",
-               "email_consent", "notes", "created_at", "updated_at")
+               "email_consent", "notes", "created_at", "updated_at", "referral_code")
 COMPANIES = [f"公司{i:03d}" for i in range(300)]
 
 
@@ -76,8 +76,8 @@ def stay_rows(nights_target, hotel, rng, stamp):
 
 def member_rows(level_id, store_id, stamp):
     joined = stamp(datetime(2024, 6, 1, tzinfo=timezone.utc))
-    return ((i, f"会员{i}", f"13{i:09d}", f"{i:09d}"[-4:], level_id, store_id, "", False, False, "", joined, joined)
-            for i in range(1, MEMBERS + 1))
+    return ((i, f"会员{i}", f"13{i:09d}", f"{i:09d}"[-4:], level_id, store_id, "", False, False, "", joined, joined,
+             referral_code(i)) for i in range(1, MEMBERS + 1))
 
 
 def load(backend, n, restaurants, hotel, level_id, rng):
