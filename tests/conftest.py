@@ -255,6 +255,17 @@ def issue_card(desk):
 
 
 @pytest.fixture
+def account(app, staff, member_factory, issue_card, client):
+    """A member's own page (issue 15): (member, path of their account page, an English-speaking phone)."""
+    from tests.test_phone_card import phone_link
+    m = member_factory(name="王芳", marketing_consent={"sms": True, "email": True})
+    issue_card(m["id"])
+    path = phone_link(app, staff, m["id"])
+    client.get("/lang/en")
+    return m, path, client
+
+
+@pytest.fixture
 def catalogue(login_api):
     """The seed programme's dishes: salmon sashimi 108 → 68 for members, tea 20."""
     manager = login_api("manager")

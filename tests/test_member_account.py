@@ -3,7 +3,6 @@ change (withdraw consent, nothing else), and how the link is protected."""
 import re
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import select
 
 from crm.core.audit import AuditEntry
@@ -11,16 +10,6 @@ from crm.extensions import db
 from tests.test_phone_card import phone_link
 from tests.test_races import race
 from tests.test_ui import text
-
-
-@pytest.fixture
-def account(app, staff, member_factory, issue_card, client):
-    """(member, path of their account page, an English-speaking phone)."""
-    m = member_factory(name="王芳", marketing_consent={"sms": True, "email": True})
-    issue_card(m["id"])
-    path = phone_link(app, staff, m["id"])
-    client.get("/lang/en")
-    return m, path, client
 
 
 def page_text(client, path):

@@ -15,16 +15,6 @@ TOKEN = "gateway-inbound-secret"
 
 
 @pytest.fixture
-def account(app, staff, member_factory, issue_card, client):
-    """(member, path of their account page, an English-speaking phone)."""
-    m = member_factory(name="王芳", marketing_consent={"sms": True, "email": True})
-    issue_card(m["id"])
-    path = phone_link(app, staff, m["id"])
-    client.get("/lang/en")
-    return m, path, client
-
-
-@pytest.fixture
 def inbound(app, client, monkeypatch):
     monkeypatch.setitem(app.config, "SMS_INBOUND_TOKEN", TOKEN)
 

@@ -24,10 +24,8 @@ import time
 from flask import after_this_request, current_app
 from flask_babel import gettext as _
 from limits import parse_many
-from limits.storage import storage_from_string
-from limits.strategies import MovingWindowRateLimiter
 
-from ..core import audit
+from ..core import audit, ratelimits
 from ..core.actor import Actor
 from ..errors import DomainError
 
@@ -45,18 +43,12 @@ def _is_signed_code(q: str) -> bool:
 
 
 def _store():
-    """(storage, moving-window limiter) of this app, made on first use."""
-    ext = current_app.extensions
-    if "crm_member_search" not in ext:
-        storage = storage_from_string(current_app.config["RATELIMIT_STORAGE_URI"])
-        ext["crm_member_search"] = (storage, MovingWindowRateLimiter(storage))
-    return ext["crm_member_search"]
+    return ratelimits.limiter(SCOPE)
 
 
 def reset(app):
     """Forget every count (tests)."""
-    if "crm_member_search" in app.extensions:
-        app.extensions["crm_member_search"][0].reset()
+    ratelimits.reset(app, SCOPE)
 
 
 def _key(*parts: str) -> str:

@@ -9,24 +9,15 @@ import time
 
 from flask import current_app
 from limits import parse_many
-from limits.storage import storage_from_string
-from limits.strategies import MovingWindowRateLimiter
+
+from ..core import ratelimits
 
 SCOPE = "self-service"
 
 
-def _limiter():
-    ext = current_app.extensions
-    if "crm_self_service" not in ext:
-        storage = storage_from_string(current_app.config["RATELIMIT_STORAGE_URI"])
-        ext["crm_self_service"] = (storage, MovingWindowRateLimiter(storage))
-    return ext["crm_self_service"]
-
-
 def reset(app):
     """Forget every count (tests)."""
-    if "crm_self_service" in app.extensions:
-        app.extensions["crm_self_service"][0].reset()
+    ratelimits.reset(app, SCOPE)
 
 
 def retry_after(address: str | None) -> int | None:
@@ -35,7 +26,7 @@ def retry_after(address: str | None) -> int | None:
     setting = cfg.get("SELF_SERVICE_LIMIT")
     if not setting or not cfg.get("RATELIMIT_ENABLED", True):
         return None
-    _storage, strategy = _limiter()
+    _storage, strategy = ratelimits.limiter(SCOPE)
     prefix = cfg.get("RATELIMIT_KEY_PREFIX") or "crm"
     for item in parse_many(setting):
         if not strategy.hit(item, prefix, SCOPE, address or "?"):
