@@ -2,6 +2,7 @@ from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, text
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..core.timeutil import utcnow
@@ -34,6 +35,9 @@ class Card(db.Model):
     issued_at: Mapped[datetime] = mapped_column(default=utcnow)
     status_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
     replaces_id: Mapped[int | None] = mapped_column(ForeignKey("cards.id"))
+    # A number brought from a legacy system (import), kept as printed on the guest's card: it
+    # need not carry our check digit, so look-ups accept it as it is.
+    legacy: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
 
     # Loaded on access: a member's live card is fetched for whole result pages, and
     # joining the member back in there would load it (and its tags) twice.

@@ -126,6 +126,12 @@ class Member(db.Model):
                                                default=new_referral_code)
     referred_by_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), index=True)
     notes: Mapped[str] = mapped_column(Text, default="")
+    # A duplicate merged into another member stays as a tombstone naming the survivor; its
+    # history (bills, entries) stays where it was written. An anonymised member (PIPL erasure
+    # or retention) keeps its ledgers and bills but no personal data.
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), index=True)
+    merged_at: Mapped[datetime | None]
+    anonymised_at: Mapped[datetime | None]
     created_by: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

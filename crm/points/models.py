@@ -14,7 +14,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from ..core.timeutil import utcnow
 from ..extensions import db
 
-ENTRY_KINDS = ("earn", "redeem", "expire", "adjust", "reversal")
+# opening: a balance brought from a legacy system (import); transfer: moved between members by a merge.
+ENTRY_KINDS = ("earn", "redeem", "expire", "adjust", "reversal", "opening", "transfer")
 
 
 class PointsAccount(db.Model):

@@ -134,7 +134,7 @@ class ImportJob(db.Model):
     is taken over and resumes after its last committed chunk."""
     __tablename__ = "import_jobs"
     __table_args__ = (CheckConstraint("status IN ('queued', 'running', 'done', 'failed')", name="status"),
-                      CheckConstraint("kind IN ('checks', 'stays')", name="kind"),
+                      CheckConstraint("kind IN ('checks', 'stays', 'members')", name="kind"),
                       Index("ix_import_jobs_status_lease", "status", "lease_until"))
 
     id: Mapped[int] = mapped_column(primary_key=True)

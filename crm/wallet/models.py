@@ -14,7 +14,8 @@ from ..core.timeutil import utcnow
 from ..extensions import db
 
 KINDS = ("principal", "bonus")
-ENTRY_KINDS = ("topup", "spend", "refund", "reversal")
+# opening: a balance brought from a legacy system (import); transfer: moved between members by a merge.
+ENTRY_KINDS = ("topup", "spend", "refund", "reversal", "opening", "transfer")
 
 
 class WalletAccount(db.Model):
