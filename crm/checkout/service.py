@@ -78,6 +78,13 @@ def _member_and_card(data, *, lock=False):
     member = members.find_member_with_card(member_id, lock=lock)
     if member is None:
         raise Invalid(_("No such member."), code="unknown_member", field="member_id")
+    if member.merged_into_id is not None:  # a merged duplicate (members/merge.py)
+        if card is None:  # named by id: the till must choose the survivor, nothing lands on a tombstone
+            raise Conflict(_("This member was merged into member %(id)d.", id=member.merged_into_id),
+                           code="member_merged", field="member_id", survivor_id=member.merged_into_id)
+        # The duplicate's card (kept live when the survivor had one) keeps working: for the survivor,
+        # locked after the tombstone (a tombstone is locked only on its way to its survivor).
+        member = members.find_member_with_card(member.merged_into_id, lock=lock)
     if card is None:
         card = member.live_card
         if card is not None and card.status == "frozen":
@@ -243,13 +250,19 @@ def void(actor: Actor, checkout_id: int, reason: str) -> tuple[Checkout, dict]:
     reason = reasons.required(reason, _("Give a reason for the void."))
     checkout = get_checkout(checkout_id)
     locks.lock_member(checkout.member_id)
+    if checkout.member_id is not None and db.session.get_bind().dialect.name == "postgresql":
+        # A merge that committed while this waited moved the bill to the survivor: lock that one too.
+        before = checkout.member_id
+        db.session.refresh(checkout, ["member_id"])
+        if checkout.member_id != before:
+            locks.lock_member(checkout.member_id)
     states.change(checkout, TRANSITIONS, "void", voided_at=utcnow(), voided_by=actor.staff_id,
                   void_reason=reason,
                   conflict=lambda found: Conflict(_("This checkout is already voided."), code="already_voided",
                                                   status=found))
     result = {"restored": 0, "reclaimed": 0, "written_off": 0, "wallet_restored": 0, "coupons_restored": 0}
     if checkout.member_id is not None:  # in the lock order of core/locks.py, as close() takes them
-        result["coupons_restored"] = coupons.restore_for_checkout(checkout.id)
+        result["coupons_restored"] = coupons.restore_for_checkout(checkout.id, checkout.member_id)
         coupons.cancel_ticket(checkout.id)
         result["wallet_restored"] = wallet.reverse_checkout(actor, checkout.member_id, checkout.id,
                                                             store=checkout.store, reason=reason)

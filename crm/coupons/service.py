@@ -208,10 +208,12 @@ def redeem(coupons, checkout_id: int):
                            field="coupon_codes")
 
 
-def restore_for_checkout(checkout_id: int) -> int:
-    """A void gives the checkout's coupons back, as they were."""
+def restore_for_checkout(checkout_id: int, member_id: int | None = None) -> int:
+    """A void gives the checkout's coupons back, as they were, to the bill's member (`member_id`:
+    the survivor, when the bill was a merged duplicate's, members/merge.py)."""
+    to = {"member_id": member_id} if member_id is not None else {}
     return db.session.execute(update(Coupon).where(Coupon.checkout_id == checkout_id, Coupon.status == "redeemed")
-                              .values(status="issued", redeemed_at=None, checkout_id=None)).rowcount
+                              .values(status="issued", redeemed_at=None, checkout_id=None, **to)).rowcount
 
 
 def cancel_unused(coupon_id: int) -> bool:

@@ -26,6 +26,7 @@ from ..coupons import service as coupons
 from ..errors import Conflict, DomainError, Invalid, NotFound
 from ..extensions import db
 from ..members import levels
+from ..members import merge_models as merged
 from ..members import service as members
 from ..notifications import service as notifications
 from ..programme import service as programme
@@ -118,6 +119,9 @@ def top_up(actor: Actor, member_id: int, *, store, amount: int, payment_method: 
     member = members.find_member_with_card(member_id, lock=True)  # the member lock, then the member read once
     if member is None:
         raise NotFound(_("No such member."), code="member_not_found")
+    if member.merged_into_id is not None:  # merged meanwhile: the money goes nowhere rather than to a tombstone
+        raise Conflict(_("This member was merged into member %(id)d; top up the survivor.", id=member.merged_into_id),
+                       code="member_merged", survivor_id=member.merged_into_id)
     tier = tier_for(amount, at.date() if at else local_today(store.timezone))
     bonus = tier.bonus if tier else 0
     when = at or utcnow()
@@ -190,15 +194,18 @@ def pay(actor: Actor, member_id: int, amount: int, *, store, checkout_id: int) -
 
 def reverse_checkout(actor: Actor, member_id: int, checkout_id: int, *, store, reason: str) -> int:
     """Give back what a checkout took from the wallet, as new entries; returns the amount."""
+    # A bill a merged duplicate paid (members/merge.py): its spend entries are on the tombstone's
+    # accounts, the money goes back to the survivor's account of the same kind.
+    holder = merged.survivor_id(member_id)
     spent = db.session.scalars(select(WalletEntry).join(WalletAccount).where(
         WalletEntry.checkout_id == checkout_id, WalletEntry.kind == "spend",
-        WalletAccount.member_id == member_id)).all()
+        WalletAccount.member_id.in_(merged.account_owners(holder)))).all()
     if not spent:
         return 0
-    principal, bonus = _accounts(member_id)
-    by_id = {principal.id: principal, bonus.id: bonus}
+    principal, bonus = _accounts(holder)
+    by_kind = {"principal": principal, "bonus": bonus}
     for entry in spent:
-        _post(by_id[entry.account_id], actor, "reversal", -entry.amount, checkout_id=checkout_id,
+        _post(by_kind[entry.account.kind], actor, "reversal", -entry.amount, checkout_id=checkout_id,
               reverses_id=entry.id, store_id=store.id, reason=reason)
     return -sum(e.amount for e in spent)
 
@@ -217,6 +224,35 @@ def refund(actor: Actor, member_id: int, *, store, reason: str) -> dict:
     audit.record(actor, "wallet.refund", entity_type="member", entity_id=member_id, store_id=store.id,
                  refunded=format_fen(refunded), forfeited=format_fen(forfeited), reason=reason)
     return {"refunded_principal": refunded, "forfeited_bonus": forfeited}
+
+
+def forfeit(actor: Actor, member_id: int, *, store, reason: str) -> dict:
+    """Write off the whole balance, principal and bonus, without paying anything back (a PIPL
+    erasure whose member gave up the money): `refund` entries, the kind a refund's forfeited
+    bonus already is, so the liability falls and `crm audit` balances. The caller holds the
+    member lock; an empty wallet writes nothing."""
+    principal, bonus = _accounts(member_id)
+    amounts = {"forfeited_principal": principal.balance, "forfeited_bonus": bonus.balance}
+    _post(principal, actor, "refund", -principal.balance, store_id=store.id, reason=reason)
+    _post(bonus, actor, "refund", -bonus.balance, store_id=store.id, reason=reason)
+    if any(amounts.values()):
+        audit.record(actor, "wallet.forfeit", entity_type="member", entity_id=member_id, store_id=store.id,
+                     **{k: format_fen(v) for k, v in amounts.items()}, reason=reason)
+    return amounts
+
+
+def transfer_all(actor: Actor, from_member_id: int, to_member_id: int, *, reason: str) -> dict:
+    """A merge (members/merge.py; the caller holds both members' locks): the principal and the
+    bonus move to the other member's accounts of the same kind as `transfer` entries."""
+    if not any(balances(from_member_id)[k] for k in ("principal", "bonus")):
+        return {"principal": 0, "bonus": 0}
+    giver, taker = _accounts(from_member_id), _accounts(to_member_id)
+    moved = {}
+    for out, into in zip(giver, taker, strict=True):
+        moved[out.kind] = amount = out.balance
+        _post(out, actor, "transfer", -amount, reason=reason)
+        _post(into, actor, "transfer", amount, reason=reason)
+    return moved
 
 
 def entries_of(member_id: int):

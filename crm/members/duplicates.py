@@ -1,0 +1,58 @@
+"""Likely duplicates of a member, for a manager to merge (members/merge.py).
+
+Three rules, each one indexed query: the same name and birthday (month and day, and the year
+when both have one); the same mobile written another way (a legacy import may have kept
+"+86 139 …" or "0086…" beside "139…": candidates share the last 4 digits, then both numbers
+are compared in their normal form); the same email ignoring case. Tombstones and erased
+members are never suggested.
+"""
+import re
+
+from sqlalchemy import func, select
+
+from ..core.phones import normalise_mobile
+from ..extensions import db
+from .models import Member
+
+LIMIT = 20
+
+
+def _canonical(mobile: str | None) -> str | None:
+    if not mobile:
+        return None
+    try:
+        return normalise_mobile(mobile)
+    except ValueError:  # not a number we accept today: compare its digits, without a mainland prefix
+        digits = re.sub(r"\D", "", mobile)
+        return re.sub(r"^(0086|86)(?=1[3-9]\d{9}$)", "", digits) or None
+
+
+def _live(stmt, member: Member):
+    return stmt.where(Member.id != member.id, Member.merged_into_id.is_(None),
+                      Member.anonymised_at.is_(None)).order_by(Member.id).limit(LIMIT)
+
+
+def find(member: Member) -> list[dict]:
+    """[{id, name, mobile, birthday, reasons: [...]}], by member id."""
+    found: dict[int, tuple[Member, list[str]]] = {}
+
+    def add(rows, reason):
+        for row in rows:
+            found.setdefault(row.id, (row, []))[1].append(reason)
+
+    if member.birthday_month is not None and member.name:
+        stmt = select(Member).where(Member.name == member.name, Member.birthday_month == member.birthday_month,
+                                    Member.birthday_day == member.birthday_day)
+        rows = db.session.scalars(_live(stmt, member)).all()
+        add([r for r in rows if not (r.birth_year and member.birth_year and r.birth_year != member.birth_year)],
+            "name_birthday")
+    mine = _canonical(member.mobile)
+    if mine and member.mobile_last4:
+        rows = db.session.scalars(_live(select(Member).where(Member.mobile_last4 == member.mobile_last4),
+                                        member)).all()
+        add([r for r in rows if _canonical(r.mobile) == mine], "mobile")
+    if member.email and member.email.strip():
+        stmt = select(Member).where(func.lower(Member.email) == member.email.strip().lower())
+        add(db.session.scalars(_live(stmt, member)).all(), "email")
+    return [{"id": m.id, "name": m.name, "mobile": m.mobile, "birthday": m.birthday, "reasons": reasons}
+            for m, reasons in sorted(found.values(), key=lambda pair: pair[0].id)]

@@ -1,0 +1,221 @@
+"""Merge a duplicate member into another (manager, with a reason).
+
+The duplicate (`from`) becomes a tombstone naming the survivor (`into`); the survivor keeps
+the profile values the manager chose field by field. What moves, and how:
+
+- points: each of the duplicate's lots with points left, as a `transfer` entry out of it and
+  a `transfer` entry and new lot (same earning date and expiry) on the survivor;
+- stored value: principal and bonus, as `transfer` entries out of and into the accounts of
+  the same kind. Ledgers are never edited: the duplicate's history stays on its accounts;
+- coupons still issued, and unused draw tickets: reassigned to the survivor (a coupon is a
+  status row with a code the guest holds, not a ledger: the same coupon keeps working; the
+  ids are in the merge row, so the move is on record and stock counts are unaffected);
+- the live card: moved to the survivor if it has none; else kept live on the tombstone and
+  every look-up of it (till scan, search) resolves to the survivor (one live card per member);
+- bills and top-ups: their `member_id` is set to the survivor, ids recorded in the merge row.
+  Every figure by member (member page, visits and spend for audiences, rolling spend for
+  levels, reports by member) is then right without each query learning about tombstones; the
+  bills themselves (amounts, card, level at the time, ledger entries) are unchanged. A void
+  of such a bill finds its entries on the tombstone's accounts and gives back to the survivor
+  (points.reverse_checkout, wallet.reverse_checkout via merge_models.account_owners);
+- deliveries (campaign and service messages) stay on the tombstone: they were sent to its
+  address, and a delivery is unique per campaign occurrence and member.
+
+The tombstone loses its mobile (freed, so the survivor may take it; kept in the merge row)
+and every consent, so no campaign, greeting or notification reaches it; search skips it.
+
+Locks (core/locks.py): both members, lowest id first, before anything is read for a decision.
+"""
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select, update
+
+from ..auth.roles import MANAGERS
+from ..cards.models import Card
+from ..checkout.models import Checkout
+from ..core import audit, locks, reasons
+from ..core.actor import Actor
+from ..core.phones import mask_mobile, mobile_for_viewer
+from ..core.timeutil import utcnow
+from ..coupons.models import Coupon, DrawTicket
+from ..errors import Conflict, DomainError, Forbidden, Invalid
+from ..extensions import db
+from ..points import service as points
+from ..wallet import service as wallet
+from ..wallet.models import WalletTopup
+from . import levels
+from . import service as members
+from .merge_models import MemberMerge
+from .models import Member, MemberTag
+
+# The profile values a manager chooses between, each with its label on the side-by-side page.
+FIELDS = {"name": _l("Name"), "mobile": _l("Mobile"), "email": _l("Email"), "birthday": _l("Birthday"),
+          "gender": _l("Gender"), "level": _l("Level"), "company": _l("Company"), "segment": _l("Segment"),
+          "sales_rep": _l("Sales rep"), "notes": _l("Notes"), "consent": _l("Consent")}
+_COLUMNS = {"name": ("name",), "mobile": ("mobile", "mobile_last4"), "email": ("email",),
+            "birthday": ("birthday_month", "birthday_day", "birth_year"), "gender": ("gender",),
+            "level": ("level_id",), "company": ("company_id",), "segment": ("segment",),
+            "sales_rep": ("sales_rep",), "notes": ("notes",),
+            "consent": ("sms_consent", "sms_consent_at", "email_consent", "email_consent_at",
+                        "service_consent", "service_consent_at")}
+
+
+class MemberMerged(DomainError):
+    """A merged member asked for as if it were live: 410 naming the survivor."""
+    status, code = 410, "member_merged"
+    message = _l("This member was merged into another member.")
+
+
+def refuse_tombstone(member: Member) -> Member:
+    if member.merged_into_id is not None:
+        raise MemberMerged(_("This member was merged into member %(id)d.", id=member.merged_into_id),
+                           survivor_id=member.merged_into_id)
+    return member
+
+
+def _choices(fields: dict | None) -> dict:
+    fields = dict(fields or {})
+    unknown = sorted(set(fields) - set(FIELDS))
+    if unknown:
+        raise Invalid(_("Unknown profile field: %(names)s.", names=", ".join(unknown)), code="unknown_field",
+                      field="fields", unknown=unknown)
+    for name, side in fields.items():
+        if side not in ("into", "from"):
+            raise Invalid(_("Choose the survivor's or the duplicate's value."), code="invalid_choice",
+                          field=name)
+    return {name: fields.get(name, "into") for name in FIELDS}
+
+
+def _profile(member: Member) -> dict:
+    """The duplicate's profile as it was, for the merge row (its mobile is freed)."""
+    return {"name": member.name, "mobile": member.mobile, "email": member.email, "birthday": member.birthday,
+            "gender": member.gender, "level": member.level.code, "company": member.company.name if member.company
+            else None, "segment": member.segment, "sales_rep": member.sales_rep, "notes": member.notes,
+            "consent": {"sms": member.sms_consent, "email": member.email_consent,
+                        "service": member.service_consent}, "tags": member.tags}
+
+
+def merge(actor: Actor, into_id: int, from_id: int, reason: str, fields: dict | None = None) -> MemberMerge:
+    """Merge member `from_id` (the duplicate) into `into_id` (the survivor); see the module."""
+    if actor.role not in MANAGERS:
+        raise Forbidden(_("Only a manager may merge members."), code="merge_forbidden")
+    reason = reasons.required(reason, _("Give a reason for the merge."))
+    choices = _choices(fields)
+    if from_id == into_id:
+        raise Invalid(_("A member cannot be merged into itself."), code="merge_same_member", field="from_member_id")
+    for member_id in sorted((into_id, from_id)):  # lowest id first: two merges of a pair cannot deadlock
+        locks.lock_member(member_id)
+    into = members.find_member_with_card(into_id, lock=True)
+    dup = members.find_member_with_card(from_id, lock=True)
+    if into is None:
+        raise Invalid(_("No such member."), code="member_not_found", field="into_member_id")
+    if dup is None:
+        raise Invalid(_("No such member."), code="unknown_member", field="from_member_id")
+    if into.merged_into_id is not None:
+        raise Conflict(_("Member %(id)d was merged into member %(into)d: merge into the survivor.",
+                         id=into.id, into=into.merged_into_id), code="member_merged", field="into_member_id",
+                       survivor_id=into.merged_into_id)
+    if dup.merged_into_id is not None:
+        raise Conflict(_("Member %(id)d was already merged into member %(into)d.", id=dup.id,
+                         into=dup.merged_into_id), code="already_merged", field="from_member_id",
+                       survivor_id=dup.merged_into_id)
+    now = utcnow()
+    from_profile = _profile(dup)
+    # The tombstone first, by a conditional UPDATE (of two merges of one duplicate, one wins); its
+    # mobile is freed so the survivor may take it.
+    took = db.session.execute(update(Member).where(Member.id == dup.id, Member.merged_into_id.is_(None)).values(
+        merged_into_id=into.id, merged_at=now, mobile=f"merged-{dup.id}", sms_consent=False, email_consent=False,
+        service_consent=False, updated_at=now).execution_options(synchronize_session=False)).rowcount
+    if took != 1:
+        raise Conflict(_("This member was merged a moment ago."), code="already_merged", field="from_member_id")
+    _take_profile(actor, into, from_profile, dup, choices)
+    moved = _move_everything(actor, dup.id, into.id, reason)
+    db.session.expire(dup)
+    row = MemberMerge(from_member_id=dup.id, into_member_id=into.id, reason=reason, staff_id=actor.staff_id,
+                      fields=choices, from_profile=from_profile, moved=moved, created_at=now)
+    db.session.add(row)
+    db.session.flush()
+    audit.record(actor, "member.merge", entity=into, from_member_id=dup.id, reason=reason,
+                 fields=sorted(k for k, v in choices.items() if v == "from"),
+                 from_mobile=mask_mobile(from_profile["mobile"]),
+                 points=moved["points"], principal=moved["principal"], bonus=moved["bonus"],
+                 coupons=len(moved["coupons"]), checkouts=len(moved["checkouts"]), card=moved["card"])
+    return row
+
+
+def _take_profile(actor: Actor, into: Member, from_profile: dict, dup: Member, choices: dict):
+    """Copy the chosen values of the duplicate (read before it became a tombstone) to the survivor."""
+    taken = [name for name, side in choices.items() if side == "from"]
+    for name in taken:
+        if name == "level":
+            if dup.level_id != into.level_id:
+                levels.change_level(actor, into, levels.get_by_code(from_profile["level"]), reason="manual")
+        elif name == "mobile":
+            db.session.flush()  # the tombstone's mobile is freed before the survivor takes it
+            into.mobile, into.mobile_last4 = from_profile["mobile"], from_profile["mobile"][-4:]
+        elif name == "consent":
+            for column in _COLUMNS["consent"]:
+                value = from_profile["consent"][column.split("_")[0]] if not column.endswith("_at") else None
+                setattr(into, column, value if value is not None else utcnow())
+        else:
+            for column in _COLUMNS[name]:
+                setattr(into, column, getattr(dup, column))
+    have = set(into.tags)  # tags: the survivor keeps both members' tags
+    into.tag_rows.extend(MemberTag(tag=t) for t in from_profile["tags"] if t not in have)
+    into.updated_at = utcnow()
+    members._flush_unique_mobile(into)
+
+
+def _move_everything(actor: Actor, from_id: int, into_id: int, reason: str) -> dict:
+    moved = {"points": 0, "lots": {}, "principal": 0, "bonus": 0}
+    moved.update(points.transfer_all(actor, from_id, into_id, reason=reason))
+    moved.update(wallet.transfer_all(actor, from_id, into_id, reason=reason))
+    moved["coupons"] = _reassign(Coupon, (Coupon.member_id == from_id) & (Coupon.status == "issued"), into_id)
+    moved["tickets"] = _reassign(DrawTicket, (DrawTicket.member_id == from_id) & (DrawTicket.status == "unused"),
+                                 into_id)
+    moved["checkouts"] = _reassign(Checkout, Checkout.member_id == from_id, into_id)
+    moved["topups"] = _reassign(WalletTopup, WalletTopup.member_id == from_id, into_id)
+    # Tombstones merged into the duplicate earlier now name the survivor (one step to the live member).
+    moved["tombstones"] = _reassign(Member, Member.merged_into_id == from_id, into_id, column="merged_into_id")
+    moved["card"] = None
+    card = db.session.scalar(select(Card).where(Card.member_id == from_id, Card.status.in_(("active", "frozen"))))
+    if card is not None:
+        survivor_has_one = db.session.scalar(select(Card.id).where(
+            Card.member_id == into_id, Card.status.in_(("active", "frozen"))))
+        moved["card"] = {"card_id": card.id, "moved": survivor_has_one is None}
+        if survivor_has_one is None:
+            _reassign(Card, Card.id == card.id, into_id)
+    return moved
+
+
+def _reassign(model, where, into_id: int, column: str = "member_id") -> list[int]:
+    table = model.__table__
+    ids = list(db.session.scalars(select(table.c.id).where(where).order_by(table.c.id)))
+    if ids:
+        db.session.execute(update(table).where(table.c.id.in_(ids)).values({column: into_id}))
+    return ids
+
+
+def merge_of(member_id: int) -> MemberMerge | None:
+    """The merge that made this member a tombstone, if any."""
+    return db.session.scalar(select(MemberMerge).where(MemberMerge.from_member_id == member_id))
+
+
+def side_by_side(into: Member, dup: Member) -> list[dict]:
+    """The rows of the merge page: each field's label and both members' values as shown."""
+    def show(member, name):
+        if name == "birthday":
+            return member.birthday or ""
+        if name == "level":
+            return member.level.name
+        if name == "company":
+            return member.company.name if member.company else ""
+        if name == "consent":
+            return ", ".join(c for c, on in (("SMS", member.sms_consent), ("email", member.email_consent),
+                                             ("service", member.service_consent)) if on) or "—"
+        if name == "mobile":
+            return mobile_for_viewer(member.mobile)
+        value = getattr(member, name)
+        return "" if value is None else str(value)
+    return [{"name": name, "label": label, "into": show(into, name), "from": show(dup, name)}
+            for name, label in FIELDS.items()]
