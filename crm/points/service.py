@@ -215,54 +215,6 @@ def adjust(actor: Actor, member_id: int, points: int, reason: str, *, store=None
     return entry
 
 
-def forfeit(actor: Actor, member_id: int, reason: str) -> int:
-    """Write off every point the member holds (a PIPL erasure): one `adjust` entry taking all
-    open lots, so balance == Σ entries still holds. The caller holds the member lock.
-    Returns the points forfeited (0: nothing written)."""
-    account = _account(member_id)
-    amount = account.balance
-    if not amount:
-        return 0
-    _move(account, -amount)
-    entry = _entry(account, actor, "adjust", -amount, reason=reason, forfeit=True)
-    _take_fifo(account, entry.id, amount)
-    audit.record(actor, "points.forfeit", entity=entry, member_id=member_id, points=-amount, reason=reason)
-    return amount
-
-
-def grant(actor: Actor, member_id: int, points: int, reason: str, *, expires_at: datetime | None = None,
-          **details) -> PointsEntry:
-    """Credit points as an `adjust` entry with its own lot, expiring at `expires_at` (the
-    programme's rule if None); for bulk grants, which audit per job. The caller holds the
-    member's lock (core/locks.py)."""
-    account = _account(member_id)
-    _move(account, points)
-    now = utcnow()
-    entry = _entry(account, actor, "adjust", points, reason=reason, created_at=now, **details)
-    db.session.add(PointsLot(account_id=account.id, entry_id=entry.id, points=points, remaining=points,
-                             earned_at=now, expires_at=expires_at if expires_at is not None else expiry_for(now)))
-    return entry
-
-
-def take_back(actor: Actor, entry_id: int, reason: str, **details) -> tuple[PointsEntry | None, int]:
-    """Take a credited entry's points back as a negative `adjust` (the entry's own lot first),
-    as a void takes back earned points: what the member already spent is not taken and is
-    returned as the shortfall. (entry or None if nothing was left, shortfall). The caller holds
-    the member's lock."""
-    granted = db.session.get(PointsEntry, entry_id)
-    account = _account(db.session.get(PointsAccount, granted.account_id).member_id)
-    take = min(granted.points, account.balance)
-    shortfall = granted.points - take
-    if not take:
-        return None, shortfall
-    _move(account, -take)
-    entry = _entry(account, actor, "adjust", -take, reason=reason, takes_back=entry_id, written_off=shortfall,
-                   **details)
-    lot_id = db.session.scalar(select(PointsLot.id).where(PointsLot.entry_id == entry_id))
-    _take_fifo(account, entry.id, take, first_lot_id=lot_id)
-    return entry, shortfall
-
-
 def reverse_checkout(actor: Actor, member_id: int, checkout_id: int, *, store, reason: str) -> dict:
     """Undo a checkout's points with new entries.
 
