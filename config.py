@@ -109,6 +109,7 @@ class Config:
     IMPORT_CHUNK_ROWS = _int("IMPORT_CHUNK_ROWS", 2000)
     IMPORT_LEASE_SECONDS = _int("IMPORT_LEASE_SECONDS", 60)
     IMPORT_RUN_INLINE = False  # True: the upload request runs its job itself (tests)
+    BULK_RUN_INLINE = False  # True: the request that creates (or reverses) a bulk job runs it itself (tests)
 
     # Campaign channels. Email goes over SMTP; SMS through an HTTP gateway that takes
     # POST {"to", "text", "sender"} with a Bearer token and answers 2xx when it accepts.
@@ -151,3 +152,4 @@ class TestConfig(Config):
     SQLALCHEMY_DATABASE_URI = "sqlite://"
     PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"  # fast hashing keeps the suite quick; never in production
     IMPORT_RUN_INLINE = True  # deterministic imports; tests/test_imports_jobs.py also runs the real thread
+    BULK_RUN_INLINE = True  # bulk jobs too (tests/test_bulk_jobs.py)

@@ -109,6 +109,8 @@ def _register_blueprints(app):
     from .auth import api as auth_api
     from .auth import staff_views
     from .auth import views as auth_views
+    from .bulk import api as bulk_api
+    from .bulk import views as bulk_views
     from .campaigns import api as campaigns_api
     from .campaigns import views as marketing_views
     from .cards import api as cards_api
@@ -144,4 +146,8 @@ def _register_blueprints(app):
                    reports_views, programme_views, staff_views, stores_views, level_views,
                    coupons_views, selfservice_views, notifications_views, health, docs):
         app.register_blueprint(module.bp)
+    for module in (bulk_api,):  # bulk work on an audience (issue 16)
+        api.register_blueprint(module.blp)
+        csrf.exempt(module.blp)
+    app.register_blueprint(bulk_views.bp)
     docs.document_security(api)

@@ -246,6 +246,16 @@ POLICY = {
     ("GET", "/admin/notifications"): MKT,
     ("POST", "/admin/notifications/<kind>/<channel>"): MKT,
     ("POST", "/admin/notifications/<kind>/<channel>/reset"): MKT,
+    # bulk work on an audience (issue 16.4): marketing and managers; a reversal is a manager's
+    ("GET", "/api/v1/bulk-jobs"): MKT,
+    ("POST", "/api/v1/bulk-jobs"): MKT,
+    ("GET", "/api/v1/bulk-jobs/<int:job_id>"): MKT,
+    ("POST", "/api/v1/bulk-jobs/<int:job_id>/reverse"): MGR,
+    ("GET", "/bulk/"): MKT,
+    ("POST", "/bulk/"): MKT,
+    ("GET", "/bulk/<int:job_id>"): MKT,
+    ("GET", "/bulk/<int:job_id>/progress"): MKT,
+    ("POST", "/bulk/<int:job_id>/reverse"): MGR,
 }
 
 

@@ -196,6 +196,10 @@ def resume_imports():
             finished = import_jobs.run_pending()
             if finished:
                 log.info("imports: %d job(s) taken over and finished", finished)
+            from ..bulk import service as bulk  # bulk jobs (and reversals) nobody is running
+            finished = bulk.run_pending()
+            if finished:
+                log.info("bulk jobs: %d taken over and finished", finished)
         finally:
             db.session.remove()
 

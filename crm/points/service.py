@@ -21,7 +21,6 @@ from ..core.rows import insert_rows
 from ..core.timeutil import utcnow, zone
 from ..errors import Conflict, Invalid
 from ..extensions import db
-from ..members import merge_models as merged
 from ..notifications import service as notifications
 from ..programme import service as programme
 from .models import PointsAccount, PointsEntry, PointsLot, PointsLotUse
@@ -215,6 +214,39 @@ def adjust(actor: Actor, member_id: int, points: int, reason: str, *, store=None
     return entry
 
 
+def grant(actor: Actor, member_id: int, points: int, reason: str, *, expires_at: datetime | None = None,
+          **details) -> PointsEntry:
+    """Credit points as an `adjust` entry with its own lot, expiring at `expires_at` (the
+    programme's rule if None); for bulk grants, which audit per job. The caller holds the
+    member's lock (core/locks.py)."""
+    account = _account(member_id)
+    _move(account, points)
+    now = utcnow()
+    entry = _entry(account, actor, "adjust", points, reason=reason, created_at=now, **details)
+    db.session.add(PointsLot(account_id=account.id, entry_id=entry.id, points=points, remaining=points,
+                             earned_at=now, expires_at=expires_at if expires_at is not None else expiry_for(now)))
+    return entry
+
+
+def take_back(actor: Actor, entry_id: int, reason: str, **details) -> tuple[PointsEntry | None, int]:
+    """Take a credited entry's points back as a negative `adjust` (the entry's own lot first),
+    as a void takes back earned points: what the member already spent is not taken and is
+    returned as the shortfall. (entry or None if nothing was left, shortfall). The caller holds
+    the member's lock."""
+    granted = db.session.get(PointsEntry, entry_id)
+    account = _account(db.session.get(PointsAccount, granted.account_id).member_id)
+    take = min(granted.points, account.balance)
+    shortfall = granted.points - take
+    if not take:
+        return None, shortfall
+    _move(account, -take)
+    entry = _entry(account, actor, "adjust", -take, reason=reason, takes_back=entry_id, written_off=shortfall,
+                   **details)
+    lot_id = db.session.scalar(select(PointsLot.id).where(PointsLot.entry_id == entry_id))
+    _take_fifo(account, entry.id, take, first_lot_id=lot_id)
+    return entry, shortfall
+
+
 def reverse_checkout(actor: Actor, member_id: int, checkout_id: int, *, store, reason: str) -> dict:
     """Undo a checkout's points with new entries.
 
@@ -222,35 +254,21 @@ def reverse_checkout(actor: Actor, member_id: int, checkout_id: int, *, store, r
     from the member's balance (the earning's own lot first); if the member has already
     spent them, only what the balance holds is taken and the rest is written off and
     recorded as `written_off`: a member's balance never goes below zero."""
-    # A merged member's bill (members/merge.py): its entries stay on the tombstone's account, but
-    # the value now lives with the survivor, who is given back and taken from. Entries already
-    # reversed (the referee's bill void reversed a referrer merged into the referee) are skipped.
-    holder = merged.survivor_id(member_id)
-    rev = aliased(PointsEntry)
     entries = db.session.scalars(select(PointsEntry).join(PointsAccount)
-                                 .where(PointsEntry.checkout_id == checkout_id,
-                                        PointsAccount.member_id.in_(merged.account_owners(holder)),
-                                        PointsEntry.kind.in_(("earn", "redeem")),
-                                        ~select(rev.id).where(rev.reverses_id == PointsEntry.id).exists())).all()
+                                 .where(PointsEntry.checkout_id == checkout_id, PointsAccount.member_id == member_id,
+                                        PointsEntry.kind.in_(("earn", "redeem")))).all()
     result = {"restored": 0, "reclaimed": 0, "written_off": 0}
     if not entries:
         return result
-    account = _account(holder)
+    account = _account(member_id)
     for entry in sorted(entries, key=lambda e: e.kind != "redeem"):  # restore before reclaiming
         if entry.kind == "redeem":
-            # Back into the lots it came from (on the tombstone's account if the bill was a duplicate's,
-            # whose restored lots then move on to the survivor with their expiry).
-            own = account if entry.account_id == account.id else ledger.lock(db.session.get(PointsAccount,
-                                                                                            entry.account_id))
-            _move(own, -entry.points)
-            reversal = _entry(own, actor, "reversal", -entry.points, store_id=store.id, checkout_id=checkout_id,
+            _move(account, -entry.points)
+            reversal = _entry(account, actor, "reversal", -entry.points, store_id=store.id, checkout_id=checkout_id,
                               reverses_id=entry.id, reason=reason)
             uses = db.session.scalars(select(PointsLotUse).where(PointsLotUse.entry_id == entry.id)).all()
-            lots = [db.session.get(PointsLot, use.lot_id) for use in uses]
-            for use, lot in zip(uses, lots, strict=True):
-                _use(reversal.id, lot, -use.points)
-            if own is not account:
-                _transfer(actor, own, account, lots, reason=reason, for_checkout=checkout_id)
+            for use in uses:
+                _use(reversal.id, db.session.get(PointsLot, use.lot_id), -use.points)
             result["restored"] += -entry.points
         else:
             take = min(entry.points, account.balance)
@@ -263,45 +281,6 @@ def reverse_checkout(actor: Actor, member_id: int, checkout_id: int, *, store, r
             result["reclaimed"] += take
             result["written_off"] += entry.points - take
     return result
-
-
-def _transfer(actor: Actor, giver, taker, lots, **kw) -> dict:
-    """Move what is left of `lots` from one account to another as `transfer` entries, lot by
-    lot: −remaining on the giver's lot, + the same on a new lot of the taker with the same
-    earning date and expiry (nothing expires sooner or later for having moved)."""
-    moved = {"points": 0, "lots": {}}
-    for lot in lots:
-        amount = lot.remaining
-        if not amount:
-            continue
-        _move(giver, -amount)
-        out = _entry(giver, actor, "transfer", -amount, lot_id=lot.id, to_member_id=taker.member_id, **kw)
-        _use(out.id, lot, -amount)
-        _move(taker, amount)
-        into = _entry(taker, actor, "transfer", amount, from_lot_id=lot.id, from_member_id=giver.member_id, **kw)
-        new = PointsLot(account_id=taker.id, entry_id=into.id, points=amount, remaining=amount,
-                        earned_at=lot.earned_at, expires_at=lot.expires_at)
-        db.session.add(new)
-        db.session.flush()
-        moved["points"] += amount
-        moved["lots"][str(lot.id)] = new.id
-    return moved
-
-
-def transfer_all(actor: Actor, from_member_id: int, to_member_id: int, *, reason: str) -> dict:
-    """A merge (members/merge.py; the caller holds both members' locks): every lot of one
-    member with points left moves to the other. The two accounts are locked highest id first,
-    as the nightly expiry locks accounts, so the two cannot wait on each other in a cycle.
-    Returns {"points": total moved, "lots": {giver's lot id: taker's new lot id}}."""
-    ids = dict(db.session.execute(select(PointsAccount.member_id, PointsAccount.id).where(
-        PointsAccount.member_id.in_((from_member_id, to_member_id)))).all())
-    if from_member_id not in ids:
-        return {"points": 0, "lots": {}}
-    # An account still to be created gets the newest (highest) id: it comes first.
-    order = sorted((from_member_id, to_member_id), key=lambda m: -ids.get(m, 1 << 62))
-    accounts = {m: _account(m) for m in order}
-    giver, taker = accounts[from_member_id], accounts[to_member_id]
-    return _transfer(actor, giver, taker, _open_lots(giver), reason=reason)
 
 
 def balance(member_id: int) -> int:

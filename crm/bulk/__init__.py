@@ -1,0 +1,1 @@
+"""Bulk work on an audience: grant points, issue a coupon, add or remove a tag, set a level."""
