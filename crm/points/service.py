@@ -21,6 +21,7 @@ from ..core.rows import insert_rows
 from ..core.timeutil import utcnow, zone
 from ..errors import Conflict, Invalid
 from ..extensions import db
+from ..members import merge_models as merged
 from ..notifications import service as notifications
 from ..programme import service as programme
 from .models import PointsAccount, PointsEntry, PointsLot, PointsLotUse
@@ -254,21 +255,35 @@ def reverse_checkout(actor: Actor, member_id: int, checkout_id: int, *, store, r
     from the member's balance (the earning's own lot first); if the member has already
     spent them, only what the balance holds is taken and the rest is written off and
     recorded as `written_off`: a member's balance never goes below zero."""
+    # A merged member's bill (members/merge.py): its entries stay on the tombstone's account, but
+    # the value now lives with the survivor, who is given back and taken from. Entries already
+    # reversed (the referee's bill void reversed a referrer merged into the referee) are skipped.
+    holder = merged.survivor_id(member_id)
+    rev = aliased(PointsEntry)
     entries = db.session.scalars(select(PointsEntry).join(PointsAccount)
-                                 .where(PointsEntry.checkout_id == checkout_id, PointsAccount.member_id == member_id,
-                                        PointsEntry.kind.in_(("earn", "redeem")))).all()
+                                 .where(PointsEntry.checkout_id == checkout_id,
+                                        PointsAccount.member_id.in_(merged.account_owners(holder)),
+                                        PointsEntry.kind.in_(("earn", "redeem")),
+                                        ~select(rev.id).where(rev.reverses_id == PointsEntry.id).exists())).all()
     result = {"restored": 0, "reclaimed": 0, "written_off": 0}
     if not entries:
         return result
-    account = _account(member_id)
+    account = _account(holder)
     for entry in sorted(entries, key=lambda e: e.kind != "redeem"):  # restore before reclaiming
         if entry.kind == "redeem":
-            _move(account, -entry.points)
-            reversal = _entry(account, actor, "reversal", -entry.points, store_id=store.id, checkout_id=checkout_id,
+            # Back into the lots it came from (on the tombstone's account if the bill was a duplicate's,
+            # whose restored lots then move on to the survivor with their expiry).
+            own = account if entry.account_id == account.id else ledger.lock(db.session.get(PointsAccount,
+                                                                                            entry.account_id))
+            _move(own, -entry.points)
+            reversal = _entry(own, actor, "reversal", -entry.points, store_id=store.id, checkout_id=checkout_id,
                               reverses_id=entry.id, reason=reason)
             uses = db.session.scalars(select(PointsLotUse).where(PointsLotUse.entry_id == entry.id)).all()
-            for use in uses:
-                _use(reversal.id, db.session.get(PointsLot, use.lot_id), -use.points)
+            lots = [db.session.get(PointsLot, use.lot_id) for use in uses]
+            for use, lot in zip(uses, lots, strict=True):
+                _use(reversal.id, lot, -use.points)
+            if own is not account:
+                _transfer(actor, own, account, lots, reason=reason, for_checkout=checkout_id)
             result["restored"] += -entry.points
         else:
             take = min(entry.points, account.balance)
@@ -281,6 +296,45 @@ def reverse_checkout(actor: Actor, member_id: int, checkout_id: int, *, store, r
             result["reclaimed"] += take
             result["written_off"] += entry.points - take
     return result
+
+
+def _transfer(actor: Actor, giver, taker, lots, **kw) -> dict:
+    """Move what is left of `lots` from one account to another as `transfer` entries, lot by
+    lot: −remaining on the giver's lot, + the same on a new lot of the taker with the same
+    earning date and expiry (nothing expires sooner or later for having moved)."""
+    moved = {"points": 0, "lots": {}}
+    for lot in lots:
+        amount = lot.remaining
+        if not amount:
+            continue
+        _move(giver, -amount)
+        out = _entry(giver, actor, "transfer", -amount, lot_id=lot.id, to_member_id=taker.member_id, **kw)
+        _use(out.id, lot, -amount)
+        _move(taker, amount)
+        into = _entry(taker, actor, "transfer", amount, from_lot_id=lot.id, from_member_id=giver.member_id, **kw)
+        new = PointsLot(account_id=taker.id, entry_id=into.id, points=amount, remaining=amount,
+                        earned_at=lot.earned_at, expires_at=lot.expires_at)
+        db.session.add(new)
+        db.session.flush()
+        moved["points"] += amount
+        moved["lots"][str(lot.id)] = new.id
+    return moved
+
+
+def transfer_all(actor: Actor, from_member_id: int, to_member_id: int, *, reason: str) -> dict:
+    """A merge (members/merge.py; the caller holds both members' locks): every lot of one
+    member with points left moves to the other. The two accounts are locked highest id first,
+    as the nightly expiry locks accounts, so the two cannot wait on each other in a cycle.
+    Returns {"points": total moved, "lots": {giver's lot id: taker's new lot id}}."""
+    ids = dict(db.session.execute(select(PointsAccount.member_id, PointsAccount.id).where(
+        PointsAccount.member_id.in_((from_member_id, to_member_id)))).all())
+    if from_member_id not in ids:
+        return {"points": 0, "lots": {}}
+    # An account still to be created gets the newest (highest) id: it comes first.
+    order = sorted((from_member_id, to_member_id), key=lambda m: -ids.get(m, 1 << 62))
+    accounts = {m: _account(m) for m in order}
+    giver, taker = accounts[from_member_id], accounts[to_member_id]
+    return _transfer(actor, giver, taker, _open_lots(giver), reason=reason)
 
 
 def balance(member_id: int) -> int:
