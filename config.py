@@ -128,6 +128,9 @@ class Config:
     SMS_INBOUND_TOKEN = os.environ.get("SMS_INBOUND_TOKEN", "")
     # Members are told this many days ahead about points that will expire (the nightly points job).
     NOTIFY_POINTS_EXPIRING_DAYS = _int("NOTIFY_POINTS_EXPIRING_DAYS", 30)
+    # PIPL retention: members with no bill, stay, top-up or phone-card link for this many years
+    # (and no stored value) are anonymised by the nightly job; 0 (the default) is off.
+    PIPL_RETENTION_YEARS = _int("PIPL_RETENTION_YEARS", 0)
     CHANNEL_TIMEOUT_SECONDS = _int("CHANNEL_TIMEOUT_SECONDS", 10)
     # Throttle per channel (limits' notation), retries and the scheduler's beat.
     EMAIL_RATE_LIMIT = os.environ.get("EMAIL_RATE_LIMIT", "10/second")

@@ -99,6 +99,23 @@ def expire_points():
     click.echo(f"Expired {expired} points on {accounts} accounts.")
 
 
+@crm.command("anonymise-inactive")
+@click.option("--dry-run", is_flag=True, help="Only count the members who would be anonymised.")
+@click.option("--years", type=int, default=None, help="Inactive for this many years (default: PIPL_RETENTION_YEARS).")
+def anonymise_inactive(dry_run, years):
+    """PIPL retention: anonymise members with no bill, stay, top-up or phone-card link for
+    PIPL_RETENTION_YEARS years and no stored value (0: off). Points are forfeited by ledger
+    entries; running it again changes nothing more."""
+    from .members import pipl
+    result = pipl.anonymise_inactive(years, dry_run=dry_run)
+    if result.get("off"):
+        click.echo("Retention is off (PIPL_RETENTION_YEARS=0); nothing done.")
+    elif dry_run:
+        click.echo(f"Would anonymise {result['inactive']} members inactive since {result['cutoff']:%Y-%m-%d}.")
+    else:
+        click.echo(f"Anonymised {result['anonymised']} members inactive since {result['cutoff']:%Y-%m-%d}.")
+
+
 @crm.command("review-levels")
 @click.option("--year", type=int, default=None, help="Review year (default: this year in the chain's time zone).")
 def review_levels(year):

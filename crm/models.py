@@ -10,6 +10,7 @@ from .core.refcache import CacheVersion  # noqa: F401
 from .coupons.models import Coupon, CouponDefinition, DrawPrize, DrawTicket, GiftRule  # noqa: F401
 from .members.merge_models import MemberMerge  # noqa: F401
 from .members.models import Company, Member, MemberLevel, MemberTag  # noqa: F401
+from .members.pipl_models import PrivacyRequest  # noqa: F401
 from .notifications.models import Notification, NotificationTemplate  # noqa: F401
 from .points.models import PointsAccount, PointsEntry, PointsLot, PointsLotUse  # noqa: F401
 from .programme.models import Setting  # noqa: F401

@@ -223,6 +223,23 @@ def expire_points():
             db.session.remove()
 
 
+def anonymise_inactive():
+    """PIPL retention (nightly, after the points expiry): off unless PIPL_RETENTION_YEARS is set."""
+    if not leading():
+        return
+    with _app.app_context():
+        try:
+            from ..members import pipl
+            if pipl.retention_years() > 0:
+                result = pipl.anonymise_inactive(commit=_commit)
+                log.info("retention: %d inactive members anonymised", result["anonymised"])
+        except DBAPIError:  # what is left waits for the next night
+            db.session.rollback()
+            log.exception("retention stopped; the next run goes on")
+        finally:
+            db.session.remove()
+
+
 def review_levels(now: datetime | None = None):
     """The yearly level review (1 January, 03:30 in the chain's zone)."""
     if not leading():
@@ -280,6 +297,8 @@ def build_scheduler(app, scheduler_class=None, *, beat_now=False):
     scheduler.add_job(f"{__name__}:resume_imports", "interval", seconds=app.config["SCHEDULER_TICK_SECONDS"],
                       id="imports.resume", replace_existing=True)
     scheduler.add_job(f"{__name__}:expire_points", "cron", hour=3, minute=5, id="points.expire",
+                      replace_existing=True)
+    scheduler.add_job(f"{__name__}:anonymise_inactive", "cron", hour=3, minute=20, id="pipl.retention",
                       replace_existing=True)
     scheduler.add_job(f"{__name__}:review_levels", "cron", month=1, day=1, hour=LEVEL_REVIEW_AT.hour,
                       minute=LEVEL_REVIEW_AT.minute, id="levels.review", replace_existing=True,

@@ -17,14 +17,21 @@ from .schemas import (
     CompanySchema,
     CompanyUpdateSchema,
     DuplicateSchema,
+    ErasurePreviewSchema,
+    ErasureResultSchema,
+    ErasureSchema,
+    ExportArgs,
     LevelSchema,
     LevelUpdateSchema,
     MemberCreateSchema,
+    MemberExportSchema,
     MemberSchema,
     MemberSearchArgs,
     MemberUpdateSchema,
     MergeResultSchema,
     MergeSchema,
+    PrivacyRequestArgs,
+    PrivacyRequestSchema,
     ReferralReportQuery,
     ReferralReportSchema,
     ReferralsSchema,
@@ -175,6 +182,70 @@ def referral_report(args):
     if args["format"]:
         return exports.download(args["format"], "referrals", referrals.EXPORT_HEADER, referrals.export_rows(figures))
     return figures
+
+
+# PIPL requests (members/pipl.py) ---------------------------------------------------------------
+
+@blp.route("/members/<int:member_id>/export")
+@allow(MANAGERS)
+@unit_of_work()
+@blp.arguments(ExportArgs, location="query")
+@blp.response(200, MemberExportSchema)
+def member_export(args, member_id):
+    """Everything held about a member (PIPL access and copy), as a JSON file to download: profile,
+    consents with their history, cards, points and stored-value ledgers, bills with lines and
+    tenders, coupons, messages, level changes, referrals and the audit rows about them. The
+    request is logged with its `reason`."""
+    import json
+
+    from flask import Response
+
+    from ..core.timeutil import local_today
+    from ..extensions import db
+    from . import pipl
+    data = pipl.export(member_id)
+    pipl.log_request(g.actor, member_id, "export", args["reason"], format="json")
+    db.session.commit()
+    filename = f"member-{member_id}-{local_today().isoformat()}.json"
+    return Response(json.dumps(MemberExportSchema().dump(data), ensure_ascii=False, indent=1),
+                    mimetype="application/json", headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@blp.route("/members/<int:member_id>/erasure")
+class MemberErasure(MethodView):
+    @allow(MANAGERS)
+    @blp.response(200, ErasurePreviewSchema)
+    def get(self, member_id):
+        """What an erasure would settle: the points (forfeited) and the stored value (principal
+        refunded or forfeited, bonus forfeited); `anonymised_at` if it was done already."""
+        from . import pipl
+        member = service.get_member(member_id)
+        return {"member_id": member.id, "anonymised_at": member.anonymised_at, **pipl.balances(member.id)}
+
+    @allow(MANAGERS)
+    @unit_of_work()
+    @blp.arguments(ErasureSchema)
+    @blp.response(200, ErasureResultSchema)
+    def post(self, data, member_id):
+        """Erase a member by anonymisation (PIPL deletion; manager, with a reason): personal data
+        removed, consents withdrawn, live card cancelled, balances settled by ledger entries as
+        `wallet_rule` says; bills, ledgers and reports stay. `confirm` must repeat the balances
+        of GET …/erasure (409 `balances_changed` otherwise); 409 `member_anonymised` if done."""
+        from . import pipl
+        store = stores.get_by_code(data["store_code"]) if data.get("store_code") else None
+        return pipl.anonymise(g.actor, member_id, reason=data["reason"], wallet_rule=data["wallet_rule"],
+                              store=store, confirm=data["confirm"])
+
+
+@blp.route("/privacy-requests")
+@allow(MANAGERS)
+@blp.arguments(PrivacyRequestArgs, location="query")
+@blp.response(200, page_schema(PrivacyRequestSchema, "PrivacyRequestPage"))
+def privacy_requests(args):
+    """The PIPL request log, newest first: every export, correction and erasure with who, when and why."""
+    from . import pipl
+    items, total = paginate(pipl.requests_page(args["kind"], args["member_id"]), args["page"], args["per_page"])
+    return {"items": items, "total": total, "page": args["page"], "per_page": args["per_page"]}
 
 
 # Merges and duplicates (members/merge.py, members/duplicates.py) ---------------------------------

@@ -42,6 +42,10 @@ class MemberCreateSchema(_MemberInput):
 
 class MemberUpdateSchema(_MemberInput):
     level_code = fields.Str()
+    pipl_correction = fields.Bool(load_default=False, metadata={
+        "description": "This edit answers the member's correction request under PIPL: it is logged in the "
+                       "privacy request log with `correction_reason` (then required)."})
+    correction_reason = fields.Str(allow_none=True, validate=validate.Length(max=200))
 
 
 class LevelRefSchema(Schema):
@@ -77,6 +81,8 @@ class MemberSchema(Schema):
     card = fields.Nested(CardRefSchema, attribute="live_card", allow_none=True)
     referral_code = fields.Str(metadata={"description": "The member's own code for referring others (老带新)."})
     referred_by_id = fields.Int(allow_none=True, metadata={"description": "The member who referred this one."})
+    anonymised_at = fields.AwareDateTime(allow_none=True, metadata={
+        "description": "When the member was erased by anonymisation (PIPL); null otherwise."})
     created_at = fields.AwareDateTime()
 
 
@@ -187,6 +193,89 @@ class ReferralReportSchema(Schema):
     referrers = fields.List(fields.Nested(ReferrerRowSchema))
     stores = fields.List(fields.Nested(StoreRowSchema))
     totals = fields.Nested(ReferralFiguresSchema)
+
+
+# PIPL requests (members/pipl.py) ---------------------------------------------------------------
+
+class ExportArgs(Schema):
+    reason = fields.Str(required=True, validate=validate.Length(min=1, max=200), metadata={
+        "description": "Why the copy is made (e.g. the member's written request of 3 May); logged."})
+
+
+class MemberExportSchema(Schema):
+    """Everything held about the member; the shape of each row follows its table."""
+    exported_at = fields.Str()
+    member = fields.Dict()
+    consents = fields.Dict(metadata={"description": "current: each channel now; history: every grant and "
+                                                    "withdrawal (the audit rows), with its source."})
+    cards = fields.List(fields.Dict())
+    points = fields.Dict(metadata={"description": "accounts, entries and lots."})
+    wallet = fields.Dict(metadata={"description": "accounts, entries and top-ups."})
+    bills = fields.List(fields.Dict(), metadata={"description": "Checkouts with their lines and tenders."})
+    imported_checks = fields.List(fields.Dict())
+    stays = fields.List(fields.Dict())
+    coupons = fields.List(fields.Dict())
+    draw_tickets = fields.List(fields.Dict())
+    deliveries = fields.List(fields.Dict())
+    notifications = fields.List(fields.Dict())
+    level_changes = fields.List(fields.Dict())
+    referrals = fields.List(fields.Dict())
+    referred_members = fields.List(fields.Int())
+    phone_link = fields.List(fields.Dict())
+    privacy_requests = fields.List(fields.Dict())
+    audit = fields.List(fields.Dict())
+
+
+class ErasureConfirmSchema(Schema):
+    points = Int(required=True, validate=validate.Range(min=0))
+    principal = Money(required=True)
+    bonus = Money(required=True)
+
+
+class ErasureSchema(Schema):
+    reason = fields.Str(required=True, validate=validate.Length(max=200))
+    wallet_rule = fields.Str(required=True, validate=validate.OneOf(("refund", "forfeit")), metadata={
+        "description": "refund: the unspent principal is paid back and the bonus forfeited (a wallet refund); "
+                       "forfeit: the whole stored value is written off. Points are always forfeited."})
+    confirm = fields.Nested(ErasureConfirmSchema, required=True, metadata={
+        "description": "The balances the manager saw (GET …/erasure); if they changed, 409 `balances_changed`."})
+    store_code = fields.Str(allow_none=True, metadata={"description": "Store of the refund (default: yours)."})
+
+
+class ErasurePreviewSchema(Schema):
+    member_id = fields.Int()
+    anonymised_at = fields.AwareDateTime(allow_none=True)
+    points = fields.Int()
+    principal = Money()
+    bonus = Money()
+
+
+class ErasureResultSchema(Schema):
+    member_id = fields.Int()
+    anonymised_at = fields.AwareDateTime()
+    wallet_rule = fields.Str()
+    points_forfeited = fields.Int()
+    principal_refunded = Money()
+    principal_forfeited = Money()
+    bonus_forfeited = Money()
+
+
+class PrivacyRequestArgs(Schema):
+    page = Int(load_default=1, validate=validate.Range(min=1))
+    per_page = Int(load_default=20, validate=validate.Range(min=1, max=200))
+    kind = fields.Str(load_default=None, validate=validate.OneOf(("export", "correction", "erasure")))
+    member_id = Int(load_default=None)
+
+
+class PrivacyRequestSchema(Schema):
+    id = fields.Int()
+    member_id = fields.Int()
+    kind = fields.Str()
+    staff_id = fields.Int(allow_none=True)
+    username = fields.Str()
+    reason = fields.Str()
+    details = fields.Dict()
+    created_at = fields.AwareDateTime()
 
 
 # Merges (members/merge.py) and duplicate suggestions (members/duplicates.py) -----------------

@@ -12,7 +12,7 @@ from ..core.actor import Actor
 from ..core.lookup import get_or_404
 from ..core.phones import last4, mask_mobile, normalise_mobile
 from ..core.timeutil import utcnow
-from ..errors import Conflict, Forbidden
+from ..errors import Conflict, Forbidden, Invalid
 from ..extensions import db
 from ..stores import service as stores
 from . import companies, levels, referrals
@@ -110,8 +110,18 @@ def _free_referral_code() -> str:
 
 
 def update(actor: Actor, member_id: int, changes: dict) -> Member:
-    """Edit a profile; only managers change a level by hand (tiers are otherwise earned)."""
+    """Edit a profile; only managers change a level by hand (tiers are otherwise earned).
+    The audit row holds each changed field before and after (mobiles masked). With
+    `pipl_correction` (and its `correction_reason`) the edit is also a PIPL correction
+    request in the request log; an anonymised member is not edited (409 `member_anonymised`)."""
+    from . import pipl
+    changes = dict(changes)
+    correction, correction_reason = changes.pop("pipl_correction", False), changes.pop("correction_reason", None)
     member = get_member(member_id)
+    pipl.ensure_not_anonymised(member)
+    if correction and not (correction_reason or "").strip():
+        raise Invalid(_("Say what the member asked to correct."), code="reason_required", field="correction_reason")
+    before = _snapshot(member)
     if "level_code" in changes:  # not in the middle of a bill or top-up that moves the level too
         locks.lock_member(member.id)
         db.session.refresh(member)
@@ -139,9 +149,22 @@ def update(actor: Actor, member_id: int, changes: dict) -> Member:
         _set_tags(member, changes["tags"] or [])
     member.updated_at = utcnow()
     _flush_unique_mobile(member)
-    audit.record(actor, "member.update", entity=member, fields=sorted(changes))
+    after = _snapshot(member)
+    changed = {k: [before[k], after[k]] for k in before if before[k] != after[k]}
+    audit.record(actor, "member.update", entity=member, fields=sorted(changes), changes=changed)
     _record_consent(actor, member, consent_changes)
+    if correction:
+        pipl.log_request(actor, member.id, "correction", correction_reason, fields=sorted(changed))
     return member
+
+
+def _snapshot(member: Member) -> dict:
+    """The profile as an audit row shows it (a mobile masked: audit details never hold one)."""
+    return {"name": member.name, "mobile": mask_mobile(member.mobile), "birthday": member.birthday,
+            "gender": member.gender, "email": member.email, "segment": member.segment, "sales_rep": member.sales_rep,
+            "notes": member.notes, "tags": list(member.tags),
+            "company": member.company.name if member.company else None,
+            "level": member.level.code if member.level else None}
 
 
 def find_member(member_id: int) -> Member | None:
@@ -203,6 +226,7 @@ def search(q: str | None, *, mobile_prefixes: bool = False):
     from ..cards import service as cards  # cards depend on members; import late
 
     stmt = (select(Member).options(selectinload(Member.tag_rows)).order_by(Member.name, Member.id)
+            .where(Member.anonymised_at.is_(None))  # an erased member is found by no one (PIPL)
             .where(Member.merged_into_id.is_(None)))  # nor a merged duplicate, a tombstone (members/merge.py)
     q = (q or "").strip()
     if not q:

@@ -210,7 +210,8 @@ def edit(member_id):
     errors = {}
     if request.method == "POST":
         data = _untouched_consent_left_alone(
-            form_to_dict(request.form, drop_empty=False, checkboxes=("service_consent",), **_FORM_SHAPE), request.form)
+            form_to_dict(request.form, drop_empty=False, checkboxes=("service_consent", "pipl_correction"),
+                         **_FORM_SHAPE), request.form)
         for optional in ("birthday", "gender", "email", "segment", "company"):
             data[optional] = data.get(optional) or None
         _done, errors = commit_or_errors(lambda: service.update(g.actor, member.id, MemberUpdateSchema().load(data)))
@@ -257,3 +258,5 @@ def referral_report():
         return exports.download(args["format"], "referrals", referrals.EXPORT_HEADER, referrals.export_rows(result))
     return render_template("members/referrals.html", form=form, errors=errors, result=result,
                            **_choices()), (422 if errors else 200)
+
+from . import pipl_views  # noqa: E402,F401 — PIPL pages on this blueprint

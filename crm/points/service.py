@@ -248,6 +248,21 @@ def take_back(actor: Actor, entry_id: int, reason: str, **details) -> tuple[Poin
     return entry, shortfall
 
 
+def forfeit(actor: Actor, member_id: int, reason: str) -> int:
+    """Write off every point the member holds (a PIPL erasure): one `adjust` entry taking all
+    open lots, so balance == Σ entries still holds. The caller holds the member lock.
+    Returns the points forfeited (0: nothing written)."""
+    account = _account(member_id)
+    amount = account.balance
+    if not amount:
+        return 0
+    _move(account, -amount)
+    entry = _entry(account, actor, "adjust", -amount, reason=reason, forfeit=True)
+    _take_fifo(account, entry.id, amount)
+    audit.record(actor, "points.forfeit", entity=entry, member_id=member_id, points=-amount, reason=reason)
+    return amount
+
+
 def reverse_checkout(actor: Actor, member_id: int, checkout_id: int, *, store, reason: str) -> dict:
     """Undo a checkout's points with new entries.
 

@@ -226,6 +226,21 @@ def refund(actor: Actor, member_id: int, *, store, reason: str) -> dict:
     return {"refunded_principal": refunded, "forfeited_bonus": forfeited}
 
 
+def forfeit(actor: Actor, member_id: int, *, store, reason: str) -> dict:
+    """Write off the whole balance, principal and bonus, without paying anything back (a PIPL
+    erasure whose member gave up the money): `refund` entries, the kind a refund's forfeited
+    bonus already is, so the liability falls and `crm audit` balances. The caller holds the
+    member lock; an empty wallet writes nothing."""
+    principal, bonus = _accounts(member_id)
+    amounts = {"forfeited_principal": principal.balance, "forfeited_bonus": bonus.balance}
+    _post(principal, actor, "refund", -principal.balance, store_id=store.id, reason=reason)
+    _post(bonus, actor, "refund", -bonus.balance, store_id=store.id, reason=reason)
+    if any(amounts.values()):
+        audit.record(actor, "wallet.forfeit", entity_type="member", entity_id=member_id, store_id=store.id,
+                     **{k: format_fen(v) for k, v in amounts.items()}, reason=reason)
+    return amounts
+
+
 def transfer_all(actor: Actor, from_member_id: int, to_member_id: int, *, reason: str) -> dict:
     """A merge (members/merge.py; the caller holds both members' locks): the principal and the
     bonus move to the other member's accounts of the same kind as `transfer` entries."""
