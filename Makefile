@@ -6,7 +6,7 @@ FLASK   = $(VENV)/bin/flask --app wsgi
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: run serve bench-boot test test-clock browser contract install translations translations-update migrate demo lint bench-lookup bench-checkout bench-paths bench-profile bench-campaigns bench-sending bench-reports bench-imports clean
+.PHONY: run serve bench-boot test test-clock browser contract install translations translations-update migrate demo lint bench-lookup bench-checkout bench-paths bench-profile bench-campaigns bench-sending bench-reports bench-imports bench-legacy-import clean
 
 # Installs are fully pinned: requirements.txt and requirements-dev.txt are the inputs people edit (ranges
 # allowed); requirements.lock / requirements-dev.lock are generated from them (every package, exact version,
@@ -128,6 +128,9 @@ bench-reports: install
 
 bench-imports: install
 	$(PY) bench/imports.py
+
+bench-legacy-import: install
+	$(PY) bench/legacy_import.py
 
 bench-boot: install
 	$(PY) bench/boot.py

@@ -60,6 +60,24 @@ def mistyped_card_no(text: str) -> bool:
     return looks_like_card_no(compact) and not luhn_valid(compact)
 
 
+# A legacy system's card number (member import): digits only, as printed, without our
+# check digit; at least 6 digits so a mobile's last 4 typed at the desk never names a card.
+LEGACY_MIN, LEGACY_MAX = 6, 20
+_LEGACY = re.compile(rf"^[0-9]{{{LEGACY_MIN},{LEGACY_MAX}}}$")
+
+
+def legacy_card_no(text: str) -> str | None:
+    """The form a legacy card number is stored and looked up in (spaces and dashes dropped),
+    or None if the text cannot be one. Whether such a card exists is the database's to say."""
+    compact = (text or "").strip().replace(" ", "").replace("-", "")
+    return compact if compact.isascii() and _LEGACY.match(compact) else None
+
+
+def is_our_card_no(card_no: str) -> bool:
+    """A number we could have issued: our prefix and length with a right Luhn check digit."""
+    return looks_like_card_no(card_no) and luhn_valid(card_no)
+
+
 def _keys() -> list[bytes]:
     """The signing key first, then the old keys that still verify (CARD_SIGNING_KEYS_OLD)."""
     cfg = current_app.config

@@ -38,11 +38,27 @@ def check_digit_message() -> str:
 
 
 def card_no_from_code(code: str) -> str | None:
-    """The card number a printed card's code, a typed number or a phone code stands for."""
+    """The card number a printed card's code, a typed number, a phone code or a legacy
+    card's exact number stands for."""
     card_id = codes.dynamic_card_id(code)
     if card_id is not None:
         return db.session.scalar(select(Card.card_no).where(Card.id == card_id))
-    return codes.card_no_from_code(code)
+    return codes.card_no_from_code(code) or legacy_card_no(code)
+
+
+def legacy_card_no(code: str) -> str | None:
+    """The number of the imported legacy card typed or scanned as `code`, exactly as stored;
+    None if there is none. Only cards marked legacy answer: a number of our shape with a wrong
+    check digit is still a typo unless a legacy system printed exactly that number."""
+    number = codes.legacy_card_no(code)
+    if number is None:
+        return None
+    return db.session.scalar(_legacy_statement(), {"value": number})
+
+
+@cache
+def _legacy_statement():  # built once: a scan of a code that is not ours runs it
+    return select(Card.card_no).where(Card.card_no == bindparam("value"), Card.legacy.is_(True))
 qr_payload = codes.qr_payload
 
 
@@ -183,7 +199,7 @@ def scan(code: str, *, field: str = "code", with_member: bool = False) -> Card:
     elif card_id is not None:
         card = db.session.scalar(_card_statement("id", True), {"value": card_id})
     else:
-        card_no = codes.card_no_from_code(code)
+        card_no = codes.card_no_from_code(code) or legacy_card_no(code)
         card = db.session.scalar(_card_statement("card_no", with_member), {"value": card_no}) if card_no else None
     return _usable(card, field, code)
 

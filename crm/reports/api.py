@@ -1,6 +1,7 @@
 """JSON API: imports of checks and stays, and every report (as a CSV or Excel file with format=)."""
 from flask import current_app, g, request, url_for
 from flask.views import MethodView
+from flask_babel import gettext as _
 
 from ..auth.access import allow
 from ..auth.roles import MANAGERS, MARKETING
@@ -18,6 +19,7 @@ from .schemas import (
     ImportJobSchema,
     ImportQuery,
     KpiSchema,
+    MemberImportQuery,
     PeriodQuery,
     PlansSchema,
     RankingQuery,
@@ -79,9 +81,15 @@ def rooms(args):
 
 
 def _import(kind, args):
-    """Store the file as a job (header checked now: 422) and answer 202; the job runs after the commit."""
+    """Store the file as a job (header checked now: 422) and answer 202; the job runs after the commit.
+    The file is the body (text/csv), or the part `file` of a multipart/form-data body."""
     request.max_content_length = current_app.config["IMPORT_MAX_BYTES"]  # larger than other bodies
-    job = import_jobs.create(g.actor, kind, request.get_data(), skip_bad_rows=args["skip_bad_rows"])
+    upload = request.files.get("file") if request.mimetype == "multipart/form-data" else None
+    if request.mimetype == "multipart/form-data" and upload is None:
+        raise Invalid(_("Choose a CSV file."), code="missing_file", field="file")
+    raw, filename = (upload.read(), upload.filename or "") if upload is not None else (request.get_data(), "")
+    job = import_jobs.create(g.actor, kind, raw, filename=filename, skip_bad_rows=args["skip_bad_rows"],
+                             dry_run=args.get("dry_run", False))
     db.session.commit()  # before the runner starts: it may be another thread
     import_jobs.start(job.id)
     url = url_for("reports_api.import_status", job_id=job.id)
@@ -116,6 +124,29 @@ def import_stays(args):
     segment, member_mobile?, company?, sales_rep?, complimentary?, day_use?; any order), imported in
     the background like checks, up to IMPORT_MAX_BYTES."""
     return _import("stays", args)
+
+
+_FILE_BODY = {"required": True, "content": {
+    "text/csv": {"schema": {"type": "string"}},
+    "multipart/form-data": {"schema": {"type": "object", "required": ["file"],
+                                       "properties": {"file": {"type": "string", "format": "binary"}}}}}}
+
+
+@blp.route("/imports/members", methods=["POST"])
+@allow(MANAGERS)
+@blp.arguments(MemberImportQuery, location="query")
+@blp.response(202, ImportJobSchema, description="queued; follow `status_url` (also in Location)")
+@blp.doc(requestBody=_FILE_BODY)
+def import_members(args):
+    """Members from a legacy system: a CSV in UTF-8 or GBK/GB18030, as the body or as the part
+    `file` of a form (mobile, name, card_no, store_code, level?, birthday?, gender?, email?,
+    sms_consent?, email_consent?, opening_points?, points_expire_on?, opening_principal?,
+    opening_bonus?; any order), imported in the background with their cards and opening
+    balances (ledger entries of kind `opening`). A bad encoding or header is 422 at once; bad
+    rows fail the job with nothing saved unless `skip_bad_rows`; `dry_run` only checks. A row
+    whose mobile and card belong to one member already was imported before and is skipped, so
+    the same file sent again changes nothing."""
+    return _import("members", args)
 
 
 @blp.route("/imports/<int:job_id>")

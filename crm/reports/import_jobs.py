@@ -15,6 +15,9 @@ runner that lost its lease rolls its chunk back. The job runs in two passes (imp
 checking every row (writes nothing; restarted from the top after a takeover), then writing
 the good rows a chunk per transaction (resumed after the last committed chunk). A file
 with bad rows ends `failed` with nothing imported, unless the caller asked to skip them.
+A dry run stops after the first pass: `done` with every bad row listed, nothing written.
+Checks and stays are read and written by imports.py, members by members/legacy_import.py
+(the same functions: rows, count_rows, check_chunk, write_chunk, and a Lookups per file).
 """
 import logging
 import secrets
@@ -34,6 +37,7 @@ from ..core.lookup import get_or_404
 from ..core.timeutil import utcnow
 from ..errors import Invalid
 from ..extensions import db
+from ..members import legacy_import
 from . import imports
 from .models import ImportJob
 
@@ -43,20 +47,33 @@ MAX_ATTEMPTS = 5  # a job whose runners stopped this often (a fault, not a resta
 WRITE_TRIES = 3  # a chunk that lost a race (the same number imported by another job) is tried again
 
 
+KINDS = (*imports.KINDS, "members")
+
+
+def _reader(kind):
+    """The module that reads, checks and writes rows of this kind."""
+    return legacy_import if kind == "members" else imports
+
+
+def _lookups(job_id: int, kind: str):
+    return legacy_import.Lookups(job_id, _actor(job_id)) if kind == "members" else imports.Lookups()
+
+
 class LostLease(Exception):
     """Another runner took the job over after this one's lease lapsed."""
 
 
-def create(actor: Actor, kind: str, raw: bytes | str, *, filename: str = "", skip_bad_rows: bool = False) -> ImportJob:
+def create(actor: Actor, kind: str, raw: bytes | str, *, filename: str = "", skip_bad_rows: bool = False,
+           dry_run: bool = False) -> ImportJob:
     """A queued job holding the file (as UTF-8, with the encoding it was sent in: UTF-8 or
     GB18030/GBK); an encoding neither reads, or a bad header, is refused here (422)."""
-    if kind not in imports.KINDS:
-        raise Invalid(_("Choose checks or stays."), field="kind")
+    if kind not in KINDS:
+        raise Invalid(_("Choose checks, stays or members."), field="kind")
     text, encoding = imports.decode(raw if isinstance(raw, str) else bytes(raw))
     raw = text.encode("utf-8")  # kept as UTF-8 whatever it came in: the passes read it as such
-    total = imports.count_rows(raw, kind)
+    total = _reader(kind).count_rows(raw, kind)
     job = ImportJob(kind=kind, filename=(filename or "")[:255], content=raw, encoding=encoding,
-                    skip_bad_rows=skip_bad_rows,
+                    skip_bad_rows=skip_bad_rows, dry_run=dry_run,
                     locale=str(get_locale() or "en"), total=total, errors=[], bad_lines=[],
                     created_by=actor.staff_id, address=(actor.address or "")[:64])
     db.session.add(job)
@@ -75,7 +92,7 @@ def recent(limit: int = 20) -> list[ImportJob]:
 def status(job: ImportJob) -> dict:
     """What the status endpoint and the imports page show of a job."""
     return {"id": job.id, "kind": job.kind, "filename": job.filename, "encoding": job.encoding,
-            "skip_bad_rows": job.skip_bad_rows,
+            "skip_bad_rows": job.skip_bad_rows, "dry_run": job.dry_run,
             "status": job.status, "phase": job.phase, "total": job.total, "checked": job.checked, "done": job.done,
             "imported": job.imported, "updated": job.updated, "skipped": job.skipped,
             "error_count": job.error_count, "errors": job.errors or [], "failure": job.failure,
@@ -83,7 +100,9 @@ def status(job: ImportJob) -> dict:
 
 
 def progress(job: ImportJob) -> tuple[int, int]:
-    """(value, max) of a progress bar over both passes."""
+    """(value, max) of a progress bar over both passes (a dry run has only the first)."""
+    if job.dry_run:
+        return job.checked, max(job.total, 1)
     return job.checked + job.done, max(2 * job.total, 1)
 
 
@@ -173,11 +192,12 @@ def run_job(job_id: int, runner: str | None = None) -> bool:
 
 def _check(job: ImportJob, runner: str) -> bool:
     """The first pass. True if the rows may be written; False if the job failed on bad rows."""
-    job_id, kind, raw, skip = job.id, job.kind, job.content, job.skip_bad_rows
+    job_id, kind, raw, skip, dry_run = job.id, job.kind, job.content, job.skip_bad_rows, job.dry_run
     size = current_app.config["IMPORT_CHUNK_ROWS"]
-    look, seen, errors, bad_lines, checked, error_count = imports.Lookups(), set(), [], [], 0, 0
-    for chunk in imports.chunks(imports.rows(raw, kind), size):
-        found = imports.check_chunk(kind, chunk, look, seen)
+    reader = _reader(kind)
+    look, seen, errors, bad_lines, checked, error_count = _lookups(job_id, kind), {}, [], [], 0, 0
+    for chunk in imports.chunks(reader.rows(raw, kind), size):
+        found = reader.check_chunk(kind, chunk, look, seen)
         checked += len(chunk)
         error_count += len(found)
         errors += found[:MAX_ERRORS - len(errors)]
@@ -185,6 +205,13 @@ def _check(job: ImportJob, runner: str) -> bool:
             bad_lines += [e["line"] for e in found]
         _save(job_id, runner, checked=checked, error_count=error_count)
         db.session.commit()
+    if dry_run:  # what a real run would do: new rows (members: those not imported before) and the rest
+        new = getattr(look, "new", checked - error_count)
+        _save(job_id, runner, status="done", total=checked, errors=errors, imported=new, skipped=checked - new)
+        audit.record(_actor(job_id), f"import.{kind}", entity_type="import_jobs", entity_id=job_id, dry_run=True,
+                     checked=checked, error_count=error_count)
+        db.session.commit()
+        return False
     if error_count and not skip:
         _save(job_id, runner, status="failed", failure="bad_rows", total=checked, errors=errors, skipped=checked)
         db.session.commit()
@@ -200,8 +227,9 @@ def _write(job: ImportJob, runner: str):
     counts = {"imported": job.imported, "updated": job.updated, "skipped": job.skipped}
     errors, error_count, bad = list(job.errors or []), job.error_count, set(job.bad_lines or ())
     size = current_app.config["IMPORT_CHUNK_ROWS"]
-    look = imports.Lookups()
-    remaining = imports.rows(raw, kind)
+    reader = _reader(kind)
+    look = _lookups(job_id, kind)
+    remaining = reader.rows(raw, kind)
     for _row in range(done):  # committed by an earlier runner
         next(remaining)
     for chunk in imports.chunks(remaining, size):
@@ -210,7 +238,7 @@ def _write(job: ImportJob, runner: str):
         done += len(chunk)
         counts["imported"] += imported
         counts["updated"] += updated
-        counts["skipped"] += len(chunk) - len(good) + len(late)
+        counts["skipped"] += len(chunk) - imported - updated  # bad rows, and members imported before
         extra = {}
         if late:  # a row that stopped being valid after the first pass
             error_count += len(late)
@@ -231,7 +259,7 @@ def _write_chunk(job_id, runner, kind, good, look):
     back and written again (the numbers the other committed are then updated, not inserted)."""
     for attempt in range(1, WRITE_TRIES + 1):
         try:
-            return imports.write_chunk(kind, good, look)
+            return _reader(kind).write_chunk(kind, good, look)
         except (IntegrityError, DBAPIError) as exc:
             db.session.rollback()
             if attempt == WRITE_TRIES or not (isinstance(exc, IntegrityError) or locks.is_retryable(exc)):

@@ -109,6 +109,11 @@ def rows(raw, kind):
     """(line number, {column: value}) for each data row of a file of this kind. The encoding
     and the header are checked at once (422), not when the first row is read."""
     _model, _number, required, optional, _parse = KINDS[kind]
+    return rows_of(raw, required, optional)
+
+
+def rows_of(raw, required, optional):
+    """`rows` of a file with these columns (member imports have their own: members/legacy_import.py)."""
     lines, reader = _reader(raw)
     return _data_rows(lines, reader, _header(next(lines, None), required, optional))
 
@@ -126,6 +131,11 @@ def _data_rows(lines, reader, header):
 def count_rows(raw, kind) -> int:
     """Check the encoding and the header (422) and count the data rows, as `rows` yields them."""
     _model, _number, required, optional, _parse = KINDS[kind]
+    return count_of(raw, required, optional)
+
+
+def count_of(raw, required, optional) -> int:
+    """`count_rows` of a file with these columns."""
     lines, _reader_state = _reader(raw)
     width = len(_header(next(lines, None), required, optional))
     return sum(1 for row in lines if any(cell.strip() for cell in row[:width]))
@@ -329,7 +339,7 @@ def _error(line: int, exc: RowError) -> dict:
     return {"line": line, "message": str(exc), "problems": exc.problems}
 
 
-def check_chunk(kind: str, chunk, look: Lookups, seen: set) -> list[dict]:
+def check_chunk(kind: str, chunk, look: Lookups, seen: dict) -> list[dict]:
     """The first pass over some rows: [{line, message}] of the bad ones, writing nothing.
     `seen` collects the (store, number) of the good rows, so a number that comes again
     later in the file is reported there."""
@@ -346,7 +356,7 @@ def check_chunk(kind: str, chunk, look: Lookups, seen: set) -> list[dict]:
             errors.append(_error(line, RowError(_("%(column)s %(no)s appears twice in the file.", column=number,
                                                   no=no))))
             continue
-        seen.add((store_id, no))
+        seen[(store_id, no)] = line
     return errors
 
 
@@ -416,7 +426,7 @@ def _existing_ids(model, number, keys) -> dict:
 def run(actor: Actor, kind: str, raw, *, skip_bad_rows: bool = False, chunk_rows: int = 2000) -> dict:
     """Import a CSV of checks or stays in the caller's transaction (the demo loads its stays this
     way; uploads go through import_jobs): {imported, updated, skipped, errors: [{line, message}]}."""
-    look, seen, errors = Lookups(), set(), []
+    look, seen, errors = Lookups(), {}, []
     for chunk in chunks(rows(raw, kind), chunk_rows):
         errors += check_chunk(kind, chunk, look, seen)
     result = {"imported": 0, "updated": 0, "skipped": len(errors), "errors": errors, "encoding": decode(raw)[1]}

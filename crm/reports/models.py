@@ -3,6 +3,7 @@ are facts too; see kpis.py). Re-importing a check_no / stay_no of a store update
 from datetime import date, datetime
 
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, LargeBinary, String, UniqueConstraint
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..core.segments import SEGMENT_KEYS
@@ -125,7 +126,7 @@ IMPORT_STATUSES = ("queued", "running", "done", "failed")
 
 
 class ImportJob(db.Model):
-    """A CSV file of checks or stays being imported in the background (import_jobs.py).
+    """A CSV file of checks, stays or members being imported in the background (import_jobs.py).
 
     The file itself is kept here, so whichever process claims the job (a thread in the web
     worker that took the upload, or the scheduler after that worker died) can read it; it
@@ -143,6 +144,7 @@ class ImportJob(db.Model):
     content: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)  # None once finished
     encoding: Mapped[str] = mapped_column(String(16), default="utf-8")  # what the upload was read as
     skip_bad_rows: Mapped[bool] = mapped_column(default=False)
+    dry_run: Mapped[bool] = mapped_column(default=False, server_default=sa_false())  # check only, save nothing
     locale: Mapped[str] = mapped_column(String(16), default="en")  # row messages in the uploader's language
     status: Mapped[str] = mapped_column(String(8), default="queued")
     phase: Mapped[str] = mapped_column(String(8), default="checking")  # checking, then writing

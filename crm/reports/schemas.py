@@ -22,6 +22,10 @@ class ImportQuery(Schema):
                                                                             "that has bad ones"})
 
 
+class MemberImportQuery(ImportQuery):
+    dry_run = Bool(load_default=False, metadata={"description": "check every row and report; save nothing"})
+
+
 class ImportError_(Schema):
     line = fields.Int()
     message = fields.Str(metadata={"description": "every problem of the line, in one text"})
@@ -31,11 +35,13 @@ class ImportError_(Schema):
 class ImportJobSchema(Schema):
     """An import job: queued → running (checking every row, then writing) → done or failed."""
     id = fields.Int()
-    kind = fields.Str(metadata={"enum": ["checks", "stays"]})
+    kind = fields.Str(metadata={"enum": ["checks", "stays", "members"]})
     filename = fields.Str()
     encoding = fields.Str(metadata={"enum": ["utf-8", "gb18030"],
                                     "description": "what the file was read as: UTF-8, or GB18030 (includes GBK)"})
     skip_bad_rows = fields.Bool()
+    dry_run = fields.Bool(metadata={"description": "only checked: `imported` and `skipped` say what a real run "
+                                                   "would do, nothing was saved"})
     status = fields.Str(metadata={"enum": ["queued", "running", "done", "failed"]})
     phase = fields.Str(metadata={"enum": ["checking", "writing"],
                                  "description": "the first pass checks every row and writes nothing"})

@@ -21,7 +21,7 @@ from ..core.segments import SEGMENTS
 from ..core.timeutil import local_today
 from ..errors import DomainError, Invalid
 from ..stores import service as stores
-from . import competitors, exports, import_jobs, imports, monthly, rankings, rfm, segments
+from . import competitors, exports, import_jobs, monthly, rankings, rfm, segments
 from .figures import money, period
 from .kpis import BILL_COLUMNS, bill_rows, member_kpis
 from .liability import liability_figures
@@ -388,14 +388,15 @@ def import_page():
     errors = {}
     if request.method == "POST":
         kind, upload = request.form.get("kind"), request.files.get("file")
-        if kind not in imports.KINDS:
-            errors["kind"] = _("Choose checks or stays.")
+        if kind not in import_jobs.KINDS:
+            errors["kind"] = _("Choose checks, stays or members.")
         elif upload is None or not upload.filename:
             errors["file"] = _("Choose a CSV file.")
         else:
             raw = upload.read()
             job_id, errors = commit_or_errors(lambda: import_jobs.create(
-                g.actor, kind, raw, filename=upload.filename, skip_bad_rows="skip_bad_rows" in request.form).id)
+                g.actor, kind, raw, filename=upload.filename, skip_bad_rows="skip_bad_rows" in request.form,
+                dry_run="dry_run" in request.form).id)
             if not errors:
                 import_jobs.start(job_id)
                 return redirect(url_for("reports.import_job", job_id=job_id), 303)
@@ -409,7 +410,7 @@ def _job_rows(jobs):
 
 
 def _job_context():
-    return {"statuses": IMPORT_STATUSES, "summary": import_summary}
+    return {"statuses": IMPORT_STATUSES, "summary": import_summary, "kinds": IMPORT_KINDS}
 
 
 @bp.get("/imports/<int:job_id>")
@@ -430,11 +431,18 @@ def import_progress(job_id):
                     "value": value, "max": maximum, "summary": import_summary(import_jobs.status(job))})
 
 
+IMPORT_KINDS = {"checks": _l("Restaurant checks"), "stays": _l("Hotel stays"), "members": _l("Members (legacy system)")}
 IMPORT_STATUSES = {"queued": _l("Waiting"), "running": _l("Running"), "done": _l("Done"), "failed": _l("Failed")}
 
 
 def import_summary(job: dict) -> str:
     """One line saying where a job is, in the page's language."""
+    if job.get("dry_run") and job["status"] == "done":
+        return ngettext("Dry run, nothing saved: %(checked)s rows checked, %(num)d with a problem; %(new)s would be "
+                        "new, %(skipped)s skipped.",
+                        "Dry run, nothing saved: %(checked)s rows checked, %(num)d with problems; %(new)s would be "
+                        "new, %(skipped)s skipped.", job["error_count"], checked=f"{job['checked']:,}",
+                        new=f"{job['imported']:,}", skipped=f"{job['skipped']:,}")
     if job["status"] == "running" and job["phase"] == "checking":
         return _("Checking rows: %(checked)s of %(total)s.", checked=f"{job['checked']:,}", total=f"{job['total']:,}")
     if job["status"] in ("running", "done"):
