@@ -207,6 +207,7 @@ POLICY = {
     ("PUT", "/api/v1/reports/room-counts"): MGR,
     ("POST", "/api/v1/imports/checks"): MGR,
     ("POST", "/api/v1/imports/stays"): MGR,
+    ("POST", "/api/v1/imports/members"): MGR,
     ("GET", "/api/v1/imports/<int:job_id>"): MGR,
     ("GET", "/api/v1/reports/segments"): MGR,
     ("PUT", "/api/v1/reports/plans"): MGR,
@@ -256,6 +257,16 @@ POLICY = {
     ("GET", "/bulk/<int:job_id>"): MKT,
     ("GET", "/bulk/<int:job_id>/progress"): MKT,
     ("POST", "/bulk/<int:job_id>/reverse"): MGR,
+    # PIPL requests (issue 16.3): managers only
+    ("GET", "/api/v1/members/<int:member_id>/export"): MGR,
+    ("GET", "/api/v1/members/<int:member_id>/erasure"): MGR,
+    ("POST", "/api/v1/members/<int:member_id>/erasure"): MGR,
+    ("GET", "/api/v1/privacy-requests"): MGR,
+    ("GET", "/members/<int:member_id>/export"): MGR,
+    ("POST", "/members/<int:member_id>/export"): MGR,
+    ("GET", "/members/<int:member_id>/erase"): MGR,
+    ("POST", "/members/<int:member_id>/erase"): MGR,
+    ("GET", "/privacy-requests"): MGR,
 }
 
 

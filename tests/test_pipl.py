@@ -4,7 +4,6 @@ import json
 from datetime import timedelta
 
 import pytest
-from click.testing import CliRunner
 
 from tests.conftest import audit_problems
 from tests.test_ui import text, ui_login
