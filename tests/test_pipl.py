@@ -155,8 +155,12 @@ def test_erasure_anonymises_keeps_reports_and_settles_balances(app, login_api, r
     assert r.status_code == 409 and r.json["error"]["code"] == "member_anonymised"
     log = manager.get(f"/api/v1/privacy-requests?member_id={member_id}&kind=erasure").json
     assert log["total"] == 1 and log["items"][0]["reason"] == "会员书面要求删除"
-    page = text(ui_login(app, staff["manager"], lang="en").get(f"/members/{member_id}"))
-    assert "Anonymised on" in page and "李秀英" not in page
+    manager_ui = ui_login(app, staff["manager"], lang="en")
+    page = text(manager_ui.get(f"/members/{member_id}"))
+    assert "Anonymised on" in page and "李秀英" not in page and f"/members/{member_id}/edit" not in page
+    r = manager_ui.get(f"/members/{member_id}/edit")
+    assert r.status_code == 302 and "can no longer be changed" in text(manager_ui.get(r.location))
+    assert manager_ui.get(f"/members/{member_id}/erase").status_code == 200  # says when, offers nothing
 
 
 def test_erasure_can_forfeit_the_stored_value(app, login_api, member_factory, cashier):

@@ -207,6 +207,9 @@ def adjust_points(member_id):
 @allow(MEMBER_DESK)
 def edit(member_id):
     member = service.get_member(member_id)
+    if member.anonymised_at is not None:  # nothing left to edit (PIPL erasure); the API says 409 member_anonymised
+        flash(_("This member was anonymised; their record can no longer be changed."), "error")
+        return redirect(url_for("members.detail", member_id=member.id))
     errors = {}
     if request.method == "POST":
         data = _untouched_consent_left_alone(
