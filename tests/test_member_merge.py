@@ -6,6 +6,7 @@ from crm.extensions import db
 from tests.conftest import audit_problems
 from tests.test_coupons import coupon_types, give_coupon  # noqa: F401 (fixtures)
 from tests.test_races import api_call, race
+from tests.test_ui import ui_login
 
 
 def _top_up(cashier, member_id, amount):
@@ -183,3 +184,23 @@ def test_a_merge_racing_a_bill_or_top_up_on_the_duplicate_never_loses_value(
         else:
             assert (points, principal) == (30, "500.00")
         assert audit_problems(app) == []
+
+
+def test_the_merge_page_side_by_side_and_the_tombstone_page(app, staff, member_factory):
+    a = member_factory(name="张伟", email="zhang@example.com")
+    b = member_factory(name="张伟", email="ZHANG@example.com")
+    ui = ui_login(app, staff["manager"])
+    page = ui.get(f"/members/{a['id']}").get_data(as_text=True)
+    assert 'id="duplicates"' in page and f"/members/{a['id']}/merge?from={b['id']}" in page
+    side = ui.get(f"/members/{a['id']}/merge?from={b['id']}").get_data(as_text=True)
+    assert 'name="field_email"' in side and "ZHANG@example.com" in side
+    path = f"/members/{a['id']}/merge"
+    token = ui.form_tokens[path]
+    r = ui.post(path, {"from": b["id"], "reason": "", "field_email": "from", "form_token": token})
+    assert r.status_code == 422 and 'id="e-reason"' in r.get_data(as_text=True)  # the error next to the field
+    r = ui.post(path, {"from": b["id"], "reason": "one guest", "field_email": "from"})
+    assert r.status_code == 302, r.get_data(as_text=True)[:500]
+    tomb = ui.get(f"/members/{b['id']}").get_data(as_text=True)
+    assert 'id="merged-into"' in tomb and f'href="/members/{a["id"]}"' in tomb
+    survivor = ui.get(f"/members/{a['id']}").get_data(as_text=True)
+    assert "ZHANG@example.com" in survivor and 'id="duplicates"' not in survivor

@@ -92,7 +92,7 @@ def _midnight(iso: str) -> datetime:
 def conditions(filters: dict) -> list:
     """SQL conditions on members for already-cleaned filters."""
     M = members.Member
-    where = []
+    where = [M.merged_into_id.is_(None)]  # a merged duplicate is a tombstone (members/merge.py)
     if filters.get("levels"):
         where.append(M.level_id.in_(select(levels.MemberLevel.id).where(levels.MemberLevel.code.in_(filters["levels"]))))
     if filters.get("segments"):

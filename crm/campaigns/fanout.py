@@ -102,7 +102,7 @@ def record_batch(run: CampaignRun, last_member_id: int, queued: int, skipped: in
 def _audience_where(campaign: Campaign, occurrence: Occurrence) -> list:
     """The occurrence's audience as conditions on members (joined to their store)."""
     M, S = members.Member, stores.Store
-    where = []
+    where = [M.merged_into_id.is_(None)]  # a merged duplicate is a tombstone (members/merge.py)
     if campaign.audience is not None:
         where += audiences.conditions(campaign.audience.filters)
     if occurrence.birthday is not None:

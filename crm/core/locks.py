@@ -10,11 +10,23 @@ locks in this order, in every code path:
 5. the member's points account (and its lots);
 6. shared stock rows: a gift rule or draw prize, then its coupon type.
 
+A merge of a duplicate into a survivor (members/merge.py) is the one operation that takes two
+member locks at step 1: both members, lowest id first, before anything is read for a decision.
+Two merges of overlapping pairs therefore take their common member in the same order and queue;
+an operation of one member (a bill, a top-up) holds one member lock only, so it never holds one
+while waiting for the other. Once merged, the duplicate is a tombstone: nothing is written for it
+again (a bill naming it, a top-up are refused `member_merged`; its card resolves to the survivor
+and that bill locks the tombstone, then the survivor — a tombstone is locked only on its way to
+its survivor, never after it). Its bills belong to the survivor, so their voids lock the survivor
+(and reverse onto the survivor's accounts the entries written on the tombstone's); a void that
+waited while the merge moved its bill re-reads the bill and takes the survivor's lock too. The
+merge's points transfer locks the two points accounts highest id first, as the expiry does.
+
 Because step 1 is one lock per member, two operations of one member (a close and a void,
 a top-up and a refund, two PIN tries) queue behind each other instead of locking the
 same rows in opposite orders and deadlocking. The nightly points expiry skips step 1: it
-locks points accounts only, a batch at a time in descending id order. Nothing else locks
-two members' accounts but a referral reward (members/referrals.py): it holds the referee's
+locks points accounts only, a batch at a time in descending id order. Nothing else (but a
+merge, above) locks two members' accounts but a referral reward (members/referrals.py): it holds the referee's
 rows, then takes the referrer's yearly counter row and points account without the referrer's
 member lock. Referrers are older members (smaller ids), so every such wait runs from a larger
 id to a smaller one, as the expiry's do: no cycle can form. Inserting a member's new rows (a

@@ -30,6 +30,8 @@ from .models import LEVEL_CHANGE_LABELS
 from .schemas import MemberCreateSchema, MemberUpdateSchema, ReferralReportQuery
 
 bp = Blueprint("members", __name__)
+from . import merge_views  # noqa: E402,F401 — merging duplicates (members/merge_views.py), on this blueprint
+
 _LAST_FEE_METHOD = "card_fee_payment_method"
 
 _FORM_SHAPE = dict(lists=("tags",), nested_checkboxes={"marketing_consent": {"sms": "consent_sms",
