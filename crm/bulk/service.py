@@ -49,6 +49,7 @@ CHUNK = 200  # members per transaction
 MAX_ATTEMPTS = 5  # a job whose runners stopped this often (a fault, not a restart) is failed
 TRIES = 3  # a chunk that lost a deadlock is run again
 MAX_POINTS = 1_000_000
+MAX_EXPIRY_YEARS = 10
 TAG_LENGTH = 32
 LEVEL_ROLES = frozenset({MANAGER, ADMIN})
 
@@ -78,6 +79,9 @@ def clean_params(actor: Actor, action: str, data: dict) -> dict:
             if expires < local_today():
                 raise Invalid(_("The points would expire before they are given."), code="invalid_expiry",
                               field="expires_on")
+            if expires > local_today() + timedelta(days=366 * MAX_EXPIRY_YEARS):
+                raise Invalid(_("Choose a day at most %(years)d years ahead.", years=MAX_EXPIRY_YEARS),
+                              code="invalid_expiry", field="expires_on")
             out["expires_on"] = expires.isoformat()
         return out
     if action == "coupon":
