@@ -267,6 +267,11 @@ POLICY = {
     ("GET", "/members/<int:member_id>/erase"): MGR,
     ("POST", "/members/<int:member_id>/erase"): MGR,
     ("GET", "/privacy-requests"): MGR,
+    # Merging duplicates (issue 16.2): managers; suggestions to anyone who looks members up
+    ("POST", "/api/v1/members/<int:member_id>/merge"): MGR,
+    ("GET", "/api/v1/members/<int:member_id>/duplicates"): LOOKUP,
+    ("GET", "/members/<int:member_id>/merge"): MGR,
+    ("POST", "/members/<int:member_id>/merge"): MGR,
 }
 
 

@@ -83,6 +83,8 @@ def test_merge_moves_everything_and_a_void_of_a_moved_bill_lands_on_the_survivor
     cash50 = manager.get(f"/api/v1/coupons/{pair['coupons']['CASH50']}").json
     assert (cash50["status"], cash50["member_id"]) == ("issued", a)
     assert audit_problems(app) == []
+    ran = app.test_cli_runner().invoke(args=["crm", "audit"])  # the whole `crm audit`, referrals included
+    assert ran.exit_code == 0 and "All ledgers balance." in ran.output, ran.output
     with app.app_context():
         from crm.core.audit import AuditEntry
         row = db.session.scalar(db.select(AuditEntry).where(AuditEntry.action == "member.merge"))
