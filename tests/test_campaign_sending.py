@@ -327,7 +327,7 @@ def test_the_job_store_keeps_one_copy_of_each_job_across_restarts(app):
             scheduler.start(paused=True)
             scheduler.shutdown(wait=False)
         ids = sorted(db.session.execute(text("SELECT id FROM scheduler_jobs")).scalars())
-        assert ids == ["campaigns.tick", "imports.resume", "levels.review", "points.expire"]
+        assert ids == ["campaigns.tick", "imports.resume", "levels.review", "pipl.retention", "points.expire"]
         db.session.execute(text("DELETE FROM scheduler_jobs"))
         db.session.commit()
 

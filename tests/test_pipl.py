@@ -23,6 +23,13 @@ def _reports(manager, day):
         "monthly": manager.get(f"/api/v1/reports/monthly?year={day[:4]}").json}
 
 
+def _audience_size(app) -> int:
+    """Members an audience of everyone selects (campaign fan-out uses the same conditions)."""
+    from crm.campaigns import audiences
+    with app.app_context():
+        return audiences.count({})
+
+
 @pytest.fixture
 def rich_member(app, staff, login_api, member_factory, issue_card, catalogue, checkout, cashier):
     """A member with a card, consent given then withdrawn, two bills (points earned), a top-up
@@ -106,6 +113,7 @@ def test_erasure_anonymises_keeps_reports_and_settles_balances(app, login_api, r
     manager, desk, m = login_api("manager"), login_api("front_desk"), rich_member["member"]
     member_id = m["id"]
     before = _reports(manager, store_today)
+    audience_before = _audience_size(app)
     preview = manager.get(f"/api/v1/members/{member_id}/erasure").json
     assert preview["anonymised_at"] is None and preview["points"] > 0
     assert (preview["principal"], preview["bonus"]) == ("5000.00", "600.00")
@@ -147,6 +155,7 @@ def test_erasure_anonymises_keeps_reports_and_settles_balances(app, login_api, r
     assert now["segments"] == before["segments"] and now["rankings"] == before["rankings"]
     assert now["monthly"] == before["monthly"]
     assert audit_problems(app) == []
+    assert _audience_size(app) == audience_before - 1  # out of every audience, campaign and greeting
 
     # Done once: again is a clean 409 and nothing more is written; edits are refused.
     r = manager.post(f"/api/v1/members/{member_id}/erasure", json=body)

@@ -93,6 +93,7 @@ def conditions(filters: dict) -> list:
     """SQL conditions on members for already-cleaned filters."""
     M = members.Member
     where = [M.merged_into_id.is_(None)]  # a merged duplicate is a tombstone (members/merge.py)
+    where.append(M.anonymised_at.is_(None))  # nor an erased member, even in a filter on spend (members/pipl.py)
     if filters.get("levels"):
         where.append(M.level_id.in_(select(levels.MemberLevel.id).where(levels.MemberLevel.code.in_(filters["levels"]))))
     if filters.get("segments"):

@@ -103,6 +103,7 @@ def _audience_where(campaign: Campaign, occurrence: Occurrence) -> list:
     """The occurrence's audience as conditions on members (joined to their store)."""
     M, S = members.Member, stores.Store
     where = [M.merged_into_id.is_(None)]  # a merged duplicate is a tombstone (members/merge.py)
+    where.append(M.anonymised_at.is_(None))  # nor an erased member, even in a filter on spend (members/pipl.py)
     if campaign.audience is not None:
         where += audiences.conditions(campaign.audience.filters)
     if occurrence.birthday is not None:
