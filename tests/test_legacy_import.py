@@ -270,3 +270,43 @@ def test_the_imports_page_takes_a_member_file_as_a_dry_run(app, staff, gold):
     job_page = text(ui.get(r.headers["Location"]))
     assert re.search(r"Dry run, nothing saved: 2 rows checked, 0 with problems; 2 would be\s+new", job_page)
     assert snapshot(app)["members"] == 0
+
+
+class Killed(BaseException):
+    """A runner killed mid-chunk (not an Exception: nothing catches it on the way)."""
+
+
+def test_a_runner_killed_mid_import_is_finished_by_the_scheduler_without_a_second_opening(
+        app, gold, clock, monkeypatch):
+    from crm.campaigns import jobs
+    from crm.members import legacy_import
+    from crm.reports import import_jobs
+    app.config["IMPORT_CHUNK_ROWS"], before = 3, app.config["IMPORT_CHUNK_ROWS"]
+    try:
+        rows = [member_row(i) for i in range(1, 11)]
+        job_id = in_app(app, lambda: import_jobs.create(SYSTEM, "members", csv_of(rows)).id)
+        real, calls = legacy_import.write_chunk, []
+
+        def third_chunk_kills(*args):
+            calls.append(1)
+            if len(calls) == 3:
+                raise Killed()
+            return real(*args)
+        monkeypatch.setattr(legacy_import, "write_chunk", third_chunk_kills)
+        with app.app_context():
+            with pytest.raises(Killed):
+                import_jobs.run_job(job_id)
+            db.session.remove()
+        assert snapshot(app)["members"] == 6  # two chunks committed, the third rolled back
+        clock.advance(seconds=app.config["IMPORT_LEASE_SECONDS"] + 1)
+        with app.app_context():
+            jobs.resume_imports()
+            job = import_jobs.get(job_id)
+            assert (job.status, job.done, job.imported, job.skipped, job.attempts) == ("done", 10, 10, 0, 2)
+    finally:
+        app.config["IMPORT_CHUNK_ROWS"] = before
+    got, want = snapshot(app), totals(rows)
+    assert (got["members"], got["points"], got["principal"], got["bonus"]) == (
+        10, want["points"], want["principal"], want["bonus"])
+    assert got["points_entries"] == sum(1 for r in rows if r["opening_points"] != "0")
+    assert audit_problems(app) == []
