@@ -11,7 +11,8 @@ holds the lease. So a member is never done twice, whatever runs twice.
 
 Lock order (core/locks.py): a chunk first takes its members' locks, highest id first, then
 the effects: a coupon's stock row (step 6) is taken only once every member lock is held,
-and points accounts are met in descending id order, as the nightly expiry locks them.
+and a points grant first locks the chunk's points accounts highest id first, as the nightly
+expiry (which takes no member lock) locks them, so neither waits on the other in a cycle.
 
 A manager's reversal (`request_reversal`, once: a second is 409) runs the same way over the
 applied rows: points taken back as a negative adjustment (what was already spent is the
@@ -26,7 +27,7 @@ from datetime import date, datetime, time, timedelta
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import and_, case, delete, func, insert, literal, or_, select, update
+from sqlalchemy import and_, case, delete, func, insert, literal, or_, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ..auth.models import Staff
@@ -96,7 +97,7 @@ def clean_params(actor: Actor, action: str, data: dict) -> dict:
         return {"coupon_type": found.code}
     if action in ("tag_add", "tag_remove"):
         tag = str(data.get("tag") or "").strip()
-        if not tag or len(tag) > TAG_LENGTH:
+        if not tag or len(tag) > TAG_LENGTH or any(ord(c) < 32 or ord(c) == 127 for c in tag):
             raise Invalid(_("Give a tag of 1 to %(max)d characters.", max=TAG_LENGTH), code="invalid_tag",
                           field="tag")
         return {"tag": tag}
@@ -327,7 +328,14 @@ def _chunk(job: BulkJob, where) -> list:
                               .order_by(BulkJobEffect.member_id.desc()).limit(CHUNK)).scalars().all()
     for row in rows:  # every member lock first, highest id first (the module's docstring says why)
         locks.lock_member(row.member_id)
+    if job.action == "points" and rows and db.session.get_bind().dialect.name == "postgresql":
+        # Then their points accounts, highest account id first, as the nightly expiry takes them.
+        db.session.execute(_LOCK_ACCOUNTS, {"members": [r.member_id for r in rows]})
     return rows
+
+
+_LOCK_ACCOUNTS = text("SELECT id FROM points_accounts WHERE member_id = ANY(:members) ORDER BY id DESC "
+                      "FOR NO KEY UPDATE")
 
 
 def _apply_chunk(job: BulkJob, runner: str, actor: Actor, context: dict) -> bool:
