@@ -154,8 +154,8 @@ def test_duplicate_suggestions_by_each_rule(app, member_factory, login_api):
     assert twin["id"] not in {d["id"] for d in manager.get(f"/api/v1/members/{m['id']}/duplicates").json}
 
 
-@pytest.mark.parametrize("what", ["bill", "top_up"])
-def test_a_merge_racing_a_bill_or_top_up_on_the_duplicate_never_loses_value(
+@pytest.mark.parametrize("what", ["bill", "top_up", "void"])
+def test_a_merge_racing_a_bill_top_up_or_void_of_the_duplicate_never_loses_or_doubles_value(
         app, backend, catalogue, member_factory, give_points, cashier, login_api, what):
     if backend != "postgresql":
         pytest.skip("row locks race on PostgreSQL; SQLite serialises writers")
@@ -167,18 +167,26 @@ def test_a_merge_racing_a_bill_or_top_up_on_the_duplicate_never_loses_value(
         if what == "bill":
             call = ("POST", "/api/v1/checkouts", {"store_code": "BJ01", "member_id": b["id"],
                                                   "items": [{"sku": "LOBSTER", "qty": 1}], "wallet_amount": "100.00"})
-        else:
+        elif what == "top_up":
             call = ("POST", f"/api/v1/members/{b['id']}/wallet/top-ups",
                     {"store_code": "BJ01", "amount": "100.00", "payment_method": "cash"})
+        else:  # a bill of B's (328.00, 100.00 of it stored value: 32 points) voided while B is merged
+            bill = cashier.post("/api/v1/checkouts", json={"store_code": "BJ01", "member_id": b["id"],
+                                                           "items": [{"sku": "LOBSTER", "qty": 1}],
+                                                           "wallet_amount": "100.00"})
+            assert bill.status_code == 201 and bill.json["points_earned"] == 32, bill.json
+            call = ("POST", f"/api/v1/checkouts/{bill.json['id']}/void", {"reason": "wrong table"})
         merge = ("POST", f"/api/v1/members/{a['id']}/merge", {"from_member_id": b["id"], "reason": "duplicate"})
-        calls = ((manager.token, *merge), (cashier.token, *call))
+        calls = ((manager.token, *merge), ((manager if what == "void" else cashier).token, *call))
         results = race(2, lambda i, calls=calls: api_call(app, *calls[i]))
         assert results[0][0] == 200, results[0]
         status, code, body = results[1]
         assert status in (201, 409), results[1]
         points, principal, bonus = _balances(manager, a["id"])
         assert _balances(manager, b["id"]) == (0, "0.00", "0.00")
-        if status == 409:  # the merge went first: nothing landed on the tombstone, nothing was taken
+        if what == "void":  # in either order, the void puts B's value back and it ends with A
+            assert status == 201 and (points, principal) == (30, "400.00"), results
+        elif status == 409:  # the merge went first: nothing landed on the tombstone, nothing was taken
             assert code == "member_merged"
             assert (points, principal) == (30, "400.00")
         elif what == "bill":  # the bill went first and moved with everything else
@@ -206,3 +214,4 @@ def test_the_merge_page_side_by_side_and_the_tombstone_page(app, staff, member_f
     assert 'id="merged-into"' in tomb and f'href="/members/{a["id"]}"' in tomb
     survivor = ui.get(f"/members/{a['id']}").get_data(as_text=True)
     assert "ZHANG@example.com" in survivor and 'id="duplicates"' not in survivor
+    assert 'id="merged-members"' in survivor and f'href="/members/{b["id"]}"' in survivor  # its messages are there

@@ -201,6 +201,12 @@ def merge_of(member_id: int) -> MemberMerge | None:
     return db.session.scalar(select(MemberMerge).where(MemberMerge.from_member_id == member_id))
 
 
+def merged_into(member_id: int) -> list[Member]:
+    """The tombstones merged into this member, oldest merge first."""
+    return list(db.session.scalars(select(Member).where(Member.merged_into_id == member_id)
+                                   .order_by(Member.merged_at, Member.id)))
+
+
 def side_by_side(into: Member, dup: Member) -> list[dict]:
     """The rows of the merge page: each field's label and both members' values as shown."""
     def show(member, name):

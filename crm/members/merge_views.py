@@ -19,7 +19,8 @@ def merge_box(member) -> dict:
         return {"survivor": service.find_member(member.merged_into_id), "merge": merge.merge_of(member.id)}
     if member.anonymised_at is not None:
         return {}
-    return {"duplicates": duplicates.find(member)}
+    # The duplicates merged into this member: their pages keep what stayed theirs (messages sent to them).
+    return {"duplicates": duplicates.find(member), "merged": merge.merged_into(member.id)}
 
 
 @bp.route("/members/<int:member_id>/merge", methods=["GET", "POST"])
