@@ -162,6 +162,18 @@ def test_erasure_anonymises_keeps_reports_and_settles_balances(app, login_api, r
     assert r.status_code == 409 and r.json["error"]["code"] == "member_anonymised"
     r = desk.patch(f"/api/v1/members/{member_id}", json={"name": "回来了"})
     assert r.status_code == 409 and r.json["error"]["code"] == "member_anonymised"
+    cashier = login_api("cashier")
+    r = cashier.post(f"/api/v1/members/{member_id}/wallet/top-ups",
+                     json={"store_code": "BJ01", "amount": "100.00", "payment_method": "wechat"})
+    assert r.status_code == 409 and r.json["error"]["code"] == "member_anonymised"
+    r = cashier.post("/api/v1/checkouts", json={"store_code": "BJ01", "member_id": member_id,
+                                                "items": [{"sku": "TEA", "qty": 1}]})
+    assert r.status_code == 409 and r.json["error"]["code"] == "member_anonymised"
+    # An old bill can still be voided: the points it earned were forfeited, so they are written off.
+    bill = json.loads(manager.get(f"/api/v1/members/{member_id}/export?reason=before void").data)["bills"][0]
+    r = manager.post(f"/api/v1/checkouts/{bill['id']}/void", json={"reason": "wrong table"})
+    assert r.status_code == 201 and r.json["points_reclaimed"] == 0, r.json
+    assert audit_problems(app) == []
     log = manager.get(f"/api/v1/privacy-requests?member_id={member_id}&kind=erasure").json
     assert log["total"] == 1 and log["items"][0]["reason"] == "会员书面要求删除"
     manager_ui = ui_login(app, staff["manager"], lang="en")

@@ -178,10 +178,16 @@ def find_member_with_card(member_id: int, *, lock: bool) -> Member | None:
     statements, not one: a locking
     SELECT that had to wait sees the locked row as the other transaction left it, but the
     rows it joins as they were before the wait (PostgreSQL re-checks only the locked row),
-    so a card frozen or a level raised meanwhile would be missed."""
+    so a card frozen or a level raised meanwhile would be missed.
+    An anonymised member (PIPL erasure) is 409 `member_anonymised`: no new bill, top-up or
+    merge lands on a record that names no one."""
     if lock:
         locks.lock_member(member_id)
-    return db.session.execute(_member_with_card(lock), {"member_id": member_id}).unique().scalar_one_or_none()
+    member = db.session.execute(_member_with_card(lock), {"member_id": member_id}).unique().scalar_one_or_none()
+    if member is not None and member.anonymised_at is not None:
+        from . import pipl
+        raise pipl.anonymised_error(member)
+    return member
 
 
 @cache
