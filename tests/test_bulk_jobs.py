@@ -239,7 +239,7 @@ def test_roles_and_bad_parameters(app, marketing, manager, cashier, member_facto
             ("points", {"points": 5, "expires_on": "9999-12-31"}, 422, "invalid_expiry", "expires_on"),
             ("coupon", {"coupon_type": "NOPE"}, 422, "unknown_coupon_type", "coupon_type"),
             ("tag_add", {"tag": "   "}, 422, "invalid_tag", "tag"),
-            ("tag_add", {"tag": "a\u0001b"}, 422, "invalid_tag", "tag"),
+            ("tag_add", {"tag": "a\u0001b"}, 422, "invalid_characters", "tag"),
             ("explode", {}, 422, "validation_error", None)):
         r = create(marketing, aud, action, **params)
         assert r.status_code == status and r.json["error"]["code"] == code, (action, r.json)
