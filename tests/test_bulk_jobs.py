@@ -280,6 +280,11 @@ def test_the_staff_pages_start_show_and_reverse_a_job(app, staff, marketing, mem
     assert "Reverse this job" not in text(ui.get(f"/bulk/{job_id}"))
     cashier = ui_login(app, staff["cashier"])
     assert cashier.get("/bulk/").status_code == 403
+    marketer = ui_login(app, staff["marketing"])  # the default language; may start jobs, not reverse them
+    page = marketer.get("/bulk/")
+    assert page.status_code == 200 and f'value="{aud}"' in text(page) and 'value="level"' not in text(page)
+    assert marketer.get(f"/bulk/{job_id}").status_code == 200
+    assert marketer.post(f"/bulk/{job_id}/reverse", {"reason": "x"}).status_code == 403
 
 
 def test_two_runners_on_one_job_never_apply_a_member_twice(app, backend, marketing, member_factory, small_chunks,
