@@ -128,6 +128,38 @@ def test_a_job_taken_over_after_its_runner_died_applies_each_member_once(app, ma
     assert audit_problems(app) == []
 
 
+def test_a_reversal_whose_runner_died_is_finished_by_the_scheduler_taking_each_grant_back_once(
+        app, marketing, manager, member_factory, small_chunks, monkeypatch):
+    ids = vip_members(member_factory, 5)
+    job = finished(marketing, create(marketing, audience(marketing, tags=["VIP"]), "points", points=30))
+    monkeypatch.setattr(bulk, "start", lambda job_id: None)
+    assert manager.post(f"/api/v1/bulk-jobs/{job['id']}/reverse", json={"reason": "撤销"}).status_code == 202
+    real_chunk, calls = bulk._undo_chunk, []
+
+    def dies_after_one(*args):
+        if calls:
+            raise SystemExit("killed")
+        calls.append(1)
+        return real_chunk(*args)
+    monkeypatch.setattr(bulk, "_undo_chunk", dies_after_one)
+    with app.app_context(), pytest.raises(SystemExit):
+        bulk.run_job(job["id"], runner="first")
+    monkeypatch.setattr(bulk, "_undo_chunk", real_chunk)
+    halfway = marketing.get(job["status_url"]).json
+    assert (halfway["status"], halfway["undone"]) == ("reversing", 2)
+    assert sorted(balances(app, ids)) == [0, 0, 30, 30, 30]
+    with app.app_context():
+        db.session.execute(update(BulkJob).values(lease_until=LONG_AGO))
+        db.session.commit()
+        jobs.resume_imports()
+    back = marketing.get(job["status_url"]).json
+    assert (back["status"], back["undone"], back["undo_counts"]) == ("reversed", 5, {"reversed": 5})
+    assert balances(app, ids) == [0] * 5
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(PointsEntry).where(PointsEntry.points < 0)) == 5
+    assert audit_problems(app) == []
+
+
 def test_the_same_request_twice_makes_one_job(app, marketing, member_factory):
     ids = vip_members(member_factory, 3)
     aud = audience(marketing, tags=["VIP"])
