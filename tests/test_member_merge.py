@@ -49,7 +49,8 @@ def pair(app, coupon_types, member_factory, give_points, give_coupon, checkout, 
     return {"a": a, "b": b, "bill": bill.json, "coupons": {"OFF12": off12, "CASH50": cash50, "EGG": egg}}
 
 
-def test_merge_moves_everything_and_a_void_of_a_moved_bill_lands_on_the_survivor(app, pair, login_api, cashier):
+def test_merge_moves_everything_and_a_void_of_a_moved_bill_lands_on_the_survivor(app, pair, login_api, cashier,
+                                                                                  give_coupon):  # noqa: F811
     manager = login_api("manager")
     a, b = pair["a"]["id"], pair["b"]["id"]
     r = _merge(manager, a, b)
@@ -72,6 +73,11 @@ def test_merge_moves_everything_and_a_void_of_a_moved_bill_lands_on_the_survivor
     gone = manager.get(f"/api/v1/members/{b}")
     assert gone.status_code == 410 and gone.json["error"]["code"] == "member_merged"
     assert gone.json["error"]["details"]["survivor_id"] == a
+    # Nothing more is given to the tombstone by hand.
+    r = manager.post(f"/api/v1/members/{b}/points/adjustments", json={"points": 10, "reason": "goodwill"})
+    assert r.status_code == 409 and r.json["error"]["code"] == "member_merged"
+    r = give_coupon(b, "EGG")
+    assert r.status_code == 409 and r.json["error"]["code"] == "member_merged"
 
     # Void the moved bill: 20 points and 278.00 (248.21 principal, 29.79 bonus) come back to A,
     # the 24 earned points are taken from A, and CASH50 is A's to use again.
@@ -215,3 +221,15 @@ def test_the_merge_page_side_by_side_and_the_tombstone_page(app, staff, member_f
     survivor = ui.get(f"/members/{a['id']}").get_data(as_text=True)
     assert "ZHANG@example.com" in survivor and 'id="duplicates"' not in survivor
     assert 'id="merged-members"' in survivor and f'href="/members/{b["id"]}"' in survivor  # its messages are there
+
+
+def test_the_duplicates_bills_count_towards_the_survivors_level(app, catalogue, member_factory, login_api, checkout):
+    assert login_api("admin").post("/api/v1/levels", json={"code": "silver", "name": "银卡会员", "rank": 1,
+                                                           "upgrade_spend": "500.00"}).status_code == 201
+    a, b = member_factory(), member_factory()
+    for m in (a, b):  # 328.00 each: neither reaches 500.00 alone
+        assert checkout([("LOBSTER", 1)], member_id=m["id"]).status_code == 201
+    manager = login_api("manager")
+    assert manager.get(f"/api/v1/members/{a['id']}").json["level"]["code"] != "silver"
+    assert _merge(manager, a["id"], b["id"]).status_code == 200
+    assert manager.get(f"/api/v1/members/{a['id']}").json["level"]["code"] == "silver"

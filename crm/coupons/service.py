@@ -15,6 +15,7 @@ from ..core.rows import insert_rows
 from ..core.timeutil import utcnow
 from ..errors import Conflict, Invalid, NotFound
 from ..extensions import db
+from ..members import merge_models as merged
 from .models import Coupon, CouponDefinition, DrawPrize, DrawTicket, GiftRule
 
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud at a counter
@@ -92,6 +93,8 @@ def _new_code() -> str:
 def issue(actor: Actor, member_id: int, definition: CouponDefinition, *, source: str, today: date,
           source_ref: str = "", valid_until: date | None = None) -> Coupon:
     """Issue one coupon to a member, taking one from the type's stock if it is limited."""
+    if source == "manual":  # not to a merged duplicate (campaigns never pick one: their audiences leave tombstones out)
+        merged.refuse_if_merged(member_id)
     if not definition.active:
         raise Invalid(_("This coupon type is no longer issued."), code="coupon_type_inactive")
     if definition.stock_total is not None and not _take_one(CouponDefinition, definition.id):

@@ -32,6 +32,7 @@ from sqlalchemy import select, update
 
 from ..auth.roles import MANAGERS
 from ..cards.models import Card
+from ..checkout import service as checkout
 from ..checkout.models import Checkout
 from ..core import audit, locks, reasons
 from ..core.actor import Actor
@@ -41,6 +42,7 @@ from ..coupons.models import Coupon, DrawTicket
 from ..errors import Conflict, DomainError, Forbidden, Invalid
 from ..extensions import db
 from ..points import service as points
+from ..programme import service as programme
 from ..wallet import service as wallet
 from ..wallet.models import WalletTopup
 from . import levels
@@ -130,6 +132,8 @@ def merge(actor: Actor, into_id: int, from_id: int, reason: str, fields: dict | 
         raise Conflict(_("This member was merged a moment ago."), code="already_merged", field="from_member_id")
     _take_profile(actor, into, from_profile, dup, choices)
     moved = _move_everything(actor, dup.id, into.id, reason)
+    # The survivor's rolling spend now counts the duplicate's bills: up a level if it reaches one.
+    levels.upgrade_for(actor, into, spend=lambda: checkout.rolling_spend(into.id, programme.get("level_window_months")))
     db.session.expire(dup)
     row = MemberMerge(from_member_id=dup.id, into_member_id=into.id, reason=reason, staff_id=actor.staff_id,
                       fields=choices, from_profile=from_profile, moved=moved, created_at=now)

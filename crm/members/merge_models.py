@@ -39,6 +39,19 @@ def survivor_id(member_id: int) -> int:
     return into or member_id
 
 
+def refuse_if_merged(member_id: int):
+    """409 `member_merged` naming the survivor: value given by hand (points, a coupon) to a
+    merged duplicate would sit on a tombstone nobody sees."""
+    from flask_babel import gettext as _
+
+    from ..errors import Conflict
+    from .models import Member
+    into = db.session.scalar(select(Member.merged_into_id).where(Member.id == member_id))
+    if into is not None:
+        raise Conflict(_("This member was merged into member %(id)d.", id=into), code="member_merged",
+                       survivor_id=into)
+
+
 def account_owners(member_id: int) -> list[int]:
     """The member and every tombstone merged into it: a bill of the survivor (merge moves the
     duplicate's bills) may have its entries on any of their accounts."""

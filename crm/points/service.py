@@ -205,6 +205,7 @@ def adjust(actor: Actor, member_id: int, points: int, reason: str, *, store=None
     if points == 0:
         raise Invalid(_("Adjust by a whole number of points other than zero."), code="invalid_points", field="points")
     locks.lock_member(member_id)
+    merged.refuse_if_merged(member_id)
     account = _account(member_id)
     if points > 0:
         entry = _credit(account, actor, "adjust", points, store=store, reason=reason)
