@@ -196,18 +196,17 @@ def member_export(args, member_id):
     consents with their history, cards, points and stored-value ledgers, bills with lines and
     tenders, coupons, messages, level changes, referrals and the audit rows about them. The
     request is logged with its `reason`."""
-    import json
-
-    from flask import Response
+    from flask import Response, stream_with_context
 
     from ..core.timeutil import local_today
     from ..extensions import db
     from . import pipl
-    data = pipl.export(member_id)
+    service.get_member(member_id)  # 404 before anything is logged
     pipl.log_request(g.actor, member_id, "export", args["reason"], format="json")
     db.session.commit()
     filename = f"member-{member_id}-{local_today().isoformat()}.json"
-    return Response(json.dumps(MemberExportSchema().dump(data), ensure_ascii=False, indent=1),
+    # Streamed: the bills (all of a regular's years of them) are read and sent a batch at a time.
+    return Response(stream_with_context(pipl.json_chunks(pipl.export(member_id, lazy_bills=True))),
                     mimetype="application/json", headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 

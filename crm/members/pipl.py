@@ -126,29 +126,32 @@ def _bills(member_id: int):
         after = batch[-1].id
 
 
-def _audit_rows(member_id: int) -> list[dict]:
+def _audit_rows(member: Member) -> list[dict]:
     """Audit rows about the member: on the member row itself, or naming it in their details."""
-    key = str(member_id)
+    member_id, key = member.id, str(member.id)
     entity = and_(AuditEntry.entity_type.in_(("members", "member")), AuditEntry.entity_id == key)
     rows = db.session.scalars(select(AuditEntry).where(entity).order_by(AuditEntry.id)).all()
     seen = {r.id for r in rows}
-    # Rows on a card, entry or link name the member in details.member_id (JSON: filtered here).
-    others = db.session.scalars(select(AuditEntry).where(~entity, AuditEntry.entity_type.in_(
+    # Rows on a card, entry or link name the member in details.member_id (JSON, so filtered here;
+    # read from the member's registration on, a thousand at a time).
+    others = db.session.scalars(select(AuditEntry).where(~entity, AuditEntry.created_at >= member.created_at,
+                                                         AuditEntry.entity_type.in_(
         ("cards", "points_entries", "phone_links", "coupons", "wallet_entries"))).order_by(AuditEntry.id)
         .execution_options(yield_per=1000))
     rows += [r for r in others if r.id not in seen and (r.details or {}).get("member_id") == member_id]
     return [_row(r) for r in sorted(rows, key=lambda r: r.id)]
 
 
-def export(member_id: int) -> dict:
-    """Everything held about the member, as one JSON-ready dict."""
+def export(member_id: int, *, lazy_bills: bool = False) -> dict:
+    """Everything held about the member, as one JSON-ready dict (with lazy_bills, "bills" is
+    a generator reading them a batch at a time, for json_chunks)."""
     from ..coupons.models import Coupon, DrawTicket
     from ..points.models import PointsAccount, PointsEntry, PointsLot
     from ..wallet.models import WalletAccount, WalletEntry
     from . import service
     from .models import MemberLevelChange, ReferralReward
     member = service.get_member(member_id)
-    audit_rows = _audit_rows(member_id)
+    audit_rows = _audit_rows(member)
     consent_history = [r for r in audit_rows if r["action"] in ("member.consent_granted", "member.consent_withdrawn")]
     points_accounts = db.session.scalars(select(PointsAccount.id).where(PointsAccount.member_id == member_id)).all()
     wallet_accounts = db.session.scalars(select(WalletAccount.id).where(WalletAccount.member_id == member_id)).all()
@@ -173,7 +176,7 @@ def export(member_id: int) -> dict:
                             .order_by(WalletEntry.id)),
             "topups": _all(select(WalletTopup).where(WalletTopup.member_id == member_id).order_by(WalletTopup.id)),
         },
-        "bills": list(_bills(member_id)),
+        "bills": _bills(member_id) if lazy_bills else list(_bills(member_id)),
         "imported_checks": _all(select(Check).where(Check.member_id == member_id).order_by(Check.id)),
         "stays": _all(select(Stay).where(Stay.member_id == member_id).order_by(Stay.id)),
         "coupons": _all(select(Coupon).where(Coupon.member_id == member_id).order_by(Coupon.id)),
@@ -192,6 +195,16 @@ def export(member_id: int) -> dict:
         "privacy_requests": _all(requests_page(member_id=member_id).order_by(None).order_by(PrivacyRequest.id)),
         "audit": audit_rows,
     }
+
+
+def json_chunks(data: dict):
+    """The export as JSON text in pieces: the bills, however many, one at a time."""
+    import json
+    yield '{"bills": ['
+    for i, bill in enumerate(data["bills"]):
+        yield ("," if i else "") + json.dumps(bill, ensure_ascii=False)
+    rest = json.dumps({k: v for k, v in data.items() if k != "bills"}, ensure_ascii=False, indent=1)
+    yield "], " + rest[1:]
 
 
 def _iso(value):
