@@ -16,11 +16,12 @@ value as an entry on the principal and on the bonus account; each account's bala
 to its one entry, so `crm audit` stays clean. A card number without our check digit is
 stored as it is with cards.legacy, and look-ups find it by that exact number (cards/service).
 """
+import json
 import re
 from datetime import date, datetime, timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import JSON, Boolean, DateTime, Integer, String, select, text
 
 from ..cards import codes
 from ..cards.models import Card
@@ -260,6 +261,55 @@ def write_chunk(_kind, chunk, look: Lookups) -> tuple[int, int, list[dict]]:
     return len(new), 0, errors
 
 
+_PG_ARRAYS = ((Boolean, "boolean[]"), (Integer, "integer[]"), (String, "text[]"), (DateTime, "timestamptz[]"),
+              (JSON, "text[]"))
+
+
+def _bulk(model, rows: list[dict], key: tuple[str, ...] = ()) -> list[int]:
+    """Insert the rows; with `key` (columns unique among them), their new ids in the order given.
+    PostgreSQL: one INSERT … SELECT FROM unnest(one array per column) RETURNING, as the checks
+    import does (a multi-row VALUES of a chunk is tens of thousands of parameters, each parsed
+    by the driver); the ids are matched back by the key, not by the order rows come back in.
+    SQLite: an executemany (core/rows.py), and the ids read back by the key."""
+    if not rows:
+        return []
+    if db.session.get_bind().dialect.name != "postgresql":
+        insert_rows(model, rows, returning=False)
+        return _ids_by_key(model, rows, key) if key else []
+    table, columns = model.__table__, list(rows[0])
+    arrays, picks, params = [], [], {}
+    for i, name in enumerate(columns):
+        kind = table.c[name].type
+        kind = getattr(kind, "impl", kind)  # UTCDateTime: a DateTime
+        array = next(a for t, a in _PG_ARRAYS if isinstance(kind, t))
+        values = [r[name] for r in rows]
+        if isinstance(kind, JSON):
+            values = [None if v is None else json.dumps(v, ensure_ascii=False) for v in values]
+        arrays.append(f"CAST(:p{i} AS {array})")
+        picks.append(f"CAST(u.c{i} AS json)" if isinstance(kind, JSON) else f"u.c{i}")
+        params[f"p{i}"] = values
+    quoted = ", ".join(f'"{c}"' for c in columns)
+    returning = f" RETURNING id, {', '.join(key)}" if key else ""
+    sql = (f"INSERT INTO {table.name} ({quoted}) SELECT {', '.join(picks)} FROM unnest({', '.join(arrays)}) "
+           f"AS u({', '.join(f'c{i}' for i in range(len(columns)))}){returning}")
+    result = db.session.execute(text(sql), params)
+    if not key:
+        return []
+    ids = {tuple(row[1:]): row[0] for row in result}
+    return [ids[tuple(r[k] for k in key)] for r in rows]
+
+
+def _ids_by_key(model, rows, key) -> list[int]:
+    """The ids of rows just inserted, read back by their key (SQLite: a RETURNING that must keep
+    the rows' order is sent one row at a time; reading them back is one query per 500)."""
+    first = getattr(model, key[0])
+    ids = {}
+    for part in imports.chunks(sorted({r[key[0]] for r in rows}), 500):
+        ids.update({tuple(row[1:]): row[0] for row in db.session.execute(
+            select(model.id, *(getattr(model, k) for k in key)).where(first.in_(part)))})
+    return [ids[tuple(r[k] for k in key)] for r in rows]
+
+
 def _referral_codes(n: int) -> list[str]:
     """n referral codes no member has (the unique index is the last word: a clash there rolls
     the chunk back, and import_jobs writes it again with fresh codes)."""
@@ -274,7 +324,7 @@ def _referral_codes(n: int) -> list[str]:
 def _insert(new: list[tuple[int, dict]], look: Lookups):
     now, actor, staff_id = utcnow(), look.actor, look.actor.staff_id
     default_expiry = points.expiry_for(now)
-    member_ids = insert_rows(Member, [{
+    member_ids = _bulk(Member, [{
         "name": v["name"], "mobile": v["mobile"], "mobile_last4": last4(v["mobile"]),
         "birthday_month": v["birthday"][0] if v["birthday"] else None,
         "birthday_day": v["birthday"][1] if v["birthday"] else None,
@@ -285,46 +335,47 @@ def _insert(new: list[tuple[int, dict]], look: Lookups):
         "email_consent": bool(v["email_consent"]), "email_consent_at": now if v["email_consent"] else None,
         "service_consent": True, "service_consent_at": None, "referral_code": code, "referred_by_id": None,
         "notes": "", "created_by": staff_id, "created_at": now, "updated_at": now,
-    } for (_line, v), code in zip(new, _referral_codes(len(new)), strict=True)])
-    insert_rows(Card, [{
+    } for (_line, v), code in zip(new, _referral_codes(len(new)), strict=True)], key=("mobile",))
+    _bulk(Card, [{
         "card_no": v["card_no"], "member_id": m, "status": "active", "issued_store_id": v["store_id"],
         "issued_by": staff_id, "issued_at": now, "status_changed_at": now, "replaces_id": None,
         "legacy": not codes.is_our_card_no(v["card_no"]),
-    } for (_line, v), m in zip(new, member_ids, strict=True)], returning=False)
+    } for (_line, v), m in zip(new, member_ids, strict=True)])
     _opening_points([(line, v, m) for (line, v), m in zip(new, member_ids, strict=True) if v["points"]],
                     now, staff_id, default_expiry, look.job_id)
     _opening_wallet([(line, v, m) for (line, v), m in zip(new, member_ids, strict=True)
                      if v["principal"] or v["bonus"]], now, staff_id, look.job_id)
-    insert_rows(AuditEntry, _audit_rows(new, member_ids, now, actor, look.job_id), returning=False)
+    _bulk(AuditEntry, _audit_rows(new, member_ids, now, actor, look.job_id))
 
 
 def _opening_points(rows, now, staff_id, default_expiry, job_id):
     if not rows:
         return
-    accounts = insert_rows(PointsAccount, [{"member_id": m, "balance": v["points"], "updated_at": now}
-                                           for _line, v, m in rows])
-    entries = insert_rows(PointsEntry, [{
+    accounts = _bulk(PointsAccount, [{"member_id": m, "balance": v["points"], "updated_at": now}
+                                      for _line, v, m in rows], key=("member_id",))
+    entries = _bulk(PointsEntry, [{
         "account_id": a, "kind": "opening", "points": v["points"], "checkout_id": None, "reverses_id": None,
         "store_id": v["store_id"], "staff_id": staff_id, "reason": REASON,
         "details": {"import_job": job_id, "line": line}, "created_at": now,
-    } for (line, v, _m), a in zip(rows, accounts, strict=True)])
-    insert_rows(PointsLot, [{
+    } for (line, v, _m), a in zip(rows, accounts, strict=True)], key=("account_id",))  # one entry per new account
+    _bulk(PointsLot, [{
         "account_id": a, "entry_id": e, "points": v["points"], "remaining": v["points"], "earned_at": now,
         "expires_at": v["expires_at"] or default_expiry,
-    } for (_line, v, _m), a, e in zip(rows, accounts, entries, strict=True)], returning=False)
+    } for (_line, v, _m), a, e in zip(rows, accounts, entries, strict=True)])
 
 
 def _opening_wallet(rows, now, staff_id, job_id):
     if not rows:
         return
-    accounts = insert_rows(WalletAccount, [{"member_id": m, "kind": kind, "balance": v[kind], "updated_at": now}
-                                           for _line, v, m in rows for kind in ("principal", "bonus")])
+    accounts = _bulk(WalletAccount, [{"member_id": m, "kind": kind, "balance": v[kind], "updated_at": now}
+                                      for _line, v, m in rows for kind in ("principal", "bonus")],
+                     key=("member_id", "kind"))
     entries = []
     for (_line, v, _m), principal, bonus in zip(rows, accounts[0::2], accounts[1::2], strict=True):
         entries += [{"account_id": a, "kind": "opening", "amount": v[kind], "topup_id": None, "checkout_id": None,
                      "reverses_id": None, "store_id": v["store_id"], "staff_id": staff_id, "reason": REASON,
                      "created_at": now} for kind, a in (("principal", principal), ("bonus", bonus)) if v[kind]]
-    insert_rows(WalletEntry, entries, returning=False)
+    _bulk(WalletEntry, entries)
 
 
 def _audit_rows(new, member_ids, now, actor, job_id):
