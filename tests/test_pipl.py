@@ -1,6 +1,7 @@
 """PIPL requests (issue 16.3): a copy of a member's data, corrections, erasure by anonymisation,
 the request log and the retention job."""
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -254,3 +255,27 @@ def test_retention_job_is_off_by_default_and_takes_only_the_inactive(app, staff,
         app.config["PIPL_RETENTION_YEARS"] = 0
     assert r.exit_code == 0 and "would anonymise 0" in r.output.lower(), r.output
     assert audit_problems(app) == []
+
+
+def test_correction_from_the_edit_form(app, staff, login_api, member_factory):
+    m = member_factory(name="陈静", mobile="13900007777")
+    ui = ui_login(app, staff["front_desk"], lang="en")
+    page = ui.get(f"/members/{m['id']}/edit")
+    assert "Correction request (PIPL)" in text(page)
+    form = {"name": "陈晶", "mobile": "13900007777", "service_consent": "1",
+            "shown_service_consent": "1", "shown_consent_sms": "0", "shown_consent_email": "0", "pipl_correction": "1"}
+    r = ui.post(f"/members/{m['id']}/edit", form)
+    assert r.status_code == 422 and "Say what the member asked to correct." in text(r), \
+        re.findall(r'<li>.*?</li>', text(r))
+    assert login_api("manager").get(f"/api/v1/members/{m['id']}").json["name"] == "陈静"
+    r = ui.post(f"/members/{m['id']}/edit", {**form, "correction_reason": "name misspelt at sign-up"})
+    assert r.status_code == 302
+    log = login_api("manager").get(f"/api/v1/privacy-requests?member_id={m['id']}").json["items"]
+    assert [(x["kind"], x["reason"], x["details"]["fields"]) for x in log] == [
+        ("correction", "name misspelt at sign-up", ["name"])]
+    # An edit without the box is audited (before and after) but is no request.
+    assert ui.get(f"/members/{m['id']}/edit").status_code == 200
+    plain = {k: v for k, v in form.items() if k != "pipl_correction"}
+    r = ui.post(f"/members/{m['id']}/edit", {**plain, "name": "陈晶晶"})
+    assert r.status_code == 302
+    assert login_api("manager").get(f"/api/v1/privacy-requests?member_id={m['id']}").json["total"] == 1
