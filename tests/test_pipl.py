@@ -279,3 +279,33 @@ def test_correction_from_the_edit_form(app, staff, login_api, member_factory):
     r = ui.post(f"/members/{m['id']}/edit", {**plain, "name": "陈晶晶"})
     assert r.status_code == 302
     assert login_api("manager").get(f"/api/v1/privacy-requests?member_id={m['id']}").json["total"] == 1
+
+
+def test_an_erasure_and_a_top_up_at_once_never_lose_money(app, login_api, member_factory, cashier):
+    """Three erasures and a top-up of one member at once: one erasure wins; the top-up comes
+    first (its money is then in the confirmed figures no more: 409 balances_changed) or is
+    refused after (409 member_anonymised); never a 5xx, and the ledgers balance."""
+    from tests.test_races import api_call, race
+    manager, m = login_api("manager"), member_factory()
+    _top_up(cashier, m["id"], "100.00")
+    preview = manager.get(f"/api/v1/members/{m['id']}/erasure").json
+    body = {"reason": "race", "wallet_rule": "refund", "confirm": {k: preview[k] for k in ("points", "principal",
+                                                                                           "bonus")}}
+
+    def act(i):
+        if i == 3:
+            return api_call(app, cashier.token, "POST", f"/api/v1/members/{m['id']}/wallet/top-ups",
+                            {"store_code": "BJ01", "amount": "50.00", "payment_method": "wechat"})
+        return api_call(app, manager.token, "POST", f"/api/v1/members/{m['id']}/erasure", body)
+    results = race(4, act)
+    erasures, top_up = results[:3], results[3]
+    assert all(s < 500 for s, _, _ in results), results
+    won = [r for r in erasures if r[0] == 200]
+    assert len(won) <= 1 and all(c in ("member_anonymised", "balances_changed") for s, c, _ in erasures if s != 200)
+    if top_up[0] == 201:  # the top-up came first: the erasures saw other balances than confirmed
+        assert not won and manager.get(f"/api/v1/members/{m['id']}/wallet").json["principal"] == "150.00"
+    else:
+        assert top_up[1] == "member_anonymised" and len(won) == 1
+        assert manager.get(f"/api/v1/members/{m['id']}/wallet").json["principal"] == "0.00"
+    assert manager.get("/api/v1/privacy-requests?kind=erasure").json["total"] == len(won)
+    assert audit_problems(app) == []
