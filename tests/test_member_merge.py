@@ -135,6 +135,12 @@ def test_who_may_merge_and_what_cannot_be_merged(member_factory, login_api):
     assert r.status_code == 409 and r.json["error"]["code"] == "member_merged"
     r = _merge(manager, c["id"], b["id"])  # the tombstone again
     assert r.status_code == 409 and r.json["error"]["code"] == "already_merged"
+    # The tombstone's referral code refers new guests to the survivor.
+    code = manager.get(f"/api/v1/members/{a['id']}/referrals").json["referral_code"]
+    tomb_code = login_api("front_desk").get(f"/api/v1/members/{b['id']}/referrals").json["referral_code"]
+    assert code != tomb_code
+    d = member_factory(referral_code=tomb_code)
+    assert manager.get(f"/api/v1/members/{d['id']}/referrals").json["referred_by"]["id"] == a["id"]
     # A later merge of the survivor carries the older tombstone with it.
     assert _merge(manager, c["id"], a["id"]).status_code == 200
     assert manager.get(f"/api/v1/members/{b['id']}").json["error"]["details"]["survivor_id"] == c["id"]

@@ -82,6 +82,8 @@ def find_referrer(text: str, *, field: str = "referral_code") -> Member:
     if member is None:
         raise Invalid(_("No member has the referral code %(code)s.", code=text.strip()[:20]),
                       code="unknown_referral_code", field=field)
+    if member.merged_into_id is not None:  # a merged duplicate's code brings guests to its survivor
+        member = db.session.get(Member, member.merged_into_id)
     return member
 
 
