@@ -157,6 +157,10 @@ def test_erasure_anonymises_keeps_reports_and_settles_balances(app, login_api, r
     assert now["monthly"] == before["monthly"]
     assert audit_problems(app) == []
     assert _audience_size(app) == audience_before - 1  # out of every audience, campaign and greeting
+    # The mobile is free again: the same person may join afresh, as a new member.
+    again = desk.post("/api/v1/members", json={"name": "李秀英", "mobile": "13812345678", "store_code": "BJ01"})
+    assert again.status_code == 201 and again.json["id"] != member_id
+    assert [x["id"] for x in desk.get("/api/v1/members?q=13812345678").json["items"]] == [again.json["id"]]
 
     # Done once: again is a clean 409 and nothing more is written; edits are refused.
     r = manager.post(f"/api/v1/members/{member_id}/erasure", json=body)
