@@ -73,6 +73,8 @@ def test_merge_moves_everything_and_a_void_of_a_moved_bill_lands_on_the_survivor
     gone = manager.get(f"/api/v1/members/{b}")
     assert gone.status_code == 410 and gone.json["error"]["code"] == "member_merged"
     assert gone.json["error"]["details"]["survivor_id"] == a
+    r = manager.patch(f"/api/v1/members/{b}", json={"name": "改名"})
+    assert r.status_code == 409 and r.json["error"]["code"] == "member_merged"
     # Nothing more is given to the tombstone by hand.
     r = manager.post(f"/api/v1/members/{b}/points/adjustments", json={"points": 10, "reason": "goodwill"})
     assert r.status_code == 409 and r.json["error"]["code"] == "member_merged"
