@@ -74,7 +74,7 @@ class Lookups:
         self.levels = {**{lv.name.strip().lower(): lv.id for lv in every},
                        **{lv.code.strip().lower(): lv.id for lv in every}}  # a code wins over a name
         self.entry_level_id = levels.entry_level().id
-        self.today = local_today()
+        self.today, self.tz = local_today(), zone()
         self.mobiles, self.cards, self.new, self.unchanged = {}, {}, 0, 0
 
     def prefetch(self, chunk):
@@ -177,7 +177,7 @@ def _expiry(value, look):
         raise RowError(_("%(column)s must be a date like 2026-05-01.", column="points_expire_on")) from None
     if last < look.today:
         raise RowError(_("points_expire_on is in the past."))
-    return datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=zone())
+    return datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=look.tz)
 
 
 def _parse(line, fields, look, seen=None) -> dict:
