@@ -156,6 +156,8 @@ def test_erasure_anonymises_keeps_reports_and_settles_balances(app, login_api, r
     assert now["segments"] == before["segments"] and now["rankings"] == before["rankings"]
     assert now["monthly"] == before["monthly"]
     assert audit_problems(app) == []
+    r = app.test_cli_runner().invoke(args=["crm", "audit"])
+    assert r.exit_code == 0 and "All ledgers balance." in r.output, r.output
     assert _audience_size(app) == audience_before - 1  # out of every audience, campaign and greeting
     # The mobile is free again: the same person may join afresh, as a new member.
     again = desk.post("/api/v1/members", json={"name": "李秀英", "mobile": "13812345678", "store_code": "BJ01"})
