@@ -116,6 +116,8 @@ def test_the_survivor_keeps_the_chosen_fields_and_the_duplicates_card(app, membe
     assert manager.get("/api/v1/members", query_string={"q": "王 芳"}).json["total"] == 0
     found = manager.get("/api/v1/members", query_string={"q": card_b["card_no"]}).json["items"]
     assert [m["id"] for m in found] == [a["id"]]
+    scanned = login_api("cashier").post("/api/v1/cards/scan", json={"code": card_b["card_no"]}).json
+    assert scanned["id"] == a["id"]
     # A bill on B's card lands on A; one naming B by id is refused.
     bill = checkout([("TEA", 1)], card_code=card_b["card_no"])
     assert bill.status_code == 201 and bill.json["member_id"] == a["id"], bill.json

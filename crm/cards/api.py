@@ -101,7 +101,8 @@ def replace_card(data, card_no):
 def scan(data):
     """Who is this card? 422 `invalid_code` for a forged or mistyped code."""
     card = service.scan(data["code"], with_member=True)
+    member = service.holder(card)  # a merged duplicate's card: its survivor
     tz = stores.timezone_of(g.actor.store_id)
-    return SimpleNamespace(member=card.member, card_no=card.card_no, points_balance=points.available(card.member_id),
-                           wallet_balance=wallet.balances(card.member_id)["balance"],
-                           birthday_today=service.birthday_today(card.member, tz))
+    return SimpleNamespace(member=member, card_no=card.card_no, points_balance=points.available(member.id),
+                           wallet_balance=wallet.balances(member.id)["balance"],
+                           birthday_today=service.birthday_today(member, tz))

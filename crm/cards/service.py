@@ -204,6 +204,15 @@ def scan(code: str, *, field: str = "code", with_member: bool = False) -> Card:
     return _usable(card, field, code)
 
 
+def holder(card: Card):
+    """The member a card stands for: its own, or the survivor if that member was merged
+    (members/merge.py: a duplicate's card kept live on the tombstone keeps working)."""
+    member = card.member
+    if member is not None and member.merged_into_id is not None:
+        return members.get_member(member.merged_into_id)
+    return member
+
+
 def active_card(card_id: int, *, field: str = "code") -> Card:
     """The card with this id if it is still active (the till closes with the card it priced,
     even after a phone code has rotated); the same errors as `scan`."""

@@ -109,7 +109,7 @@ def _store(code):
 def _scanned_member(code: str):
     ref = till_form.member_reference(code)
     if "card_code" in ref:
-        return cards.scan(ref["card_code"], field="card_code").member
+        return cards.holder(cards.scan(ref["card_code"], field="card_code"))  # a merged duplicate's: the survivor
     if "member_id" in ref:
         return members.get_member(ref["member_id"])
     return None
