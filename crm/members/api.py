@@ -12,7 +12,7 @@ from ..core.phones import sees_full_mobiles
 from ..reports import accounts, exports
 from ..reports.figures import period
 from ..stores import service as stores
-from . import companies, duplicates, levels, merge, merge_models, referrals, search_limit, service
+from . import companies, duplicates, levels, merge, referrals, search_limit, service
 from .schemas import (
     CompanySchema,
     CompanyUpdateSchema,
@@ -81,7 +81,6 @@ class MemberItem(MethodView):
     @blp.response(200, MemberSchema)
     def patch(self, data, member_id):
         """Edit a member's profile (only the fields sent change; 409 `member_merged` for a merged duplicate)."""
-        merge_models.refuse_if_merged(member_id)
         return service.update(g.actor, member_id, data)
 
 

@@ -119,6 +119,9 @@ def update(actor: Actor, member_id: int, changes: dict) -> Member:
     correction, correction_reason = changes.pop("pipl_correction", False), changes.pop("correction_reason", None)
     member = get_member(member_id)
     pipl.ensure_not_anonymised(member)
+    if member.merged_into_id is not None:  # a merged duplicate is the record of one (members/merge.py)
+        raise Conflict(_("This member was merged into member %(id)d.", id=member.merged_into_id),
+                       code="member_merged", survivor_id=member.merged_into_id)
     if correction and not (correction_reason or "").strip():
         raise Invalid(_("Say what the member asked to correct."), code="reason_required", field="correction_reason")
     before = _snapshot(member)
