@@ -228,6 +228,7 @@ def test_the_merge_page_side_by_side_and_the_tombstone_page(app, staff, member_f
     assert r.status_code == 302, r.get_data(as_text=True)[:500]
     tomb = ui.get(f"/members/{b['id']}").get_data(as_text=True)
     assert 'id="merged-into"' in tomb and f'href="/members/{a["id"]}"' in tomb
+    assert f'href="/members/{b["id"]}/edit"' not in tomb
     survivor = ui.get(f"/members/{a['id']}").get_data(as_text=True)
     assert "ZHANG@example.com" in survivor and 'id="duplicates"' not in survivor
     assert 'id="merged-members"' in survivor and f'href="/members/{b["id"]}"' in survivor  # its messages are there
