@@ -244,3 +244,65 @@ def test_the_duplicates_bills_count_towards_the_survivors_level(app, catalogue, 
     assert manager.get(f"/api/v1/members/{a['id']}").json["level"]["code"] != "silver"
     assert _merge(manager, a["id"], b["id"]).status_code == 200
     assert manager.get(f"/api/v1/members/{a['id']}").json["level"]["code"] == "silver"
+
+
+@pytest.mark.parametrize("what", ["bill", "top_up"])
+@pytest.mark.parametrize("first", ["merge", "other"])
+def test_whichever_of_a_merge_and_a_bill_or_top_up_on_the_duplicate_waits_first_no_value_is_lost(
+        app, backend, catalogue, member_factory, give_points, cashier, login_api, what, first):
+    """The duplicate's row is held by a third connection while the two line up behind it in a
+    chosen order, so both orders are seen: the merge first (the bill or top-up is refused
+    `member_merged`, nothing taken) or the other first (its effect moves with the merge)."""
+    if backend != "postgresql":
+        pytest.skip("row locks queue on PostgreSQL; SQLite serialises writers")
+    import threading
+    import time
+
+    from sqlalchemy import text
+    manager = login_api("manager")
+    a, b = member_factory(), member_factory()
+    _top_up(cashier, b["id"], "400.00")
+    give_points(b["id"], 30)
+    if what == "bill":
+        call = (cashier.token, "POST", "/api/v1/checkouts", {"store_code": "BJ01", "member_id": b["id"],
+                                                             "items": [{"sku": "LOBSTER", "qty": 1}],
+                                                             "wallet_amount": "100.00"})
+    else:
+        call = (cashier.token, "POST", f"/api/v1/members/{b['id']}/wallet/top-ups",
+                {"store_code": "BJ01", "amount": "100.00", "payment_method": "cash"})
+    merge = (manager.token, "POST", f"/api/v1/members/{a['id']}/merge", {"from_member_id": b["id"], "reason": "dup"})
+    order = (merge, call) if first == "merge" else (call, merge)
+    results = {}
+    with app.app_context():
+        holder = db.engine.connect()
+        hold = holder.begin()
+        holder.execute(text("SELECT id FROM members WHERE id = :id FOR UPDATE"), {"id": b["id"]})
+
+        def waiting() -> int:
+            with db.engine.connect() as conn:
+                return conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                         "AND datname = current_database()")).scalar()
+        threads = []
+        for n, req in enumerate(order, 1):
+            t = threading.Thread(target=lambda req=req: results.__setitem__(req[2], api_call(app, *req)))
+            t.start()
+            threads.append(t)
+            deadline = time.monotonic() + 10
+            while waiting() < n and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert waiting() >= n, "the request never queued behind the lock"
+        hold.rollback()
+        holder.close()
+        [t.join() for t in threads]
+    merged, other = results[merge[2]], results[call[2]]
+    assert merged[0] == 200, merged
+    points, principal, _bonus = _balances(manager, a["id"])
+    assert _balances(manager, b["id"]) == (0, "0.00", "0.00")
+    if first == "merge":
+        assert other[:2] == (409, "member_merged"), other
+        assert (points, principal) == (30, "400.00")
+    else:
+        assert other[0] == 201, other
+        assert (points, principal) == ((30 + other[2]["points_earned"], "300.00") if what == "bill"
+                                       else (30, "500.00"))
+    assert audit_problems(app) == []
