@@ -246,7 +246,7 @@ def test_the_duplicates_bills_count_towards_the_survivors_level(app, catalogue, 
     assert manager.get(f"/api/v1/members/{a['id']}").json["level"]["code"] == "silver"
 
 
-@pytest.mark.parametrize("what", ["bill", "top_up"])
+@pytest.mark.parametrize("what", ["bill", "top_up", "void"])
 @pytest.mark.parametrize("first", ["merge", "other"])
 def test_whichever_of_a_merge_and_a_bill_or_top_up_on_the_duplicate_waits_first_no_value_is_lost(
         app, backend, catalogue, member_factory, give_points, cashier, login_api, what, first):
@@ -267,9 +267,15 @@ def test_whichever_of_a_merge_and_a_bill_or_top_up_on_the_duplicate_waits_first_
         call = (cashier.token, "POST", "/api/v1/checkouts", {"store_code": "BJ01", "member_id": b["id"],
                                                              "items": [{"sku": "LOBSTER", "qty": 1}],
                                                              "wallet_amount": "100.00"})
-    else:
+    elif what == "top_up":
         call = (cashier.token, "POST", f"/api/v1/members/{b['id']}/wallet/top-ups",
                 {"store_code": "BJ01", "amount": "100.00", "payment_method": "cash"})
+    else:  # the void of a bill of B's (100.00 from stored value, 32 points) waits while the merge moves it
+        bill = cashier.post("/api/v1/checkouts", json={"store_code": "BJ01", "member_id": b["id"],
+                                                       "items": [{"sku": "LOBSTER", "qty": 1}],
+                                                       "wallet_amount": "100.00"})
+        assert bill.status_code == 201 and bill.json["points_earned"] == 32, bill.json
+        call = (manager.token, "POST", f"/api/v1/checkouts/{bill.json['id']}/void", {"reason": "wrong table"})
     merge = (manager.token, "POST", f"/api/v1/members/{a['id']}/merge", {"from_member_id": b["id"], "reason": "dup"})
     order = (merge, call) if first == "merge" else (call, merge)
     results = {}
@@ -298,7 +304,9 @@ def test_whichever_of_a_merge_and_a_bill_or_top_up_on_the_duplicate_waits_first_
     assert merged[0] == 200, merged
     points, principal, _bonus = _balances(manager, a["id"])
     assert _balances(manager, b["id"]) == (0, "0.00", "0.00")
-    if first == "merge":
+    if what == "void":  # either way the bill's value is back, and with A
+        assert other[0] == 201 and (points, principal) == (30, "400.00"), other
+    elif first == "merge":
         assert other[:2] == (409, "member_merged"), other
         assert (points, principal) == (30, "400.00")
     else:
