@@ -27,7 +27,7 @@ from datetime import date, datetime, time, timedelta
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import and_, case, delete, func, insert, literal, or_, select, text, update
+from sqlalchemy import and_, bindparam, case, delete, func, insert, literal, or_, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ..auth.models import Staff
@@ -326,16 +326,42 @@ def _context(job: BulkJob) -> dict:
 def _chunk(job: BulkJob, where) -> list:
     rows = db.session.execute(select(BulkJobEffect).where(BulkJobEffect.job_id == job.id, *where)
                               .order_by(BulkJobEffect.member_id.desc()).limit(CHUNK)).scalars().all()
-    for row in rows:  # every member lock first, highest id first (the module's docstring says why)
-        locks.lock_member(row.member_id)
-    if job.action == "points" and rows and db.session.get_bind().dialect.name == "postgresql":
-        # Then their points accounts, highest account id first, as the nightly expiry takes them.
-        db.session.execute(_LOCK_ACCOUNTS, {"members": [r.member_id for r in rows]})
+    if rows and db.session.get_bind().dialect.name == "postgresql":  # SQLite: BEGIN IMMEDIATE serialises writers
+        members = [r.member_id for r in rows]
+        # Every member lock first (locks.lock_member's, in one statement), highest id first (the
+        # module's docstring says why); for a grant then their points accounts, highest id first,
+        # as the nightly expiry takes them.
+        db.session.execute(_LOCK_MEMBERS, {"members": members})
+        if job.action == "points":
+            db.session.execute(_LOCK_ACCOUNTS, {"members": members})
     return rows
 
 
+_LOCK_MEMBERS = text("SELECT id FROM members WHERE id = ANY(:members) ORDER BY id DESC FOR NO KEY UPDATE")
 _LOCK_ACCOUNTS = text("SELECT id FROM points_accounts WHERE member_id = ANY(:members) ORDER BY id DESC "
                       "FOR NO KEY UPDATE")
+
+
+def _take(rows, where, values) -> list:
+    """The chunk's rows this runner wins: one conditional UPDATE … RETURNING decides for all (a
+    row another runner moved on meanwhile is not returned)."""
+    won = set(db.session.scalars(update(BulkJobEffect).where(
+        BulkJobEffect.id.in_([r.id for r in rows]), *where).values(**values)
+        .returning(BulkJobEffect.id).execution_options(synchronize_session=False)))
+    return [r for r in rows if r.id in won]
+
+
+def _write_effects(changes: list[tuple[int, dict]]):
+    """Each effect row's new values, as one executemany per set of columns."""
+    groups = {}
+    for effect_id, values in changes:
+        if values:
+            groups.setdefault(tuple(sorted(values)), []).append(
+                {"effect": effect_id, **{f"new_{c}": v for c, v in values.items()}})
+    table = BulkJobEffect.__table__
+    for columns, params in groups.items():  # parameter names unlike the columns' (core/ledger.py says why)
+        db.session.connection().execute(update(table).where(table.c.id == bindparam("effect")).values(
+            {c: bindparam(f"new_{c}") for c in columns}), params)
 
 
 def _apply_chunk(job: BulkJob, runner: str, actor: Actor, context: dict) -> bool:
@@ -345,25 +371,17 @@ def _apply_chunk(job: BulkJob, runner: str, actor: Actor, context: dict) -> bool
     gone = set(db.session.scalars(select(Member.id).where(
         Member.id.in_([r.member_id for r in rows]),
         or_(Member.merged_into_id.is_not(None), Member.anonymised_at.is_not(None)))))
-    done = applied = skipped = 0
-    now = utcnow()
-    for row in rows:
-        won = db.session.execute(update(BulkJobEffect).where(
-            BulkJobEffect.id == row.id, BulkJobEffect.outcome == "pending").values(outcome="applied", applied_at=now)
-            .execution_options(synchronize_session=False)).rowcount
-        if won != 1:  # another runner did this member
-            continue
-        done += 1
+    mine = _take(rows, (BulkJobEffect.outcome == "pending",), {"outcome": "applied", "applied_at": utcnow()})
+    changes, skipped = [], 0
+    for row in mine:
         values = {"skip_reason": "member_gone"} if row.member_id in gone else \
             _apply(job, actor, row.member_id, context)
         if "skip_reason" in values:
             values["outcome"] = "skipped"
             skipped += 1
-        else:
-            applied += 1
-        db.session.execute(update(BulkJobEffect).where(BulkJobEffect.id == row.id).values(**values)
-                           .execution_options(synchronize_session=False))
-    _save(job.id, runner, done=BulkJob.done + done, applied=BulkJob.applied + applied,
+        changes.append((row.id, values))
+    _write_effects(changes)
+    _save(job.id, runner, done=BulkJob.done + len(mine), applied=BulkJob.applied + len(mine) - skipped,
           skipped=BulkJob.skipped + skipped)
     db.session.commit()
     return True
@@ -373,9 +391,8 @@ def _apply(job: BulkJob, actor: Actor, member_id: int, context: dict) -> dict:
     """Do the job's action to one member (whose lock is held); the effect row's new values."""
     p = job.params
     if job.action == "points":
-        entry = points.grant(actor, member_id, p["points"], job.reason, expires_at=context.get("expires_at"),
-                             bulk_job=job.id)
-        return {"points_entry_id": entry.id}
+        return {"points_entry_id": points.grant(actor, member_id, p["points"], job.reason,
+                                                expires_at=context.get("expires_at"), bulk_job=job.id)}
     if job.action == "coupon":
         definition = db.session.get(coupons.CouponDefinition, context["definition_id"])
         try:
@@ -425,20 +442,9 @@ def _undo_chunk(job: BulkJob, runner: str, actor: Actor, context: dict) -> bool:
     rows = _chunk(job, (BulkJobEffect.outcome == "applied", BulkJobEffect.undo.is_(None)))
     if not rows:
         return False
-    undone = 0
-    now = utcnow()
-    for row in rows:
-        won = db.session.execute(update(BulkJobEffect).where(
-            BulkJobEffect.id == row.id, BulkJobEffect.undo.is_(None)).values(undo="reversed", undone_at=now)
-            .execution_options(synchronize_session=False)).rowcount
-        if won != 1:
-            continue
-        undone += 1
-        values = _undo(job, actor, row, context)
-        if values:
-            db.session.execute(update(BulkJobEffect).where(BulkJobEffect.id == row.id).values(**values)
-                               .execution_options(synchronize_session=False))
-    _save(job.id, runner, undone=BulkJob.undone + undone)
+    mine = _take(rows, (BulkJobEffect.undo.is_(None),), {"undo": "reversed", "undone_at": utcnow()})
+    _write_effects([(row.id, _undo(job, actor, row, context)) for row in mine])
+    _save(job.id, runner, undone=BulkJob.undone + len(mine))
     db.session.commit()
     return True
 

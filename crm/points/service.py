@@ -217,17 +217,20 @@ def adjust(actor: Actor, member_id: int, points: int, reason: str, *, store=None
 
 
 def grant(actor: Actor, member_id: int, points: int, reason: str, *, expires_at: datetime | None = None,
-          **details) -> PointsEntry:
+          **details) -> int:
     """Credit points as an `adjust` entry with its own lot, expiring at `expires_at` (the
     programme's rule if None); for bulk grants, which audit per job. The caller holds the
-    member's lock (core/locks.py)."""
-    account = _account(member_id)
-    _move(account, points)
+    member's lock (core/locks.py). Statements, not objects (a job makes thousands): the account
+    is locked and credited by one, the entry and its lot written by one each. Returns the entry's id."""
+    account = _account(member_id, add=points)
     now = utcnow()
-    entry = _entry(account, actor, "adjust", points, reason=reason, created_at=now, **details)
-    db.session.add(PointsLot(account_id=account.id, entry_id=entry.id, points=points, remaining=points,
-                             earned_at=now, expires_at=expires_at if expires_at is not None else expiry_for(now)))
-    return entry
+    entry_id = insert_rows(PointsEntry, [{
+        "account_id": account.id, "kind": "adjust", "points": points, "store_id": None, "checkout_id": None,
+        "reverses_id": None, "staff_id": actor.staff_id, "reason": reason, "details": details, "created_at": now}])[0]
+    expires_at = expires_at if expires_at is not None else expiry_for(now)
+    insert_rows(PointsLot, [{"account_id": account.id, "entry_id": entry_id, "points": points, "remaining": points,
+                             "earned_at": now, "expires_at": expires_at}], returning=False)
+    return entry_id
 
 
 def take_back(actor: Actor, entry_id: int, reason: str, **details) -> tuple[PointsEntry | None, int]:
