@@ -9,7 +9,8 @@ member's row is moved from `pending` by a conditional UPDATE whose row count dec
 effect is written beside it and the job's progress with it, only while the runner still
 holds the lease. So a member is never done twice, whatever runs twice.
 
-Lock order (core/locks.py): a chunk first takes its members' locks, highest id first, then
+Lock order (core/locks.py): a chunk first takes its members' locks, lowest id first (as a
+merge takes its two), then
 the effects: a coupon's stock row (step 6) is taken only once every member lock is held,
 and a points grant first locks the chunk's points accounts highest id first, as the nightly
 expiry (which takes no member lock) locks them, so neither waits on the other in a cycle.
@@ -328,16 +329,16 @@ def _chunk(job: BulkJob, where) -> list:
                               .order_by(BulkJobEffect.member_id.desc()).limit(CHUNK)).scalars().all()
     if rows and db.session.get_bind().dialect.name == "postgresql":  # SQLite: BEGIN IMMEDIATE serialises writers
         members = [r.member_id for r in rows]
-        # Every member lock first (locks.lock_member's, in one statement), highest id first (the
-        # module's docstring says why); for a grant then their points accounts, highest id first,
-        # as the nightly expiry takes them.
+        # Every member lock first (locks.lock_member's, in one statement), lowest id first as a
+        # merge takes its two members (the module's docstring says why); for a grant then their
+        # points accounts, highest id first, as the nightly expiry and a merge take them.
         db.session.execute(_LOCK_MEMBERS, {"members": members})
         if job.action == "points":
             db.session.execute(_LOCK_ACCOUNTS, {"members": members})
     return rows
 
 
-_LOCK_MEMBERS = text("SELECT id FROM members WHERE id = ANY(:members) ORDER BY id DESC FOR NO KEY UPDATE")
+_LOCK_MEMBERS = text("SELECT id FROM members WHERE id = ANY(:members) ORDER BY id FOR NO KEY UPDATE")
 _LOCK_ACCOUNTS = text("SELECT id FROM points_accounts WHERE member_id = ANY(:members) ORDER BY id DESC "
                       "FOR NO KEY UPDATE")
 

@@ -21,6 +21,8 @@ its survivor, never after it). Its bills belong to the survivor, so their voids 
 (and reverse onto the survivor's accounts the entries written on the tombstone's); a void that
 waited while the merge moved its bill re-reads the bill and takes the survivor's lock too. The
 merge's points transfer locks the two points accounts highest id first, as the expiry does.
+A bulk job (crm/bulk/service.py) locks a chunk's members the same way, lowest id first, and then
+their points accounts highest id first.
 
 Because step 1 is one lock per member, two operations of one member (a close and a void,
 a top-up and a refund, two PIN tries) queue behind each other instead of locking the
