@@ -369,9 +369,7 @@ def _apply_chunk(job: BulkJob, runner: str, actor: Actor, context: dict) -> bool
     rows = _chunk(job, (BulkJobEffect.outcome == "pending",))
     if not rows:
         return False
-    gone = set(db.session.scalars(select(Member.id).where(
-        Member.id.in_([r.member_id for r in rows]),
-        or_(Member.merged_into_id.is_not(None), Member.anonymised_at.is_not(None)))))
+    gone = _gone([r.member_id for r in rows])
     mine = _take(rows, (BulkJobEffect.outcome == "pending",), {"outcome": "applied", "applied_at": utcnow()})
     changes, skipped = [], 0
     for row in mine:
@@ -386,6 +384,12 @@ def _apply_chunk(job: BulkJob, runner: str, actor: Actor, context: dict) -> bool
           skipped=BulkJob.skipped + skipped)
     db.session.commit()
     return True
+
+
+def _gone(member_ids: list[int]) -> set[int]:
+    """Those of the members merged away or anonymised."""
+    return set(db.session.scalars(select(Member.id).where(
+        Member.id.in_(member_ids), or_(Member.merged_into_id.is_not(None), Member.anonymised_at.is_not(None)))))
 
 
 def _apply(job: BulkJob, actor: Actor, member_id: int, context: dict) -> dict:
@@ -444,6 +448,8 @@ def _undo_chunk(job: BulkJob, runner: str, actor: Actor, context: dict) -> bool:
     if not rows:
         return False
     mine = _take(rows, (BulkJobEffect.undo.is_(None),), {"undo": "reversed", "undone_at": utcnow()})
+    if job.action in ("tag_add", "tag_remove"):  # an erased (or merged) member's tags stay gone
+        context = {**context, "gone": _gone([r.member_id for r in mine])}
     _write_effects([(row.id, _undo(job, actor, row, context)) for row in mine])
     _save(job.id, runner, undone=BulkJob.undone + len(mine))
     db.session.commit()
@@ -459,6 +465,8 @@ def _undo(job: BulkJob, actor: Actor, row: BulkJobEffect, context: dict) -> dict
         return {**values, "undo": "partly"} if shortfall else values
     if job.action == "coupon":
         return {} if coupons.cancel_unused(row.coupon_id) else {"undo": "kept_used"}
+    if job.action in ("tag_add", "tag_remove") and row.member_id in context["gone"]:
+        return {"undo": "unchanged"}
     if job.action == "tag_add":
         return {} if _remove_tag(row.member_id, job.params["tag"]) else {"undo": "unchanged"}
     if job.action == "tag_remove":

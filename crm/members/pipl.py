@@ -15,7 +15,7 @@ from datetime import datetime
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
 
 from ..campaigns.models import Delivery
 from ..cards.models import Card, PhoneLink
@@ -255,6 +255,7 @@ def anonymise(actor: Actor, member_id: int, *, reason: str, wallet_rule: str, st
         execution_options={"synchronize_session": False}).rowcount
     if not done:
         raise anonymised_error(member)
+    _erase_copies(member.id, now)
     db.session.execute(MemberTag.__table__.delete().where(MemberTag.member_id == member.id))
     db.session.execute(PhoneLink.__table__.delete().where(PhoneLink.member_id == member.id))
     db.session.execute(WalletPin.__table__.delete().where(WalletPin.member_id == member.id))
@@ -289,6 +290,34 @@ def anonymise(actor: Actor, member_id: int, *, reason: str, wallet_rule: str, st
     log_request(actor, member.id, "erasure", reason, source=source, wallet_rule=wallet_rule, **shown)
     db.session.expire(member)
     return {"member_id": member.id, "anonymised_at": now, "wallet_rule": wallet_rule, **settled}
+
+
+_PROFILE_KEYS = ("name", "mobile", "email", "birthday", "gender", "notes", "tags")
+ERASED = "[erased]"
+
+
+def _erase_copies(member_id: int, now: datetime):
+    """The person's profile kept elsewhere goes too: the duplicates merged into the member (the
+    same person's tombstones, and the merge rows' copy of their profile, full mobile and all) and
+    the before/after values of every edit in the audit rows about any of them."""
+    from .merge_models import MemberMerge
+    ids = [member_id, *db.session.scalars(select(Member.id).where(Member.merged_into_id == member_id))]
+    if len(ids) > 1:
+        db.session.execute(update(Member).where(Member.id.in_(ids[1:])).values(
+            name="", mobile_last4="", email=None, birthday_month=None, birthday_day=None, birth_year=None,
+            gender=None, notes="", anonymised_at=func.coalesce(Member.anonymised_at, now), updated_at=now),
+            execution_options={"synchronize_session": False})
+        db.session.execute(MemberTag.__table__.delete().where(MemberTag.member_id.in_(ids[1:])))
+    for merge in db.session.scalars(select(MemberMerge).where(or_(MemberMerge.into_member_id.in_(ids),
+                                                                  MemberMerge.from_member_id.in_(ids)))):
+        merge.from_profile = {k: (ERASED if k in _PROFILE_KEYS else v) for k, v in (merge.from_profile or {}).items()}
+    for row in db.session.scalars(select(AuditEntry).where(AuditEntry.entity_type.in_(("members", "member")),
+                                                           AuditEntry.entity_id.in_([str(i) for i in ids]))):
+        changes = (row.details or {}).get("changes")
+        if isinstance(changes, dict) and any(k in _PROFILE_KEYS for k in changes):
+            row.details = {**row.details, "changes": {k: ([ERASED, ERASED] if k in _PROFILE_KEYS else v)
+                                                      for k, v in changes.items()}}
+    db.session.flush()
 
 
 # Retention ----------------------------------------------------------------------------------
@@ -334,7 +363,6 @@ def anonymise_inactive(years: int | None = None, *, dry_run: bool = False, batch
     cutoff = retention_cutoff(years, now)
     where = _inactive_since(cutoff)
     if dry_run:
-        from sqlalchemy import func
         return {"years": years, "cutoff": cutoff, "inactive": db.session.scalar(
             select(func.count()).select_from(Member).where(*where)), "anonymised": 0}
     done, after = 0, 0

@@ -1,0 +1,133 @@
+"""Review of issue 16 (PIPL requests and bulk work): attacks that found bugs, with the fixes'
+tests, and attacks that held."""
+import json
+
+from sqlalchemy import select
+
+from crm.core.audit import AuditEntry
+from crm.extensions import db
+from tests.conftest import audit_problems
+from tests.test_bulk_jobs import audience, create, finished, tags_of
+
+
+def _erase(manager, member_id, rule="refund"):
+    preview = manager.get(f"/api/v1/members/{member_id}/erasure").json
+    r = manager.post(f"/api/v1/members/{member_id}/erasure", json={
+        "reason": "会员书面要求删除", "wallet_rule": rule,
+        "confirm": {k: preview[k] for k in ("points", "principal", "bonus")}})
+    assert r.status_code == 200, r.json
+    return r.json
+
+
+def _audit_text(app, member_id) -> str:
+    with app.app_context():
+        rows = db.session.scalars(select(AuditEntry).where(AuditEntry.entity_type == "members",
+                                                           AuditEntry.entity_id == str(member_id))).all()
+        return json.dumps([r.details for r in rows], ensure_ascii=False)
+
+
+def test_erasure_removes_the_old_profile_from_the_members_audit_rows(app, login_api, member_factory):
+    """An edit's audit row holds the profile before and after (name, email, notes, birthday):
+    after an erasure the member's history page and the audit log must not show them."""
+    manager, desk = login_api("manager"), login_api("front_desk")
+    m = member_factory(name="赵小红", email="zxh@example.com", notes="对花生过敏", birthday="1990-02-03")
+    r = desk.patch(f"/api/v1/members/{m['id']}", json={"name": "赵晓红", "email": "zxh2@example.com",
+                                                       "notes": "花生过敏，靠窗"})
+    assert r.status_code == 200, r.json
+    assert "赵小红" in _audit_text(app, m["id"])  # what the edit logged
+    _erase(manager, m["id"])
+    shown = _audit_text(app, m["id"])
+    for old in ("赵小红", "赵晓红", "zxh@example.com", "zxh2@example.com", "对花生过敏", "花生过敏，靠窗",
+                "1990-02-03"):
+        assert old not in shown, old
+    assert not audit_problems(app)
+
+
+def test_erasure_of_a_survivor_erases_the_duplicate_merged_into_it(app, login_api, member_factory):
+    """The tombstone of a duplicate merged into the member is the same person: its name, email,
+    notes and birthday, and the merge row's copy of its profile (full mobile), go too."""
+    from crm.members.merge_models import MemberMerge
+    from crm.members.models import Member
+    manager = login_api("manager")
+    a = member_factory(name="钱多多", email="qdd@example.com")
+    b = member_factory(name="钱多多", email="qdd-old@example.com", notes="旧卡", birthday="1979-09-09",
+                       mobile="13911112222")
+    r = manager.post(f"/api/v1/members/{a['id']}/merge", json={"from_member_id": b["id"], "reason": "同一人"})
+    assert r.status_code in (200, 201), r.json
+    _erase(manager, a["id"])
+    with app.app_context():
+        dup = db.session.get(Member, b["id"])
+        assert (dup.name, dup.email, dup.notes, dup.birthday_month) == ("", None, "", None)
+        assert dup.anonymised_at is not None
+        profiles = json.dumps([x.from_profile for x in db.session.scalars(select(MemberMerge))], ensure_ascii=False)
+    for old in ("钱多多", "qdd-old@example.com", "13911112222", "旧卡"):
+        assert old not in profiles, old
+    assert "钱多多" not in _audit_text(app, b["id"])
+    assert not audit_problems(app)
+
+
+def test_reversing_a_tag_removal_does_not_tag_an_erased_member_again(app, marketing, login_api, member_factory):
+    manager = login_api("manager")
+    ids = [member_factory(tags=["VIP"])["id"] for _ in range(2)]
+    job = finished(marketing, create(marketing, audience(marketing, tags=["VIP"]), "tag_remove", tag="VIP"))
+    assert job["applied"] == 2
+    _erase(manager, ids[0])
+    r = manager.post(f"/api/v1/bulk-jobs/{job['id']}/reverse", json={"reason": "搞错了"})
+    assert r.status_code == 202, r.json
+    assert tags_of(app, ids[0]) == []  # erased: no tag comes back
+    assert tags_of(app, ids[1]) == ["VIP"]
+    assert not audit_problems(app)
+
+
+def test_erasure_api_with_a_huge_id_or_floats_is_a_coded_4xx(login_api, member_factory):
+    manager = login_api("manager")
+    m = member_factory()
+    body = {"reason": "x", "wallet_rule": "refund", "confirm": {"points": 0, "principal": "0.00", "bonus": "0.00"}}
+    for path in ("/api/v1/members/99999999999999999999/erasure", "/api/v1/members/2147483648/erasure"):
+        assert manager.get(path).status_code == 404
+        r = manager.post(path, json=body)
+        assert r.status_code == 404, r.json
+    assert manager.get("/api/v1/members/99999999999999999999/export?reason=x").status_code == 404
+    for bad in ({"points": 0.5, "principal": "0.00", "bonus": "0.00"},
+                {"points": 0, "principal": 0.0, "bonus": "0.00"},
+                {"points": 0, "principal": "0.00\x00", "bonus": "0.00"},
+                {"points": 10**30, "principal": "0.00", "bonus": "0.00"}):
+        r = manager.post(f"/api/v1/members/{m['id']}/erasure", json={**body, "confirm": bad})
+        assert 400 <= r.status_code < 500 and r.json["error"]["code"], (bad, r.status_code)
+    for bad in ({"reason": "x" * 10_000}, {"reason": "a\x00b"}, {"store_code": "BJ01\x00"}, {"wallet_rule": 1.5}):
+        r = manager.post(f"/api/v1/members/{m['id']}/erasure", json={**body, **bad})
+        assert 400 <= r.status_code < 500 and r.json["error"]["code"], (bad, r.status_code)
+
+
+def test_bulk_job_hostile_parameters_are_coded_4xx_and_change_nothing(app, marketing, member_factory, login_api):
+    from crm.bulk.models import BulkJob
+    member_factory(tags=["VIP"])
+    aud = audience(marketing, tags=["VIP"])
+    good = {"audience_id": aud, "action": "points", "reason": "x", "points": 10}
+    for bad in ({"audience_id": 99999999999999999999}, {"audience_id": 2147483648}, {"audience_id": str(aud)},
+                {"audience_id": float(aud)}, {"audience_id": [aud]}, {"audience_id": True},
+                {"points": 10.0}, {"points": "10"}, {"points": 10**30}, {"points": 12.5},
+                {"expires_on": "9999-12-31"}, {"expires_on": "1970-01-01"}, {"expires_on": 20270101},
+                {"reason": "x" * 10_000}, {"reason": "a\x00b"}, {"action": "coupon", "coupon_type": "A\x00"},
+                {"action": "coupon", "coupon_type": 12.34}, {"action": "tag_add", "tag": "a\x00"},
+                {"action": "tag_add", "tag": 5}, {"action": "level", "level": "gold"}):
+        r = marketing.post("/api/v1/bulk-jobs", json={**good, **bad})
+        assert 400 <= r.status_code < 500 and r.json["error"]["code"], (bad, r.status_code, r.json)
+    manager = login_api("manager")
+    for path in ("/api/v1/bulk-jobs/99999999999999999999", "/api/v1/bulk-jobs/2147483648"):
+        assert manager.get(path).status_code == 404
+        assert manager.post(path + "/reverse", json={"reason": "x"}).status_code == 404
+    with app.app_context():
+        assert db.session.scalar(select(db.func.count()).select_from(BulkJob)) == 0
+
+
+def test_a_bulk_job_sent_twice_with_one_key_is_one_job(app, marketing, member_factory):
+    ids = [member_factory(tags=["VIP"])["id"] for _ in range(3)]
+    aud = audience(marketing, tags=["VIP"])
+    first = finished(marketing, create(marketing, aud, "points", key="k-1", points=50))
+    again = create(marketing, aud, "points", key="k-1", points=50)
+    assert again.status_code == 202 and again.json["id"] == first["id"]
+    other = create(marketing, aud, "points", key="k-1", points=60)
+    assert other.status_code in (409, 422)
+    from tests.test_bulk_jobs import balances
+    assert balances(app, ids) == [50, 50, 50]
