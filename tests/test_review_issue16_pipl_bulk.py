@@ -1,6 +1,7 @@
 """Review of issue 16 (PIPL requests and bulk work): attacks that found bugs, with the fixes'
 tests, and attacks that held."""
 import json
+from datetime import timedelta
 
 from sqlalchemy import select
 
@@ -131,3 +132,49 @@ def test_a_bulk_job_sent_twice_with_one_key_is_one_job(app, marketing, member_fa
     assert other.status_code in (409, 422)
     from tests.test_bulk_jobs import balances
     assert balances(app, ids) == [50, 50, 50]
+
+
+def _stay(member_id, departure, store_id=1):
+    from crm.reports.models import Stay
+    return Stay(stay_no=f"S-{member_id}-{departure}", store_id=store_id, arrival=departure, departure=departure,
+                room_revenue=0, member_id=member_id)
+
+
+def test_retention_leaves_a_member_active_through_a_hotel_stay_only(app, staff, member_factory, clock):
+    from crm.members import pipl
+    from crm.members.models import Member
+    stayed, idle = member_factory(name="住店客")["id"], member_factory(name="沉睡客")["id"]
+    job_now = clock.now().replace(year=clock.now().year + 2)
+    with app.app_context():
+        from crm.stores.models import Store
+        store_id = db.session.scalar(select(Store.id).limit(1))
+        db.session.add(_stay(stayed, (job_now - timedelta(days=30)).date(), store_id))
+        db.session.commit()
+        assert pipl.anonymise_inactive(1, now=job_now)["anonymised"] == 1
+        assert db.session.get(Member, stayed).anonymised_at is None
+        assert db.session.get(Member, idle).anonymised_at is not None
+
+
+def test_retention_does_not_erase_a_member_who_came_back_while_the_batch_ran(app, staff, member_factory, clock,
+                                                                            monkeypatch):
+    """The batch's members are picked first and erased one by one: a stay or bill that lands for
+    a later member meanwhile must save them (checked again under the member's lock)."""
+    from crm.members import pipl
+    from crm.members.models import Member
+    first, back = member_factory(name="甲")["id"], member_factory(name="乙")["id"]
+    job_now = clock.now().replace(year=clock.now().year + 2)
+    real = pipl.anonymise
+
+    def anonymise(actor, member_id, **kw):
+        if member_id == first:  # while the first is erased, the second checks in at a hotel
+            from crm.stores.models import Store
+            store_id = db.session.scalar(select(Store.id).limit(1))
+            db.session.add(_stay(back, (job_now - timedelta(days=1)).date(), store_id))
+            db.session.flush()
+        return real(actor, member_id, **kw)
+    monkeypatch.setattr(pipl, "anonymise", anonymise)
+    with app.app_context():
+        done = pipl.anonymise_inactive(1, now=job_now)
+        assert db.session.get(Member, back).anonymised_at is None
+        assert db.session.get(Member, first).anonymised_at is not None
+    assert done["anonymised"] == 1

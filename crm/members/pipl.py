@@ -222,7 +222,7 @@ def balances(member_id: int) -> dict:
 
 
 def anonymise(actor: Actor, member_id: int, *, reason: str, wallet_rule: str, store=None,
-              confirm: dict | None = None, source: str = "staff") -> dict:
+              confirm: dict | None = None, source: str = "staff", inactive_since: datetime | None = None) -> dict:
     """Erase a member by anonymisation (the caller commits). `confirm` holds the balances the
     manager saw ({"points", "principal", "bonus"}): if they moved since (a bill, a top-up), 409
     `balances_changed` and nothing is done. 409 `member_anonymised` if already done."""
@@ -240,6 +240,11 @@ def anonymise(actor: Actor, member_id: int, *, reason: str, wallet_rule: str, st
     db.session.refresh(member)
     if member.anonymised_at is not None:
         raise anonymised_error(member)
+    # The retention job picked the member a while ago: a bill or stay since then (seen now that
+    # their lock is held) saves them.
+    if inactive_since is not None and db.session.scalar(
+            select(Member.id).where(Member.id == member.id, *_inactive_since(inactive_since))) is None:
+        raise Conflict(_("The member is active again."), code="member_active")
     held = balances(member.id)
     if confirm is not None and {k: int(confirm.get(k, -1)) for k in held} != held:
         raise Conflict(_("The member's balances changed since the page was opened; check them and confirm again."),
@@ -375,7 +380,8 @@ def anonymise_inactive(years: int | None = None, *, dry_run: bool = False, batch
         for member_id in ids:
             try:
                 with db.session.begin_nested():
-                    anonymise(RETENTION_ACTOR, member_id, reason=reason, wallet_rule="forfeit", source="retention")
+                    anonymise(RETENTION_ACTOR, member_id, reason=reason, wallet_rule="forfeit", source="retention",
+                              inactive_since=cutoff)
                 done += 1
             except Conflict:  # anonymised meanwhile, or active again: next time
                 pass
