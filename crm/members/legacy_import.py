@@ -21,7 +21,7 @@ import re
 from datetime import date, datetime, timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import JSON, Boolean, DateTime, Integer, String, select, text
+from sqlalchemy import JSON, Boolean, DateTime, Integer, String, func, select, text
 
 from ..cards import codes
 from ..cards.models import Card
@@ -39,6 +39,7 @@ from ..reports.imports import RowError, _amount, _count, _error, _flag, _plain, 
 from ..stores import service as stores
 from ..wallet.models import WalletAccount, WalletEntry
 from . import levels
+from .merge_models import MemberMerge
 from .models import Member, new_referral_code
 
 REQUIRED = ("mobile", "name", "card_no", "store_code")
@@ -87,13 +88,24 @@ class Lookups:
                 pass
             if number := codes.legacy_card_no(fields.get("card_no", "")):
                 cards.add(number)
-        self.mobiles, self.cards = {}, {}
+        self.mobiles, self.cards, self.merged_mobiles = {}, {}, {}
         for part in imports.chunks(sorted(mobiles), 500):
             self.mobiles.update(db.session.execute(
                 select(Member.mobile, Member.id).where(Member.mobile.in_(part))).all())
+        # A card of a merged member is its survivor's (members/merge.py), wherever it stayed.
         for part in imports.chunks(sorted(cards), 500):
             self.cards.update(db.session.execute(
-                select(Card.card_no, Card.member_id).where(Card.card_no.in_(part))).all())
+                select(Card.card_no, func.coalesce(Member.merged_into_id, Member.id))
+                .join(Member, Member.id == Card.member_id).where(Card.card_no.in_(part))).all())
+        # The mobiles those survivors and their duplicates had before a merge freed or replaced them
+        # (kept in the merge row): a row naming one with its card is that member imported before.
+        for part in imports.chunks(sorted(set(self.cards.values())), 500):
+            for profile, moved, survivor in db.session.execute(
+                    select(MemberMerge.from_profile, MemberMerge.moved, Member.merged_into_id)
+                    .join(Member, Member.id == MemberMerge.from_member_id).where(Member.merged_into_id.in_(part))):
+                for old in ((profile or {}).get("mobile"), (moved or {}).get("replaced_mobile")):
+                    if old in mobiles:
+                        self.merged_mobiles[old] = survivor
 
 
 def _mobile(value):
@@ -173,11 +185,12 @@ def _expiry(value, look):
         return None
     try:
         last = date.fromisoformat(value)
-    except ValueError:
+        after = last + timedelta(days=1)  # OverflowError for 9999-12-31: a bad line, not a failed job
+    except (ValueError, OverflowError):
         raise RowError(_("%(column)s must be a date like 2026-05-01.", column="points_expire_on")) from None
     if last < look.today:
         raise RowError(_("points_expire_on is in the past."))
-    return datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=look.tz)
+    return datetime.combine(after, datetime.min.time(), tzinfo=look.tz)
 
 
 def _parse(line, fields, look, seen=None) -> dict:
@@ -201,6 +214,8 @@ def _parse(line, fields, look, seen=None) -> dict:
     state = None
     if mobile is not None and card_no is not None:
         by_mobile, by_card = look.mobiles.get(mobile), look.cards.get(card_no)
+        if by_mobile is None and by_card is not None and look.merged_mobiles.get(mobile) == by_card:
+            by_mobile = by_card  # merged since: its mobile freed, its card the survivor's
         if by_mobile is not None and by_mobile == by_card:
             state = "unchanged"  # imported before: nothing to do
         else:

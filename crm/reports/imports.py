@@ -85,6 +85,10 @@ def _header(fieldnames, required, optional) -> list[str]:
     if missing:
         raise Invalid(_("The header row lacks: %(columns)s.", columns=", ".join(missing)), code="missing_columns",
                       field="file", missing=missing)
+    duplicate = sorted({c for c in header if c and header.count(c) > 1})
+    if duplicate:  # which of two `mobile` columns is the member's would be a guess
+        raise Invalid(_("Columns given twice: %(columns)s.", columns=", ".join(duplicate)), code="duplicate_columns",
+                      field="file", duplicate=duplicate)
     unknown = [c for c in header if c and c not in required + optional]
     if unknown:
         raise Invalid(_("Unknown columns: %(columns)s.", columns=", ".join(unknown)), code="unknown_columns",
