@@ -178,3 +178,38 @@ def test_retention_does_not_erase_a_member_who_came_back_while_the_batch_ran(app
         assert db.session.get(Member, back).anonymised_at is None
         assert db.session.get(Member, first).anonymised_at is not None
     assert done["anonymised"] == 1
+
+
+def test_a_job_given_up_half_way_can_still_be_reversed(app, marketing, login_api, member_factory, monkeypatch):
+    """A job whose runners kept stopping is failed after some members got their points: the
+    manager must be able to take back what it did (it was reversible only once `done`)."""
+    from crm.bulk import service as bulk
+    from tests.test_bulk_jobs import balances
+    manager = login_api("manager")
+    monkeypatch.setattr(bulk, "CHUNK", 2)
+    ids = [member_factory(tags=["VIP"])["id"] for _ in range(5)]
+    monkeypatch.setitem(app.config, "BULK_RUN_INLINE", False)
+    monkeypatch.setattr(bulk, "start", lambda job_id: None)
+    job_id = create(marketing, audience(marketing, tags=["VIP"]), "points", points=10).json["id"]
+    real_apply = bulk._apply
+
+    def breaks_on_the_first(job, actor, member_id, context):
+        if member_id == ids[0]:  # the last chunk (highest ids go first) fails every time
+            raise RuntimeError("broken")
+        return real_apply(job, actor, member_id, context)
+    monkeypatch.setattr(bulk, "_apply", breaks_on_the_first)
+    with app.app_context():
+        for _ in range(bulk.MAX_ATTEMPTS + 1):
+            bulk.run_pending()
+    job = marketing.get(f"/api/v1/bulk-jobs/{job_id}").json
+    assert job["status"] == "failed" and job["applied"] == 4, job
+    assert balances(app, ids) == [0, 10, 10, 10, 10]
+    monkeypatch.setattr(bulk, "_apply", real_apply)
+    r = manager.post(f"/api/v1/bulk-jobs/{job_id}/reverse", json={"reason": "半途而废，撤销"})
+    assert r.status_code == 202, r.json
+    with app.app_context():
+        bulk.run_pending()
+    job = marketing.get(f"/api/v1/bulk-jobs/{job_id}").json
+    assert job["status"] == "reversed" and job["undone"] == 4, job
+    assert balances(app, ids) == [0] * 5
+    assert not audit_problems(app)

@@ -181,11 +181,13 @@ def progress(job: BulkJob) -> tuple[int, int]:
 
 
 def request_reversal(actor: Actor, job_id: int, reason: str) -> BulkJob:
-    """Queue the reversal of a finished job, once (the row count decides): 409
+    """Queue the reversal of a finished (or given-up) job, once (the row count decides): 409
     `bulk_job_already_reversed` for a second, `bulk_job_not_finished` while it runs."""
     reason = reasons.required(reason, _("Give a reason for the reversal."))
     job = get(job_id)
-    won = db.session.execute(update(BulkJob).where(BulkJob.id == job.id, BulkJob.status == "done").values(
+    # A job given up half-way (failed) did what it did to the members it reached: reversible too.
+    won = db.session.execute(update(BulkJob).where(BulkJob.id == job.id, BulkJob.status.in_(("done", "failed")),
+                                                   BulkJob.reverse_requested_at.is_(None)).values(
         status="reversing", runner=None, lease_until=None, attempts=0, reversed_by=actor.staff_id,
         reverse_reason=reason, reverse_requested_at=utcnow()).execution_options(synchronize_session=False)).rowcount
     db.session.refresh(job)
