@@ -77,6 +77,7 @@ class Lookups:
         self.entry_level_id = levels.entry_level().id
         self.today, self.tz = local_today(), zone()
         self.mobiles, self.cards, self.new, self.unchanged = {}, {}, 0, 0
+        self.merged_mobiles, self.took_mobile = {}, set()
 
     def prefetch(self, chunk):
         """Who holds the mobiles and card numbers of these rows now."""
@@ -97,15 +98,19 @@ class Lookups:
             self.cards.update(db.session.execute(
                 select(Card.card_no, func.coalesce(Member.merged_into_id, Member.id))
                 .join(Member, Member.id == Card.member_id).where(Card.card_no.in_(part))).all())
-        # The mobiles those survivors and their duplicates had before a merge freed or replaced them
-        # (kept in the merge row): a row naming one with its card is that member imported before.
+        # Those survivors' merges: the mobile a duplicate had before the merge freed it (kept in the
+        # merge row), and whether the survivor took a duplicate's mobile in place of its own (not
+        # kept: an erasure would have to find it). A row naming such a card with its mobile freed
+        # is that member imported before, merged since.
+        self.took_mobile = set()
         for part in imports.chunks(sorted(set(self.cards.values())), 500):
-            for profile, moved, survivor in db.session.execute(
-                    select(MemberMerge.from_profile, MemberMerge.moved, Member.merged_into_id)
+            for profile, chosen, survivor in db.session.execute(
+                    select(MemberMerge.from_profile, MemberMerge.fields, Member.merged_into_id)
                     .join(Member, Member.id == MemberMerge.from_member_id).where(Member.merged_into_id.in_(part))):
-                for old in ((profile or {}).get("mobile"), (moved or {}).get("replaced_mobile")):
-                    if old in mobiles:
-                        self.merged_mobiles[old] = survivor
+                if (profile or {}).get("mobile") in mobiles:
+                    self.merged_mobiles[profile["mobile"]] = survivor
+                if (chosen or {}).get("mobile") == "from":
+                    self.took_mobile.add(survivor)
 
 
 def _mobile(value):
@@ -214,7 +219,8 @@ def _parse(line, fields, look, seen=None) -> dict:
     state = None
     if mobile is not None and card_no is not None:
         by_mobile, by_card = look.mobiles.get(mobile), look.cards.get(card_no)
-        if by_mobile is None and by_card is not None and look.merged_mobiles.get(mobile) == by_card:
+        if by_mobile is None and by_card is not None and (look.merged_mobiles.get(mobile) == by_card
+                                                          or by_card in look.took_mobile):
             by_mobile = by_card  # merged since: its mobile freed, its card the survivor's
         if by_mobile is not None and by_mobile == by_card:
             state = "unchanged"  # imported before: nothing to do

@@ -130,11 +130,8 @@ def merge(actor: Actor, into_id: int, from_id: int, reason: str, fields: dict | 
         service_consent=False, updated_at=now).execution_options(synchronize_session=False)).rowcount
     if took != 1:
         raise Conflict(_("This member was merged a moment ago."), code="already_merged", field="from_member_id")
-    replaced_mobile = into.mobile if choices["mobile"] == "from" else None
     _take_profile(actor, into, from_profile, dup, choices)
     moved = _move_everything(actor, dup.id, into.id, reason)
-    if replaced_mobile:  # on record, so a re-run of the file it was imported from knows the survivor
-        moved["replaced_mobile"] = replaced_mobile
     # The survivor's rolling spend now counts the duplicate's bills: up a level if it reaches one.
     levels.upgrade_for(actor, into, spend=lambda: checkout.rolling_spend(into.id, programme.get("level_window_months")))
     db.session.expire(dup)
