@@ -213,3 +213,17 @@ def test_a_job_given_up_half_way_can_still_be_reversed(app, marketing, login_api
     assert job["status"] == "reversed" and job["undone"] == 4, job
     assert balances(app, ids) == [0] * 5
     assert not audit_problems(app)
+
+
+def test_pipl_queries_with_hostile_values_are_coded_4xx(login_api, member_factory):
+    manager = login_api("manager")
+    m = member_factory()
+    for q in ("member_id=99999999999999999999", "member_id=2147483648", "member_id=-1", "member_id=1.5",
+              "kind=erasure%00", "page=99999999999999999999", "per_page=0"):
+        r = manager.get(f"/api/v1/privacy-requests?{q}")
+        ok = r.json["total"] == 0 if r.status_code == 200 else 400 <= r.status_code < 500 and r.json["error"]["code"]
+        assert ok, (q, r.status_code)
+    for q in ("reason=a%00b", "reason=" + "x" * 10_000, "reason=%20"):
+        r = manager.get(f"/api/v1/members/{m['id']}/export?{q}")
+        assert 400 <= r.status_code < 500 and r.json["error"]["code"], (q, r.status_code)
+    assert manager.get("/api/v1/privacy-requests").json["total"] == 0

@@ -197,12 +197,15 @@ def member_export(args, member_id):
     tenders, coupons, messages, level changes, referrals and the audit rows about them. The
     request is logged with its `reason`."""
     from flask import Response, stream_with_context
+    from flask_babel import gettext as _
 
+    from ..core import reasons
     from ..core.timeutil import local_today
     from ..extensions import db
     from . import pipl
     service.get_member(member_id)  # 404 before anything is logged
-    pipl.log_request(g.actor, member_id, "export", args["reason"], format="json")
+    reason = reasons.required(args["reason"], _("Say why the copy is made (the member's request)."))
+    pipl.log_request(g.actor, member_id, "export", reason, format="json")
     db.session.commit()
     filename = f"member-{member_id}-{local_today().isoformat()}.json"
     # Streamed: the bills (all of a regular's years of them) are read and sent a batch at a time.
