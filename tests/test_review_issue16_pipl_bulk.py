@@ -227,3 +227,63 @@ def test_pipl_queries_with_hostile_values_are_coded_4xx(login_api, member_factor
         r = manager.get(f"/api/v1/members/{m['id']}/export?{q}")
         assert 400 <= r.status_code < 500 and r.json["error"]["code"], (q, r.status_code)
     assert manager.get("/api/v1/privacy-requests").json["total"] == 0
+
+
+def test_an_erasure_while_a_bulk_grant_runs_over_the_member_leaves_no_points_on_them(
+        app, backend, marketing, login_api, member_factory, monkeypatch):
+    """PostgreSQL row locks: the grant's chunk holds its members' locks; the erasure either comes
+    first (the member is then skipped as gone) or after (the confirmed points moved: 409
+    balances_changed). Never points on an anonymised member, never a 5xx."""
+    import time
+
+    import pytest
+
+    from crm.bulk import service as bulk
+    from tests.test_bulk_jobs import balances
+    from tests.test_races import api_call, race
+    if backend != "postgresql":
+        pytest.skip("row locks race on PostgreSQL; SQLite serialises writers")
+    manager = login_api("manager")
+    ids = [member_factory(tags=["VIP"])["id"] for _ in range(4)]
+    monkeypatch.setitem(app.config, "BULK_RUN_INLINE", False)
+    monkeypatch.setattr(bulk, "start", lambda job_id: None)
+    job_id = create(marketing, audience(marketing, tags=["VIP"]), "points", points=10).json["id"]
+    real_apply = bulk._apply
+
+    def slow(*args):
+        time.sleep(0.15)
+        return real_apply(*args)
+    monkeypatch.setattr(bulk, "_apply", slow)
+    target = ids[1]
+    body = {"reason": "race", "wallet_rule": "forfeit", "confirm": {"points": 0, "principal": "0.00", "bonus": "0.00"}}
+
+    def act(i):
+        if i == 0:
+            with app.app_context():
+                return bulk.run_job(job_id)
+        time.sleep(0.2)  # the chunk holds the locks by now
+        return api_call(app, manager.token, "POST", f"/api/v1/members/{target}/erasure", body)
+    ran, erased = race(2, act)
+    assert ran is True and erased[0] in (200, 409), erased
+    job = marketing.get(f"/api/v1/bulk-jobs/{job_id}").json
+    assert job["status"] == "done" and job["done"] == 4
+    if erased[0] == 200:
+        assert balances(app, [target]) == [0] and job["skipped_by_reason"] == {"member_gone": 1}
+    else:
+        assert erased[1] == "balances_changed" and balances(app, [target]) == [10]
+    assert not audit_problems(app)
+
+
+def test_erasing_a_merged_duplicate_points_to_the_survivor_and_changes_nothing(app, login_api, member_factory):
+    """The person's record lives on in the survivor: "anonymised" on the tombstone would tell
+    the manager it was done while their name and mobile stay on the survivor."""
+    manager = login_api("manager")
+    a, b = member_factory(name="孙悟空"), member_factory(name="孙悟空", mobile="13933334444")
+    r = manager.post(f"/api/v1/members/{a['id']}/merge", json={"from_member_id": b["id"], "reason": "同一人",
+                                                                "fields": {"mobile": "from"}})
+    assert r.status_code in (200, 201), r.json
+    r = manager.post(f"/api/v1/members/{b['id']}/erasure", json={
+        "reason": "要求删除", "wallet_rule": "refund", "confirm": {"points": 0, "principal": "0.00", "bonus": "0.00"}})
+    assert r.status_code == 410 and r.json["error"]["code"] == "member_merged", r.json
+    assert r.json["error"]["details"]["survivor_id"] == a["id"]
+    assert manager.get("/api/v1/privacy-requests?kind=erasure").json["total"] == 0

@@ -230,7 +230,7 @@ def anonymise(actor: Actor, member_id: int, *, reason: str, wallet_rule: str, st
     from ..points import service as points
     from ..stores import service as stores
     from ..wallet import service as wallet
-    from . import service
+    from . import merge, service
     reason = reasons.required(reason, _("Give the reason for the erasure."))
     if wallet_rule not in WALLET_RULES:
         raise Invalid(_("Choose whether the stored value is refunded or forfeited."), code="invalid_wallet_rule",
@@ -240,6 +240,8 @@ def anonymise(actor: Actor, member_id: int, *, reason: str, wallet_rule: str, st
     db.session.refresh(member)
     if member.anonymised_at is not None:
         raise anonymised_error(member)
+    # A merged duplicate's person lives on in the survivor: that is the member to erase (410).
+    merge.refuse_tombstone(member)
     # The retention job picked the member a while ago: a bill or stay since then (seen now that
     # their lock is held) saves them.
     if inactive_since is not None and db.session.scalar(
