@@ -158,9 +158,15 @@ def _take_profile(actor: Actor, into: Member, from_profile: dict, dup: Member, c
             db.session.flush()  # the tombstone's mobile is freed before the survivor takes it
             into.mobile, into.mobile_last4 = from_profile["mobile"], from_profile["mobile"][-4:]
         elif name == "consent":
-            for column in _COLUMNS["consent"]:
-                value = from_profile["consent"][column.split("_")[0]] if not column.endswith("_at") else None
-                setattr(into, column, value if value is not None else utcnow())
+            # A channel that changes takes the duplicate's value and the time the guest gave (or
+            # withdrew) it, and is a row of the survivor's consent history, as staff changes are.
+            for channel in ("sms", "email", "service"):
+                granted = bool(from_profile["consent"][channel])
+                if granted != bool(getattr(into, f"{channel}_consent")):
+                    setattr(into, f"{channel}_consent", granted)
+                    setattr(into, f"{channel}_consent_at", getattr(dup, f"{channel}_consent_at") or utcnow())
+                    audit.record(actor, "member.consent_granted" if granted else "member.consent_withdrawn",
+                                 entity=into, channel=channel, source="merge", from_member_id=dup.id)
         else:
             for column in _COLUMNS[name]:
                 setattr(into, column, getattr(dup, column))
