@@ -287,3 +287,20 @@ def test_erasing_a_merged_duplicate_points_to_the_survivor_and_changes_nothing(a
     assert r.status_code == 410 and r.json["error"]["code"] == "member_merged", r.json
     assert r.json["error"]["details"]["survivor_id"] == a["id"]
     assert manager.get("/api/v1/privacy-requests?kind=erasure").json["total"] == 0
+
+
+def test_the_export_of_a_survivor_holds_what_was_merged_into_it(app, login_api, member_factory):
+    """The duplicate merged into the member is the same person: its old profile (the merge row)
+    is data held about them, in the JSON file and on the printable page."""
+    manager = login_api("manager")
+    a, b = member_factory(name="周芷若"), member_factory(name="周芷若", email="zzr-old@example.com",
+                                                         notes="旧卡会员")
+    r = manager.post(f"/api/v1/members/{a['id']}/merge", json={"from_member_id": b["id"], "reason": "同一人"})
+    assert r.status_code in (200, 201), r.json
+    data = json.loads(manager.get(f"/api/v1/members/{a['id']}/export?reason=书面申请").data)
+    assert [(x["from_member_id"], x["from_profile"]["email"]) for x in data["merges"]] == [
+        (b["id"], "zzr-old@example.com")]
+    from tests.test_ui import ui_login
+    ui = ui_login(app, "manager")
+    page = ui.post(f"/members/{a['id']}/export", {"reason": "书面申请", "format": "json"})
+    assert page.status_code == 200 and json.loads(page.data)["merges"][0]["from_profile"]["notes"] == "旧卡会员"

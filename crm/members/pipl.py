@@ -18,7 +18,7 @@ from flask_babel import gettext as _
 from sqlalchemy import and_, exists, func, or_, select, update
 
 from ..campaigns.models import Delivery
-from ..cards.models import Card, PhoneLink
+from ..cards.models import Card, CardFee, PhoneLink
 from ..checkout.models import Checkout
 from ..core import audit, locks, reasons
 from ..core.actor import Actor
@@ -149,6 +149,7 @@ def export(member_id: int, *, lazy_bills: bool = False) -> dict:
     from ..points.models import PointsAccount, PointsEntry, PointsLot
     from ..wallet.models import WalletAccount, WalletEntry
     from . import service
+    from .merge_models import MemberMerge
     from .models import MemberLevelChange, ReferralReward
     member = service.get_member(member_id)
     audit_rows = _audit_rows(member)
@@ -192,6 +193,11 @@ def export(member_id: int, *, lazy_bills: bool = False) -> dict:
         "referred_members": db.session.scalars(select(Member.id).where(Member.referred_by_id == member_id)
                                                .order_by(Member.id)).all(),
         "phone_link": _all(select(PhoneLink).where(PhoneLink.member_id == member_id)),
+        # Duplicates merged into the member (the same person): their profile as it was.
+        "merges": _all(select(MemberMerge).where(or_(MemberMerge.into_member_id == member_id,
+                                                     MemberMerge.from_member_id == member_id))
+                       .order_by(MemberMerge.id)),
+        "card_fees": _all(select(CardFee).where(CardFee.member_id == member_id).order_by(CardFee.id)),
         "privacy_requests": _all(requests_page(member_id=member_id).order_by(None).order_by(PrivacyRequest.id)),
         "audit": audit_rows,
     }

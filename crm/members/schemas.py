@@ -222,6 +222,9 @@ class MemberExportSchema(Schema):
     referrals = fields.List(fields.Dict())
     referred_members = fields.List(fields.Int())
     phone_link = fields.List(fields.Dict())
+    merges = fields.List(fields.Dict(), metadata={"description": "Duplicates merged into the member, with their "
+                                                                 "profile as it was (`from_profile`)."})
+    card_fees = fields.List(fields.Dict())
     privacy_requests = fields.List(fields.Dict())
     audit = fields.List(fields.Dict())
 
