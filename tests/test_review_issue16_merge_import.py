@@ -194,3 +194,35 @@ def test_consent_taken_from_the_duplicate_is_on_the_survivors_consent_history(ap
         assert [(r.action, r.details["channel"], r.details["source"]) for r in rows] == [
             ("member.consent_granted", "sms", "merge")]
         assert rows[0].details["from_member_id"] == b["id"]
+
+
+@pytest.mark.parametrize("case", ["referee_of_the_duplicate", "survivor_referred_by_its_duplicate"])
+def test_a_referral_reward_after_a_merge_goes_to_a_live_member_and_never_to_oneself(
+        app, catalogue, member_factory, login_api, checkout, case):
+    """C signed up with B's code, then B was merged into A: C's qualifying bill rewards A (the
+    same guest), not B's tombstone, where the points would sit unseen. And when the survivor had
+    signed up with its own duplicate's code (one guest, two sign-ups), a bill of the survivor
+    rewards no one: that would be the guest referring themself."""
+    from tests.test_member_merge import _balances
+    admin = login_api("admin")
+    assert admin.patch("/api/v1/programme", json={
+        "referral_reward": "points", "referral_referrer_points": 100, "referral_referee_points": 50,
+        "referral_min_spend": "100.00", "referral_yearly_cap": 10}).status_code == 200
+    manager = login_api("manager")
+    b = member_factory()
+    if case == "referee_of_the_duplicate":
+        a = member_factory()
+        c = member_factory(referral_code=b["referral_code"])
+        assert _merge(manager, a["id"], b["id"]).status_code == 200
+        bill = checkout([("LOBSTER", 1)], member_id=c["id"])
+        assert bill.status_code == 201, bill.json
+        assert _balances(manager, b["id"])[0] == 0  # nothing on the tombstone
+        assert _balances(manager, a["id"])[0] == 100
+    else:
+        a = member_factory(referral_code=b["referral_code"])
+        assert _merge(manager, a["id"], b["id"]).status_code == 200
+        bill = checkout([("LOBSTER", 1)], member_id=a["id"])
+        assert bill.status_code == 201, bill.json
+        assert _balances(manager, b["id"])[0] == 0
+        assert _balances(manager, a["id"])[0] == bill.json["points_earned"]  # no reward to oneself
+    assert audit_problems(app) == []

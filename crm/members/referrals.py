@@ -57,6 +57,7 @@ from ..points import service as points
 from ..points.models import PointsAccount, PointsEntry
 from ..programme import service as programme
 from ..stores import service as stores
+from . import merge_models as merged
 from .models import REFERRAL_ALPHABET, REFERRAL_CODE_LENGTH, Member, ReferralCount, ReferralReward
 
 TRANSITIONS = {"reverse": ({"granted"}, "reversed")}
@@ -100,9 +101,13 @@ def on_bill_closed(actor: Actor, member, checkout) -> ReferralReward | None:
         return None
     if db.session.scalar(_granted_to(), {"referee": member.id}) is not None:
         return None
+    # A referrer merged since (members/merge.py) is rewarded as its survivor, not on a tombstone
+    # nobody sees; a member who had signed up with its own duplicate's code refers no one.
+    referrer_id = merged.survivor_id(member.referred_by_id)
+    if referrer_id == member.id:
+        return None
     store = checkout.store
     year = checkout.created_at.astimezone(zone(store.timezone)).year
-    referrer_id = member.referred_by_id
     try:
         with db.session.begin_nested():
             if not _take_slot(referrer_id, year, programme.get("referral_yearly_cap")):
