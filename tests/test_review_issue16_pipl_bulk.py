@@ -304,3 +304,34 @@ def test_the_export_of_a_survivor_holds_what_was_merged_into_it(app, login_api, 
     ui = ui_login(app, "manager")
     page = ui.post(f"/members/{a['id']}/export", {"reason": "书面申请", "format": "json"})
     assert page.status_code == 200 and json.loads(page.data)["merges"][0]["from_profile"]["notes"] == "旧卡会员"
+
+
+def test_reversing_a_grant_after_one_member_was_erased_takes_back_only_what_is_left(app, marketing, login_api,
+                                                                                    member_factory):
+    from tests.test_bulk_jobs import balances
+    manager = login_api("manager")
+    ids = [member_factory(tags=["VIP"])["id"] for _ in range(2)]
+    job = finished(marketing, create(marketing, audience(marketing, tags=["VIP"]), "points", points=40))
+    assert _erase(manager, ids[0], rule="forfeit")["points_forfeited"] == 40
+    r = manager.post(f"/api/v1/bulk-jobs/{job['id']}/reverse", json={"reason": "撤销"})
+    assert r.status_code == 202, r.json
+    job = manager.get(f"/api/v1/bulk-jobs/{job['id']}").json
+    assert job["status"] == "reversed" and job["shortfall"] == 40, job
+    assert balances(app, ids) == [0, 0]
+    assert not audit_problems(app)
+
+
+def test_a_void_after_the_erasure_leaves_no_points_on_the_anonymised_member(app, login_api, member_factory,
+                                                                             give_points, catalogue, checkout):
+    """A bill that redeemed points is voided after the erasure: the points go back to lots
+    nobody can use again (no bill, top-up or erasure takes the anonymised member)."""
+    manager = login_api("manager")
+    m = member_factory()
+    give_points(m["id"], 100)
+    bill = checkout([("SALMON", 2)], member_id=m["id"], redeem_points=30)
+    assert bill.status_code == 201, bill.json
+    _erase(manager, m["id"], rule="forfeit")
+    r = manager.post(f"/api/v1/checkouts/{bill.json['id']}/void", json={"reason": "wrong table"})
+    assert r.status_code == 201, r.json
+    assert manager.get(f"/api/v1/members/{m['id']}/points").json["balance"] == 0
+    assert not audit_problems(app)

@@ -22,6 +22,7 @@ from ..core.timeutil import utcnow, zone
 from ..errors import Conflict, Invalid
 from ..extensions import db
 from ..members import merge_models as merged
+from ..members.models import Member
 from ..notifications import service as notifications
 from ..programme import service as programme
 from .models import PointsAccount, PointsEntry, PointsLot, PointsLotUse
@@ -314,6 +315,10 @@ def reverse_checkout(actor: Actor, member_id: int, checkout_id: int, *, store, r
                 _take_fifo(account, reversal.id, take, first_lot_id=lot_id)
             result["reclaimed"] += take
             result["written_off"] += entry.points - take
+    # Points given back to an anonymised member could never be used again: forfeited, as the
+    # erasure forfeited the rest.
+    if account.balance > 0 and db.session.scalar(select(Member.anonymised_at).where(Member.id == holder)):
+        forfeit(actor, holder, reason)
     return result
 
 
