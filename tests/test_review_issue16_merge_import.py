@@ -226,3 +226,37 @@ def test_a_referral_reward_after_a_merge_goes_to_a_live_member_and_never_to_ones
         assert _balances(manager, b["id"])[0] == 0
         assert _balances(manager, a["id"])[0] == bill.json["points_earned"]  # no reward to oneself
     assert audit_problems(app) == []
+
+
+def test_the_duplicates_hotel_stays_and_pos_checks_move_to_the_survivor(app, member_factory, login_api):
+    """Stays (PMS) and restaurant checks (POS) imported for the duplicate are its bills from other
+    systems: they move with the merge like its bills here, so the survivor is one repeat guest in
+    the reports, its PIPL export has them, and the retention job does not count it inactive while
+    its recent stays sit on the tombstone. Before, they stayed behind."""
+    from sqlalchemy import select
+
+    from crm.extensions import db
+    from crm.reports.models import Check, Stay
+    manager = login_api("manager")
+    a, b = member_factory(), member_factory()
+    stays = ("stay_no,store_code,arrival,departure,rooms,room_revenue,segment,member_mobile\n"
+             f"R1,HT01,2026-03-05,2026-03-07,1,800.00,business_fit,{a['mobile']}\n"
+             f"R2,HT01,2026-04-05,2026-04-07,1,800.00,business_fit,{b['mobile']}\n")
+    checks = ("check_no,store_code,closed_at,amount,covers,segment,member_mobile\n"
+              f"C1,BJ01,2026-03-01T19:00:00+08:00,120.00,2,walk_in,{b['mobile']}\n")
+    for path, body in (("stays", stays), ("checks", checks)):
+        r = manager.post(f"/api/v1/imports/{path}", data=body.encode(), headers={"Content-Type": "text/csv"})
+        if r.status_code == 202:
+            r = manager.get(r.json["status_url"])
+        assert r.json["status"] == "done", r.json
+    r = _merge(manager, a["id"], b["id"])
+    assert r.status_code == 200, r.json
+    assert (len(r.json["moved"]["stays"]), len(r.json["moved"]["checks"])) == (1, 1)
+    with app.app_context():
+        assert set(db.session.scalars(select(Stay.member_id))) == {a["id"]}
+        assert set(db.session.scalars(select(Check.member_id))) == {a["id"]}
+    import json
+    export = manager.get(f"/api/v1/members/{a['id']}/export?reason=guest%20asked")
+    assert export.status_code == 200
+    data = json.loads(export.get_data(as_text=True))
+    assert len(data["stays"]) == 2 and len(data["imported_checks"]) == 1

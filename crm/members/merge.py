@@ -12,7 +12,8 @@ the profile values the manager chose field by field. What moves, and how:
   ids are in the merge row, so the move is on record and stock counts are unaffected);
 - the live card: moved to the survivor if it has none; else kept live on the tombstone and
   every look-up of it (till scan, search) resolves to the survivor (one live card per member);
-- bills and top-ups: their `member_id` is set to the survivor, ids recorded in the merge row.
+- bills and top-ups, and imported POS checks and PMS stays: their `member_id` is set to the
+  survivor, ids recorded in the merge row.
   Every figure by member (member page, visits and spend for audiences, rolling spend for
   levels, reports by member) is then right without each query learning about tombstones; the
   bills themselves (amounts, card, level at the time, ledger entries) are unchanged. A void
@@ -43,6 +44,7 @@ from ..errors import Conflict, DomainError, Forbidden, Invalid
 from ..extensions import db
 from ..points import service as points
 from ..programme import service as programme
+from ..reports.models import Check, Stay
 from ..wallet import service as wallet
 from ..wallet.models import WalletTopup
 from . import levels
@@ -185,6 +187,10 @@ def _move_everything(actor: Actor, from_id: int, into_id: int, reason: str) -> d
                                  into_id)
     moved["checkouts"] = _reassign(Checkout, Checkout.member_id == from_id, into_id)
     moved["topups"] = _reassign(WalletTopup, WalletTopup.member_id == from_id, into_id)
+    # Its bills from other systems too (POS checks, PMS stays): visits, repeat-guest and ranking
+    # reports, the PIPL export and the retention job's "inactive" read them by member.
+    moved["checks"] = _reassign(Check, Check.member_id == from_id, into_id)
+    moved["stays"] = _reassign(Stay, Stay.member_id == from_id, into_id)
     # Tombstones merged into the duplicate earlier now name the survivor (one step to the live member).
     moved["tombstones"] = _reassign(Member, Member.merged_into_id == from_id, into_id, column="merged_into_id")
     moved["card"] = None

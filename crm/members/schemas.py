@@ -301,6 +301,8 @@ class MergeMovedSchema(Schema):
     tickets = fields.List(fields.Int())
     checkouts = fields.List(fields.Int())
     topups = fields.List(fields.Int())
+    checks = fields.List(fields.Int(), metadata={"description": "Imported POS checks moved."})
+    stays = fields.List(fields.Int(), metadata={"description": "Imported PMS stays moved."})
     card = fields.Dict(allow_none=True, metadata={"description": "{card_id, moved}: moved to the survivor, or kept "
                                                                  "live on the tombstone and resolved to the survivor."})
 
