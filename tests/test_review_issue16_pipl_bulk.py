@@ -354,3 +354,22 @@ def test_a_void_after_the_erasure_leaves_no_stored_value_on_the_anonymised_membe
     assert r.status_code == 201, r.json
     wallet = manager.get(f"/api/v1/members/{m['id']}/wallet").json
     assert (wallet["principal"], wallet["bonus"]) == ("0.00", "0.00"), wallet
+
+
+def test_an_erased_members_referral_code_refers_no_one_and_earns_them_nothing(app, login_api, member_factory,
+                                                                               desk, catalogue, checkout):
+    """The erased person's code is theirs no more: a new guest cannot give it, and a guest they
+    referred before brings them no reward on points nobody can use."""
+    admin, manager = login_api("admin"), login_api("manager")
+    r = admin.patch("/api/v1/programme", json={"referral_reward": "points", "referral_referrer_points": 100,
+                                               "referral_referee_points": 50, "referral_min_spend": "10.00"})
+    assert r.status_code == 200, r.json
+    referrer = member_factory()
+    referee = member_factory(referral_code=referrer["referral_code"])
+    _erase(manager, referrer["id"])
+    r = desk.post("/api/v1/members", json={"name": "新客", "mobile": "13955556666", "store_code": "BJ01",
+                                           "referral_code": referrer["referral_code"]})
+    assert r.status_code == 422 and r.json["error"]["code"] == "unknown_referral_code", r.json
+    assert checkout([("SALMON", 2)], member_id=referee["id"]).status_code == 201
+    assert manager.get(f"/api/v1/members/{referrer['id']}/points").json["balance"] == 0
+    assert not audit_problems(app)

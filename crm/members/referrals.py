@@ -80,11 +80,11 @@ def find_referrer(text: str, *, field: str = "referral_code") -> Member:
     """The member whose code was typed, or a 422 on `field`."""
     code = normalise_code(text)
     member = db.session.scalar(select(Member).where(Member.referral_code == code)) if _TYPED.fullmatch(code) else None
-    if member is None:
+    if member is not None and member.merged_into_id is not None:  # a merged duplicate's code: its survivor
+        member = db.session.get(Member, member.merged_into_id)
+    if member is None or member.anonymised_at is not None:  # an erased member's code is nobody's
         raise Invalid(_("No member has the referral code %(code)s.", code=text.strip()[:20]),
                       code="unknown_referral_code", field=field)
-    if member.merged_into_id is not None:  # a merged duplicate's code brings guests to its survivor
-        member = db.session.get(Member, member.merged_into_id)
     return member
 
 
@@ -106,6 +106,8 @@ def on_bill_closed(actor: Actor, member, checkout) -> ReferralReward | None:
     referrer_id = merged.survivor_id(member.referred_by_id)
     if referrer_id == member.id:
         return None
+    if db.session.scalar(select(Member.anonymised_at).where(Member.id == referrer_id)) is not None:
+        return None  # an erased referrer: no reward on points nobody can use, for them or their referee
     store = checkout.store
     year = checkout.created_at.astimezone(zone(store.timezone)).year
     try:
