@@ -260,3 +260,27 @@ def test_the_duplicates_hotel_stays_and_pos_checks_move_to_the_survivor(app, mem
     assert export.status_code == 200
     data = json.loads(export.get_data(as_text=True))
     assert len(data["stays"]) == 2 and len(data["imported_checks"]) == 1
+
+
+def test_the_duplicates_phone_link_opens_the_survivors_account(app, staff, member_factory, issue_card, give_points,
+                                                              login_api, client):
+    """A guest keeps the phone-card link the desk gave their duplicate record. After the merge it
+    showed the tombstone: no points, no money, and (the card moved) no code to scan; and an SMS
+    opt-out there withdrew nothing from the survivor, who kept getting marketing. It now opens the
+    survivor's account, where the value went, and a withdrawal there is the survivor's."""
+    from tests.test_phone_card import phone_link
+    a = member_factory(marketing_consent={"sms": True})
+    b = member_factory(marketing_consent={"sms": True})
+    card = issue_card(b["id"]).json["card_no"]
+    give_points(b["id"], 77)
+    path = phone_link(app, staff, b["id"])
+    manager = login_api("manager")
+    assert _merge(manager, a["id"], b["id"]).status_code == 200
+    page = client.get(path)
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "77" in html and card[-4:] in html, html[:2000]
+    assert client.get(f"{path}/code.svg").status_code == 200  # the card (now the survivor's) has a code
+    r = client.post(f"{path}/consent/sms")
+    assert r.status_code == 303
+    assert manager.get(f"/api/v1/members/{a['id']}").json["marketing_consent"]["sms"] is False

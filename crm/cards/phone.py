@@ -55,4 +55,7 @@ def member_for(token: str):
     if not token or len(token) > 64:
         return None
     member_id = db.session.scalar(select(PhoneLink.member_id).where(PhoneLink.token_hash == _digest(token)))
-    return members.find_member(member_id) if member_id else None
+    member = members.find_member(member_id) if member_id else None
+    if member is not None and member.merged_into_id is not None:  # a merged duplicate's link: its survivor,
+        member = members.find_member(member.merged_into_id)  # where its value, card and consent now are
+    return member
