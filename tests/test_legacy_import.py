@@ -261,7 +261,7 @@ def test_only_managers_and_admins_import_members(app, login_api, gold, role, sta
 
 
 def test_the_imports_page_takes_a_member_file_as_a_dry_run(app, staff, gold):
-    ui = ui_login(app, staff["manager"])
+    ui = ui_login(app, staff["manager"], lang="en")
     page = text(ui.get("/reports/imports"))
     assert "Members (legacy system)" in page and "Dry run" in page
     r = ui.post("/reports/imports", {"kind": "members", "dry_run": "y",
