@@ -373,3 +373,49 @@ def test_an_erased_members_referral_code_refers_no_one_and_earns_them_nothing(ap
     assert checkout([("SALMON", 2)], member_id=referee["id"]).status_code == 201
     assert manager.get(f"/api/v1/members/{referrer['id']}/points").json["balance"] == 0
     assert not audit_problems(app)
+
+
+def test_two_reversals_at_once_and_a_reversal_of_a_running_job(app, backend, marketing, login_api, member_factory,
+                                                              monkeypatch):
+    from crm.bulk import service as bulk
+    from tests.test_bulk_jobs import balances
+    from tests.test_races import api_call, race
+    if backend != "postgresql":
+        pytest.skip("row locks race on PostgreSQL; SQLite serialises writers")
+    manager = login_api("manager")
+    ids = [member_factory(tags=["VIP"])["id"] for _ in range(3)]
+    monkeypatch.setitem(app.config, "BULK_RUN_INLINE", False)
+    monkeypatch.setattr(bulk, "start", lambda job_id: None)
+    job_id = create(marketing, audience(marketing, tags=["VIP"]), "points", points=7).json["id"]
+    url = f"/api/v1/bulk-jobs/{job_id}/reverse"
+    r = manager.post(url, json={"reason": "太早"})  # queued: not finished
+    assert r.status_code == 409 and r.json["error"]["code"] == "bulk_job_not_finished"
+    with app.app_context():
+        assert bulk.run_job(job_id)
+    results = race(3, lambda i: api_call(app, manager.token, "POST", url, {"reason": f"撤销 {i}"}))
+    assert sorted(s for s, _, _ in results) == [202, 409, 409], results
+    assert {c for s, c, _ in results if s == 409} == {"bulk_job_already_reversed"}
+    with app.app_context():
+        bulk.run_pending()
+    job = manager.get(f"/api/v1/bulk-jobs/{job_id}").json
+    assert job["status"] == "reversed" and job["undone"] == 3
+    assert balances(app, ids) == [0, 0, 0]
+    assert not audit_problems(app)
+
+
+def test_erasure_with_a_store_that_does_not_exist_is_refused_and_changes_nothing(login_api, member_factory):
+    manager = login_api("manager")
+    m = member_factory(name="吴用")
+    body = {"reason": "x", "wallet_rule": "refund", "confirm": {"points": 0, "principal": "0.00", "bonus": "0.00"}}
+    for code in ("NOPE", "x" * 5000):
+        r = manager.post(f"/api/v1/members/{m['id']}/erasure", json={**body, "store_code": code})
+        assert r.status_code in (404, 422) and r.json["error"]["code"], (code, r.status_code)
+    assert manager.get(f"/api/v1/members/{m['id']}").json["name"] == "吴用"
+
+
+def test_the_pages_answer_404_for_huge_ids(app, staff):
+    from tests.test_ui import ui_login
+    ui = ui_login(app, "manager")
+    for path in ("/members/99999999999999999999/erase", "/members/2147483648/export", "/bulk/2147483648",
+                 "/bulk/99999999999999999999/progress"):
+        assert ui.get(path).status_code == 404, path
