@@ -419,3 +419,23 @@ def test_the_pages_answer_404_for_huge_ids(app, staff):
     for path in ("/members/99999999999999999999/erase", "/members/2147483648/export", "/bulk/2147483648",
                  "/bulk/99999999999999999999/progress"):
         assert ui.get(path).status_code == 404, path
+
+
+def test_the_bulk_form_sent_twice_makes_one_job(app, staff, marketing, member_factory):
+    from crm.bulk.models import BulkJob
+    from tests.test_bulk_jobs import balances
+    from tests.test_ui import ui_login
+    ids = [member_factory(tags=["VIP"])["id"] for _ in range(2)]
+    aud = audience(marketing, tags=["VIP"])
+    ui = ui_login(app, staff["marketing"])
+    ui.get("/bulk/")
+    token = ui.form_tokens["/bulk/"]
+    form = {"audience_id": str(aud), "action": "points", "points": "25", "reason": "店庆", "form_token": token}
+    first, again = ui.post("/bulk/", form), ui.post("/bulk/", form)
+    assert first.status_code == again.status_code == 303
+    assert first.headers["Location"] == again.headers["Location"]
+    assert balances(app, ids) == [25, 25]
+    other = ui.post("/bulk/", {**form, "points": "30"})  # the same token, other details
+    assert other.status_code in (409, 422)
+    with app.app_context():
+        assert db.session.scalar(select(db.func.count()).select_from(BulkJob)) == 1
