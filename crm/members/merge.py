@@ -233,8 +233,9 @@ def side_by_side(into: Member, dup: Member) -> list[dict]:
         if name == "company":
             return member.company.name if member.company else ""
         if name == "consent":
-            return ", ".join(c for c, on in (("SMS", member.sms_consent), ("email", member.email_consent),
-                                             ("service", member.service_consent)) if on) or "—"
+            return ", ".join(str(c) for c, on in ((_l("SMS offers"), member.sms_consent),
+                                                  (_l("Email offers"), member.email_consent),
+                                                  (_l("Account messages"), member.service_consent)) if on) or "—"
         if name == "mobile":
             return mobile_for_viewer(member.mobile)
         value = getattr(member, name)
