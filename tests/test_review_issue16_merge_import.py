@@ -284,3 +284,24 @@ def test_the_duplicates_phone_link_opens_the_survivors_account(app, staff, membe
     r = client.post(f"{path}/consent/sms")
     assert r.status_code == 303
     assert manager.get(f"/api/v1/members/{a['id']}").json["marketing_consent"]["sms"] is False
+
+
+def test_a_pms_file_naming_a_merged_duplicates_mobile_links_the_stay_to_the_survivor(app, member_factory, login_api):
+    """The hotel's PMS still has the guest under the duplicate's mobile, which the merge freed: a
+    stays file naming it failed as a whole ("No member has the mobile"); the stay is now the
+    survivor's, as the duplicate's card is."""
+    from sqlalchemy import select
+
+    from crm.extensions import db
+    from crm.reports.models import Stay
+    manager = login_api("manager")
+    a, b = member_factory(), member_factory()
+    assert _merge(manager, a["id"], b["id"]).status_code == 200
+    stays = ("stay_no,store_code,arrival,departure,rooms,room_revenue,segment,member_mobile\n"
+             f"R9,HT01,2026-04-05,2026-04-07,1,800.00,business_fit,{b['mobile']}\n")
+    r = manager.post("/api/v1/imports/stays", data=stays.encode(), headers={"Content-Type": "text/csv"})
+    if r.status_code == 202:
+        r = manager.get(r.json["status_url"])
+    assert (r.json["status"], r.json["imported"]) == ("done", 1), r.json
+    with app.app_context():
+        assert db.session.scalar(select(Stay.member_id).where(Stay.stay_no == "R9")) == a["id"]

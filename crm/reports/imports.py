@@ -32,6 +32,7 @@ from ..core.timeutil import utcnow, zone
 from ..errors import Invalid
 from ..extensions import db
 from ..members import companies
+from ..members.merge_models import MemberMerge
 from ..members.models import Member
 from ..stores import service as stores
 from .models import Check, Stay
@@ -241,6 +242,13 @@ class Lookups:
             self.mobiles.update(dict.fromkeys(part))
             self.mobiles.update({m: i for i, m in db.session.execute(
                 select(Member.id, Member.mobile).where(Member.mobile.in_(part)))})
+            # A mobile a merge freed (members/merge.py keeps it in the merge row) is the guest's
+            # still: the survivor's, as the duplicate's card is (the latest merge if it was reused).
+            if missing := [m for m in part if self.mobiles[m] is None]:
+                old = MemberMerge.from_profile["mobile"].as_string()
+                self.mobiles.update({m: i for m, i in db.session.execute(
+                    select(old, Member.merged_into_id).join(Member, Member.id == MemberMerge.from_member_id)
+                    .where(old.in_(missing), Member.merged_into_id.is_not(None)).order_by(MemberMerge.id))})
 
     def member(self, mobile):
         if not mobile:
