@@ -10,6 +10,7 @@ from crm.core.audit import AuditEntry
 from crm.extensions import db
 from tests.conftest import audit_problems
 from tests.test_bulk_jobs import audience, create, finished, tags_of
+from tests.test_coupons import coupon_types  # noqa: F401 (a fixture)
 
 
 def _erase(manager, member_id, rule="refund"):
@@ -439,3 +440,15 @@ def test_the_bulk_form_sent_twice_makes_one_job(app, staff, marketing, member_fa
     assert other.status_code in (409, 422)
     with app.app_context():
         assert db.session.scalar(select(db.func.count()).select_from(BulkJob)) == 1
+
+
+def test_no_points_or_coupon_by_hand_to_an_erased_member(app, login_api, member_factory, coupon_types):  # noqa: F811
+    manager = login_api("manager")
+    m = member_factory()
+    _erase(manager, m["id"])
+    r = manager.post(f"/api/v1/members/{m['id']}/points/adjustments", json={"points": 500, "reason": "补偿"})
+    assert r.status_code == 409 and r.json["error"]["code"] == "member_anonymised", r.json
+    r = manager.post(f"/api/v1/members/{m['id']}/coupons", json={"coupon_type": "OFF12", "reason": "补偿"})
+    assert r.status_code == 409 and r.json["error"]["code"] == "member_anonymised", r.json
+    assert manager.get(f"/api/v1/members/{m['id']}/points").json["balance"] == 0
+    assert not audit_problems(app)

@@ -95,6 +95,8 @@ def issue(actor: Actor, member_id: int, definition: CouponDefinition, *, source:
     """Issue one coupon to a member, taking one from the type's stock if it is limited."""
     if source == "manual":  # not to a merged duplicate (campaigns never pick one: their audiences leave tombstones out)
         merged.refuse_if_merged(member_id)
+        from ..members import pipl
+        pipl.refuse_if_anonymised(member_id)
     if not definition.active:
         raise Invalid(_("This coupon type is no longer issued."), code="coupon_type_inactive")
     if definition.stock_total is not None and not _take_one(CouponDefinition, definition.id):

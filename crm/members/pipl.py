@@ -55,6 +55,14 @@ def ensure_not_anonymised(member: Member):
         raise anonymised_error(member)
 
 
+def refuse_if_anonymised(member_id: int):
+    """409 `member_anonymised` for value given by hand (points, a coupon) to an erased member,
+    who can never use it."""
+    found = db.session.scalar(select(Member).where(Member.id == member_id, Member.anonymised_at.is_not(None)))
+    if found is not None:
+        raise anonymised_error(found)
+
+
 def placeholder_mobile(member_id: int) -> str:
     return f"{ANON_MOBILE_PREFIX}{member_id}"
 

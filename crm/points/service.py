@@ -207,6 +207,8 @@ def adjust(actor: Actor, member_id: int, points: int, reason: str, *, store=None
         raise Invalid(_("Adjust by a whole number of points other than zero."), code="invalid_points", field="points")
     locks.lock_member(member_id)
     merged.refuse_if_merged(member_id)
+    from ..members import pipl
+    pipl.refuse_if_anonymised(member_id)
     account = _account(member_id)
     if points > 0:
         entry = _credit(account, actor, "adjust", points, store=store, reason=reason)
