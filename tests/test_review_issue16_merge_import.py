@@ -305,3 +305,21 @@ def test_a_pms_file_naming_a_merged_duplicates_mobile_links_the_stay_to_the_surv
     assert (r.json["status"], r.json["imported"]) == ("done", 1), r.json
     with app.app_context():
         assert db.session.scalar(select(Stay.member_id).where(Stay.stay_no == "R9")) == a["id"]
+
+
+def test_the_duplicates_wallet_pin_still_guards_its_money_on_the_survivor(app, catalogue, member_factory, cashier,
+                                                                         login_api, checkout):
+    """The guest set a PIN on the duplicate's stored value. The merge moved the money to a survivor
+    without a PIN, where a large payment then needed none: anyone with the survivor's card could
+    spend it. The PIN now moves with the money when the survivor has none (a PIN locked by wrong
+    tries stays locked)."""
+    from tests.test_member_merge import _top_up
+    a, b = member_factory(), member_factory()
+    _top_up(cashier, b["id"], "1000.00")
+    assert cashier.put(f"/api/v1/members/{b['id']}/wallet/pin", json={"pin": "246810"}).status_code == 200
+    assert _merge(login_api("manager"), a["id"], b["id"]).status_code == 200
+    r = checkout([("LOBSTER", 1)], member_id=a["id"], wallet_amount="300.00")
+    assert r.status_code == 422 and r.json["error"]["code"] == "pin_required", r.json
+    r = checkout([("LOBSTER", 1)], member_id=a["id"], wallet_amount="300.00", pin="246810")
+    assert r.status_code == 201, r.json
+    assert audit_problems(app) == []

@@ -19,6 +19,7 @@ the profile values the manager chose field by field. What moves, and how:
   bills themselves (amounts, card, level at the time, ledger entries) are unchanged. A void
   of such a bill finds its entries on the tombstone's accounts and gives back to the survivor
   (points.reverse_checkout, wallet.reverse_checkout via merge_models.account_owners);
+- the duplicate's wallet PIN, if the survivor has none (the money it guarded stays guarded);
 - deliveries (campaign and service messages) stay on the tombstone: they were sent to its
   address, and a delivery is unique per campaign occurrence and member.
 
@@ -46,7 +47,7 @@ from ..points import service as points
 from ..programme import service as programme
 from ..reports.models import Check, Stay
 from ..wallet import service as wallet
-from ..wallet.models import WalletTopup
+from ..wallet.models import WalletPin, WalletTopup
 from . import levels
 from . import service as members
 from .merge_models import MemberMerge
@@ -191,6 +192,11 @@ def _move_everything(actor: Actor, from_id: int, into_id: int, reason: str) -> d
     # reports, the PIPL export and the retention job's "inactive" read them by member.
     moved["checks"] = _reassign(Check, Check.member_id == from_id, into_id)
     moved["stays"] = _reassign(Stay, Stay.member_id == from_id, into_id)
+    # The duplicate's payment PIN guards its stored value on the survivor too, if the survivor has
+    # none (locked by wrong tries, it stays locked); a survivor's own PIN is the one its guest knows.
+    if db.session.get(WalletPin, into_id) is None:
+        db.session.execute(update(WalletPin).where(WalletPin.member_id == from_id).values(member_id=into_id)
+                           .execution_options(synchronize_session=False))
     # Tombstones merged into the duplicate earlier now name the survivor (one step to the live member).
     moved["tombstones"] = _reassign(Member, Member.merged_into_id == from_id, into_id, column="merged_into_id")
     moved["card"] = None
