@@ -452,3 +452,24 @@ def test_no_points_or_coupon_by_hand_to_an_erased_member(app, login_api, member_
     assert r.status_code == 409 and r.json["error"]["code"] == "member_anonymised", r.json
     assert manager.get(f"/api/v1/members/{m['id']}/points").json["balance"] == 0
     assert not audit_problems(app)
+
+
+def test_no_new_card_phone_link_or_pin_for_an_erased_member(app, staff, login_api, member_factory, issue_card):
+    manager = login_api("manager")
+    m = member_factory()
+    _erase(manager, m["id"])
+    r = issue_card(m["id"])
+    assert r.status_code == 409 and r.json["error"]["code"] == "member_anonymised", r.json
+    r = manager.put(f"/api/v1/members/{m['id']}/wallet/pin", json={"pin": "135790", "current_pin": None})
+    assert 400 <= r.status_code < 500 and r.status_code != 404, r.json
+    from tests.test_ui import ui_login
+    ui = ui_login(app, staff["front_desk"], lang="en")
+    ui.get(f"/members/{m['id']}")
+    r = ui.post(f"/members/{m['id']}/phone-card", {})
+    assert r.status_code != 200 or "/m/" not in r.data.decode(), r.data[:300]
+    with app.app_context():
+        from crm.cards.models import Card, PhoneLink
+        from crm.wallet.models import WalletPin
+        assert db.session.scalar(select(db.func.count()).select_from(PhoneLink)) == 0
+        assert db.session.scalar(select(db.func.count()).select_from(WalletPin)) == 0
+        assert db.session.scalar(select(db.func.count()).select_from(Card).where(Card.status == "active")) == 0

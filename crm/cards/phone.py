@@ -22,6 +22,8 @@ def issue_link(actor: Actor, member_id: int) -> str:
     lock, so two desks issuing at once replace one link instead of both inserting one."""
     member = members.get_member(member_id)
     locks.lock_member(member.id)
+    from ..members import pipl
+    pipl.refuse_if_anonymised(member.id)  # nor a link to an erased member's page
     token = secrets.token_urlsafe(24)
     link = db.session.scalar(select(PhoneLink).where(PhoneLink.member_id == member.id))
     if link is None:

@@ -123,6 +123,8 @@ def issue(actor: Actor, member_id: int, *, store_code: str, fee_paid: int, payme
     member = members.get_member(member_id)
     store = stores.get_by_code(store_code, active_only=True)
     locks.lock_member(member.id)
+    from ..members import pipl
+    pipl.refuse_if_anonymised(member.id)  # an erased member gets no new card
     existing = live_card(member.id)
     if existing is not None:
         raise Conflict(_("This member already has an active card; report it lost or replace it."),

@@ -272,6 +272,8 @@ def set_pin(actor: Actor, member_id: int, pin: str, current_pin: str | None = No
     if not (isinstance(pin, str) and len(pin) == 6 and pin.isascii() and pin.isdigit()):
         raise Invalid(_("The PIN is 6 digits."), code="invalid_pin", field="pin")
     locks.lock_member(member_id)
+    from ..members import pipl
+    pipl.refuse_if_anonymised(member_id)  # the erasure removed the PIN; none comes back
     row = _pin(member_id)
     if row is not None:
         check_pin(member_id, current_pin, required=True, field="current_pin")
