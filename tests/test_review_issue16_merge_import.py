@@ -323,3 +323,24 @@ def test_the_duplicates_wallet_pin_still_guards_its_money_on_the_survivor(app, c
     r = checkout([("LOBSTER", 1)], member_id=a["id"], wallet_amount="300.00", pin="246810")
     assert r.status_code == 201, r.json
     assert audit_problems(app) == []
+
+
+def test_no_new_card_is_issued_to_a_merged_duplicate(app, member_factory, issue_card, login_api):
+    """A desk that still has the duplicate's page open issues it a card: the fee was taken and a
+    second live card made for the same guest, on a tombstone. It is refused 409 member_merged
+    naming the survivor (issue there), and so is a replacement of the duplicate's card kept live
+    on the tombstone (the survivor has a card of its own)."""
+    manager = login_api("manager")
+    a, b = member_factory(), member_factory()
+    issue_card(b["id"])  # moves to A, which has none: B has no live card left
+    assert _merge(manager, a["id"], b["id"]).status_code == 200
+    r = issue_card(b["id"])
+    assert r.status_code == 409 and r.json["error"]["code"] == "member_merged", r.json
+    assert r.json["error"]["details"]["survivor_id"] == a["id"]
+    c, d = member_factory(), member_factory()
+    issue_card(c["id"])
+    kept = issue_card(d["id"]).json["card_no"]  # stays live on D's tombstone: C has a card
+    assert _merge(manager, c["id"], d["id"]).status_code == 200
+    r = login_api("front_desk").post(f"/api/v1/cards/{kept}/replace", json={
+        "store_code": "BJ01", "fee_paid": "20.00", "payment_method": "cash", "reason": "lost"})
+    assert r.status_code == 409 and r.json["error"]["code"] == "member_merged", r.json

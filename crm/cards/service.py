@@ -13,6 +13,7 @@ from ..core.money import format_fen
 from ..core.timeutil import local_today, utcnow
 from ..errors import Conflict, Invalid, NotFound
 from ..extensions import db
+from ..members import merge_models as merged
 from ..members import service as members
 from ..notifications import service as notifications
 from ..programme import service as programme
@@ -125,6 +126,7 @@ def issue(actor: Actor, member_id: int, *, store_code: str, fee_paid: int, payme
     locks.lock_member(member.id)
     from ..members import pipl
     pipl.refuse_if_anonymised(member.id)  # an erased member gets no new card
+    merged.refuse_if_merged(member.id)  # nor a merged duplicate: its guest's card is the survivor's
     existing = live_card(member.id)
     if existing is not None:
         raise Conflict(_("This member already has an active card; report it lost or replace it."),
@@ -173,6 +175,9 @@ def replace(actor: Actor, card_no: str, *, store_code: str, fee_paid: int, payme
     _check_fee(fee, fee_paid, payment_method)
     locks.lock_member(old.member_id)
     db.session.refresh(old)
+    # A merged duplicate's card kept live (its survivor has one) is reported lost, not replaced:
+    # a new card on the tombstone would be a second live card of one guest.
+    merged.refuse_if_merged(old.member_id)
     _transition(actor, old, "replace", reason)
     db.session.flush()  # the old card leaves the live set before the new one joins it
     card = _new_card(actor, old.member_id, store.id, replaces=old)
