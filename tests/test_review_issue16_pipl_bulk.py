@@ -46,7 +46,7 @@ def test_erasure_removes_the_old_profile_from_the_members_audit_rows(app, login_
     assert not audit_problems(app)
 
 
-def test_erasure_of_a_survivor_erases_the_duplicate_merged_into_it(app, login_api, member_factory):
+def test_erasure_of_a_survivor_erases_the_duplicate_merged_into_it(app, login_api, member_factory, issue_card):
     """The tombstone of a duplicate merged into the member is the same person: its name, email,
     notes and birthday, and the merge row's copy of its profile (full mobile), go too."""
     from crm.members.merge_models import MemberMerge
@@ -55,6 +55,11 @@ def test_erasure_of_a_survivor_erases_the_duplicate_merged_into_it(app, login_ap
     a = member_factory(name="钱多多", email="qdd@example.com")
     b = member_factory(name="钱多多", email="qdd-old@example.com", notes="旧卡", birthday="1979-09-09",
                        mobile="13911112222")
+    assert issue_card(b["id"]).status_code == 201  # the welcome message, to the duplicate's mobile
+    with app.app_context():
+        from crm.notifications.models import Notification
+        assert db.session.scalar(select(Notification.address).where(Notification.member_id == b["id"])) == \
+            "13911112222"
     r = manager.post(f"/api/v1/members/{a['id']}/merge", json={"from_member_id": b["id"], "reason": "同一人"})
     assert r.status_code in (200, 201), r.json
     _erase(manager, a["id"])
@@ -63,6 +68,9 @@ def test_erasure_of_a_survivor_erases_the_duplicate_merged_into_it(app, login_ap
         assert (dup.name, dup.email, dup.notes, dup.birthday_month) == ("", None, "", None)
         assert dup.anonymised_at is not None
         profiles = json.dumps([x.from_profile for x in db.session.scalars(select(MemberMerge))], ensure_ascii=False)
+        sent = db.session.execute(select(Notification.address, Notification.body)
+                                  .where(Notification.member_id == b["id"])).all()
+        assert sent and all(row == ("", "") for row in sent), sent
     for old in ("钱多多", "qdd-old@example.com", "13911112222", "旧卡"):
         assert old not in profiles, old
     assert "钱多多" not in _audit_text(app, b["id"])

@@ -276,7 +276,7 @@ def anonymise(actor: Actor, member_id: int, *, reason: str, wallet_rule: str, st
         execution_options={"synchronize_session": False}).rowcount
     if not done:
         raise anonymised_error(member)
-    _erase_copies(member.id, now)
+    person = _erase_copies(member.id, now)
     db.session.execute(MemberTag.__table__.delete().where(MemberTag.member_id == member.id))
     db.session.execute(PhoneLink.__table__.delete().where(PhoneLink.member_id == member.id))
     db.session.execute(WalletPin.__table__.delete().where(WalletPin.member_id == member.id))
@@ -284,14 +284,16 @@ def anonymise(actor: Actor, member_id: int, *, reason: str, wallet_rule: str, st
     for channel in consent.CHANNELS:
         consent.withdraw(actor, member, channel, source="erasure")
     # Messages keep their row (status counts, attribution) but not who they went to or said.
-    db.session.execute(update(Delivery).where(Delivery.member_id == member.id, Delivery.status == "queued")
-                       .values(status="skipped", reason="anonymised"))
-    db.session.execute(update(Delivery).where(Delivery.member_id == member.id)
-                       .values(address="", subject="", body=""))
-    db.session.execute(update(Notification).where(Notification.member_id == member.id,
+    # (The notifications first: one a hand-over is turning into a delivery right now is waited
+    # for, so the delivery it wrote is seen by the next statement.)
+    db.session.execute(update(Notification).where(Notification.member_id.in_(person),
                                                   Notification.status.in_(("pending", "queued")))
                        .values(status="skipped", reason="anonymised"))
-    db.session.execute(update(Notification).where(Notification.member_id == member.id)
+    db.session.execute(update(Notification).where(Notification.member_id.in_(person))
+                       .values(address="", subject="", body=""))
+    db.session.execute(update(Delivery).where(Delivery.member_id.in_(person), Delivery.status == "queued")
+                       .values(status="skipped", reason="anonymised"))
+    db.session.execute(update(Delivery).where(Delivery.member_id.in_(person))
                        .values(address="", subject="", body=""))
     for card in db.session.scalars(select(Card).where(Card.member_id == member.id,
                                                       Card.status.in_(("active", "frozen", "lost")))).all():
@@ -317,10 +319,11 @@ _PROFILE_KEYS = ("name", "mobile", "email", "birthday", "gender", "notes", "tags
 ERASED = "[erased]"
 
 
-def _erase_copies(member_id: int, now: datetime):
+def _erase_copies(member_id: int, now: datetime) -> list[int]:
     """The person's profile kept elsewhere goes too: the duplicates merged into the member (the
     same person's tombstones, and the merge rows' copy of their profile, full mobile and all) and
-    the before/after values of every edit in the audit rows about any of them."""
+    the before/after values of every edit in the audit rows about any of them. Returns the ids of
+    the person's rows (the member's, then the tombstones'), whose messages are blanked too."""
     from .merge_models import MemberMerge
     ids = [member_id, *db.session.scalars(select(Member.id).where(Member.merged_into_id == member_id))]
     if len(ids) > 1:
@@ -339,6 +342,7 @@ def _erase_copies(member_id: int, now: datetime):
             row.details = {**row.details, "changes": {k: ([ERASED, ERASED] if k in _PROFILE_KEYS else v)
                                                       for k, v in changes.items()}}
     db.session.flush()
+    return ids
 
 
 # Retention ----------------------------------------------------------------------------------
