@@ -344,3 +344,24 @@ def test_no_new_card_is_issued_to_a_merged_duplicate(app, member_factory, issue_
     r = login_api("front_desk").post(f"/api/v1/cards/{kept}/replace", json={
         "store_code": "BJ01", "fee_paid": "20.00", "payment_method": "cash", "reason": "lost"})
     assert r.status_code == 409 and r.json["error"]["code"] == "member_merged", r.json
+
+
+def test_a_duplicate_by_mobile_is_found_among_many_members_sharing_its_last_four_digits(app, member_factory,
+                                                                                         login_api):
+    """Candidates by mobile were the first 20 members with the same last 4 digits, filtered after
+    the limit: in a chain with many members (100 share a last 4 among a million) the real duplicate
+    came after them and was never suggested."""
+    from sqlalchemy import update
+
+    from crm.extensions import db
+    from crm.members.models import Member
+    first = member_factory(mobile="13900001234")
+    for i in range(21):
+        member_factory(mobile=f"13{i + 10}0001234")  # same last 4, other numbers
+    dup = member_factory(mobile="13800009999")
+    with app.app_context():  # the legacy way of writing the first one's number, as an import may have kept it
+        db.session.execute(update(Member).where(Member.id == dup["id"]).values(mobile="0086 139 0000 1234",
+                                                                               mobile_last4="1234"))
+        db.session.commit()
+    found = login_api("manager").get(f"/api/v1/members/{first['id']}/duplicates").json
+    assert [(d["id"], d["reasons"]) for d in found] == [(dup["id"], ["mobile"])], found

@@ -27,9 +27,10 @@ def _canonical(mobile: str | None) -> str | None:
         return re.sub(r"^(0086|86)(?=1[3-9]\d{9}$)", "", digits) or None
 
 
-def _live(stmt, member: Member):
-    return stmt.where(Member.id != member.id, Member.merged_into_id.is_(None),
-                      Member.anonymised_at.is_(None)).order_by(Member.id).limit(LIMIT)
+def _live(stmt, member: Member, limit: int | None = LIMIT):
+    stmt = stmt.where(Member.id != member.id, Member.merged_into_id.is_(None),
+                      Member.anonymised_at.is_(None)).order_by(Member.id)
+    return stmt.limit(limit) if limit else stmt
 
 
 def find(member: Member) -> list[dict]:
@@ -48,9 +49,11 @@ def find(member: Member) -> list[dict]:
             "name_birthday")
     mine = _canonical(member.mobile)
     if mine and member.mobile_last4:
+        # Every member with the same last 4 (about 100 in a million), compared before the limit:
+        # limited first, the real duplicate could come after 20 others.
         rows = db.session.scalars(_live(select(Member).where(Member.mobile_last4 == member.mobile_last4),
-                                        member)).all()
-        add([r for r in rows if _canonical(r.mobile) == mine], "mobile")
+                                        member, limit=None)).all()
+        add([r for r in rows if _canonical(r.mobile) == mine][:LIMIT], "mobile")
     if member.email and member.email.strip():
         stmt = select(Member).where(func.lower(Member.email) == member.email.strip().lower())
         add(db.session.scalars(_live(stmt, member)).all(), "email")
