@@ -365,3 +365,18 @@ def test_a_duplicate_by_mobile_is_found_among_many_members_sharing_its_last_four
         db.session.commit()
     found = login_api("manager").get(f"/api/v1/members/{first['id']}/duplicates").json
     assert [(d["id"], d["reasons"]) for d in found] == [(dup["id"], ["mobile"])], found
+
+
+def test_the_duplicates_top_ups_count_towards_the_survivors_level(app, member_factory, cashier, login_api):
+    """A level reached by rolling top-up: 600.00 on each record, 1,000.00 needed. The merge moved
+    the top-ups but looked only at spend, so the survivor stayed below until its next top-up."""
+    from tests.test_member_merge import _top_up
+    assert login_api("admin").post("/api/v1/levels", json={"code": "silver", "name": "银卡会员", "rank": 1,
+                                                           "upgrade_topup": "1000.00"}).status_code == 201
+    a, b = member_factory(), member_factory()
+    for m in (a, b):
+        _top_up(cashier, m["id"], "600.00")
+    manager = login_api("manager")
+    assert manager.get(f"/api/v1/members/{a['id']}").json["level"]["code"] != "silver"
+    assert _merge(manager, a["id"], b["id"]).status_code == 200
+    assert manager.get(f"/api/v1/members/{a['id']}").json["level"]["code"] == "silver"

@@ -135,8 +135,11 @@ def merge(actor: Actor, into_id: int, from_id: int, reason: str, fields: dict | 
         raise Conflict(_("This member was merged a moment ago."), code="already_merged", field="from_member_id")
     _take_profile(actor, into, from_profile, dup, choices)
     moved = _move_everything(actor, dup.id, into.id, reason)
-    # The survivor's rolling spend now counts the duplicate's bills: up a level if it reaches one.
-    levels.upgrade_for(actor, into, spend=lambda: checkout.rolling_spend(into.id, programme.get("level_window_months")))
+    # The survivor's rolling spend and top-ups now count the duplicate's bills and top-ups: up a
+    # level if either reaches one.
+    months = programme.get("level_window_months")
+    levels.upgrade_for(actor, into, spend=lambda: checkout.rolling_spend(into.id, months),
+                       topup=lambda: levels.rolling_topup(into.id, months))
     db.session.expire(dup)
     row = MemberMerge(from_member_id=dup.id, into_member_id=into.id, reason=reason, staff_id=actor.staff_id,
                       fields=choices, from_profile=from_profile, moved=moved, created_at=now)
