@@ -481,3 +481,24 @@ def test_no_new_card_phone_link_or_pin_for_an_erased_member(app, staff, login_ap
         assert db.session.scalar(select(db.func.count()).select_from(PhoneLink)) == 0
         assert db.session.scalar(select(db.func.count()).select_from(WalletPin)) == 0
         assert db.session.scalar(select(db.func.count()).select_from(Card).where(Card.status == "active")) == 0
+
+
+def test_retention_goes_on_past_a_member_merged_while_the_batch_ran(app, staff, member_factory, clock, monkeypatch):
+    from sqlalchemy import update
+
+    from crm.members import pipl
+    from crm.members.models import Member
+    first, merged, last = (member_factory(name=n)["id"] for n in ("甲", "乙", "丙"))
+    job_now = clock.now().replace(year=clock.now().year + 2)
+    real = pipl.anonymise
+
+    def anonymise(actor, member_id, **kw):
+        if member_id == first:  # meanwhile a manager merges the second into the third
+            db.session.execute(update(Member).where(Member.id == merged).values(merged_into_id=last))
+        return real(actor, member_id, **kw)
+    monkeypatch.setattr(pipl, "anonymise", anonymise)
+    with app.app_context():
+        done = pipl.anonymise_inactive(1, now=job_now)
+        assert db.session.get(Member, last).anonymised_at is not None  # and with it its tombstone
+        assert db.session.get(Member, merged).name == ""
+    assert done["anonymised"] == 2  # the first and the survivor; the tombstone is not counted

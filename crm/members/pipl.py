@@ -25,7 +25,7 @@ from ..core.actor import Actor
 from ..core.audit import AuditEntry
 from ..core.money import format_fen
 from ..core.timeutil import utcnow
-from ..errors import Conflict, Invalid
+from ..errors import Conflict, DomainError, Invalid
 from ..extensions import db
 from ..notifications.models import Notification
 from ..reports.models import Check, Stay
@@ -403,7 +403,7 @@ def anonymise_inactive(years: int | None = None, *, dry_run: bool = False, batch
                     anonymise(RETENTION_ACTOR, member_id, reason=reason, wallet_rule="forfeit", source="retention",
                               inactive_since=cutoff)
                 done += 1
-            except Conflict:  # anonymised meanwhile, or active again: next time
+            except DomainError:  # anonymised, merged or active again meanwhile: not this one
                 pass
         after = ids[-1]
         (commit or db.session.commit)()
