@@ -11,6 +11,7 @@ from crm.extensions import db
 from tests.conftest import audit_problems
 from tests.test_bulk_jobs import audience, create, finished, tags_of
 from tests.test_coupons import coupon_types  # noqa: F401 (a fixture)
+from tests.test_gifts_prizes import member_with_draws, prize, types  # noqa: F401 (fixtures)
 
 
 def _erase(manager, member_id, rule="refund"):
@@ -502,3 +503,17 @@ def test_retention_goes_on_past_a_member_merged_while_the_batch_ran(app, staff, 
         assert db.session.get(Member, last).anonymised_at is not None  # and with it its tombstone
         assert db.session.get(Member, merged).name == ""
     assert done["anonymised"] == 2  # the first and the survivor; the tombstone is not counted
+
+
+def test_an_erased_members_draws_win_nothing(app, login_api, types, prize, member_with_draws,  # noqa: F811
+                                             cashier):
+    """A draw left over from before the erasure would spend a prize's limited stock on a coupon
+    nobody can use."""
+    manager = login_api("manager")
+    big = prize("生蚝", "OYSTER", stock=1)
+    m = member_with_draws(1)
+    _erase(manager, m["id"])
+    r = cashier.post(f"/api/v1/members/{m['id']}/draws")
+    assert r.status_code == 409 and r.json["error"]["code"] == "member_anonymised", r.json
+    assert next(p for p in types.get("/api/v1/draw-prizes").json if p["id"] == big["id"])["stock_left"] == 1
+    assert not audit_problems(app)

@@ -395,6 +395,8 @@ def draw(actor: Actor, member_id: int, today: date) -> DrawTicket:
     as the request rolls back, the member keeps the draw. Locks: the member, the ticket, then
     the prize's stock and its coupon type's (core/locks.py)."""
     locks.lock_member(member_id)
+    from ..members import pipl
+    pipl.refuse_if_anonymised(member_id)  # no prize's stock spent on a coupon nobody can use
     ticket = _claim_ticket(member_id)
     prizes = _drawable_prizes()
     while prizes:
