@@ -43,7 +43,7 @@ from datetime import datetime, time
 from functools import cache
 
 from flask_babel import gettext as _
-from sqlalchemy import and_, bindparam, case, func, literal, select, update
+from sqlalchemy import and_, bindparam, case, func, literal, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -103,7 +103,7 @@ def on_bill_closed(actor: Actor, member, checkout) -> ReferralReward | None:
         return None
     # A referrer merged since (members/merge.py) is rewarded as its survivor, not on a tombstone
     # nobody sees; a member who had signed up with its own duplicate's code refers no one.
-    referrer_id = merged.survivor_id(member.referred_by_id)
+    referrer_id = _referrer_now(member.referred_by_id)
     if referrer_id == member.id:
         return None
     if db.session.scalar(select(Member.anonymised_at).where(Member.id == referrer_id)) is not None:
@@ -134,6 +134,20 @@ def on_bill_closed(actor: Actor, member, checkout) -> ReferralReward | None:
                  referrer_coupon_id=reward.referrer_coupon_id, referee_coupon_id=reward.referee_coupon_id,
                  **reward.details)
     return reward
+
+
+_SHARE_REFERRER = text("SELECT merged_into_id FROM members WHERE id = :id FOR SHARE")
+
+
+def _referrer_now(referrer_id: int) -> int:
+    """The live member to reward for this referrer. On PostgreSQL the referrer's row is read FOR
+    SHARE: a merge of the referrer under way (it holds the row) is waited for, so its survivor is
+    rewarded rather than the tombstone whose points account the reward would queue for. A
+    referrer is older than its referee (core/locks.py): the wait runs from a larger id to a smaller."""
+    connection = db.session.connection()
+    if connection.dialect.name != "postgresql":
+        return merged.survivor_id(referrer_id)
+    return connection.execute(_SHARE_REFERRER, {"id": referrer_id}).scalar() or referrer_id
 
 
 @cache
