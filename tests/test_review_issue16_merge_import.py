@@ -4,6 +4,7 @@ import pytest
 
 from crm.members import levels
 from tests.conftest import SYSTEM, audit_problems, in_app
+from tests.test_coupons import coupon_types  # noqa: F401 (fixture)
 from tests.test_legacy_import import HEADER, csv_of, member_row, send, snapshot
 from tests.test_member_merge import _merge
 
@@ -436,3 +437,55 @@ def test_a_referral_reward_waiting_on_a_merge_of_the_referrer_lands_on_the_survi
     assert _balances(manager, b["id"])[0] == 0  # nothing on the tombstone
     assert _balances(manager, a["id"])[0] == 10 + 100
     assert audit_problems(app) == []
+
+
+def test_a_coupon_given_by_hand_while_the_member_is_being_merged_does_not_land_on_the_tombstone(
+        app, backend, coupon_types, member_factory, login_api, monkeypatch):  # noqa: F811
+    """A manager gives B a coupon while B is being merged into A. The coupon's check (not merged)
+    ran before the merge committed and took no lock, so the coupon was written to B after the merge
+    had moved B's coupons: a coupon on a tombstone. It now takes B's member lock first, so it waits
+    for the merge and is refused 409 member_merged (or, if first, moves with the merge)."""
+    if backend != "postgresql":
+        pytest.skip("row locks queue on PostgreSQL; SQLite serialises writers")
+    import threading
+    import time
+
+    from sqlalchemy import func, select, text
+
+    from crm.coupons import service as coupons
+    from crm.coupons.models import Coupon
+    from crm.extensions import db
+    from tests.test_races import api_call
+    manager = login_api("manager")
+    a, b = member_factory(), member_factory()
+    real_code = coupons._new_code
+    monkeypatch.setattr(coupons, "_new_code", lambda: (time.sleep(0.8), real_code())[1])  # a slow issue
+    merge = (manager.token, "POST", f"/api/v1/members/{a['id']}/merge", {"from_member_id": b["id"], "reason": "d"})
+    give = (manager.token, "POST", f"/api/v1/members/{b['id']}/coupons", {"coupon_type": "EGG", "reason": "goodwill"})
+    results = {}
+    with app.app_context():
+        holder = db.engine.connect()
+        hold = holder.begin()
+        holder.execute(text("SELECT id FROM members WHERE id = :id FOR NO KEY UPDATE"), {"id": b["id"]})
+
+        def waiting() -> int:
+            with db.engine.connect() as conn:
+                return conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                         "AND datname = current_database()")).scalar()
+        threads = [threading.Thread(target=lambda: results.__setitem__("merge", api_call(app, *merge)))]
+        threads[0].start()
+        deadline = time.monotonic() + 10
+        while waiting() < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        threads.append(threading.Thread(target=lambda: results.__setitem__("give", api_call(app, *give))))
+        threads[1].start()
+        time.sleep(0.3)  # the coupon is past its check (or queued behind the lock)
+        hold.rollback()
+        holder.close()
+        [t.join() for t in threads]
+        on_tombstone = db.session.scalar(select(func.count()).select_from(Coupon).where(
+            Coupon.member_id == b["id"], Coupon.status == "issued"))
+        db.session.remove()
+    assert results["merge"][0] == 200, results
+    assert results["give"][:2] in ((409, "member_merged"), (201, None)), results
+    assert on_tombstone == 0

@@ -94,6 +94,7 @@ def issue(actor: Actor, member_id: int, definition: CouponDefinition, *, source:
           source_ref: str = "", valid_until: date | None = None) -> Coupon:
     """Issue one coupon to a member, taking one from the type's stock if it is limited."""
     if source == "manual":  # not to a merged duplicate (campaigns never pick one: their audiences leave tombstones out)
+        locks.lock_member(member_id)  # a merge under way is waited for: the check then sees the tombstone
         merged.refuse_if_merged(member_id)
         from ..members import pipl
         pipl.refuse_if_anonymised(member_id)
