@@ -383,6 +383,9 @@ def test_an_erased_members_referral_code_refers_no_one_and_earns_them_nothing(ap
     assert checkout([("SALMON", 2)], member_id=referee["id"]).status_code == 201
     assert manager.get(f"/api/v1/members/{referrer['id']}/points").json["balance"] == 0
     assert not audit_problems(app)
+    with app.app_context():
+        from crm.members import referrals
+        assert referrals.audit_mismatches() == []
 
 
 def test_two_reversals_at_once_and_a_reversal_of_a_running_job(app, backend, marketing, login_api, member_factory,
