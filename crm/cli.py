@@ -101,7 +101,8 @@ def expire_points():
 
 @crm.command("anonymise-inactive")
 @click.option("--dry-run", is_flag=True, help="Only count the members who would be anonymised.")
-@click.option("--years", type=int, default=None, help="Inactive for this many years (default: PIPL_RETENTION_YEARS).")
+@click.option("--years", type=click.IntRange(1, 100), default=None,
+              help="Inactive for this many years (default: PIPL_RETENTION_YEARS).")
 def anonymise_inactive(dry_run, years):
     """PIPL retention: anonymise members with no bill, stay, top-up or phone-card link for
     PIPL_RETENTION_YEARS years and no stored value (0: off). Points are forfeited by ledger

@@ -520,3 +520,11 @@ def test_an_erased_members_draws_win_nothing(app, login_api, types, prize, membe
     assert r.status_code == 409 and r.json["error"]["code"] == "member_anonymised", r.json
     assert next(p for p in types.get("/api/v1/draw-prizes").json if p["id"] == big["id"])["stock_left"] == 1
     assert not audit_problems(app)
+
+
+def test_the_retention_command_refuses_absurd_years_with_a_message(app):
+    runner = app.test_cli_runner()
+    for years in ("5000", "-3"):
+        r = runner.invoke(args=["crm", "anonymise-inactive", "--dry-run", "--years", years])
+        assert r.exit_code == 2 and "years" in r.output.lower() and r.exception.__class__ is SystemExit, \
+            (years, r.output, r.exception)
