@@ -5,7 +5,7 @@ opening balances as `opening` ledger entries (audit clean); the same file again 
 nothing. Legacy card numbers (no check digit of ours) are found at the till and in search."""
 import io
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -13,10 +13,10 @@ from sqlalchemy import func, select
 from crm.cards import codes
 from crm.cards.models import Card
 from crm.core.audit import AuditEntry
-from crm.core.timeutil import zone
+from crm.core.timeutil import utcnow, zone
 from crm.extensions import db
 from crm.members import levels
-from crm.members.models import Member
+from crm.members.models import Member, MemberLevelChange
 from crm.points.models import PointsAccount, PointsEntry, PointsLot
 from crm.wallet.models import WalletAccount, WalletEntry
 from tests.conftest import SYSTEM, audit_problems, in_app
@@ -310,3 +310,36 @@ def test_a_runner_killed_mid_import_is_finished_by_the_scheduler_without_a_secon
         10, want["points"], want["principal"], want["bonus"])
     assert got["points_entries"] == sum(1 for r in rows if r["opening_points"] != "0")
     assert audit_problems(app) == []
+
+
+def test_an_imported_level_is_kept_until_the_member_has_had_a_whole_window_here(app, manager, gold):
+    """A gold member from the old system has no spend here yet: the first yearly review inside
+    the level window leaves them gold (a member set to gold by hand is reviewed as ever); the
+    review after a whole window moves them down like anyone else."""
+    rows = [member_row(i) for i in (1, 2, 3)]  # 1 and 2: gold ("gold", "金卡"); 3: entry level
+    assert send(manager, csv_of(rows)).json["imported"] == 3
+    with app.app_context():
+        by_mobile = {m.mobile: m for m in db.session.scalars(select(Member))}
+        imported = [by_mobile[r["mobile"]].id for r in rows[:2]]
+        by_hand = by_mobile[rows[2]["mobile"]]
+        levels.change_level(SYSTEM, by_hand, db.session.scalar(
+            select(levels.MemberLevel).where(levels.MemberLevel.code == "gold")), reason="manual")
+        db.session.commit()
+        by_hand = by_hand.id
+        start = utcnow()
+
+    def review(at):
+        with app.app_context():
+            result = levels.review_levels(SYSTEM, now=at)
+            codes_now = {i: db.session.get(Member, i).level.code for i in (*imported, by_hand)}
+            return result["moved_down"], codes_now
+
+    entry = in_app(app, lambda: levels.entry_level().code)
+    moved, now_at = review(start + timedelta(days=30))
+    assert moved == 1 and now_at == {imported[0]: "gold", imported[1]: "gold", by_hand: entry}
+    moved, now_at = review(start + timedelta(days=400))
+    assert moved == 2 and set(now_at.values()) == {entry}
+    with app.app_context():
+        reasons = [c.reason for c in db.session.scalars(select(MemberLevelChange).where(
+            MemberLevelChange.member_id == imported[0]).order_by(MemberLevelChange.id))]
+    assert reasons == ["import", "review"]

@@ -40,7 +40,7 @@ from ..stores import service as stores
 from ..wallet.models import WalletAccount, WalletEntry
 from . import levels
 from .merge_models import MemberMerge
-from .models import Member, new_referral_code
+from .models import Member, MemberLevelChange, new_referral_code
 
 REQUIRED = ("mobile", "name", "card_no", "store_code")
 OPTIONAL = ("level", "birthday", "gender", "email", "sms_consent", "email_consent", "opening_points",
@@ -366,6 +366,12 @@ def _insert(new: list[tuple[int, dict]], look: Lookups):
                     now, staff_id, default_expiry, look.job_id)
     _opening_wallet([(line, v, m) for (line, v), m in zip(new, member_ids, strict=True)
                      if v["principal"] or v["bonus"]], now, staff_id, look.job_id)
+    # A level above the entry one, as the old system gave it: recorded as a level change, which
+    # also spares the member the yearly review until they have had a whole window here.
+    _bulk(MemberLevelChange, [{
+        "member_id": m, "from_level_id": look.entry_level_id, "to_level_id": v["level_id"], "reason": "import",
+        "figures": {"import_job": look.job_id}, "review_year": None, "staff_id": staff_id, "created_at": now,
+    } for (_line, v), m in zip(new, member_ids, strict=True) if v["level_id"] != look.entry_level_id])
     _bulk(AuditEntry, _audit_rows(new, member_ids, now, actor, look.job_id))
 
 

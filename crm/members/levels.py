@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from flask_babel import gettext as _
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from ..campaigns.messages import TITLES
@@ -267,10 +267,14 @@ def _members_above_entry(after: int, limit: int) -> dict[int, int]:
 
 
 def _left_alone(member_ids, review: LevelReview) -> set[int]:
-    """Members this year's review already moved, or whose level changed after its as-of time."""
+    """Members this year's review already moved, whose level changed after its as-of time, or
+    who brought their level from a legacy system inside the window: they have had no whole
+    window here to earn it, so their first review is the one after."""
     return set(db.session.scalars(select(MemberLevelChange.member_id).where(
         MemberLevelChange.member_id.in_(member_ids),
-        or_(MemberLevelChange.review_year == review.year, MemberLevelChange.created_at > review.as_of))))
+        or_(MemberLevelChange.review_year == review.year, MemberLevelChange.created_at > review.as_of,
+            and_(MemberLevelChange.reason == "import",
+                 MemberLevelChange.created_at > window_start(review.as_of, review.window_months))))))
 
 
 def _queue_notice(member: Member, old: MemberLevel, new: MemberLevel, year: int, now: datetime) -> Delivery:

@@ -25,9 +25,11 @@ from ..core.timeutil import utcnow
 from ..extensions import db
 
 COMPANY_CLASSES = ("key_account", "conference", "potential")
-LEVEL_CHANGE_REASONS = ("spend", "topup", "review", "manual")
+# import: the level a member brought from a legacy system (their first review is a whole window later).
+LEVEL_CHANGE_REASONS = ("spend", "topup", "review", "manual", "import")
 LEVEL_CHANGE_LABELS = {"spend": _l("Upgrade on spend"), "topup": _l("Upgrade on top-ups"),
-                       "review": _l("Yearly review"), "manual": _l("Changed by staff")}
+                       "review": _l("Yearly review"), "manual": _l("Changed by staff"),
+                       "import": _l("Level from the legacy system")}
 GENDERS = ("male", "female", "other")
 REFERRAL_STATUSES = ("granted", "reversed")
 # Referral codes: no 0/O, 1/I (read aloud or typed from a friend's phone); 8 characters, so a
