@@ -129,6 +129,9 @@ class VoidSchema(Schema):
     points_reclaimed = fields.Int()
     points_written_off = fields.Int(metadata={"description": "Earned points already spent, so not taken back."})
     wallet_restored = Money()
+    wallet_paid_back = Money(metadata={"description": "Stored value of an anonymised member (PIPL erasure) "
+                                                      "that came back with the void: pay it to the guest now; "
+                                                      "its bonus part is forfeited."})
     coupons_restored = fields.Int()
 
 

@@ -260,12 +260,16 @@ def void(actor: Actor, checkout_id: int, reason: str) -> tuple[Checkout, dict]:
                   void_reason=reason,
                   conflict=lambda found: Conflict(_("This checkout is already voided."), code="already_voided",
                                                   status=found))
-    result = {"restored": 0, "reclaimed": 0, "written_off": 0, "wallet_restored": 0, "coupons_restored": 0}
+    result = {"restored": 0, "reclaimed": 0, "written_off": 0, "wallet_restored": 0, "wallet_paid_back": 0,
+              "coupons_restored": 0}
     if checkout.member_id is not None:  # in the lock order of core/locks.py, as close() takes them
         result["coupons_restored"] = coupons.restore_for_checkout(checkout.id, checkout.member_id)
         coupons.cancel_ticket(checkout.id)
         result["wallet_restored"] = wallet.reverse_checkout(actor, checkout.member_id, checkout.id,
                                                             store=checkout.store, reason=reason)
+        if result["wallet_restored"]:
+            result["wallet_paid_back"] = wallet.pay_back_if_anonymised(actor, checkout.member_id,
+                                                                       store=checkout.store, reason=reason)
         result.update(points.reverse_checkout(actor, checkout.member_id, checkout.id, store=checkout.store,
                                               reason=reason))
         referrals.on_bill_voided(actor, checkout, reason)  # a referral reward of this bill is taken back

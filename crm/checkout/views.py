@@ -14,6 +14,7 @@ from ..auth.roles import COUNTER, MANAGERS
 from ..cards import service as cards
 from ..catalog import service as catalog
 from ..core.forms import commit_or_errors, errors_of
+from ..core.money import format_fen
 from ..core.segments import SEGMENTS
 from ..core.timeutil import local_today
 from ..coupons import service as coupons
@@ -242,12 +243,15 @@ def void(checkout_id):
                                tender_names=TENDER_NAMES, confirm_void=True)
 
     def save():
-        service.void(g.actor, checkout_id, request.form.get("reason", ""))
-        return {"checkout_id": checkout_id}
+        _checkout, result = service.void(g.actor, checkout_id, request.form.get("reason", ""))
+        return {"checkout_id": checkout_id, "paid_back": result["wallet_paid_back"]}
     done, errors = commit_or_errors(save, once=request.form.get("form_token", ""))
     if errors:
         return render_template("till/receipt.html", c=service.get_checkout(checkout_id), errors=errors,
                                tender_names=TENDER_NAMES), 422
     flash(_("This void was already done.") if done.get("replayed") else _("Bill voided; points were reversed."),
           "info" if done.get("replayed") else "success")
+    if done.get("paid_back") and not done.get("replayed"):  # an erased member's stored value: cash back now
+        flash(_("Pay %(amount)s back to the guest: their account was erased, so stored value cannot go back "
+                "on it.", amount=format_fen(done["paid_back"])), "warning")
     return redirect(url_for("till.receipt", checkout_id=checkout_id))

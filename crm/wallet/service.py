@@ -28,6 +28,7 @@ from ..extensions import db
 from ..members import levels
 from ..members import merge_models as merged
 from ..members import service as members
+from ..members.models import Member
 from ..notifications import service as notifications
 from ..programme import service as programme
 from . import pins
@@ -208,6 +209,24 @@ def reverse_checkout(actor: Actor, member_id: int, checkout_id: int, *, store, r
         _post(by_kind[entry.account.kind], actor, "reversal", -entry.amount, checkout_id=checkout_id,
               reverses_id=entry.id, store_id=store.id, reason=reason)
     return -sum(e.amount for e in spent)
+
+
+def pay_back_if_anonymised(actor: Actor, member_id: int, *, store, reason: str) -> int:
+    """Stored value a void gave back to an anonymised member (PIPL erasure) could never be spent:
+    the principal is paid back to the guest at once and the bonus forfeited, as an erasure's
+    refund does (`refund` entries, so `crm audit` balances). The caller holds the member lock.
+    Returns the principal to hand back (0: not anonymised, or nothing came back)."""
+    holder = merged.survivor_id(member_id)
+    if not db.session.scalar(select(Member.anonymised_at).where(Member.id == holder)):
+        return 0
+    principal, bonus = _accounts(holder)
+    paid, forfeited = principal.balance, bonus.balance
+    _post(principal, actor, "refund", -paid, store_id=store.id, reason=reason)
+    _post(bonus, actor, "refund", -forfeited, store_id=store.id, reason=reason)
+    if paid or forfeited:
+        audit.record(actor, "wallet.refund", entity_type="member", entity_id=holder, store_id=store.id,
+                     refunded=format_fen(paid), forfeited=format_fen(forfeited), reason=reason, anonymised=True)
+    return paid
 
 
 def refund(actor: Actor, member_id: int, *, store, reason: str) -> dict:
