@@ -31,11 +31,11 @@ from flask_babel import gettext as _
 from sqlalchemy import and_, bindparam, case, delete, func, insert, literal, or_, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from ..auth.models import Staff
 from ..auth.roles import ADMIN, MANAGER
 from ..campaigns import audiences
 from ..core import audit, locks, reasons
 from ..core.actor import Actor
+from ..core.background import run_each
 from ..core.lookup import get_or_404
 from ..core.timeutil import local_today, utcnow, zone
 from ..coupons import service as coupons
@@ -483,11 +483,7 @@ def _undo(job: BulkJob, actor: Actor, row: BulkJobEffect, context: dict) -> dict
 
 def _actor(staff_id: int | None, address: str | None) -> Actor:
     """Who created (or reversed) the job, for the entries and the audit log."""
-    staff = db.session.get(Staff, staff_id) if staff_id else None
-    if staff is None:
-        return Actor.system("bulk")
-    return Actor(staff_id=staff.id, username=staff.username, role=staff.role, store_id=staff.store_id,
-                 address=address or None)
+    return Actor.of_staff(staff_id, address, otherwise="bulk")
 
 
 def pending_ids() -> list[int]:
@@ -499,11 +495,4 @@ def pending_ids() -> list[int]:
 
 def run_pending() -> int:
     """The scheduler's pick-up: run every job nobody is running; returns how many it finished."""
-    finished = 0
-    for job_id in pending_ids():
-        try:
-            finished += run_job(job_id)
-        except Exception:  # noqa: BLE001 — one job's fault must not stop the others
-            db.session.rollback()
-            log.exception("bulk job %s: the runner stopped; it will be tried again", job_id)
-    return finished
+    return run_each(pending_ids(), run_job, "bulk job")

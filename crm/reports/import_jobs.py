@@ -30,9 +30,9 @@ from flask_babel import gettext as _
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from ..auth.models import Staff
 from ..core import audit, locks
 from ..core.actor import Actor
+from ..core.background import run_each
 from ..core.lookup import get_or_404
 from ..core.timeutil import utcnow
 from ..errors import Invalid
@@ -271,11 +271,7 @@ def _write_chunk(job_id, runner, kind, good, look):
 def _actor(job_id: int) -> Actor:
     """Who uploaded the file, for the audit log."""
     job = db.session.get(ImportJob, job_id)
-    staff = db.session.get(Staff, job.created_by) if job.created_by else None
-    if staff is None:
-        return Actor.system("import")
-    return Actor(staff_id=staff.id, username=staff.username, role=staff.role, store_id=staff.store_id,
-                 address=job.address or None)
+    return Actor.of_staff(job.created_by, job.address, otherwise="import")
 
 
 def pending_ids() -> list[int]:
@@ -290,11 +286,4 @@ def pending_ids() -> list[int]:
 
 def run_pending() -> int:
     """The scheduler's pick-up: run every job nobody is running; returns how many it finished."""
-    finished = 0
-    for job_id in pending_ids():
-        try:
-            finished += run_job(job_id)
-        except Exception:  # noqa: BLE001 — one job's fault must not stop the others
-            db.session.rollback()
-            log.exception("import job %s: the runner stopped; it will be tried again", job_id)
-    return finished
+    return run_each(pending_ids(), run_job, "import job")
