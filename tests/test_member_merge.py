@@ -314,3 +314,43 @@ def test_whichever_of_a_merge_and_a_bill_or_top_up_on_the_duplicate_waits_first_
         assert (points, principal) == ((30 + other[2]["points_earned"], "300.00") if what == "bill"
                                        else (30, "500.00"))
     assert audit_problems(app) == []
+
+
+def test_the_duplicates_settled_messages_move_to_the_survivor_unless_the_survivor_got_that_send(
+        app, member_factory, login_api):
+    """Messages already sent are the guest's history and move; one whose campaign send the
+    survivor also got stays on the duplicate (one delivery per send and member), and one still
+    waiting to go stays there too, where the dispatcher skips it (no consent, no mobile)."""
+    from crm.campaigns.models import Delivery
+    manager, marketing = login_api("manager"), login_api("marketing")
+
+    def draft(name):
+        t = marketing.post("/api/v1/message-templates", json={"name": name, "body": "您好"})
+        c = marketing.post("/api/v1/campaigns", json={"name": name, "template_id": t.json["id"],
+                                                      "send_at": "2026-12-02T10:00:00+08:00"})
+        assert c.status_code == 201, c.json
+        return c.json["id"]
+    first, second = draft("合并前的活动一"), draft("合并前的活动二")
+    a, b = member_factory(name="李雷"), member_factory(name="李雷")
+
+    def delivery(member_id, campaign_id, status):
+        d = Delivery(campaign_id=campaign_id, occurrence="once", member_id=member_id, channel="outbox",
+                     body="您好", status=status)
+        db.session.add(d)
+        db.session.flush()
+        return d.id
+
+    with app.app_context():
+        mine = delivery(a["id"], first, "sent")
+        clash = delivery(b["id"], first, "sent")  # both got the first campaign
+        sent = delivery(b["id"], second, "sent")
+        waiting = delivery(b["id"], None, "queued")
+        service = delivery(b["id"], None, "sent")
+        db.session.commit()
+    r = _merge(manager, a["id"], b["id"])
+    assert r.status_code == 200, r.json
+    assert sorted(r.json["moved"]["deliveries"]) == sorted([sent, service])
+    with app.app_context():
+        owner = {d.id: d.member_id for d in db.session.query(Delivery)}
+    assert owner[mine] == owner[sent] == owner[service] == a["id"]
+    assert owner[clash] == owner[waiting] == b["id"]

@@ -20,8 +20,11 @@ the profile values the manager chose field by field. What moves, and how:
   of such a bill finds its entries on the tombstone's accounts and gives back to the survivor
   (points.reverse_checkout, wallet.reverse_checkout via merge_models.account_owners);
 - the duplicate's wallet PIN, if the survivor has none (the money it guarded stays guarded);
-- deliveries (campaign and service messages) stay on the tombstone: they were sent to its
-  address, and a delivery is unique per campaign occurrence and member.
+- messages already settled (sent, failed, skipped, held out): the guest's history, so they move
+  too, ids recorded, except one of a campaign send the survivor also got (a delivery is unique
+  per send and member; the survivor's own stays). Messages still waiting to go stay on the
+  tombstone, whose withdrawn consents and freed mobile make the dispatcher skip them, rather
+  than reach the guest twice.
 
 The tombstone loses its mobile (freed, so the survivor may take it; kept in the merge row)
 and every consent, so no campaign, greeting or notification reaches it; search skips it.
@@ -30,9 +33,10 @@ Locks (core/locks.py): both members, lowest id first, before anything is read fo
 """
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select, update
+from sqlalchemy import select, tuple_, update
 
 from ..auth.roles import MANAGERS
+from ..campaigns.models import Delivery
 from ..cards.models import Card
 from ..checkout import service as checkout
 from ..checkout.models import Checkout
@@ -193,6 +197,13 @@ def _move_everything(actor: Actor, from_id: int, into_id: int, reason: str) -> d
     moved["topups"] = _reassign(WalletTopup, WalletTopup.member_id == from_id, into_id)
     # Its bills from other systems too (POS checks, PMS stays): visits, repeat-guest and ranking
     # reports, the PIPL export and the retention job's "inactive" read them by member.
+    survivor_sends = select(Delivery.campaign_id, Delivery.occurrence).where(
+        Delivery.member_id == into_id, Delivery.campaign_id.is_not(None))
+    moved["deliveries"] = _reassign(Delivery, (Delivery.member_id == from_id)
+                                    & Delivery.status.not_in(("queued", "sending"))
+                                    & (Delivery.campaign_id.is_(None)
+                                       | tuple_(Delivery.campaign_id, Delivery.occurrence).not_in(survivor_sends)),
+                                    into_id)
     moved["checks"] = _reassign(Check, Check.member_id == from_id, into_id)
     moved["stays"] = _reassign(Stay, Stay.member_id == from_id, into_id)
     # The duplicate's payment PIN guards its stored value on the survivor too, if the survivor has

@@ -303,6 +303,8 @@ class MergeMovedSchema(Schema):
     topups = fields.List(fields.Int())
     checks = fields.List(fields.Int(), metadata={"description": "Imported POS checks moved."})
     stays = fields.List(fields.Int(), metadata={"description": "Imported PMS stays moved."})
+    deliveries = fields.List(fields.Int(), metadata={"description": "Messages already settled that moved (not one "
+                                                                     "of a send the survivor also got)."})
     card = fields.Dict(allow_none=True, metadata={"description": "{card_id, moved}: moved to the survivor, or kept "
                                                                  "live on the tombstone and resolved to the survivor."})
 
