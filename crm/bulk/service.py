@@ -23,7 +23,6 @@ at the level the job set.
 """
 import logging
 import secrets
-import threading
 from datetime import date, datetime, time, timedelta
 
 from flask import current_app
@@ -33,9 +32,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ..auth.roles import ADMIN, MANAGER
 from ..campaigns import audiences
-from ..core import audit, locks, reasons
+from ..core import audit, background, locks, reasons
 from ..core.actor import Actor
-from ..core.background import run_each
 from ..core.lookup import get_or_404
 from ..core.timeutil import local_today, utcnow, zone
 from ..coupons import service as coupons
@@ -204,21 +202,7 @@ def request_reversal(actor: Actor, job_id: int, reason: str) -> BulkJob:
 
 def start(job_id: int):
     """Run a committed job: in a thread of this process (or here and now with BULK_RUN_INLINE)."""
-    app = current_app._get_current_object()
-    if app.config["BULK_RUN_INLINE"]:
-        run_job(job_id)
-        return
-    threading.Thread(target=_thread, args=(app, job_id), name=f"bulk-job-{job_id}", daemon=True).start()
-
-
-def _thread(app, job_id):
-    with app.app_context():
-        try:
-            run_job(job_id)
-        except Exception:  # noqa: BLE001 — logged; the scheduler takes the job over once its lease lapses
-            log.exception("bulk job %s: the runner stopped", job_id)
-        finally:
-            db.session.remove()
+    background.start(run_job, job_id, inline=current_app.config["BULK_RUN_INLINE"], label="bulk job")
 
 
 def _lease():
@@ -495,4 +479,4 @@ def pending_ids() -> list[int]:
 
 def run_pending() -> int:
     """The scheduler's pick-up: run every job nobody is running; returns how many it finished."""
-    return run_each(pending_ids(), run_job, "bulk job")
+    return background.run_each(pending_ids(), run_job, "bulk job")

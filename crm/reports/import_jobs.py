@@ -21,7 +21,6 @@ Checks and stays are read and written by imports.py, members by members/legacy_i
 """
 import logging
 import secrets
-import threading
 from datetime import timedelta
 
 from flask import current_app
@@ -30,9 +29,8 @@ from flask_babel import gettext as _
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from ..core import audit, locks
+from ..core import audit, background, locks
 from ..core.actor import Actor
-from ..core.background import run_each
 from ..core.lookup import get_or_404
 from ..core.timeutil import utcnow
 from ..errors import Invalid
@@ -108,21 +106,7 @@ def progress(job: ImportJob) -> tuple[int, int]:
 
 def start(job_id: int):
     """Run a committed job: in a thread of this process (or here and now with IMPORT_RUN_INLINE)."""
-    app = current_app._get_current_object()
-    if app.config["IMPORT_RUN_INLINE"]:
-        run_job(job_id)
-        return
-    threading.Thread(target=_thread, args=(app, job_id), name=f"import-job-{job_id}", daemon=True).start()
-
-
-def _thread(app, job_id):
-    with app.app_context():
-        try:
-            run_job(job_id)
-        except Exception:  # noqa: BLE001 — logged; the scheduler retries the job once its lease lapses
-            log.exception("import job %s: the runner stopped", job_id)
-        finally:
-            db.session.remove()
+    background.start(run_job, job_id, inline=current_app.config["IMPORT_RUN_INLINE"], label="import job")
 
 
 def _lease():
@@ -286,4 +270,4 @@ def pending_ids() -> list[int]:
 
 def run_pending() -> int:
     """The scheduler's pick-up: run every job nobody is running; returns how many it finished."""
-    return run_each(pending_ids(), run_job, "import job")
+    return background.run_each(pending_ids(), run_job, "import job")
