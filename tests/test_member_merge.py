@@ -354,3 +354,18 @@ def test_the_duplicates_settled_messages_move_to_the_survivor_unless_the_survivo
         owner = {d.id: d.member_id for d in db.session.query(Delivery)}
     assert owner[mine] == owner[sent] == owner[service] == a["id"]
     assert owner[clash] == owner[waiting] == b["id"]
+
+
+def test_search_results_mark_members_that_look_like_the_same_guest(app, member_factory, staff):
+    """Two 张伟 with the same birthday among the results are marked; a third 张伟 with another
+    birthday and no shared mobile or email is not."""
+    twins = [member_factory(name="张伟", birthday="1980-06-01") for _ in range(2)]
+    other = member_factory(name="张伟", birthday="1991-02-03")
+    desk = ui_login(app, "frontdesk", lang="en")
+    page = desk.get("/?q=张伟")
+    assert page.status_code == 200
+    rows = {int(r.split("/members/")[1].split('"')[0]): r.split("</td>")[0] for r in
+            page.get_data(as_text=True).split("<tr data-href=")[1:]}
+    assert sorted(rows) == sorted([*(t["id"] for t in twins), other["id"]])
+    assert all("Possible duplicate" in rows[t["id"]] for t in twins)
+    assert "Possible duplicate" not in rows[other["id"]]

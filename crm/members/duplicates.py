@@ -59,3 +59,24 @@ def find(member: Member) -> list[dict]:
         add(db.session.scalars(_live(stmt, member)).all(), "email")
     return [{"id": m.id, "name": m.name, "mobile": m.mobile, "birthday": m.birthday, "reasons": reasons}
             for m, reasons in sorted(found.values(), key=lambda pair: pair[0].id)]
+
+
+def among(members) -> dict[int, list[int]]:
+    """Within one page of search results: {member id: ids of the others on the page that look like
+    the same guest} by the same rules (name and birthday, mobile in another form, email), so the
+    desk sees a likely duplicate where it is searching; no query."""
+    keys: dict[tuple, list[int]] = {}
+    for m in members:
+        if m.merged_into_id is not None or m.anonymised_at is not None:
+            continue
+        if m.birthday_month is not None:
+            keys.setdefault(("birthday", m.name.strip(), m.birthday_month, m.birthday_day), []).append(m.id)
+        if (mobile := _canonical(m.mobile)) is not None:
+            keys.setdefault(("mobile", mobile), []).append(m.id)
+        if m.email:
+            keys.setdefault(("email", m.email.strip().lower()), []).append(m.id)
+    found: dict[int, set[int]] = {}
+    for ids in keys.values():
+        for i in ids:
+            found.setdefault(i, set()).update(j for j in ids if j != i)
+    return {i: sorted(others) for i, others in found.items() if others}

@@ -25,7 +25,7 @@ from ..points.schemas import AdjustmentSchema
 from ..programme import service as programme
 from ..stores import service as stores
 from ..wallet import service as wallet
-from . import history, history_labels, levels, notices, referrals, search_limit, service
+from . import duplicates, history, history_labels, levels, notices, referrals, search_limit, service
 from .models import LEVEL_CHANGE_LABELS
 from .schemas import MemberCreateSchema, MemberUpdateSchema, ReferralReportQuery
 
@@ -83,7 +83,8 @@ def search():
     mistyped = not members and not refused and cards.mistyped_card_no(q)  # a typo, not "no member"
     return render_template("members/search.html", q=q, members=members, total=total, page=page,
                            refused=refused, mistyped=mistyped, check_digit_message=cards.check_digit_message(),
-                           mobile_for_viewer=mobile_for_viewer), (429 if refused else 200)
+                           mobile_for_viewer=mobile_for_viewer,
+                           look_alike=duplicates.among(members)), (429 if refused else 200)
 
 
 @bp.route("/members/new", methods=["GET", "POST"])
