@@ -369,3 +369,16 @@ def test_search_results_mark_members_that_look_like_the_same_guest(app, member_f
     assert sorted(rows) == sorted([*(t["id"] for t in twins), other["id"]])
     assert all("Possible duplicate" in rows[t["id"]] for t in twins)
     assert "Possible duplicate" not in rows[other["id"]]
+
+
+def test_searching_a_merged_duplicates_old_mobile_opens_the_survivor(app, member_factory, login_api, staff):
+    """The survivor kept its own mobile, so the duplicate's was freed; a guest who gives the old
+    number at the desk is found as the survivor, not registered a second time."""
+    manager = login_api("manager")
+    a, b = member_factory(name="韩梅梅"), member_factory(name="韩梅梅")
+    assert _merge(manager, a["id"], b["id"]).status_code == 200
+    desk = ui_login(app, "frontdesk", lang="en")
+    r = desk.get(f"/?q={b['mobile']}")
+    assert r.status_code == 302 and r.headers["Location"].endswith(f"/members/{a['id']}"), r.status_code
+    assert "merged into this member" in desk.get(r.headers["Location"]).get_data(as_text=True)
+    assert desk.get("/?q=13999999999").status_code == 200  # an unknown mobile is still "no member"

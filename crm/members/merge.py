@@ -31,6 +31,8 @@ and every consent, so no campaign, greeting or notification reaches it; search s
 
 Locks (core/locks.py): both members, lowest id first, before anything is read for a decision.
 """
+import re
+
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, tuple_, update
@@ -42,7 +44,7 @@ from ..checkout import service as checkout
 from ..checkout.models import Checkout
 from ..core import audit, locks, reasons
 from ..core.actor import Actor
-from ..core.phones import mask_mobile, mobile_for_viewer
+from ..core.phones import mask_mobile, mobile_for_viewer, normalise_mobile
 from ..core.timeutil import utcnow
 from ..coupons.models import Coupon, DrawTicket
 from ..errors import Conflict, DomainError, Forbidden, Invalid
@@ -54,7 +56,7 @@ from ..wallet import service as wallet
 from ..wallet.models import WalletPin, WalletTopup
 from . import levels
 from . import service as members
-from .merge_models import MemberMerge
+from .merge_models import MemberMerge, survivor_id
 from .models import Member, MemberTag
 
 # The profile values a manager chooses between, each with its label on the side-by-side page.
@@ -262,3 +264,19 @@ def side_by_side(into: Member, dup: Member) -> list[dict]:
         return "" if value is None else str(value)
     return [{"name": name, "label": label, "into": show(into, name), "from": show(dup, name)}
             for name, label in FIELDS.items()]
+
+
+def survivor_for_old_mobile(q: str) -> Member | None:
+    """The live member a merged duplicate's freed mobile now belongs to, for the desk searching
+    by the number the guest remembers (no member holds it any more). Merges are few: the merge
+    rows' kept profiles are read, not indexed. None if q is no full mobile or none matches."""
+    try:
+        mobile = normalise_mobile(re.sub(r"[\s\-]", "", q or ""))
+    except ValueError:
+        return None
+    into = db.session.scalar(select(MemberMerge.into_member_id).where(
+        MemberMerge.from_profile["mobile"].as_string() == mobile).order_by(MemberMerge.id.desc()).limit(1))
+    if into is None:
+        return None
+    member = db.session.get(Member, survivor_id(into))
+    return member if member is not None and member.anonymised_at is None else None

@@ -25,7 +25,7 @@ from ..points.schemas import AdjustmentSchema
 from ..programme import service as programme
 from ..stores import service as stores
 from ..wallet import service as wallet
-from . import duplicates, history, history_labels, levels, notices, referrals, search_limit, service
+from . import duplicates, history, history_labels, levels, merge, notices, referrals, search_limit, service
 from .models import LEVEL_CHANGE_LABELS
 from .schemas import MemberCreateSchema, MemberUpdateSchema, ReferralReportQuery
 
@@ -80,6 +80,11 @@ def search():
             members, total = paginate(service.search(q, mobile_prefixes=sees_full_mobiles()), page, 20)
     if total == 1 and service.is_exact_query(q):  # a scanned card or a full mobile: go straight there
         return redirect(url_for("members.detail", member_id=members[0].id))
+    if not members and not refused and (survivor := merge.survivor_for_old_mobile(q)) is not None:
+        # The mobile of a duplicate merged away (freed then): the guest is the survivor, not a new member.
+        flash(_("No member holds that mobile now: it was the mobile of a duplicate merged into this member."),
+              "info")
+        return redirect(url_for("members.detail", member_id=survivor.id))
     mistyped = not members and not refused and cards.mistyped_card_no(q)  # a typo, not "no member"
     return render_template("members/search.html", q=q, members=members, total=total, page=page,
                            refused=refused, mistyped=mistyped, check_digit_message=cards.check_digit_message(),
