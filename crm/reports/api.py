@@ -12,6 +12,7 @@ from ..extensions import db
 from . import competitors, exports, import_jobs, monthly, rankings, rfm, segments
 from .figures import money, period
 from .kpis import BILL_COLUMNS, bill_rows, member_kpis
+from .prepaid import prepaid_report, report_rows
 from .rooms import record_room_count, room_kpis
 from .schemas import (
     CompetitorMonthSchema,
@@ -22,6 +23,8 @@ from .schemas import (
     MemberImportQuery,
     PeriodQuery,
     PlansSchema,
+    PrepaidQuery,
+    PrepaidReportSchema,
     RankingQuery,
     RfmQuery,
     RoomCountSchema,
@@ -269,3 +272,18 @@ def rfm_report(args):
     counts = rfm.group_counts()
     return _table(args, "rfm", [{"group": key, "members": n} for key, n in counts.items()]) if args["format"] \
         else counts
+
+
+@blp.route("/reports/prepaid")
+@allow(MANAGERS)
+@blp.arguments(PrepaidQuery, location="query")
+@blp.response(200, PrepaidReportSchema)
+def prepaid(args):
+    """The prepaid-card report (单用途商业预付卡) of a year: per quarter begun and per store, stored value
+    sold, spent (net of voids), refunded, brought in and outstanding (principal), bonus given and
+    outstanding, and the cards holding a balance; the chain's total unless `store_code` is given.
+    `format=csv|xlsx` for a file."""
+    report = prepaid_report(args["year"], args["store_code"])
+    if args["format"]:
+        return _table(args, "prepaid", report_rows(report))
+    return report

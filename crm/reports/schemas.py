@@ -154,3 +154,41 @@ class RoomCountSchema(Schema):
     effective_from = fields.Date(required=True)
     rooms = Int(required=True, validate=validate.Range(min=0, max=100000))
     reason = fields.Str(load_default="", validate=validate.Length(max=200))
+
+
+class PrepaidQuery(Schema):
+    year = Int(required=True, validate=validate.Range(min=2000, max=2100))
+    store_code = fields.Str(load_default=None, metadata={"description": "empty: every store and the chain's total"})
+    format = fields.Str(load_default=None, validate=validate.OneOf(FORMATS))
+
+
+class PrepaidFigures(Schema):
+    """Money as "12.34"; principal unless named bonus. spent is net of voids (may be negative)."""
+    sold = fields.Str(metadata={"description": "principal topped up"})
+    bonus_given = fields.Str()
+    spent = fields.Str(metadata={"description": "principal paid for bills, less what voids gave back"})
+    refunded = fields.Str(metadata={"description": "principal paid back (or written off at an erasure)"})
+    opening = fields.Str(metadata={"description": "principal brought in from a legacy system"})
+    outstanding = fields.Str(metadata={"description": "principal owed at the quarter's end"})
+    bonus_outstanding = fields.Str()
+    cards = fields.Int(metadata={"description": "members holding principal above zero at the quarter's end "
+                                                "(by the store they registered at)"})
+
+
+class PrepaidStoreRow(PrepaidFigures):
+    store_code = fields.Str()
+    store = fields.Str()
+
+
+class PrepaidQuarter(Schema):
+    quarter = fields.Int()
+    from_ = fields.Str(data_key="from", attribute="from", metadata={"format": "date", "description": "first day"})
+    to = fields.Str(metadata={"format": "date", "description": "last day"})
+    stores = fields.List(fields.Nested(PrepaidStoreRow))
+    total = fields.Nested(PrepaidFigures, allow_none=True, metadata={"description": "the chain; null for one store"})
+
+
+class PrepaidReportSchema(Schema):
+    year = fields.Int()
+    store_code = fields.Str(allow_none=True)
+    quarters = fields.List(fields.Nested(PrepaidQuarter), metadata={"description": "the quarters begun"})

@@ -25,11 +25,13 @@ from . import competitors, exports, import_jobs, monthly, rankings, rfm, segment
 from .figures import money, period
 from .kpis import BILL_COLUMNS, bill_rows, member_kpis
 from .liability import liability_figures
+from .prepaid import prepaid_report, report_rows
 from .rooms import record_room_count, room_kpis
 from .schemas import (
     CompetitorMonthSchema,
     CompetitorSchema,
     PeriodQuery,
+    PrepaidQuery,
     RankingQuery,
     RoomCountSchema,
     YearQuery,
@@ -455,3 +457,29 @@ def import_summary(job: dict) -> str:
     if job["status"] == "failed":
         return _("The import stopped repeatedly and was given up; send the file again.")
     return _("%(total)s rows, waiting to start.", total=f"{job['total']:,}")
+
+
+LABELS.update({
+    "quarter": _l("Quarter"), "sold": _l("Sold (principal)"), "bonus_given": _l("Bonus given"),
+    "spent": _l("Spent (principal, net of voids)"), "refunded": _l("Refunded (principal)"),
+    "opening": _l("Brought in (legacy)"), "outstanding": _l("Outstanding (principal)"),
+    "bonus_outstanding": _l("Outstanding (bonus)"), "cards": _l("Cards holding a balance"),
+})
+
+
+@bp.get("/prepaid")
+@allow(MANAGERS)
+def prepaid():
+    """The prepaid-card report (单用途商业预付卡) of a year, per quarter and store (reports/prepaid.py)."""
+    if "year" not in request.args:
+        return redirect(url_for("reports.prepaid", **{**request.args.to_dict(), "year": local_today().year}))
+    args, errors = _args(PrepaidQuery())
+    header, rows = (), []
+    if not errors:
+        try:
+            report = prepaid_report(args["year"], args["store_code"])
+            header, rows = exports.table(report_rows(report, lambda y, q: _("%(year)d Q%(quarter)d", year=y,
+                                                                             quarter=q), _("Chain total")))
+        except DomainError as exc:
+            errors = errors_of(exc)
+    return _page("reports/prepaid.html", args, errors, header, rows, name="prepaid", title=_("Prepaid cards"))
