@@ -20,6 +20,8 @@ from .schemas import (
     ImportJobSchema,
     ImportQuery,
     KpiSchema,
+    KpiTargetsSchema,
+    KpiWithTargetsSchema,
     MemberImportQuery,
     PeriodQuery,
     PlansSchema,
@@ -32,6 +34,7 @@ from .schemas import (
     StoreQuery,
     YearQuery,
 )
+from .targets import beside_actuals, save_targets, whole_month, year_targets
 
 blp = Blueprint("reports_api", __name__, url_prefix="/api/v1", description="Reports and imports")
 
@@ -46,10 +49,34 @@ def _report(args, compute, name, schema):
 @blp.route("/reports/kpis")
 @allow(MANAGERS)
 @blp.arguments(PeriodQuery, location="query")
-@blp.response(200, KpiSchema)
+@blp.response(200, KpiWithTargetsSchema)
 def kpis(args):
-    """Member and restaurant KPIs for a period (`format=csv|xlsx` for a file)."""
-    return _report(args, member_kpis, "kpis", KpiSchema)
+    """Member and restaurant KPIs for a period (`format=csv|xlsx` for a file). With a store and a
+    period that is one whole calendar month, `targets` sets that month's targets beside its actual
+    figures (absent otherwise)."""
+    result = _report(args, member_kpis, "kpis", KpiSchema)
+    if args["format"]:
+        return result
+    month = whole_month(args["from_"], args["to"]) if args["store_code"] else None
+    return {**result, "targets": beside_actuals(args["store_code"], *month)} if month else result
+
+
+@blp.route("/kpi-targets/<store_code>/<int:year>")
+class KpiTargets(MethodView):
+    @allow(MANAGERS)
+    @blp.response(200, KpiTargetsSchema)
+    def get(self, store_code, year):
+        """A store's monthly KPI targets for a year: twelve months, null where no target is set."""
+        return {"store_code": store_code, "year": year, "months": year_targets(store_code, year)}
+
+    @allow(MANAGERS)
+    @unit_of_work()
+    @blp.arguments(KpiTargetsSchema)
+    @blp.response(200, KpiTargetsSchema)
+    def put(self, data, store_code, year):
+        """Set a store's KPI targets for the months given (each month's five targets replaced as sent)."""
+        save_targets(g.actor, store_code, year, data["months"])
+        return {"store_code": store_code, "year": year, "months": year_targets(store_code, year)}
 
 
 @blp.route("/reports/room-counts", methods=["PUT"])

@@ -166,3 +166,26 @@ class ImportJob(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+
+
+class KpiTarget(db.Model):
+    """A manager's targets for a restaurant's member KPIs in one month (targets.py); a target
+    left empty (None) is not set. Rates in basis points (1250 = 12.50 %), money in fen."""
+    __tablename__ = "kpi_targets"
+    __table_args__ = (UniqueConstraint("store_id", "year", "month", name="uq_kpi_targets_store_month"),
+                      CheckConstraint("month BETWEEN 1 AND 12", name="month"),
+                      CheckConstraint("new_members >= 0 AND stored_value_growth >= 0 AND spend_per_head >= 0",
+                                      name="amounts"),
+                      CheckConstraint("card_issue_rate BETWEEN 0 AND 10000 AND member_share BETWEEN 0 AND 10000",
+                                      name="rates"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id"))
+    year: Mapped[int]
+    month: Mapped[int]
+    new_members: Mapped[int | None]
+    stored_value_growth: Mapped[int | None]  # fen: this month's top-up principal − the month compared with
+    card_issue_rate: Mapped[int | None]  # basis points
+    member_share: Mapped[int | None]  # basis points, of bills
+    spend_per_head: Mapped[int | None]  # fen
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

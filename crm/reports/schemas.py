@@ -156,6 +156,58 @@ class RoomCountSchema(Schema):
     reason = fields.Str(load_default="", validate=validate.Length(max=200))
 
 
+_PERCENT = {"description": "per cent with up to two places, 0 to 100: \"12.50\"; null or \"\": no target",
+            "example": "12.50"}
+_AMOUNT = {"description": "money, 0 or more: \"1200.00\"; null or \"\": no target", "example": "1200.00"}
+
+
+class KpiTargetMonth(Schema):
+    """One month's targets; a target left out or null is not set (and clears a saved one)."""
+    month = Int(required=True, validate=validate.Range(min=1, max=12))
+    new_members = Int(load_default=None, allow_none=True, validate=validate.Range(min=0, max=10_000_000),
+                      metadata={"description": "members who join at the store in the month"})
+    stored_value_growth = fields.Str(load_default=None, allow_none=True, metadata={
+        **_AMOUNT, "description": "top-up principal this month − the month compared with (last month, and "
+                                  "the same month last year); " + _AMOUNT["description"]})
+    card_issue_rate = fields.Str(load_default=None, allow_none=True, metadata={
+        **_PERCENT, "description": "walk-in card-issue rate; " + _PERCENT["description"]})
+    member_share = fields.Str(load_default=None, allow_none=True, metadata={
+        **_PERCENT, "description": "member share of bills; " + _PERCENT["description"]})
+    spend_per_head = fields.Str(load_default=None, allow_none=True, metadata=_AMOUNT)
+
+
+class KpiTargetsSchema(Schema):
+    store_code = fields.Str(dump_only=True)
+    year = fields.Int(dump_only=True)
+    months = fields.List(fields.Nested(KpiTargetMonth), required=True, validate=validate.Length(min=1, max=12))
+
+
+class KpiTargetRow(Schema):
+    key = fields.Str(metadata={"enum": ["new_members", "stored_value_growth_month_on_month",
+                                        "stored_value_growth_year_on_year", "card_issue_rate", "member_share",
+                                        "spend_per_head"]})
+    target = fields.Raw(allow_none=True, metadata={"description": "a count, or \"12.50\" (money or per cent)"})
+    actual = fields.Raw(allow_none=True)
+    gap = fields.Raw(allow_none=True, metadata={"description": "actual − target (percentage points for rates)"})
+    this_period = fields.Str(metadata={"description": "stored-value rows: top-up principal of the month"})
+    compared_with = fields.Str(metadata={"description": "stored-value rows: last month's, or the same month "
+                                                        "last year's (同比)"})
+    growth_rate = fields.Str(allow_none=True, metadata={"description": "stored-value rows: growth in per cent"})
+
+
+class KpiTargetsBeside(Schema):
+    store_code = fields.Str()
+    year = fields.Int()
+    month = fields.Int()
+    rows = fields.List(fields.Nested(KpiTargetRow))
+
+
+class KpiWithTargetsSchema(KpiSchema):
+    targets = fields.Nested(KpiTargetsBeside, metadata={
+        "description": "with a store and a period of one whole calendar month: that month's targets "
+                       "beside its actual figures"})
+
+
 class PrepaidQuery(Schema):
     year = Int(required=True, validate=validate.Range(min=2000, max=2100))
     store_code = fields.Str(load_default=None, metadata={"description": "empty: every store and the chain's total"})

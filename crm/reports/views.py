@@ -36,6 +36,8 @@ from .schemas import (
     RoomCountSchema,
     YearQuery,
 )
+from .targets import FIELDS as TARGET_FIELDS
+from .targets import beside_actuals, month_of, save_targets, year_targets
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 
@@ -138,8 +140,10 @@ def kpis():
     args, errors, figures = _period_figures(member_kpis)
     downloading = bool(args and args.get("format"))
     trend = _trend(args["store_code"], args["to"]) if figures and not downloading else []  # charts: page only
+    month = month_of(args["from_"], args["to"]) if figures and args["store_code"] else None
+    beside = beside_actuals(args["store_code"], *month) if month and not downloading else None
     return _page("reports/kpis.html", args, errors, ("field", "value"), _figure_rows(args, figures), name="kpis",
-                 trend=trend)
+                 trend=trend, targets=beside, target_labels=TARGET_LABELS)
 
 
 def _trend(store_code, last_day: date):
@@ -325,6 +329,57 @@ def plans():
                                     month=month or ""))
     return render_template("reports/plans.html", form=form, errors=errors, hotel_options=hotels,
                            keys=segments.PLAN_KEYS, label=label), (422 if errors else 200)
+
+
+TARGET_LABELS = {
+    "new_members": _l("New members"), "card_issue_rate": _l("Walk-in card-issue rate %"),
+    "member_share": _l("Member share of bills %"), "spend_per_head": _l("Spend per head"),
+    "stored_value_growth": _l("Stored-value growth"),
+    "stored_value_growth_month_on_month": _l("Stored-value growth, month on month (vs last month)"),
+    "stored_value_growth_year_on_year": _l("Stored-value growth, year on year (同比, vs the same month last year)"),
+}
+
+
+@bp.route("/targets", methods=["GET", "POST"])
+@allow(MANAGERS)
+def kpi_targets():
+    """A store's monthly KPI targets for a year: 12 months × 5 targets, each error beside its cell."""
+    options = [(s.code, s.name) for s in stores.list_stores()]
+    source = request.form if request.method == "POST" else request.args
+    form = {"store_code": source.get("store_code") or (options[0][0] if options else ""),
+            "year": source.get("year") or str(local_today().year)}
+    errors = {}
+    year = int(form["year"]) if _WHOLE.match(form["year"]) else None
+    if year is None:
+        errors["year"] = _("Give a year such as 2026.")
+    if request.method == "POST" and not errors:
+        months = [{"month": m, **{key: request.form.get(f"{key}_{m}", "").strip()
+                                  for key, _kind in TARGET_FIELDS}} for m in range(1, 13)]
+        _saved, errors = commit_or_errors(lambda: save_targets(g.actor, form["store_code"], year, months))
+        errors = {_target_cell(k): v for k, v in errors.items()}
+        if not errors:
+            flash(_("Targets saved."), "success")
+            return redirect(url_for("reports.kpi_targets", store_code=form["store_code"], year=year))
+        form = {**form, **request.form.to_dict()}
+    elif year is not None and form["store_code"]:
+        try:
+            for line in year_targets(form["store_code"], year):
+                form.update({f"{key}_{line['month']}": "" if line[key] is None else str(line[key])
+                             for key, _kind in TARGET_FIELDS})
+        except DomainError as exc:
+            errors = errors_of(exc)
+    errors.pop("_details", None)
+    return render_template("reports/targets.html", form=form, errors=errors, store_options=options,
+                           fields=TARGET_FIELDS, labels=TARGET_LABELS, months=range(1, 13)), \
+        (422 if errors else 200)
+
+
+def _target_cell(field: str) -> str:
+    """"months.2.card_issue_rate" (the third month given: March) -> the form's cell "card_issue_rate_3"."""
+    parts = field.split(".")
+    if len(parts) == 3 and parts[0] == "months" and parts[1].isdigit():
+        return f"{parts[2]}_{int(parts[1]) + 1}"
+    return field
 
 
 def _plan_form_data(form):

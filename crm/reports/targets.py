@@ -1,0 +1,186 @@
+"""Monthly targets for a restaurant's member KPIs (issue 17.6), beside the actual figures.
+
+Like the hotel's segment plan (segments.py), a manager sets per store and month: new members
+(a count), stored-value growth (money: this month's top-up principal − the month compared
+with), card-issue rate and member share (per cent, as kpis.py defines them: walk-in card-issue
+rate and member share of bills) and spend per head (money). The actual figures are the ones
+member_kpis computes for the calendar month; stored-value growth is read twice, month on month
+(against last month) and year on year (同比, against the same month last year), each against
+the same target. Gap = actual − target (percentage points for rates); None where either is.
+"""
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from ..core import audit
+from ..core.actor import Actor
+from ..core.money import format_fen, parse_amount
+from ..errors import Invalid
+from ..extensions import db
+from ..stores import service as stores
+from ..wallet import service as wallet
+from .figures import Money, Rate, growth, money
+from .kpis import bounds, member_kpis
+from .models import KpiTarget
+from .segments import report_period
+
+# (key, kind): "count" a whole number, "money" fen as "12.50", "rate" basis points as "12.50" (%)
+FIELDS = (("new_members", "count"), ("stored_value_growth", "money"), ("card_issue_rate", "rate"),
+          ("member_share", "rate"), ("spend_per_head", "money"))
+KINDS = dict(FIELDS)
+MAX_COUNT = 10_000_000
+MAX_FEN = 10**13  # 100 billion yuan: far beyond any store, within a 64-bit sum
+
+
+def parse_target(key: str, text) -> int | None:
+    """A target as written on the wire or in the form -> its stored integer; "" or None: not set.
+    Raises Invalid naming the field `key`."""
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return None
+    kind = KINDS[key]
+    if kind == "count":
+        if isinstance(text, bool) or not (isinstance(text, int) or (isinstance(text, str) and text.strip().isascii()
+                                                                     and text.strip().isdigit())):
+            raise Invalid(_("Enter a whole number of members, 0 or more."), code="invalid_target", field=key)
+        value = int(text)
+        if not 0 <= value <= MAX_COUNT:
+            raise Invalid(_("Enter a whole number of members, 0 or more."), code="invalid_target", field=key)
+        return value
+    if kind == "money":
+        try:
+            fen = parse_amount(str(text).strip())
+        except ValueError:
+            raise Invalid(_("Enter an amount such as 12.50."), code="invalid_target", field=key) from None
+        if not 0 <= fen <= MAX_FEN:
+            raise Invalid(_("Enter an amount of at least 0.00."), code="invalid_target", field=key)
+        return fen
+    try:
+        percent = Decimal(str(text).strip())
+    except InvalidOperation:
+        percent = None
+    if percent is None or not percent.is_finite() or percent.as_tuple().exponent < -2:
+        raise Invalid(_("Enter a percentage such as 12.50."), code="invalid_target", field=key)
+    if not 0 <= percent <= 100:
+        raise Invalid(_("A rate is from 0 to 100 %."), code="invalid_target", field=key)
+    return int(percent * 100)
+
+
+def written(key: str, value: int | None):
+    """A stored target as the API and the form write it: 12, "12.50"."""
+    if value is None:
+        return None
+    kind = KINDS[key]
+    if kind == "count":
+        return value
+    if kind == "money":
+        return Money(format_fen(value))
+    return Rate(format_fen(value))  # basis points read like fen: 1250 -> "12.50"
+
+
+def _check_year(year: int):
+    if not 2000 <= year <= 2100:
+        raise Invalid(_("Give a year from 2000 to 2100."), code="invalid_year", field="year")
+
+
+def year_targets(store_code: str, year: int) -> list[dict]:
+    """The twelve months of a store's year, each with its five targets (None: not set)."""
+    store = stores.get_by_code(store_code)
+    _check_year(year)
+    saved = {t.month: t for t in db.session.scalars(select(KpiTarget).where(
+        KpiTarget.store_id == store.id, KpiTarget.year == year))}
+    return [{"month": m, **{key: written(key, getattr(saved[m], key)) if m in saved else None
+                            for key, _kind in FIELDS}} for m in range(1, 13)]
+
+
+def save_targets(actor: Actor, store_code: str, year: int, months: list[dict]) -> int:
+    """Set the targets of the months given ({"month": 3, "new_members": 40, "card_issue_rate": "12.50", ...});
+    a month's five targets are replaced as given (a missing or empty one is cleared). Every value is
+    checked before anything is written: Invalid names "months.<i>.<field>"."""
+    store = stores.get_by_code(store_code)
+    _check_year(year)
+    parsed, seen = {}, set()
+    for i, line in enumerate(months):
+        month = line.get("month")
+        if isinstance(month, bool) or not isinstance(month, int) or not 1 <= month <= 12:
+            raise Invalid(_("A month is 1 to 12."), code="invalid_month", field=f"months.{i}.month")
+        if month in seen:
+            raise Invalid(_("Month %(month)s is given twice.", month=month), code="duplicate_month",
+                          field=f"months.{i}.month")
+        seen.add(month)
+        values = {}
+        for key, _kind in FIELDS:
+            try:
+                values[key] = parse_target(key, line.get(key))
+            except Invalid as exc:
+                exc.field = f"months.{i}.{key}"
+                raise
+        parsed[month] = values
+    rows = {t.month: t for t in db.session.scalars(select(KpiTarget).where(
+        KpiTarget.store_id == store.id, KpiTarget.year == year, KpiTarget.month.in_(parsed)))}
+    for month, values in parsed.items():
+        if month in rows:
+            for key, value in values.items():
+                setattr(rows[month], key, value)
+        else:
+            db.session.add(KpiTarget(store_id=store.id, year=year, month=month, **values))
+    db.session.flush()  # a concurrent first save of the same month fails on the unique key, not silently
+    audit.record(actor, "kpi_targets.save", entity_type="kpi_targets", store_id=store.id, year=year,
+                 months=sorted(parsed))
+    return len(parsed)
+
+
+def _gap(kind, actual, target):
+    if actual is None or target is None:
+        return None
+    if kind == "count":
+        return actual - target
+    diff = Decimal(actual) - Decimal(target)
+    return Money(f"{diff:.2f}") if kind == "money" else Rate(f"{diff:.2f}")
+
+
+def _topups(store, p) -> int:
+    start, end = bounds(p, store.timezone)
+    return wallet.report_figures(start, end, start, store_id=store.id)["topup_principal"]
+
+
+def beside_actuals(store_code: str, year: int, month: int) -> dict:
+    """Target, actual and gap of each figure for a store's calendar month, plus the stored-value
+    growth's comparison figures. Rows are in FIELDS order, stored-value growth as two rows."""
+    store = stores.get_by_code(store_code)
+    p = report_period(year, month)
+    k = member_kpis(store_code, p)
+    target = db.session.scalar(select(KpiTarget).where(KpiTarget.store_id == store.id, KpiTarget.year == year,
+                                                       KpiTarget.month == month))
+    targets = {key: written(key, getattr(target, key)) if target else None for key, _kind in FIELDS}
+    this = _topups(store, p)
+    last_month = _topups(store, report_period(*((year, month - 1) if month > 1 else (year - 1, 12))))
+    last_year = _topups(store, report_period(year - 1, month)) if year > 2000 else 0
+    actual = {"new_members": k["new_members"], "card_issue_rate": k["card_issue_rate"],
+              "member_share": k["member_check_share"], "spend_per_head": k["spend_per_head"]}
+    rows = []
+    for key, kind in FIELDS:
+        if key != "stored_value_growth":
+            rows.append({"key": key, "target": targets[key], "actual": actual[key],
+                         "gap": _gap(kind, actual[key], targets[key])})
+            continue
+        for basis, before in (("month_on_month", last_month), ("year_on_year", last_year)):
+            value = money(this - before)
+            rows.append({"key": f"stored_value_growth_{basis}", "target": targets[key], "actual": value,
+                         "gap": _gap(kind, value, targets[key]), "this_period": money(this),
+                         "compared_with": money(before), "growth_rate": growth(this, before)})
+    return {"store_code": store.code, "year": year, "month": month, "rows": rows}
+
+
+def month_of(start: date, end: date) -> tuple[int, int] | None:
+    """The calendar month a period lies in, if it lies in one."""
+    return (start.year, start.month) if (start.year, start.month) == (end.year, end.month) else None
+
+
+def whole_month(start: date, end: date) -> tuple[int, int] | None:
+    """The calendar month a period is exactly (the API adds targets only then)."""
+    month = month_of(start, end)
+    if month and start.day == 1 and end == report_period(*month).end:
+        return month
+    return None
