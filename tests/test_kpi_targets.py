@@ -142,3 +142,25 @@ def test_the_form_saves_a_year_and_shows_errors_beside_the_cell(app, staff, stor
     for name, value in (("new_members_1", "10"), ("card_issue_rate_1", "12.50"), ("spend_per_head_2", "88.00"),
                         ("member_share_3", "45.00")):
         assert re.search(rf'name="{name}" value="{re.escape(value)}"', page), name
+
+
+def test_two_managers_saving_the_same_new_month_at_once_both_land_on_one_row(app, manager, stores):
+    """The first save of a month by two managers at once: neither is a 500 on the unique key;
+    one row holds the targets of whichever came last."""
+    from sqlalchemy import func, select
+
+    from crm.extensions import db
+    from crm.reports.models import KpiTarget
+    from tests.test_races import api_call, race
+
+    def save(i):
+        body = {"months": [{"month": 5, "new_members": 10 + i, "member_share": "50.00"}]}
+        return api_call(app, manager.token, "PUT", "/api/v1/kpi-targets/BJ01/2031", body)
+    results = race(4, save)
+    assert [status for status, _code, _body in results] == [200] * 4, results
+    with app.app_context():
+        rows = db.session.scalars(select(KpiTarget).where(KpiTarget.year == 2031)).all()
+        assert len(rows) == 1 and rows[0].new_members in {10, 11, 12, 13} and rows[0].member_share == 5000
+        assert db.session.scalar(select(func.count()).select_from(KpiTarget)) == 1
+    got = manager.get("/api/v1/kpi-targets/BJ01/2031").json["months"][4]
+    assert got["member_share"] == "50.00" and got["new_members"] == rows[0].new_members

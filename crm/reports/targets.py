@@ -13,10 +13,12 @@ from decimal import Decimal, InvalidOperation
 
 from flask_babel import gettext as _
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from ..core import audit
 from ..core.actor import Actor
 from ..core.money import format_fen, parse_amount
+from ..core.timeutil import utcnow
 from ..errors import Invalid
 from ..extensions import db
 from ..stores import service as stores
@@ -117,15 +119,15 @@ def save_targets(actor: Actor, store_code: str, year: int, months: list[dict]) -
                 exc.field = f"months.{i}.{key}"
                 raise
         parsed[month] = values
-    rows = {t.month: t for t in db.session.scalars(select(KpiTarget).where(
-        KpiTarget.store_id == store.id, KpiTarget.year == year, KpiTarget.month.in_(parsed)))}
+    # One upsert per month: two managers saving the same month at once both land (the later
+    # one's values win) instead of the second failing on the unique key.
+    insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    now = utcnow()
     for month, values in parsed.items():
-        if month in rows:
-            for key, value in values.items():
-                setattr(rows[month], key, value)
-        else:
-            db.session.add(KpiTarget(store_id=store.id, year=year, month=month, **values))
-    db.session.flush()  # a concurrent first save of the same month fails on the unique key, not silently
+        stmt = insert(KpiTarget.__table__).values(store_id=store.id, year=year, month=month, updated_at=now,
+                                                  **values)
+        db.session.execute(stmt.on_conflict_do_update(index_elements=["store_id", "year", "month"],
+                                                      set_={**values, "updated_at": now}))
     audit.record(actor, "kpi_targets.save", entity_type="kpi_targets", store_id=store.id, year=year,
                  months=sorted(parsed))
     return len(parsed)
