@@ -164,3 +164,13 @@ def test_two_managers_saving_the_same_new_month_at_once_both_land_on_one_row(app
         assert db.session.scalar(select(func.count()).select_from(KpiTarget)) == 1
     got = manager.get("/api/v1/kpi-targets/BJ01/2031").json["months"][4]
     assert got["member_share"] == "50.00" and got["new_members"] == rows[0].new_members
+
+
+def test_the_first_month_reports_cover_has_targets_and_nothing_to_compare_with(manager, stores):
+    """January 2000, the first month a report covers: the KPIs with its targets answer 200 (the
+    month before it is not a 422), with growth compared against nothing."""
+    r = manager.get("/api/v1/reports/kpis?store_code=BJ01&from=2000-01-01&to=2000-01-31")
+    assert r.status_code == 200, r.json
+    rows = {row["key"]: row for row in r.json["targets"]["rows"]}
+    assert rows["stored_value_growth_month_on_month"]["compared_with"] == "0.00"
+    assert rows["stored_value_growth_year_on_year"]["compared_with"] == "0.00"

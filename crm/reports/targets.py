@@ -157,7 +157,9 @@ def beside_actuals(store_code: str, year: int, month: int) -> dict:
                                                        KpiTarget.month == month))
     targets = {key: written(key, getattr(target, key)) if target else None for key, _kind in FIELDS}
     this = _topups(store, p)
-    last_month = _topups(store, report_period(*((year, month - 1) if month > 1 else (year - 1, 12))))
+    # Reports begin in January 2000: there is nothing before it to compare with.
+    last_month = _topups(store, report_period(*((year, month - 1) if month > 1 else (year - 1, 12)))) \
+        if (year, month) > (2000, 1) else 0
     last_year = _topups(store, report_period(year - 1, month)) if year > 2000 else 0
     actual = {"new_members": k["new_members"], "card_issue_rate": k["card_issue_rate"],
               "member_share": k["member_check_share"], "spend_per_head": k["spend_per_head"]}
