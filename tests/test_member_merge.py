@@ -5,7 +5,7 @@ import pytest
 from crm.extensions import db
 from tests.conftest import audit_problems
 from tests.test_coupons import coupon_types, give_coupon  # noqa: F401 (fixtures)
-from tests.test_races import api_call, race
+from tests.test_races import api_call, queued_in_order, race
 from tests.test_ui import ui_login
 
 
@@ -255,10 +255,6 @@ def test_whichever_of_a_merge_and_a_bill_or_top_up_on_the_duplicate_waits_first_
     `member_merged`, nothing taken) or the other first (its effect moves with the merge)."""
     if backend != "postgresql":
         pytest.skip("row locks queue on PostgreSQL; SQLite serialises writers")
-    import threading
-    import time
-
-    from sqlalchemy import text
     manager = login_api("manager")
     a, b = member_factory(), member_factory()
     _top_up(cashier, b["id"], "400.00")
@@ -278,28 +274,7 @@ def test_whichever_of_a_merge_and_a_bill_or_top_up_on_the_duplicate_waits_first_
         call = (manager.token, "POST", f"/api/v1/checkouts/{bill.json['id']}/void", {"reason": "wrong table"})
     merge = (manager.token, "POST", f"/api/v1/members/{a['id']}/merge", {"from_member_id": b["id"], "reason": "dup"})
     order = (merge, call) if first == "merge" else (call, merge)
-    results = {}
-    with app.app_context():
-        holder = db.engine.connect()
-        hold = holder.begin()
-        holder.execute(text("SELECT id FROM members WHERE id = :id FOR UPDATE"), {"id": b["id"]})
-
-        def waiting() -> int:
-            with db.engine.connect() as conn:
-                return conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                                         "AND datname = current_database()")).scalar()
-        threads = []
-        for n, req in enumerate(order, 1):
-            t = threading.Thread(target=lambda req=req: results.__setitem__(req[2], api_call(app, *req)))
-            t.start()
-            threads.append(t)
-            deadline = time.monotonic() + 10
-            while waiting() < n and time.monotonic() < deadline:
-                time.sleep(0.02)
-            assert waiting() >= n, "the request never queued behind the lock"
-        hold.rollback()
-        holder.close()
-        [t.join() for t in threads]
+    results = queued_in_order(app, "SELECT id FROM members WHERE id = :id FOR UPDATE", {"id": b["id"]}, order)
     merged, other = results[merge[2]], results[call[2]]
     assert merged[0] == 200, merged
     points, principal, _bonus = _balances(manager, a["id"])

@@ -3,6 +3,7 @@ real threads: each thread is a till or a manager with its own connection. Whatev
 interleaving, the answers are 2xx or a coded 4xx (never 5xx) and the ledgers balance."""
 import re
 import threading
+import time
 
 import pytest
 from sqlalchemy import text as sql
@@ -32,6 +33,34 @@ def api_call(app, token, method, url, json=None, key=None):
     r = app.test_client().open(url, method=method, json=json, headers=headers)
     body = r.get_json(silent=True) or {}
     return r.status_code, (body.get("error") or {}).get("code"), body
+
+
+def queued_in_order(app, lock_sql: str, params: dict, calls) -> dict:
+    """Hold a row lock (`lock_sql`), start each API call (token, method, url, body) in turn and
+    wait until it queues behind the lock, so they reach the row in this order once it is let go
+    (PostgreSQL: pg_stat_activity shows who waits). Returns {url: (status, code, body)}."""
+    results, threads = {}, []
+    with app.app_context():
+        holder = db.engine.connect()
+        hold = holder.begin()
+        holder.execute(sql(lock_sql), params)
+
+        def waiting() -> int:
+            with db.engine.connect() as conn:
+                return conn.execute(sql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                        "AND datname = current_database()")).scalar()
+        for n, call in enumerate(calls, 1):
+            t = threading.Thread(target=lambda call=call: results.__setitem__(call[2], api_call(app, *call)))
+            t.start()
+            threads.append(t)
+            deadline = time.monotonic() + 10
+            while waiting() < n and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert waiting() >= n, "the request never queued behind the lock"
+        hold.rollback()
+        holder.close()
+        [t.join() for t in threads]
+    return results
 
 
 def wallet_of(api, member_id):

@@ -391,14 +391,8 @@ def test_a_referral_reward_waiting_on_a_merge_of_the_referrer_lands_on_the_survi
     by a third connection so that the merge is under way when the bill arrives.)"""
     if backend != "postgresql":
         pytest.skip("row locks queue on PostgreSQL; SQLite serialises writers")
-    import threading
-    import time
-
-    from sqlalchemy import text
-
-    from crm.extensions import db
     from tests.test_member_merge import _balances
-    from tests.test_races import api_call
+    from tests.test_races import queued_in_order
     admin, manager, cashier = login_api("admin"), login_api("manager"), login_api("cashier")
     assert admin.patch("/api/v1/programme", json={
         "referral_reward": "points", "referral_referrer_points": 100, "referral_referee_points": 50,
@@ -410,28 +404,8 @@ def test_a_referral_reward_waiting_on_a_merge_of_the_referrer_lands_on_the_survi
     merge = (manager.token, "POST", f"/api/v1/members/{a['id']}/merge", {"from_member_id": b["id"], "reason": "d"})
     bill = (cashier.token, "POST", "/api/v1/checkouts", {"store_code": "BJ01", "member_id": c["id"],
                                                          "items": [{"sku": "LOBSTER", "qty": 1}]})
-    results = {}
-    with app.app_context():
-        holder = db.engine.connect()
-        hold = holder.begin()
-        holder.execute(text("SELECT id FROM points_accounts WHERE member_id = :id FOR UPDATE"), {"id": b["id"]})
-
-        def waiting() -> int:
-            with db.engine.connect() as conn:
-                return conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                                         "AND datname = current_database()")).scalar()
-        threads = []
-        for n, req in enumerate((merge, bill), 1):
-            t = threading.Thread(target=lambda req=req: results.__setitem__(req[2], api_call(app, *req)))
-            t.start()
-            threads.append(t)
-            deadline = time.monotonic() + 10
-            while waiting() < n and time.monotonic() < deadline:
-                time.sleep(0.02)
-            assert waiting() >= n, "the request never queued behind the lock"
-        hold.rollback()
-        holder.close()
-        [t.join() for t in threads]
+    results = queued_in_order(app, "SELECT id FROM points_accounts WHERE member_id = :id FOR UPDATE",
+                              {"id": b["id"]}, (merge, bill))
     assert results[merge[2]][0] == 200, results
     assert results[bill[2]][0] == 201, results
     assert _balances(manager, b["id"])[0] == 0  # nothing on the tombstone
