@@ -137,6 +137,13 @@ def _register_blueprints(app):
     from .stores import views as stores_views
     from .wallet import api as wallet_api
     from .wallet import views as wallet_views
+    from .corporate import api as corporate_api
+    from .corporate import views as corporate_views
+    from .dayend import api as dayend_api
+    from .dayend import views as dayend_views
+    from .frontdesk import api as frontdesk_api
+    from .frontdesk import views as frontdesk_views
+    from .stays import api as stays_api
 
     for module in (auth_api, stores_api, programme_api, members_api, cards_api, catalog_api, points_api,
                    checkout_api, wallet_api, coupons_api, campaigns_api, reports_api, sms_api, notifications_api):
@@ -146,8 +153,10 @@ def _register_blueprints(app):
                    reports_views, programme_views, staff_views, stores_views, level_views,
                    coupons_views, selfservice_views, notifications_views, health, docs):
         app.register_blueprint(module.bp)
-    for module in (bulk_api,):  # bulk work on an audience (issue 16)
+    # bulk work on an audience (issue 16); hotel stays, front desk, corporate accounts, day-end (issue 17)
+    for module in (bulk_api, stays_api, frontdesk_api, corporate_api, dayend_api):
         api.register_blueprint(module.blp)
         csrf.exempt(module.blp)
-    app.register_blueprint(bulk_views.bp)
+    for module in (bulk_views, frontdesk_views, corporate_views, dayend_views):
+        app.register_blueprint(module.bp)
     docs.document_security(api)

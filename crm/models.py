@@ -17,3 +17,7 @@ from .programme.models import Setting  # noqa: F401
 from .reports.models import Check, Stay  # noqa: F401
 from .stores.models import Store  # noqa: F401
 from .wallet.models import BonusTier, WalletAccount, WalletEntry, WalletPin, WalletTopup  # noqa: F401
+from .corporate import models as corporate_models  # noqa: F401
+from .dayend import models as dayend_models  # noqa: F401
+from .frontdesk import models as frontdesk_models  # noqa: F401
+from .stays import models as stays_models  # noqa: F401

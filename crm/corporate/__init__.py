@@ -1,0 +1,1 @@
+"""Corporate accounts at the till: negotiated discounts, sign-for-bill (挂账) on credit, statements, payments, ageing."""

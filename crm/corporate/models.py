@@ -1,0 +1,1 @@
+"""Tables of crm.corporate (placeholder: filled in by issue 17)."""

@@ -1,0 +1,1 @@
+"""Tables of crm.dayend (placeholder: filled in by issue 17)."""

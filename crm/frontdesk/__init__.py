@@ -1,0 +1,1 @@
+"""Hotel front desk: PMS reservations, the arrivals list and members' preferences."""

@@ -1,0 +1,1 @@
+"""Tables of crm.frontdesk (placeholder: filled in by issue 17)."""

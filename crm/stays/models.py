@@ -1,0 +1,1 @@
+"""Tables of crm.stays (placeholder: filled in by issue 17)."""
