@@ -31,6 +31,7 @@ LEVEL_CHANGE_LABELS = {"spend": _l("Upgrade on spend"), "topup": _l("Upgrade on 
                        "review": _l("Yearly review"), "manual": _l("Changed by staff"),
                        "import": _l("Level from the legacy system")}
 GENDERS = ("male", "female", "other")
+PREFERENCES_MAX, PREFERENCE_MAX_LENGTH = 20, 100  # a member's preferences: items × characters
 REFERRAL_STATUSES = ("granted", "reversed")
 # Referral codes: no 0/O, 1/I (read aloud or typed from a friend's phone); 8 characters, so a
 # collision between two random codes is a one-in-a-million event even at a million members.
@@ -128,6 +129,9 @@ class Member(db.Model):
                                                default=new_referral_code)
     referred_by_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), index=True)
     notes: Mapped[str] = mapped_column(Text, default="")
+    # The hotel front desk's free list (issue 17.2): room, pillow, allergies … each a short text,
+    # at most PREFERENCES_MAX items of PREFERENCE_MAX_LENGTH characters (members/schemas.py checks).
+    preferences: Mapped[list] = mapped_column(JSON, default=list, server_default=sa_text("'[]'"))
     # A duplicate merged into another member stays as a tombstone naming the survivor; its
     # history (bills, entries) stays where it was written. An anonymised member (PIPL erasure
     # or retention) keeps its ledgers and bills but no personal data.
