@@ -72,6 +72,11 @@ POLICY = {
     ("PATCH", "/api/v1/wallet/bonus-tiers/<int:tier_id>"): ADMIN,
     ("GET", "/api/v1/reports/liability"): MGR,
     ("GET", "/api/v1/reports/prepaid"): MGR,
+    # cashier's day-end (issue 17.4): the counter roles, a cashier or front desk for their home store only
+    ("GET", "/api/v1/day-end"): COUNTER,
+    ("POST", "/api/v1/day-end/checks"): COUNTER,
+    ("GET", "/day-end/"): COUNTER,
+    ("POST", "/day-end/check"): COUNTER,
     ("GET", "/api/v1/kpi-targets/<store_code>/<int:year>"): MGR,
     ("PUT", "/api/v1/kpi-targets/<store_code>/<int:year>"): MGR,
     ("GET", "/api/v1/coupon-types"): ALL,
