@@ -283,6 +283,11 @@ POLICY = {
     ("GET", "/api/v1/members/<int:member_id>/duplicates"): LOOKUP,
     ("GET", "/members/<int:member_id>/merge"): MGR,
     ("POST", "/members/<int:member_id>/merge"): MGR,
+    # Hotel front desk (issue 17.2): reservations from the PMS and the arrivals list, managers and front desk
+    ("POST", "/api/v1/reservations"): DESK,
+    ("POST", "/api/v1/imports/reservations"): DESK,
+    ("GET", "/api/v1/arrivals"): DESK,
+    ("GET", "/frontdesk/arrivals"): DESK,
 }
 
 
