@@ -116,13 +116,36 @@ def _topups(member_ids, since: datetime, until: datetime) -> dict[int, int]:
 
 
 def _spends(member_ids, since: datetime, until: datetime) -> dict[int, int]:
-    """{member id: spend in [since, until]}, spend as checkout.rolling_spend counts it
-    (closed bills, member total less coupons)."""
+    """{member id: spend in [since, until]}: closed bills as checkout.rolling_spend counts them
+    (member total less coupons) plus hotel stays (`_stay_spends`)."""
     rows = db.session.execute(select(Checkout.member_id, func.sum(Checkout.member_total - Checkout.coupon_discount))
                               .where(Checkout.member_id.in_(member_ids), Checkout.status == "closed",
                                      Checkout.created_at >= since, Checkout.created_at <= until)
                               .group_by(Checkout.member_id)).all()
-    return {member_id: int(total) for member_id, total in rows}
+    spends = {member_id: int(total) for member_id, total in rows}
+    for member_id, total in _stay_spends(member_ids, since, until).items():
+        spends[member_id] = spends.get(member_id, 0) + total
+    return spends
+
+
+def _stay_spends(member_ids, since: datetime, until: datetime) -> dict[int, int]:
+    """{member id: room + F&B revenue of their stays that departed in [since, until]} (dates in the
+    chain's time zone), cancelled and complimentary stays left out (crm/stays/service.py)."""
+    from ..reports.models import Stay
+    tz = zone()
+    rows = db.session.execute(select(Stay.member_id, func.sum(Stay.room_revenue + Stay.fb_revenue))
+                              .where(Stay.member_id.in_(member_ids), Stay.cancelled.is_(False),
+                                     Stay.complimentary.is_(False),
+                                     Stay.departure >= since.astimezone(tz).date(),
+                                     Stay.departure <= until.astimezone(tz).date())
+                              .group_by(Stay.member_id)).all()
+    return {member_id: int(total) for member_id, total in rows if total}
+
+
+def rolling_spend(member_id: int, months: int, now: datetime | None = None) -> int:
+    """A member's level spend over the `months` up to `now`: bills and hotel stays."""
+    now = now or utcnow()
+    return _spends([member_id], window_start(now, months), now).get(member_id, 0)
 
 
 def rolling_topup(member_id: int, months: int, now: datetime | None = None) -> int:

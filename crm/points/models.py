@@ -14,8 +14,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from ..core.timeutil import utcnow
 from ..extensions import db
 
-# opening: a balance brought from a legacy system (import); transfer: moved between members by a merge.
-ENTRY_KINDS = ("earn", "redeem", "expire", "adjust", "reversal", "opening", "transfer")
+# opening: a balance brought from a legacy system (import); transfer: moved between members by a merge;
+# stay: earned by a hotel stay (crm/stays), stay_undo: taken back when that stay is corrected or cancelled.
+ENTRY_KINDS = ("earn", "redeem", "expire", "adjust", "reversal", "opening", "transfer", "stay", "stay_undo")
 
 
 class PointsAccount(db.Model):

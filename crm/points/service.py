@@ -255,6 +255,33 @@ def take_back(actor: Actor, entry_id: int, reason: str, **details) -> tuple[Poin
     return entry, shortfall
 
 
+def earn_stay(actor: Actor, member_id: int, points: int, *, store, **details) -> int:
+    """Credit a hotel stay's points (crm/stays) as a `stay` entry with its own lot, usable at
+    once and expiring as a bill's earning does. The caller holds the member's lock. Returns the
+    entry's id."""
+    entry = _credit(_account(member_id), actor, "stay", points, store=store, **details)
+    return entry.id
+
+
+def undo_stay(actor: Actor, holder_id: int, entry_id: int, *, store, **details) -> tuple[int, int, int | None]:
+    """Take a stay's `stay` entry back from `holder_id`'s account (the earner, or the survivor a
+    merge moved its points to) as a `stay_undo` entry, its own lot first: what the member has
+    already spent is not taken but written off (`written_off`), as a void does with earned points.
+    The caller holds the holder's lock. Returns (taken, written off, the undo entry's id or None)."""
+    earned = db.session.get(PointsEntry, entry_id)
+    account = _account(holder_id)
+    take = min(earned.points, account.balance)
+    if not take:
+        return 0, earned.points, None
+    _move(account, -take)
+    entry = _entry(account, actor, "stay_undo", -take, store_id=store.id if store else None, undoes=entry_id,
+                   written_off=earned.points - take, **details)
+    lot_id = db.session.scalar(select(PointsLot.id).where(PointsLot.entry_id == entry_id,
+                                                          PointsLot.account_id == account.id))
+    _take_fifo(account, entry.id, take, first_lot_id=lot_id)
+    return take, earned.points - take, entry.id
+
+
 def forfeit(actor: Actor, member_id: int, reason: str) -> int:
     """Write off every point the member holds (a PIPL erasure): one `adjust` entry taking all
     open lots, so balance == Σ entries still holds. The caller holds the member lock.
@@ -459,8 +486,10 @@ def report_figures(start: datetime, end: datetime, member_ids=None) -> dict:
     """Points earned, redeemed and expired in [start, end) and outstanding at `end`, for the
     members a subquery selects (all members if None). One aggregate query."""
     in_period = (PointsEntry.created_at >= start) & (PointsEntry.created_at < end)
-    stmt = (select(*(func.coalesce(func.sum(case((in_period & (PointsEntry.kind == kind), PointsEntry.points),
-                                                  else_=0)), 0) for kind in ("earn", "redeem", "expire")),
+    # Points earned: by bills and by hotel stays (crm/stays); takings back are not netted, as voids' are not.
+    stmt = (select(*(func.coalesce(func.sum(case((in_period & PointsEntry.kind.in_(kinds), PointsEntry.points),
+                                                  else_=0)), 0)
+                     for kinds in (("earn", "stay"), ("redeem",), ("expire",))),
                    func.coalesce(func.sum(case((PointsEntry.created_at < end, PointsEntry.points), else_=0)), 0))
             .select_from(PointsEntry).join(PointsAccount, PointsAccount.id == PointsEntry.account_id))
     if member_ids is not None:

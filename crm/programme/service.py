@@ -37,6 +37,16 @@ def _coupon_code(v):
     return None if isinstance(v, str) and re.fullmatch(r"[A-Z0-9_-]{0,32}", v) else "Give a coupon type's code."
 
 
+def _stay_rates(v):
+    """Validator for hotel stays' rates (crm/stays): {segment: points per earn unit, 0 to 1000}."""
+    from ..core.segments import SEGMENT_KEYS
+    if not isinstance(v, dict) or any(k not in SEGMENT_KEYS for k in v):
+        return "Give a rate for known guest segments only."
+    if any(not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= 1000 for n in v.values()):
+        return "A stay's rate is a whole number of points from 0 to 1000."
+    return None
+
+
 REFERRAL_KINDS = ("none", "points", "coupon")
 REFERRAL_COUPON_RULES = ("referral_referrer_coupon", "referral_referee_coupon")
 
@@ -76,6 +86,10 @@ RULES = {
     "referral_referee_coupon": ("", _coupon_code),
     "referral_min_spend": (0, _whole(0, 100_000_000, "The qualifying bill is an amount of 0 or more.")),
     "referral_yearly_cap": (10, _whole(0, 100_000, "The yearly cap is a whole number from 0 to 100000.")),
+    # Hotel stays (crm/stays): points per full points_earn_unit of a stay's room + F&B revenue, by
+    # guest segment; a segment not named earns points_per_unit, as a bill does. Edited on its own
+    # (/api/v1/stays/rates), not in the programme form.
+    "stay_points_per_unit": ({"complimentary": 0, "house_use": 0, "long_stay": 0}, _stay_rates),
 }
 
 

@@ -54,7 +54,7 @@ def _reader(kind):
 
 
 def _lookups(job_id: int, kind: str):
-    return legacy_import.Lookups(job_id, _actor(job_id)) if kind == "members" else imports.Lookups()
+    return legacy_import.Lookups(job_id, _actor(job_id)) if kind == "members" else imports.Lookups(_actor(job_id))
 
 
 class LostLease(Exception):

@@ -40,7 +40,9 @@ from .models import Check, Stay
 CHECK_COLUMNS = ("check_no", "store_code", "closed_at", "amount", "covers", "segment")
 CHECK_OPTIONAL = ("member_mobile", "joined_at_visit")
 STAY_COLUMNS = ("stay_no", "store_code", "arrival", "departure", "rooms", "room_revenue", "segment")
-STAY_OPTIONAL = ("member_mobile", "company", "sales_rep", "complimentary", "day_use")
+# fb_revenue: F&B posted to the room; cancelled: 1 for a stay the PMS cancelled after sending it
+# (its points are taken back: crm/stays/service.py).
+STAY_OPTIONAL = ("member_mobile", "company", "sales_rep", "complimentary", "day_use", "fb_revenue", "cancelled")
 _WHOLE = re.compile(r"^[0-9]{1,9}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _TRUE, _FALSE = {"1", "true", "yes", "y", "是", "t"}, {"", "0", "false", "no", "n", "否", "f"}
@@ -214,7 +216,8 @@ class Lookups:
     """Stores, members by mobile and companies by name, each read once per file; the members of
     a chunk are found with one query (`prefetch`) rather than one per row."""
 
-    def __init__(self):
+    def __init__(self, actor: Actor | None = None):
+        self.actor = actor  # who the stays' points entries name (crm/stays): the uploader
         # Plain copies: ORM objects would be reloaded after every chunk's commit.
         self.stores = {s.code: _Store(s.id, s.code, s.kind, s.timezone) for s in stores.list_stores()}
         self.mobiles, self.normalised, self.companies = {}, {}, None
@@ -334,9 +337,12 @@ def _stay(fields, look):
     revenue = row.check(_amount, fields["room_revenue"], "room_revenue")
     member_id = row.check(look.member, fields.get("member_mobile", ""))
     complimentary = row.check(_flag, fields.get("complimentary", ""), "complimentary")
+    fb_revenue = row.check(_amount, fields.get("fb_revenue") or "0", "fb_revenue")
+    cancelled = row.check(_flag, fields.get("cancelled", ""), "cancelled")
     row.raise_any()
     return store.id, no, dict(
         arrival=arrival, departure=departure, rooms=rooms, room_revenue=revenue, segment=segment,
+        fb_revenue=fb_revenue, cancelled=cancelled,
         member_id=member_id, company_name=company, company_id=look.company(company) if company else None,
         sales_rep=sales_rep[:64],  # cut to fit, as before
         complimentary=complimentary or segment == "complimentary", day_use=day_use or departure == arrival)
@@ -399,6 +405,9 @@ def write_chunk(kind: str, chunk, look: Lookups) -> tuple[int, int, list[dict]]:
         db.session.execute(stmt.on_conflict_do_update(
             index_elements=["store_id", number],
             set_={c: stmt.excluded[c] for c in params[0] if c not in ("store_id", number)}), params)
+    if kind == "stays":  # what each stay of a member earns, under the members' locks (crm/stays)
+        from ..stays import service as stays
+        stays.settle_keys(look.actor or Actor.system("import"), good)
     return new, len(params) - new, errors
 
 
@@ -438,7 +447,7 @@ def _existing_ids(model, number, keys) -> dict:
 def run(actor: Actor, kind: str, raw, *, skip_bad_rows: bool = False, chunk_rows: int = 2000) -> dict:
     """Import a CSV of checks or stays in the caller's transaction (the demo loads its stays this
     way; uploads go through import_jobs): {imported, updated, skipped, errors: [{line, message}]}."""
-    look, seen, errors = Lookups(), {}, []
+    look, seen, errors = Lookups(actor), {}, []
     for chunk in chunks(rows(raw, kind), chunk_rows):
         errors += check_chunk(kind, chunk, look, seen)
     result = {"imported": 0, "updated": 0, "skipped": len(errors), "errors": errors, "encoding": decode(raw)[1]}

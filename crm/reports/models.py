@@ -41,6 +41,7 @@ class Stay(db.Model):
     __table_args__ = (UniqueConstraint("store_id", "stay_no", name="uq_stays_store_stay_no"),
                       CheckConstraint("departure >= arrival", name="dates"),
                       CheckConstraint("rooms >= 1 AND room_revenue >= 0", name="amounts"), _segment_check(),
+                      CheckConstraint("fb_revenue >= 0", name="fb_amount"),
                       Index("ix_stays_store_dates", "store_id", "arrival", "departure"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -57,6 +58,10 @@ class Stay(db.Model):
     sales_rep: Mapped[str] = mapped_column(String(64), default="")
     complimentary: Mapped[bool] = mapped_column(default=False)
     day_use: Mapped[bool] = mapped_column(default=False)
+    # F&B the PMS posted to the room (fen; 0 when it sends none) and a stay cancelled in the PMS
+    # after it was sent: both decide what the stay earns in the programme (crm/stays/service.py).
+    fb_revenue: Mapped[int] = mapped_column(default=0, server_default="0")
+    cancelled: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
     imported_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
