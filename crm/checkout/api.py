@@ -61,4 +61,5 @@ def void(data, checkout_id):
     checkout, result = service.void(g.actor, checkout_id, data["reason"])
     return {"checkout": checkout, "points_restored": result["restored"], "points_reclaimed": result["reclaimed"],
             "points_written_off": result["written_off"], "wallet_restored": result["wallet_restored"],
-            "wallet_paid_back": result["wallet_paid_back"], "coupons_restored": result["coupons_restored"]}
+            "wallet_paid_back": result["wallet_paid_back"], "coupons_restored": result["coupons_restored"],
+            "company_account_reversed": result["company_reversed"]}

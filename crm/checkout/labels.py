@@ -7,4 +7,6 @@ from ..catalog.labels import CATEGORY_NAMES  # noqa: F401 - the till's and recei
 # The means a cashier picks for the part of the bill not paid from stored value.
 PAY_METHOD_NAMES = {"cash": _l("Cash"), "bank_card": _l("Bank card"), "wechat_pay": _l("WeChat Pay"),
                     "alipay": _l("Alipay")}
-TENDER_NAMES = {**PAY_METHOD_NAMES, "stored_value": _l("Stored value"), "other": _l("Other (not stated)")}
+TENDER_NAMES = {**PAY_METHOD_NAMES, "stored_value": _l("Stored value"), "other": _l("Other (not stated)"),
+                "company_account": _l("Charged to company account")}
+COMPANY_METHOD_NAME = _l("Charge to company account")  # the till's choice, shown to signers only

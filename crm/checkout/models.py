@@ -16,8 +16,10 @@ from ..extensions import db
 STATUSES = ("closed", "voided")
 # How a bill was paid. `stored_value` is the member's wallet (its amount is the bill's
 # wallet_paid); `other` is a payment by means the client did not say (API clients from
-# before tenders, and bills closed before tenders were recorded). Sign-for-bill comes later.
-TENDER_METHODS = ("cash", "bank_card", "wechat_pay", "alipay", "stored_value", "other")
+# before tenders, and bills closed before tenders were recorded). `company_account` is
+# a bill signed to the member's company account (挂账, crm/corporate): its amount is the bill's
+# charge in company_account_entries.
+TENDER_METHODS = ("cash", "bank_card", "wechat_pay", "alipay", "stored_value", "other", "company_account")
 
 
 class Checkout(db.Model):

@@ -12,18 +12,22 @@ class LineInSchema(Schema):
     qty = Int(required=True, validate=validate.Range(min=1, max=999, error=QTY_RANGE))
 
 
-TENDER_INPUT_METHODS = ("cash", "bank_card", "wechat_pay", "alipay", "stored_value")
+TENDER_INPUT_METHODS = ("cash", "bank_card", "wechat_pay", "alipay", "stored_value", "company_account")
 
 
 class TenderInSchema(Schema):
     method = fields.Str(required=True, validate=validate.OneOf(TENDER_INPUT_METHODS),
-                        metadata={"description": "`stored_value` is the wallet (as `wallet_amount`)."})
+                        metadata={"description": "`stored_value` is the wallet (as `wallet_amount`); "
+                                                 "`company_account` signs the amount to the member's company "
+                                                 "account (挂账: the member must be an authorised signer; 409 "
+                                                 "`credit_limit_exceeded` past the limit)."})
     amount = Money(load_default=None, validate=validate.Range(min=1, error="A payment is above zero."),
                    metadata={"description": "Leave it out on one tender to have it pay the rest of the bill."})
 
 
 class TenderOutSchema(Schema):
-    method = fields.Str(metadata={"description": "cash, bank_card, wechat_pay, alipay, stored_value, or `other` "
+    method = fields.Str(metadata={"description": "cash, bank_card, wechat_pay, alipay, stored_value, "
+                                                 "company_account (signed to the company), or `other` "
                                                  "(a bill whose client did not say how it was paid)."})
     amount = Money()
 
@@ -133,6 +137,8 @@ class VoidSchema(Schema):
                                                       "that came back with the void: pay it to the guest now; "
                                                       "its bonus part is forfeited."})
     coupons_restored = fields.Int()
+    company_account_reversed = Money(metadata={"description": "What the void gave back to the company account "
+                                                              "the bill was signed to (0.00 if none)."})
 
 
 class CheckoutQuery(Schema):

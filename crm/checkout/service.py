@@ -19,6 +19,7 @@ from ..core.actor import Actor
 from ..core.lookup import get_or_404
 from ..core.money import format_fen
 from ..core.timeutil import local_today, utcnow, zone
+from ..corporate import service as corporate
 from ..coupons import service as coupons
 from ..errors import Conflict, Invalid
 from ..extensions import db
@@ -104,7 +105,8 @@ def price(data: dict, *, at: datetime | None = None, member_and_card=None, closi
     items = catalog.items_for_bill([line["sku"] for line in data["items"]], store, today)
     promos = catalog.promotions_for_bill(store, today, data.get("promotion_codes") or ())
     bill = price_bill([(items[line["sku"].strip().upper()], line["qty"]) for line in data["items"]],
-                      level=member.level.code if member else None, promotions=promos)
+                      level=member.level.code if member else None, promotions=promos,
+                      company_discount_bp=corporate.company_discount_bp(member))
     applied = coupons.discounts_for(member.id if member else None, data.get("coupon_codes"), bill.lines,
                                     bill.member_total, today)
     coupon_discount = sum(discount for _coupon, discount in applied)
@@ -134,6 +136,8 @@ def price(data: dict, *, at: datetime | None = None, member_and_card=None, closi
     due = payable - value - wallet_amount
     earned = _points_earned(member, due, from_principal, from_bonus)
     settled = tendering.settle(data.get("tenders"), wallet_amount, due)
+    if tendering.company_amount(settled):
+        corporate.check_signer(member)  # a signer of an active account (the limit is decided at close)
     return Quote(store, member, card, bill, redeem, value, due, earned, available, coupon_discount=coupon_discount,
                  wallet_paid=wallet_amount, wallet_principal=from_principal, wallet_bonus=from_bonus,
                  coupons=applied, tenders=settled)
@@ -177,6 +181,9 @@ def close(actor: Actor, data: dict, *, at: datetime | None = None) -> Checkout:
         if q.wallet_paid:
             wallet.authorize_payment(q.member.id, q.wallet_paid, data.get("pin"))
     checkout = _insert_bill(actor, q, data, at or utcnow())
+    signed = tendering.company_amount(q.tenders)
+    if signed:  # the company account row: after the member, PIN and checkout rows, before coupons and wallet
+        corporate.charge(actor, q.member, signed, checkout_id=checkout.id, store_id=q.store.id, at=at)
     coupons.redeem([coupon for coupon, _discount in q.coupons], checkout.id)
     final = {}
     if q.wallet_paid:  # split again under the wallet's lock: the balances may have moved since the quote
@@ -262,6 +269,8 @@ def void(actor: Actor, checkout_id: int, reason: str) -> tuple[Checkout, dict]:
                                                   status=found))
     result = {"restored": 0, "reclaimed": 0, "written_off": 0, "wallet_restored": 0, "wallet_paid_back": 0,
               "coupons_restored": 0}
+    # A bill signed to a company account: the charge goes back (the account row, before coupons and wallet).
+    result["company_reversed"] = corporate.reverse_checkout(actor, checkout, reason)
     if checkout.member_id is not None:  # in the lock order of core/locks.py, as close() takes them
         result["coupons_restored"] = coupons.restore_for_checkout(checkout.id, checkout.member_id)
         coupons.cancel_ticket(checkout.id)

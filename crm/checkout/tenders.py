@@ -24,7 +24,8 @@ class Tender(NamedTuple):
     amount: int  # fen
 
 
-ORDER = ("stored_value", "cash", "bank_card", "wechat_pay", "alipay", "other")
+ORDER = ("stored_value", "company_account", "cash", "bank_card", "wechat_pay", "alipay", "other")
+COMPANY = "company_account"  # sign-for-bill (挂账): charged to the signer's company account (crm/corporate)
 
 
 def wallet_amount(data: dict) -> int:
@@ -83,6 +84,11 @@ def settle(tenders, wallet_paid: int, due: int) -> list[Tender]:
         raise Invalid(message, code="tenders_do_not_add_up", field="tenders", due=format_fen(due),
                       tendered=format_fen(tendered), difference=format_fen(rest))
     return _ordered(out)
+
+
+def company_amount(settled) -> int:
+    """What a settled bill charges to the company account."""
+    return sum(t.amount for t in settled if t.method == COMPANY)
 
 
 def _ordered(amounts: dict) -> list[Tender]:

@@ -1,1 +1,1 @@
-"""Corporate accounts at the till: negotiated discounts, sign-for-bill (挂账) on credit, statements, payments, ageing."""
+"""Corporate accounts at the till: negotiated discounts, sign-for-bill (挂账), statements, payments, ageing."""
