@@ -46,7 +46,7 @@ def test_targets_beside_actuals_by_hand(app, staff, manager, member_factory, iss
     assert checkout([("TEA", 1)], covers=1).status_code == 201                        # non-member 20.00
     member_factory()  # b: the second new member
 
-    body = {"months": [{"month": m, "new_members": 5, "stored_value_growth": "800.00", "card_issue_rate": "40.00",
+    body = {"months": [{"month": m, "new_members": 5, "stored_value_growth": "40.00", "card_issue_rate": "40.00",
                         "member_share": "62.50", "spend_per_head": "60.00"}]}
     r = manager.put(f"/api/v1/kpi-targets/BJ01/{y}", json=body)
     assert r.status_code == 200, r.json
@@ -69,10 +69,10 @@ def test_targets_beside_actuals_by_hand(app, staff, manager, member_factory, iss
     assert _row(rows, "new_members") == {"key": "new_members", "target": 5, "actual": 2, "gap": -3}
     mom = _row(rows, "stored_value_growth_month_on_month")
     assert (mom["target"], mom["actual"], mom["gap"], mom["this_period"], mom["compared_with"], mom["growth_rate"]) \
-        == ("800.00", "500.00", "-300.00", "1500.00", "1000.00", "50.00")  # 1500 − 1000; 500 ÷ 1000
+        == ("40.00", "50.00", "10.00", "1500.00", "1000.00", "50.00")  # growth % (the spec): 1500 ÷ 1000 − 1
     yoy = _row(rows, "stored_value_growth_year_on_year")
     assert (yoy["target"], yoy["actual"], yoy["gap"], yoy["compared_with"], yoy["growth_rate"]) \
-        == ("800.00", "1100.00", "300.00", "400.00", "275.00")  # 1500 − 400; 1100 ÷ 400
+        == ("40.00", "275.00", "235.00", "400.00", "275.00")  # 1500 ÷ 400 − 1 = 275 %, 235 points over 40
     # 1 joiner ÷ (1 non-member bill + 1 joiner); 1 member bill of 2; 156.00 ÷ 3 covers
     assert [(r["target"], r["actual"], r["gap"]) for r in rows[3:]] == [
         ("40.00", "50.00", "10.00"), ("62.50", "50.00", "-12.50"), ("60.00", "52.00", "-8.00")]
@@ -89,7 +89,7 @@ def test_targets_beside_actuals_by_hand(app, staff, manager, member_factory, iss
     ui = ui_login(app, staff["manager"], lang="en")
     page = text(ui.get(f"/reports/?store_code=BJ01&from={y}-{m:02d}-01&to={y}-{m:02d}-{last_day}"))
     assert "month on month" in page and "year on year (同比" in page
-    assert "-300.00" in page and "1100.00" in page and "-12.50" in page
+    assert "235.00" in page and "275.00" in page and "-12.50" in page
     manager.put(f"/api/v1/kpi-targets/BJ01/{y}", json={"months": [{"month": m, "new_members": 5}]})
     page = text(ui.get(f"/reports/?store_code=BJ01&from={y}-{m:02d}-01&to={y}-{m:02d}-{last_day}"))
     spend = re.search(r'data-key="spend_per_head">.*?</tr>', page, re.S).group(0)

@@ -12,7 +12,7 @@ from ..extensions import db
 from . import competitors, exports, import_jobs, monthly, rankings, rfm, segments
 from .figures import money, period
 from .kpis import BILL_COLUMNS, bill_rows, member_kpis
-from .prepaid import prepaid_report, report_rows
+from .prepaid import prepaid_report, report_table
 from .rooms import record_room_count, room_kpis
 from .schemas import (
     CompetitorMonthSchema,
@@ -312,5 +312,5 @@ def prepaid(args):
     `format=csv|xlsx` for a file."""
     report = prepaid_report(args["year"], args["store_code"])
     if args["format"]:
-        return _table(args, "prepaid", report_rows(report))
+        return exports.download(args["format"], "prepaid", *report_table(report))
     return report

@@ -143,3 +143,12 @@ def report_rows(report: dict, quarter_name=lambda y, q: f"{y} Q{q}", total_name=
         if quarter["total"] is not None:
             rows.append({"quarter": name, "store": total_name, **quarter["total"]})
     return rows
+
+
+COLUMNS = ("quarter", "store", *FIGURES)
+
+
+def report_table(report: dict, *names) -> tuple[tuple, list[list]]:
+    """(header, rows) of the report for a file or the page: the header is there even when no
+    quarter of the year has begun, so a download of such a year still names its columns."""
+    return COLUMNS, [[row[k] for k in COLUMNS] for row in report_rows(report, *names)]

@@ -167,8 +167,9 @@ class KpiTargetMonth(Schema):
     new_members = Int(load_default=None, allow_none=True, validate=validate.Range(min=0, max=10_000_000),
                       metadata={"description": "members who join at the store in the month"})
     stored_value_growth = fields.Str(load_default=None, allow_none=True, metadata={
-        **_AMOUNT, "description": "top-up principal this month − the month compared with (last month, and "
-                                  "the same month last year); " + _AMOUNT["description"]})
+        "example": "25.00", "description": "growth in per cent, 0 or more (over 100: more than double): top-up "
+                                           "principal this month ÷ the same in the month compared with (last "
+                                           "month, and the same month last year) − 1; null or \"\": no target"})
     card_issue_rate = fields.Str(load_default=None, allow_none=True, metadata={
         **_PERCENT, "description": "walk-in card-issue rate; " + _PERCENT["description"]})
     member_share = fields.Str(load_default=None, allow_none=True, metadata={
@@ -188,11 +189,13 @@ class KpiTargetRow(Schema):
                                         "spend_per_head"]})
     target = fields.Raw(allow_none=True, metadata={"description": "a count, or \"12.50\" (money or per cent)"})
     actual = fields.Raw(allow_none=True)
-    gap = fields.Raw(allow_none=True, metadata={"description": "actual − target (percentage points for rates)"})
+    gap = fields.Raw(allow_none=True, metadata={"description": "actual − target (percentage points for rates and "
+                                                               "growth)"})
     this_period = fields.Str(metadata={"description": "stored-value rows: top-up principal of the month"})
     compared_with = fields.Str(metadata={"description": "stored-value rows: last month's, or the same month "
                                                         "last year's (同比)"})
-    growth_rate = fields.Str(allow_none=True, metadata={"description": "stored-value rows: growth in per cent"})
+    growth_rate = fields.Str(allow_none=True, metadata={"description": "stored-value rows: growth in per cent, "
+                                                                       "the same as actual (kept for clients)"})
 
 
 class KpiTargetsBeside(Schema):

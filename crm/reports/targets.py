@@ -1,15 +1,18 @@
 """Monthly targets for a restaurant's member KPIs (issue 17.6), beside the actual figures.
 
 Like the hotel's segment plan (segments.py), a manager sets per store and month: new members
-(a count), stored-value growth (money: this month's top-up principal − the month compared
-with), card-issue rate and member share (per cent, as kpis.py defines them: walk-in card-issue
-rate and member share of bills) and spend per head (money). The actual figures are the ones
-member_kpis computes for the calendar month; stored-value growth is read twice, month on month
-(against last month) and year on year (同比, against the same month last year), each against
-the same target. Gap = actual − target (percentage points for rates); None where either is.
+(a count), stored-value growth (per cent, as the spec and kpis.py define it: this month's top-up
+principal ÷ the same figure in the month compared with − 1; 0 or more, over 100 for more than a
+doubling), card-issue rate and member share (per cent, 0–100, as kpis.py defines them: walk-in
+card-issue rate and member share of bills) and spend per head (money). The actual figures are
+the ones member_kpis computes for the calendar month; stored-value growth is read twice, month on
+month (against last month) and year on year (同比, against the same month last year), each
+against the same target, and has no actual (nor gap) when the month compared with had no top-up.
+Gap = actual − target (percentage points for rates and growth); None where either is.
 """
+import re
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -29,11 +32,15 @@ from .models import KpiTarget
 from .segments import report_period
 
 # (key, kind): "count" a whole number, "money" fen as "12.50", "rate" basis points as "12.50" (%)
-FIELDS = (("new_members", "count"), ("stored_value_growth", "money"), ("card_issue_rate", "rate"),
+# "growth" basis points of a growth rate, 0 or more (the column's check), as "150.00" (%)
+FIELDS = (("new_members", "count"), ("stored_value_growth", "growth"), ("card_issue_rate", "rate"),
           ("member_share", "rate"), ("spend_per_head", "money"))
 KINDS = dict(FIELDS)
 MAX_COUNT = 10_000_000
 MAX_FEN = 10**13  # 100 billion yuan: far beyond any store, within a 64-bit sum
+MAX_GROWTH = Decimal(1_000_000)  # per cent: ten thousand-fold; stored ×100, within a 32-bit column
+# ASCII digits, at most two places: not "１２" from an IME, "1e2" or "0x10" (Decimal reads the first two)
+_PERCENT = re.compile(r"[0-9]{1,7}(?:\.[0-9]{1,2})?")
 
 
 def parse_target(key: str, text) -> int | None:
@@ -58,12 +65,16 @@ def parse_target(key: str, text) -> int | None:
         if not 0 <= fen <= MAX_FEN:
             raise Invalid(_("Enter an amount of at least 0.00."), code="invalid_target", field=key)
         return fen
-    try:
-        percent = Decimal(str(text).strip())
-    except InvalidOperation:
-        percent = None
-    if percent is None or not percent.is_finite() or percent.as_tuple().exponent < -2:
+    written_ = str(text).strip()
+    if kind == "growth":
+        if written_.startswith("-") and _PERCENT.fullmatch(written_.removeprefix("-")):
+            raise Invalid(_("Enter a growth of 0 % or more."), code="invalid_target", field=key)
+        if not _PERCENT.fullmatch(written_) or Decimal(written_) > MAX_GROWTH:
+            raise Invalid(_("Enter a growth in per cent such as 12.50."), code="invalid_target", field=key)
+        return int(Decimal(written_) * 100)
+    if not _PERCENT.fullmatch(written_.removeprefix("-")):
         raise Invalid(_("Enter a percentage such as 12.50."), code="invalid_target", field=key)
+    percent = Decimal(written_)
     if not 0 <= percent <= 100:
         raise Invalid(_("A rate is from 0 to 100 %."), code="invalid_target", field=key)
     return int(percent * 100)
@@ -78,7 +89,7 @@ def written(key: str, value: int | None):
         return value
     if kind == "money":
         return Money(format_fen(value))
-    return Rate(format_fen(value))  # basis points read like fen: 1250 -> "12.50"
+    return Rate(format_fen(value))  # rates and growth: basis points read like fen: 1250 -> "12.50"
 
 
 def _check_year(year: int):
@@ -116,7 +127,7 @@ def save_targets(actor: Actor, store_code: str, year: int, months: list[dict]) -
             try:
                 values[key] = parse_target(key, line.get(key))
             except Invalid as exc:
-                exc.field = f"months.{i}.{key}"
+                exc.field = exc.details["field"] = f"months.{i}.{key}"  # the API's details name the line too
                 raise
         parsed[month] = values
     # One upsert per month: two managers saving the same month at once both land (the later
@@ -138,7 +149,7 @@ def _gap(kind, actual, target):
         return None
     if kind == "count":
         return actual - target
-    diff = Decimal(actual) - Decimal(target)
+    diff = Decimal(actual) - Decimal(target)  # growth and rates: percentage points
     return Money(f"{diff:.2f}") if kind == "money" else Rate(f"{diff:.2f}")
 
 
@@ -170,10 +181,10 @@ def beside_actuals(store_code: str, year: int, month: int) -> dict:
                          "gap": _gap(kind, actual[key], targets[key])})
             continue
         for basis, before in (("month_on_month", last_month), ("year_on_year", last_year)):
-            value = money(this - before)
+            value = growth(this, before)  # this ÷ before − 1; None when nothing was topped up before
             rows.append({"key": f"stored_value_growth_{basis}", "target": targets[key], "actual": value,
                          "gap": _gap(kind, value, targets[key]), "this_period": money(this),
-                         "compared_with": money(before), "growth_rate": growth(this, before)})
+                         "compared_with": money(before), "growth_rate": value})
     return {"store_code": store.code, "year": year, "month": month, "rows": rows}
 
 

@@ -22,10 +22,10 @@ from ..core.timeutil import local_today
 from ..errors import DomainError, Invalid
 from ..stores import service as stores
 from . import competitors, exports, import_jobs, monthly, rankings, rfm, segments
-from .figures import money, period
+from .figures import FIRST_DAY, money, period
 from .kpis import BILL_COLUMNS, bill_rows, member_kpis
 from .liability import liability_figures
-from .prepaid import prepaid_report, report_rows
+from .prepaid import prepaid_report, report_table
 from .rooms import record_room_count, room_kpis
 from .schemas import (
     CompetitorMonthSchema,
@@ -147,10 +147,12 @@ def kpis():
 
 
 def _trend(store_code, last_day: date):
-    """The last 12 months' key figures, for the charts."""
+    """The last 12 months' key figures, for the charts (from January 2000 on: reports begin there)."""
     out = []
     y, m = last_day.year, last_day.month
     for _i in range(12):
+        if y < FIRST_DAY.year:
+            break
         p = segments.report_period(y, m)
         k = member_kpis(store_code, p)
         out.append({"month": f"{y}-{m:02d}", **k})
@@ -334,9 +336,9 @@ def plans():
 TARGET_LABELS = {
     "new_members": _l("New members"), "card_issue_rate": _l("Walk-in card-issue rate %"),
     "member_share": _l("Member share of bills %"), "spend_per_head": _l("Spend per head"),
-    "stored_value_growth": _l("Stored-value growth"),
-    "stored_value_growth_month_on_month": _l("Stored-value growth, month on month (vs last month)"),
-    "stored_value_growth_year_on_year": _l("Stored-value growth, year on year (同比, vs the same month last year)"),
+    "stored_value_growth": _l("Stored-value growth %"),
+    "stored_value_growth_month_on_month": _l("Stored-value growth %, month on month (vs last month)"),
+    "stored_value_growth_year_on_year": _l("Stored-value growth %, year on year (同比, vs the same month last year)"),
 }
 
 
@@ -533,8 +535,8 @@ def prepaid():
     if not errors:
         try:
             report = prepaid_report(args["year"], args["store_code"])
-            header, rows = exports.table(report_rows(report, lambda y, q: _("%(year)d Q%(quarter)d", year=y,
-                                                                             quarter=q), _("Chain total")))
+            header, rows = report_table(report, lambda y, q: _("%(year)d Q%(quarter)d", year=y, quarter=q),
+                                        _("Chain total"))
         except DomainError as exc:
             errors = errors_of(exc)
     return _page("reports/prepaid.html", args, errors, header, rows, name="prepaid", title=_("Prepaid cards"))
