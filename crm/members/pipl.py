@@ -5,7 +5,7 @@ anonymisation, by a manager or by the retention job.
 Erasure keeps every ledger entry, bill, coupon and delivery row — reports, `crm audit` and
 the chain's books stay as they were — and removes what identifies the person: name,
 mobile (a unique placeholder no validation, search or normalisation accepts), email,
-birthday, gender, notes, tags, the phone-card link, the payment PIN and the addresses and
+birthday, gender, notes, tags, the front desk's preferences, the phone-card link, the payment PIN and the addresses and
 texts of the messages sent. Consents are withdrawn (recorded in the consent history), the
 live card cancelled, and the balances settled by ledger entries: points forfeited; stored
 value refunded (principal paid back, bonus forfeited, as a wallet refund does) or forfeited
@@ -27,6 +27,7 @@ from ..core.money import format_fen
 from ..core.timeutil import utcnow
 from ..errors import Conflict, DomainError, Invalid
 from ..extensions import db
+from ..frontdesk.models import Reservation
 from ..notifications.models import Notification
 from ..reports.models import Check, Stay
 from ..wallet.models import WalletPin, WalletTopup
@@ -188,6 +189,7 @@ def export(member_id: int, *, lazy_bills: bool = False) -> dict:
         "bills": _bills(member_id) if lazy_bills else list(_bills(member_id)),
         "imported_checks": _all(select(Check).where(Check.member_id == member_id).order_by(Check.id)),
         "stays": _all(select(Stay).where(Stay.member_id == member_id).order_by(Stay.id)),
+        "reservations": _all(select(Reservation).where(Reservation.member_id == member_id).order_by(Reservation.id)),
         "coupons": _all(select(Coupon).where(Coupon.member_id == member_id).order_by(Coupon.id)),
         "draw_tickets": _all(select(DrawTicket).where(DrawTicket.member_id == member_id).order_by(DrawTicket.id)),
         "deliveries": _all(select(Delivery).where(Delivery.member_id == member_id).order_by(Delivery.id)),
@@ -272,7 +274,8 @@ def anonymise(actor: Actor, member_id: int, *, reason: str, wallet_rule: str, st
     done = db.session.execute(
         update(Member).where(Member.id == member.id, Member.anonymised_at.is_(None))
         .values(name="", mobile=placeholder_mobile(member.id), mobile_last4="", email=None, birthday_month=None,
-                birthday_day=None, birth_year=None, gender=None, notes="", anonymised_at=now, updated_at=now),
+                birthday_day=None, birth_year=None, gender=None, notes="", preferences=[], anonymised_at=now,
+                updated_at=now),
         execution_options={"synchronize_session": False}).rowcount
     if not done:
         raise anonymised_error(member)
@@ -295,6 +298,8 @@ def anonymise(actor: Actor, member_id: int, *, reason: str, wallet_rule: str, st
                        .values(status="skipped", reason="anonymised"))
     db.session.execute(update(Delivery).where(Delivery.member_id.in_(person))
                        .values(address="", subject="", body=""))
+    # A hotel reservation keeps its dates (the arrivals list) but not the guest's name or the PMS notes.
+    db.session.execute(update(Reservation).where(Reservation.member_id.in_(person)).values(guest_name="", notes=""))
     for card in db.session.scalars(select(Card).where(Card.member_id == member.id,
                                                       Card.status.in_(("active", "frozen", "lost")))).all():
         cards.change_state(actor, card.card_no, "cancel", reason)
@@ -315,7 +320,7 @@ def anonymise(actor: Actor, member_id: int, *, reason: str, wallet_rule: str, st
     return {"member_id": member.id, "anonymised_at": now, "wallet_rule": wallet_rule, **settled}
 
 
-_PROFILE_KEYS = ("name", "mobile", "email", "birthday", "gender", "notes", "tags")
+_PROFILE_KEYS = ("name", "mobile", "email", "birthday", "gender", "notes", "tags", "preferences")
 ERASED = "[erased]"
 
 
@@ -329,7 +334,8 @@ def _erase_copies(member_id: int, now: datetime) -> list[int]:
     if len(ids) > 1:
         db.session.execute(update(Member).where(Member.id.in_(ids[1:])).values(
             name="", mobile_last4="", email=None, birthday_month=None, birthday_day=None, birth_year=None,
-            gender=None, notes="", anonymised_at=func.coalesce(Member.anonymised_at, now), updated_at=now),
+            gender=None, notes="", preferences=[], anonymised_at=func.coalesce(Member.anonymised_at, now),
+            updated_at=now),
             execution_options={"synchronize_session": False})
         db.session.execute(MemberTag.__table__.delete().where(MemberTag.member_id.in_(ids[1:])))
     for merge in db.session.scalars(select(MemberMerge).where(or_(MemberMerge.into_member_id.in_(ids),

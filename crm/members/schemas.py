@@ -7,7 +7,7 @@ from ..core.fields import DecimalString, Int
 from ..core.money import Money
 from ..core.segments import SEGMENT_KEYS
 from .fields import Birthday, Mobile, ViewerMobile, ViewerPhone
-from .models import COMPANY_CLASSES, GENDERS
+from .models import COMPANY_CLASSES, GENDERS, PREFERENCE_MAX_LENGTH, PREFERENCES_MAX
 
 
 class ConsentSchema(Schema):
@@ -26,6 +26,12 @@ class _MemberInput(Schema):
     sales_rep = fields.Str(allow_none=True, validate=validate.Length(max=64))
     notes = fields.Str(allow_none=True, validate=validate.Length(max=2000))
     tags = fields.List(fields.Str(validate=validate.Length(min=1, max=32)), validate=validate.Length(max=20))
+    preferences = fields.List(
+        fields.Str(validate=validate.Length(max=PREFERENCE_MAX_LENGTH)), allow_none=True,
+        validate=validate.Length(max=PREFERENCES_MAX, error="Give at most {max} preferences."), metadata={
+            "description": "What the hotel front desk should know (room, pillow, allergies …): the whole list "
+                           f"as it should be, at most {PREFERENCES_MAX} items of {PREFERENCE_MAX_LENGTH} "
+                           "characters; blank items and repeats are dropped; null or [] clears it."})
     marketing_consent = fields.Nested(ConsentSchema)
     service_consent = fields.Bool(metadata={"description": "Account messages (receipts, payment alerts, expiry "
                                                            "reminders); on unless withdrawn."})
@@ -78,6 +84,8 @@ class MemberSchema(Schema):
     service_consent = fields.Bool()
     service_consent_at = fields.DateTime(allow_none=True)
     notes = fields.Str()
+    preferences = fields.List(fields.Str(), metadata={"description": "The front desk's list (room, pillow, "
+                                                                      "allergies …)."})
     card = fields.Nested(CardRefSchema, attribute="live_card", allow_none=True)
     referral_code = fields.Str(metadata={"description": "The member's own code for referring others (老带新)."})
     referred_by_id = fields.Int(allow_none=True, metadata={"description": "The member who referred this one."})
@@ -214,6 +222,7 @@ class MemberExportSchema(Schema):
     bills = fields.List(fields.Dict(), metadata={"description": "Checkouts with their lines and tenders."})
     imported_checks = fields.List(fields.Dict())
     stays = fields.List(fields.Dict())
+    reservations = fields.List(fields.Dict(), metadata={"description": "Hotel reservations the PMS sent."})
     coupons = fields.List(fields.Dict())
     draw_tickets = fields.List(fields.Dict())
     deliveries = fields.List(fields.Dict())

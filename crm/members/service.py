@@ -66,6 +66,16 @@ def _set_tags(member: Member, tags):
     member.tag_rows.extend(MemberTag(tag=t) for t in wanted if t not in have)
 
 
+def _set_preferences(member: Member, items):
+    """The list as sent, trimmed, without blank items or repeats (the schema bounds its size)."""
+    kept = []
+    for item in items or []:
+        item = " ".join(item.split())
+        if item and item not in kept:
+            kept.append(item)
+    member.preferences = kept
+
+
 def _flush_unique_mobile(member: Member):
     """Flush in a savepoint so a concurrent registration of the same mobile is a 409, not a 500."""
     try:
@@ -93,6 +103,7 @@ def register(actor: Actor, data: dict) -> Member:
     member.company = companies.resolve(actor, data.get("company"))
     db.session.add(member)
     _set_tags(member, data.get("tags") or [])
+    _set_preferences(member, data.get("preferences"))
     _flush_unique_mobile(member)
     audit.record(actor, "member.register", entity=member, store_id=store.id,
                  mobile=mask_mobile(mobile), **({"referred_by": referrer.id} if referrer else {}))
@@ -150,6 +161,8 @@ def update(actor: Actor, member_id: int, changes: dict) -> Member:
         member.company = companies.resolve(actor, changes["company"])
     if "tags" in changes:
         _set_tags(member, changes["tags"] or [])
+    if "preferences" in changes:
+        _set_preferences(member, changes["preferences"])
     member.updated_at = utcnow()
     _flush_unique_mobile(member)
     after = _snapshot(member)
@@ -165,7 +178,7 @@ def _snapshot(member: Member) -> dict:
     """The profile as an audit row shows it (a mobile masked: audit details never hold one)."""
     return {"name": member.name, "mobile": mask_mobile(member.mobile), "birthday": member.birthday,
             "gender": member.gender, "email": member.email, "segment": member.segment, "sales_rep": member.sales_rep,
-            "notes": member.notes, "tags": list(member.tags),
+            "notes": member.notes, "tags": list(member.tags), "preferences": list(member.preferences or []),
             "company": member.company.name if member.company else None,
             "level": member.level.code if member.level else None}
 

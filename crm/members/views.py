@@ -57,6 +57,13 @@ def _untouched_consent_left_alone(data: dict, form) -> dict:
     return data
 
 
+def _preferences_of(form, data: dict) -> dict:
+    """The preferences box holds one item a line (an item may have commas: "feather-free, firm pillow")."""
+    if "preferences" in form:
+        data["preferences"] = [line.strip() for line in form["preferences"].splitlines() if line.strip()]
+    return data
+
+
 def _choices():
     return {"store_options": [(s.code, s.name) for s in stores.list_stores() if s.active],
             "segments": SEGMENTS, "payment_options": [(p, PAYMENT_LABELS[p]) for p in PAYMENT_METHODS],
@@ -98,7 +105,7 @@ def register():
     form, errors = {}, {}
     if request.method == "POST":
         form = request.form
-        data = form_to_dict(form, checkboxes=("issue_card", "service_consent"), **_FORM_SHAPE)
+        data = _preferences_of(form, form_to_dict(form, checkboxes=("issue_card", "service_consent"), **_FORM_SHAPE))
         issue_card = data.pop("issue_card")
         payment_method = data.pop("payment_method", "")
         def save():  # the member and the card fee together, once per form
@@ -125,6 +132,7 @@ def _field_labels() -> dict:
             "email": _("Email"), "segment": _("Guest segment"), "company": _("Company"), "sales_rep": _("Sales rep"),
             "store_code": _("Registering store"), "tags": _("Tags"), "notes": _("Notes"),
             "marketing_consent": _("Marketing consent"), "service_consent": _("Account messages"),
+            "preferences": _("Preferences"),
             "referral_code": _("Referred by (referral code)"), "payment_method": _("Fee paid by"),
             "fee_paid": _("Card fee")}
 
@@ -223,6 +231,7 @@ def edit(member_id):
         data = _untouched_consent_left_alone(
             form_to_dict(request.form, drop_empty=False, checkboxes=("service_consent", "pipl_correction"),
                          **_FORM_SHAPE), request.form)
+        _preferences_of(request.form, data)
         for optional in ("birthday", "gender", "email", "segment", "company"):
             data[optional] = data.get(optional) or None
         _done, errors = commit_or_errors(lambda: service.update(g.actor, member.id, MemberUpdateSchema().load(data)))
@@ -236,6 +245,7 @@ def edit(member_id):
                 "gender": member.gender or "", "email": member.email or "", "segment": member.segment or "",
                 "company": member.company.name if member.company else "", "sales_rep": member.sales_rep,
                 "tags": ", ".join(member.tags), "notes": member.notes,
+                "preferences": "\n".join(member.preferences or []),
                 "consent_sms": member.sms_consent, "consent_email": member.email_consent,
                 "service_consent": member.service_consent}
     return render_template("members/form.html", form=form, errors=errors, creating=False, member=member,
