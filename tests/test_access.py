@@ -288,6 +288,28 @@ POLICY = {
     ("POST", "/api/v1/imports/reservations"): DESK,
     ("GET", "/api/v1/arrivals"): DESK,
     ("GET", "/frontdesk/arrivals"): DESK,
+    # Hotel stays in the programme (issue 17.1): the PMS posts a stay at check-out as front desk or a
+    # manager; the stays' rates per segment are read by them and set by admins
+    ("POST", "/api/v1/stays"): DESK,
+    ("GET", "/api/v1/stays/rates"): DESK,
+    ("PUT", "/api/v1/stays/rates"): ADMIN,
+    # Corporate accounts at the till (issue 17.3): managers run the accounts; the till (counter) reads one
+    ("GET", "/api/v1/companies/<int:company_id>/account"): COUNTER,
+    ("PUT", "/api/v1/companies/<int:company_id>/account"): MGR,
+    ("POST", "/api/v1/companies/<int:company_id>/signers/<int:member_id>"): MGR,
+    ("DELETE", "/api/v1/companies/<int:company_id>/signers/<int:member_id>"): MGR,
+    ("POST", "/api/v1/companies/<int:company_id>/account/payments"): MGR,
+    ("GET", "/api/v1/companies/<int:company_id>/statements/<int:year>/<int:month>"): MGR,
+    ("GET", "/api/v1/companies/ageing"): MGR,
+    ("GET", "/corporate/"): MGR,
+    ("POST", "/corporate/"): MGR,
+    ("GET", "/corporate/<int:company_id>"): MGR,
+    ("POST", "/corporate/<int:company_id>"): MGR,
+    ("POST", "/corporate/<int:company_id>/signers"): MGR,
+    ("POST", "/corporate/<int:company_id>/signers/<int:member_id>/remove"): MGR,
+    ("POST", "/corporate/<int:company_id>/payments"): MGR,
+    ("GET", "/corporate/<int:company_id>/statements/<int:year>/<int:month>"): MGR,
+    ("GET", "/corporate/ageing"): MGR,
 }
 
 
