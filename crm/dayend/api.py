@@ -8,7 +8,7 @@ from ..core.idempotency import unit_of_work
 from ..core.timeutil import local_today
 from ..reports import exports
 from . import service
-from .schemas import DayEndCheckSchema, DayEndCheckIn, DayEndQuery, DayEndSchema
+from .schemas import DayEndCheckIn, DayEndCheckSchema, DayEndQuery, DayEndSchema
 
 blp = Blueprint("dayend_api", __name__, url_prefix="/api/v1", description="Cashier's day-end (日结)")
 

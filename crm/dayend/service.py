@@ -36,7 +36,7 @@ top-ups, refunds, staff names): never a query per bill.
 Checking the day (`check_day`) records who looked at it, when, a note and the totals they saw;
 it locks nothing. Checking again adds a row. The page compares the latest check with the
 figures now and lists every total that moved (a late void)."""
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 
 from flask_babel import gettext as _
 from sqlalchemy import func, select
@@ -207,11 +207,12 @@ def figures(store_code: str, day: date) -> dict:
     total = _section()
     for section in sections.values():
         _merge(total, section)
+    total = _with_net(total)
     ids = {i for i in sections} | {v["voided_by"] for v in voids} | {v["closed_by"] for v in voids}
     names = _staff(ids - {None})
     cashiers = [{"staff": names.get(sid), **_with_net(s)}
                 for sid, s in sorted(sections.items(), key=lambda kv: (kv[0] is None, _name(names.get(kv[0]))))]
-    return {"store": store, "date": day, "from": start, "to": end, "total": _with_net(total), "cashiers": cashiers,
+    return {"store": store, "date": day, "from": start, "to": end, "total": total, "cashiers": cashiers,
             "voids": [{**v, "closed_by": names.get(v["closed_by"]), "voided_by": names.get(v["voided_by"])}
                       for v in voids],
             "refunds": [{**r, "staff": names.get(r.pop("staff_id"))} for r in refunds],
@@ -411,7 +412,7 @@ def as_json(day_end: dict) -> dict:
     history = checks(store.id, day_end["date"])
     since = changes(history[0].totals or {}, now) if history else None
     return {"store_code": store.code, "store": store.name, "date": day_end["date"], "timezone": store.timezone,
-            "from_": day_end["from"], "to": day_end["to"],
+            "from_": day_end["from"].astimezone(timezone.utc), "to": day_end["to"].astimezone(timezone.utc),
             "methods": [{"method": m, "label": method_label(m)} for m in methods_of(day_end)],
             "total": _money_section(day_end["total"]),
             "cashiers": [{"staff": c["staff"], **_money_section(c)} for c in day_end["cashiers"]],
