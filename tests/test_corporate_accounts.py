@@ -1,8 +1,11 @@
 """Corporate accounts at the till (issue 17 point 3): the company's negotiated discount as one more
 price in the pricing function, sign-for-bill (挂账) up to a credit limit that concurrent closes
 never pass, voids, payments, monthly statements and ageing — figures worked by hand."""
-from datetime import datetime, timedelta
+import io
+import re
+from datetime import date, datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -10,7 +13,7 @@ from crm.catalog.pricing import PriceItem, price_bill, unit_price
 from crm.extensions import db
 from tests.conftest import audit_problems
 from tests.test_races import api_call, race
-
+from tests.test_ui import text, ui_login
 
 # --- pricing (pure) ----------------------------------------------------------------------------
 
@@ -227,3 +230,157 @@ def test_a_void_racing_a_payment_keeps_the_account_consistent(app, corp, checkou
     else:  # voided first: nothing owed, so the payment was too much
         assert (pay_status, pay_code, owed) == (422, "payment_exceeds_owed", "0.00")
     assert corporate_problems(app) == []
+
+
+# --- payments, statements, ageing ----------------------------------------------------------------
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def backdate(app, where_sql, params, day):
+    """Move entries to noon of a day in Shanghai (tests cannot wait months for bills to age)."""
+    from sqlalchemy import text as sql
+    with app.app_context():
+        db.session.execute(sql(f"UPDATE company_account_entries SET created_at = :at WHERE {where_sql}"),
+                           {**params, "at": datetime(day.year, day.month, day.day, 12, tzinfo=SHANGHAI)})
+        db.session.commit()
+
+
+@pytest.fixture
+def history(app, corp, checkout):
+    """华为's 2025: A 100.00 signed 10 Aug, B 200.00 on 15 Sep, D 30.00 on 20 Sep voided on 21 Sep,
+    C 50.00 on 20 Oct, a 150.00 bank transfer on 5 Nov. Each bill is TEA at the company's 17.00,
+    the signed part exact and the rest in cash."""
+    manager = corp["manager"]
+    manager.put(f"/api/v1/companies/{corp['company']}/account", json={"credit_limit": "1000.00"})
+    bills = {}
+    for name, qty, amount, cash, day in (("A", 6, "100.00", "2.00", date(2025, 8, 10)),
+                                         ("B", 12, "200.00", "4.00", date(2025, 9, 15)),
+                                         ("D", 2, "30.00", "4.00", date(2025, 9, 20)),
+                                         ("C", 3, "50.00", "1.00", date(2025, 10, 20))):
+        r = signed(checkout, corp["signer"], [("TEA", qty)], amount=amount,
+                   more=[{"method": "cash", "amount": cash}])
+        assert r.status_code == 201, r.json
+        bills[name] = r.json["id"]
+        backdate(app, "checkout_id = :id AND kind = 'charge'", {"id": r.json["id"]}, day)
+    assert manager.post(f"/api/v1/checkouts/{bills['D']}/void", json={"reason": "wrong company"}).status_code == 201
+    backdate(app, "checkout_id = :id AND kind = 'reversal'", {"id": bills["D"]}, date(2025, 9, 21))
+    r = manager.post(f"/api/v1/companies/{corp['company']}/account/payments", key="hw-nov",
+                     json={"amount": "150.00", "method": "bank_transfer", "reference": "HW-2025-11",
+                           "received_on": "2025-11-05"})
+    assert r.status_code == 201, r.json
+    assert (r.json["payment"]["amount"], r.json["account"]["owed"]) == ("-150.00", "200.00")  # 350 − 150
+    backdate(app, "kind = 'payment'", {}, date(2025, 11, 5))
+    return bills
+
+
+def test_a_payment_is_once_per_key_and_never_more_than_owed(app, corp, checkout):
+    manager, path = corp["manager"], f"/api/v1/companies/{corp['company']}/account/payments"
+    assert signed(checkout, corp["signer"], [("TEA", 5)]).status_code == 201  # 85.00 owed
+    body = {"amount": "50.00", "method": "cash"}
+    first, again = manager.post(path, json=body, key="p1"), manager.post(path, json=body, key="p1")
+    assert first.status_code == again.status_code == 201
+    assert account(manager, corp["company"])["owed"] == "35.00"  # 85.00 − 50.00, once
+    too_much = manager.post(path, json={"amount": "35.01", "method": "cash"})
+    assert (too_much.status_code, too_much.json["error"]["code"]) == (422, "payment_exceeds_owed")
+    assert too_much.json["error"]["details"]["owed"] == "35.00"
+    for bad in ({"amount": "0.00", "method": "cash"}, {"amount": "-5.00", "method": "cash"},
+                {"amount": 5, "method": "cash"}, {"amount": "5.00", "method": "iou"},
+                {"amount": "5.00", "method": "cash", "received_on": "2999-01-01"},
+                {"amount": "5.00", "method": "cash", "reference": "x" * 101},
+                {"amount": "5.00", "method": "cash", "extra": 1}, {"amount": "5\x00", "method": "cash"}):
+        r = manager.post(path, json=bad)
+        assert r.status_code == 422, (bad, r.json)
+    assert account(manager, corp["company"])["owed"] == "35.00"
+    assert corp["manager"].post("/api/v1/companies/99999999/account/payments", json=body).status_code == 404
+
+
+def test_monthly_statement_figures(corp, history):
+    manager, base = corp["manager"], f"/api/v1/companies/{corp['company']}/statements"
+    sep = manager.get(f"{base}/2025/9")
+    assert sep.status_code == 200, sep.json
+    # Opening: A 100.00. B +200.00 → 300.00, D +30.00 → 330.00, D's void −30.00 → 300.00.
+    assert sep.json["opening"] == "100.00" and sep.json["closing"] == "300.00"
+    assert [(x["date"], x["kind"], x["amount"], x["balance"], x["signer"], x["store"]) for x in sep.json["lines"]] == [
+        ("2025-09-15", "charge", "200.00", "300.00", "张总", "朝阳店"),
+        ("2025-09-20", "charge", "30.00", "330.00", "张总", "朝阳店"),
+        ("2025-09-21", "reversal", "-30.00", "300.00", "张总", "朝阳店")]
+    assert sep.json["lines"][0]["bill_no"] == history["B"]
+    assert (sep.json["charges"], sep.json["reversals"], sep.json["payments"]) == ("230.00", "-30.00", "0.00")
+    nov = manager.get(f"{base}/2025/11").json
+    # Opening 300.00 + C 50.00 in October = 350.00; the 150.00 transfer leaves 200.00.
+    assert (nov["opening"], nov["payments"], nov["closing"]) == ("350.00", "-150.00", "200.00")
+    assert "HW-2025-11" in nov["lines"][0]["reference"]
+    xlsx = manager.get(f"{base}/2025/9?format=xlsx")
+    assert xlsx.status_code == 200 and xlsx.mimetype.endswith("spreadsheetml.sheet")
+    from openpyxl import load_workbook
+    sheet = load_workbook(io.BytesIO(xlsx.data)).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[1][-1] == Decimal("100") and rows[-1][-1] == Decimal("300")  # opening, closing
+    assert rows[2][4] == "张总" and rows[2][6] == Decimal("200")
+    pdf = manager.get(f"{base}/2025/9?format=pdf")
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf" and pdf.data.startswith(b"%PDF")
+    for bad in ("2025/13", "1999/12", "2999/1", "2025/0"):
+        assert manager.get(f"{base}/{bad}").status_code in (404, 422), bad
+    assert manager.get(f"{base}/2025/9?format=doc").status_code == 422
+
+
+def test_ageing_allocates_payments_to_the_oldest_bills_first(corp, history):
+    manager = corp["manager"]
+    r = manager.get("/api/v1/companies/ageing?as_of=2025-11-30")
+    assert r.status_code == 200, r.json
+    [row] = r.json["companies"]
+    # The 150.00 pays A (100.00, 112 days old) and 50.00 of B (76 days): B's 150.00 is 61–90 days,
+    # C's 50.00 (41 days) is 31–60; D was voided. Owed 200.00.
+    assert (row["current"], row["days_31_60"], row["days_61_90"], row["over_90"], row["credit"], row["owed"]) == \
+        ("0.00", "50.00", "150.00", "0.00", "0.00", "200.00")
+    assert r.json["totals"]["owed"] == "200.00"
+    sep = manager.get("/api/v1/companies/ageing?as_of=2025-09-30").json["companies"][0]
+    # At the end of September: A 100.00 is 51 days old, B 200.00 15 days; nothing paid yet.
+    assert (sep["current"], sep["days_31_60"], sep["owed"]) == ("200.00", "100.00", "300.00")
+    csv = manager.get("/api/v1/companies/ageing?as_of=2025-11-30&format=csv")
+    assert csv.status_code == 200 and "华为" in csv.data.decode("utf-8-sig")
+    for bad in ("as_of=2999-01-01", "as_of=yesterday", "format=pdf", "as_of=2025-02-30"):
+        assert manager.get(f"/api/v1/companies/ageing?{bad}").status_code == 422, bad
+
+
+# --- pages ---------------------------------------------------------------------------------------
+
+def test_the_till_offers_sign_for_bill_to_a_signer_and_the_receipt_says_it(app, corp, cashier):
+    ui = ui_login(app, "cashier", lang="en")
+    token = re.search(r'name="till_token" value="([0-9a-f]+)"', text(ui.get("/till")))[1]
+    mobile = corp["signer"]["mobile"]
+    form = {"card_code": mobile, "store_code": "BJ01", "items": "STEAK 1", "till_token": token,
+            "pay_method": "company_account", "csrf_token": ui.csrf}
+    quote = ui.post("/till", {**form, "action": "quote"})
+    page = text(quote)
+    assert quote.status_code == 200, page[:2000]
+    assert "Charge to company account" in page and "华为: 500.00 available to sign" in page
+    assert "company rate" in page  # 198.00 → 168.30
+    closed = ui.post("/till", {**form, "action": "close"})
+    assert closed.status_code == 302, text(closed)[:3000]
+    receipt = text(ui.get(closed.location))
+    assert "Charged to the account of 华为" in receipt and "Signature" in receipt and "168.30" in receipt
+    assert account(corp["manager"], corp["company"])["owed"] == "168.30"
+    # A colleague who is not a signer is not offered it.
+    other = ui.post("/till", {**form, "card_code": corp["other"]["mobile"], "action": "quote"})
+    assert "Charge to company account" not in text(other)
+
+
+def test_the_account_pages_for_a_manager(app, corp, history):
+    ui = ui_login(app, "manager", lang="en")
+    listing = text(ui.get("/corporate/"))
+    assert "华为" in listing and "1,000.00" in listing or "1000.00" in listing
+    page = ui.get(f"/corporate/{corp['company']}")
+    assert page.status_code == 200 and "张总" in text(page) and 'id="owed">200.00' in text(page)
+    bad = ui.post(f"/corporate/{corp['company']}/payments", {"amount": "999.00", "method": "cash"})
+    assert bad.status_code == 422 and "owes 200.00" in text(bad)
+    ok = ui.post(f"/corporate/{corp['company']}/payments", {"amount": "20.00", "method": "cash"})
+    assert ok.status_code == 302
+    assert account(corp["manager"], corp["company"])["owed"] == "180.00"
+    st = ui.get(f"/corporate/{corp['company']}/statements/2025/9")
+    assert st.status_code == 200 and 'id="closing">300.00' in text(st)
+    assert ui.get(f"/corporate/{corp['company']}/statements/2025/9?format=pdf").data.startswith(b"%PDF")
+    ageing = ui.get("/corporate/ageing?as_of=2025-11-30")
+    assert ageing.status_code == 200 and "150.00" in text(ageing)
+    assert ui.get("/corporate/ageing?as_of=nonsense").status_code == 422

@@ -24,7 +24,7 @@ from .schemas import CheckoutInSchema
 
 _LINE = re.compile(r"^\s*([A-Za-z0-9_\-]+)\s*(?:[x×*\s]\s*(\d+))?\s*$")
 _SCAN_QTY = re.compile(r"^(.+?)\s*[x×*]\s*(\d{1,3})$")  # "SALMON*2" from a keyboard
-PAY_METHODS = ("cash", "bank_card", "wechat_pay", "alipay")
+PAY_METHODS = ("cash", "bank_card", "wechat_pay", "alipay", "company_account")  # the last for signers only
 MAX_QTY = 999
 # Fields that belong to the guest: a new member scanned clears them (their coupons, points
 # and stored value are not the next guest's).

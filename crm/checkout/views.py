@@ -17,6 +17,7 @@ from ..core.forms import commit_or_errors, errors_of
 from ..core.money import format_fen
 from ..core.segments import SEGMENTS
 from ..core.timeutil import local_today
+from ..corporate import service as corporate
 from ..coupons import service as coupons
 from ..errors import DomainError, rollback_for
 from ..extensions import db
@@ -27,7 +28,7 @@ from ..stores import service as stores
 from ..wallet import service as wallet
 from . import service, till_form
 from . import tenders as tendering
-from .labels import CATEGORY_NAMES, PAY_METHOD_NAMES, TENDER_NAMES
+from .labels import CATEGORY_NAMES, COMPANY_METHOD_NAME, PAY_METHOD_NAMES, TENDER_NAMES
 
 bp = Blueprint("till", __name__)
 
@@ -163,6 +164,10 @@ def _page(state, errors, quote, member, token, store, today, default_store):
     payable = quote.member_total - quote.coupon_discount if quote else 0
     available = points.available(member.id) if member else None
     wallet_now = wallet.balances(member.id) if member else None
+    company_account = corporate.signer_account(member)  # sign-for-bill (挂账) is offered to signers only
+    pay_methods = dict(PAY_METHOD_NAMES)
+    if company_account is not None and company_account.active:
+        pay_methods["company_account"] = COMPANY_METHOD_NAME
     return dict(
         form=state.fields, state=state, errors=errors, quote=quote, member=member, token=token,
         member_ref=_sign_member(quote, state.fields, token) if quote else "",
@@ -175,8 +180,8 @@ def _page(state, errors, quote, member, token, store, today, default_store):
         items=shown, categories=categories, category_names=CATEGORY_NAMES,
         store_options=[(s.code, s.name) for s in stores.list_stores() if s.active], segments=SEGMENTS,
         birthday_today=cards.birthday_today(member) if member else False, point_value=point_value,
-        pin_threshold=programme.get("wallet_pin_threshold"), pay_methods=PAY_METHOD_NAMES,
-        tender_names=TENDER_NAMES)
+        pin_threshold=programme.get("wallet_pin_threshold"), pay_methods=pay_methods,
+        tender_names=TENDER_NAMES, company_account=company_account)
 
 
 def _close(data, token):
@@ -232,7 +237,8 @@ def _keep_priced_member(data: dict, form, state) -> dict:
 @allow(COUNTER)
 def receipt(checkout_id):
     checkout = service.get_checkout(checkout_id)
-    return render_template("till/receipt.html", c=checkout, errors={}, tender_names=TENDER_NAMES)
+    return render_template("till/receipt.html", c=checkout, errors={}, tender_names=TENDER_NAMES,
+                           signed_to=corporate.signed_company(checkout.id))
 
 
 @bp.post("/till/receipts/<int:checkout_id>/void")

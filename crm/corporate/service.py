@@ -127,6 +127,15 @@ def signer_account(member) -> CompanyAccount | None:
         .where(CompanyAccount.company_id == member.company_id, CompanySigner.member_id == member.id))
 
 
+def signed_company(checkout_id: int):
+    """The company a bill was signed to (for its receipt), or None."""
+    company = companies.Company
+    return db.session.scalar(select(company).join(CompanyAccount, CompanyAccount.company_id == company.id)
+                             .join(CompanyAccountEntry, CompanyAccountEntry.account_id == CompanyAccount.id)
+                             .where(CompanyAccountEntry.checkout_id == checkout_id,
+                                    CompanyAccountEntry.kind == "charge"))
+
+
 def company_discount_bp(member) -> int:
     """The negotiated discount of the member's company (0: none), for pricing."""
     if member is None or member.company_id is None:
