@@ -80,9 +80,10 @@ def audit_ledgers():
     from .coupons import service as coupons
     from .members import referrals
     from .points import service as points
+    from .stays import service as stays
     from .wallet import service as wallet
     problems = (points.audit_mismatches() + wallet.audit_mismatches() + coupons.audit_mismatches()
-                + checkout.audit_mismatches() + referrals.audit_mismatches())
+                + checkout.audit_mismatches() + referrals.audit_mismatches() + stays.audit_mismatches())
     for problem in problems:
         click.echo(f"MISMATCH {problem}", err=True)
     if problems:

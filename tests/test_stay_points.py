@@ -221,3 +221,85 @@ def test_merged_member_stay_goes_to_the_survivor(app, desk, manager, member_fact
     assert gone.json["points"]["reversed"] == 206
     assert _balance(desk, survivor["id"]) == 0
     assert audit_problems(app) == []
+
+
+def test_the_member_page_names_the_stay(app, staff, desk, member_factory, store_today):
+    from tests.test_ui import text, ui_login
+    m = member_factory()
+    _stay(desk, store_today, member_id=m["id"])
+    _stay(desk, store_today, member_id=m["id"], cancelled=True)
+    page = text(ui_login(app, "frontdesk", lang="en").get(f"/members/{m['id']}"))
+    assert "Points earned by a hotel stay" in page and "Points taken back (stay corrected or cancelled)" in page
+    assert page.count("Stay R1001") == 2 and "王府井酒店" in page
+
+
+# --- PostgreSQL races ------------------------------------------------------------------------
+
+def _pg_only(backend):
+    if backend != "postgresql":
+        pytest.skip("SQLite serialises every writer: no race to lose")
+
+
+def test_one_stay_posted_six_times_at_once_earns_once(app, backend, desk, member_factory, store_today):
+    from tests.test_races import api_call, race
+    _pg_only(backend)
+    m = member_factory()
+    arrival, departure = _days(store_today)
+    body = {"stay_no": "R7", "store_code": "HT01", "arrival": arrival, "departure": departure,
+            "room_revenue": "2064.00", "segment": "business_fit", "member_id": m["id"]}
+    results = race(6, lambda i: api_call(app, desk.token, "POST", "/api/v1/stays", body, key=f"pms-{i}"))
+    assert sorted(s for s, _, _ in results) == [200] * 5 + [201], results  # one inserted it, five updated it
+    assert sum(b["points"]["earned"] for _, _, b in results) == 206
+    assert [(e["kind"], e["points"]) for e in _entries(desk, m["id"])] == [("stay", 206)]
+    assert audit_problems(app) == []
+
+
+def test_a_posting_and_an_import_of_one_stay_at_once_earn_once(app, backend, desk, manager, member_factory,
+                                                               store_today):
+    from tests.test_races import api_call, race
+    _pg_only(backend)
+    m = member_factory()
+    arrival, departure = _days(store_today)
+    body = {"stay_no": "R8", "store_code": "HT01", "arrival": arrival, "departure": departure,
+            "room_revenue": "2064.00", "segment": "business_fit", "member_mobile": m["mobile"]}
+    csv = IMPORT.format(rows=f"R8,HT01,{arrival},{departure},1,2064.00,business_fit,{m['mobile']},,\n")
+
+    def act(i):
+        if i == 0:
+            return api_call(app, desk.token, "POST", "/api/v1/stays", body, key="pms-r8")
+        r = app.test_client().post("/api/v1/imports/stays", data=csv.encode(),
+                                   headers={"Authorization": f"Bearer {manager.token}",
+                                            "Content-Type": "text/csv"})
+        return r.status_code, None, r.get_json()
+    results = race(2, act)
+    assert results[0][0] in (200, 201) and results[1][0] == 202, results
+    assert post_csv(manager, "/api/v1/imports/stays", csv).json["status"] == "done"  # and again: nothing new
+    assert [(e["kind"], e["points"]) for e in _entries(desk, m["id"])] == [("stay", 206)]
+    assert _balance(desk, m["id"]) == 206
+    assert audit_problems(app) == []
+
+
+def test_a_corrected_stay_while_the_member_spends_at_the_till(app, backend, desk, cashier, catalogue, give_points,
+                                                              member_factory, store_today):
+    from tests.test_races import api_call, race
+    _pg_only(backend)
+    m = member_factory()
+    give_points(m["id"], 500)
+    _stay(desk, store_today, member_id=m["id"])  # 206: 706 in all
+    arrival, departure = _days(store_today)
+    corrected = {"stay_no": "R1001", "store_code": "HT01", "arrival": arrival, "departure": departure,
+                 "room_revenue": "1032.00", "segment": "business_fit", "member_id": m["id"]}
+
+    def act(i):
+        if i == 0:
+            return api_call(app, desk.token, "POST", "/api/v1/stays", corrected, key="fix")
+        return api_call(app, cashier.token, "POST", "/api/v1/checkouts",  # a tea of 20.00 paid with 20 points
+                        {"store_code": "BJ01", "member_id": m["id"], "items": [{"sku": "TEA", "qty": 1}],
+                         "redeem_points": 20}, key=f"tea-{i}")
+    results = race(5, act)
+    assert [s for s, _, _ in results] == [200, 201, 201, 201, 201], results
+    assert results[0][2]["points"] == {"earned": 103, "reversed": 206, "shortfall": 0, "changed": True,
+                                       "total": 103}
+    # 706 − 4 × 20 redeemed − 206 taken back + 103 (1032.00: 103 full tens) = 523, whatever the order.
+    assert _balance(desk, m["id"]) == 523
+    assert audit_problems(app) == []

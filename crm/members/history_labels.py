@@ -12,6 +12,8 @@ EVENTS = {
     ("points", "expire"): _l("Points expired"),
     ("points", "adjust"): _l("Points adjusted by a manager"),
     ("points", "reversal"): _l("Points reversed (bill voided)"),
+    ("points", "stay"): _l("Points earned by a hotel stay"),
+    ("points", "stay_undo"): _l("Points taken back (stay corrected or cancelled)"),
     ("wallet", "topup"): _l("Top-up"),
     ("wallet", "spend"): _l("Paid from stored value"),
     ("wallet", "refund"): _l("Stored value refunded"),
