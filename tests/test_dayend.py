@@ -345,3 +345,26 @@ def test_a_cashier_sees_their_store_and_their_own_figures(app, staff, day):
     assert ui.get(f"/day-end/?store_code=BJ01&date={DAY}").status_code == 200
     marketing = ui_login(app, staff["marketing"], lang="en")
     assert marketing.get(f"/day-end/?store_code=BJ01&date={DAY}").status_code == 403
+
+
+def test_bad_input_is_422_never_500(app, staff, login_api):
+    manager = login_api("manager")
+    for query in ("store_code=BJ01&date=1999-12-31", "store_code=BJ01&date=2101-01-01", "store_code=BJ01&date=x",
+                  "store_code=%00&date=2026-03-10", "store_code=" + "B" * 33 + "&date=2026-03-10",
+                  "store_code=BJ01&date=2026-03-10&format=pdf",
+                  "date=2026-03-10"):
+        r = manager.get(f"/api/v1/day-end?{query}")
+        assert r.status_code == 422, (query, r.json)
+    for body in ({"store_code": "BJ01", "date": "2026-03-10", "note": "a\x00b"},
+                 {"store_code": "BJ\x0001", "date": "2026-03-10"}, {"store_code": 1.5, "date": "2026-03-10"},
+                 {"store_code": "BJ01", "date": 20260310}, {"store_code": "BJ01", "date": "1999-12-31"}):
+        r = manager.post("/api/v1/day-end/checks", json=body)
+        assert r.status_code == 422, (body, r.json)
+    ui = ui_login(app, staff["manager"], lang="en")
+    for query in ("store_code=BJ01&date=1800-01-01", "store_code=%00&date=2026-03-10",
+                  "store_code=BJ01&date=2026-03-10&format=pdf"):
+        assert ui.get(f"/day-end/?{query}").status_code == 422, query
+    r = ui.post("/day-end/check", {"store_code": "BJ01", "date": "2026-03-10", "note": "a\x00b"})
+    assert r.status_code == 422
+    r = ui.post("/day-end/check", {"store_code": "BJ01", "date": "nope", "note": ""})
+    assert r.status_code == 422 and "Not a valid date." in text(r)
