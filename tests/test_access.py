@@ -293,6 +293,7 @@ POLICY = {
     ("POST", "/api/v1/stays"): DESK,
     ("GET", "/api/v1/stays/rates"): DESK,
     ("PUT", "/api/v1/stays/rates"): ADMIN,
+    ("POST", "/admin/programme/stay-rates"): ADMIN,
     # Corporate accounts at the till (issue 17.3): managers run the accounts; the till (counter) reads one
     ("GET", "/api/v1/companies/<int:company_id>/account"): COUNTER,
     ("PUT", "/api/v1/companies/<int:company_id>/account"): MGR,

@@ -1,5 +1,6 @@
 """Hotel stays in the programme (issue 17.1): a member's stay earns points at its segment's rate
 and counts toward level spend; a corrected or cancelled stay takes them back by entries."""
+import re
 from datetime import date, timedelta
 
 import pytest
@@ -303,3 +304,24 @@ def test_a_corrected_stay_while_the_member_spends_at_the_till(app, backend, desk
     # 706 − 4 × 20 redeemed − 206 taken back + 103 (1032.00: 103 full tens) = 523, whatever the order.
     assert _balance(desk, m["id"]) == 523
     assert audit_problems(app) == []
+
+
+def test_admin_sets_stay_rates_on_the_programme_page(app, staff, desk, member_factory, store_today):
+    from crm.core.segments import SEGMENT_KEYS
+    from tests.test_ui import text, ui_login
+    ui = ui_login(app, staff["admin"], lang="en")
+    page = text(ui.get("/admin/programme"))
+    assert 'id="f-rate_long_stay"' in page and 'name="rate_walk_in" type="number" value="1"' in page
+    form = {f"rate_{k}": "1" for k in SEGMENT_KEYS}
+    r = ui.post("/admin/programme/stay-rates", {**form, "rate_conference": "2.5", "rate_ta_group": "1001"})
+    assert r.status_code == 422
+    assert re.search(r'id="e-rate_conference">[^<]+<', text(r)) and re.search(r'id="e-rate_ta_group">[^<]+<', text(r))
+    assert desk.get("/api/v1/stays/rates").json["rates"]["conference"] == 1  # nothing saved
+    r = ui.post("/admin/programme/stay-rates", {**form, "rate_conference": "2", "rate_complimentary": "0"})
+    assert r.status_code == 302
+    m = member_factory()
+    # 2064.00 conference at 2 points per 10.00: 206 × 2 = 412.
+    assert _stay(desk, store_today, member_id=m["id"], segment="conference").json["points"]["earned"] == 412
+    # Long stay set to 1 by the form too: 206.
+    assert _stay(desk, store_today, stay_no="L9", member_id=m["id"], segment="long_stay").json["points"][
+        "earned"] == 206

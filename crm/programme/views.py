@@ -1,5 +1,7 @@
 """Admin UI: the programme rules (fees, points, stored value, draws, quiet hours) and the
 top-up bonus tiers, validated by the same schemas and rules as the API."""
+import re
+
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -8,6 +10,7 @@ from ..auth.access import allow
 from ..auth.roles import ADMINS
 from ..core.forms import commit_or_errors, form_to_dict
 from ..core.money import format_fen
+from ..core.segments import SEGMENT_KEYS, SEGMENTS
 from ..coupons import service as coupons
 from ..wallet import service as wallet
 from ..wallet.schemas import TierSchema
@@ -44,13 +47,20 @@ CHOICES = {"referral_reward": (("none", _l("No referral reward")), ("points", _l
 MODES = (("proportional", _l("Principal and bonus in proportion")), ("principal_first", _l("Principal first")))
 
 
-def _page(form, errors, tier_form=None, tier_errors=None):
+def _stay_rates_form() -> dict:
+    from ..stays import service as stays
+    return {f"rate_{segment}": str(rate) for segment, rate in stays.rates().items()}
+
+
+def _page(form, errors, tier_form=None, tier_errors=None, stay_form=None, stay_errors=None):
     return render_template("programme/rules.html", fields=FIELDS, modes=MODES,
+                           segments=SEGMENTS, stay_form=stay_form or _stay_rates_form(),
+                           stay_errors=stay_errors or {}, stay_unit=service.get("points_earn_unit"),
                            referral_fields=REFERRAL_FIELDS, choices=CHOICES,
                            coupon_types=[(d.code, f"{d.code} · {d.name}") for d in coupons.list_definitions()],
                            form=form, errors=errors,
                            tiers=wallet.list_tiers(), tier_form=tier_form or {}, tier_errors=tier_errors or {},
-                           money=format_fen), (422 if errors or tier_errors else 200)
+                           money=format_fen), (422 if errors or tier_errors or stay_errors else 200)
 
 
 @bp.route("/programme", methods=["GET", "POST"])
@@ -89,3 +99,23 @@ def toggle_tier(tier_id):
         _tier, errors = commit_or_errors(lambda: wallet.update_tier(g.actor, tier_id, {"active": not tier.active}))
         flash(next(iter(errors.values())) if errors else _("Bonus tier updated."), "error" if errors else "success")
     return redirect(url_for("programme.rules", _anchor="tiers"))
+
+
+@bp.post("/programme/stay-rates")
+@allow(ADMINS)
+def stay_rates():
+    """Hotel stays' points per earn unit, by guest segment (crm/stays): each a whole number 0–1000."""
+    from ..stays import service as stays
+    rates, errors = {}, {}
+    for segment in SEGMENT_KEYS:
+        raw = request.form.get(f"rate_{segment}", "").strip()
+        if not re.fullmatch(r"[0-9]{1,4}", raw) or int(raw) > 1000:
+            errors[f"rate_{segment}"] = _("Enter a whole number of points from 0 to 1000.")
+        else:
+            rates[segment] = int(raw)
+    if not errors:
+        _saved, errors = commit_or_errors(lambda: stays.set_rates(g.actor, rates))
+    if errors:
+        return _page(ProgrammeSchema().dump(service.all_rules()), {}, stay_form=request.form, stay_errors=errors)
+    flash(_("Stay points saved."), "success")
+    return redirect(url_for("programme.rules", _anchor="stay-rates"))
