@@ -33,9 +33,9 @@ def _add_stays(app, stores, member_id, arrivals, **extra):
     def add():
         for i, day in enumerate(arrivals):
             day = date.fromisoformat(day)
-            db.session.add(Stay(stay_no=f"S{member_id}-{i}", store_id=stores["HT01"], arrival=day,
+            db.session.add(Stay(**{"stay_no": f"S{member_id}-{i}", **extra}, store_id=stores["HT01"], arrival=day,
                                 departure=day.replace(day=day.day + 1) if day.day < 28 else day, rooms=1,
-                                room_revenue=50000, member_id=member_id, **extra))
+                                room_revenue=50000, member_id=member_id))
     in_app(app, add)
 
 
@@ -172,6 +172,7 @@ def test_arrivals_today_and_tomorrow_frequent_guests_first(app, stores, login_ap
     assert manager.patch(f"/api/v1/members/{a['id']}", json={"level_code": "gold", "preferences": [
         "High floor", "Feather-free pillow", "Allergic to peanuts"], "notes": "Likes a quiet room"}).status_code == 200
     _add_stays(app, stores, a["id"], ["2025-11-02", "2026-01-10", "2026-06-05", "2026-12-20"])
+    _add_stays(app, stores, a["id"], ["2026-09-09"], cancelled=True, stay_no="X-A")  # cancelled in the PMS
     # B: entry level, born 31 December, 1 stay this year.
     b = member_factory(name="Bob", birthday="12-31")
     _add_stays(app, stores, b["id"], ["2026-03-03"])
@@ -196,7 +197,8 @@ def test_arrivals_today_and_tomorrow_frequent_guests_first(app, stores, login_ap
     # Order: Alice (gold, rank 2), Bob (entry, rank 0), then the guest who is not a member. Dora is out.
     assert [i["reservation_no"] for i in today["items"]] == ["R-A", "R-B", "R-C"]
     alice, bob, wang = today["items"]
-    # Alice: stays of 2026 before 31 Dec: 10 Jan, 5 Jun, 20 Dec = 3 (2 Nov 2025 is last year) → frequent.
+    # Alice: stays of 2026 before 31 Dec: 10 Jan, 5 Jun, 20 Dec = 3 (2 Nov 2025 is last year, 9 Sep was
+    # cancelled) → frequent.
     assert (alice["stays_this_year"], alice["frequent"], alice["level"]["code"]) == (3, True, "gold")
     # Her birthday, 1 January, falls in 31 Dec → 2 Jan: 2027-01-01.
     assert alice["birthday_in_stay"] == "2027-01-01" and alice["nights"] == 2 and alice["guest_name"] == "Alice"

@@ -14,7 +14,7 @@ from datetime import date
 
 from flask_babel import gettext as _
 from marshmallow import ValidationError
-from sqlalchemy import func, select, true, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..core import audit
@@ -240,17 +240,6 @@ def birthday_in_stay(month: int | None, day: int | None, arrival: date, departur
     return when if when < departure or when == arrival == departure else None
 
 
-def _stay_not_cancelled():
-    """Stays that were not cancelled, once the PMS can say so (Stay.cancelled / status, issue 17.1)."""
-    if hasattr(Stay, "cancelled"):
-        return Stay.cancelled.is_(False)
-    if hasattr(Stay, "cancelled_at"):
-        return Stay.cancelled_at.is_(None)
-    if hasattr(Stay, "status"):
-        return Stay.status != "cancelled"
-    return true()
-
-
 @dataclass
 class Arrival:
     reservation_no: str
@@ -287,7 +276,7 @@ def arrivals(store: Store, day: date) -> list[Arrival]:
         stays.update(db.session.execute(
             select(Stay.member_id, func.count()).where(
                 Stay.member_id.in_(part), Stay.arrival >= date(day.year, 1, 1), Stay.arrival < day,
-                _stay_not_cancelled()).group_by(Stay.member_id)).all())
+                Stay.cancelled.is_(False)).group_by(Stay.member_id)).all())
     out = []
     for r in rows:
         member = r.member_id is not None and r.anonymised_at is None
