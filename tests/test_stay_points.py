@@ -325,3 +325,25 @@ def test_admin_sets_stay_rates_on_the_programme_page(app, staff, desk, member_fa
     # Long stay set to 1 by the form too: 206.
     assert _stay(desk, store_today, stay_no="L9", member_id=m["id"], segment="long_stay").json["points"][
         "earned"] == 206
+
+
+def test_member_by_card_or_mobile_and_an_erased_member_is_refused(app, desk, login_api, member_factory, issue_card,
+                                                                   store_today):
+    m = member_factory()
+    card = issue_card(m["id"]).json
+    r = _stay(desk, store_today, stay_no="CARD1", card_code=card["card_no"])
+    assert r.status_code == 201 and r.json["stay"]["member_id"] == m["id"], r.json
+    r = _stay(desk, store_today, stay_no="MOB1", member_mobile=m["mobile"])
+    assert r.status_code == 201 and r.json["member"]["points_balance"] == 412, r.json  # 206 + 206
+    r = _stay(desk, store_today, stay_no="ANON", room_revenue="300.00")  # no member: stored, earns nothing
+    assert r.status_code == 201 and r.json["member"] is None and r.json["points"]["earned"] == 0
+    gone = member_factory()
+    manager = login_api("manager")
+    preview = manager.get(f"/api/v1/members/{gone['id']}/erasure").json
+    r = manager.post(f"/api/v1/members/{gone['id']}/erasure", json={
+        "reason": "会员书面要求删除", "wallet_rule": "refund",
+        "confirm": {k: preview[k] for k in ("points", "principal", "bonus")}})
+    assert r.status_code == 200, r.json
+    r = _stay(desk, store_today, stay_no="GONE", member_id=gone["id"])
+    assert r.status_code == 409 and r.json["error"]["code"] == "member_anonymised", r.json
+    assert audit_problems(app) == []
