@@ -23,6 +23,13 @@ def manager(login_api):
     return login_api("manager")
 
 
+@pytest.fixture
+def issued_at(request, clock):
+    """Name it before the API fixtures: the clock stands at the test's last moment (Shanghai) while
+    their tokens are issued, so going back in time keeps them valid under any CRM_TEST_CLOCK."""
+    return clock.freeze(at(*request.param))
+
+
 # --- hostile input: a 422 (or 404 for a path that is no route), never a 500 -----------------------
 
 GETS = [
@@ -98,8 +105,9 @@ def _top_up(cashier, member_id, amount, store="BJ01"):
     assert r.status_code == 201, r.json
 
 
-def test_stored_value_growth_is_a_percentage_as_the_spec_defines(app, staff, manager, cashier, member_factory,
-                                                                 clock):
+@pytest.mark.parametrize("issued_at", [(2026, 4, 2, 10)], indirect=True)
+def test_stored_value_growth_is_a_percentage_as_the_spec_defines(issued_at, app, staff, manager, cashier,
+                                                                 member_factory, clock):
     """Stored-value growth = top-up principal this month ÷ the same figure in the month compared
     with − 1 (docs/rules.md, the spec), so its target is a per cent (over 100 is a doubling and
     more) and the gap is in percentage points.
@@ -171,8 +179,9 @@ def _fen(text_):
     return sign * (int(yuan) * 100 + int(cents))
 
 
+@pytest.mark.parametrize("issued_at", [(2026, 1, 1, 0, 1)], indirect=True)
 def test_the_chain_total_is_the_liability_through_imports_voids_merges_and_erasures(
-        app, manager, cashier, member_factory, catalogue, checkout, clock):
+        issued_at, app, manager, cashier, member_factory, catalogue, checkout, clock):
     """2025 (Asia/Shanghai), principal unless said:
     Q1 02-01       E brought in by the legacy import at HT01: 300.00 and 30.00 bonus
        03-31 23:30 A (BJ01) tops up 1,000.00 at BJ01 (15:30 UTC: Q1 either way)
@@ -254,7 +263,8 @@ def test_the_chain_total_is_the_liability_through_imports_voids_merges_and_erasu
     assert manager.get("/api/v1/reports/prepaid?year=2026").json["quarters"][0]["total"]["sold"] == "50.00"
 
 
-def test_an_export_of_a_year_not_begun_still_has_its_header(manager, stores, clock):
+@pytest.mark.parametrize("issued_at", [(2026, 6, 1, 10)], indirect=True)
+def test_an_export_of_a_year_not_begun_still_has_its_header(issued_at, manager, stores, clock):
     """A year whose quarters have not begun: the file still names its columns (it was a BOM and an
     empty line), so a spreadsheet or a script reading it by column sees an empty report."""
     clock.freeze(at(2026, 6, 1, 10))
@@ -264,8 +274,9 @@ def test_an_export_of_a_year_not_begun_still_has_its_header(manager, stores, clo
     assert lines == [["quarter", "store", *FIGURES]]
 
 
-def test_a_store_name_a_spreadsheet_would_run_is_quoted_and_figures_are_numbers(app, manager, stores, clock,
-                                                                              cashier, member_factory):
+@pytest.mark.parametrize("issued_at", [(2025, 2, 11, 12)], indirect=True)
+def test_a_store_name_a_spreadsheet_would_run_is_quoted_and_figures_are_numbers(issued_at, app, manager, stores,
+                                                                              clock, cashier, member_factory):
     """A store named "=HYPERLINK(…)" is text in the CSV and in Excel (a leading '), while "-16.71"
     stays a figure; in Excel money is a number formatted #,##0.00 and cards a whole number."""
     from openpyxl import load_workbook
@@ -303,3 +314,22 @@ def test_only_managers_see_the_prepaid_report_and_targets(app, login_api, staff,
 def test_the_admin_sees_them_too(app, login_api, staff):
     assert login_api("admin").get("/api/v1/reports/prepaid?year=2025").status_code == 200
     assert ui_login(app, staff["admin"]).get("/reports/targets?store_code=BJ01&year=2025").status_code == 200
+
+
+def test_a_targets_form_sent_without_its_store_or_year_saves_nothing(app, staff, manager, stores):
+    """The form's store and year are what the twelve months are saved to: a POST without them (a
+    page cut short, a hand-made request) used the first store and this year, and every month it
+    left out was cleared there; now it is a 422 naming the missing field."""
+    from crm.core.timeutil import local_today
+    year = in_app(app, local_today).year
+    assert manager.put(f"/api/v1/kpi-targets/BJ01/{year}", json={"months": [{"month": 5, "new_members": 9}]}
+                       ).status_code == 200
+    ui = ui_login(app, staff["manager"], lang="en")
+    for form, field in (({"year": str(year), "new_members_1": "3"}, "store_code"),
+                        ({"store_code": "BJ01", "new_members_1": "3"}, "year")):
+        r = ui.post("/reports/targets", form)
+        assert r.status_code == 422, (form, r.status_code)
+        assert f'id="e-{field}"' in text(r)
+        assert 'name="new_members_1" value="3"' in text(r)  # what was typed stays in its cell
+    months = manager.get(f"/api/v1/kpi-targets/BJ01/{year}").json["months"]
+    assert months[4]["new_members"] == 9 and months[0]["new_members"] is None

@@ -352,8 +352,10 @@ def kpi_targets():
             "year": source.get("year") or str(local_today().year)}
     errors = {}
     year = int(form["year"]) if _WHOLE.match(form["year"]) else None
-    if year is None:
+    if year is None or (request.method == "POST" and not (source.get("year") or "").strip()):
         errors["year"] = _("Give a year such as 2026.")
+    if request.method == "POST" and not (source.get("store_code") or "").strip():  # never the first store by default
+        errors["store_code"] = _("Choose the store.")
     if request.method == "POST" and not errors:
         months = [{"month": m, **{key: request.form.get(f"{key}_{m}", "").strip()
                                   for key, _kind in TARGET_FIELDS}} for m in range(1, 13)]
@@ -362,6 +364,8 @@ def kpi_targets():
         if not errors:
             flash(_("Targets saved."), "success")
             return redirect(url_for("reports.kpi_targets", store_code=form["store_code"], year=year))
+        form = {**form, **request.form.to_dict()}
+    elif request.method == "POST":  # no store or year: the cells keep what was typed
         form = {**form, **request.form.to_dict()}
     elif year is not None and form["store_code"]:
         try:
