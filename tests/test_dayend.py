@@ -368,3 +368,24 @@ def test_bad_input_is_422_never_500(app, staff, login_api):
     assert r.status_code == 422
     r = ui.post("/day-end/check", {"store_code": "BJ01", "date": "nope", "note": ""})
     assert r.status_code == 422 and "Not a valid date." in text(r)
+
+
+def test_an_erasure_write_off_is_listed_but_not_a_refund(day):
+    """M (5,000.00 + 600.00 bonus, paid 100.00 on B5: bonus part 100 × 600 / 5,600 = 10.71, principal
+    89.29) is erased at 20:00 with the wallet forfeited: 4,910.71 principal and 589.29 bonus are
+    written off at BJ01 (the manager's store) and nothing is paid back, so the refunds stay 200.00."""
+    manager, clock = day["manager"], day["clock"]
+    m = day["members"][0]
+    clock.freeze(at(2026, 3, 10, 20))
+    preview = manager.get(f"/api/v1/members/{m['id']}/erasure").json
+    assert (preview["principal"], preview["bonus"]) == ("4910.71", "589.29")
+    r = manager.post(f"/api/v1/members/{m['id']}/erasure", json={
+        "reason": "member asked", "wallet_rule": "forfeit",
+        "confirm": {k: preview[k] for k in ("points", "principal", "bonus")}})
+    assert r.status_code == 200, r.json
+    clock.freeze(at(2026, 3, 10, 23, 59, 40))
+    d = manager.get(f"/api/v1/day-end?store_code=BJ01&date={DAY}").json
+    assert d["total"]["refunds"] == {"count": 1, "principal": "200.00", "bonus": "0.00"}
+    assert [(x["member_id"], x["principal"], x["bonus"], x["written_off"]) for x in d["refunds"]] == [
+        (day["members"][1]["id"], "200.00", "0.00", False), (m["id"], "4910.71", "589.29", True)]
+    assert d["takings"]["cash"] == "266.00"

@@ -86,6 +86,7 @@ class DayEndRefundSchema(Schema):
     reason = fields.Str()
     principal = fields.Str()
     bonus = fields.Str()
+    written_off = fields.Bool(metadata={"description": "a PIPL erasure's write-off: nothing was paid back"})
 
 
 class DayEndMethodSchema(Schema):

@@ -24,7 +24,8 @@ Rules
 * Card fees, top-ups (principal and bonus, by payment method) and wallet refunds (the principal
   paid back and the bonus forfeited, with who and why) are counted where and when they were
   taken, by the staff member who took them. Top-ups cannot be voided; a refund has no
-  payment method recorded.
+  payment method recorded. A PIPL erasure that wrote a wallet off (nothing paid back; audit
+  `wallet.forfeit`) is listed with the refunds, marked written off, and left out of their totals.
 * Money taken by method (`takings`) = net tenders that are money (not stored value, not
   sign-for-bill) + top-up principal + card fees, with WeChat written `wechat` by cards and
   wallet folded into `wechat_pay`. Refunds are listed apart: how they were paid back is not
@@ -48,6 +49,7 @@ from ..checkout.labels import TENDER_NAMES
 from ..checkout.models import Checkout, CheckoutTender
 from ..core import audit, reasons
 from ..core.actor import Actor
+from ..core.audit import AuditEntry
 from ..core.money import format_fen
 from ..core.timeutil import as_utc, local_today, utcnow, zone
 from ..errors import Forbidden, Invalid
@@ -186,6 +188,11 @@ def figures(store_code: str, day: date) -> dict:
         top["by_method"][method] = {"count": was["count"] + n, "principal": was["principal"] + int(amount),
                                     "bonus": was["bonus"] + int(bonus)}
 
+    # A PIPL erasure whose member gave the money up writes `refund` entries too (wallet.forfeit):
+    # nothing was paid back, so it is listed as written off and left out of the refunds' totals.
+    written_off = {int(i) for i in db.session.scalars(
+        select(AuditEntry.entity_id).where(AuditEntry.action == "wallet.forfeit", AuditEntry.store_id == store.id,
+                                           _in_day(AuditEntry.created_at, start, end))) if str(i).isdigit()}
     refunds = []
     for entry in db.session.execute(
             select(WalletEntry.created_at, WalletEntry.staff_id, WalletEntry.reason, WalletAccount.member_id,
@@ -195,14 +202,17 @@ def figures(store_code: str, day: date) -> dict:
                    _in_day(WalletEntry.created_at, start, end)).order_by(WalletEntry.created_at, WalletEntry.id)):
         # A refund writes a principal and a bonus entry together: one line per refund.
         last = refunds[-1] if refunds else None
+        forfeit = entry.member_id in written_off
         if not (last and (last["member_id"], last["staff_id"], last["reason"]) == (
                 entry.member_id, entry.staff_id, entry.reason) and not last[entry.kind]):
             last = {"at": as_utc(entry.created_at), "staff_id": entry.staff_id, "member_id": entry.member_id,
-                    "reason": entry.reason, "principal": 0, "bonus": 0}
+                    "reason": entry.reason, "principal": 0, "bonus": 0, "written_off": forfeit}
             refunds.append(last)
-            of(entry.staff_id)["refunds"]["count"] += 1
+            if not forfeit:
+                of(entry.staff_id)["refunds"]["count"] += 1
         last[entry.kind] += -entry.amount
-        of(entry.staff_id)["refunds"][entry.kind] += -entry.amount
+        if not forfeit:
+            of(entry.staff_id)["refunds"][entry.kind] += -entry.amount
 
     total = _section()
     for section in sections.values():
@@ -476,9 +486,12 @@ def table_rows(day_end: dict) -> list[tuple]:
                        closed=_stamp(store, v["closed_at"]), voided=_stamp(store, v["voided_at"]),
                        who=_who(v["voided_by"], unknown), reason=v["reason"])))
     for r in day_end["refunds"]:
+        detail = _("%(at)s, bonus forfeited %(bonus)s: %(reason)s", at=_stamp(store, r["at"]),
+                   bonus=money(r["bonus"]), reason=r["reason"])
+        if r["written_off"]:
+            detail = _("Written off at an erasure, nothing paid back.") + " " + detail
         rows.append((_("Refunds"), _who(r["staff"], unknown), _("Member %(id)d", id=r["member_id"]), "", "",
-                     money(r["principal"]), _("%(at)s, bonus forfeited %(bonus)s: %(reason)s",
-                                              at=_stamp(store, r["at"]), bonus=money(r["bonus"]), reason=r["reason"])))
+                     money(r["principal"]), detail))
     for m, v in day_end["takings"].items():
         rows.append((_("Money taken"), _("Store total"), method_label(m), "", "", money(v), ""))
     return rows
