@@ -333,3 +333,40 @@ def test_a_targets_form_sent_without_its_store_or_year_saves_nothing(app, staff,
         assert 'name="new_members_1" value="3"' in text(r)  # what was typed stays in its cell
     months = manager.get(f"/api/v1/kpi-targets/BJ01/{year}").json["months"]
     assert months[4]["new_members"] == 9 and months[0]["new_members"] is None
+
+
+@pytest.mark.parametrize("issued_at", [(2025, 6, 1, 10)], indirect=True)
+def test_a_closed_store_keeps_its_row_and_its_targets(issued_at, app, manager, cashier, member_factory, clock):
+    """BJ02 sold 800.00 in Q1 2025 and then closed: its row stays in the report (the chain total
+    still counts its money, and the rows still add up to it), and its targets can still be read."""
+    from crm.stores import service
+    clock.freeze(at(2025, 2, 1, 10))
+    _top_up(cashier, member_factory(store_code="BJ02")["id"], "800.00", store="BJ02")
+    clock.freeze(at(2025, 6, 1, 10))
+    in_app(app, service.update_store, SYSTEM, "BJ02", active=False)
+    q1 = manager.get("/api/v1/reports/prepaid?year=2025").json["quarters"][0]
+    bj02 = next(r for r in q1["stores"] if r["store_code"] == "BJ02")
+    assert (bj02["sold"], bj02["outstanding"], bj02["cards"]) == ("800.00", "800.00", 1)
+    assert q1["total"]["outstanding"] == "800.00"
+    assert manager.get("/api/v1/reports/prepaid?year=2025&store_code=BJ02").status_code == 200
+    assert manager.get("/api/v1/kpi-targets/BJ02/2025").status_code == 200
+
+
+@pytest.mark.parametrize("issued_at", [(2026, 4, 2, 10)], indirect=True)
+def test_targets_beside_part_of_a_past_month_say_their_actuals_are_the_whole_months(
+        issued_at, app, staff, manager, member_factory, clock):
+    """KPIs of 1–15 March with targets beside them: the figures above count the fortnight (1 new
+    member), the targets table the whole month (2): the page says so, rather than two different
+    'new members' side by side unexplained. Month to date (the page's default) needs no note."""
+    clock.freeze(at(2026, 3, 10, 10))
+    member_factory(store_code="BJ01")
+    clock.freeze(at(2026, 3, 20, 10))
+    member_factory(store_code="BJ01")
+    clock.freeze(at(2026, 4, 2, 10))
+    manager.put("/api/v1/kpi-targets/BJ01/2026", json={"months": [{"month": 3, "new_members": 3},
+                                                                 {"month": 4, "new_members": 3}]})
+    ui = ui_login(app, staff["manager"], lang="en")
+    page = text(ui.get("/reports/?store_code=BJ01&from=2026-03-01&to=2026-03-15"))
+    assert "the whole month" in page
+    for query in ("from=2026-03-01&to=2026-03-31", "from=2026-04-01&to=2026-04-02"):
+        assert "the whole month" not in text(ui.get(f"/reports/?store_code=BJ01&{query}")), query

@@ -37,7 +37,7 @@ from .schemas import (
     YearQuery,
 )
 from .targets import FIELDS as TARGET_FIELDS
-from .targets import beside_actuals, month_of, save_targets, year_targets
+from .targets import beside_actuals, month_of, save_targets, whole_month, year_targets
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 
@@ -142,8 +142,10 @@ def kpis():
     trend = _trend(args["store_code"], args["to"]) if figures and not downloading else []  # charts: page only
     month = month_of(args["from_"], args["to"]) if figures and args["store_code"] else None
     beside = beside_actuals(args["store_code"], *month) if month and not downloading else None
+    # part of a past month: the targets' actual figures (the whole month's) differ from those above
+    part = bool(beside) and not whole_month(args["from_"], args["to"]) and args["to"] < local_today()
     return _page("reports/kpis.html", args, errors, ("field", "value"), _figure_rows(args, figures), name="kpis",
-                 trend=trend, targets=beside, target_labels=TARGET_LABELS)
+                 trend=trend, targets=beside, target_labels=TARGET_LABELS, targets_part_of_month=part)
 
 
 def _trend(store_code, last_day: date):
