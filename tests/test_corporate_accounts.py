@@ -384,3 +384,17 @@ def test_the_account_pages_for_a_manager(app, corp, history):
     ageing = ui.get("/corporate/ageing?as_of=2025-11-30")
     assert ageing.status_code == 200 and "150.00" in text(ageing)
     assert ui.get("/corporate/ageing?as_of=nonsense").status_code == 422
+
+
+def test_crm_audit_names_an_account_that_does_not_add_up(app, corp, checkout):
+    from sqlalchemy import text as sql
+    bill = signed(checkout, corp["signer"], [("TEA", 5)])  # 85.00
+    assert bill.status_code == 201 and audit_problems(app) == []
+    with app.app_context():  # a hand edit behind the ledger's back
+        db.session.execute(sql("UPDATE company_accounts SET owed = owed + 10000"))
+        db.session.execute(sql("UPDATE company_account_entries SET amount = 8000 WHERE kind = 'charge'"))
+        db.session.commit()
+    problems = audit_problems(app)
+    assert any("owed 185.00 but its entries add up to 80.00" in p for p in problems), problems
+    assert any(f"checkout {bill.json['id']}: company account tender 85.00 but charge 80.00" in p
+               for p in problems), problems

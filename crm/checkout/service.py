@@ -323,10 +323,11 @@ def bill_facts():
 
 def audit_mismatches() -> list[str]:
     """Every voided bill has exactly one set of reversals in the points and wallet ledgers,
-    and no bill that is not voided has any; every bill's tenders add up to what was paid
-    (part of `crm audit`)."""
+    and no bill that is not voided has any; every bill's tenders add up to what was paid;
+    company accounts balance and match their bills (part of `crm audit`)."""
     voided = select(Checkout.id).where(Checkout.status == "voided")
-    return points.reversal_mismatches(voided) + wallet.reversal_mismatches(voided) + tender_mismatches()
+    return (points.reversal_mismatches(voided) + wallet.reversal_mismatches(voided) + tender_mismatches()
+            + corporate.audit_mismatches())  # company accounts: owed = Σ entries; charge = tender, reversed on void
 
 
 def tender_mismatches() -> list[str]:

@@ -348,7 +348,34 @@ def ageing(as_of: date | None = None) -> dict:
 
 
 def audit_mismatches() -> list[str]:
-    """Accounts whose owed is not the sum of their entries (part of `crm audit`)."""
+    """Accounts whose owed is not the sum of their entries, and bills whose charge does not match
+    their `company_account` tender or their state (part of `crm audit`, via checkout's)."""
+    return owed_mismatches() + bill_mismatches()
+
+
+def bill_mismatches() -> list[str]:
+    """A bill's company_account tender is its charge; a voided bill's charge is reversed, and
+    only a voided bill's."""
+    from ..checkout.models import Checkout, CheckoutTender
+    e = CompanyAccountEntry
+    tendered = dict(db.session.execute(select(CheckoutTender.checkout_id, CheckoutTender.amount)
+                                       .where(CheckoutTender.method == TENDER)).all())
+    charged = dict(db.session.execute(select(e.checkout_id, e.amount).where(e.kind == "charge")).all())
+    reversed_ = dict(db.session.execute(select(e.checkout_id, e.amount).where(e.kind == "reversal")).all())
+    voided = set(db.session.scalars(select(Checkout.id).where(Checkout.status == "voided",
+                                                              Checkout.id.in_(list(charged) or [0]))))
+    out = [f"checkout {cid}: company account tender {format_fen(tendered.get(cid, 0))} but charge "
+           f"{format_fen(charged.get(cid, 0))}" for cid in sorted(set(tendered) | set(charged))
+           if tendered.get(cid, 0) != charged.get(cid, 0)]
+    out += [f"checkout {cid}: company account charge {format_fen(charged[cid])}, reversal "
+            f"{format_fen(-reversed_.get(cid, 0))}, bill {'voided' if cid in voided else 'not voided'}"
+            for cid in sorted(set(charged) | set(reversed_))
+            if reversed_.get(cid, 0) != (-charged.get(cid, 0) if cid in voided else 0)]
+    return out
+
+
+def owed_mismatches() -> list[str]:
+    """Accounts whose owed is not the sum of their entries."""
     e = CompanyAccountEntry
     sums = select(e.account_id, func.sum(e.amount).label("total")).group_by(e.account_id).subquery()
     found = db.session.execute(select(CompanyAccount.id, CompanyAccount.owed, func.coalesce(sums.c.total, 0))
