@@ -20,10 +20,11 @@ what the stay earns:
   old earning is taken back by a `stay_undo` entry — what the member already spent is written
   off and reported as the shortfall, as a void does — and the stay earns anew.
 
-Locks (core/locks.py): the stay row first (the upsert holds it to commit, so two postings or
+Locks (core/locks.py): the stay rows first (the upsert holds them to commit, so two postings or
 imports of one stay queue there and the second sees what the first earned), then the members
-involved (the earner and the stay's member now), lowest id first, in one statement, as a bulk
-job locks a chunk's members; then each one's points account.
+involved (the earner and the stay's member now), lowest id first, in one statement, then their
+points accounts highest id first, as a bulk job locks a chunk. Only stays whose earning must
+change take member locks.
 """
 from dataclasses import dataclass, field
 
@@ -161,11 +162,17 @@ def _involved(pairs, who) -> set[int]:
 
 
 _LOCK_MEMBERS = text("SELECT id FROM members WHERE id = ANY(:members) ORDER BY id FOR NO KEY UPDATE")
+_LOCK_ACCOUNTS = text("SELECT id FROM points_accounts WHERE member_id = ANY(:members) ORDER BY id DESC "
+                      "FOR NO KEY UPDATE")
 
 
 def _lock(member_ids):
+    """The members' locks, lowest id first, then their points accounts highest id first: as a bulk
+    job locks a chunk (crm/bulk/service.py), so neither a merge nor the nightly expiry (accounts
+    only, highest first) can wait on this in a cycle."""
     if member_ids and db.session.get_bind().dialect.name == "postgresql":  # SQLite: BEGIN IMMEDIATE
         db.session.execute(_LOCK_MEMBERS, {"members": sorted(member_ids)})
+        db.session.execute(_LOCK_ACCOUNTS, {"members": sorted(member_ids)})
 
 
 def _pairs(where) -> list:
