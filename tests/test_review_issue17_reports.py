@@ -370,3 +370,12 @@ def test_targets_beside_part_of_a_past_month_say_their_actuals_are_the_whole_mon
     assert "the whole month" in page
     for query in ("from=2026-03-01&to=2026-03-31", "from=2026-04-01&to=2026-04-02"):
         assert "the whole month" not in text(ui.get(f"/reports/?store_code=BJ01&{query}")), query
+
+
+def test_targets_answer_with_the_store_code_as_stored(manager, stores):
+    """A path with "bj01" finds BJ01 (codes are matched without case); the answer names it BJ01, as
+    the KPI API's targets do, not as typed."""
+    r = manager.put("/api/v1/kpi-targets/bj01/2026", json={"months": [{"month": 1, "new_members": 4}]})
+    assert r.status_code == 200 and r.json["store_code"] == "BJ01"
+    r = manager.get("/api/v1/kpi-targets/%20bj01%20/2026")
+    assert r.status_code == 200 and r.json["store_code"] == "BJ01" and r.json["months"][0]["new_members"] == 4

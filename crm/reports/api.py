@@ -9,6 +9,7 @@ from ..core.api import Blueprint
 from ..core.idempotency import unit_of_work
 from ..errors import Invalid
 from ..extensions import db
+from ..stores import service as stores
 from . import competitors, exports, import_jobs, monthly, rankings, rfm, segments
 from .figures import money, period
 from .kpis import BILL_COLUMNS, bill_rows, member_kpis
@@ -67,7 +68,8 @@ class KpiTargets(MethodView):
     @blp.response(200, KpiTargetsSchema)
     def get(self, store_code, year):
         """A store's monthly KPI targets for a year: twelve months, null where no target is set."""
-        return {"store_code": store_code, "year": year, "months": year_targets(store_code, year)}
+        months = year_targets(store_code, year)
+        return {"store_code": stores.get_by_code(store_code).code, "year": year, "months": months}
 
     @allow(MANAGERS)
     @unit_of_work()
@@ -76,7 +78,8 @@ class KpiTargets(MethodView):
     def put(self, data, store_code, year):
         """Set a store's KPI targets for the months given (each month's five targets replaced as sent)."""
         save_targets(g.actor, store_code, year, data["months"])
-        return {"store_code": store_code, "year": year, "months": year_targets(store_code, year)}
+        return {"store_code": stores.get_by_code(store_code).code, "year": year,
+                "months": year_targets(store_code, year)}
 
 
 @blp.route("/reports/room-counts", methods=["PUT"])
