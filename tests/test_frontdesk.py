@@ -328,3 +328,24 @@ def test_preferences_are_in_the_pipl_copy_and_gone_after_erasure(app, login_api,
         assert db.session.get(Member, m["id"]).preferences == []
         kept = db.session.scalars(select(Reservation)).one()
         assert (kept.guest_name, kept.notes, kept.arrival) == ("", "", date(2026, 12, 31))
+
+
+def test_the_same_new_reservation_posted_six_times_at_once_is_one_row(app, login_api, stores):
+    """The PMS retries while the first post is in flight: the unique key decides, so exactly one
+    answer is 201 (new) and the other five 200 (updated), and one row exists."""
+    import threading
+
+    from crm.frontdesk.models import Reservation
+    from tests.test_races import api_call
+    token, results = login_api("front_desk").token, []
+    start = threading.Barrier(6)
+
+    def post():
+        start.wait()
+        results.append(api_call(app, token, "POST", "/api/v1/reservations", _reservation(reservation_no="RACE")))
+    threads = [threading.Thread(target=post) for _ in range(6)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert sorted(status for status, _code, _body in results) == [200, 200, 200, 200, 200, 201], results
+    assert len({body["id"] for _status, _code, body in results}) == 1
+    assert _count(app, Reservation) == 1
