@@ -347,3 +347,15 @@ def test_member_by_card_or_mobile_and_an_erased_member_is_refused(app, desk, log
     r = _stay(desk, store_today, stay_no="GONE", member_id=gone["id"])
     assert r.status_code == 409 and r.json["error"]["code"] == "member_anonymised", r.json
     assert audit_problems(app) == []
+
+
+def test_a_cancelled_stay_leaves_the_room_figures(app, desk, manager, member_factory, store_today):
+    arrival, departure = _days(store_today)
+    _stay(desk, store_today, stay_no="X1")
+    _stay(desk, store_today, stay_no="X2", room_revenue="900.00")
+    url = f"/api/v1/reports/rooms?store_code=HT01&from={arrival}&to={departure}"
+    before = manager.get(url).json
+    assert (before["rooms_sold"], before["room_revenue"]) == (6, "2964.00")  # 3 + 3 nights; 2064.00 + 900.00
+    _stay(desk, store_today, stay_no="X2", room_revenue="900.00", cancelled=True)
+    after = manager.get(url).json
+    assert (after["rooms_sold"], after["room_revenue"]) == (3, "2064.00")

@@ -20,7 +20,8 @@ def annual_spend(company_ids) -> dict[int, int]:
     now = utcnow()
     out = dict.fromkeys(ids, 0)
     stays = db.session.execute(select(Stay.company_id, func.sum(Stay.room_revenue)).where(
-        Stay.company_id.in_(ids), Stay.arrival > (now - timedelta(days=365)).date()).group_by(Stay.company_id))
+        Stay.company_id.in_(ids), Stay.arrival > (now - timedelta(days=365)).date(), Stay.cancelled.is_(False))
+        .group_by(Stay.company_id))
     b, M = facts(), members.Member
     bills = db.session.execute(select(M.company_id, func.sum(b.c.amount)).join(M, M.id == b.c.member_id).where(
         M.company_id.in_(ids), b.c.at > now - timedelta(days=365)).group_by(M.company_id))

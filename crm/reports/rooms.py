@@ -27,11 +27,12 @@ from .sql import days_between, greatest, least
 
 
 def night_columns(p: Period):
-    """(room nights inside the period, revenue share inside it) of a stay, as SQL."""
+    """(room nights inside the period, revenue share inside it) of a stay, as SQL; a stay the PMS
+    cancelled (crm/stays) has neither."""
     inside = greatest(days_between(least(Stay.departure, literal(p.end_exclusive)),
-                                   greatest(Stay.arrival, literal(p.start))), 0)
+                                   greatest(Stay.arrival, literal(p.start))), 0) * case((Stay.cancelled, 0), else_=1)
     nights = inside * Stay.rooms
-    day_use_in = and_(Stay.day_use, Stay.arrival >= p.start, Stay.arrival <= p.end)
+    day_use_in = and_(Stay.day_use, ~Stay.cancelled, Stay.arrival >= p.start, Stay.arrival <= p.end)
     revenue = case((Stay.day_use, case((day_use_in, Stay.room_revenue), else_=0)),
                    else_=Stay.room_revenue * 1.0 * inside / func.nullif(days_between(Stay.departure, Stay.arrival), 0))
     return nights, revenue, day_use_in
