@@ -25,7 +25,7 @@ def _ranked(p, store_ids, segment, by):
                   func.max(Stay.member_id).label("member_id"), func.sum(revenue).label("revenue"),
                   func.sum(case((~Stay.day_use, nights), else_=0)).label("nights"),
                   func.max(Stay.sales_rep).label("sales_rep"))
-           .where(Stay.store_id.in_(store_ids), Stay.segment == segment, Stay.arrival <= p.end,
+           .where(Stay.store_id.in_(store_ids), Stay.segment == segment, ~Stay.cancelled, Stay.arrival <= p.end,
                   Stay.departure >= p.start, (Stay.company_name != "") | Stay.member_id.is_not(None))
            .group_by(key).subquery())
     metric = agg.c.revenue if by == "revenue" else agg.c.nights
