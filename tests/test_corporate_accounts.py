@@ -362,6 +362,12 @@ def test_the_till_offers_sign_for_bill_to_a_signer_and_the_receipt_says_it(app, 
     receipt = text(ui.get(closed.location))
     assert "Charged to the account of 华为" in receipt and "Signature" in receipt and "168.30" in receipt
     assert account(corp["manager"], corp["company"])["owed"] == "168.30"
+    # Two more STEAKs (336.60) are over the 331.70 left: said beside "Paid by", nothing closed.
+    token = re.search(r'name="till_token" value="([0-9a-f]+)"', text(ui.get("/till")))[1]
+    over = ui.post("/till", {**form, "items": "STEAK 2", "till_token": token, "action": "close"})
+    assert over.status_code == 422
+    assert re.search(r'id="e-tenders">Over the company&#39;s credit limit: 331.70 is available', text(over))
+    assert account(corp["manager"], corp["company"])["owed"] == "168.30"
     # A colleague who is not a signer is not offered it.
     other = ui.post("/till", {**form, "card_code": corp["other"]["mobile"], "action": "quote"})
     assert "Charge to company account" not in text(other)
