@@ -349,3 +349,21 @@ def test_the_same_new_reservation_posted_six_times_at_once_is_one_row(app, login
     assert sorted(status for status, _code, _body in results) == [200, 200, 200, 200, 200, 201], results
     assert len({body["id"] for _status, _code, body in results}) == 1
     assert _count(app, Reservation) == 1
+
+
+@pytest.mark.clock_at(NEW_YEARS_EVE)
+def test_a_merge_keeps_both_members_preferences_and_moves_the_reservations(app, login_api, member_factory):
+    manager, desk = login_api("manager"), login_api("front_desk")
+    keep, dup = member_factory(name="Kim"), member_factory(name="Kim Dup")
+    desk.patch(f"/api/v1/members/{keep['id']}", json={"preferences": ["High floor"]})
+    desk.patch(f"/api/v1/members/{dup['id']}", json={"preferences": ["High floor", "Buckwheat pillow"]})
+    desk.post("/api/v1/reservations", json=_reservation(reservation_no="M1", member_id=dup["id"]))
+    r = manager.post(f"/api/v1/members/{keep['id']}/merge", json={"from_member_id": dup["id"], "reason": "same guest"})
+    assert r.status_code == 200, r.json
+    assert len(r.json["moved"]["reservations"]) == 1
+    assert desk.get(f"/api/v1/members/{keep['id']}").json["preferences"] == ["High floor", "Buckwheat pillow"]
+    [arrival] = desk.get("/api/v1/arrivals?store_code=HT01").json["items"]
+    assert (arrival["member_id"], arrival["guest_name"]) == (keep["id"], "Kim")
+    # The PMS, still holding the duplicate's id, sends the reservation again: it stays the survivor's.
+    r = desk.post("/api/v1/reservations", json=_reservation(reservation_no="M1", member_id=dup["id"]))
+    assert (r.status_code, r.json["member_id"]) == (200, keep["id"])

@@ -49,6 +49,7 @@ from ..core.timeutil import utcnow
 from ..coupons.models import Coupon, DrawTicket
 from ..errors import Conflict, DomainError, Forbidden, Invalid
 from ..extensions import db
+from ..frontdesk.models import Reservation
 from ..points import service as points
 from ..programme import service as programme
 from ..reports.models import Check, Stay
@@ -57,7 +58,7 @@ from ..wallet.models import WalletPin, WalletTopup
 from . import levels
 from . import service as members
 from .merge_models import MemberMerge, survivor_id
-from .models import Member, MemberTag
+from .models import PREFERENCES_MAX, Member, MemberTag
 
 # The profile values a manager chooses between, each with its label on the side-by-side page.
 FIELDS = {"name": _l("Name"), "mobile": _l("Mobile"), "email": _l("Email"), "birthday": _l("Birthday"),
@@ -103,7 +104,8 @@ def _profile(member: Member) -> dict:
             "gender": member.gender, "level": member.level.code, "company": member.company.name if member.company
             else None, "segment": member.segment, "sales_rep": member.sales_rep, "notes": member.notes,
             "consent": {"sms": member.sms_consent, "email": member.email_consent,
-                        "service": member.service_consent}, "tags": member.tags}
+                        "service": member.service_consent}, "tags": member.tags,
+            "preferences": list(member.preferences or [])}
 
 
 def merge(actor: Actor, into_id: int, from_id: int, reason: str, fields: dict | None = None) -> MemberMerge:
@@ -184,6 +186,9 @@ def _take_profile(actor: Actor, into: Member, from_profile: dict, dup: Member, c
                 setattr(into, column, getattr(dup, column))
     have = set(into.tags)  # tags: the survivor keeps both members' tags
     into.tag_rows.extend(MemberTag(tag=t) for t in from_profile["tags"] if t not in have)
+    # preferences (hotel front desk): the survivor's, then the duplicate's it lacks, up to the limit
+    kept = list(into.preferences or [])
+    into.preferences = (kept + [p for p in from_profile["preferences"] if p not in kept])[:PREFERENCES_MAX]
     into.updated_at = utcnow()
     members._flush_unique_mobile(into)
 
@@ -208,6 +213,7 @@ def _move_everything(actor: Actor, from_id: int, into_id: int, reason: str) -> d
                                     into_id)
     moved["checks"] = _reassign(Check, Check.member_id == from_id, into_id)
     moved["stays"] = _reassign(Stay, Stay.member_id == from_id, into_id)
+    moved["reservations"] = _reassign(Reservation, Reservation.member_id == from_id, into_id)  # the arrivals list
     # The duplicate's payment PIN guards its stored value on the survivor too, if the survivor has
     # none (locked by wrong tries, it stays locked); a survivor's own PIN is the one its guest knows.
     if db.session.get(WalletPin, into_id) is None:

@@ -312,6 +312,7 @@ class MergeMovedSchema(Schema):
     topups = fields.List(fields.Int())
     checks = fields.List(fields.Int(), metadata={"description": "Imported POS checks moved."})
     stays = fields.List(fields.Int(), metadata={"description": "Imported PMS stays moved."})
+    reservations = fields.List(fields.Int(), metadata={"description": "Hotel reservations (PMS) moved."})
     deliveries = fields.List(fields.Int(), metadata={"description": "Messages already settled that moved (not one "
                                                                      "of a send the survivor also got)."})
     card = fields.Dict(allow_none=True, metadata={"description": "{card_id, moved}: moved to the survivor, or kept "
