@@ -379,3 +379,53 @@ def test_targets_answer_with_the_store_code_as_stored(manager, stores):
     assert r.status_code == 200 and r.json["store_code"] == "BJ01"
     r = manager.get("/api/v1/kpi-targets/%20bj01%20/2026")
     assert r.status_code == 200 and r.json["store_code"] == "BJ01" and r.json["months"][0]["new_members"] == 4
+
+
+def test_two_saves_of_the_same_months_in_opposite_orders_do_not_deadlock(app, backend, manager, stores):
+    """Manager A sends March then April, manager B April then March, at once. Each month's row is
+    locked as it is saved, so A held March and waited for April while B held April and waited for
+    March: PostgreSQL's deadlock detector failed one of them after deadlock_timeout (1 s) and the
+    unit of work ran it again. Saved in month order, B simply waits for A: both land at once (200),
+    the last one's figures standing."""
+    if backend != "postgresql":
+        pytest.skip("row locks: PostgreSQL")
+    import threading
+    import time
+
+    from sqlalchemy import text as sql
+
+    from crm.extensions import db
+    from tests.test_races import api_call
+    assert manager.put("/api/v1/kpi-targets/BJ01/2031", json={"months": [
+        {"month": 3, "new_members": 1}, {"month": 4, "new_members": 1}]}).status_code == 200
+    a = {"months": [{"month": 3, "new_members": 30}, {"month": 4, "new_members": 40}]}
+    b = {"months": [{"month": 4, "new_members": 44}, {"month": 3, "new_members": 33}]}
+    results, threads = [], []
+    with app.app_context():
+        holder = db.engine.connect()
+        hold = holder.begin()
+        holder.execute(sql("SELECT 1 FROM kpi_targets WHERE year = 2031 AND month = 3 FOR UPDATE"))
+
+        def waiting():
+            with db.engine.connect() as conn:
+                return conn.execute(sql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                        "AND datname = current_database()")).scalar()
+        # A queues on the held March row; then B (April first, before the fix) queues on March too.
+        for n, body in enumerate((a, b), 1):
+            t = threading.Thread(target=lambda body=body: results.append(
+                api_call(app, manager.token, "PUT", "/api/v1/kpi-targets/BJ01/2031", body)))
+            t.start()
+            threads.append(t)
+            deadline = time.monotonic() + 10
+            while waiting() < n and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert waiting() >= n
+        released = time.monotonic()
+        hold.rollback()
+        holder.close()
+        [t.join() for t in threads]
+        took = time.monotonic() - released
+    assert [status for status, _code, _body in results] == [200, 200], results
+    assert took < 0.9, f"{took:.2f} s: a deadlock was detected and a save run again"
+    months = manager.get("/api/v1/kpi-targets/BJ01/2031").json["months"]
+    assert (months[2]["new_members"], months[3]["new_members"]) == (33, 44)  # B came last

@@ -131,10 +131,13 @@ def save_targets(actor: Actor, store_code: str, year: int, months: list[dict]) -
                 raise
         parsed[month] = values
     # One upsert per month: two managers saving the same month at once both land (the later
-    # one's values win) instead of the second failing on the unique key.
+    # one's values win) instead of the second failing on the unique key. In month order, whatever
+    # order they were sent in: each upsert locks its row, so two saves of the same months in
+    # opposite orders would otherwise deadlock (one held March waiting for April, the other April
+    # waiting for March).
     insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
     now = utcnow()
-    for month, values in parsed.items():
+    for month, values in sorted(parsed.items()):
         stmt = insert(KpiTarget.__table__).values(store_id=store.id, year=year, month=month, updated_at=now,
                                                   **values)
         db.session.execute(stmt.on_conflict_do_update(index_elements=["store_id", "year", "month"],
