@@ -5,9 +5,10 @@ A reservation is upserted on (hotel, reservation_no): `INSERT … ON CONFLICT DO
 RETURNING id` says whether it is new (the unique key decides, also between two posts of one
 new reservation at once), and a known one is then updated in place.
 
-The arrivals list of a hotel and a day is three statements whatever its length: the
-reservations arriving that day with their members and levels (one join), the members' stays
-this year (one grouped count) and the hotel. Nothing is asked per row."""
+The arrivals list of a hotel and a day is two statements whatever its length: the
+reservations arriving that day with their members and levels (one join) and the members' stays
+this year, not cancelled (one grouped count); the hotel comes from the per-worker store cache.
+Nothing is asked per row (tests/test_frontdesk.py counts them)."""
 import calendar
 from dataclasses import dataclass
 from datetime import date
