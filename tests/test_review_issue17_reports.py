@@ -429,3 +429,15 @@ def test_two_saves_of_the_same_months_in_opposite_orders_do_not_deadlock(app, ba
     assert took < 0.9, f"{took:.2f} s: a deadlock was detected and a save run again"
     months = manager.get("/api/v1/kpi-targets/BJ01/2031").json["months"]
     assert (months[2]["new_members"], months[3]["new_members"]) == (33, 44)  # B came last
+
+
+@pytest.mark.parametrize("path, field", [
+    ("/reports/prepaid?year=2025&store_code=NOPE", "store_code"), ("/reports/prepaid?year=10000", "year"),
+    ("/reports/targets?store_code=NOPE&year=2025", "store_code"),
+    ("/reports/targets?store_code=BJ01&year=99999999999999999999", "year"),
+    ("/reports/targets?store_code=BJ01&year=1999", "year"),
+])
+def test_a_bad_query_is_shown_beside_its_field(app, staff, path, field):
+    r = ui_login(app, staff["manager"], lang="en").get(path)
+    assert r.status_code == 422
+    assert f'id="e-{field}"' in text(r)
