@@ -110,16 +110,10 @@ class _Who:
 def _members(ids) -> dict[int, _Who]:
     """{member id: who}: its survivor (itself unless merged), whether erased, and the survivor's multiplier."""
     ids = {i for i in ids if i is not None}
-    if not ids:
-        return {}
-    rows = db.session.execute(select(Member.id, Member.merged_into_id, Member.anonymised_at,
-                                     MemberLevel.points_multiplier)
-                              .join(MemberLevel, MemberLevel.id == Member.level_id)
-                              .where(Member.id.in_(ids)).execution_options(populate_existing=True)).all()
-    found = {i: (into, erased, mult) for i, into, erased, mult in rows}
+    found = _member_rows(ids) if ids else {}
     survivors = {into for into, _erased, _mult in found.values() if into and into not in found}
     if survivors:
-        found.update(_raw(survivors))
+        found.update(_member_rows(survivors))
     out = {}
     for member_id, (into, erased, mult) in found.items():
         if into:
@@ -128,7 +122,8 @@ def _members(ids) -> dict[int, _Who]:
     return out
 
 
-def _raw(ids):
+def _member_rows(ids) -> dict:
+    """{id: (merged into, anonymised at, level multiplier)}, as committed now (read after any lock)."""
     return {i: (into, erased, mult) for i, into, erased, mult in db.session.execute(
         select(Member.id, Member.merged_into_id, Member.anonymised_at, MemberLevel.points_multiplier)
         .join(MemberLevel, MemberLevel.id == Member.level_id).where(Member.id.in_(ids)))}
