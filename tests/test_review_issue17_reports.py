@@ -441,3 +441,47 @@ def test_a_bad_query_is_shown_beside_its_field(app, staff, path, field):
     r = ui_login(app, staff["manager"], lang="en").get(path)
     assert r.status_code == 422
     assert f'id="e-{field}"' in text(r)
+
+
+def test_two_managers_editing_different_months_on_the_form_both_keep_their_targets(app, staff, manager, stores):
+    """Two managers open BJ01's targets for 2026 at once; one sets March's new members to 30, the
+    other April's to 40, and both save. The form sent all twelve months as the page showed them, so
+    the second save put March back to empty: the first manager's target was lost without a word.
+    A cell the manager did not change keeps what is saved now."""
+    import re
+    manager.put("/api/v1/kpi-targets/BJ01/2026", json={"months": [{"month": 5, "spend_per_head": "80.00"}]})
+    first, second = (ui_login(app, staff["manager"], lang="en") for _ in range(2))
+
+    def form_of(page):  # every input of the page's targets form, as a browser would send it
+        body = text(page).split('<form method="post" novalidate', 1)[1].split("</form>", 1)[0]
+        return {name: value for name, value in re.findall(r'<input[^>]*name="([^"]+)" value="([^"]*)"', body)}
+    a = form_of(first.get("/reports/targets?store_code=BJ01&year=2026"))
+    b = form_of(second.get("/reports/targets?store_code=BJ01&year=2026"))
+    assert a["spend_per_head_5"] == "80.00"
+    a["new_members_3"], b["new_members_4"] = "30", "40"
+    assert first.post("/reports/targets", a).status_code == 302
+    assert second.post("/reports/targets", b).status_code == 302
+    months = manager.get("/api/v1/kpi-targets/BJ01/2026").json["months"]
+    assert (months[2]["new_members"], months[3]["new_members"], months[4]["spend_per_head"]) == (30, 40, "80.00")
+    # a cell cleared on purpose is cleared
+    b = form_of(second.get("/reports/targets?store_code=BJ01&year=2026"))
+    b["spend_per_head_5"] = ""
+    assert second.post("/reports/targets", b).status_code == 302
+    months = manager.get("/api/v1/kpi-targets/BJ01/2026").json["months"]
+    assert (months[2]["new_members"], months[4]["spend_per_head"]) == (30, None)
+
+
+def test_a_bad_cell_in_a_month_the_page_sent_alone_is_named_in_its_own_cell(app, staff, stores):
+    """With only the changed months sent, a bad value in June (the first and only month sent) is
+    shown beside June's cell, not January's."""
+    import re
+    ui = ui_login(app, staff["manager"], lang="en")
+    page = text(ui.get("/reports/targets?store_code=BJ01&year=2026"))
+    body = page.split('<form method="post" novalidate', 1)[1].split("</form>", 1)[0]
+    form = dict(re.findall(r'<input[^>]*name="([^"]+)" value="([^"]*)"', body))
+    form["member_share_6"] = "101"
+    r = ui.post("/reports/targets", form)
+    assert r.status_code == 422
+    cell = re.search(r'<td class="has-error"><input name="([a-z_]+_\d+)"', text(r))
+    assert cell and cell.group(1) == "member_share_6"
+    assert 'name="was_member_share_6" value=""' in text(r)  # what the page showed goes round again

@@ -359,10 +359,13 @@ def kpi_targets():
     if request.method == "POST" and not (source.get("store_code") or "").strip():  # never the first store by default
         errors["store_code"] = _("Choose the store.")
     if request.method == "POST" and not errors:
-        months = [{"month": m, **{key: request.form.get(f"{key}_{m}", "").strip()
-                                  for key, _kind in TARGET_FIELDS}} for m in range(1, 13)]
-        _saved, errors = commit_or_errors(lambda: save_targets(g.actor, form["store_code"], year, months))
-        errors = {_target_cell(k): v for k, v in errors.items()}
+        sent = []
+
+        def save():  # inside the unit of work: the cells left as shown are read as saved now
+            sent[:] = _changed_months(form["store_code"], year)  # again if the unit of work reruns
+            return save_targets(g.actor, form["store_code"], year, sent) if sent else 0
+        _saved, errors = commit_or_errors(save)
+        errors = {_target_cell(k, sent): v for k, v in errors.items()}
         if not errors:
             flash(_("Targets saved."), "success")
             return redirect(url_for("reports.kpi_targets", store_code=form["store_code"], year=year))
@@ -374,6 +377,7 @@ def kpi_targets():
             for line in year_targets(form["store_code"], year):
                 form.update({f"{key}_{line['month']}": "" if line[key] is None else str(line[key])
                              for key, _kind in TARGET_FIELDS})
+            form.update({f"was_{k}": v for k, v in list(form.items()) if k not in ("store_code", "year")})
         except DomainError as exc:
             errors = errors_of(exc)
     errors.pop("_details", None)
@@ -382,11 +386,33 @@ def kpi_targets():
         (422 if errors else 200)
 
 
-def _target_cell(field: str) -> str:
-    """"months.2.card_issue_rate" (the third month given: March) -> the form's cell "card_issue_rate_3"."""
+def _changed_months(store_code: str, year: int) -> list[dict]:
+    """The months of the form in which the manager changed a cell, each cell as typed if it was
+    changed and as saved now if not: the page sends each cell as it showed it (`was_<cell>`), so
+    two managers on the same year, one changing March and one April, both keep their targets
+    instead of the second writing back the March the page showed. A form without `was_` (an older
+    page) sends every month as typed."""
+    now = {line["month"]: line for line in year_targets(store_code, year)}
+    months = []
+    for m in range(1, 13):
+        line, changed = {"month": m}, False
+        for key, _kind in TARGET_FIELDS:
+            name, typed = f"{key}_{m}", request.form.get(f"{key}_{m}", "").strip()
+            was = request.form.get(f"was_{name}")
+            if was is None or typed != was.strip():
+                line[key], changed = typed, True
+            else:
+                line[key] = "" if now[m][key] is None else str(now[m][key])
+        if changed:
+            months.append(line)
+    return months
+
+
+def _target_cell(field: str, sent: list[dict]) -> str:
+    """"months.2.card_issue_rate" (the third month sent, say June) -> the form's cell "card_issue_rate_6"."""
     parts = field.split(".")
-    if len(parts) == 3 and parts[0] == "months" and parts[1].isdigit():
-        return f"{parts[2]}_{int(parts[1]) + 1}"
+    if len(parts) == 3 and parts[0] == "months" and parts[1].isdigit() and int(parts[1]) < len(sent):
+        return f"{parts[2]}_{sent[int(parts[1])]['month']}"
     return field
 
 
