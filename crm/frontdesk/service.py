@@ -134,6 +134,25 @@ def _upsert(values: dict) -> tuple[int, bool]:
     return row_id, False
 
 
+def _upsert_many(rows: list[dict]) -> int:
+    """Write a part of a file in two statements: which numbers are known already (one SELECT on
+    the unique key), then one INSERT … ON CONFLICT DO UPDATE of them all. Returns how many were
+    new (a reservation another request adds meanwhile is updated all the same, counted as new)."""
+    table, now = Reservation.__table__, utcnow()
+    known = set()
+    for store_id in {r["store_id"] for r in rows}:
+        known.update((store_id, no) for no in db.session.scalars(select(table.c.reservation_no).where(
+            table.c.store_id == store_id,
+            table.c.reservation_no.in_([r["reservation_no"] for r in rows if r["store_id"] == store_id]))))
+    insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(table)
+    db.session.execute(stmt.on_conflict_do_update(
+        index_elements=["store_id", "reservation_no"],
+        set_={c: stmt.excluded[c] for c in (*_VALUES, "updated_at")}),
+        [{**r, "created_at": now, "updated_at": now} for r in rows])
+    return sum(1 for r in rows if (r["store_id"], r["reservation_no"]) not in known)
+
+
 def save(actor: Actor, data: dict) -> tuple[Reservation, bool]:
     """Create or update one reservation from a loaded ReservationInSchema: (reservation, created)."""
     values = _prepare(data)
@@ -154,24 +173,53 @@ def shown(reservation: Reservation) -> dict:
 
 # CSV import -------------------------------------------------------------------------------------
 
-def _row_values(fields: dict) -> dict:
+def _member_once(data: dict, known: dict) -> int | None:
+    """member_for, each member id, card or mobile of a file looked up once (a PMS file names
+    the same guests again and again)."""
+    key = (data.get("member_id"), data.get("card_no"), data.get("member_mobile"))
+    if key not in known:
+        try:
+            known[key] = member_for(data)
+        except Invalid as exc:
+            known[key] = exc
+    if isinstance(known[key], Invalid):
+        raise known[key]
+    return known[key]
+
+
+_ROW = ReservationInSchema()  # one for every row of every file: building a schema costs more than a row
+
+
+def _hotel_once(code: str, known: dict) -> Store:
+    """hotel(), each store code of a file looked up once."""
+    if code not in known:
+        try:
+            known[code] = hotel(code)
+        except Invalid as exc:
+            known[code] = exc
+    if isinstance(known[code], Invalid):
+        raise known[code]
+    return known[code]
+
+
+def _row_values(fields: dict, known: dict) -> dict:
     """A CSV row checked as the API checks a body: every problem of the row, not only the first."""
     given = {k: v for k, v in fields.items() if v != ""}
     problems = []
     try:
-        data = ReservationInSchema().load(given)
+        data = _ROW.load(given)
     except ValidationError as exc:
         for column, messages in sorted(exc.messages.items()):
             message = messages[0] if isinstance(messages, list) else str(messages)
             problems.append(f"{column}: {_(message)}")
         raise RowError(*problems) from None
     try:
-        store = hotel(data["store_code"])
+        store = _hotel_once(data["store_code"].strip().upper(), known["hotels"])
     except Invalid as exc:
         problems.append(str(exc.message))
         store = None
     try:
-        member_id = member_for(data)
+        member_id = _member_once(data, known["members"])
     except Invalid as exc:
         problems.append(f"{exc.field}: {exc.message}")
         member_id = None
@@ -192,13 +240,13 @@ def import_csv(actor: Actor, raw: bytes, *, skip_bad_rows: bool = False) -> dict
         raise Invalid(_("The file is larger than %(mb)d MB; send it in parts.", mb=IMPORT_MAX_BYTES // 2**20),
                       code="file_too_large", field="file")
     encoding = decode(raw)[1]
-    good, errors, seen = [], [], set()
+    good, errors, seen, known = [], [], set(), {"members": {}, "hotels": {}}
     for line, fields in rows_of(raw, CSV_REQUIRED, CSV_OPTIONAL):
         if len(good) + len(errors) >= IMPORT_MAX_ROWS:
             raise Invalid(_("The file has more than %(rows)d rows; send it in parts.", rows=IMPORT_MAX_ROWS),
                           code="too_many_rows", field="file")
         try:
-            values = _row_values(fields)
+            values = _row_values(fields, known)
             key = (values["store_id"], values["reservation_no"])
             if key in seen:
                 raise RowError(_("reservation_no %(no)s appears twice in the file.", no=values["reservation_no"]))
@@ -212,8 +260,9 @@ def import_csv(actor: Actor, raw: bytes, *, skip_bad_rows: bool = False) -> dict
                       field="file", errors=errors, skipped=len(errors) + len(good))
     result = {"imported": 0, "updated": 0, "skipped": len(errors), "errors": errors, "encoding": encoding}
     for part in chunks(good, 500):
-        for values in part:
-            result["imported" if _upsert(values)[1] else "updated"] += 1
+        new = _upsert_many(part)
+        result["imported"] += new
+        result["updated"] += len(part) - new
     audit.record(actor, "import.reservations", entity_type="reservations", imported=result["imported"],
                  updated=result["updated"], skipped=result["skipped"])
     return result
