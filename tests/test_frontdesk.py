@@ -79,6 +79,7 @@ def test_a_reservation_sent_again_is_updated_not_duplicated(app, login_api, memb
     ({"member_mobile": "13900009999"}, "unknown_member", "member_mobile"),
     ({"card_no": "8600000000000000"}, "unknown_member", "card_no"),
     ({"guest_name": "", "member_id": None}, "guest_name_required", "guest_name"),
+    ({"reservation_no": "   "}, "reservation_no_required", "reservation_no"),
     ({"room_type": "x" * 65}, None, "room_type"),
     ({"surprise": 1}, None, "surprise"),
 ])

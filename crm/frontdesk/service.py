@@ -100,6 +100,8 @@ def member_for(data: dict) -> int | None:
 # Saving -----------------------------------------------------------------------------------------
 
 def _values(store: Store, member_id: int | None, data: dict) -> dict:
+    if not data["reservation_no"].strip():
+        raise Invalid(_("Give the reservation number."), code="reservation_no_required", field="reservation_no")
     if data["departure"] < data["arrival"]:
         raise Invalid(_("The departure is before the arrival."), code="departure_before_arrival", field="departure")
     if member_id is None and not data["guest_name"].strip():
