@@ -48,3 +48,16 @@ def test_a_bad_growth_target_is_named_in_its_cell(new_page, login, live_server, 
     expect(cell.locator(".error")).to_contain_text("0 %")
     expect(page.locator("[name=stored_value_growth_2]")).to_have_attribute("aria-invalid", "true")
     assert page.evaluate("document.documentElement.scrollWidth") <= width
+
+
+def test_every_target_column_is_in_view_at_1366(new_page, login):
+    """The 12 × 5 targets grid: its last column (spend per head) was cut off inside the table's
+    frame at 1366 px (1147 px of table in 1020), its long headings kept on one line each."""
+    page = new_page(width=1366, height=768)
+    login(page, "manager")
+    page.goto("/reports/targets?store_code=BJ01&year=2026")
+    got = _frame(page)
+    assert got["scroll"] <= got["client"], got
+    assert got["last"] <= got["right"] + 0.5, got
+    box = page.locator("[name=spend_per_head_1]").bounding_box()
+    assert box["x"] + box["width"] <= got["right"] + 0.5 and box["width"] >= 80, box
