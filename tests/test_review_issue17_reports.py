@@ -485,3 +485,36 @@ def test_a_bad_cell_in_a_month_the_page_sent_alone_is_named_in_its_own_cell(app,
     cell = re.search(r'<td class="has-error"><input name="([a-z_]+_\d+)"', text(r))
     assert cell and cell.group(1) == "member_share_6"
     assert 'name="was_member_share_6" value=""' in text(r)  # what the page showed goes round again
+
+
+@pytest.mark.parametrize("issued_at", [(2025, 9, 1, 10)], indirect=True)
+def test_a_void_after_a_forfeit_erasure_is_paid_back_and_the_chain_owes_nothing(
+        issued_at, app, manager, cashier, member_factory, catalogue, checkout, clock):
+    """Q1 2025: A (BJ01) tops up 1,000.00 at BJ01 and pays a 156.00 bill at BJ02 from it.
+    Q2: A is erased and gives the money up (forfeit): 844.00 written off, counted as refunded.
+    Q3: the Q1 bill is voided at BJ02: 156.00 comes back to a wallet nobody can reach and is paid
+    back at once (refunded). Chain: Q1 sold 1000, spent 156, owes 844; Q2 refunded 844, owes 0;
+    Q3 spent −156, refunded 156, owes 0: the liability, 0.00."""
+    clock.freeze(at(2025, 1, 5, 10))
+    a = member_factory(store_code="BJ01")
+    _top_up(cashier, a["id"], "1000.00")
+    clock.freeze(at(2025, 3, 31, 23, 45))
+    bill = checkout([("SALMON", 2), ("TEA", 1)], store_code="BJ02", member_id=a["id"], wallet_amount="156.00")
+    assert bill.status_code == 201, bill.json
+    clock.freeze(at(2025, 4, 1, 0, 15))
+    preview = manager.get(f"/api/v1/members/{a['id']}/erasure").json
+    r = manager.post(f"/api/v1/members/{a['id']}/erasure", json={
+        "reason": "会员书面要求删除", "wallet_rule": "forfeit",
+        "confirm": {k: preview[k] for k in ("points", "principal", "bonus")}})
+    assert r.status_code == 200 and r.json["principal_forfeited"] == "844.00", r.json
+    clock.freeze(at(2025, 7, 1, 0, 5))
+    r = manager.post(f"/api/v1/checkouts/{bill.json['id']}/void", json={"reason": "wrong bill"})
+    assert r.status_code == 201 and r.json["wallet_paid_back"] == "156.00", r.json
+    clock.freeze(at(2025, 9, 1, 10))
+    assert audit_problems(app) == []
+    report = manager.get("/api/v1/reports/prepaid?year=2025").json
+    assert [(q["total"]["sold"], q["total"]["spent"], q["total"]["refunded"], q["total"]["outstanding"],
+             q["total"]["cards"]) for q in report["quarters"]] == [
+        ("1000.00", "156.00", "0.00", "844.00", 1), ("0.00", "0.00", "844.00", "0.00", 0),
+        ("0.00", "-156.00", "156.00", "0.00", 0)]
+    assert manager.get("/api/v1/reports/liability").json["wallet_principal"] == "0.00"
