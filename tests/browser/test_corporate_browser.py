@@ -53,7 +53,8 @@ def test_a_bill_signed_to_the_company_then_its_statement(new_page, login, axe, l
     expect(page.locator(".lines")).to_contain_text("company rate")
     choice = page.get_by_role("radio", name="Charge to company account")
     expect(page.locator("#company-credit")).to_contain_text("1000.00")
-    choice.check()
+    page.locator("label.chip.method", has_text="Charge to company account").click()  # a tap on the chip
+    expect(choice).to_be_checked()
     _fits(page, axe, width)
     page.locator("#confirm").click()
     expect(page).to_have_url(re.compile(r"/till/receipts/\d+"))
