@@ -359,3 +359,17 @@ def test_a_cancelled_stay_leaves_the_room_figures(app, desk, manager, member_fac
     _stay(desk, store_today, stay_no="X2", room_revenue="900.00", cancelled=True)
     after = manager.get(url).json
     assert (after["rooms_sold"], after["room_revenue"]) == (3, "2064.00")
+
+
+def test_a_bill_that_takes_stays_and_bills_over_the_threshold_lifts_the_level(app, desk, gold, member_factory,
+                                                                               store_today, checkout, catalogue):
+    """Level spend is bills + stays wherever it is measured: the till's upgrade check counts the stay."""
+    m = member_factory()
+    r = _stay(desk, store_today, member_id=m["id"], room_revenue="1800.00")
+    assert r.status_code == 201, r.json
+    assert r.json["member"]["level"] != "gold"  # 1800.00 of 2000.00
+    # Two lobsters at the member price 328.00 = 656.00: 1800.00 + 656.00 = 2456.00 ≥ 2000.00.
+    bill = checkout([("LOBSTER", 2)], member_id=m["id"])
+    assert bill.status_code == 201, bill.json
+    assert _level(desk, m["id"]) == "gold"
+    assert audit_problems(app) == []

@@ -4,7 +4,7 @@ One transaction per checkout: the bill, its lines, the points entries and any le
 change commit together or not at all.
 """
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import cache
 
 from flask_babel import gettext as _
@@ -163,10 +163,9 @@ def _joined_at_visit(member, store) -> bool:
 
 
 def rolling_spend(member_id: int, months: int, now: datetime | None = None) -> int:
-    since = (now or utcnow()) - timedelta(days=round(months * 365.25 / 12))
-    return db.session.scalar(select(func.coalesce(func.sum(Checkout.member_total - Checkout.coupon_discount), 0))
-                             .where(Checkout.member_id == member_id, Checkout.status == "closed",
-                                    Checkout.created_at >= since)) or 0
+    """A member's level spend: bills and hotel stays (members/levels.py), so a bill that takes
+    bills + stays over a threshold lifts the level as a stay posting would."""
+    return levels.rolling_spend(member_id, months, now)
 
 
 def close(actor: Actor, data: dict, *, at: datetime | None = None) -> Checkout:
