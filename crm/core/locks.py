@@ -5,7 +5,8 @@ locks in this order, in every code path:
 
 1. the member (`lock_member`, first, before any balance is read for a decision);
 2. the checkout row whose state it changes (the conditional UPDATE in core/states.py);
-3. the member's PIN row, coupons and draw tickets;
+3. the member's PIN row; then the company account row a sign-for-bill charges or its void reverses
+   (crm/corporate: one conditional UPDATE against the credit limit); then coupons and draw tickets;
 4. the member's wallet accounts, principal then bonus (or both in one statement);
 5. the member's points account (and its lots);
 6. shared stock rows: a gift rule or draw prize, then its coupon type.
@@ -22,7 +23,11 @@ its survivor, never after it). Its bills belong to the survivor, so their voids 
 waited while the merge moved its bill re-reads the bill and takes the survivor's lock too. The
 merge's points transfer locks the two points accounts highest id first, as the expiry does.
 A bulk job (crm/bulk/service.py) locks a chunk's members the same way, lowest id first, and then
-their points accounts highest id first.
+their points accounts highest id first. A hotel stay's posting or import (crm/stays) holds the stays
+rows it upserted, then takes the members whose earning changes (the old earner and the stay's member)
+lowest id first in one statement, then their points accounts highest id first, as a bulk chunk does.
+A company account's payment or limit change takes that account row only, and nothing holding an
+account row waits for a member lock, so no cycle forms through it.
 
 Because step 1 is one lock per member, two operations of one member (a close and a void,
 a top-up and a refund, two PIN tries) queue behind each other instead of locking the

@@ -189,7 +189,7 @@ class KpiTarget(db.Model):
     year: Mapped[int]
     month: Mapped[int]
     new_members: Mapped[int | None]
-    stored_value_growth: Mapped[int | None]  # fen: this month's top-up principal − the month compared with
+    stored_value_growth: Mapped[int | None]  # basis points of growth %: top-up principal ÷ the month compared with − 1
     card_issue_rate: Mapped[int | None]  # basis points
     member_share: Mapped[int | None]  # basis points, of bills
     spend_per_head: Mapped[int | None]  # fen
