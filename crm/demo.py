@@ -151,8 +151,62 @@ def load_demo(member_count: int = 300, seed: int = 20261123, history_days: int =
     points.expire_all(system)
     _campaigns(system, egg)
     _hotel_history(rng, system, history_days)
+    _front_desk(rng, system)
+    _company_accounts(system)
     db.session.commit()
     return True
+
+
+_PREFERENCES = ("高楼层", "无烟房", "荞麦枕", "大床", "安静房间", "海鲜过敏", "不要香菜", "加床")
+_ROOM_TYPES = ("标准间", "豪华间", "行政套房")
+
+
+def _front_desk(rng, actor):
+    """Today's and tomorrow's arrivals at the hotel, two thirds of them members, some with
+    preferences, so the front desk's list has something to recognise."""
+    from .frontdesk import service as frontdesk
+    from .frontdesk.schemas import ReservationInSchema
+    today = local_today()
+    guests = db.session.execute(select(Member).where(Member.anonymised_at.is_(None)).order_by(Member.id)
+                                .limit(30)).scalars().all()
+    for member in guests[:10]:
+        member.preferences = rng.sample(_PREFERENCES, rng.choice((1, 2, 3)))
+    for i in range(16):
+        member = guests[i] if i % 3 != 2 and i < len(guests) else None
+        arrival = today + timedelta(days=i % 2)
+        body = {"reservation_no": f"RSV{arrival:%m%d}{i:03d}", "store_code": "HT01", "arrival": arrival.isoformat(),
+                "departure": (arrival + timedelta(days=rng.choice((1, 2, 3)))).isoformat(),
+                "rooms": 1, "room_type": rng.choice(_ROOM_TYPES), "notes": rng.choice(("", "", "晚到 22:00", "接机"))}
+        if member is not None:
+            body["member_id"] = member.id
+        else:
+            body["guest_name"] = rng.choice(_SURNAMES) + rng.choice(_GIVEN)
+        frontdesk.save(actor, ReservationInSchema().load(body))
+
+
+def _company_accounts(actor):
+    """The two key companies sign for bills: each gets an account with a credit limit and its
+    members as signers, and one has paid something already."""
+    from .corporate import service as corporate
+    for name, limit in (("北京中联科技有限公司", 5_000_000), ("华夏会展服务有限公司", 2_000_000)):
+        company = companies.find_by_name(name)
+        corporate.save_account(actor, company.id, credit_limit=limit)
+        signers = db.session.scalars(select(Member.id).where(Member.company_id == company.id)
+                                     .order_by(Member.id).limit(3)).all()
+        for n, member_id in enumerate(signers):
+            corporate.add_signer(actor, company.id, member_id)
+            for days_ago in (75 - 20 * n, 40 - 10 * n, 3 + n):  # signed dinners, so statements and ageing show
+                body = {"store_code": "BJ01", "member_id": member_id, "covers": 6, "segment": "business_fit",
+                        "items": [{"sku": "LOBSTER", "qty": 1}, {"sku": "SALMON", "qty": 2}],
+                        "tenders": [{"method": "company_account"}]}
+                try:
+                    with db.session.begin_nested():
+                        checkout.close(actor, body, at=utcnow() - timedelta(days=days_ago, hours=2))
+                except DomainError:
+                    pass  # a frozen card or a lapsed level: that dinner was paid otherwise
+        if signers:
+            corporate.record_payment(actor, company.id, amount=min(corporate.get_account(company.id).owed, 100_000),
+                                     method="bank_transfer", reference="转账", received_on=local_today())
 
 
 _HOTEL_SEGMENTS = (("business_fit", 30, 520), ("online_fit", 25, 430), ("conference", 15, 480),
