@@ -42,7 +42,8 @@ def check(data):
     """Record that you checked the store's day now, with a note: the totals as they are now are
     kept, so the page can say what a later void changed. Locks nothing; checking again adds a
     record. A day not yet begun is 422 `day_not_begun`; another store's day, for a cashier or
-    front desk, 403 `other_store`."""
+    front desk, 403 `other_store`. With `seen` (the day-end's `fingerprint` as you read it), a
+    day whose figures moved since is 409 `figures_changed` and nothing is recorded."""
     store = service.store_for(g.actor, data["store_code"])
-    row = service.check_day(g.actor, store.code, data["date"], data["note"])
+    row = service.check_day(g.actor, store.code, data["date"], data["note"], data["seen"])
     return service.shown_check(row, store)

@@ -14,6 +14,9 @@ class DayEndCheckIn(Schema):
     store_code = fields.Str(required=True, validate=validate.Length(min=1, max=32))
     date = fields.Date(required=True)
     note = fields.Str(load_default="", validate=validate.Length(max=200))
+    seen = fields.Str(load_default=None, validate=validate.Length(min=1, max=64), metadata={
+        "description": "the `fingerprint` of the day-end the checker saw: 409 `figures_changed` if the "
+                       "figures moved since; leave out to keep the figures as they are when recorded"})
 
 
 class DayEndStaffRefSchema(Schema):
@@ -125,6 +128,8 @@ class DayEndSchema(Schema):
     refunds = fields.List(fields.Nested(DayEndRefundSchema))
     takings = fields.Dict(keys=fields.Str(), values=fields.Str(), metadata={
         "description": "money taken by method: net tenders (not stored value or sign-for-bill), top-ups, card fees"})
+    fingerprint = fields.Str(metadata={"description": "digest of the totals a check keeps; send it as a check's "
+                                                     "`seen`"})
     checks = fields.List(fields.Nested(DayEndCheckSchema), metadata={"description": "newest first"})
     changed_since_check = fields.List(fields.Nested(DayEndChangeSchema), allow_none=True, metadata={
         "description": "totals that moved since the latest check; null if never checked"})

@@ -37,6 +37,8 @@ top-ups, refunds, staff names): never a query per bill.
 Checking the day (`check_day`) records who looked at it, when, a note and the totals they saw;
 it locks nothing. Checking again adds a row. The page compares the latest check with the
 figures now and lists every total that moved (a late void)."""
+import hashlib
+import json
 from datetime import date, datetime, timezone
 
 from flask_babel import gettext as _
@@ -52,7 +54,7 @@ from ..core.actor import Actor
 from ..core.audit import AuditEntry
 from ..core.money import format_fen
 from ..core.timeutil import as_utc, local_today, utcnow, zone
-from ..errors import Forbidden, Invalid
+from ..errors import Conflict, Forbidden, Invalid
 from ..extensions import db
 from ..reports.figures import FIRST_DAY, LAST_DAY, Period, money
 from ..reports.kpis import bounds
@@ -304,6 +306,12 @@ def totals(day_end) -> dict:
 COUNTS = {"net.bills", "net.covers", "voided.bills"}
 
 
+def fingerprint(kept: dict) -> str:
+    """A short digest of the totals a check keeps: the page (and an API client) sends back the one
+    it showed, so a check records exactly the figures the checker saw."""
+    return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def changes(then: dict, now: dict) -> list[dict]:
     """Every total that differs between a check and now: {figure, then, now, difference} in fen."""
     out = []
@@ -320,9 +328,11 @@ def checks(store_id: int, day: date) -> list[DayEndCheck]:
                                    .order_by(DayEndCheck.checked_at.desc(), DayEndCheck.id.desc())))
 
 
-def check_day(actor: Actor, store_code: str, day: date, note: str = "") -> DayEndCheck:
+def check_day(actor: Actor, store_code: str, day: date, note: str = "", seen: str | None = None) -> DayEndCheck:
     """Record that `actor` checked the store's day now, with the totals as they are; locks nothing.
-    A day not yet begun is 422 `day_not_begun`."""
+    A day not yet begun is 422 `day_not_begun`. `seen` is the fingerprint of the figures the
+    checker was shown: if the figures moved since (a void while the page was open), nothing is
+    recorded (409 `figures_changed`), so a check never vouches for figures nobody saw."""
     store = stores.get_by_code(store_code)
     check_date(day)
     if day > local_today(store.timezone):
@@ -332,6 +342,9 @@ def check_day(actor: Actor, store_code: str, day: date, note: str = "") -> DayEn
         raise Invalid(_("Keep the note to %(max)d characters.", max=reasons.MAX_LENGTH), code="note_too_long",
                       field="note", max=reasons.MAX_LENGTH)
     now = totals(figures(store_code, day))
+    if seen is not None and seen != fingerprint(now):
+        raise Conflict(_("The figures changed while you had the page open: look at them again below, then "
+                         "record your check."), code="figures_changed", fingerprint=fingerprint(now))
     row = DayEndCheck(store_id=store.id, day=day, checked_by=actor.staff_id, checked_at=utcnow(), note=note,
                       totals=now)
     db.session.add(row)
@@ -431,6 +444,7 @@ def as_json(day_end: dict) -> dict:
             "refunds": [{**r, "principal": money(r["principal"]), "bonus": money(r["bonus"])}
                         for r in day_end["refunds"]],
             "takings": {m: money(v) for m, v in day_end["takings"].items()},
+            "fingerprint": fingerprint(now),
             "checks": [shown_check(c, store) for c in history],
             "changed_since_check": None if since is None else [
                 {**c, **{k: (c[k] if c["figure"] in COUNTS else money(c[k])) for k in ("then", "now", "difference")}}

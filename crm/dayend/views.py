@@ -90,11 +90,13 @@ def day():
 def check():
     """Record that the day was checked (who, when, a note, the totals now); a resent form records once."""
     fields_in = {k: request.form.get(k, "") for k in ("store_code", "date", "note")}
+    if request.form.get("seen"):  # the figures the page showed (a page from before this field: none)
+        fields_in["seen"] = request.form["seen"]
 
     def save():
         data = DayEndCheckIn().load(fields_in)
         store = service.store_for(g.actor, data["store_code"])
-        row = service.check_day(g.actor, store.code, data["date"], data["note"])
+        row = service.check_day(g.actor, store.code, data["date"], data["note"], data["seen"])
         return {"id": row.id}
     result, errors = commit_or_errors(save, once=request.form.get("form_token", ""))
     if errors:  # shown beside their fields: the store and day above, the note and the rest by the button
@@ -103,8 +105,9 @@ def check():
             args = PageQuery().load({k: fields_in[k] for k in ("store_code", "date")})
         except ValidationError:
             args, page_errors = {}, page_errors or {"date": _("Not a valid date.")}
+        changed = (errors.get("_details") or {}).get("fingerprint") is not None
         response, _code = _render(args, page_errors, 422, check_form=request.form, check_errors=errors)
-        return response, 422
+        return response, 409 if changed else 422
     flash(_("Day-end checked.") if not result.get("replayed") else _("This check was already recorded."), "success")
     return redirect(url_for("dayend.day", store_code=fields_in["store_code"].strip().upper(),
                             date=fields_in["date"]))
