@@ -27,7 +27,7 @@ _DATES = validate.Range(min=FIRST_DAY, max=LAST_DAY)
 class ReservationInSchema(Schema):
     """One reservation from the PMS; sending the same store_code and reservation_no again updates it."""
     reservation_no = fields.Str(required=True, validate=[validate.Length(min=1, max=NUMBER_MAX), _printable])
-    store_code = fields.Str(required=True, validate=validate.Length(min=1, max=16))
+    store_code = fields.Str(required=True, validate=[validate.Length(min=1, max=16), _printable])
     guest_name = _text(NAME_MAX, load_default="", metadata={
         "description": "As the PMS has it; for a member it may be left out (the member's name is shown)."})
     member_id = Int(allow_none=True, load_default=None, validate=validate.Range(min=1))

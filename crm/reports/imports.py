@@ -339,6 +339,9 @@ def _stay(fields, look):
     complimentary = row.check(_flag, fields.get("complimentary", ""), "complimentary")
     fb_revenue = row.check(_amount, fields.get("fb_revenue") or "0", "fb_revenue")
     cancelled = row.check(_flag, fields.get("cancelled", ""), "cancelled")
+    from ..stays.service import revenue_problem
+    if problem := revenue_problem(revenue, fb_revenue):
+        row.note(f"fb_revenue: {problem}")
     row.raise_any()
     return store.id, no, dict(
         arrival=arrival, departure=departure, rooms=rooms, room_revenue=revenue, segment=segment,

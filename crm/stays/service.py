@@ -34,6 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from ..core import audit
 from ..core.actor import Actor
+from ..core.money import MAX_AMOUNT, format_fen
 from ..core.segments import SEGMENT_KEYS
 from ..core.timeutil import utcnow
 from ..errors import Conflict, Invalid
@@ -73,6 +74,16 @@ def points_for_stay(eligible_fen: int, segment: str | None, multiplier) -> int:
     3 nights at 688.00 = 2064.00 is 206 units of 10.00, so 206 points at rate 1 and multiplier 1."""
     units = max(eligible_fen, 0) // programme.get("points_earn_unit")
     return int(units * rate_for(segment) * multiplier)
+
+
+MAX_REVENUE_FEN = int(MAX_AMOUNT * 100) - 1  # room + F&B of one stay: what one amount may be (19,999,999.99)
+
+
+def revenue_problem(room_fen: int | None, fb_fen: int | None) -> str | None:
+    """Why room + F&B cannot be one stay's revenue (their sum is kept as one 32-bit figure), or None."""
+    if room_fen is not None and fb_fen is not None and room_fen + fb_fen > MAX_REVENUE_FEN:
+        return _("Room and F&B revenue together are more than %(max)s.", max=format_fen(MAX_REVENUE_FEN))
+    return None
 
 
 def earns_revenue(stay) -> int:
@@ -332,6 +343,8 @@ def post_stay(actor: Actor, data: dict) -> tuple[Stay, Outcome, bool]:
     if day_use and departure != arrival:
         raise Invalid(_("A day-use stay arrives and departs on the same day."), code="invalid_dates",
                       field="day_use")
+    if problem := revenue_problem(data["room_revenue"], data.get("fb_revenue") or 0):
+        raise Invalid(problem, code="revenue_too_large", field="fb_revenue")
     company = (data.get("company") or "").strip()
     values = {"store_id": store.id, "stay_no": data["stay_no"].strip(), "arrival": arrival, "departure": departure,
               "rooms": data.get("rooms", 1), "room_revenue": data["room_revenue"],

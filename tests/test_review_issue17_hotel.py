@@ -1,0 +1,274 @@
+"""Adversarial review of issue 17.1 (hotel stays in the programme) and 17.2 (the front desk)."""
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tests.conftest import audit_problems
+from tests.test_reports import post_csv
+from tests.test_stay_points import IMPORT, _balance, _days, _stay
+
+NEW_YEARS_EVE = datetime(2026, 12, 31, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+
+@pytest.fixture
+def manager(login_api):
+    return login_api("manager")
+
+
+# --- Figures at the edges ---------------------------------------------------------------------
+
+def test_a_unit_boundary_fb_only_and_day_use(app, desk, member_factory, store_today):
+    m = member_factory()
+    # 9.99: no full ten, 0 points, nothing written.
+    r = _stay(desk, store_today, stay_no="B1", member_id=m["id"], room_revenue="9.99")
+    assert r.status_code == 201 and r.json["points"]["earned"] == 0, r.json
+    # Corrected to exactly 10.00: one full ten, 1 point; nothing to take back.
+    r = _stay(desk, store_today, stay_no="B1", member_id=m["id"], room_revenue="10.00")
+    assert r.json["points"] == {"earned": 1, "reversed": 0, "shortfall": 0, "changed": True, "total": 1}
+    # F&B only: 0.00 room + 19.99 F&B = 1 point; day use (arrival = departure) earns as any stay.
+    r = _stay(desk, store_today, stay_no="B2", member_id=m["id"], room_revenue="0.00", fb_revenue="19.99",
+              arrival=store_today, departure=store_today)
+    assert r.status_code == 201 and r.json["stay"]["day_use"] is True and r.json["points"]["earned"] == 1
+    # 5.00 room + 5.00 F&B = 10.00: one unit together.
+    r = _stay(desk, store_today, stay_no="B3", member_id=m["id"], room_revenue="5.00", fb_revenue="5.00")
+    assert r.json["points"]["earned"] == 1
+    assert _balance(desk, m["id"]) == 3
+    assert audit_problems(app) == []
+
+
+def test_huge_revenues_are_422_not_500(app, desk, manager, member_factory, store_today):
+    m = member_factory()
+    # 19,999,999.99 of room + as much F&B: each fits, their sum (3,999,999,998 fen) does not fit a
+    # 32-bit column.
+    r = _stay(desk, store_today, stay_no="H1", member_id=m["id"], room_revenue="19999999.99",
+              fb_revenue="19999999.99")
+    assert r.status_code == 422, (r.status_code, r.json)
+    assert (r.json["error"]["code"], r.json["error"]["details"]["field"]) == ("revenue_too_large", "fb_revenue")
+    arrival, departure = _days(store_today)
+    rows = f"H2,HT01,{arrival},{departure},1,19999999.99,business_fit,{m['mobile']},19999999.99,\n"
+    r = post_csv(manager, "/api/v1/imports/stays", IMPORT.format(rows=rows))
+    assert r.status_code in (200, 422), (r.status_code, r.json)
+    if r.status_code == 200:
+        assert r.json["imported"] == 0 and "fb_revenue" in r.json["errors"][0]["message"], r.json
+    assert _balance(desk, m["id"]) == 0
+    assert audit_problems(app) == []
+
+
+def test_a_huge_rate_on_a_huge_stay_is_not_500(app, desk, login_api, member_factory, store_today):
+    m = member_factory()
+    admin = login_api("admin")
+    assert admin.put("/api/v1/stays/rates", json={"rates": {"business_fit": 1000}}).status_code == 200
+    # 19,999,999.99 is 1,999,999 full tens × 1000 = 1,999,999,000 points: fits; twice that does not.
+    r = _stay(desk, store_today, stay_no="H3", member_id=m["id"], room_revenue="19999999.99")
+    assert r.status_code == 201, r.json
+    r = _stay(desk, store_today, stay_no="H4", member_id=m["id"], room_revenue="19999999.99")
+    assert r.status_code in (201, 409, 422), (r.status_code, r.json)
+    assert audit_problems(app) == []
+
+
+@pytest.mark.parametrize("flag", ["TRUE", "Yes", "是", "Y", "t"])
+def test_a_cancelled_flag_in_odd_spellings(app, manager, desk, member_factory, store_today, flag):
+    m = member_factory()
+    arrival, departure = _days(store_today)
+    row = f"C1,HT01,{arrival},{departure},1,2064.00,business_fit,{m['mobile']},,{{}}\n"
+    assert post_csv(manager, "/api/v1/imports/stays", IMPORT.format(rows=row.format(""))).json["imported"] == 1
+    assert _balance(desk, m["id"]) == 206
+    r = post_csv(manager, "/api/v1/imports/stays", IMPORT.format(rows=row.format(flag)))
+    assert r.json["updated"] == 1, r.json
+    assert _balance(desk, m["id"]) == 0
+    assert audit_problems(app) == []
+
+
+def test_an_unknown_cancelled_spelling_is_a_bad_row_not_a_guess(app, manager, desk, member_factory, store_today):
+    m = member_factory()
+    arrival, departure = _days(store_today)
+    row = f"C2,HT01,{arrival},{departure},1,2064.00,business_fit,{m['mobile']},,cancelled\n"
+    r = post_csv(manager, "/api/v1/imports/stays", IMPORT.format(rows=row))
+    assert r.status_code in (200, 422)
+    assert _balance(desk, m["id"]) == 0
+
+
+# --- Corrections ------------------------------------------------------------------------------
+
+def test_a_stay_moved_to_another_member_after_the_first_spent_it(app, desk, member_factory, store_today, checkout,
+                                                                  catalogue):
+    a, b = member_factory(), member_factory()
+    _stay(desk, store_today, member_id=a["id"])  # 206 to A
+    bill = checkout([("SALMON", 3)], member_id=a["id"], redeem_points=200)  # 204.00, 200 points off
+    assert bill.status_code == 201, bill.json
+    a_left = _balance(desk, a["id"])  # 6 + what the 4.00 paid earned (0)
+    r = _stay(desk, store_today, member_id=b["id"])
+    # A: what is left (6) taken, 200 written off; B earns the 206 anew.
+    assert r.json["points"] == {"earned": 206, "reversed": a_left, "shortfall": 206 - a_left, "changed": True,
+                                "total": 206}
+    assert _balance(desk, a["id"]) == 0 and _balance(desk, b["id"]) == 206
+    assert audit_problems(app) == []
+
+
+def test_a_rate_change_between_postings(app, desk, login_api, member_factory, store_today):
+    m = member_factory()
+    _stay(desk, store_today, member_id=m["id"])  # 206 at rate 1
+    assert login_api("admin").put("/api/v1/stays/rates", json={"rates": {"business_fit": 2}}).status_code == 200
+    again = _stay(desk, store_today, member_id=m["id"])
+    assert again.json["points"]["changed"] is False and again.json["points"]["total"] == 206  # keeps what it earned
+    fixed = _stay(desk, store_today, member_id=m["id"], room_revenue="1032.00")
+    # Corrected: 206 taken back, 103 tens × 2 = 206 earned at the rate now.
+    assert fixed.json["points"] == {"earned": 206, "reversed": 206, "shortfall": 0, "changed": True, "total": 206}
+    assert audit_problems(app) == []
+
+
+def test_merged_between_postings_a_correction_comes_off_the_survivor(app, desk, manager, member_factory,
+                                                                      store_today):
+    dup, survivor = member_factory(), member_factory()
+    _stay(desk, store_today, member_id=dup["id"])  # 206 on the duplicate
+    r = manager.post(f"/api/v1/members/{survivor['id']}/merge", json={"from_member_id": dup["id"],
+                                                                       "reason": "same guest"})
+    assert r.status_code == 200, r.json
+    fixed = _stay(desk, store_today, member_id=survivor["id"], room_revenue="1032.00")
+    assert fixed.json["points"] == {"earned": 103, "reversed": 206, "shortfall": 0, "changed": True, "total": 103}
+    assert _balance(desk, survivor["id"]) == 103
+    # And by mobile after the merge: the duplicate's old mobile finds the survivor, unchanged.
+    again = _stay(desk, store_today, member_mobile=dup["mobile"], room_revenue="1032.00")
+    assert again.status_code == 200, again.json
+    assert again.json["points"]["changed"] is False
+    assert audit_problems(app) == []
+
+
+def test_an_erased_member_s_stay_corrected(app, desk, manager, member_factory, store_today):
+    m = member_factory()
+    _stay(desk, store_today, member_id=m["id"])
+    preview = manager.get(f"/api/v1/members/{m['id']}/erasure").json
+    r = manager.post(f"/api/v1/members/{m['id']}/erasure", json={
+        "reason": "member asked", "wallet_rule": "forfeit",
+        "confirm": {k: preview[k] for k in ("points", "principal", "bonus")}})
+    assert r.status_code == 200, r.json
+    assert _stay(desk, store_today, member_id=m["id"]).status_code == 409
+    # The CSV still names the stay's member by the old mobile: it no longer finds anyone, a bad row.
+    arrival, departure = _days(store_today)
+    rows = f"R1001,HT01,{arrival},{departure},1,1032.00,business_fit,,,1\n"
+    r = post_csv(manager, "/api/v1/imports/stays", IMPORT.format(rows=rows))
+    assert r.json["updated"] == 1, r.json
+    assert _balance(desk, m["id"]) == 0
+    assert audit_problems(app) == []
+
+
+# --- The front desk ---------------------------------------------------------------------------
+
+def _reservation(**fields):
+    return {"reservation_no": "R1", "store_code": "HT01", "guest_name": "王先生", "arrival": "2026-12-31",
+            "departure": "2027-01-02", **fields}
+
+
+@pytest.fixture
+def second_hotel(app, stores):
+    from crm.core.actor import Actor
+    from crm.stores import service
+    from tests.conftest import in_app
+    return in_app(app, lambda: service.create_store(Actor.system("test"), code="HT02", name="外滩酒店",
+                                                    kind="hotel", rooms=120).id)
+
+
+@pytest.mark.clock_at(NEW_YEARS_EVE)
+def test_one_number_in_two_hotels_is_two_reservations(app, login_api, member_factory, second_hotel):
+    desk = login_api("front_desk")
+    a, b = member_factory(name="Ann"), member_factory(name="Bob")
+    assert desk.post("/api/v1/reservations", json=_reservation(member_id=a["id"])).status_code == 201
+    r = desk.post("/api/v1/reservations", json=_reservation(store_code="HT02", member_id=b["id"]))
+    assert r.status_code == 201, r.json
+    [one] = desk.get("/api/v1/arrivals?store_code=HT01").json["items"]
+    [two] = desk.get("/api/v1/arrivals?store_code=HT02").json["items"]
+    assert (one["member_id"], two["member_id"]) == (a["id"], b["id"])
+    # Moved to Bob in HT01: the HT01 row changes, HT02's does not.
+    r = desk.post("/api/v1/reservations", json=_reservation(member_id=b["id"]))
+    assert (r.status_code, r.json["member_id"]) == (200, b["id"])
+    [one] = desk.get("/api/v1/arrivals?store_code=HT01").json["items"]
+    assert (one["member_id"], one["guest_name"]) == (b["id"], "Bob")
+    # Moved to no member at all (the PMS dropped the link): the guest's own name, no member.
+    r = desk.post("/api/v1/reservations", json=_reservation(guest_name="Walk In"))
+    assert (r.status_code, r.json["member_id"]) == (200, None)
+    [one] = desk.get("/api/v1/arrivals?store_code=HT01").json["items"]
+    assert (one["member_id"], one["guest_name"], one["level"]) == (None, "Walk In", None)
+
+
+@pytest.mark.clock_at(NEW_YEARS_EVE)
+def test_checked_in_back_to_booked_and_cancelled_leave_the_list(app, login_api):
+    desk = login_api("front_desk")
+    for status, listed in (("checked_in", 1), ("booked", 1), ("cancelled", 0), ("booked", 1)):
+        r = desk.post("/api/v1/reservations", json=_reservation(status=status))
+        assert r.status_code in (200, 201), r.json
+        items = desk.get("/api/v1/arrivals?store_code=HT01").json["items"]
+        assert len(items) == listed and all(i["status"] == status for i in items)
+
+
+@pytest.mark.parametrize("query", ["store_code=%00", "store_code=HT%00", "date=9999-12-31", "date=0001-01-01",
+                                   "store_code=" + "x" * 17, "date=2026-02-30", "store_code=BJ01"])
+def test_hostile_arrivals_queries_are_not_500(app, login_api, staff, query):
+    from tests.test_ui import ui_login
+    r = login_api("front_desk").get(f"/api/v1/arrivals?{query}")
+    assert r.status_code in (200, 422), (query, r.status_code)
+    page = ui_login(app, "frontdesk").get(f"/frontdesk/arrivals?{query}")
+    assert page.status_code in (200, 422), (query, page.status_code)
+
+
+@pytest.mark.parametrize("cells", [
+    "R9,HT\x00,2026-12-31,2027-01-01,x,,,,,,,",
+    "R9,HT01,2026-12-31,2027-01-01,x,99999999999999999999,,,,,,",
+    "R9,HT01,2026-12-31,2027-01-01,x,-1,,,,,,",
+    "R9,HT01,2026-12-31,2027-01-01,x,,,1390000000\x00,,,,",
+    "R9,HT01,0001-01-01,9999-12-31,x,,,,,,,",
+    "R9,HT01,2026-12-31,2027-01-01,x,,,,99999999999,,,",
+    "R9,HT01,2026-12-31,2027-01-01,x,,\x00,,,,,",
+    "R9,HT01,2026-12-31,2027-01-01,x,,,,,,checked in,",
+    "R9,HT01,2026-12-31,2027-01-01,x,1.5,,,,,,",
+])
+def test_hostile_reservation_csv_rows_are_bad_rows(app, login_api, stores, cells):
+    header = "reservation_no,store_code,arrival,departure,guest_name,member_id,card_no,member_mobile,rooms," \
+             "room_type,status,notes\n"
+    r = login_api("front_desk").post("/api/v1/imports/reservations", data=(header + cells + "\n").encode(),
+                                     content_type="text/csv")
+    assert r.status_code == 422 and r.json["error"]["code"] == "bad_rows", (r.status_code, r.json)
+
+
+def test_preferences_of_emoji_rtl_marks_and_nul(app, login_api, member_factory, staff):
+    from tests.test_ui import ui_login
+    desk, m = login_api("front_desk"), member_factory(name="Eve")
+    prefs = [("😀" * 99 + str(i % 10)) for i in range(10)] + [("\u200f" + "أ" * 98 + str(i)) for i in range(10)]
+    r = desk.patch(f"/api/v1/members/{m['id']}", json={"preferences": prefs})
+    assert r.status_code == 200, r.json
+    assert desk.get(f"/api/v1/members/{m['id']}").json["preferences"] == prefs
+    ui = ui_login(app, "frontdesk")
+    assert ui.get(f"/members/{m['id']}").status_code == 200
+    assert ui.get(f"/members/{m['id']}/edit").status_code == 200
+    # A NUL typed in the form: shown beside the field, not a 500, and nothing saved.
+    r = ui.post(f"/members/{m['id']}/edit", {"name": "Eve", "mobile": m["mobile"], "preferences": "a\x00b\nc"})
+    assert r.status_code == 422, r.status_code
+    assert desk.get(f"/api/v1/members/{m['id']}").json["preferences"] == prefs
+    # A preference of other control characters via the API too.
+    for bad in (["a\x01b"], ["\x7f"], ["a\u2028b"], ["\u202eevil"]):
+        r = desk.patch(f"/api/v1/members/{m['id']}", json={"preferences": bad})
+        assert r.status_code in (200, 422), (bad, r.status_code)
+
+
+def test_the_preferences_form_resent_twice(app, login_api, member_factory, staff):
+    from tests.test_ui import ui_login
+    desk, m = login_api("front_desk"), member_factory(name="Dan")
+    ui = ui_login(app, "frontdesk")
+    for _ in range(2):
+        r = ui.post(f"/members/{m['id']}/edit", {"name": "Dan", "mobile": m["mobile"],
+                                                 "preferences": "High floor\nNo lilies"})
+        assert r.status_code == 302, r.status_code
+    assert desk.get(f"/api/v1/members/{m['id']}").json["preferences"] == ["High floor", "No lilies"]
+    # 21 lines in the form: 422 beside the field, nothing saved.
+    r = ui.post(f"/members/{m['id']}/edit", {"name": "Dan", "mobile": m["mobile"],
+                                             "preferences": "\n".join(f"p{i}" for i in range(21))})
+    assert r.status_code == 422
+    assert desk.get(f"/api/v1/members/{m['id']}").json["preferences"] == ["High floor", "No lilies"]
+
+
+def test_a_stays_csv_with_a_nul_in_its_store_code_is_a_bad_row(app, manager, member_factory, store_today):
+    arrival, departure = _days(store_today)
+    rows = f"N1,HT\x00,{arrival},{departure},1,100.00,business_fit,,,\n"
+    r = post_csv(manager, "/api/v1/imports/stays", IMPORT.format(rows=rows))
+    assert r.status_code in (200, 422), r.status_code
+    assert r.status_code == 422 or (r.json["imported"] == 0 and r.json["errors"][0]["line"] == 2), r.json
