@@ -500,3 +500,64 @@ def test_a_day_of_5000_bills_takes_as_many_statements_as_a_day_of_10(app, clock,
     with counted(app) as page:
         assert ui.get("/day-end/?store_code=BJ01&date=2026-03-10").status_code == 200
     assert len(page) <= len(big) + 12, len(page)
+
+
+# --- refunds and write-offs of one member on one day ------------------------------------------------
+
+def test_a_refund_earlier_the_same_day_is_not_taken_for_an_erasures_write_off(app, clock, stores, staff, login_api,
+                                                                              member_factory):
+    """N tops up 200.00 cash at 09:00; the manager refunds it at 10:00 (200.00 paid back from the
+    drawer); N tops up 100.00 cash at 11:00 and is erased at 12:00 giving the 100.00 up. The
+    drawer paid back 200.00: one refund of 200.00, and the 100.00 listed as written off apart."""
+    clock.freeze(at(2026, 3, 11, 10))
+    cashier, manager = login_api("cashier"), login_api("manager")
+    clock.freeze(at(2026, 3, 1, 10))
+    n = member_factory()
+
+    def top_up(when, amount):
+        clock.freeze(when)
+        r = cashier.post(f"/api/v1/members/{n['id']}/wallet/top-ups",
+                         json={"store_code": "BJ01", "amount": amount, "payment_method": "cash"})
+        assert r.status_code == 201, r.json
+    top_up(at(2026, 3, 10, 9), "200.00")
+    clock.freeze(at(2026, 3, 10, 10))
+    r = manager.post(f"/api/v1/members/{n['id']}/wallet/refunds", json={"store_code": "BJ01", "reason": "moving"})
+    assert r.status_code == 201 and r.json["refunded_principal"] == "200.00", r.json
+    top_up(at(2026, 3, 10, 11), "100.00")
+    clock.freeze(at(2026, 3, 10, 12))
+    preview = manager.get(f"/api/v1/members/{n['id']}/erasure").json
+    assert (preview["principal"], preview["bonus"]) == ("100.00", "0.00"), preview
+    r = manager.post(f"/api/v1/members/{n['id']}/erasure", json={
+        "reason": "member asked", "wallet_rule": "forfeit",
+        "confirm": {k: preview[k] for k in ("points", "principal", "bonus")}})
+    assert r.status_code == 200, r.json
+    clock.freeze(at(2026, 3, 10, 20))
+    d = manager.get(f"/api/v1/day-end?store_code=BJ01&date={DAY}").json
+    assert d["total"]["refunds"] == {"count": 1, "principal": "200.00", "bonus": "0.00"}
+    assert [(x["principal"], x["written_off"]) for x in d["refunds"]] == [("200.00", False), ("100.00", True)]
+    by = {c["staff"]["username"]: c for c in d["cashiers"]}
+    assert by["manager"]["refunds"] == {"count": 1, "principal": "200.00", "bonus": "0.00"}
+    assert audit_problems(app) == []
+
+
+def test_a_void_paid_by_coupon_alone_lists_its_means_without_a_stray_comma(app, clock, catalogue, stores, staff,
+                                                                          login_api, member_factory):
+    clock.freeze(at(2026, 3, 11, 10))
+    cashier, manager = login_api("cashier"), login_api("manager")
+    clock.freeze(at(2026, 3, 1, 10))
+    q = member_factory()
+    assert manager.post("/api/v1/coupon-types", json={"code": "CASH20", "name": "立减20", "kind": "cash",
+                                                      "face_value": "20.00"}).status_code == 201
+    coupon = manager.post(f"/api/v1/members/{q['id']}/coupons", json={"coupon_type": "CASH20", "reason": "x"})
+    clock.freeze(at(2026, 3, 10, 10))
+    r = cashier.post("/api/v1/checkouts", json={"store_code": "BJ01", "items": [{"sku": "TEA", "qty": 1}],
+                                                "member_id": q["id"], "coupon_codes": [coupon.json["code"]]})
+    assert r.status_code == 201 and r.json["tenders"] == [] and r.json["coupon_discount"] == "20.00", r.json
+    clock.freeze(at(2026, 3, 10, 11))
+    assert manager.post(f"/api/v1/checkouts/{r.json['id']}/void", json={"reason": "x"}).status_code == 201
+    d = manager.get(f"/api/v1/day-end?store_code=BJ01&date={DAY}").json
+    assert_identity(d)  # sales 20.00 = coupons 20.00 + points 0 + no tender, closed and voided
+    ui = ui_login(app, staff["manager"], lang="en")
+    voids = text(ui.get(f"/day-end/?store_code=BJ01&date={DAY}")).split('id="voids"', 1)[1].split("</table>", 1)[0]
+    cell = voids.split("</td>")[-2].rsplit("<td>", 1)[1].strip()
+    assert cell == "Coupons 20.00", cell

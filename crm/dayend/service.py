@@ -192,9 +192,12 @@ def figures(store_code: str, day: date) -> dict:
 
     # A PIPL erasure whose member gave the money up writes `refund` entries too (wallet.forfeit):
     # nothing was paid back, so it is listed as written off and left out of the refunds' totals.
-    written_off = {int(i) for i in db.session.scalars(
-        select(AuditEntry.entity_id).where(AuditEntry.action == "wallet.forfeit", AuditEntry.store_id == store.id,
-                                           _in_day(AuditEntry.created_at, start, end))) if str(i).isdigit()}
+    # It is the member's last refund line written before its audit row (same transaction), not
+    # every line of the member: a refund paid back earlier that day stays a refund.
+    forfeits = [(int(i), as_utc(t)) for i, t in db.session.execute(
+        select(AuditEntry.entity_id, AuditEntry.created_at).where(
+            AuditEntry.action == "wallet.forfeit", AuditEntry.store_id == store.id,
+            _in_day(AuditEntry.created_at, start, end))) if str(i).isdigit()]
     refunds = []
     for entry in db.session.execute(
             select(WalletEntry.created_at, WalletEntry.staff_id, WalletEntry.reason, WalletAccount.member_id,
@@ -204,17 +207,22 @@ def figures(store_code: str, day: date) -> dict:
                    _in_day(WalletEntry.created_at, start, end)).order_by(WalletEntry.created_at, WalletEntry.id)):
         # A refund writes a principal and a bonus entry together: one line per refund.
         last = refunds[-1] if refunds else None
-        forfeit = entry.member_id in written_off
         if not (last and (last["member_id"], last["staff_id"], last["reason"]) == (
                 entry.member_id, entry.staff_id, entry.reason) and not last[entry.kind]):
             last = {"at": as_utc(entry.created_at), "staff_id": entry.staff_id, "member_id": entry.member_id,
-                    "reason": entry.reason, "principal": 0, "bonus": 0, "written_off": forfeit}
+                    "reason": entry.reason, "principal": 0, "bonus": 0, "written_off": False}
             refunds.append(last)
-            if not forfeit:
-                of(entry.staff_id)["refunds"]["count"] += 1
         last[entry.kind] += -entry.amount
-        if not forfeit:
-            of(entry.staff_id)["refunds"][entry.kind] += -entry.amount
+    for member_id, when in forfeits:
+        lines = [r for r in refunds if r["member_id"] == member_id and r["at"] <= when and not r["written_off"]]
+        if lines:
+            lines[-1]["written_off"] = True
+    for r in refunds:
+        if not r["written_off"]:
+            totals_of = of(r["staff_id"])["refunds"]
+            totals_of["count"] += 1
+            totals_of["principal"] += r["principal"]
+            totals_of["bonus"] += r["bonus"]
 
     total = _section()
     for section in sections.values():
