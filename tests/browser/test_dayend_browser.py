@@ -1,13 +1,14 @@
 """The cashier's day-end (issue 17.4) in Chromium at 1366 and 390 px: a cashier's bill of today
 shows in the manager's day-end for the store (total, per cashier, by tender), the page prints
 without its forms, and the manager records that they checked the day; no page scrolls sideways
-and axe finds nothing serious. A screenshot of each at both widths goes to /tmp/shots17/."""
-from pathlib import Path
+and axe finds nothing serious. A screenshot of each at both widths goes to artifacts/screenshots/."""
 
 import pytest
 from playwright.sync_api import expect
 
-SHOTS = Path("/tmp/shots17")
+from tests.browser.conftest import SCREENSHOTS
+
+SHOTS = SCREENSHOTS
 SIZES = pytest.mark.parametrize("width, height", [(1366, 768), (390, 844)])
 
 

@@ -2,15 +2,16 @@
 likely duplicate side by side, erases a member (PIPL) and prints a copy of a member's data;
 marketing grants points to a saved audience in bulk; a manager dry-runs a legacy member file.
 Each page is checked for what the user sees, no sideways scroll and no serious axe finding;
-at 1366 px a screenshot of each main page goes to /tmp/shots16/ (outside the repo) for review."""
+at 1366 px a screenshot of each main page goes to artifacts/screenshots/ for review."""
 import itertools
 import random
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-SHOTS = Path("/tmp/shots16")
+from tests.browser.conftest import SCREENSHOTS
+
+SHOTS = SCREENSHOTS
 SIZES = pytest.mark.parametrize("width, height", [(1366, 768), (390, 844)])
 _serial = itertools.count(random.Random().randrange(10**5))
 

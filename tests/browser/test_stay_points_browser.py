@@ -2,14 +2,15 @@
 segment's stay points on the programme page (a bad value is named beside its field, nothing
 saved), a stay posted by the PMS earns at that rate, and the front desk sees on the member's
 history which stay at which hotel earned the points; no page scrolls sideways and axe finds
-nothing serious. A screenshot of each at 1366 px goes to /tmp/shots17/ for review."""
+nothing serious. A screenshot of each at 1366 px goes to artifacts/screenshots/ for review."""
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-SHOTS = Path("/tmp/shots17")
+from tests.browser.conftest import SCREENSHOTS
+
+SHOTS = SCREENSHOTS
 SIZES = pytest.mark.parametrize("width, height", [(1366, 768), (390, 844)])
 
 

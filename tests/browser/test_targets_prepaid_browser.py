@@ -1,13 +1,14 @@
 """Issue 17 (KPI targets, prepaid-card report) in Chromium at 1366 and 390 px: a manager sets a
 month's targets (a rate over 100 % is named in its cell, nothing saved), sees them beside the
 actual figures on the KPI page, and reads the prepaid-card report; no page scrolls sideways and
-axe finds nothing serious. A screenshot of each at 1366 px goes to /tmp/shots17/ for review."""
-from pathlib import Path
+axe finds nothing serious. A screenshot of each at 1366 px goes to artifacts/screenshots/ for review."""
 
 import pytest
 from playwright.sync_api import expect
 
-SHOTS = Path("/tmp/shots17")
+from tests.browser.conftest import SCREENSHOTS
+
+SHOTS = SCREENSHOTS
 SIZES = pytest.mark.parametrize("width, height", [(1366, 768), (390, 844)])
 
 
