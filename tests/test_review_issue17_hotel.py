@@ -272,3 +272,47 @@ def test_a_stays_csv_with_a_nul_in_its_store_code_is_a_bad_row(app, manager, mem
     r = post_csv(manager, "/api/v1/imports/stays", IMPORT.format(rows=rows))
     assert r.status_code in (200, 422), r.status_code
     assert r.status_code == 422 or (r.json["imported"] == 0 and r.json["errors"][0]["line"] == 2), r.json
+
+
+# --- PostgreSQL races -------------------------------------------------------------------------
+
+def _pg_only(backend):
+    if backend != "postgresql":
+        pytest.skip("SQLite serialises every writer: no race to lose")
+
+
+def _deadlocks(app) -> int:
+    from sqlalchemy import text as sql
+
+    from crm.extensions import db
+    with app.app_context(), db.engine.connect() as conn:
+        conn.execute(sql("SELECT pg_stat_clear_snapshot()"))
+        return conn.execute(sql("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")).scalar()
+
+
+def test_a_merge_while_the_stay_is_corrected_does_not_deadlock(app, backend, desk, manager, member_factory,
+                                                               store_today):
+    """The merge waits for the duplicate's lock first, the corrected stay second (it holds its
+    stay row by then). Let go, the merge locks both members and moves the duplicate's stays,
+    whose row the posting holds while it waits for the duplicate: a cycle, unless the merge
+    takes the stays rows first (core/locks.py: stays rows, then members)."""
+    import time
+
+    from tests.test_races import queued_in_order
+    _pg_only(backend)
+    dup, survivor = member_factory(), member_factory()
+    _stay(desk, store_today, member_id=dup["id"])  # 206 on the duplicate
+    arrival, departure = _days(store_today)
+    corrected = {"stay_no": "R1001", "store_code": "HT01", "arrival": arrival, "departure": departure,
+                 "room_revenue": "1032.00", "segment": "business_fit", "member_id": dup["id"]}
+    before, started = _deadlocks(app), time.monotonic()
+    results = queued_in_order(app, "SELECT id FROM members WHERE id = :id FOR UPDATE", {"id": dup["id"]}, [
+        (manager.token, "POST", f"/api/v1/members/{survivor['id']}/merge",
+         {"from_member_id": dup["id"], "reason": "same guest"}),
+        (desk.token, "POST", "/api/v1/stays", corrected)])
+    merged, posted = results[f"/api/v1/members/{survivor['id']}/merge"], results["/api/v1/stays"]
+    assert merged[0] == 200 and posted[0] == 200, results
+    # Whatever the order: the stay earns 103 (1032.00) and the survivor holds exactly that.
+    assert _balance(desk, survivor["id"]) == 103 and _balance(desk, dup["id"]) == 0
+    assert _deadlocks(app) == before, f"a deadlock (resolved by a retry after {time.monotonic() - started:.1f} s)"
+    assert audit_problems(app) == []

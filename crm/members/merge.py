@@ -116,6 +116,12 @@ def merge(actor: Actor, into_id: int, from_id: int, reason: str, fields: dict | 
     choices = _choices(fields)
     if from_id == into_id:
         raise Invalid(_("A member cannot be merged into itself."), code="merge_same_member", field="from_member_id")
+    if db.session.get_bind().dialect.name == "postgresql":
+        # The duplicate's hotel stays before the members (core/locks.py): a stay posted or imported
+        # holds its row and then waits for its member's lock (crm/stays), so moving the stays below
+        # while holding the members would close a cycle with it.
+        db.session.execute(select(Stay.id).where(Stay.member_id == from_id).order_by(Stay.id)
+                           .with_for_update(key_share=True))
     for member_id in sorted((into_id, from_id)):  # lowest id first: two merges of a pair cannot deadlock
         locks.lock_member(member_id)
     into = members.find_member_with_card(into_id, lock=True)
