@@ -38,7 +38,7 @@ def _fits(page, axe, width):
 
 
 @SIZES
-def test_a_bill_signed_to_the_company_then_its_statement(new_page, login, axe, live_server, new_member,
+def test_a_bill_signed_to_the_company_then_its_statement(new_page, login, axe, live_server, new_member, shot,
                                                          width, height):
     m = new_member(name="签单人")
     company_id = _company_with_signer(live_server, m)
@@ -56,6 +56,7 @@ def test_a_bill_signed_to_the_company_then_its_statement(new_page, login, axe, l
     page.locator("label.chip.method", has_text="Charge to company account").click()  # a tap on the chip
     expect(choice).to_be_checked()
     _fits(page, axe, width)
+    shot(page, f"corporate-till-{width}")
     page.locator("#confirm").click()
     expect(page).to_have_url(re.compile(r"/till/receipts/\d+"))
     expect(page.locator("#signed-to")).to_contain_text(f"签单公司{m['id']}")
@@ -68,9 +69,11 @@ def test_a_bill_signed_to_the_company_then_its_statement(new_page, login, axe, l
     expect(manager.locator("#owed")).to_have_text("34.00")
     expect(manager.locator("#available")).to_have_text("966.00")  # 1,000.00 − 34.00
     _fits(manager, axe, width)
+    shot(manager, f"corporate-account-{width}", full_page=True)
     with manager.expect_navigation():
         manager.locator("#statement-link").click()
     expect(manager.locator("#closing")).to_have_text("34.00")
     expect(manager.locator("#statement")).to_contain_text("签单人")
     expect(manager.locator("#download-pdf")).to_be_visible()
     _fits(manager, axe, width)
+    shot(manager, f"corporate-statement-{width}", full_page=True)
