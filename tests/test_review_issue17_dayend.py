@@ -237,13 +237,16 @@ def test_the_identity_holds_for_every_cashier_and_the_store_on_a_messy_day(app, 
 
     # New York's own days: N1 closed on the 9th there, voided on the 10th there; N2 on the 10th.
     ninth = manager.get("/api/v1/day-end?store_code=NY01&date=2026-03-09").json
-    assert ninth["timezone"] == "America/New_York" and ninth["to"] == "2026-03-10T04:00:00+00:00"  # EST, UTC−5
+    assert ninth["timezone"] == "America/New_York" and ninth["to"] == "2026-03-10T04:00:00+00:00"  # EDT, UTC−4
     assert (ninth["total"]["closed"]["bills"], ninth["total"]["voided"]["bills"], ninth["total"]["net"]["sales"]) \
         == (1, 0, "40.00")
     ny10 = manager.get("/api/v1/day-end?store_code=NY01&date=2026-03-10").json
     assert (ny10["total"]["closed"]["tenders"], ny10["total"]["voided"]["tenders"], ny10["takings"]) == (
         {"alipay": "108.00"}, {"cash": "40.00"}, {"cash": "-40.00", "alipay": "108.00"})
     assert [v["closed_on"] for v in ny10["voids"]] == ["2026-03-09"]
+    # March 8 2026 in New York is 23 hours long (clocks go forward at 02:00): 05:00Z to 04:00Z.
+    dst = manager.get("/api/v1/day-end?store_code=NY01&date=2026-03-08").json
+    assert (dst["from"], dst["to"]) == ("2026-03-08T05:00:00+00:00", "2026-03-09T04:00:00+00:00")
     # The New York day does not leak into Shanghai's and back.
     assert "NY" not in str([v["reason"] for v in tenth["voids"]]) and len(tenth["voids"]) == 1
 
@@ -293,12 +296,15 @@ def test_hostile_query_strings_are_never_500_on_the_page(app, staff, query):
 @pytest.mark.parametrize("form", [
     {"store_code": "B" * 10240, "date": DAY}, {"store_code": "BJ01", "date": "9999-12-31"},
     {"store_code": "BJ01", "date": "0000-00-00"}, {"store_code": "\x00", "date": DAY},
-    {"store_code": "BJ01", "date": DAY, "note": "n" * 10000}, {"store_code": "", "date": ""}])
-def test_hostile_check_forms_are_422_and_record_nothing(app, staff, login_api, form):
+    {"store_code": "BJ01", "date": DAY, "note": "n" * 10000}, {"store_code": "", "date": ""},
+    {"store_code": "BJ01", "date": DAY, "seen": "x" * 1000}])
+def test_hostile_check_forms_are_422_and_record_nothing(app, staff, login_api, clock, form):
+    clock.freeze(at(2026, 3, 10, 21))
     ui = ui_login(app, staff["manager"], lang="en")
     ui.get(f"/day-end/?store_code=BJ01&date={DAY}")
     r = ui.post("/day-end/check", {**form, "form_token": ui.form_tokens["/day-end/check"]})
     assert r.status_code in (403, 422), (form, r.status_code)
+    assert 'class="error' in text(r) or "aria-invalid" in text(r), form  # said on the page, not only by the status
     assert login_api("manager").get(f"/api/v1/day-end?store_code=BJ01&date={DAY}").json["checks"] == []
 
 

@@ -101,6 +101,9 @@ def check():
     result, errors = commit_or_errors(save, once=request.form.get("form_token", ""))
     if errors:  # shown beside their fields: the store and day above, the note and the rest by the button
         page_errors = {k: errors.pop(k) for k in ("store_code", "date") if k in errors}
+        if "seen" in errors:  # a hidden field the page filled: said by the button
+            errors["_form"] = _("This form is out of date; reload the page and try again.")
+            errors.pop("seen")
         try:
             args = PageQuery().load({k: fields_in[k] for k in ("store_code", "date")})
         except ValidationError:
