@@ -316,3 +316,67 @@ def test_a_merge_while_the_stay_is_corrected_does_not_deadlock(app, backend, des
     assert _balance(desk, survivor["id"]) == 103 and _balance(desk, dup["id"]) == 0
     assert _deadlocks(app) == before, f"a deadlock (resolved by a retry after {time.monotonic() - started:.1f} s)"
     assert audit_problems(app) == []
+
+
+def test_a_stay_moved_to_another_member_while_the_first_spends_at_the_till(app, backend, desk, cashier, catalogue,
+                                                                           member_factory, store_today):
+    from tests.test_races import api_call, race
+    _pg_only(backend)
+    a, b = member_factory(), member_factory()
+    _stay(desk, store_today, member_id=a["id"])  # 206 to A
+    arrival, departure = _days(store_today)
+    moved = {"stay_no": "R1001", "store_code": "HT01", "arrival": arrival, "departure": departure,
+             "room_revenue": "2064.00", "segment": "business_fit", "member_id": b["id"]}
+
+    def act(i):
+        if i == 0:
+            return api_call(app, desk.token, "POST", "/api/v1/stays", moved, key="move")
+        return api_call(app, cashier.token, "POST", "/api/v1/checkouts",  # a tea of 20.00 paid with 20 points
+                        {"store_code": "BJ01", "member_id": a["id"], "items": [{"sku": "TEA", "qty": 1}],
+                         "redeem_points": 20}, key=f"tea-{i}")
+    results = race(5, act)
+    assert results[0][0] == 200, results
+    paid = sum(1 for s, _, _ in results[1:] if s == 201)
+    assert all(s in (201, 422) for s, _, _ in results[1:]), results
+    # B holds the 206; A's 206 was taken back, what A had spent (20 a tea) written off: A ends at 0.
+    assert _balance(desk, b["id"]) == 206 and _balance(desk, a["id"]) == 0
+    assert results[0][2]["points"]["reversed"] + results[0][2]["points"]["shortfall"] == 206
+    assert results[0][2]["points"]["shortfall"] == 20 * paid
+    assert audit_problems(app) == []
+
+
+def test_the_nightly_expiry_while_a_stays_import_takes_points_back(app, backend, desk, manager, member_factory,
+                                                                   store_today):
+    """The expiry locks points accounts highest id first; the import locks its stays, then the
+    members lowest id first, then their accounts highest id first: no cycle, so no deadlock."""
+    from datetime import timedelta as td
+
+    from crm.core.actor import Actor
+    from crm.core.timeutil import utcnow
+    from crm.extensions import db
+    from crm.points import service as points
+    from tests.test_races import race
+    _pg_only(backend)
+    people = [member_factory() for _ in range(24)]
+    arrival, departure = _days(store_today)
+    rows = "".join(f"E{i},HT01,{arrival},{departure},1,2064.00,business_fit,{m['mobile']},,{{flag}}\n"
+                   for i, m in enumerate(people))
+    assert post_csv(manager, "/api/v1/imports/stays", IMPORT.format(rows=rows.format(flag=""))).json["imported"] == 24
+    before = _deadlocks(app)
+
+    def act(i):
+        if i == 0:
+            with app.app_context():
+                try:
+                    return points.expire_all(Actor.system("review"), now=utcnow() + td(days=800), batch=5)
+                finally:
+                    db.session.remove()
+        r = app.test_client().post("/api/v1/imports/stays", data=IMPORT.format(rows=rows.format(flag="1")).encode(),
+                                   headers={"Authorization": f"Bearer {manager.token}", "Content-Type": "text/csv"})
+        return r.status_code, r.get_json()
+    results = race(2, act)
+    assert results[1][0] == 202, results
+    assert _deadlocks(app) == before
+    # Each stay's 206 either expired first (then the cancel takes nothing: 206 short) or was taken back.
+    assert all(_balance(desk, m["id"]) == 0 for m in people)
+    assert audit_problems(app) == []
