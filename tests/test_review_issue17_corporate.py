@@ -273,20 +273,73 @@ def test_a_nul_in_a_company_name_is_refused_before_it_reaches_a_file(desk):
 
 
 def test_a_manager_page_post_of_hostile_payment_is_shown_beside_the_field(app, corp, checkout):
+    import re
+
     from tests.test_ui import text, ui_login
-    assert signed(checkout, corp["signer"], [("TEA", 5)]).status_code == 201
+    assert signed(checkout, corp["signer"], [("TEA", 5)]).status_code == 201  # 85.00 owed
     ui = ui_login(app, "manager", lang="en")
-    for amount, received in (("12.345", ""), ("-1", ""), ("1.00", "0001-01-01"), ("1.00", "9999-12-31"),
-                             ("1\x00", ""), ("9" * 40, "")):
-        r = ui.post(f"/corporate/{corp['company']}/payments",
-                    {"amount": amount, "method": "cash", "reference": "", "received_on": received,
-                     "csrf_token": ui.csrf})
+    page = f"/corporate/{corp['company']}"
+
+    def token():
+        return re.search(r'name="form_token" value="([^"]+)"', text(ui.get(page)))[1]
+    for amount, received, where in (("12.345", "", "amount"), ("-1", "", "amount"), ("85.01", "", "amount"),
+                                    ("1.00", "0001-01-01", "received_on"), ("1.00", "9999-12-31", "received_on"),
+                                    ("1\x00", "", "amount"), ("9" * 40, "", "amount"),
+                                    ("1.00", "2025-02-30", "received_on")):
+        r = ui.post(f"{page}/payments", {"amount": amount, "method": "cash", "reference": "", "received_on": received,
+                                         "csrf_token": ui.csrf, "form_token": token()})
         assert r.status_code == 422, (amount, received, r.status_code)
-        assert "has-error" in text(r) or "error" in text(r)
+        assert f'id="e-{where}"' in text(r), (amount, received)
     for limit in ("-1", "1.005", "x", "9" * 40):
-        r = ui.post(f"/corporate/{corp['company']}", {"credit_limit": limit, "active": "1", "csrf_token": ui.csrf})
-        assert r.status_code == 422, (limit, r.status_code)
-    for member in ("0", "9" * 9, "\x00", "9" * 30):
-        r = ui.post(f"/corporate/{corp['company']}/signers", {"member": member, "csrf_token": ui.csrf})
+        r = ui.post(page, {"credit_limit": limit, "active": "1", "csrf_token": ui.csrf, "form_token": token()})
+        assert r.status_code == 422 and 'id="e-credit_limit"' in text(r), (limit, r.status_code)
+    for member in ("0", "9" * 9, "\x00", "9" * 30, "李四x"):
+        r = ui.post(f"{page}/signers", {"member": member, "csrf_token": ui.csrf})
         assert r.status_code in (404, 422), (member, r.status_code)
-    assert acct(corp["manager"], corp["company"])["owed"] == "85.00"
+    # A payment form sent twice (a double click) records one payment.
+    form = {"amount": "10.00", "method": "cash", "reference": "", "received_on": "", "csrf_token": ui.csrf,
+            "form_token": token()}
+    assert ui.post(f"{page}/payments", form).status_code == 302
+    assert ui.post(f"{page}/payments", form).status_code == 302
+    assert acct(corp["manager"], corp["company"])["owed"] == "75.00"  # 85.00 − 10.00, once
+
+
+def test_hostile_split_parts_at_the_till_are_shown_beside_paid_by(app, corp):
+    import re
+
+    from tests.test_ui import text, ui_login
+    ui = ui_login(app, "cashier", lang="en")
+    for part in ("12.345", "-5", "1e3", "1\x00", "9" * 40, "0", " "):
+        token = re.search(r'name="till_token" value="([0-9a-f]+)"', text(ui.get("/till")))[1]
+        r = ui.post("/till", {"card_code": corp["signer"]["mobile"], "store_code": "BJ01", "items": "TEA 1",
+                              "till_token": token, "split_company_account": part, "split_cash": "1.00",
+                              "action": "close", "csrf_token": ui.csrf})
+        assert r.status_code in (200, 422), (part, r.status_code)
+        assert r.status_code == 200 or 'id="e-tenders"' in text(r), part
+    assert acct(corp["manager"], corp["company"])["owed"] == "0.00"
+
+
+def test_an_erased_member_cannot_be_made_a_signer(app, corp, member_factory, login_api):
+    manager, company = corp["manager"], corp["company"]
+    gone = member_factory(name="离职", company="华为")
+    admin = login_api("admin")
+    held = admin.get(f"/api/v1/members/{gone['id']}/erasure").json
+    r = admin.post(f"/api/v1/members/{gone['id']}/erasure",
+                   json={"reason": "PIPL request", "wallet_rule": "forfeit",
+                         "confirm": {k: held[k] for k in ("points", "principal", "bonus")}})
+    assert r.status_code in (200, 201), r.json
+    r = manager.post(f"/api/v1/companies/{company}/signers/{gone['id']}")
+    assert (r.status_code, r.json["error"]["code"]) == (409, "member_anonymised"), r.json
+    assert [s["member_id"] for s in acct(manager, company)["signers"]] == [corp["signer"]["id"]]
+
+
+def test_the_account_forms_refuse_hostile_input_beside_the_field(app, corp):
+    from tests.test_ui import text, ui_login
+    ui = ui_login(app, "manager", lang="en")
+    import re
+    for company, limit in (("坏\x00公司", "10.00"), ("华为", "10.00"), ("x" * 5000, "10.00"), ("", "")):
+        token = re.search(r'name="form_token" value="([^"]+)"', text(ui.get("/corporate/")))[1]
+        r = ui.post("/corporate/", {"company": company, "credit_limit": limit, "csrf_token": ui.csrf,
+                                    "form_token": token})
+        assert r.status_code == 422, (company[:10], r.status_code)
+        assert "has-error" in text(r), (company[:10], limit, text(r)[text(r).find("<main"):][:3000])

@@ -94,6 +94,8 @@ def add_signer(actor: Actor, company_id: int, member_id: int) -> tuple[CompanySi
     if member.merged_into_id is not None:
         raise Conflict(_("This member was merged into member %(id)d.", id=member.merged_into_id),
                        code="member_merged", survivor_id=member.merged_into_id)
+    from ..members import pipl  # late: pipl imports half the app
+    pipl.ensure_not_anonymised(member)  # an erased member (PIPL) is given no authority to sign
     if member.company_id != company_id:
         raise Invalid(_("Only a member of this company can sign for it: set the member's company first."),
                       code="signer_not_of_company", field="member_id")

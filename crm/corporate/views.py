@@ -61,7 +61,8 @@ def _account_page(company_id, errors=None, status=200):
                                  .where(service.CompanyAccountEntry.account_id == account.id)
                                  .order_by(service.CompanyAccountEntry.id.desc()).limit(20)).all()
     colleagues = db.session.scalars(select(Member).where(Member.company_id == company_id,
-                                                         Member.merged_into_id.is_(None))
+                                                         Member.merged_into_id.is_(None),
+                                                         Member.anonymised_at.is_(None))
                                     .order_by(Member.name).limit(200)).all()
     signer_ids = {s.member_id for s in account.signers}
     today = local_today()
