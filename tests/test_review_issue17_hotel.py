@@ -380,3 +380,78 @@ def test_the_nightly_expiry_while_a_stays_import_takes_points_back(app, backend,
     # Each stay's 206 either expired first (then the cancel takes nothing: 206 short) or was taken back.
     assert all(_balance(desk, m["id"]) == 0 for m in people)
     assert audit_problems(app) == []
+
+
+# --- Pages and forms --------------------------------------------------------------------------
+
+@pytest.mark.clock_at(NEW_YEARS_EVE)
+def test_the_arrivals_page_with_200_reservations_asks_no_more_than_with_one(app, login_api, member_factory, staff):
+    from tests.test_frontdesk import _statements
+    from tests.test_ui import text, ui_login
+    desk = login_api("front_desk")
+    ui = ui_login(app, "frontdesk", lang="en")
+
+    def statements():
+        ui.get("/frontdesk/arrivals?store_code=HT01")  # warms the worker's caches
+        with _statements(app) as seen:
+            r = ui.get("/frontdesk/arrivals?store_code=HT01")
+        assert r.status_code == 200
+        return len(seen), text(r).count("data-reservation=")
+    m = member_factory(preferences=["Quiet room"])
+    desk.post("/api/v1/reservations", json=_reservation(reservation_no="P0", member_id=m["id"]))
+    one, listed = statements()
+    assert listed == 1
+    mobiles = [member_factory()["mobile"] for _ in range(20)]
+    rows = "".join(f"P{i},HT01,2026-12-31,2027-01-0{1 + i % 5},Guest {i},{mobiles[i % 20] if i % 3 else ''}\n"
+                   for i in range(1, 200))
+    r = desk.post("/api/v1/imports/reservations", data=(
+        "reservation_no,store_code,arrival,departure,guest_name,member_mobile\n" + rows).encode(),
+        content_type="text/csv")
+    assert r.status_code == 200 and r.json["imported"] == 199, r.json
+    many, listed = statements()
+    assert listed == 200 and many == one, (one, many)
+
+
+def test_an_idempotency_key_reused_with_another_stay(app, desk, member_factory, store_today):
+    m = member_factory()
+    first = _stay(desk, store_today, key="pms-k", member_id=m["id"])
+    assert first.status_code == 201
+    other = _stay(desk, store_today, key="pms-k", member_id=m["id"], room_revenue="1032.00")
+    assert other.status_code in (409, 422), other.json
+    assert _balance(desk, m["id"]) == 206
+    r = desk.post("/api/v1/reservations", json=_reservation(reservation_no="K1"), key="res-k")
+    assert r.status_code == 201
+    r = desk.post("/api/v1/reservations", json=_reservation(reservation_no="K2"), key="res-k")
+    assert r.status_code in (409, 422), r.json
+
+
+@pytest.mark.parametrize("value", ["", "-1", "abc", "1e3", "a\x00", "99999999999999999999", " 2 ", "１"])
+def test_hostile_stay_rates_in_the_programme_form(app, staff, desk, value):
+    from crm.core.segments import SEGMENT_KEYS
+    from tests.test_ui import ui_login
+    ui = ui_login(app, staff["admin"], lang="en")
+    form = {f"rate_{k}": "1" for k in SEGMENT_KEYS}
+    r = ui.post("/admin/programme/stay-rates", {**form, "rate_conference": value})
+    assert r.status_code in (302, 422), (value, r.status_code)
+    assert desk.get("/api/v1/stays/rates").json["rates"]["conference"] in (1, 2)
+
+
+@pytest.mark.parametrize("over", [
+    {"arrival": "0001-01-01", "departure": "9999-12-31"}, {"arrival": "9999-12-31", "departure": "9999-12-31"},
+    {"rooms": 2 ** 31}, {"rooms": 2 ** 63}, {"member_id": 2 ** 63}, {"card_code": "9" * 128},
+    {"card_code": "\u202e1"}, {"member_mobile": "+86 139 0000 0000"}, {"room_revenue": "12.345"},
+    {"room_revenue": 12.5}, {"fb_revenue": None}, {"segment": None}, {"stay_no": " " * 10},
+    {"company": "C" * 201}, {"stay_no": "x" * 65}, {"cancelled": None}])
+def test_hostile_stays_are_not_500(app, desk, member_factory, store_today, over):
+    r = _stay(desk, store_today, **{"stay_no": "HX", **over})
+    assert r.status_code in (201, 409, 422), (over, r.status_code, r.json)
+    assert audit_problems(app) == []
+
+
+@pytest.mark.parametrize("over", [{"card_no": "9" * 128}, {"card_no": "0"}, {"card_no": "abc def"},
+                                  {"member_mobile": "1" * 32}, {"member_id": 2 ** 31}, {"rooms": 2 ** 63},
+                                  {"arrival": "0001-01-01"}, {"departure": "9999-12-31"}, {"status": "CHECKED_IN"},
+                                  {"guest_name": "", "member_id": None}, {"notes": "n" * 1001}])
+def test_hostile_reservations_are_not_500(app, login_api, stores, over):
+    r = login_api("front_desk").post("/api/v1/reservations", json=_reservation(reservation_no="HX", **over))
+    assert r.status_code in (201, 422), (over, r.status_code, r.json)
