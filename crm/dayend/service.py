@@ -42,7 +42,7 @@ import json
 from datetime import date, datetime, timezone
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import BigInteger, String, func, literal, select, union_all
 
 from ..auth.models import Staff
 from ..auth.roles import ADMIN, MANAGER
@@ -129,44 +129,51 @@ def figures(store_code: str, day: date) -> dict:
     def of(staff_id):
         return sections.setdefault(staff_id, _section())
 
+    # Bills and their tenders are read by one statement each for the closed and the voided: on
+    # PostgreSQL every statement sees what was committed when it began, so a bill closed (or
+    # voided) between two statements would count in the tenders and not in the sales.
     closed = _in_day(Checkout.created_at, start, end) & (Checkout.store_id == store.id)
-    for staff_id, n, covers, sales, coupons, points in db.session.execute(
-            select(Checkout.staff_id, func.count(Checkout.id), func.coalesce(func.sum(Checkout.covers), 0),
+    zero = literal(0, BigInteger)
+    for row in db.session.execute(union_all(
+            select(literal("bills").label("part"), Checkout.staff_id, literal(None, String(16)).label("method"),
+                   func.count(Checkout.id), func.coalesce(func.sum(Checkout.covers), 0),
                    func.sum(Checkout.member_total), func.sum(Checkout.coupon_discount),
-                   func.sum(Checkout.points_value)).where(closed).group_by(Checkout.staff_id)):
-        _add_bill(of(staff_id)["closed"], n, int(covers), int(sales), int(coupons), int(points))
-    for staff_id, method, amount in db.session.execute(
-            select(Checkout.staff_id, CheckoutTender.method, func.sum(CheckoutTender.amount))
+                   func.sum(Checkout.points_value), zero).where(closed).group_by(Checkout.staff_id),
+            select(literal("tender"), Checkout.staff_id, CheckoutTender.method, zero, zero, zero, zero, zero,
+                   func.sum(CheckoutTender.amount))
             .join(CheckoutTender, CheckoutTender.checkout_id == Checkout.id).where(closed)
-            .group_by(Checkout.staff_id, CheckoutTender.method)):
-        _add_tender(of(staff_id)["closed"], method, int(amount))
+            .group_by(Checkout.staff_id, CheckoutTender.method))):
+        part, staff_id, method, n, covers, sales, coupons, points, amount = row
+        if part == "bills":
+            _add_bill(of(staff_id)["closed"], int(n), int(covers), int(sales), int(coupons), int(points))
+        else:
+            _add_tender(of(staff_id)["closed"], method, int(amount))
 
     voided = (_in_day(Checkout.voided_at, start, end) & (Checkout.store_id == store.id)
               & (Checkout.status == "voided"))
-    void_tenders: dict[int, dict] = {}
-    for checkout_id, method, amount in db.session.execute(
-            select(CheckoutTender.checkout_id, CheckoutTender.method, CheckoutTender.amount)
-            .join(Checkout, CheckoutTender.checkout_id == Checkout.id).where(voided)):
-        void_tenders.setdefault(checkout_id, {})[method] = amount
-    voids = []
-    for bill in db.session.execute(
+    voids, bill = [], None
+    for row in db.session.execute(
             select(Checkout.id, Checkout.created_at, Checkout.staff_id, Checkout.voided_at, Checkout.voided_by,
                    Checkout.void_reason, Checkout.member_id, Checkout.covers, Checkout.member_total,
-                   Checkout.coupon_discount, Checkout.points_value).where(voided)
-            .order_by(Checkout.voided_at, Checkout.id)):
-        tenders = void_tenders.get(bill.id, {})
-        into = of(bill.staff_id)["voided"]
-        _add_bill(into, 1, bill.covers or 0, bill.member_total, bill.coupon_discount, bill.points_value)
-        for method, amount in tenders.items():
-            _add_tender(into, method, amount)
-        closed_at = as_utc(bill.created_at)
-        voids.append({"checkout_id": bill.id, "closed_at": closed_at, "closed_by": bill.staff_id,
-                      "closed_on": closed_at.astimezone(zone(store.timezone)).date(),
-                      "voided_at": as_utc(bill.voided_at), "voided_by": bill.voided_by,
-                      "reason": bill.void_reason or "",
-                      "member_id": bill.member_id, "covers": bill.covers or 0, "sales": bill.member_total,
-                      "coupon_discount": bill.coupon_discount, "points_value": bill.points_value,
-                      "paid": sum(tenders.values()), "tenders": tenders})
+                   Checkout.coupon_discount, Checkout.points_value, CheckoutTender.method, CheckoutTender.amount)
+            .outerjoin(CheckoutTender, CheckoutTender.checkout_id == Checkout.id).where(voided)
+            .order_by(Checkout.voided_at, Checkout.id, CheckoutTender.id)):
+        if bill is None or bill["checkout_id"] != row.id:
+            into = of(row.staff_id)["voided"]
+            _add_bill(into, 1, row.covers or 0, row.member_total, row.coupon_discount, row.points_value)
+            closed_at = as_utc(row.created_at)
+            bill = {"checkout_id": row.id, "closed_at": closed_at, "closed_by": row.staff_id,
+                    "closed_on": closed_at.astimezone(zone(store.timezone)).date(),
+                    "voided_at": as_utc(row.voided_at), "voided_by": row.voided_by,
+                    "reason": row.void_reason or "",
+                    "member_id": row.member_id, "covers": row.covers or 0, "sales": row.member_total,
+                    "coupon_discount": row.coupon_discount, "points_value": row.points_value,
+                    "paid": 0, "tenders": {}}
+            voids.append(bill)
+        if row.method is not None:
+            _add_tender(into, row.method, row.amount)
+            bill["tenders"][row.method] = bill["tenders"].get(row.method, 0) + row.amount
+            bill["paid"] += row.amount
 
     for staff_id, method, n, amount in db.session.execute(
             select(CardFee.staff_id, CardFee.payment_method, func.count(CardFee.id), func.sum(CardFee.amount))
