@@ -13,7 +13,7 @@ from tests import test_corporate_accounts as base
 from tests.conftest import audit_problems
 from tests.test_corporate_accounts import account as acct
 from tests.test_corporate_accounts import corporate_problems, ledger_sum, signed
-from tests.test_races import api_call, race
+from tests.test_races import api_call, queued_in_order, race
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 corp = base.corp  # 华为 (15% off), a 500.00 account, signer 张总, colleague 李四 (see there)
@@ -343,3 +343,51 @@ def test_the_account_forms_refuse_hostile_input_beside_the_field(app, corp):
                                     "form_token": token})
         assert r.status_code == 422, (company[:10], r.status_code)
         assert "has-error" in text(r), (company[:10], limit, text(r)[text(r).find("<main"):][:3000])
+
+
+def test_two_managers_open_one_account_or_add_one_signer_at_once(app, corp, desk, member_factory):
+    manager = corp["manager"]
+    r = desk.post("/api/v1/companies", json={"name": "小米"})
+    assert r.status_code == 201, r.json
+    company = r.json["id"]
+    results = race(4, lambda i: api_call(app, manager.token, "PUT", f"/api/v1/companies/{company}/account",
+                                         {"credit_limit": f"{100 + i}.00"}))
+    statuses = sorted(s for s, _c, _b in results)
+    assert statuses.count(201) == 1 and set(statuses) <= {200, 201, 409}, results
+    m = member_factory(name="雷总", company="小米")
+    results = race(4, lambda i: api_call(app, manager.token, "POST", f"/api/v1/companies/{company}/signers/{m['id']}"))
+    statuses = sorted(s for s, _c, _b in results)
+    assert statuses.count(201) == 1 and set(statuses) <= {200, 201, 409}, results
+    assert [s["member_id"] for s in acct(manager, company)["signers"]] == [m["id"]]
+
+
+@pytest.mark.parametrize("first", ["close", "suspend", "lower", "payment"])
+def test_a_close_queued_behind_the_account_row_with_a_change_either_side(app, corp, cashier, checkout, first):
+    """PostgreSQL: the account row is held; a signed close (TEA × 5 = 85.00) and a manager's change
+    queue behind it in a chosen order. The close's UPDATE is re-checked against the row as the
+    change left it: after a suspension 409 suspended, after the limit lowered to 100.00 with
+    50.00 owed 409 over the limit; a payment first leaves room (owed 50.00 − 50.00 + 85.00)."""
+    if not _pg(app):
+        pytest.skip("row locks: PostgreSQL")
+    manager, company = corp["manager"], corp["company"]
+    assert signed(checkout, corp["signer"], [("TEA", 5)], amount="50.00", more=[{"method": "cash"}]).status_code == 201
+    with app.app_context():
+        from crm.corporate.models import CompanyAccount
+        account_id = db.session.scalar(db.select(CompanyAccount.id).where(CompanyAccount.company_id == company))
+    close = (cashier.token, "POST", "/api/v1/checkouts",
+             {"store_code": "BJ01", "member_id": corp["signer"]["id"], "items": [{"sku": "TEA", "qty": 5}],
+              "tenders": [{"method": "company_account"}]})
+    change = {"suspend": ("PUT", f"/api/v1/companies/{company}/account", {"credit_limit": "500.00", "active": False}),
+              "lower": ("PUT", f"/api/v1/companies/{company}/account", {"credit_limit": "100.00"}),
+              "payment": ("POST", f"/api/v1/companies/{company}/account/payments",
+                          {"amount": "50.00", "method": "cash"})}
+    kind = "suspend" if first == "close" else first
+    other = (manager.token, *change[kind])
+    got = queued_in_order(app, "SELECT id FROM company_accounts WHERE id = :id FOR UPDATE", {"id": account_id},
+                          [close, other] if first == "close" else [other, close])
+    closed = got["/api/v1/checkouts"]
+    assert got[other[2]][0] in (200, 201), got
+    expected = {"close": (201, None, "135.00"), "suspend": (409, "company_account_suspended", "50.00"),
+                "lower": (409, "credit_limit_exceeded", "50.00"), "payment": (201, None, "85.00")}[first]
+    assert (closed[0], closed[1], acct(manager, company)["owed"]) == expected, closed
+    _consistent(app, company)
