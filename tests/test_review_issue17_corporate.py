@@ -391,3 +391,26 @@ def test_a_close_queued_behind_the_account_row_with_a_change_either_side(app, co
                 "lower": (409, "credit_limit_exceeded", "50.00"), "payment": (201, None, "85.00")}[first]
     assert (closed[0], closed[1], acct(manager, company)["owed"]) == expected, closed
     _consistent(app, company)
+
+
+def test_the_till_after_a_suspension_shows_which_payment_a_confirm_would_take(app, corp):
+    """A cashier chose 'Charge to company account'; the manager suspends the account; the close is
+    refused and the page comes back without that choice — one of the choices it shows must be
+    the one selected (cash), never none (a Confirm then closed as cash with nothing selected)."""
+    import re
+
+    from tests.test_ui import text, ui_login
+    ui = ui_login(app, "cashier", lang="en")
+    token = re.search(r'name="till_token" value="([0-9a-f]+)"', text(ui.get("/till")))[1]
+    form = {"card_code": corp["signer"]["mobile"], "store_code": "BJ01", "items": "TEA 1", "till_token": token,
+            "pay_method": "company_account", "csrf_token": ui.csrf}
+    assert ui.post("/till", {**form, "action": "quote"}).status_code == 200
+    r = corp["manager"].put(f"/api/v1/companies/{corp['company']}/account", json={"credit_limit": "500.00",
+                                                                                    "active": False})
+    assert r.status_code == 200
+    refused = ui.post("/till", {**form, "action": "close"})
+    page = text(refused)
+    assert refused.status_code == 409 or refused.status_code == 422, refused.status_code
+    assert "suspended" in page
+    checked = re.findall(r'<input type="radio" name="pay_method" value="([a-z_]+)" checked>', page)
+    assert checked == ["cash"], checked
