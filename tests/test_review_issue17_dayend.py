@@ -576,7 +576,8 @@ def test_a_bill_closed_while_the_day_end_is_read_keeps_the_identity(app, backend
     each statement sees what was committed when it began. A bill (10.00 cash) and a void (of an
     earlier 10.00 cash bill) committed just before the tenders are read must not give a day whose
     sales and tenders disagree: either both count a bill or neither does."""
-    from sqlalchemy import event, text as sql
+    from sqlalchemy import event
+    from sqlalchemy import text as sql
 
     from crm.dayend import service
     if backend != "postgresql":
@@ -613,3 +614,57 @@ def test_a_bill_closed_while_the_day_end_is_read_keeps_the_identity(app, backend
         event.remove(engine, "before_cursor_execute", meanwhile)
     assert done
     assert_identity({"total": shown["total"], "cashiers": shown["cashiers"]})
+
+
+def test_an_erasure_committed_while_the_day_end_is_read_is_never_a_refund(app, backend, clock, stores, staff,
+                                                                          login_api, member_factory):
+    """An erasure writing off 100.00 commits its refund entries and its `wallet.forfeit` audit
+    row together. If it commits between the day-end's reading of the audit and of the entries,
+    the 100.00 must still not show as paid back from the drawer."""
+    from sqlalchemy import event, select
+    from sqlalchemy import text as sql
+
+    from crm.dayend import service
+    from crm.wallet.models import WalletAccount
+    if backend != "postgresql":
+        pytest.skip("SQLite has one writer at a time: nobody commits while the day-end is read")
+    clock.freeze(at(2026, 3, 11, 10))
+    cashier = login_api("cashier")
+    clock.freeze(at(2026, 3, 10, 9))
+    n = member_factory()
+    assert cashier.post(f"/api/v1/members/{n['id']}/wallet/top-ups", json={
+        "store_code": "BJ01", "amount": "100.00", "payment_method": "cash"}).status_code == 201
+    clock.freeze(at(2026, 3, 10, 21))
+    manager_id = _staff_id(app, "manager")
+    with app.app_context():
+        engine = db.engine
+        account = db.session.scalar(select(WalletAccount.id).where(WalletAccount.member_id == n["id"],
+                                                                   WalletAccount.kind == "principal"))
+    done = []
+    when = datetime(2026, 3, 10, 12)  # naive UTC, as stored
+
+    def meanwhile(conn, cursor, statement, parameters, context, executemany):
+        if done or "wallet_entries" not in statement:  # the audit was read just before (if it was)
+            return
+        done.append(statement)
+        with engine.connect() as other:  # the erasure's transaction
+            other.execute(sql("UPDATE wallet_accounts SET balance = 0 WHERE id = :a"), {"a": account})
+            other.execute(sql("INSERT INTO wallet_entries (account_id, kind, amount, store_id, staff_id, reason, "
+                              "created_at) VALUES (:a, 'refund', -10000, :s, :m, 'member asked', :t)"),
+                          {"a": account, "s": stores["BJ01"], "m": manager_id, "t": when})
+            other.execute(sql("INSERT INTO audit_log (created_at, staff_id, username, role, action, entity_type, "
+                              "entity_id, store_id, details) VALUES (:t, :m, 'manager', 'manager', "
+                              "'wallet.forfeit', 'member', :e, :s, CAST(:d AS JSON))"),
+                          {"t": when, "m": manager_id, "e": str(n["id"]), "s": stores["BJ01"],
+                           "d": '{"forfeited_principal": "100.00", "forfeited_bonus": "0.00", '
+                                '"reason": "member asked"}'})
+            other.commit()
+    event.listen(engine, "before_cursor_execute", meanwhile)
+    try:
+        with app.test_request_context():
+            day_end = service.figures("BJ01", datetime(2026, 3, 10).date())
+    finally:
+        event.remove(engine, "before_cursor_execute", meanwhile)
+    assert done
+    assert day_end["total"]["refunds"] == {"count": 0, "principal": 0, "bonus": 0}
+    assert [(r["principal"], r["written_off"]) for r in day_end["refunds"]] in ([], [(10000, True)])

@@ -201,10 +201,6 @@ def figures(store_code: str, day: date) -> dict:
     # nothing was paid back, so it is listed as written off and left out of the refunds' totals.
     # It is the member's last refund line written before its audit row (same transaction), not
     # every line of the member: a refund paid back earlier that day stays a refund.
-    forfeits = [(int(i), as_utc(t)) for i, t in db.session.execute(
-        select(AuditEntry.entity_id, AuditEntry.created_at).where(
-            AuditEntry.action == "wallet.forfeit", AuditEntry.store_id == store.id,
-            _in_day(AuditEntry.created_at, start, end))) if str(i).isdigit()]
     refunds = []
     for entry in db.session.execute(
             select(WalletEntry.created_at, WalletEntry.staff_id, WalletEntry.reason, WalletAccount.member_id,
@@ -220,8 +216,17 @@ def figures(store_code: str, day: date) -> dict:
                     "reason": entry.reason, "principal": 0, "bonus": 0, "written_off": False}
             refunds.append(last)
         last[entry.kind] += -entry.amount
-    for member_id, when in forfeits:
-        lines = [r for r in refunds if r["member_id"] == member_id and r["at"] <= when and not r["written_off"]]
+    # Read after the entries: an erasure commits its entries and its audit row together, so every
+    # write-off among the entries read is seen here (a newer one, whose entries were not read,
+    # matches no line: a line is the member's, as much as the audit says, and not later than it).
+    forfeits = [(int(i), as_utc(t), (details or {}).get("forfeited_principal"), (details or {}).get("forfeited_bonus"))
+                for i, t, details in db.session.execute(
+                    select(AuditEntry.entity_id, AuditEntry.created_at, AuditEntry.details).where(
+                        AuditEntry.action == "wallet.forfeit", AuditEntry.store_id == store.id,
+                        _in_day(AuditEntry.created_at, start, end))) if str(i).isdigit()]
+    for member_id, when, principal, bonus in forfeits:
+        lines = [r for r in refunds if r["member_id"] == member_id and r["at"] <= when and not r["written_off"]
+                 and (format_fen(r["principal"]), format_fen(r["bonus"])) == (principal, bonus)]
         if lines:
             lines[-1]["written_off"] = True
     for r in refunds:
