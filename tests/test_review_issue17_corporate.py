@@ -414,3 +414,29 @@ def test_the_till_after_a_suspension_shows_which_payment_a_confirm_would_take(ap
     assert "suspended" in page
     checked = re.findall(r'<input type="radio" name="pay_method" value="([a-z_]+)" checked>', page)
     assert checked == ["cash"], checked
+
+
+@pytest.mark.parametrize("path", ["/corporate/ageing?as_of=0001-01-01", "/corporate/ageing?as_of=9999-12-31",
+                                  "/corporate/ageing?as_of=2025-02-30", "/corporate/ageing?format=pdf",
+                                  "/corporate/ageing?as_of=%00", "/corporate/{c}/statements/2101/1",
+                                  "/corporate/{c}/statements/1999/12", "/corporate/{c}/statements/2025/13",
+                                  "/corporate/{c}/statements/2025/1?format=doc", "/corporate/2147483648",
+                                  "/corporate/{c}/statements/9223372036854775808/1", "/corporate/99999999"])
+def test_hostile_page_addresses_are_never_a_500(app, corp, path):
+    from tests.test_ui import ui_login
+    ui = ui_login(app, "manager", lang="en")
+    r = ui.get(path.format(c=corp["company"]))
+    assert r.status_code in (200, 302, 404, 422), (path, r.status_code)
+
+
+def test_a_statement_names_a_payment_s_means_in_words_not_its_code(app, corp, checkout):
+    from tests.test_ui import text, ui_login
+    manager, company = corp["manager"], corp["company"]
+    assert signed(checkout, corp["signer"], [("TEA", 5)]).status_code == 201
+    r = manager.post(f"/api/v1/companies/{company}/account/payments",
+                     json={"amount": "10.00", "method": "bank_transfer", "reference": "HW-9"})
+    assert r.status_code == 201
+    today = manager.get("/api/v1/companies/ageing").json["as_of"]
+    ui = ui_login(app, "manager", lang="en")
+    page = text(ui.get(f"/corporate/{company}/statements/{int(today[:4])}/{int(today[5:7])}"))
+    assert "Bank transfer HW-9" in page and "bank_transfer" not in page

@@ -232,6 +232,16 @@ def record_payment(actor: Actor, company_id: int, *, amount: int, method: str, r
 
 # --- statements and ageing -----------------------------------------------------------------------
 
+def payment_method_names() -> dict:
+    return {"bank_transfer": _("Bank transfer"), "cash": _("Cash"), "cheque": _("Cheque"),
+            "wechat_pay": _("WeChat Pay"), "alipay": _("Alipay"), "other": _("Other")}
+
+
+def payment_method_name(method: str | None) -> str:
+    """How a payment's means reads on a statement (the page, the PDF a company is sent)."""
+    return payment_method_names().get(method, method) if method else ""
+
+
 def _local_date(at: datetime) -> date:
     return at.astimezone(zone()).date()
 
@@ -280,7 +290,7 @@ def statement(company_id: int, year: int, month: int) -> Statement:
         lines.append({"date": _local_date(entry.created_at), "kind": entry.kind,
                       "store": entry.store.name if entry.store else "",
                       "bill_no": entry.checkout_id, "signer": entry.member.name if entry.member else "",
-                      "reference": " ".join(x for x in (entry.method or "", entry.reference or "",
+                      "reference": " ".join(x for x in (payment_method_name(entry.method), entry.reference or "",
                                                           entry.received_on.isoformat() if entry.received_on else "")
                                             if x),
                       "amount": entry.amount, "balance": balance})

@@ -25,8 +25,7 @@ bp = Blueprint("corporate", __name__, url_prefix="/corporate")
 
 
 def _method_names():
-    return {"bank_transfer": _("Bank transfer"), "cash": _("Cash"), "cheque": _("Cheque"),
-            "wechat_pay": _("WeChat Pay"), "alipay": _("Alipay"), "other": _("Other")}
+    return service.payment_method_names()
 
 
 @bp.route("/", methods=["GET", "POST"])
