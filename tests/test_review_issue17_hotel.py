@@ -6,7 +6,7 @@ import pytest
 
 from tests.conftest import audit_problems
 from tests.test_reports import post_csv
-from tests.test_stay_points import IMPORT, _balance, _days, _stay
+from tests.test_stay_points import IMPORT, _balance, _days, _stay, gold  # noqa: F401 - a fixture
 
 NEW_YEARS_EVE = datetime(2026, 12, 31, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 
@@ -455,3 +455,37 @@ def test_hostile_stays_are_not_500(app, desk, member_factory, store_today, over)
 def test_hostile_reservations_are_not_500(app, login_api, stores, over):
     r = login_api("front_desk").post("/api/v1/reservations", json=_reservation(reservation_no="HX", **over))
     assert r.status_code in (201, 422), (over, r.status_code, r.json)
+
+
+def test_a_stay_written_for_a_member_merged_meanwhile_lands_on_the_survivor(app, desk, manager, gold,
+                                                                             member_factory, store_today):
+    """An import job reads each mobile once per file: a merge committed while it runs leaves it
+    holding the duplicate's id for the rest of the file. The stay it writes then names the
+    tombstone: its points go to the survivor, and so must the stay itself, or the survivor's level
+    spend, stay count and member page never see it."""
+    from crm.core.actor import Actor
+    from crm.extensions import db
+    from crm.members import levels
+    from crm.reports import imports
+    from crm.reports.models import Stay
+    dup, survivor = member_factory(), member_factory()
+    with app.app_context():
+        look = imports.Lookups(Actor.system("review"))
+        look.prefetch([(2, {"member_mobile": dup["mobile"]})])  # the job read the file's mobiles
+        db.session.rollback()
+    r = manager.post(f"/api/v1/members/{survivor['id']}/merge", json={"from_member_id": dup["id"],
+                                                                       "reason": "same guest"})
+    assert r.status_code == 200, r.json
+    arrival, departure = _days(store_today)
+    fields = {"stay_no": "J1", "store_code": "HT01", "arrival": arrival, "departure": departure, "rooms": "1",
+              "room_revenue": "2064.00", "segment": "business_fit", "member_mobile": dup["mobile"]}
+    with app.app_context():
+        assert imports.write_chunk("stays", [(2, fields)], look)[:2] == (1, 0)
+        db.session.commit()
+        stay = db.session.scalars(db.select(Stay).where(Stay.stay_no == "J1")).one()
+        assert stay.member_id == survivor["id"]
+        # 2064.00 of stay spend on the survivor: gold's 2000.00 reached.
+        assert levels.rolling_spend(survivor["id"], 12) == 206400
+    assert _balance(desk, survivor["id"]) == 206
+    assert desk.get(f"/api/v1/members/{survivor['id']}").json["level"]["code"] == "gold"
+    assert audit_problems(app) == []

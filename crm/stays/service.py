@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from flask_babel import gettext as _
 from sqlalchemy import func, literal_column, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..core import audit
 from ..core.actor import Actor
@@ -195,6 +196,7 @@ def settle(actor: Actor, stay_ids) -> dict[int, Outcome]:
     for part in range(0, len(stay_ids), 1000):
         pairs = _pairs(Stay.id.in_(stay_ids[part:part + 1000]))
         who = _members({s.member_id for s, _e in pairs} | {e.member_id for _s, e in pairs if e})
+        _to_survivors(pairs, who)
         for stay, earning in pairs:
             target, basis = _target(stay, who), _basis(earning, who)
             if basis == target or (basis is None and target[0] is None):
@@ -215,6 +217,23 @@ def settle(actor: Actor, stay_ids) -> dict[int, Outcome]:
     for member_id in sorted(lifted):
         upgrade(actor, member_id)
     return out
+
+
+def _to_survivors(pairs, who):
+    """Stays written naming a member merged meanwhile (an import job reads each mobile once per
+    file; a posting names its member before it writes) are the survivor's, as a merge moves them:
+    else the survivor's level spend, stay count and member page never see them. The rows are
+    this transaction's (locked); a merge is final, so no member lock is needed to read it."""
+    moved = {}
+    for stay, _earning in pairs:
+        found = who.get(stay.member_id)
+        if found is not None and found.survivor != stay.member_id:
+            moved.setdefault(found.survivor, []).append(stay)
+    for survivor, stays in moved.items():
+        db.session.execute(update(Stay).where(Stay.id.in_([s.id for s in stays])).values(member_id=survivor)
+                           .execution_options(synchronize_session=False))
+        for stay in stays:
+            set_committed_value(stay, "member_id", survivor)
 
 
 def _settle_one(actor: Actor, stay, earning, who) -> Outcome:
