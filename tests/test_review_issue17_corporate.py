@@ -440,3 +440,31 @@ def test_a_statement_names_a_payment_s_means_in_words_not_its_code(app, corp, ch
     ui = ui_login(app, "manager", lang="en")
     page = text(ui.get(f"/corporate/{company}/statements/{int(today[:4])}/{int(today[5:7])}"))
     assert "Bank transfer HW-9" in page and "bank_transfer" not in page
+
+
+def test_crm_audit_of_company_accounts_copes_with_70000_signed_bills(app, corp, checkout):
+    """PostgreSQL takes at most 65,535 bound parameters in a statement: the audit once listed
+    every signed bill's id in an IN (…), so a chain's 70,000th signed bill broke `crm audit`."""
+    if not _pg(app):
+        pytest.skip("PostgreSQL's parameter limit")
+    from sqlalchemy import text as sql
+    bill = signed(checkout, corp["signer"], [("TEA", 1)])  # 17.00
+    assert bill.status_code == 201
+    cols = ("store_id, member_id, card_id, member_level, status, covers, segment, joined_at_visit, list_total, "
+            "member_total, coupon_discount, points_redeemed, points_value, wallet_paid, wallet_principal, "
+            "wallet_bonus, due, points_earned, points_balance_after, staff_id, created_at")
+    with app.app_context():
+        first = bill.json["id"]
+        db.session.execute(sql(f"INSERT INTO checkouts ({cols}) SELECT {cols} FROM checkouts, "
+                               "generate_series(1, 70000) WHERE id = :id"), {"id": first})
+        db.session.execute(sql("INSERT INTO checkout_tenders (checkout_id, method, amount) "
+                               "SELECT id, 'company_account', due FROM checkouts WHERE id > :id"), {"id": first})
+        db.session.execute(sql("INSERT INTO company_account_entries (account_id, kind, amount, checkout_id, member_id, "
+                               "store_id, created_at) SELECT e.account_id, 'charge', c.due, c.id, c.member_id, "
+                               "c.store_id, c.created_at FROM checkouts c, company_account_entries e "
+                               "WHERE c.id > :id AND e.checkout_id = :id"), {"id": first})
+        db.session.execute(sql("UPDATE company_accounts SET owed = owed + 70000 * 1700, credit_limit = 200000000"))
+        db.session.commit()
+    assert corporate_problems(app) == []
+    assert corp["manager"].post(f"/api/v1/checkouts/{first}/void", json={"reason": "x"}).status_code == 201
+    assert corporate_problems(app) == []
