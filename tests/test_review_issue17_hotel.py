@@ -6,7 +6,7 @@ import pytest
 
 from tests.conftest import audit_problems
 from tests.test_reports import post_csv
-from tests.test_stay_points import IMPORT, _balance, _days, _stay, gold  # noqa: F401 - a fixture
+from tests.test_stay_points import IMPORT, _balance, _days, _stay
 
 NEW_YEARS_EVE = datetime(2026, 12, 31, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 
@@ -14,6 +14,15 @@ NEW_YEARS_EVE = datetime(2026, 12, 31, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 @pytest.fixture
 def manager(login_api):
     return login_api("manager")
+
+
+@pytest.fixture
+def gold(login_api):
+    """Reached at 2000.00 of spend over the window, ×1.5 points (as tests/test_stay_points.py)."""
+    r = login_api("admin").post("/api/v1/levels", json={"code": "gold", "name": "金卡", "rank": 1,
+                                                       "points_multiplier": "1.50", "upgrade_spend": "2000.00"})
+    assert r.status_code == 201, r.json
+    return r.json
 
 
 # --- Figures at the edges ---------------------------------------------------------------------
@@ -489,3 +498,54 @@ def test_a_stay_written_for_a_member_merged_meanwhile_lands_on_the_survivor(app,
     assert _balance(desk, survivor["id"]) == 206
     assert desk.get(f"/api/v1/members/{survivor['id']}").json["level"]["code"] == "gold"
     assert audit_problems(app) == []
+
+
+@pytest.mark.parametrize("erasure_first", [True, False])
+def test_an_erasure_while_the_stay_is_corrected(app, backend, desk, manager, member_factory, store_today,
+                                               erasure_first):
+    from tests.test_races import queued_in_order
+    _pg_only(backend)
+    m = member_factory()
+    _stay(desk, store_today, member_id=m["id"])  # 206
+    preview = manager.get(f"/api/v1/members/{m['id']}/erasure").json
+    arrival, departure = _days(store_today)
+    corrected = {"stay_no": "R1001", "store_code": "HT01", "arrival": arrival, "departure": departure,
+                 "room_revenue": "1032.00", "segment": "business_fit", "member_id": m["id"]}
+    erase = (manager.token, "POST", f"/api/v1/members/{m['id']}/erasure", {
+        "reason": "member asked", "wallet_rule": "forfeit",
+        "confirm": {k: preview[k] for k in ("points", "principal", "bonus")}})
+    post = (desk.token, "POST", "/api/v1/stays", corrected)
+    before = _deadlocks(app)
+    results = queued_in_order(app, "SELECT id FROM members WHERE id = :id FOR UPDATE", {"id": m["id"]},
+                              [erase, post] if erasure_first else [post, erase])
+    erased, posted = results[erase[2]], results["/api/v1/stays"]
+    assert _deadlocks(app) == before
+    if erasure_first:
+        # Erased first: the correction names an erased member (it read it before): it earns nothing.
+        assert erased[0] == 200 and posted[0] in (200, 409), results
+    else:
+        # Corrected first (206 → 103): the erasure's confirmed 206 no longer holds, so it is refused
+        # or it forfeits what is there now; either way nothing is left.
+        assert posted[0] == 200 and erased[0] in (200, 409, 422), results
+    assert _balance(desk, m["id"]) in (0, 103) and (erased[0] != 200 or _balance(desk, m["id"]) == 0)
+    assert audit_problems(app) == []
+
+
+@pytest.mark.clock_at(datetime(2027, 1, 1, 0, 30, tzinfo=ZoneInfo("Asia/Shanghai")))  # 2026-12-31 16:30 UTC
+def test_arrivals_just_after_midnight_on_new_year_in_the_hotel(app, login_api, member_factory, staff):
+    from tests.test_ui import text, ui_login
+    desk, m = login_api("front_desk"), member_factory(name="Nora")
+    for no, day in (("Y0", "2026-12-31"), ("Y1", "2027-01-01"), ("Y2", "2027-01-02")):
+        r = desk.post("/api/v1/reservations", json=_reservation(reservation_no=no, member_id=m["id"], arrival=day,
+                                                                departure="2027-01-03"))
+        assert r.status_code == 201, r.json
+    r = desk.get("/api/v1/arrivals?store_code=HT01").json
+    assert (r["date"], r["today"], [i["reservation_no"] for i in r["items"]]) == ("2027-01-01", "2027-01-01", ["Y1"])
+    ui = ui_login(app, "frontdesk", lang="en")
+    today = text(ui.get("/frontdesk/arrivals?store_code=HT01"))
+    assert 'data-reservation="Y1"' in today and 'data-reservation="Y0"' not in today
+    tomorrow = text(ui.get("/frontdesk/arrivals?store_code=HT01&day=tomorrow"))
+    assert 'data-reservation="Y2"' in tomorrow and 'data-reservation="Y1"' not in tomorrow
+    # The stays of December do not count for 2027 (stays this calendar year, before the day).
+    r = desk.get("/api/v1/arrivals?store_code=HT01&date=2027-01-02").json
+    assert [(i["reservation_no"], i["stays_this_year"]) for i in r["items"]] == [("Y2", 0)]
