@@ -549,3 +549,52 @@ def test_arrivals_just_after_midnight_on_new_year_in_the_hotel(app, login_api, m
     # The stays of December do not count for 2027 (stays this calendar year, before the day).
     r = desk.get("/api/v1/arrivals?store_code=HT01&date=2027-01-02").json
     assert [(i["reservation_no"], i["stays_this_year"]) for i in r["items"]] == [("Y2", 0)]
+
+
+def test_two_reservation_files_in_opposite_orders_at_once_do_not_deadlock(app, backend, login_api, stores):
+    """The PMS sends the day's changes twice (a retry, the rows in another order): each file's
+    upsert locks its rows in its own order, a cycle unless both lock them in one order."""
+    from tests.test_races import race
+    _pg_only(backend)
+    desk = login_api("front_desk")
+    header = "reservation_no,store_code,arrival,departure,guest_name\n"
+    rows = [f"D{i:04d},HT01,2026-12-31,2027-01-02,Guest {i}\n" for i in range(1500)]
+    assert desk.post("/api/v1/imports/reservations", data=(header + "".join(rows)).encode(),
+                     content_type="text/csv").json["imported"] == 1500
+    files = [header + "".join(rows), header + "".join(reversed(rows))]
+    before = _deadlocks(app)
+
+    def act(i):
+        r = app.test_client().post("/api/v1/imports/reservations", data=files[i].encode(),
+                                   headers={"Authorization": f"Bearer {desk.token}", "Content-Type": "text/csv"})
+        return r.status_code, r.get_json()
+    for _ in range(3):
+        results = race(2, act)
+        assert [s for s, _ in results] == [200, 200], results
+    assert _deadlocks(app) == before
+
+
+def test_two_stays_files_in_opposite_orders_at_once_do_not_deadlock(app, backend, desk, manager, member_factory,
+                                                                    store_today):
+    from tests.test_races import race
+    _pg_only(backend)
+    people = [member_factory() for _ in range(6)]
+    arrival, departure = _days(store_today)
+    rows = [f"O{i:04d},HT01,{arrival},{departure},1,100.00,business_fit,{people[i % 6]['mobile'] if i < 60 else ''},,\n"
+            for i in range(1500)]
+    assert post_csv(manager, "/api/v1/imports/stays", IMPORT.format(rows="".join(rows))).json["imported"] == 1500
+    # Both files: the first 60 (the members') now 200.00, so each file settles them anew.
+    changed = [r.replace(",100.00,", ",200.00,") if i < 60 else r for i, r in enumerate(rows)]
+    files = [IMPORT.format(rows="".join(changed)), IMPORT.format(rows="".join(reversed(changed)))]
+    before = _deadlocks(app)
+
+    def act(i):
+        r = app.test_client().post("/api/v1/imports/stays", data=files[i].encode(),
+                                   headers={"Authorization": f"Bearer {manager.token}", "Content-Type": "text/csv"})
+        return r.status_code, r.get_json()
+    results = race(2, act)
+    assert [s for s, _ in results] == [202, 202], results
+    assert _deadlocks(app) == before
+    # Each member: 10 stays of 200.00, 20 points each.
+    assert [_balance(desk, m["id"]) for m in people] == [200] * 6
+    assert audit_problems(app) == []

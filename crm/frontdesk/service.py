@@ -261,6 +261,9 @@ def import_csv(actor: Actor, raw: bytes, *, skip_bad_rows: bool = False) -> dict
         raise Invalid(_("%(count)d rows are not valid; nothing was saved.", count=len(errors)), code="bad_rows",
                       field="file", errors=errors, skipped=len(errors) + len(good))
     result = {"imported": 0, "updated": 0, "skipped": len(errors), "errors": errors, "encoding": encoding}
+    # In key order: two files of the same reservations in different orders (a PMS retry) then lock
+    # their rows in one order and queue instead of deadlocking.
+    good.sort(key=lambda v: (v["store_id"], v["reservation_no"]))
     for part in chunks(good, 500):
         new = _upsert_many(part)
         result["imported"] += new

@@ -399,6 +399,8 @@ def write_chunk(kind: str, chunk, look: Lookups) -> tuple[int, int, list[dict]]:
     if not good:
         return 0, 0, errors
     now, table = utcnow(), model.__table__
+    if kind == "stays":  # in key order: two files of the same stays in other orders queue instead of deadlocking
+        good = dict(sorted(good.items()))
     params = [{"store_id": s, number: no, **values, "imported_at": now} for (s, no), values in good.items()]
     if db.session.get_bind().dialect.name == "postgresql":
         new = _upsert_postgresql(table, number, params)
