@@ -57,6 +57,9 @@ def test_sign_for_bill_with_the_keyboard_only(new_page, login, live_server, new_
             break
         page.keyboard.press("ArrowRight")
     expect(choice).to_be_checked()
+    # The radio itself is invisible inside its chip: the chip shows where the keyboard is.
+    chip = page.locator("label.chip.method", has_text="Charge to company account")
+    assert chip.evaluate("e => getComputedStyle(e).outlineStyle") == "solid"
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     _tab_to(page, "confirm")
     page.keyboard.press("Enter")
