@@ -468,3 +468,32 @@ def test_crm_audit_of_company_accounts_copes_with_70000_signed_bills(app, corp, 
     assert corporate_problems(app) == []
     assert corp["manager"].post(f"/api/v1/checkouts/{first}/void", json={"reason": "x"}).status_code == 201
     assert corporate_problems(app) == []
+
+
+def test_a_signed_bill_and_its_charge_carry_one_time_so_a_month_end_never_splits_them(app, corp, checkout):
+    """The bill's time and its charge's were read from the clock separately: a bill closed at
+    23:59:59.999 on the last of the month could have its charge in the next month's statement
+    while the bill sits in this month's takings. With a clock that moves a second at each read,
+    the charge must carry the bill's time, and the void's reversal the void's time."""
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from crm.checkout.models import Checkout
+    from crm.core import timeutil
+    from crm.corporate.models import CompanyAccountEntry
+    start, ticks = timeutil.utcnow(), iter(range(10**6))
+    previous = timeutil.set_clock(lambda: start + timedelta(seconds=next(ticks)))
+    try:
+        bill = signed(checkout, corp["signer"], [("TEA", 1)])
+        assert bill.status_code == 201, bill.json
+        assert corp["manager"].post(f"/api/v1/checkouts/{bill.json['id']}/void",
+                                    json={"reason": "test"}).status_code == 201
+    finally:
+        timeutil.set_clock(previous)
+    with app.app_context():
+        row = db.session.get(Checkout, bill.json["id"])
+        times = dict(db.session.execute(select(CompanyAccountEntry.kind, CompanyAccountEntry.created_at)
+                                        .where(CompanyAccountEntry.checkout_id == row.id)).all())
+        assert times["charge"] == row.created_at
+        assert times["reversal"] == row.voided_at

@@ -182,7 +182,8 @@ def close(actor: Actor, data: dict, *, at: datetime | None = None) -> Checkout:
     checkout = _insert_bill(actor, q, data, at or utcnow())
     signed = tendering.company_amount(q.tenders)
     if signed:  # the company account row: after the member, PIN and checkout rows, before coupons and wallet
-        corporate.charge(actor, q.member, signed, checkout_id=checkout.id, store_id=q.store.id, at=at)
+        corporate.charge(actor, q.member, signed, checkout_id=checkout.id, store_id=q.store.id,
+                         at=checkout.created_at)  # the bill's time: a month end never falls between them
     coupons.redeem([coupon for coupon, _discount in q.coupons], checkout.id)
     final = {}
     if q.wallet_paid:  # split again under the wallet's lock: the balances may have moved since the quote

@@ -193,7 +193,8 @@ def reverse_checkout(actor: Actor, checkout, reason: str) -> int:
     account_id, amount = found
     db.session.execute(_CREDIT, {"amount": amount, "id": account_id})
     _entry(account_id, "reversal", -amount, checkout_id=checkout.id, member_id=checkout.member_id,
-           store_id=checkout.store_id, staff_id=actor.staff_id, note=reason[:200], created_at=utcnow())
+           store_id=checkout.store_id, staff_id=actor.staff_id, note=reason[:200],
+           created_at=checkout.voided_at or utcnow())  # the void's time, as the bill says it
     return amount
 
 
