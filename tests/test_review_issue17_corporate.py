@@ -497,3 +497,20 @@ def test_a_signed_bill_and_its_charge_carry_one_time_so_a_month_end_never_splits
                                         .where(CompanyAccountEntry.checkout_id == row.id)).all())
         assert times["charge"] == row.created_at
         assert times["reversal"] == row.voided_at
+
+
+def test_a_signer_erased_between_quote_and_close_signs_nothing(app, corp, cashier, login_api):
+    manager, company, m = corp["manager"], corp["company"], corp["signer"]
+    body = {"store_code": "BJ01", "member_id": m["id"], "items": [{"sku": "TEA", "qty": 1}],
+            "tenders": [{"method": "company_account"}]}
+    assert cashier.post("/api/v1/checkouts/quote", json=body).status_code == 200
+    admin = login_api("admin")
+    held = admin.get(f"/api/v1/members/{m['id']}/erasure").json
+    r = admin.post(f"/api/v1/members/{m['id']}/erasure",
+                   json={"reason": "PIPL request", "wallet_rule": "forfeit",
+                         "confirm": {k: held[k] for k in ("points", "principal", "bonus")}})
+    assert r.status_code in (200, 201), r.json
+    r = cashier.post("/api/v1/checkouts", json=body)
+    assert (r.status_code, r.json["error"]["code"]) == (409, "member_anonymised")
+    assert acct(manager, company)["owed"] == "0.00"
+    _consistent(app, company)
