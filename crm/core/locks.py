@@ -26,6 +26,8 @@ A bulk job (crm/bulk/service.py) locks a chunk's members the same way, lowest id
 their points accounts highest id first. A hotel stay's posting or import (crm/stays) holds the stays
 rows it upserted, then takes the members whose earning changes (the old earner and the stay's member)
 lowest id first in one statement, then their points accounts highest id first, as a bulk chunk does.
+A merge locks the duplicate's stays rows (id order) before its two member locks, so it too goes
+stays rows → members; stays and reservation imports write their rows in (store, number) order.
 A company account's payment or limit change takes that account row only, and nothing holding an
 account row waits for a member lock, so no cycle forms through it.
 
