@@ -163,7 +163,10 @@
     if (Number.isNaN(due)) return;
     let rest = due;
     form.querySelectorAll("input[data-split]").forEach((other) => { rest -= Number(other.value) || 0; });
-    if (rest > 0) input.value = rest.toFixed(2);
+    if (rest > 0) {
+      input.value = rest.toFixed(2);
+      input.select();  // typing another amount replaces the suggestion instead of appending to it
+    }
   });
   filterTiles();
   // The browser applies `autofocus` only at its next rendering step, which can come after the

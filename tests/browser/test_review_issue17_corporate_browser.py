@@ -85,12 +85,12 @@ def test_sign_for_bill_with_the_keyboard_only(new_page, login, live_server, new_
 
     # The split: 16.00 signed, the 18.00 rest typed as cash, all from the keyboard.
     expect(page.locator("details.split")).to_have_attribute("open", "")  # opened beside the error
-    # Entering an empty part fills it with what is still due (till.js) and leaves the caret at its end:
-    # the cashier selects it (Ctrl+A) to type over it. The cash part then fills with the 18.00 rest.
+    # Entering an empty part fills it with what is still due (till.js), selected, so the amount the
+    # cashier types replaces it. The cash part then fills with the 18.00 rest.
     page.locator("#f-split_company_account").focus()
     expect(page.locator("#f-split_company_account")).to_have_value("34.00")
-    page.keyboard.press("Control+A")
     page.keyboard.type("16.00")
+    expect(page.locator("#f-split_company_account")).to_have_value("16.00")
     page.locator("#f-split_cash").focus()
     expect(page.locator("#f-split_cash")).to_have_value("18.00")
     _tab_to(page, "confirm")
