@@ -141,7 +141,10 @@ def test_who_may_sign_and_when(corp, checkout, login_api, member_factory):
     assert r.status_code == 200 and r.json["available"] == "0.00"
     r = signed(checkout, corp["signer"], [("TEA", 1)])
     assert (r.status_code, r.json["error"]["code"]) == (409, "company_account_suspended")
-    manager.put(f"/api/v1/companies/{corp['company']}/account", json={"credit_limit": "500.00"})
+    # A limit change that leaves `active` out keeps the suspension; only active: true lifts it.
+    r = manager.put(f"/api/v1/companies/{corp['company']}/account", json={"credit_limit": "600.00"})
+    assert (r.status_code, r.json["active"], r.json["available"]) == (200, False, "0.00")
+    manager.put(f"/api/v1/companies/{corp['company']}/account", json={"credit_limit": "500.00", "active": True})
     assert signed(checkout, corp["signer"], [("TEA", 1)]).status_code == 201  # 17.00
     # The limit lowered below what is owed (17.00): allowed; nothing more can be signed.
     r = manager.put(f"/api/v1/companies/{corp['company']}/account", json={"credit_limit": "10.00"})

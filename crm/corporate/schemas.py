@@ -13,8 +13,9 @@ class AccountInSchema(Schema):
     credit_limit = Money(required=True, validate=validate.Range(min=0, max=1_000_000_000),
                          metadata={"description": "Charges are refused once owed + bill would pass it. May be set "
                                                   "below what is owed: nothing is taken back, new charges wait."})
-    active = Bool(load_default=True, metadata={"description": "false suspends the account: no new charges; "
-                                                             "payments and voids still post."})
+    active = Bool(metadata={"description": "false suspends the account: no new charges; payments and voids "
+                                           "still post. Left out: a new account is active, an existing one "
+                                           "keeps its state."})
 
 
 class SignerSchema(Schema):

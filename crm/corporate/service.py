@@ -64,10 +64,14 @@ def get_account(company_id: int) -> CompanyAccount:
 
 
 def save_account(actor: Actor, company_id: int, *, credit_limit: int,
-                 active: bool = True) -> tuple[CompanyAccount, bool]:
-    """Open the company's account or change its limit / suspend it. (account, created)."""
+                 active: bool | None = None) -> tuple[CompanyAccount, bool]:
+    """Open the company's account or change its limit / suspend it. (account, created). `active`
+    None: a new account is active, an existing one keeps its state (a limit change must not lift a
+    suspension by leaving the field out)."""
     company = companies.get(company_id)
     account = find_account(company_id)
+    if active is None:
+        active = True if account is None else account.active
     if account is None:
         account = CompanyAccount(company_id=company.id, credit_limit=credit_limit, owed=0, active=active)
         db.session.add(account)
