@@ -175,13 +175,12 @@ def shown(reservation: Reservation) -> dict:
 
 # CSV import -------------------------------------------------------------------------------------
 
-def _member_once(data: dict, known: dict) -> int | None:
-    """member_for, each member id, card or mobile of a file looked up once (a PMS file names
-    the same guests again and again)."""
-    key = (data.get("member_id"), data.get("card_no"), data.get("member_mobile"))
+def _once(known: dict, key, lookup):
+    """lookup(), each key of a file looked up once (a PMS file names the same guests and hotel
+    again and again); a refusal (422) is remembered and raised again for the key's next row."""
     if key not in known:
         try:
-            known[key] = member_for(data)
+            known[key] = lookup()
         except Invalid as exc:
             known[key] = exc
     if isinstance(known[key], Invalid):
@@ -189,19 +188,18 @@ def _member_once(data: dict, known: dict) -> int | None:
     return known[key]
 
 
+def _member_once(data: dict, known: dict) -> int | None:
+    """member_for, each member id, card or mobile of a file looked up once."""
+    return _once(known, (data.get("member_id"), data.get("card_no"), data.get("member_mobile")),
+                 lambda: member_for(data))
+
+
 _ROW = ReservationInSchema()  # one for every row of every file: building a schema costs more than a row
 
 
 def _hotel_once(code: str, known: dict) -> Store:
     """hotel(), each store code of a file looked up once."""
-    if code not in known:
-        try:
-            known[code] = hotel(code)
-        except Invalid as exc:
-            known[code] = exc
-    if isinstance(known[code], Invalid):
-        raise known[code]
-    return known[code]
+    return _once(known, code, lambda: hotel(code))
 
 
 def _row_values(fields: dict, known: dict) -> dict:
