@@ -119,9 +119,15 @@ def _register_blueprints(app):
     from .catalog import views as catalog_views
     from .checkout import api as checkout_api
     from .checkout import views as till_views
+    from .corporate import api as corporate_api
+    from .corporate import views as corporate_views
     from .coupons import api as coupons_api
     from .coupons import views as coupons_views
+    from .dayend import api as dayend_api
+    from .dayend import views as dayend_views
     from .extensions import api, csrf
+    from .frontdesk import api as frontdesk_api
+    from .frontdesk import views as frontdesk_views
     from .members import api as members_api
     from .members import level_views, sms_api
     from .members import views as members_views
@@ -133,17 +139,11 @@ def _register_blueprints(app):
     from .reports import api as reports_api
     from .reports import views as reports_views
     from .selfservice import views as selfservice_views
+    from .stays import api as stays_api
     from .stores import api as stores_api
     from .stores import views as stores_views
     from .wallet import api as wallet_api
     from .wallet import views as wallet_views
-    from .corporate import api as corporate_api
-    from .corporate import views as corporate_views
-    from .dayend import api as dayend_api
-    from .dayend import views as dayend_views
-    from .frontdesk import api as frontdesk_api
-    from .frontdesk import views as frontdesk_views
-    from .stays import api as stays_api
 
     for module in (auth_api, stores_api, programme_api, members_api, cards_api, catalog_api, points_api,
                    checkout_api, wallet_api, coupons_api, campaigns_api, reports_api, sms_api, notifications_api):
