@@ -68,7 +68,7 @@ def parse_target(key: str, text) -> int | None:
     written_ = str(text).strip()
     if kind == "growth":
         if written_.startswith("-") and _PERCENT.fullmatch(written_.removeprefix("-")):
-            raise Invalid(_("Enter a growth of 0 % or more."), code="invalid_target", field=key)
+            raise Invalid(_("Enter a growth of 0 or more, in per cent."), code="invalid_target", field=key)
         if not _PERCENT.fullmatch(written_) or Decimal(written_) > MAX_GROWTH:
             raise Invalid(_("Enter a growth in per cent such as 12.50."), code="invalid_target", field=key)
         return int(Decimal(written_) * 100)
