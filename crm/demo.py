@@ -244,7 +244,9 @@ def _hotel_history(rng, actor, days):
     from .reports import competitors, imports, segments
     today = local_today()  # the hotel's calendar, not UTC's
     first = date(today.year - 1, 1, 1) if days >= 365 else today - timedelta(days=days)
-    mobiles = [m for (m,) in db.session.execute(select(Member.mobile).limit(80))]
+    # A member now and then among the hotel's guests: their stays earn points and count toward the
+    # level, so a few dozen regulars rather than every stay of two years on eighty members.
+    mobiles = [m for (m,) in db.session.execute(select(Member.mobile))]
     lines = ["stay_no,store_code,arrival,departure,rooms,room_revenue,segment,member_mobile,company,sales_rep,"
              "day_use"]
     keys, weights = [k for k, _w, _r in _HOTEL_SEGMENTS], [w for _k, w, _r in _HOTEL_SEGMENTS]
@@ -260,7 +262,7 @@ def _hotel_history(rng, actor, days):
             revenue = round(rate * max(nights, 0.5) * rooms, 2)
             company = rng.choice(_COMPANIES)[0] if segment in ("business_fit", "conference") and rng.random() < 0.6 \
                 else ""
-            mobile = rng.choice(mobiles) if mobiles and rng.random() < 0.3 else ""
+            mobile = rng.choice(mobiles) if mobiles and rng.random() < 0.015 else ""
             lines.append(f"H{i:06d},HT01,{arrival},{arrival + timedelta(days=nights)},{rooms},{revenue:.2f},"
                          f"{segment},{mobile},{company},{rng.choice(('孙销售', '周销售', ''))},{1 if day_use else 0}")
             i += 1

@@ -140,3 +140,25 @@ def test_rfm_scores_equal_figures_alike(manager, member_factory):
     assert post_csv(manager, "/api/v1/imports/checks", "\n".join(lines) + "\n").json["imported"] == 6
     counts = manager.get("/api/v1/reports/rfm").json
     assert sorted(counts.values()) == [0, 0, 0, 0, 0, 6]  # one group for all: no split by member number
+
+
+def test_monthly_comparison_lists_a_stay_without_a_segment_last(app, manager, hotel_year):
+    """The stays table allows a NULL segment (a PMS row without one); the month-by-month page and API
+    answered 500 sorting it among the named segments."""
+    from datetime import date
+
+    from crm.extensions import db
+    from crm.reports.models import Stay
+    from crm.stores.models import Store
+    from tests.conftest import in_app
+
+    def add():
+        hotel = db.session.query(Store).filter_by(code="HT01").one()
+        db.session.add(Stay(stay_no="R-NOSEG", store_id=hotel.id, arrival=date(2026, 3, 1), departure=date(2026, 3, 2),
+                            rooms=1, room_revenue=30000, segment=None))
+        db.session.commit()
+    in_app(app, add)
+    rows = manager.get("/api/v1/reports/monthly?store_code=HT01&year=2026")
+    assert rows.status_code == 200, rows.json
+    march = [r["segment"] for r in rows.json if r["month"] == 3]
+    assert march[-1] is None and "business_fit" in march

@@ -26,6 +26,11 @@ def _month(ids, year, month) -> dict:
     return {seg: (int(n), Decimal(str(r))) for seg, n, r in rows}
 
 
+def _segment_order(segment) -> int:
+    """The segments in their listed order; a stay without a segment (the column allows NULL) last."""
+    return _ORDER.get(segment, len(_ORDER))
+
+
 def _figures(nights, revenue):
     return {"nights": nights, "revenue": money(revenue), "average_rate": money_per(revenue, nights)}
 
@@ -35,7 +40,7 @@ def monthly_comparison(store_code: str | None, year: int) -> list[dict]:
     out = []
     for month in range(1, 13):
         this, last = _month(ids, year, month), _month(ids, year - 1, month)
-        for segment in sorted(set(this) | set(last), key=_ORDER.get):
+        for segment in sorted(set(this) | set(last), key=_segment_order):
             tn, tr = this.get(segment, (0, Decimal(0)))
             ln, lr = last.get(segment, (0, Decimal(0)))
             t_rate, l_rate = (tr / tn if tn else None), (lr / ln if ln else None)

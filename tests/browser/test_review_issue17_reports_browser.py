@@ -45,7 +45,7 @@ def test_a_bad_growth_target_is_named_in_its_cell(new_page, login, live_server, 
     with page.expect_navigation():
         page.get_by_role("button", name="Save targets").click()
     cell = page.locator("td:has([name=stored_value_growth_2])")
-    expect(cell.locator(".error")).to_contain_text("0 %")
+    expect(cell.locator(".error")).to_contain_text("0 or more, in per cent")
     expect(page.locator("[name=stored_value_growth_2]")).to_have_attribute("aria-invalid", "true")
     assert page.evaluate("document.documentElement.scrollWidth") <= width
 
