@@ -1,5 +1,6 @@
 """JSON API of crm.corporate: company accounts (挂账), signers, payments, statements, ageing."""
 from flask import g
+from flask.views import MethodView
 
 from ..auth.access import allow
 from ..auth.roles import COUNTER, MANAGERS
@@ -21,46 +22,46 @@ from .schemas import (
 blp = Blueprint("corporate_api", __name__, url_prefix="/api/v1", description="corporate")
 
 
-@blp.route("/companies/<int:company_id>/account", methods=["GET"])
-@allow(COUNTER)
-@blp.response(200, AccountSchema)
-def get_account(company_id):
-    """A company's account: credit limit, what it owes, what is still available, its signers
-    (404 `company_account_not_found` before one is opened)."""
-    return service.get_account(company_id)
+# One view per path (a MethodView), so a path whose id is out of range is a 404 for every method:
+# with one rule per method, Werkzeug answered such a path 405.
+@blp.route("/companies/<int:company_id>/account")
+class Account(MethodView):
+    @allow(COUNTER)
+    @blp.response(200, AccountSchema)
+    def get(self, company_id):
+        """A company's account: credit limit, what it owes, what is still available, its signers
+        (404 `company_account_not_found` before one is opened)."""
+        return service.get_account(company_id)
+
+    @allow(MANAGERS)
+    @unit_of_work(idempotent=True)
+    @blp.arguments(AccountInSchema)
+    @blp.response(200, AccountSchema)
+    def put(self, data, company_id):
+        """Open the company's account, or change its credit limit / suspend (`active: false`) it.
+        A limit below what is owed is allowed: new charges are then refused until payments come in."""
+        account, created = service.save_account(g.actor, company_id, **data)
+        return account, 201 if created else 200
 
 
-@blp.route("/companies/<int:company_id>/account", methods=["PUT"])
-@allow(MANAGERS)
-@unit_of_work(idempotent=True)
-@blp.arguments(AccountInSchema)
-@blp.response(200, AccountSchema)
-def put_account(data, company_id):
-    """Open the company's account, or change its credit limit / suspend (`active: false`) it.
-    A limit below what is owed is allowed: new charges are then refused until payments come in."""
-    account, created = service.save_account(g.actor, company_id, **data)
-    return account, 201 if created else 200
+@blp.route("/companies/<int:company_id>/signers/<int:member_id>")
+class Signer(MethodView):
+    @allow(MANAGERS)
+    @unit_of_work(idempotent=True)
+    @blp.response(200, AccountSchema)
+    def post(self, company_id, member_id):
+        """Authorise a member of this company to sign bills to its account (422
+        `signer_not_of_company` for a member of another company; again: no change, 200)."""
+        _signer, created = service.add_signer(g.actor, company_id, member_id)
+        return service.get_account(company_id), 201 if created else 200
 
-
-@blp.route("/companies/<int:company_id>/signers/<int:member_id>", methods=["POST"])
-@allow(MANAGERS)
-@unit_of_work(idempotent=True)
-@blp.response(200, AccountSchema)
-def add_signer(company_id, member_id):
-    """Authorise a member of this company to sign bills to its account (422
-    `signer_not_of_company` for a member of another company; again: no change, 200)."""
-    _signer, created = service.add_signer(g.actor, company_id, member_id)
-    return service.get_account(company_id), 201 if created else 200
-
-
-@blp.route("/companies/<int:company_id>/signers/<int:member_id>", methods=["DELETE"])
-@allow(MANAGERS)
-@unit_of_work()
-@blp.response(200, AccountSchema)
-def remove_signer(company_id, member_id):
-    """Withdraw a member's authority to sign (404 `signer_not_found` if they had none)."""
-    service.remove_signer(g.actor, company_id, member_id)
-    return service.get_account(company_id)
+    @allow(MANAGERS)
+    @unit_of_work()
+    @blp.response(200, AccountSchema)
+    def delete(self, company_id, member_id):
+        """Withdraw a member's authority to sign (404 `signer_not_found` if they had none)."""
+        service.remove_signer(g.actor, company_id, member_id)
+        return service.get_account(company_id)
 
 
 @blp.route("/companies/<int:company_id>/account/payments", methods=["POST"])
