@@ -156,3 +156,5 @@ def _document_files(op):
         content["text/csv"] = {"schema": {"type": "string"}}
     if "xlsx" in formats:
         content[XLSX] = {"schema": {"type": "string", "contentMediaType": XLSX}}
+    if "pdf" in formats:  # a company's statement
+        content["application/pdf"] = {"schema": {"type": "string", "contentMediaType": "application/pdf"}}

@@ -37,6 +37,7 @@ class Account(MethodView):
     @unit_of_work(idempotent=True)
     @blp.arguments(AccountInSchema)
     @blp.response(200, AccountSchema)
+    @blp.alt_response(201, schema=AccountSchema, description="the account opened")
     def put(self, data, company_id):
         """Open the company's account, or change its credit limit / suspend (`active: false`) it.
         A limit below what is owed is allowed: new charges are then refused until payments come in."""
