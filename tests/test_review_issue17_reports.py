@@ -471,6 +471,26 @@ def test_two_managers_editing_different_months_on_the_form_both_keep_their_targe
     assert (months[2]["new_members"], months[4]["spend_per_head"]) == (30, None)
 
 
+def test_two_managers_editing_different_cells_of_one_month_both_keep_them(app, staff, manager, stores):
+    """The same race within one month: one manager sets March's new members, the other March's
+    spend per head, from pages opened together. Each save writes only the cells its manager
+    changed, so March ends with both (before, the second save wrote back the first cell as its
+    page had shown it: empty)."""
+    import re
+    first, second = (ui_login(app, staff["manager"], lang="en") for _ in range(2))
+
+    def form_of(page):
+        body = text(page).split('<form method="post" novalidate', 1)[1].split("</form>", 1)[0]
+        return {name: value for name, value in re.findall(r'<input[^>]*name="([^"]+)" value="([^"]*)"', body)}
+    a = form_of(first.get("/reports/targets?store_code=BJ01&year=2026"))
+    b = form_of(second.get("/reports/targets?store_code=BJ01&year=2026"))
+    a["new_members_3"], b["spend_per_head_3"] = "30", "85.00"
+    assert first.post("/reports/targets", a).status_code == 302
+    assert second.post("/reports/targets", b).status_code == 302
+    march = manager.get("/api/v1/kpi-targets/BJ01/2026").json["months"][2]
+    assert (march["new_members"], march["spend_per_head"]) == (30, "85.00")
+
+
 def test_a_bad_cell_in_a_month_the_page_sent_alone_is_named_in_its_own_cell(app, staff, stores):
     """With only the changed months sent, a bad value in June (the first and only month sent) is
     shown beside June's cell, not January's."""

@@ -107,9 +107,11 @@ def year_targets(store_code: str, year: int) -> list[dict]:
                             for key, _kind in FIELDS}} for m in range(1, 13)]
 
 
-def save_targets(actor: Actor, store_code: str, year: int, months: list[dict]) -> int:
+def save_targets(actor: Actor, store_code: str, year: int, months: list[dict], *, partial: bool = False) -> int:
     """Set the targets of the months given ({"month": 3, "new_members": 40, "card_issue_rate": "12.50", ...});
-    a month's five targets are replaced as given (a missing or empty one is cleared). Every value is
+    a month's five targets are replaced as given (a missing or empty one is cleared). With `partial`
+    only the targets a line names are written and the database keeps the others (the page sends the
+    cells a manager changed, so two managers on one month keep each other's cells). Every value is
     checked before anything is written: Invalid names "months.<i>.<field>"."""
     store = stores.get_by_code(store_code)
     _check_year(year)
@@ -124,6 +126,8 @@ def save_targets(actor: Actor, store_code: str, year: int, months: list[dict]) -
         seen.add(month)
         values = {}
         for key, _kind in FIELDS:
+            if partial and key not in line:
+                continue
             try:
                 values[key] = parse_target(key, line.get(key))
             except Invalid as exc:

@@ -361,9 +361,9 @@ def kpi_targets():
     if request.method == "POST" and not errors:
         sent = []
 
-        def save():  # inside the unit of work: the cells left as shown are read as saved now
-            sent[:] = _changed_months(form["store_code"], year)  # again if the unit of work reruns
-            return save_targets(g.actor, form["store_code"], year, sent) if sent else 0
+        def save():
+            sent[:] = _changed_months()
+            return save_targets(g.actor, form["store_code"], year, sent, partial=True) if sent else 0
         _saved, errors = commit_or_errors(save)
         errors = {_target_cell(k, sent): v for k, v in errors.items()}
         if not errors:
@@ -386,24 +386,20 @@ def kpi_targets():
         (422 if errors else 200)
 
 
-def _changed_months(store_code: str, year: int) -> list[dict]:
-    """The months of the form in which the manager changed a cell, each cell as typed if it was
-    changed and as saved now if not: the page sends each cell as it showed it (`was_<cell>`), so
-    two managers on the same year, one changing March and one April, both keep their targets
-    instead of the second writing back the March the page showed. A form without `was_` (an older
-    page) sends every month as typed."""
-    now = {line["month"]: line for line in year_targets(store_code, year)}
+def _changed_months() -> list[dict]:
+    """The months of the form in which the manager changed a cell, with only the cells changed:
+    the page sends each cell as it showed it (`was_<cell>`), and the save writes just those, so two
+    managers on the same year (or month), one changing March's rate and one April's, both keep
+    their targets. A form without `was_` (an older page) sends every cell as typed."""
     months = []
     for m in range(1, 13):
-        line, changed = {"month": m}, False
+        line = {"month": m}
         for key, _kind in TARGET_FIELDS:
             name, typed = f"{key}_{m}", request.form.get(f"{key}_{m}", "").strip()
             was = request.form.get(f"was_{name}")
             if was is None or typed != was.strip():
-                line[key], changed = typed, True
-            else:
-                line[key] = "" if now[m][key] is None else str(now[m][key])
-        if changed:
+                line[key] = typed
+        if len(line) > 1:
             months.append(line)
     return months
 
