@@ -27,7 +27,7 @@ from datetime import date, datetime, time, timedelta
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import and_, bindparam, case, delete, func, insert, literal, or_, select, text, update
+from sqlalchemy import and_, bindparam, case, delete, func, insert, literal, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ..auth.roles import ADMIN, MANAGER
@@ -313,20 +313,10 @@ def _context(job: BulkJob) -> dict:
 def _chunk(job: BulkJob, where) -> list:
     rows = db.session.execute(select(BulkJobEffect).where(BulkJobEffect.job_id == job.id, *where)
                               .order_by(BulkJobEffect.member_id.desc()).limit(CHUNK)).scalars().all()
-    if rows and db.session.get_bind().dialect.name == "postgresql":  # SQLite: BEGIN IMMEDIATE serialises writers
-        members = [r.member_id for r in rows]
-        # Every member lock first (locks.lock_member's, in one statement), lowest id first as a
-        # merge takes its two members (the module's docstring says why); for a grant then their
-        # points accounts, highest id first, as the nightly expiry and a merge take them.
-        db.session.execute(_LOCK_MEMBERS, {"members": members})
-        if job.action == "points":
-            db.session.execute(_LOCK_ACCOUNTS, {"members": members})
+    # Every member lock first, lowest id first as a merge takes its two members (the module's
+    # docstring says why); for a grant then their points accounts, highest id first.
+    locks.lock_members([r.member_id for r in rows], points_accounts=job.action == "points")
     return rows
-
-
-_LOCK_MEMBERS = text("SELECT id FROM members WHERE id = ANY(:members) ORDER BY id FOR NO KEY UPDATE")
-_LOCK_ACCOUNTS = text("SELECT id FROM points_accounts WHERE member_id = ANY(:members) ORDER BY id DESC "
-                      "FOR NO KEY UPDATE")
 
 
 def _take(rows, where, values) -> list:

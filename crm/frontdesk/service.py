@@ -71,7 +71,7 @@ def member_for(data: dict) -> int | None:
     reservations go to the survivor); None when it named none. 422 `unknown_member` when the
     one it named is not (or no longer, after an erasure) a member."""
     from ..cards import service as cards
-    from ..members.merge import survivor_for_old_mobile
+    from ..members import service as members
     member_id = None
     if data.get("member_id") is not None:
         member_id = survivor_id(data["member_id"]) if db.session.get(Member, data["member_id"]) else None
@@ -87,9 +87,7 @@ def member_for(data: dict) -> int | None:
         except ValueError as exc:
             raise Invalid(str(exc), code="invalid_mobile", field=field) from None
         message = _("No member has the mobile %(mobile)s.", mobile=mobile)
-        member_id = db.session.scalar(select(Member.id).where(Member.mobile == mobile))
-        if member_id is None and (survivor := survivor_for_old_mobile(mobile)) is not None:
-            member_id = survivor.id
+        member_id = members.id_for_guest_mobile(mobile)
     else:
         return None
     if member_id is None or db.session.scalar(select(Member.anonymised_at).where(Member.id == member_id)):

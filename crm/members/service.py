@@ -277,6 +277,16 @@ def id_for_mobile(mobile: str) -> int | None:
     return db.session.scalar(select(Member.id).where(Member.mobile == mobile))
 
 
+def id_for_guest_mobile(mobile: str) -> int | None:
+    """The member a PMS or POS names by this (normalised) mobile: its holder, else the survivor a
+    merged duplicate's freed mobile now belongs to; None if neither."""
+    from .merge import survivor_for_old_mobile
+    found = id_for_mobile(mobile)
+    if found is None and (survivor := survivor_for_old_mobile(mobile)) is not None:
+        found = survivor.id
+    return found
+
+
 def ids_of_store(store_id: int | None):
     """A subquery of the ids of the members registered at a store (all members if None)."""
     stmt = select(Member.id)

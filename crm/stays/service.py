@@ -26,16 +26,17 @@ involved (the earner and the stay's member now), lowest id first, in one stateme
 points accounts highest id first, as a bulk job locks a chunk. Only stays whose earning must
 change take member locks.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from flask_babel import gettext as _
-from sqlalchemy import func, literal_column, select, text, update
+from sqlalchemy import literal_column, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm.attributes import set_committed_value
 
-from ..core import audit
+from ..core import audit, locks
 from ..core.actor import Actor
 from ..core.money import MAX_AMOUNT, format_fen
+from ..core.phones import normalise_mobile
 from ..core.segments import SEGMENT_KEYS
 from ..core.timeutil import utcnow
 from ..errors import Conflict, Invalid
@@ -92,7 +93,7 @@ def earns_revenue(stay) -> int:
     stay is cancelled or complimentary."""
     if stay.cancelled or stay.complimentary:
         return 0
-    return stay.room_revenue + (stay.fb_revenue or 0)
+    return stay.room_revenue + stay.fb_revenue
 
 
 # Settling ---------------------------------------------------------------------------------
@@ -105,7 +106,6 @@ class Outcome:
     reversed: int = 0
     shortfall: int = 0
     changed: bool = False
-    entries: list = field(default_factory=list)
 
     def as_json(self) -> dict:
         return {"earned": self.earned, "reversed": self.reversed, "shortfall": self.shortfall,
@@ -168,18 +168,11 @@ def _involved(pairs, who) -> set[int]:
     return ids
 
 
-_LOCK_MEMBERS = text("SELECT id FROM members WHERE id = ANY(:members) ORDER BY id FOR NO KEY UPDATE")
-_LOCK_ACCOUNTS = text("SELECT id FROM points_accounts WHERE member_id = ANY(:members) ORDER BY id DESC "
-                      "FOR NO KEY UPDATE")
-
-
 def _lock(member_ids):
     """The members' locks, lowest id first, then their points accounts highest id first: as a bulk
     job locks a chunk (crm/bulk/service.py), so neither a merge nor the nightly expiry (accounts
     only, highest first) can wait on this in a cycle."""
-    if member_ids and db.session.get_bind().dialect.name == "postgresql":  # SQLite: BEGIN IMMEDIATE
-        db.session.execute(_LOCK_MEMBERS, {"members": sorted(member_ids)})
-        db.session.execute(_LOCK_ACCOUNTS, {"members": sorted(member_ids)})
+    locks.lock_members(member_ids, points_accounts=True)
 
 
 def _pairs(where) -> list:
@@ -252,15 +245,12 @@ def _settle_one(actor: Actor, stay, earning, who) -> Outcome:
             raise Conflict(_("This stay was settled by another import a moment ago; try again."),
                            code="concurrent_change")
         holder = who[earning.member_id].survivor if earning.member_id in who else earning.member_id
-        outcome.reversed, outcome.shortfall, undo_id = points.undo_stay(actor, holder, earning.entry_id,
+        outcome.reversed, outcome.shortfall, _undo_id = points.undo_stay(actor, holder, earning.entry_id,
                                                                         store=store, **details)
-        outcome.entries.append(undo_id)
     multiplier = who[stay.member_id].multiplier if target_member else 1
     earn = points_for_stay(eligible, segment, multiplier) if target_member else 0
     entry_id = points.earn_stay(actor, target_member, earn, store=store, **details) if earn else None
     outcome.earned = earn
-    if entry_id:
-        outcome.entries.append(entry_id)
     values = {"member_id": target_member, "eligible": eligible, "segment": segment, "points": earn,
               "entry_id": entry_id, "updated_at": utcnow()}
     if earning is None:
@@ -322,7 +312,7 @@ def _member_of(data) -> int | None:
     survivor; erased → 409 `member_anonymised` (the stay would earn nothing it could ever use)."""
     from ..cards import service as cards
     from ..members import pipl
-    from ..reports import imports
+    from ..members import service as members
     given = [k for k in ("member_id", "member_mobile", "card_code") if data.get(k) not in (None, "")]
     if len(given) > 1:
         raise Invalid(_("Name the member one way: member_id, member_mobile or card_code."),
@@ -331,9 +321,13 @@ def _member_of(data) -> int | None:
         return None
     if given[0] == "member_mobile":
         try:
-            member_id = imports.Lookups().member(data["member_mobile"])
-        except imports.RowError as exc:
-            raise Invalid(str(exc), code="unknown_member", field="member_mobile") from None
+            mobile = normalise_mobile(data["member_mobile"])
+        except ValueError as exc:
+            raise Invalid(f"member_mobile: {exc}", code="unknown_member", field="member_mobile") from None
+        member_id = members.id_for_guest_mobile(mobile)
+        if member_id is None:
+            raise Invalid(_("No member has the mobile %(mobile)s.", mobile=mobile), code="unknown_member",
+                          field="member_mobile")
     elif given[0] == "card_code":
         member_id = cards.scan(data["card_code"], field="card_code").member_id
     else:
@@ -369,7 +363,7 @@ def post_stay(actor: Actor, data: dict) -> tuple[Stay, Outcome, bool]:
               "rooms": data.get("rooms", 1), "room_revenue": data["room_revenue"],
               "fb_revenue": data.get("fb_revenue") or 0, "segment": data["segment"],
               "member_id": _member_of(data), "company_name": company,
-              "company_id": companies.ids_by_name().get(company) if company else None,
+              "company_id": found.id if company and (found := companies.find_by_name(company)) else None,
               "sales_rep": (data.get("sales_rep") or "")[:64],
               "complimentary": bool(data.get("complimentary")) or data["segment"] == "complimentary",
               "day_use": day_use, "cancelled": bool(data.get("cancelled"))}
@@ -388,22 +382,12 @@ def earning_of(stay_id: int) -> StayEarning | None:
     return db.session.scalar(select(StayEarning).where(StayEarning.stay_id == stay_id))
 
 
-def member_stays(member_id: int, limit: int = 10) -> list:
-    """A member's latest stays with what each earned: [(stay, store, points)] (the member page)."""
-    return db.session.execute(select(Stay, Store, func.coalesce(StayEarning.points, 0))
-                              .join(Store, Store.id == Stay.store_id)
-                              .outerjoin(StayEarning, StayEarning.stay_id == Stay.id)
-                              .where(Stay.member_id == member_id)
-                              .order_by(Stay.departure.desc(), Stay.id.desc()).limit(limit)).all()
-
-
 def audit_mismatches() -> list[str]:
-    """Every stay earning whose entry is not a `stay` entry of its points, and every stay entry
-    no earning names that was never taken back (part of `crm audit`)."""
+    """Every stay earning whose entry is not a `stay` entry of the points it records (part of
+    `crm audit`)."""
     from ..points.models import PointsEntry
-    problems = [f"stay {s}: earning names entry {e} ({k} {p}) for {ep} points"
-                for s, e, k, p, ep in db.session.execute(
-                    select(StayEarning.stay_id, StayEarning.entry_id, PointsEntry.kind, PointsEntry.points,
-                           StayEarning.points).join(PointsEntry, PointsEntry.id == StayEarning.entry_id)
-                    .where((PointsEntry.kind != "stay") | (PointsEntry.points != StayEarning.points)))]
-    return problems
+    return [f"stay {s}: earning names entry {e} ({k} {p}) for {ep} points"
+            for s, e, k, p, ep in db.session.execute(
+                select(StayEarning.stay_id, StayEarning.entry_id, PointsEntry.kind, PointsEntry.points,
+                       StayEarning.points).join(PointsEntry, PointsEntry.id == StayEarning.entry_id)
+                .where((PointsEntry.kind != "stay") | (PointsEntry.points != StayEarning.points)))]
