@@ -27,6 +27,7 @@ from datetime import date, datetime, time, timedelta
 
 from flask_babel import gettext as _
 from sqlalchemy import func, insert, select, text
+from sqlalchemy.orm import selectinload
 
 from ..core import audit
 from ..core.actor import Actor
@@ -285,7 +286,8 @@ def statement(company_id: int, year: int, month: int) -> Statement:
     opening = db.session.scalar(select(func.coalesce(func.sum(e.amount), 0))
                                 .where(e.account_id == account.id, e.created_at < start)) or 0
     entries = db.session.scalars(select(e).where(e.account_id == account.id, e.created_at >= start,
-                                                 e.created_at < end).order_by(e.created_at, e.id)).all()
+                                                 e.created_at < end).order_by(e.created_at, e.id)
+                                 .options(selectinload(e.store), selectinload(e.member))).all()
     balance, lines = opening, []
     totals = {"charges": 0, "reversals": 0, "payments": 0, "adjustments": 0}
     for entry in entries:
