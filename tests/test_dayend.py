@@ -354,6 +354,18 @@ def test_a_cashier_sees_their_store_and_their_own_figures(app, staff, day):
     assert marketing.get(f"/day-end/?store_code=BJ01&date={DAY}").status_code == 403
 
 
+def test_a_cashier_without_a_home_store_sees_no_stores_day(app, stores, day):
+    """A counter account with no home store answers for no drawer: it sees no store's day-end (it
+    saw every store's, the first one's by default)."""
+    from crm.auth import service as auth
+    in_app(app, lambda: auth.create_staff(SYSTEM, username="floater", password=PASSWORD, role="cashier"))
+    floater = login_on(app, "floater")
+    r = floater.get(f"/api/v1/day-end?store_code=BJ01&date={DAY}")
+    assert (r.status_code, r.json["error"]["code"]) == (403, "no_home_store")
+    r = floater.post("/api/v1/day-end/checks", json={"store_code": "BJ01", "date": DAY})
+    assert (r.status_code, r.json["error"]["code"]) == (403, "no_home_store")
+
+
 def test_bad_input_is_422_never_500(app, staff, login_api):
     manager = login_api("manager")
     for query in ("store_code=BJ01&date=1999-12-31", "store_code=BJ01&date=2101-01-01", "store_code=BJ01&date=x",

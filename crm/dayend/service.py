@@ -75,8 +75,6 @@ def method_label(method: str) -> str:
     """A tender's or payment method's name in the page's language; an unknown one by its code."""
     method = _ALIASES.get(method, method)
     name = TENDER_NAMES.get(method) or PAYMENT_LABELS.get(method)
-    if method == "company_account" and name is None:
-        return _("Sign for bill")
     return str(name) if name is not None else method
 
 
@@ -172,8 +170,7 @@ def figures(store_code: str, day: date) -> dict:
             voids.append(bill)
         if row.method is not None:
             _add_tender(into, row.method, row.amount)
-            bill["tenders"][row.method] = bill["tenders"].get(row.method, 0) + row.amount
-            bill["paid"] += row.amount
+            _add_tender(bill, row.method, row.amount)
 
     for staff_id, method, n, amount in db.session.execute(
             select(CardFee.staff_id, CardFee.payment_method, func.count(CardFee.id), func.sum(CardFee.amount))
@@ -240,7 +237,7 @@ def figures(store_code: str, day: date) -> dict:
     for section in sections.values():
         _merge(total, section)
     total = _with_net(total)
-    ids = {i for i in sections} | {v["voided_by"] for v in voids} | {v["closed_by"] for v in voids}
+    ids = set(sections) | {v["voided_by"] for v in voids} | {v["closed_by"] for v in voids}
     names = _staff(ids - {None})
     cashiers = [{"staff": names.get(sid), **_with_net(s)}
                 for sid, s in sorted(sections.items(), key=lambda kv: (kv[0] is None, _name(names.get(kv[0]))))]
@@ -395,15 +392,22 @@ def sees_every_cashier(actor: Actor) -> bool:
 
 def store_for(actor: Actor, store_code: str | None):
     """The store whose day the actor asks for (their home store if none named). Managers see every
-    store; a cashier or front desk only their home store's day (403 `other_store`)."""
-    if not store_code:
-        if actor.store_id:
-            return db.session.get(Store, actor.store_id)
-        return next(iter(stores.list_stores()), None) or stores.get_by_code("")
-    store = stores.get_by_code(store_code)
-    if not sees_every_cashier(actor) and actor.store_id and store.id != actor.store_id:
-        raise Forbidden(_("You see the day-end of your own store only."), code="other_store", field="store_code")
-    return store
+    store; a cashier or front desk only their home store's day (403 `other_store`; one without a
+    home store sees none, 403 `no_home_store`: the account names no drawer they answer for)."""
+    if not sees_every_cashier(actor):
+        if actor.store_id is None:
+            raise Forbidden(_("Your account has no home store: ask a manager to set one to see its day-end."),
+                            code="no_home_store", field="store_code")
+        store = stores.get_by_code(store_code) if store_code else db.session.get(Store, actor.store_id)
+        if store.id != actor.store_id:
+            raise Forbidden(_("You see the day-end of your own store only."), code="other_store",
+                            field="store_code")
+        return store
+    if store_code:
+        return stores.get_by_code(store_code)
+    if actor.store_id:
+        return db.session.get(Store, actor.store_id)
+    return next(iter(stores.list_stores()), None) or stores.get_by_code("")
 
 
 def for_viewer(day_end: dict, actor: Actor) -> dict:

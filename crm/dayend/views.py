@@ -37,10 +37,8 @@ def figure_label(key: str) -> str:
     return " · ".join(names.get(p, p) for p in parts)
 
 
-def _status(errors, exc=None):
-    if isinstance(exc, Forbidden):
-        return 403
-    return 422 if errors else 200
+def _status(exc) -> int:
+    return 403 if isinstance(exc, Forbidden) else 422
 
 
 def _render(args, errors, status, check_form=None, check_errors=None):
@@ -50,12 +48,13 @@ def _render(args, errors, status, check_form=None, check_errors=None):
         try:
             store = service.store_for(g.actor, args["store_code"])
             day_end = service.for_viewer(service.figures(store.code, args["date"]), g.actor)
-            shown = service.as_json(day_end)
         except DomainError as exc:
-            errors, status = errors_of(exc), _status(True, exc)
-    if day_end is not None and args.get("format"):
+            errors, status = errors_of(exc), _status(exc)
+    if day_end is not None and args.get("format"):  # a download: the page's own figures are not needed
         return exports.download(args["format"], f"day-end-{day_end['store'].code}-{args['date'].isoformat()}",
                                 service.header(), service.table_rows(day_end))
+    if day_end is not None:
+        shown = service.as_json(day_end)
     for key, message in errors.items():
         if key not in ("store_code", "date", "_details"):
             flash(message, "error")
@@ -74,7 +73,7 @@ def day():
         try:
             store = service.store_for(g.actor, request.args.get("store_code") or None)
         except DomainError as exc:
-            return _render({}, errors_of(exc), _status(True, exc))
+            return _render({}, errors_of(exc), _status(exc))
         return redirect(url_for("dayend.day", **{**request.args.to_dict(), "store_code": store.code,
                                                  "date": request.args.get("date") or
                                                  local_today(store.timezone).isoformat()}))
