@@ -373,3 +373,16 @@ def test_a_bill_that_takes_stays_and_bills_over_the_threshold_lifts_the_level(ap
     assert bill.status_code == 201, bill.json
     assert _level(desk, m["id"]) == "gold"
     assert audit_problems(app) == []
+
+
+def test_a_guest_stay_sent_again_with_another_segment_changes_nothing(desk, member_factory, store_today):
+    """A stay whose member was taken off it earns nothing whatever its segment: re-sending it with
+    another segment settles nothing (it counted as a change, rewrote its earning row and audited
+    0 points)."""
+    m = member_factory()
+    assert _stay(desk, store_today, stay_no="G1", member_id=m["id"]).json["points"]["earned"] == 206
+    off = _stay(desk, store_today, stay_no="G1")  # the PMS corrects it: not this member's stay
+    assert off.json["points"]["reversed"] == 206 and off.json["points"]["changed"] is True
+    again = _stay(desk, store_today, stay_no="G1", segment="conference")
+    assert again.status_code == 200, again.json
+    assert again.json["points"] == {"earned": 0, "reversed": 0, "shortfall": 0, "changed": False, "total": 0}

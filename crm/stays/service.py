@@ -144,10 +144,10 @@ def _member_rows(ids) -> dict:
 def _target(stay, who: dict) -> tuple[int | None, int, str | None]:
     """(member who should hold the stay's points, eligible fen, segment) as the stay is now."""
     found = who.get(stay.member_id)
-    if found is None or found.anonymised:
-        return None, 0, stay.segment
-    eligible = earns_revenue(stay)
-    return (found.survivor, eligible, stay.segment) if eligible else (None, 0, stay.segment)
+    eligible = earns_revenue(stay) if found is not None and not found.anonymised else 0
+    # Nobody earns: the segment is beside the point (a guest's stay re-sent with another segment
+    # is no change to settle).
+    return (found.survivor, eligible, stay.segment) if eligible else (None, 0, None)
 
 
 def _basis(earning, who: dict) -> tuple[int | None, int, str | None] | None:
@@ -155,7 +155,9 @@ def _basis(earning, who: dict) -> tuple[int | None, int, str | None] | None:
     if earning is None:
         return None
     found = who.get(earning.member_id)
-    return (found.survivor if found else None), earning.eligible, earning.segment
+    if found is None or not earning.eligible:
+        return None, 0, None
+    return found.survivor, earning.eligible, earning.segment
 
 
 def _involved(pairs, who) -> set[int]:
